@@ -1,0 +1,64 @@
+# WeScan — everything a developer or CI runs goes through these targets.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run install install-dev migrate demo test lint format bench services clean
+
+# A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
+# changes.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+install-dev: $(BIN)/.installed-dev
+
+migrate: install
+	$(BIN)/python manage.py migrate --no-input
+
+demo: migrate
+	$(BIN)/python manage.py load_demo
+
+## make run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) with Daphne.
+run: demo
+	@echo
+	@echo "WeScan is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "Sign in with any demo login above; the password is 'wescan-demo'."
+	@echo
+	$(BIN)/daphne -b $(HOST) -p $(PORT) wescan.asgi:application
+
+## make test: install what the tests need (dev extras, Debian's chromium) and run the whole suite.
+test: install-dev
+	scripts/system-packages.sh chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## make bench: the benchmarks under bench/, each printing `bench: <name> = <value> <unit> (target …)`.
+bench: install-dev
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+## make services: PostgreSQL 15 and Redis on this machine (what .ci/run uses).
+services:
+	scripts/services.sh start
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .mypy_cache .ruff_cache

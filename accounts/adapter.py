@@ -1,0 +1,35 @@
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib import messages
+from django.http import HttpRequest
+
+from core.errors import DomainError
+
+INVITATION_SESSION_KEY = "wescan_invitation_token"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """Sign-up through an invitation link joins the hospital at once, with the invited role."""
+
+    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
+        user = super().save_user(request, user, form, commit=commit)
+        token = request.session.get(INVITATION_SESSION_KEY) if commit else None
+        if token:
+            from marketplace import selectors, services
+
+            invitation = selectors.invitation_by_token(token=token)
+            if invitation is not None:
+                try:
+                    membership = services.invitation_accept(user=user, invitation=invitation)
+                except DomainError as error:
+                    # The account stands; the person is told why the invitation did not apply.
+                    messages.warning(request, error.message)
+                else:
+                    messages.success(
+                        request,
+                        f"Welcome to {membership.hospital.name} as "
+                        f"{membership.get_role_display().lower()}.",
+                    )
+            request.session.pop(INVITATION_SESSION_KEY, None)
+        return user

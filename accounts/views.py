@@ -1,0 +1,30 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts import services
+from accounts.forms import ProfileForm
+from accounts.requests import AuthenticatedHttpRequest
+
+
+@login_required
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            services.user_update_profile(user=user, **form.cleaned_data)
+            messages.success(request, "Your profile is saved.")
+            return redirect("profile")
+    else:
+        form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "form": form,
+            "memberships": user.memberships.select_related("hospital"),
+            "technologist_profile": getattr(user, "technologist_profile", None),
+        },
+    )

@@ -1,0 +1,51 @@
+"""A person's own websocket: what WeScan has to tell them, on whatever page they have open.
+
+Envelopes are `{"type", "seq", "payload"}`; bad frames get an `error` frame, never a dropped socket.
+"""
+
+import json
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from core.groups import user_group
+
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class NotificationConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.seq = 0
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_frame("hello", {"user": user.email})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def send_frame(self, frame_type: str, payload: dict[str, Any]) -> None:
+        self.seq += 1
+        await self.send_json({"type": frame_type, "seq": self.seq, "payload": payload})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            content = json.loads(text_data or "")
+        except ValueError:
+            await self.send_frame("error", {"code": "malformed", "message": "Frames are JSON."})
+            return
+        if not isinstance(content, dict) or content.get("type") != "ping":
+            await self.send_frame(
+                "error", {"code": "unknown_type", "message": "This socket accepts 'ping' only."}
+            )
+            return
+        await self.send_frame("pong", {})
+
+    async def notify(self, event: dict[str, Any]) -> None:
+        """Group message from `core.notify.push`: forward it as a `notification` frame."""
+        await self.send_frame("notification", event["payload"])

@@ -1,0 +1,60 @@
+"""The one family of domain errors. Services raise them; `core.api.exception_handler`, the
+`DomainErrorMiddleware` (pages) and the websocket consumers each map them to the client once."""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A user's request that the domain refuses. Never a 500."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class ValidationFailed(DomainError):
+    status = 400
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    """Also what another hospital's object looks like: it does not exist for this user."""
+
+    status = 404
+    code = "not_found"
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    """The move is not allowed from the object's current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class Gone(DomainError):
+    status = 410
+    code = "gone"
+
+
+def validate_instance(instance: Any, *, exclude: list[str] | None = None) -> None:
+    """Run the model's own validation and turn its complaints into a ValidationFailed."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as error:
+        fields = {k: [str(m) for m in v] for k, v in error.message_dict.items() if k != "__all__"}
+        general = error.message_dict.get("__all__", [])
+        raise ValidationFailed(
+            " ".join(general) if general else "Some fields are not valid.",
+            fields=fields,
+        ) from None

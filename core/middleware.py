@@ -1,0 +1,68 @@
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from core.api import error_body
+from core.errors import DomainError
+
+
+class ApiRequestSizeLimitMiddleware:
+    """Refuse an oversized API body with 413 in the API's error shape, before anything parses it.
+
+    DRF's parsers read the request stream themselves and so never meet Django's own
+    DATA_UPLOAD_MAX_MEMORY_SIZE check; this puts it back in front of them.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/") and request.method in {"POST", "PUT", "PATCH"}:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0
+            too_big = limit is not None and declared > limit
+            if not too_big and limit is not None:
+                try:
+                    too_big = len(request.body) > limit
+                except RequestDataTooBig:
+                    too_big = True
+            if too_big:
+                return JsonResponse(
+                    error_body(
+                        "request_too_large",
+                        f"The request body is larger than {limit // 1024} KiB.",
+                    ),
+                    status=413,
+                )
+        return self.get_response(request)
+
+
+class DomainErrorMiddleware:
+    """Pages: a DomainError raised by a service becomes a 4xx page saying why, never a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DomainError):
+            return None
+        if request.path.startswith("/api/"):
+            return JsonResponse(
+                error_body(exception.code, exception.message, exception.fields),
+                status=exception.status,
+            )
+        return render(
+            request,
+            "error.html",
+            {"status": exception.status, "message": exception.message},
+            status=exception.status,
+        )

@@ -1,0 +1,102 @@
+"""Tenancy. Every object a user asks for is fetched through here, scoped to their memberships:
+what another hospital owns does not exist for them (404); what their role may not do is 403.
+Platform admins (`is_staff`) see and manage every hospital."""
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from core.errors import NotFound, PermissionDenied
+from marketplace.models import Hospital, Invitation, Membership, Role, Scanner, Site
+
+
+def hospitals_visible_to(user: User) -> QuerySet[Hospital]:
+    if user.is_staff:
+        return Hospital.objects.all()
+    return Hospital.objects.filter(memberships__user=user).distinct()
+
+
+def hospitals_managed_by(user: User) -> QuerySet[Hospital]:
+    if user.is_staff:
+        return Hospital.objects.all()
+    return Hospital.objects.filter(memberships__user=user, memberships__role=Role.MANAGER)
+
+
+def role_in(user: User, hospital: Hospital) -> str | None:
+    membership = Membership.objects.filter(user=user, hospital=hospital).only("role").first()
+    return membership.role if membership else None
+
+
+def can_manage(user: User, hospital: Hospital) -> bool:
+    return user.is_staff or role_in(user, hospital) == Role.MANAGER
+
+
+def require_manager(user: User, hospital: Hospital) -> None:
+    if not can_manage(user, hospital):
+        raise PermissionDenied(f"Only a manager of {hospital.name} may do this.")
+
+
+def access_hospital(user: User, hospital_id: int | str, *, manage: bool = False) -> Hospital:
+    hospital = hospitals_visible_to(user).filter(pk=_as_id(hospital_id)).first()
+    if hospital is None:
+        raise NotFound("No such hospital.")
+    if manage:
+        require_manager(user, hospital)
+    return hospital
+
+
+def access_site(user: User, site_id: int | str, *, manage: bool = False) -> Site:
+    site = (
+        Site.objects.select_related("hospital")
+        .filter(pk=_as_id(site_id), hospital__in=hospitals_visible_to(user))
+        .first()
+    )
+    if site is None:
+        raise NotFound("No such site.")
+    if manage:
+        require_manager(user, site.hospital)
+    return site
+
+
+def access_scanner(user: User, scanner_id: int | str, *, manage: bool = False) -> Scanner:
+    scanner = (
+        Scanner.objects.select_related("site__hospital")
+        .filter(pk=_as_id(scanner_id), site__hospital__in=hospitals_visible_to(user))
+        .first()
+    )
+    if scanner is None:
+        raise NotFound("No such scanner.")
+    if manage:
+        require_manager(user, scanner.site.hospital)
+    return scanner
+
+
+def access_membership(user: User, membership_id: int | str, *, manage: bool = False) -> Membership:
+    membership = (
+        Membership.objects.select_related("hospital", "user")
+        .filter(pk=_as_id(membership_id), hospital__in=hospitals_visible_to(user))
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such membership.")
+    if manage:
+        require_manager(user, membership.hospital)
+    return membership
+
+
+def access_invitation(user: User, invitation_id: int | str) -> Invitation:
+    """Invitations are the managers' business: other members do not see them at all."""
+    invitation = (
+        Invitation.objects.select_related("hospital", "invited_by")
+        .filter(pk=_as_id(invitation_id), hospital__in=hospitals_managed_by(user))
+        .first()
+    )
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def _as_id(value: int | str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound("No such object.") from None

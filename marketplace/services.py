@@ -1,0 +1,423 @@
+"""Every write to hospitals, sites, scanners, memberships and invitations. Each function checks the
+actor's right, changes the rows in one transaction together with their audit record, and leaves
+side effects (mail) to run on commit."""
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from core.audit import audit_record
+from core.errors import Conflict, Gone, PermissionDenied, ValidationFailed, validate_instance
+from core.notify import push_on_commit
+from marketplace.access import require_manager
+from marketplace.models import (
+    Hospital,
+    Invitation,
+    Membership,
+    Modality,
+    Role,
+    Scanner,
+    Site,
+)
+from marketplace.selectors import token_hash
+
+# --- Hospitals ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def hospital_create(*, actor: User, name: str, country: str, city: str = "") -> Hospital:
+    if not actor.is_staff:
+        raise PermissionDenied("Only platform admins onboard hospitals.")
+    hospital = Hospital(name=name.strip(), country=country.upper(), city=city.strip())
+    validate_instance(hospital)
+    hospital.save()
+    audit_record(actor=actor, action="hospital.created", target=hospital, hospital=hospital)
+    return hospital
+
+
+@transaction.atomic
+def hospital_update(
+    *,
+    actor: User,
+    hospital: Hospital,
+    name: str | None = None,
+    city: str | None = None,
+    country: str | None = None,
+) -> Hospital:
+    require_manager(actor, hospital)
+    changes = {
+        field: value
+        for field, value in {"name": name, "city": city, "country": country}.items()
+        if value is not None
+    }
+    for field, value in changes.items():
+        setattr(hospital, field, value.upper() if field == "country" else value.strip())
+    validate_instance(hospital)
+    hospital.save(update_fields=list(changes))
+    audit_record(
+        actor=actor, action="hospital.updated", target=hospital, hospital=hospital, data=changes
+    )
+    return hospital
+
+
+# --- Sites -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def site_create(
+    *, actor: User, hospital: Hospital, name: str, time_zone: str, city: str = ""
+) -> Site:
+    require_manager(actor, hospital)
+    site = Site(hospital=hospital, name=name.strip(), time_zone=time_zone, city=city.strip())
+    validate_instance(site)
+    site.save()
+    audit_record(
+        actor=actor,
+        action="site.created",
+        target=site,
+        hospital=hospital,
+        data={"name": site.name, "time_zone": time_zone},
+    )
+    return site
+
+
+@transaction.atomic
+def site_update(
+    *,
+    actor: User,
+    site: Site,
+    name: str | None = None,
+    time_zone: str | None = None,
+    city: str | None = None,
+) -> Site:
+    require_manager(actor, site.hospital)
+    changes = {
+        field: value
+        for field, value in {"name": name, "time_zone": time_zone, "city": city}.items()
+        if value is not None
+    }
+    for field, value in changes.items():
+        setattr(site, field, value)
+    validate_instance(site)
+    site.save(update_fields=list(changes))
+    audit_record(
+        actor=actor, action="site.updated", target=site, hospital=site.hospital, data=changes
+    )
+    return site
+
+
+@transaction.atomic
+def site_delete(*, actor: User, site: Site) -> None:
+    require_manager(actor, site.hospital)
+    if site.scanners.exists():
+        raise Conflict("Move or delete this site's scanners first.")
+    audit_record(
+        actor=actor,
+        action="site.deleted",
+        target=site,
+        hospital=site.hospital,
+        data={"name": site.name},
+    )
+    site.delete()
+
+
+# --- Scanners ----------------------------------------------------------------------------------
+
+SCANNER_FIELDS = (
+    "name",
+    "modality",
+    "vendor",
+    "model_name",
+    "field_strength_tesla",
+    "cockpit_ready",
+)
+
+
+@transaction.atomic
+def scanner_create(
+    *,
+    actor: User,
+    site: Site,
+    name: str,
+    vendor: str,
+    model_name: str,
+    modality: str = Modality.MRI,
+    field_strength_tesla: Decimal | None = None,
+    cockpit_ready: bool = False,
+) -> Scanner:
+    require_manager(actor, site.hospital)
+    scanner = Scanner(
+        site=site,
+        name=name.strip(),
+        modality=modality,
+        vendor=vendor,
+        model_name=model_name.strip(),
+        field_strength_tesla=field_strength_tesla,
+        cockpit_ready=cockpit_ready,
+    )
+    _validate_scanner(scanner)
+    scanner.save()
+    audit_record(
+        actor=actor,
+        action="scanner.created",
+        target=scanner,
+        hospital=site.hospital,
+        data={"name": scanner.name, "site": site.pk},
+    )
+    return scanner
+
+
+@transaction.atomic
+def scanner_update(
+    *, actor: User, scanner: Scanner, site: Site | None = None, **changes: object
+) -> Scanner:
+    hospital = scanner.site.hospital
+    require_manager(actor, hospital)
+    unknown = set(changes) - set(SCANNER_FIELDS)
+    if unknown:
+        raise ValidationFailed("Unknown fields.", fields={f: ["Unknown field."] for f in unknown})
+    if site is not None and site.pk != scanner.site_id:
+        if site.hospital_id != hospital.pk:
+            raise ValidationFailed(
+                "A scanner stays within its hospital.",
+                fields={"site": ["Choose a site of the scanner's own hospital."]},
+            )
+        scanner.site = site
+        changes["site"] = site.pk
+    for field, value in changes.items():
+        if field != "site":
+            setattr(scanner, field, value)
+    _validate_scanner(scanner)
+    scanner.save(
+        update_fields=[
+            *(f for f in changes if f != "site"),
+            *(["site"] if "site" in changes else []),
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="scanner.updated",
+        target=scanner,
+        hospital=hospital,
+        data={k: str(v) for k, v in changes.items()},
+    )
+    return scanner
+
+
+@transaction.atomic
+def scanner_delete(*, actor: User, scanner: Scanner) -> None:
+    hospital = scanner.site.hospital
+    require_manager(actor, hospital)
+    audit_record(
+        actor=actor,
+        action="scanner.deleted",
+        target=scanner,
+        hospital=hospital,
+        data={"name": scanner.name},
+    )
+    scanner.delete()
+
+
+@transaction.atomic
+def scanner_rotate_token(*, actor: User, scanner: Scanner) -> str:
+    """Issue a new device token for the scanner's agent. The old one stops working at once.
+    The token is returned once and never stored: only its hash is."""
+    hospital = scanner.site.hospital
+    require_manager(actor, hospital)
+    token = f"wsd_{secrets.token_urlsafe(32)}"
+    scanner.device_token_hash = token_hash(token)
+    scanner.device_token_rotated_at = timezone.now()
+    scanner.save(update_fields=["device_token_hash", "device_token_rotated_at"])
+    audit_record(actor=actor, action="scanner.token_rotated", target=scanner, hospital=hospital)
+    return token
+
+
+def _validate_scanner(scanner: Scanner) -> None:
+    if scanner.modality == Modality.MRI and scanner.field_strength_tesla is None:
+        raise ValidationFailed(
+            "An MRI scanner needs its field strength.",
+            fields={"field_strength_tesla": ["Required for an MRI scanner, e.g. 1.5 or 3."]},
+        )
+    validate_instance(scanner, exclude=["device_token_hash"])
+
+
+# --- Memberships -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_change_role(*, actor: User, membership: Membership, role: str) -> Membership:
+    membership = (
+        Membership.objects.select_for_update().select_related("hospital").get(pk=membership.pk)
+    )
+    require_manager(actor, membership.hospital)
+    if role not in Role.values:
+        raise ValidationFailed("Unknown role.", fields={"role": [f"Choose one of {Role.values}."]})
+    if membership.role == Role.MANAGER and role != Role.MANAGER:
+        _keep_one_manager(membership)
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        actor=actor,
+        action="membership.role_changed",
+        target=membership,
+        hospital=membership.hospital,
+        data={"user": membership.user.email, "from": previous, "to": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor: User, membership: Membership) -> None:
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("hospital", "user")
+        .get(pk=membership.pk)
+    )
+    require_manager(actor, membership.hospital)
+    if membership.role == Role.MANAGER:
+        _keep_one_manager(membership)
+    audit_record(
+        actor=actor,
+        action="membership.removed",
+        target=membership,
+        hospital=membership.hospital,
+        data={"user": membership.user.email, "role": membership.role},
+    )
+    membership.delete()
+
+
+def _keep_one_manager(membership: Membership) -> None:
+    others = Membership.objects.filter(hospital=membership.hospital, role=Role.MANAGER).exclude(
+        pk=membership.pk
+    )
+    if not others.exists():
+        raise Conflict(f"{membership.hospital.name} must keep at least one manager.")
+
+
+# --- Invitations -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(
+    *, actor: User, hospital: Hospital, email: str, role: str
+) -> tuple[Invitation, str]:
+    """Invite someone by e-mail. A pending invitation to the same address is replaced, so the
+    newest link is the only one that works. Returns the invitation and its token (mailed)."""
+    require_manager(actor, hospital)
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ValidationFailed("Unknown role.", fields={"role": [f"Choose one of {Role.values}."]})
+    if Membership.objects.filter(hospital=hospital, user__email__iexact=email).exists():
+        raise Conflict(f"{email} is already a member of {hospital.name}.")
+    now = timezone.now()
+    Invitation.objects.pending().filter(hospital=hospital, email__iexact=email).update(
+        revoked_at=now
+    )
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        hospital=hospital,
+        email=email,
+        role=role,
+        token_hash=token_hash(token),
+        invited_by=actor,
+        expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
+    )
+    validate_instance(invitation)
+    invitation.save()
+    audit_record(
+        actor=actor,
+        action="invitation.created",
+        target=invitation,
+        hospital=hospital,
+        data={"email": email, "role": role},
+    )
+    from marketplace.tasks import invitation_send_email
+
+    transaction.on_commit(lambda: invitation_send_email.delay(invitation.pk, token))
+    push_on_commit(
+        user_ids=User.objects.filter(email__iexact=email).values_list("pk", flat=True),
+        payload={
+            "kind": "invitation",
+            "message": f"{hospital.name} invited you to join as {invitation.get_role_display()}."
+            " The link is in your e-mail.",
+        },
+    )
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
+    invitation = (
+        Invitation.objects.select_for_update().select_related("hospital").get(pk=invitation.pk)
+    )
+    require_manager(actor, invitation.hospital)
+    if invitation.status != "pending":
+        raise Conflict(f"This invitation is {invitation.status}; only a pending one is revoked.")
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action="invitation.revoked",
+        target=invitation,
+        hospital=invitation.hospital,
+        data={"email": invitation.email},
+    )
+    return invitation
+
+
+def invitation_check(*, invitation: Invitation, user: User | None = None) -> None:
+    """Why this invitation cannot be used (by this user), as a domain error; None if it can."""
+    if invitation.accepted_at is not None:
+        raise Gone("This invitation has already been used.")
+    if invitation.revoked_at is not None:
+        raise Gone("This invitation was withdrawn by the hospital.")
+    if invitation.expires_at <= timezone.now():
+        raise Gone("This invitation has expired. Ask the hospital's manager for a new one.")
+    if user is not None and user.email.lower() != invitation.email.lower():
+        raise PermissionDenied(
+            f"This invitation was sent to {invitation.email}; you are signed in as {user.email}."
+        )
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
+    invitation = (
+        Invitation.objects.select_for_update().select_related("hospital").get(pk=invitation.pk)
+    )
+    invitation_check(invitation=invitation, user=user)
+    if Membership.objects.filter(user=user, hospital=invitation.hospital).exists():
+        raise Conflict(f"You are already a member of {invitation.hospital.name}.")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(
+                user=user, hospital=invitation.hospital, role=invitation.role
+            )
+    except IntegrityError:
+        raise Conflict(f"You are already a member of {invitation.hospital.name}.") from None
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        actor=user,
+        action="invitation.accepted",
+        target=invitation,
+        hospital=invitation.hospital,
+        data={"role": invitation.role, "membership": membership.pk},
+    )
+    push_on_commit(
+        user_ids=Membership.objects.filter(
+            hospital=invitation.hospital, role=Role.MANAGER
+        ).values_list("user_id", flat=True),
+        payload={
+            "kind": "member_joined",
+            "message": f"{user.display_name} joined {invitation.hospital.name} as "
+            f"{membership.get_role_display().lower()}.",
+        },
+    )
+    return membership

@@ -1,0 +1,90 @@
+"""The usual graph: two hospitals, each with a site and a scanner, and one person per role."""
+
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from marketplace.models import Hospital, Role, Scanner, Site
+from tests.factories import (
+    HospitalFactory,
+    MembershipFactory,
+    ScannerFactory,
+    SiteFactory,
+    UserFactory,
+)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return [
+        f"wescan: database {connection.vendor} ({settings.DATABASES['default']['ENGINE']}), "
+        f"channel layer {layer}, cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    # allauth's rate limits live in the cache; on Redis it outlives a test.
+    cache.clear()
+
+
+@dataclass
+class World:
+    hospital: Hospital
+    site: Site
+    scanner: Scanner
+    other_hospital: Hospital
+    other_site: Site
+    other_scanner: Scanner
+    manager: User
+    technologist: User
+    local_staff: User
+    other_manager: User
+    admin: User
+    outsider: User
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    hospital = HospitalFactory(name="Hôpital Sainte-Claire")
+    other = HospitalFactory(name="Ziekenhuis Scheldeland")
+    site = SiteFactory(hospital=hospital, name="Campus Nord")
+    other_site = SiteFactory(hospital=other, name="Hoofdcampus")
+    people = {
+        "manager": (hospital, Role.MANAGER),
+        "technologist": (hospital, Role.TECHNOLOGIST),
+        "local_staff": (hospital, Role.LOCAL_STAFF),
+        "other_manager": (other, Role.MANAGER),
+    }
+    users = {}
+    for key, (where, role) in people.items():
+        users[key] = UserFactory(email=f"{key.replace('_', '-')}@example.org")
+        MembershipFactory(user=users[key], hospital=where, role=role)
+    return World(
+        hospital=hospital,
+        site=site,
+        scanner=ScannerFactory(site=site, name="MR 1"),
+        other_hospital=other,
+        other_site=other_site,
+        other_scanner=ScannerFactory(site=other_site, name="MRI A"),
+        admin=UserFactory(email="admin@example.org", is_staff=True, is_superuser=True),
+        outsider=UserFactory(email="independent@example.org"),
+        **users,
+    )
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def api_as(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client

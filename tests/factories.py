@@ -1,0 +1,85 @@
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.models import User
+from marketplace.models import (
+    Hospital,
+    Membership,
+    Modality,
+    Role,
+    Scanner,
+    Seniority,
+    Site,
+    TechnologistProfile,
+    Vendor,
+)
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.org")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def saved(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class HospitalFactory(DjangoModelFactory):
+    class Meta:
+        model = Hospital
+
+    name = factory.Sequence(lambda n: f"Hospital {n}")
+    city = factory.Faker("city")
+    country = "BE"
+
+
+class SiteFactory(DjangoModelFactory):
+    class Meta:
+        model = Site
+
+    hospital = factory.SubFactory(HospitalFactory)
+    name = factory.Sequence(lambda n: f"Site {n}")
+    city = factory.Faker("city")
+    time_zone = "Europe/Brussels"
+
+
+class ScannerFactory(DjangoModelFactory):
+    class Meta:
+        model = Scanner
+
+    site = factory.SubFactory(SiteFactory)
+    name = factory.Sequence(lambda n: f"MR {n}")
+    modality = Modality.MRI
+    vendor = factory.Iterator([Vendor.SIEMENS, Vendor.GE, Vendor.PHILIPS, Vendor.CANON])
+    model_name = factory.Iterator(["MAGNETOM Vida", "SIGNA Artist", "Ingenia", "Vantage Orian"])
+    field_strength_tesla = factory.Iterator([Decimal("1.50"), Decimal("3.00")])
+    cockpit_ready = True
+
+
+class MembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    hospital = factory.SubFactory(HospitalFactory)
+    role = Role.TECHNOLOGIST
+
+
+class TechnologistProfileFactory(DjangoModelFactory):
+    class Meta:
+        model = TechnologistProfile
+
+    user = factory.SubFactory(UserFactory)
+    seniority = factory.Iterator([Seniority.JUNIOR, Seniority.EXPERIENCED, Seniority.SENIOR])
+    years_experience = factory.Faker("pyint", min_value=0, max_value=30)

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts import views as account_views
+from accounts.api import MeView, TokenView
+from core import views as core_views
+from marketplace import api as marketplace_api
+
+router = DefaultRouter()
+router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
+router.register("sites", marketplace_api.SiteViewSet, basename="site")
+router.register("scanners", marketplace_api.ScannerViewSet, basename="scanner")
+router.register("memberships", marketplace_api.MembershipViewSet, basename="membership")
+router.register("invitations", marketplace_api.InvitationViewSet, basename="invitation")
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("profile/", account_views.profile, name="profile"),
+    path("", include("marketplace.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
+    path("api/v1/me/", MeView.as_view(), name="api_me"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+]
+
+handler404 = "core.views.page_not_found"
+handler500 = "core.views.server_error"
