@@ -252,7 +252,9 @@ def _validate_scanner(scanner: Scanner) -> None:
 @transaction.atomic
 def membership_change_role(*, actor: User, membership: Membership, role: str) -> Membership:
     membership = (
-        Membership.objects.select_for_update().select_related("hospital").get(pk=membership.pk)
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("hospital")
+        .get(pk=membership.pk)
     )
     require_manager(actor, membership.hospital)
     if role not in Role.values:
@@ -275,7 +277,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
 @transaction.atomic
 def membership_remove(*, actor: User, membership: Membership) -> None:
     membership = (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .select_related("hospital", "user")
         .get(pk=membership.pk)
     )
@@ -354,7 +356,9 @@ def invitation_create(
 @transaction.atomic
 def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
     invitation = (
-        Invitation.objects.select_for_update().select_related("hospital").get(pk=invitation.pk)
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("hospital")
+        .get(pk=invitation.pk)
     )
     require_manager(actor, invitation.hospital)
     if invitation.status != "pending":
@@ -388,7 +392,9 @@ def invitation_check(*, invitation: Invitation, user: User | None = None) -> Non
 @transaction.atomic
 def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
     invitation = (
-        Invitation.objects.select_for_update().select_related("hospital").get(pk=invitation.pk)
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("hospital")
+        .get(pk=invitation.pk)
     )
     invitation_check(invitation=invitation, user=user)
     if Membership.objects.filter(user=user, hospital=invitation.hospital).exists():

@@ -21,7 +21,7 @@ def invitation_send_email(invitation_id: int, token: str) -> bool:
     is no longer pending."""
     with transaction.atomic():
         invitation = (
-            Invitation.objects.select_for_update()
+            Invitation.objects.select_for_update(of=("self",))
             .select_related("hospital", "invited_by")
             .filter(pk=invitation_id)
             .first()
