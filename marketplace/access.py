@@ -12,13 +12,15 @@ from marketplace.models import Hospital, Invitation, Membership, Role, Scanner, 
 def hospitals_visible_to(user: User) -> QuerySet[Hospital]:
     if user.is_staff:
         return Hospital.objects.all()
-    return Hospital.objects.filter(memberships__user=user).distinct()
+    # A subquery rather than a join: counts annotated on top must see every membership.
+    return Hospital.objects.filter(pk__in=Membership.objects.filter(user=user).values("hospital"))
 
 
 def hospitals_managed_by(user: User) -> QuerySet[Hospital]:
     if user.is_staff:
         return Hospital.objects.all()
-    return Hospital.objects.filter(memberships__user=user, memberships__role=Role.MANAGER)
+    managed = Membership.objects.filter(user=user, role=Role.MANAGER).values("hospital")
+    return Hospital.objects.filter(pk__in=managed)
 
 
 def role_in(user: User, hospital: Hospital) -> str | None:

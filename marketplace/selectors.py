@@ -14,8 +14,14 @@ def token_hash(token: str) -> str:
 
 
 def hospital_list(*, user: User) -> QuerySet[Hospital]:
-    return hospitals_visible_to(user).annotate(
-        site_count=Count("sites", distinct=True), member_count=Count("memberships", distinct=True)
+    # GROUP BY drops Meta.ordering, and pages must not shift between requests: order explicitly.
+    return (
+        hospitals_visible_to(user)
+        .annotate(
+            site_count=Count("sites", distinct=True),
+            member_count=Count("memberships", distinct=True),
+        )
+        .order_by("name", "pk")
     )
 
 
