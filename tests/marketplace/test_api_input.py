@@ -1,0 +1,176 @@
+"""Bad input gets a 4xx in the one error shape and changes nothing."""
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from core.models import AuditEvent
+from marketplace.models import Scanner, Site
+from tests.conftest import World, api_as
+
+pytestmark = pytest.mark.django_db
+
+SCANNER = {
+    "name": "MR 9",
+    "modality": "MRI",
+    "vendor": "siemens",
+    "model_name": "MAGNETOM Sola",
+    "field_strength_tesla": "1.50",
+    "cockpit_ready": True,
+}
+
+
+def _error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["message"]
+    return body["error"]
+
+
+@pytest.fixture
+def untouched(world: World) -> Any:
+    """Whatever a refused request did, the database holds what it held before."""
+    before = (Scanner.objects.count(), Site.objects.count(), AuditEvent.objects.count())
+    yield
+    assert (Scanner.objects.count(), Site.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_malformed_json(world: World, untouched: None) -> None:
+    response = api_as(world.manager).generic(
+        "POST", "/api/v1/scanners/", "{not json", content_type="application/json"
+    )
+    assert _error(response, 400)["code"] == "malformed_request"
+
+
+def test_a_body_that_is_not_an_object(world: World, untouched: None) -> None:
+    response = api_as(world.manager).post("/api/v1/scanners/", [SCANNER], format="json")
+    assert _error(response, 400)["code"] == "invalid"
+
+
+def test_wrong_types_name_each_field(world: World, untouched: None) -> None:
+    body = {**SCANNER, "site": "north", "field_strength_tesla": "strong", "cockpit_ready": "maybe"}
+    error = _error(api_as(world.manager).post("/api/v1/scanners/", body, format="json"), 400)
+    assert set(error["fields"]) == {"site", "field_strength_tesla", "cockpit_ready"}
+
+
+def test_unknown_fields_are_refused_not_dropped(world: World, untouched: None) -> None:
+    body = {**SCANNER, "site": world.site.pk, "feild_strength": "3.0"}
+    error = _error(api_as(world.manager).post("/api/v1/scanners/", body, format="json"), 400)
+    assert error["fields"] == {"feild_strength": ["Unknown field."]}
+
+
+def test_an_mri_scanner_needs_a_field_strength(world: World, untouched: None) -> None:
+    body = {**SCANNER, "site": world.site.pk, "field_strength_tesla": None}
+    error = _error(api_as(world.manager).post("/api/v1/scanners/", body, format="json"), 400)
+    assert "field_strength_tesla" in error["fields"]
+
+
+def test_a_scanner_under_another_hospitals_site(world: World, untouched: None) -> None:
+    body = {**SCANNER, "site": world.other_site.pk}
+    error = _error(api_as(world.manager).post("/api/v1/scanners/", body, format="json"), 400)
+    assert error["fields"] == {"site": ["No such site."]}
+
+
+def test_moving_a_scanner_to_another_hospitals_site(world: World, untouched: None) -> None:
+    response = api_as(world.manager).patch(
+        f"/api/v1/scanners/{world.scanner.pk}/", {"site": world.other_site.pk}, format="json"
+    )
+    assert _error(response, 400)["fields"] == {"site": ["No such site."]}
+    world.scanner.refresh_from_db()
+    assert world.scanner.site == world.site
+
+
+def test_an_unknown_time_zone(world: World, untouched: None) -> None:
+    body = {"hospital": world.hospital.pk, "name": "Annexe", "time_zone": "Europe/Bruxelles"}
+    error = _error(api_as(world.manager).post("/api/v1/sites/", body, format="json"), 400)
+    assert "time_zone" in error["fields"]
+
+
+def test_a_five_megabyte_body(world: World, untouched: None) -> None:
+    body = json.dumps({**SCANNER, "site": world.site.pk, "model_name": "x" * 5_000_000})
+    response = api_as(world.manager).generic(
+        "POST", "/api/v1/scanners/", body, content_type="application/json"
+    )
+    assert _error(response, 413)["code"] == "request_too_large"
+
+
+def test_a_non_numeric_filter(world: World) -> None:
+    response = api_as(world.manager).get("/api/v1/scanners/", {"hospital": "one"})
+    assert _error(response, 400)["fields"] == {"hospital": ["A whole number."]}
+
+
+def test_a_non_numeric_id_is_not_found(world: World) -> None:
+    assert _error(api_as(world.manager).get("/api/v1/scanners/abc/"), 404)["code"] == "not_found"
+
+
+def test_an_unknown_address_under_the_api_answers_json(world: World) -> None:
+    assert _error(api_as(world.manager).get("/api/v1/nothing-here/"), 404)["code"] == "not_found"
+
+
+def test_an_unknown_role(world: World, untouched: None) -> None:
+    membership = world.technologist.memberships.get()
+    response = api_as(world.manager).patch(
+        f"/api/v1/memberships/{membership.pk}/", {"role": "surgeon"}, format="json"
+    )
+    assert "role" in _error(response, 400)["fields"]
+    membership.refresh_from_db()
+    assert membership.role == "technologist"
+
+
+def test_an_invitation_to_an_invalid_address(world: World) -> None:
+    response = api_as(world.manager).post(
+        "/api/v1/invitations/",
+        {"hospital": world.hospital.pk, "email": "not-an-address", "role": "technologist"},
+        format="json",
+    )
+    assert "email" in _error(response, 400)["fields"]
+
+
+def test_deleting_a_site_that_still_has_scanners(world: World, untouched: None) -> None:
+    response = api_as(world.manager).delete(f"/api/v1/sites/{world.site.pk}/")
+    assert _error(response, 409)["code"] == "conflict"
+
+
+def test_anonymous_callers_are_asked_to_authenticate(db: None) -> None:
+    error = _error(APIClient().get("/api/v1/scanners/"), 401)
+    assert error["code"] == "not_authenticated"
+
+
+def test_a_wrong_token(db: None) -> None:
+    client = APIClient(HTTP_AUTHORIZATION="Token 0123456789abcdef")
+    assert _error(client.get("/api/v1/scanners/"), 401)["code"] == "authentication_failed"
+
+
+def test_token_login_with_a_wrong_password(world: World) -> None:
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"email": world.manager.email, "password": "nope"}, format="json"
+    )
+    assert _error(response, 400)["message"]
+
+
+def test_token_login_then_use(world: World) -> None:
+    from tests.factories import PASSWORD
+
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"email": world.manager.email, "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    me = client.get("/api/v1/me/").json()
+    assert me["email"] == world.manager.email
+
+
+def test_token_login_is_throttled(world: World) -> None:
+    client = APIClient()
+    statuses = [
+        client.post(
+            "/api/v1/auth/token/", {"email": world.manager.email, "password": "x"}, format="json"
+        ).status_code
+        for _ in range(12)
+    ]
+    assert statuses[0] == 400
+    assert statuses[-1] == 429
