@@ -9,7 +9,7 @@ TIME_ZONES = sorted(zoneinfo.available_timezones())
 
 class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail address")
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.TECHNOLOGIST)
 
 
 class SiteForm(forms.Form):

@@ -172,6 +172,9 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         raise NotFound("This invitation link is not valid.")
     user = request.user if isinstance(request.user, User) else None
+    if user is not None and invitation.accepted_by_id == user.pk:
+        # Back from signing up through this link: they joined, show them the hospital.
+        return redirect("hospital_detail", invitation.hospital_id)
     problem = None
     try:
         services.invitation_check(invitation=invitation, user=user)

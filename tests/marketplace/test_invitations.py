@@ -71,7 +71,12 @@ def test_a_signed_in_person_accepts_with_one_click(world: World) -> None:
     assert response.status_code == 302
     assert response["Location"] == f"/hospitals/{world.hospital.pk}/"
     assert Membership.objects.get(user=world.outsider).role == Role.TECHNOLOGIST
-    assert client.post(link).status_code == 410
+    # The link again: its owner is shown the hospital, anyone else is told it is used.
+    assert client.get(link)["Location"] == f"/hospitals/{world.hospital.pk}/"
+    other = Client()
+    other.force_login(world.technologist)
+    assert other.post(link).status_code == 410
+    assert Membership.objects.filter(user=world.outsider).count() == 1
 
 
 def test_the_link_is_for_the_invited_address_only(world: World) -> None:

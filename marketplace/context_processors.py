@@ -1,0 +1,22 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from accounts.adapter import INVITATION_SESSION_KEY
+from marketplace import selectors
+
+
+def pending_invitation(request: HttpRequest) -> dict[str, Any]:
+    """While an anonymous visitor follows an invitation link through sign-up or sign-in, every
+    page reminds them which hospital they are joining and with which address."""
+    session = getattr(request, "session", None)
+    user = getattr(request, "user", None)
+    if session is None or (user is not None and user.is_authenticated):
+        return {}
+    token = session.get(INVITATION_SESSION_KEY)
+    if not token:
+        return {}
+    invitation = selectors.invitation_by_token(token=token)
+    if invitation is None or invitation.status != "pending":
+        return {}
+    return {"pending_invitation": invitation}
