@@ -76,7 +76,7 @@ class HospitalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         context = dict(super().get_serializer_context())
         if not _for_schema(self):
             mine = Membership.objects.filter(user=request_user(self.request))
-            context["roles"] = dict(mine.values_list("hospital_id", "role"))
+            context["roles"] = dict(mine.order_by().values_list("hospital_id", "role"))
         return context
 
     def get_object(self) -> Any:

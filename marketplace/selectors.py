@@ -1,8 +1,10 @@
 """Reads shared by the pages, the API and tasks, always scoped through `marketplace.access`."""
 
 import hashlib
+from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
 from marketplace.access import hospitals_managed_by, hospitals_visible_to
@@ -14,15 +16,22 @@ def token_hash(token: str) -> str:
 
 
 def hospital_list(*, user: User) -> QuerySet[Hospital]:
-    # GROUP BY drops Meta.ordering, and pages must not shift between requests: order explicitly.
-    return (
-        hospitals_visible_to(user)
-        .annotate(
-            site_count=Count("sites", distinct=True),
-            member_count=Count("memberships", distinct=True),
-        )
-        .order_by("name", "pk")
+    # One counting subquery per total: two joins would multiply sites by members before counting.
+    return hospitals_visible_to(user).annotate(
+        site_count=_count_per_hospital(Site.objects.all()),
+        member_count=_count_per_hospital(Membership.objects.all()),
     )
+
+
+def _count_per_hospital(rows: QuerySet[Any]) -> Coalesce:
+    counted = (
+        rows.filter(hospital=OuterRef("pk"))
+        .order_by()
+        .values("hospital")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def site_list(*, user: User, hospital_id: int | None = None) -> QuerySet[Site]:
