@@ -6,7 +6,17 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from core.errors import NotFound, PermissionDenied
-from marketplace.models import Hospital, Invitation, Membership, Role, Scanner, Site
+from marketplace.models import (
+    Hospital,
+    Invitation,
+    Membership,
+    PostingStatus,
+    Role,
+    Scanner,
+    SessionPosting,
+    Site,
+    TechnologistProfile,
+)
 
 
 def hospitals_visible_to(user: User) -> QuerySet[Hospital]:
@@ -102,3 +112,49 @@ def _as_id(value: int | str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise NotFound("No such object.") from None
+
+
+def access_posting(user: User, posting_id: int | str, *, manage: bool = False) -> SessionPosting:
+    """A posting is seen by its hospital's members, and, once open, by every technologist (it is
+    on the market); it is changed only by its hospital's managers."""
+    posting = (
+        SessionPosting.objects.select_related("hospital", "site", "scanner")
+        .filter(pk=_as_id(posting_id))
+        .first()
+    )
+    if posting is None:
+        raise NotFound("No such posting.")
+    visible = (
+        user.is_staff
+        or Membership.objects.filter(user=user, hospital=posting.hospital_id).exists()
+        or (
+            posting.status == PostingStatus.OPEN
+            and TechnologistProfile.objects.filter(user=user).exists()
+        )
+    )
+    if not visible:
+        raise NotFound("No such posting.")
+    if manage:
+        require_manager(user, posting.hospital)
+    return posting
+
+
+def technologists_managed_by(user: User) -> QuerySet[User]:
+    """The people a manager may lend: technologists of the hospitals they manage."""
+    if user.is_staff:
+        return User.objects.filter(technologist_profile__isnull=False)
+    return User.objects.filter(
+        memberships__role=Role.TECHNOLOGIST,
+        memberships__hospital__in=hospitals_managed_by(user),
+    ).distinct()
+
+
+def access_technologist(user: User, technologist_id: int | str) -> User:
+    """Oneself, or a technologist of a hospital one manages; anyone else does not exist here."""
+    pk = _as_id(technologist_id)
+    if pk == user.pk:
+        return user
+    technologist = technologists_managed_by(user).filter(pk=pk).first()
+    if technologist is None:
+        raise NotFound("No such technologist in your hospitals.")
+    return technologist

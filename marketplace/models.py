@@ -1,6 +1,7 @@
 """Tenancy: Hospital → Site → Scanner, and who belongs where (Membership, Invitation)."""
 
 import zoneinfo
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -183,18 +184,213 @@ class Seniority(models.TextChoices):
     EXPERIENCED = "experienced", "Experienced"
     SENIOR = "senior", "Senior"
 
+    @classmethod
+    def at_least(cls, level: str) -> list[str]:
+        """The levels that meet a minimum: at_least("experienced") -> experienced, senior."""
+        order = list(cls.values)
+        return order[order.index(level) :]
+
+    @classmethod
+    def at_most(cls, level: str) -> list[str]:
+        order = list(cls.values)
+        return order[: order.index(level) + 1]
+
+
+class ExamFamily(models.Model):
+    """The managed vocabulary of exam families (neuro, MSK, cardiac, ...), kept by platform
+    admins. Postings require some; technologists are competent in some."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "exam families"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Language(models.Model):
+    """An ISO 639-1 language, the vocabulary of spoken languages (seeded from pycountry)."""
+
+    code = models.CharField(max_length=2, primary_key=True)
+    name = models.CharField(max_length=80)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
 
 class TechnologistProfile(models.Model):
-    """What a technologist brings. Competencies, licence and availability join it later."""
+    """What a technologist brings: competencies, languages, seniority and a licence that a
+    platform admin has verified. Without a verified, unexpired licence nobody books them."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="technologist_profile"
     )
     seniority = models.CharField(max_length=16, choices=Seniority.choices)
-    years_experience = models.PositiveSmallIntegerField(default=0)
+    years_experience = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(60)]
+    )
+    exam_families = models.ManyToManyField(ExamFamily, blank=True, related_name="technologists")
+    languages = models.ManyToManyField(Language, blank=True, related_name="technologists")
+    home_time_zone = models.CharField(
+        max_length=64, default="Europe/Brussels", validators=[validate_time_zone]
+    )
+    licence_number = models.CharField(max_length=64, blank=True)
+    licence_authority = models.CharField(
+        max_length=120, blank=True, help_text="Who issued it, e.g. SPF Santé publique (BE)."
+    )
+    licence_valid_until = models.DateField(null=True, blank=True)
+    licence_verified_at = models.DateTimeField(null=True, blank=True)
+    licence_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The expiry date a 30-day warning was mailed for: the warning goes once per licence.
+    licence_expiry_warned_for = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["user__email"]
+        indexes = [models.Index(fields=["licence_verified_at", "licence_valid_until"])]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_seniority_display()})"
+
+    def ineligibility_reasons(self, today: date | None = None) -> list[str]:
+        """Why this technologist cannot be booked today; empty when they can."""
+        today = today or timezone.localdate()
+        reasons = []
+        if not self.licence_number:
+            reasons.append("No licence on file: add your licence number and issuing authority.")
+        elif self.licence_verified_at is None:
+            reasons.append("Your licence has not been verified by WeScan yet.")
+        if self.licence_valid_until is None:
+            if self.licence_number:
+                reasons.append("Your licence has no expiry date on file.")
+        elif self.licence_valid_until < today:
+            reasons.append(f"Your licence expired on {self.licence_valid_until:%d %B %Y}.")
+        return reasons
+
+    @property
+    def is_eligible(self) -> bool:
+        return not self.ineligibility_reasons()
+
+
+class VendorFamiliarity(models.Model):
+    """A scanner vendor whose console a technologist knows."""
+
+    profile = models.ForeignKey(
+        TechnologistProfile, on_delete=models.CASCADE, related_name="vendor_familiarities"
+    )
+    vendor = models.CharField(max_length=32, choices=Vendor.choices)
+
+    class Meta:
+        ordering = ["vendor"]
+        verbose_name_plural = "vendor familiarities"
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "vendor"], name="vendor_familiarity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.get_vendor_display()
+
+
+class Urgency(models.TextChoices):
+    ROUTINE = "routine", "Routine"
+    PRIORITY = "priority", "Priority"
+    URGENT = "urgent", "Urgent"
+
+
+class Compensation(models.TextChoices):
+    HOURLY_RATE = "hourly_rate", "Hourly rate (EUR)"
+    RECIPROCITY = "reciprocity", "Reciprocity credits"
+
+
+class PostingStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    FILLED = "filled", "Filled"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class SessionPosting(models.Model):
+    """A scanner session that needs a remote technologist. It describes the work, never the
+    patient: notes are checked for anything that looks like a patient identifier."""
+
+    MAX_DURATION = timedelta(hours=12)
+
+    hospital = models.ForeignKey(Hospital, on_delete=models.CASCADE, related_name="postings")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="postings")
+    scanner = models.ForeignKey(Scanner, on_delete=models.PROTECT, related_name="postings")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    required_exam_families = models.ManyToManyField(ExamFamily, blank=True, related_name="postings")
+    languages = models.ManyToManyField(
+        Language,
+        blank=True,
+        related_name="postings",
+        help_text="The technologist must speak at least one of them (none: any language).",
+    )
+    min_seniority = models.CharField(
+        max_length=16, choices=Seniority.choices, default=Seniority.JUNIOR
+    )
+    vendor = models.CharField(
+        max_length=32, choices=Vendor.choices, help_text="Taken from the scanner."
+    )
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.ROUTINE)
+    compensation = models.CharField(
+        max_length=16, choices=Compensation.choices, default=Compensation.RECIPROCITY
+    )
+    hourly_rate_eur = models.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    notes = models.TextField(blank=True, max_length=2000, help_text="About the work only.")
+    status = models.CharField(
+        max_length=16, choices=PostingStatus.choices, default=PostingStatus.DRAFT
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        indexes = [
+            models.Index(fields=["status", "starts_at"]),
+            models.Index(fields=["hospital", "status", "starts_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="posting_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(compensation="reciprocity", hourly_rate_eur__isnull=True)
+                | models.Q(compensation="hourly_rate", hourly_rate_eur__isnull=False),
+                name="posting_rate_matches_compensation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hospital.name}, {self.scanner.name}, {self.starts_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def duration_hours(self) -> Decimal:
+        seconds = Decimal((self.ends_at - self.starts_at).total_seconds())
+        return (seconds / 3600).quantize(Decimal("0.01"))

@@ -1,14 +1,26 @@
 """Reads shared by the pages, the API and tasks, always scoped through `marketplace.access`."""
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
-from marketplace.access import hospitals_managed_by, hospitals_visible_to
-from marketplace.models import Hospital, Invitation, Membership, Scanner, Site
+from marketplace.access import hospitals_managed_by, hospitals_visible_to, technologists_managed_by
+from marketplace.models import (
+    Hospital,
+    Invitation,
+    Membership,
+    PostingStatus,
+    Scanner,
+    Seniority,
+    SessionPosting,
+    Site,
+    TechnologistProfile,
+)
 
 
 def token_hash(token: str) -> str:
@@ -93,3 +105,141 @@ def scanner_by_device_token(*, token: str) -> Scanner | None:
         .filter(device_token_hash=token_hash(token))
         .first()
     )
+
+
+# --- Technologists and postings ---------------------------------------------------------------
+
+
+def technologist_profile_for(*, user: User) -> TechnologistProfile | None:
+    return (
+        TechnologistProfile.objects.select_related("user", "licence_verified_by")
+        .prefetch_related("exam_families", "languages", "vendor_familiarities")
+        .filter(user=user)
+        .first()
+    )
+
+
+def technologist_list(
+    *, user: User, hospital_id: int | None = None, verified: bool | None = None
+) -> QuerySet[TechnologistProfile]:
+    """Profiles a person may look at: platform admins see all, managers their hospitals'
+    technologists, anyone their own."""
+    profiles = TechnologistProfile.objects.select_related("user").prefetch_related(
+        "exam_families", "languages", "vendor_familiarities"
+    )
+    if not user.is_staff:
+        profiles = profiles.filter(
+            Q(user__in=technologists_managed_by(user)) | Q(user=user)
+        ).distinct()
+    if hospital_id is not None:
+        profiles = profiles.filter(user__memberships__hospital_id=hospital_id)
+    if verified is not None:
+        profiles = profiles.filter(licence_verified_at__isnull=not verified)
+    return profiles
+
+
+def posting_list(
+    *,
+    user: User,
+    hospital_id: int | None = None,
+    site_id: int | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+    exam_family: str | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+) -> QuerySet[SessionPosting]:
+    """The postings of the hospitals one manages, with every filter of the managers' list."""
+    postings = _posting_rows(SessionPosting.objects.filter(hospital__in=hospitals_managed_by(user)))
+    return _filter_postings(
+        postings,
+        hospital_id=hospital_id,
+        site_id=site_id,
+        status=status,
+        urgency=urgency,
+        exam_family=exam_family,
+        starts_after=starts_after,
+        starts_before=starts_before,
+    )
+
+
+def open_postings_for(
+    *,
+    profile: TechnologistProfile,
+    urgency: str | None = None,
+    exam_family: str | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    now: datetime | None = None,
+) -> QuerySet[SessionPosting]:
+    """Open, future postings this technologist qualifies for: every required exam family, the
+    scanner's vendor, a shared language when languages are asked, and the minimum seniority.
+    Nothing at all while their licence does not make them eligible. All in one query."""
+    if profile.ineligibility_reasons():
+        return SessionPosting.objects.none()
+    families = TechnologistProfile.exam_families.through.objects.filter(
+        technologistprofile_id=profile.pk
+    ).values("examfamily_id")
+    languages = TechnologistProfile.languages.through.objects.filter(
+        technologistprofile_id=profile.pk
+    ).values("language_id")
+    required = SessionPosting.required_exam_families.through.objects.filter(
+        sessionposting_id=OuterRef("pk")
+    )
+    asked = SessionPosting.languages.through.objects.filter(sessionposting_id=OuterRef("pk"))
+    postings = SessionPosting.objects.filter(
+        status=PostingStatus.OPEN,
+        starts_at__gt=now or timezone.now(),
+        min_seniority__in=Seniority.at_most(profile.seniority),
+        vendor__in=profile.vendor_familiarities.values("vendor"),
+    ).filter(
+        ~Exists(required.exclude(examfamily_id__in=families)),
+        ~Exists(asked) | Exists(asked.filter(language_id__in=languages)),
+    )
+    return _filter_postings(
+        _posting_rows(postings),
+        urgency=urgency,
+        exam_family=exam_family,
+        starts_after=starts_after,
+        starts_before=starts_before,
+    )
+
+
+def _posting_rows(postings: QuerySet[SessionPosting]) -> QuerySet[SessionPosting]:
+    return postings.select_related("hospital", "site", "scanner").prefetch_related(
+        "required_exam_families", "languages"
+    )
+
+
+def _filter_postings(
+    postings: QuerySet[SessionPosting],
+    *,
+    hospital_id: int | None = None,
+    site_id: int | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+    exam_family: str | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+) -> QuerySet[SessionPosting]:
+    if hospital_id is not None:
+        postings = postings.filter(hospital_id=hospital_id)
+    if site_id is not None:
+        postings = postings.filter(site_id=site_id)
+    if status:
+        postings = postings.filter(status=status)
+    if urgency:
+        postings = postings.filter(urgency=urgency)
+    if exam_family:
+        postings = postings.filter(
+            Exists(
+                SessionPosting.required_exam_families.through.objects.filter(
+                    sessionposting_id=OuterRef("pk"), examfamily__code=exam_family
+                )
+            )
+        )
+    if starts_after is not None:
+        postings = postings.filter(starts_at__gte=starts_after)
+    if starts_before is not None:
+        postings = postings.filter(starts_at__lt=starts_before)
+    return postings

@@ -2,6 +2,24 @@
 actor's right, changes the rows in one transaction together with their audit record, and leaves
 side effects (mail) to run on commit."""
 
+__all__ = [
+    "hospital_create",
+    "hospital_update",
+    "invitation_accept",
+    "invitation_check",
+    "invitation_create",
+    "invitation_revoke",
+    "membership_change_role",
+    "membership_remove",
+    "scanner_create",
+    "scanner_delete",
+    "scanner_rotate_token",
+    "scanner_update",
+    "site_create",
+    "site_delete",
+    "site_update",
+]
+
 import secrets
 from datetime import timedelta
 from decimal import Decimal

@@ -1,0 +1,56 @@
+"""No patient data: free text that describes the work must not identify the person scanned.
+
+`patient_identifier_problems(text)` names what in a text looks like a patient identifier: a full
+date (a date of birth), a national register or NHS-style number, an e-mail address or a phone
+number. Work descriptions need none of these: times belong in the posting's start and end, and
+people are reached through WeScan, not through numbers typed into notes.
+"""
+
+import re
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "an e-mail address",
+        re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", re.IGNORECASE),
+    ),
+    (
+        # Belgian national register number: YY.MM.DD-XXX.CC, or its 11 digits run together.
+        "a national register number",
+        re.compile(r"\b\d{2}[.\s]?\d{2}[.\s]?\d{2}[-\s]?\d{3}[.\s]?\d{2}\b"),
+    ),
+    (
+        # NHS number style: 10 digits, often written 3-3-4.
+        "an NHS-style patient number",
+        re.compile(r"\b\d{3}[\s-]?\d{3}[\s-]?\d{4}\b"),
+    ),
+    (
+        "a phone number",
+        re.compile(
+            r"(?<![\w.])(\+|00)\d[\d\s./-]{7,}\d\b|\b0\d{1,3}[\s./-]?\d{2,3}([\s./-]?\d{2}){2,3}\b"
+        ),
+    ),
+    (
+        "a date (such as a date of birth)",
+        re.compile(
+            r"\b(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2})\b"
+            r"|\b\d{1,2}\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{4}\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "a mention of a birth date",
+        re.compile(r"\b(d\.?o\.?b\.?|date of birth|born on|né[e]? le|geboren)\b", re.IGNORECASE),
+    ),
+]
+
+
+def patient_identifier_problems(text: str) -> list[str]:
+    """What in `text` looks like a patient identifier, as phrases for an error message."""
+    return [label for label, pattern in _PATTERNS if pattern.search(text or "")]
+
+
+def patient_identifier_message(problems: list[str]) -> str:
+    return (
+        f"This looks like it contains {', '.join(problems)}. Describe the work, never the "
+        "patient: no dates of birth, register or NHS numbers, e-mail addresses or phone numbers."
+    )

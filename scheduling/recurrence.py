@@ -1,0 +1,96 @@
+"""Recurring windows (RFC 5545 RRULE) expanded over a query window, right across DST changes.
+
+A recurrence is defined in wall-clock time of a time zone: "every Monday 08:00–12:00 in
+Europe/Brussels" stays 08:00–12:00 local after the clocks change, so it moves by an hour in UTC.
+Occurrences are computed on demand for the range asked, never stored ahead.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrule, rrulestr
+
+# A rule that never ends is fine; a rule expanded over more than this is refused.
+MAX_OCCURRENCES_PER_QUERY = 2000
+
+
+class RecurrenceError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    starts_at: datetime  # aware, UTC
+    ends_at: datetime  # aware, UTC
+
+
+def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
+    """An RRULE value (without DTSTART), anchored at the first occurrence's local start."""
+    cleaned = text.strip()
+    if cleaned.upper().startswith("RRULE:"):
+        cleaned = cleaned[6:]
+    if not cleaned:
+        raise RecurrenceError("The rule is empty.")
+    if "DTSTART" in cleaned.upper() or "\n" in cleaned:
+        raise RecurrenceError("Give only the RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO,WE.")
+    try:
+        rule = rrulestr(cleaned, dtstart=first_start_local, ignoretz=True)
+    except (ValueError, TypeError) as error:
+        raise RecurrenceError(f"Not a valid RRULE: {error}.") from None
+    if not isinstance(rule, rrule):
+        raise RecurrenceError("Give a single RRULE.")
+    if rule._freq > 3:  # HOURLY and finer are not availability windows
+        raise RecurrenceError("Repeat daily, weekly, monthly or yearly.")
+    return rule
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
+def _aware(local: datetime, zone: ZoneInfo) -> datetime:
+    # In the autumn overlap the first (summer-time) reading is taken; in the spring gap zoneinfo
+    # moves the time forward, as a wall clock does.
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def expand(
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    time_zone: str,
+    rule: str = "",
+    exdates: Iterable[datetime] = (),
+    range_start: datetime,
+    range_end: datetime,
+) -> Iterator[Occurrence]:
+    """Occurrences that overlap [range_start, range_end), in order.
+
+    `starts_at`/`ends_at` are the first occurrence (aware); `exdates` are the local start times
+    (naive, in `time_zone`) of occurrences that do not happen."""
+    if not rule:
+        if starts_at < range_end and ends_at > range_start:
+            yield Occurrence(starts_at.astimezone(UTC), ends_at.astimezone(UTC))
+        return
+    zone = ZoneInfo(time_zone)
+    first_local = _local(starts_at, zone)
+    duration = _local(ends_at, zone) - first_local
+    recurrence = parse_rule(rule, first_start_local=first_local)
+    skipped = {moment.replace(tzinfo=None, second=0, microsecond=0) for moment in exdates}
+    # Local bounds, widened by a day and by the duration so no overlapping occurrence is missed.
+    after = _local(range_start, zone) - duration - timedelta(days=1)
+    before = _local(range_end, zone) + timedelta(days=1)
+    count = 0
+    for local_start in recurrence.xafter(after, inc=True):
+        if local_start > before:
+            break
+        count += 1
+        if count > MAX_OCCURRENCES_PER_QUERY:
+            raise RecurrenceError("Too many occurrences in this range; ask for a shorter one.")
+        if local_start in skipped:
+            continue
+        occurrence = Occurrence(_aware(local_start, zone), _aware(local_start + duration, zone))
+        if occurrence.starts_at < range_end and occurrence.ends_at > range_start:
+            yield occurrence

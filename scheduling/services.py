@@ -1,0 +1,193 @@
+"""Publishing availability: by the technologist, or by a manager lending them (the window then
+records the lending hospital, which the reciprocity ledger credits)."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from core.audit import audit_record
+from core.errors import NotFound, PermissionDenied, ValidationFailed, validate_instance
+from marketplace.access import hospitals_managed_by
+from marketplace.models import Hospital, Membership, Role
+from scheduling.models import AvailabilityWindow
+from scheduling.recurrence import RecurrenceError, parse_rule
+
+MAX_WINDOW = timedelta(hours=24)
+
+
+def _lending_hospital(
+    *, actor: User, technologist: User, lending_hospital: Hospital | None
+) -> Hospital | None:
+    """Who publishes decides who lends. Oneself: nobody lends (None). A manager: one of the
+    hospitals they manage that the technologist belongs to; any other technologist is not
+    theirs to lend and does not exist for them (404)."""
+    if actor.pk == technologist.pk and lending_hospital is None:
+        return None
+    shared = Membership.objects.filter(
+        user=technologist,
+        role=Role.TECHNOLOGIST,
+        hospital__in=hospitals_managed_by(actor),
+    )
+    if lending_hospital is not None:
+        shared = shared.filter(hospital=lending_hospital)
+    hospital_ids = list(shared.values_list("hospital_id", flat=True))
+    if not hospital_ids:
+        if actor.pk == technologist.pk:
+            raise PermissionDenied("Only a manager of that hospital lends its staff.")
+        raise NotFound("No such technologist in your hospitals.")
+    if len(hospital_ids) > 1:
+        raise ValidationFailed(
+            "Say which hospital lends this technologist.",
+            fields={"lending_hospital": ["Required: the technologist belongs to several."]},
+        )
+    return Hospital.objects.get(pk=hospital_ids[0])
+
+
+def _prepare(window: AvailabilityWindow) -> None:
+    """Validate the window and work out when its last occurrence ends."""
+    fields: dict[str, list[str]] = {}
+    if window.ends_at <= window.starts_at:
+        fields["ends_at"] = ["The window must end after it starts."]
+    elif window.ends_at - window.starts_at > MAX_WINDOW:
+        fields["ends_at"] = ["A window lasts at most 24 hours; repeat it instead."]
+    try:
+        zone = ZoneInfo(window.time_zone)
+    except (ValueError, KeyError):
+        fields["time_zone"] = [f"{window.time_zone!r} is not a time zone."]
+        raise ValidationFailed("Some fields are not valid.", fields=fields) from None
+    last_ends_at: datetime | None = window.ends_at
+    if window.rrule:
+        first_local = window.starts_at.astimezone(zone).replace(tzinfo=None)
+        try:
+            rule = parse_rule(window.rrule, first_start_local=first_local)
+        except RecurrenceError as error:
+            fields["rrule"] = [str(error)]
+        else:
+            last_ends_at = None
+            if rule._count or rule._until:  # a rule that ends: find its last occurrence
+                occurrences = list(rule[:1000]) if rule._count else list(rule)
+                if not occurrences:
+                    fields["rrule"] = ["This rule has no occurrence."]
+                else:
+                    duration = window.ends_at - window.starts_at
+                    last_local = occurrences[-1].replace(tzinfo=zone)
+                    last_ends_at = last_local.astimezone(UTC) + duration
+    try:
+        window.exdates = sorted(
+            {
+                datetime.fromisoformat(str(v)).replace(tzinfo=None).isoformat()
+                for v in window.exdates
+            }
+        )
+    except ValueError:
+        fields["exdates"] = ["Exception dates are local start times such as 2026-12-24T08:00."]
+    if last_ends_at is not None and last_ends_at <= timezone.now():
+        fields.setdefault("ends_at", ["This window is entirely in the past."])
+    if fields:
+        raise ValidationFailed("Some fields are not valid.", fields=fields)
+    window.last_ends_at = last_ends_at
+    validate_instance(window, exclude=["technologist", "created_by", "lending_hospital"])
+
+
+@transaction.atomic
+def availability_create(
+    *,
+    actor: User,
+    technologist: User,
+    starts_at: datetime,
+    ends_at: datetime,
+    time_zone: str | None = None,
+    rrule: str = "",
+    exdates: Iterable[Any] = (),
+    lending_hospital: Hospital | None = None,
+) -> AvailabilityWindow:
+    lender = _lending_hospital(
+        actor=actor, technologist=technologist, lending_hospital=lending_hospital
+    )
+    profile = getattr(technologist, "technologist_profile", None)
+    window = AvailabilityWindow(
+        technologist=technologist,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        time_zone=time_zone or (profile.home_time_zone if profile else "Europe/Brussels"),
+        rrule=rrule.strip(),
+        exdates=list(exdates),
+        lending_hospital=lender,
+        created_by=actor,
+    )
+    _prepare(window)
+    window.save()
+    audit_record(
+        actor=actor,
+        action="availability.created",
+        target=window,
+        hospital=lender,
+        data={"technologist": technologist.email, "recurring": window.is_recurring},
+    )
+    return window
+
+
+def _may_change(actor: User, window: AvailabilityWindow) -> None:
+    if actor.pk == window.technologist_id or actor.is_staff:
+        return
+    if (
+        window.lending_hospital_id
+        and hospitals_managed_by(actor).filter(pk=window.lending_hospital_id).exists()
+    ):
+        return
+    raise NotFound("No such availability window.")
+
+
+@transaction.atomic
+def availability_update(
+    *, actor: User, window: AvailabilityWindow, **changes: Any
+) -> AvailabilityWindow:
+    window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
+    _may_change(actor, window)
+    allowed = {"starts_at", "ends_at", "time_zone", "rrule", "exdates"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationFailed("Unknown fields.", fields={f: ["Unknown field."] for f in unknown})
+    for field, value in changes.items():
+        setattr(window, field, value.strip() if field == "rrule" else value)
+    _prepare(window)
+    window.save()
+    audit_record(
+        actor=actor,
+        action="availability.updated",
+        target=window,
+        hospital=window.lending_hospital,
+        data={"fields": sorted(changes)},
+    )
+    return window
+
+
+@transaction.atomic
+def availability_skip_occurrence(
+    *, actor: User, window: AvailabilityWindow, local_start: datetime
+) -> AvailabilityWindow:
+    """Take one occurrence out of a recurring window (e.g. a holiday), keeping the rest."""
+    return availability_update(
+        actor=actor,
+        window=window,
+        exdates=[*window.exdates, local_start.replace(tzinfo=None).isoformat()],
+    )
+
+
+@transaction.atomic
+def availability_delete(*, actor: User, window: AvailabilityWindow) -> None:
+    window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
+    _may_change(actor, window)
+    audit_record(
+        actor=actor,
+        action="availability.deleted",
+        target=window,
+        hospital=window.lending_hospital,
+        data={"technologist_id": window.technologist_id},
+    )
+    window.delete()
