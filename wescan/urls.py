@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
     path("", include("marketplace.urls")),
+    path("", include("scheduling.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
     path("api/v1/me/", MeView.as_view(), name="api_me"),

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from scheduling import views  # noqa: F401
+
+urlpatterns: list = []

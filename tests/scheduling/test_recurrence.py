@@ -1,0 +1,114 @@
+"""Recurring windows keep their wall-clock time across daylight-saving changes."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduling.recurrence import RecurrenceError, expand, parse_rule
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def _mondays(**kwargs: object) -> list[tuple[datetime, datetime]]:
+    first_start = datetime(2027, 3, 15, 8, 0, tzinfo=BRUSSELS)
+    options = {
+        "starts_at": first_start,
+        "ends_at": first_start + timedelta(hours=4),
+        "time_zone": "Europe/Brussels",
+        "rule": "FREQ=WEEKLY;BYDAY=MO",
+        "range_start": datetime(2027, 3, 14, tzinfo=UTC),
+        "range_end": datetime(2027, 4, 12, tzinfo=UTC),
+        **kwargs,
+    }
+    return [(o.starts_at, o.ends_at) for o in expand(**options)]  # type: ignore[arg-type]
+
+
+def test_a_weekly_window_keeps_its_local_hours_across_the_spring_change() -> None:
+    # Brussels moves from UTC+1 to UTC+2 on Sunday 28 March 2027.
+    assert _mondays() == [
+        (datetime(2027, 3, 15, 7, tzinfo=UTC), datetime(2027, 3, 15, 11, tzinfo=UTC)),
+        (datetime(2027, 3, 22, 7, tzinfo=UTC), datetime(2027, 3, 22, 11, tzinfo=UTC)),
+        (datetime(2027, 3, 29, 6, tzinfo=UTC), datetime(2027, 3, 29, 10, tzinfo=UTC)),
+        (datetime(2027, 4, 5, 6, tzinfo=UTC), datetime(2027, 4, 5, 10, tzinfo=UTC)),
+    ]
+
+
+def test_across_the_autumn_change() -> None:
+    first = datetime(2027, 10, 25, 8, 0, tzinfo=BRUSSELS)  # back to UTC+1 on 31 October
+    found = _mondays(
+        starts_at=first,
+        ends_at=first + timedelta(hours=4),
+        range_start=datetime(2027, 10, 24, tzinfo=UTC),
+        range_end=datetime(2027, 11, 2, tzinfo=UTC),
+    )
+    assert [start.astimezone(BRUSSELS).hour for start, _ in found] == [8, 8]
+    assert [start.hour for start, _ in found] == [6, 7]
+
+
+def test_a_night_window_that_spans_the_change_lasts_its_wall_clock_hours() -> None:
+    first = datetime(2027, 3, 27, 22, 0, tzinfo=BRUSSELS)  # Saturday 22:00 to Sunday 06:00
+    found = _mondays(
+        starts_at=first,
+        ends_at=first + timedelta(hours=8),
+        rule="FREQ=DAILY;COUNT=1",
+        range_start=datetime(2027, 3, 27, tzinfo=UTC),
+        range_end=datetime(2027, 3, 29, tzinfo=UTC),
+    )
+    ((start, end),) = found
+    assert end.astimezone(BRUSSELS).hour == 6
+    assert end - start == timedelta(hours=7)  # one hour lost to the change
+
+
+def test_exception_dates_skip_single_occurrences() -> None:
+    found = _mondays(exdates=[datetime(2027, 3, 22, 8, 0)])
+    assert datetime(2027, 3, 22, 7, tzinfo=UTC) not in [start for start, _ in found]
+    assert len(found) == 3
+
+
+def test_only_occurrences_overlapping_the_range_are_returned() -> None:
+    found = _mondays(
+        range_start=datetime(2027, 3, 22, 10, tzinfo=UTC),
+        range_end=datetime(2027, 3, 29, 6, 30, tzinfo=UTC),
+    )
+    assert [start for start, _ in found] == [
+        datetime(2027, 3, 22, 7, tzinfo=UTC),  # still running at 10:00Z
+        datetime(2027, 3, 29, 6, tzinfo=UTC),  # starts before the range ends
+    ]
+
+
+def test_until_ends_the_rule() -> None:
+    found = _mondays(rule="FREQ=WEEKLY;BYDAY=MO;UNTIL=20270323T000000")
+    assert len(found) == 2
+
+
+def test_a_one_off_window() -> None:
+    start = datetime(2027, 1, 4, 8, tzinfo=UTC)
+    assert _mondays(
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        rule="",
+        range_start=datetime(2027, 1, 1, tzinfo=UTC),
+        range_end=datetime(2027, 2, 1, tzinfo=UTC),
+    ) == [(start, start + timedelta(hours=2))]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "",
+        "FREQ=FORTNIGHTLY",
+        "FREQ=HOURLY",
+        "DTSTART:20270101T000000\nRRULE:FREQ=DAILY",
+        "nonsense",
+    ],
+)
+def test_bad_rules_are_refused_with_a_reason(rule: str) -> None:
+    with pytest.raises(RecurrenceError) as error:
+        parse_rule(rule, first_start_local=datetime(2027, 1, 1, 8))
+    assert str(error.value)
+
+
+def test_an_endless_rule_over_a_huge_range_is_refused() -> None:
+    with pytest.raises(RecurrenceError, match="shorter"):
+        _mondays(rule="FREQ=DAILY", range_end=datetime(2037, 1, 1, tzinfo=UTC))
