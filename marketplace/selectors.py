@@ -175,7 +175,7 @@ def open_postings_for(
     """Open, future postings this technologist qualifies for: every required exam family, the
     scanner's vendor, a shared language when languages are asked, and the minimum seniority.
     Nothing at all while their licence does not make them eligible. All in one query."""
-    if profile.ineligibility_reasons():
+    if profile.ineligibility_reasons(today=timezone.localdate(now) if now else None):
         return SessionPosting.objects.none()
     families = TechnologistProfile.exam_families.through.objects.filter(
         technologistprofile_id=profile.pk

@@ -59,3 +59,23 @@ def access_availability_window(user: User, window_id: int | str) -> Availability
     if window is None:
         raise NotFound("No such availability window.")
     return window
+
+
+def availability_people(*, user: User, technologist_id: int | None = None) -> QuerySet[User]:
+    """Whose availability a person may see: their own and that of the technologists they
+    manage (platform admins: everyone's), optionally narrowed to one of them."""
+    people = User.objects.all()
+    if not user.is_staff:
+        people = people.filter(Q(pk=user.pk) | Q(pk__in=technologists_managed_by(user)))
+    if technologist_id is not None:
+        people = people.filter(pk=technologist_id)
+    return people
+
+
+def availability_window_list(
+    *, user: User, technologist_id: int | None = None
+) -> QuerySet[AvailabilityWindow]:
+    """The windows `availability_people` may be seen for, whether or not they are over."""
+    return AvailabilityWindow.objects.select_related("technologist", "lending_hospital").filter(
+        technologist__in=availability_people(user=user, technologist_id=technologist_id)
+    )

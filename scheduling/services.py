@@ -3,6 +3,7 @@ records the lending hospital, which the reciprocity ledger credits)."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,13 +12,20 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.audit import audit_record
-from core.errors import NotFound, PermissionDenied, ValidationFailed, validate_instance
-from marketplace.access import hospitals_managed_by
+from core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    validate_instance,
+)
+from marketplace.access import hospitals_managed_by, technologists_managed_by
 from marketplace.models import Hospital, Membership, Role
 from scheduling.models import AvailabilityWindow
 from scheduling.recurrence import RecurrenceError, parse_rule
 
 MAX_WINDOW = timedelta(hours=24)
+LAST_OCCURRENCE_SEARCH = 1000
 
 
 def _lending_hospital(
@@ -70,10 +78,11 @@ def _prepare(window: AvailabilityWindow) -> None:
         else:
             last_ends_at = None
             if rule._count or rule._until:  # a rule that ends: find its last occurrence
-                occurrences = list(rule[:1000]) if rule._count else list(rule)
+                # Bounded: a rule with more occurrences than this is kept as open-ended.
+                occurrences = list(islice(rule, LAST_OCCURRENCE_SEARCH + 1))
                 if not occurrences:
                     fields["rrule"] = ["This rule has no occurrence."]
-                else:
+                elif len(occurrences) <= LAST_OCCURRENCE_SEARCH:
                     duration = window.ends_at - window.starts_at
                     last_local = occurrences[-1].replace(tzinfo=zone)
                     last_ends_at = last_local.astimezone(UTC) + duration
@@ -140,6 +149,9 @@ def _may_change(actor: User, window: AvailabilityWindow) -> None:
         and hospitals_managed_by(actor).filter(pk=window.lending_hospital_id).exists()
     ):
         return
+    if technologists_managed_by(actor).filter(pk=window.technologist_id).exists():
+        # A manager sees their technologist's own windows but changes only those they lent.
+        raise PermissionDenied("Only the technologist changes a window they published.")
     raise NotFound("No such availability window.")
 
 
@@ -171,12 +183,29 @@ def availability_update(
 def availability_skip_occurrence(
     *, actor: User, window: AvailabilityWindow, local_start: datetime
 ) -> AvailabilityWindow:
-    """Take one occurrence out of a recurring window (e.g. a holiday), keeping the rest."""
-    return availability_update(
+    """Take one occurrence out of a recurring window (e.g. a holiday), keeping the rest.
+    `local_start` is the occurrence's start in the window's own time zone."""
+    window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
+    _may_change(actor, window)
+    if not window.rrule:
+        raise Conflict("A one-off window is deleted, not skipped.")
+    local = local_start.replace(tzinfo=None, second=0, microsecond=0)
+    first_local = window.starts_at.astimezone(ZoneInfo(window.time_zone)).replace(tzinfo=None)
+    if local not in parse_rule(window.rrule, first_start_local=first_local):
+        raise ValidationFailed(
+            "That is not an occurrence of this window.",
+            fields={"local_start": [f"No occurrence starts at {local:%Y-%m-%d %H:%M}."]},
+        )
+    window.exdates = sorted({*window.exdates, local.isoformat()})
+    window.save(update_fields=["exdates", "updated_at"])
+    audit_record(
         actor=actor,
-        window=window,
-        exdates=[*window.exdates, local_start.replace(tzinfo=None).isoformat()],
+        action="availability.occurrence_skipped",
+        target=window,
+        hospital=window.lending_hospital,
+        data={"local_start": local.isoformat()},
     )
+    return window
 
 
 @transaction.atomic

@@ -41,6 +41,10 @@ def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
     fields: dict[str, list[str]] = {}
     if posting.scanner.site.hospital_id != posting.hospital_id:
         fields["scanner"] = ["No such scanner in this hospital."]
+    elif not posting.scanner.cockpit_ready:
+        fields["scanner"] = [
+            "This scanner is not cockpit-ready: a remote technologist cannot operate it."
+        ]
     if posting.ends_at <= posting.starts_at:
         fields["ends_at"] = ["The session must end after it starts."]
     elif posting.ends_at - posting.starts_at > SessionPosting.MAX_DURATION:

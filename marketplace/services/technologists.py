@@ -140,8 +140,13 @@ def licence_expiry_warnings_due(*, today: date) -> list[int]:
     )
 
 
-def licence_mark_warned(*, profile_id: int) -> TechnologistProfile | None:
-    """Claim the warning for this profile's current expiry date; None if already claimed."""
+def licence_mark_warned(
+    *, profile_id: int, today: date | None = None
+) -> TechnologistProfile | None:
+    """Claim the warning for this profile's current expiry date; None if already claimed, or if
+    the licence is no longer due a warning (changed since `licence_expiry_warnings_due` listed
+    it: claiming a new, far expiry date now would leave it without a warning later)."""
+    today = today or timezone.localdate()
     with transaction.atomic():
         profile = (
             TechnologistProfile.objects.select_for_update(of=("self",))
@@ -150,6 +155,10 @@ def licence_mark_warned(*, profile_id: int) -> TechnologistProfile | None:
             .first()
         )
         if profile is None or profile.licence_valid_until is None:
+            return None
+        if profile.licence_verified_at is None or not (
+            today <= profile.licence_valid_until <= today + timedelta(days=LICENCE_WARNING_DAYS)
+        ):
             return None
         if profile.licence_expiry_warned_for == profile.licence_valid_until:
             return None

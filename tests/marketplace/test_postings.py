@@ -139,3 +139,11 @@ def test_open_postings_expire_once_their_start_has_passed(world: World) -> None:
     statuses = dict(SessionPosting.objects.values_list("pk", "status"))
     assert statuses == {due.pk: "expired", later.pk: "open", draft.pk: "draft"}
     assert AuditEvent.objects.get(action="posting.expired").actor is None
+
+
+def test_a_scanner_without_the_cockpit_cannot_be_posted(world: World) -> None:
+    world.scanner.cockpit_ready = False
+    world.scanner.save()
+    with pytest.raises(ValidationFailed) as error:
+        _post(world)
+    assert "not cockpit-ready" in error.value.fields["scanner"][0]

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from core.errors import NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import AuditEvent
 from marketplace.models import Role
 from scheduling import selectors, services
@@ -79,7 +79,7 @@ def test_only_the_lender_or_the_technologist_changes_a_window(world: World) -> N
     own = _publish(world, rrule="")
     with pytest.raises(NotFound):
         services.availability_delete(actor=world.other_manager, window=lent)
-    with pytest.raises(NotFound):
+    with pytest.raises(PermissionDenied):
         services.availability_update(actor=world.manager, window=own, rrule="FREQ=DAILY")
     services.availability_delete(actor=world.technologist, window=lent)
     services.availability_update(actor=world.technologist, window=own, rrule="FREQ=DAILY;COUNT=3")
@@ -135,3 +135,29 @@ def test_finished_rules_are_not_even_expanded(world: World) -> None:
         technologists=[world.technologist], range_start=after, range_end=after + timedelta(days=30)
     )
     assert list(windows) == []
+
+
+def test_a_very_long_counted_rule_is_kept_open_ended(world: World) -> None:
+    window = _publish(world, rrule="FREQ=DAILY;COUNT=2000")
+    assert window.last_ends_at is None
+    far = window.starts_at + timedelta(days=1800)
+    slots = selectors.availability_slots(
+        technologists=[world.technologist], range_start=far, range_end=far + timedelta(days=2)
+    )
+    assert len(slots) == 2
+
+
+def test_only_real_occurrences_of_a_recurring_window_are_skipped(world: World) -> None:
+    window = _publish(world)
+    tuesday = _next_monday_8() + timedelta(days=1)
+    with pytest.raises(ValidationFailed):
+        services.availability_skip_occurrence(
+            actor=world.technologist, window=window, local_start=tuesday.replace(tzinfo=None)
+        )
+    once = _publish(world, rrule="")
+    with pytest.raises(Conflict):
+        services.availability_skip_occurrence(
+            actor=world.technologist, window=once, local_start=_next_monday_8().replace(tzinfo=None)
+        )
+    window.refresh_from_db()
+    assert window.exdates == []
