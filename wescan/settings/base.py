@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -88,8 +89,14 @@ TEMPLATES = [
 # two writers queue on the busy timeout instead of failing half-way with "database is locked".
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    # Under ASGI each request runs in a thread of its own, so "persistent" connections would be
+    # opened per request (bench_api_lists saw ~50 new sessions a second). A psycopg pool per
+    # process keeps them instead; Django requires CONN_MAX_AGE = 0 alongside it.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "10")),
+        "timeout": 10,
     }
 else:
     DATABASES = {
@@ -138,7 +145,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Periodic jobs (`celery -A wescan beat`). Each queries by status and deadline, so a missed or
+# doubled run does no harm; `expires` drops a run that waited in the queue past the next one.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "licence-expiry-warnings": {
+        "task": "marketplace.tasks.licence_expiry_warnings",
+        "schedule": crontab(hour=6, minute=0),  # daily, 06:00 UTC: before the working day
+        "options": {"expires": 12 * 3600},
+    },
+    "expire-postings": {
+        "task": "marketplace.tasks.expire_postings",
+        "schedule": 5 * 60.0,  # every five minutes
+        "options": {"expires": 4 * 60},
+    },
+}
 
 # --- Accounts ---------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -202,6 +222,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema component per choice set, whatever the field is called (seniority and
+    # min_seniority, vendor and vendors).
+    "ENUM_NAME_OVERRIDES": {
+        "SeniorityEnum": "marketplace.models.Seniority",
+        "VendorEnum": "marketplace.models.Vendor",
+    },
 }
 # Anything larger than this is refused with 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
