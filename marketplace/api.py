@@ -13,18 +13,40 @@ from rest_framework.response import Response
 from accounts.requests import request_user
 from core.errors import ValidationFailed
 from marketplace import access, selectors, services
-from marketplace.models import Hospital, Invitation, Membership, Scanner, Site
+from marketplace.models import (
+    ExamFamily,
+    Hospital,
+    Invitation,
+    Language,
+    Membership,
+    Scanner,
+    SessionPosting,
+    Site,
+    TechnologistProfile,
+)
 from marketplace.serializers import (
     DeviceTokenSerializer,
+    ExamFamilySerializer,
     HospitalSerializer,
     InvitationAcceptSerializer,
     InvitationSerializer,
+    LanguageSerializer,
     MembershipSerializer,
+    OpenPostingFilterSerializer,
+    OpenPostingPageSerializer,
+    PostingCancelSerializer,
+    PostingCreateSerializer,
+    PostingFilterSerializer,
+    PostingSerializer,
+    PostingUpdateSerializer,
     RoleSerializer,
     ScannerSerializer,
     ScannerUpdateSerializer,
     SiteSerializer,
     SiteUpdateSerializer,
+    TechnologistFilterSerializer,
+    TechnologistProfileUpdateSerializer,
+    TechnologistSerializer,
 )
 
 HOSPITAL_FILTER = OpenApiParameter("hospital", OpenApiTypes.INT, description="Hospital id")
@@ -262,3 +284,220 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             raise access.NotFound("No such invitation.")
         membership = services.invitation_accept(user=request_user(request), invitation=invitation)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+# --- Vocabularies, technologists and postings -------------------------------------------------
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (at most 200)."),
+]
+TECHNOLOGIST_ID = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The technologist's user id."
+)
+NO_PROFILE = (
+    "You have no technologist profile yet: add your competencies and licence "
+    "(PATCH /api/v1/technologists/me/)."
+)
+
+
+def _filters(serializer_class: Any, request: Request) -> dict[str, Any]:
+    """Query parameters read through a serializer: a bad value is a 400 naming the parameter.
+    Empty values count as absent."""
+    given = {key: value for key, value in request.query_params.items() if value != ""}
+    serializer = serializer_class(data=given)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ExamFamilyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The exam families postings require and technologists are competent in (kept by admins)."""
+
+    serializer_class = ExamFamilySerializer
+    queryset = ExamFamily.objects.all()
+
+
+class LanguageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """ISO 639-1 languages, by name."""
+
+    serializer_class = LanguageSerializer
+    queryset = Language.objects.all()
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[TechnologistFilterSerializer]),
+    retrieve=extend_schema(parameters=[TECHNOLOGIST_ID]),
+)
+class TechnologistViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Technologist profiles: platform admins see all, managers their hospitals'
+    technologists, everyone their own. `eligible` and `ineligibility_reasons` say whether a
+    technologist can be booked today and why not."""
+
+    serializer_class = TechnologistSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if _for_schema(self):
+            return TechnologistProfile.objects.none()
+        filters = _filters(TechnologistFilterSerializer, self.request)
+        return selectors.technologist_list(
+            user=request_user(self.request),
+            hospital_id=filters.get("hospital"),
+            verified=filters.get("verified"),
+        )
+
+    def get_object(self) -> Any:
+        try:
+            user_id = int(self.kwargs["pk"])
+        except ValueError:
+            raise access.NotFound("No such technologist.") from None
+        profiles = selectors.technologist_list(user=request_user(self.request))
+        profile = profiles.filter(user_id=user_id).first()
+        if profile is None:
+            raise access.NotFound("No such technologist.")
+        return profile
+
+    @extend_schema(methods=["GET"], responses=TechnologistSerializer)
+    @extend_schema(
+        methods=["PATCH"],
+        request=TechnologistProfileUpdateSerializer,
+        responses=TechnologistSerializer,
+    )
+    @action(detail=False, methods=["get", "patch"])
+    def me(self, request: Request) -> Response:
+        """Your own profile. PATCH creates it if you have none yet and changes only the fields
+        sent; changing the licence withdraws its verification."""
+        user = request_user(request)
+        if request.method == "PATCH":
+            data = _valid(TechnologistProfileUpdateSerializer, request)
+            services.technologist_profile_update(actor=user, user=user, **data)
+        profile = selectors.technologist_profile_for(user=user)
+        if profile is None:
+            raise access.NotFound(NO_PROFILE)
+        return Response(TechnologistSerializer(profile).data)
+
+    @extend_schema(parameters=[TECHNOLOGIST_ID], request=None, responses=TechnologistSerializer)
+    @action(detail=True, methods=["post"], url_path="verify-licence")
+    def verify_licence(self, request: Request, pk: str) -> Response:
+        """Platform admins: confirm the licence is genuine and current (audited). 409 when there
+        is no licence, or an expired one, to verify."""
+        verified = services.technologist_licence_verify(
+            actor=request_user(request), profile=self.get_object()
+        )
+        return Response(
+            TechnologistSerializer(selectors.technologist_profile_for(user=verified.user)).data
+        )
+
+
+def _hospital_for_write(request: Request, hospital_id: int) -> Hospital:
+    """A hospital named in a body: one the caller cannot see is a field error; one they see
+    but do not manage is a 403."""
+    try:
+        return access.access_hospital(request_user(request), hospital_id, manage=True)
+    except access.NotFound:
+        raise ValidationFailed(
+            "No such hospital among yours.", fields={"hospital": ["No such hospital."]}
+        ) from None
+
+
+def _scanner_for_write(request: Request, scanner_id: int) -> Scanner:
+    """A scanner named in a body: one the caller cannot see is a field error, not a 404 of the
+    URL; one of another of their hospitals is refused by the service, also on `scanner`."""
+    try:
+        return access.access_scanner(request_user(request), scanner_id)
+    except access.NotFound:
+        raise ValidationFailed(
+            "No such scanner in your hospitals.", fields={"scanner": ["No such scanner."]}
+        ) from None
+
+
+def _posting_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    renamed = {"hospital": "hospital_id", "site": "site_id"}
+    found = {renamed.get(key, key): value for key, value in filters.items()}
+    if "exam_family" in found:
+        found["exam_family"] = found["exam_family"].code
+    return found
+
+
+@extend_schema_view(list=extend_schema(parameters=[PostingFilterSerializer]))
+class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Session postings. The list is the postings of the hospitals you manage; a posting is
+    seen by its hospital's members and, once open, by every technologist; only its hospital's
+    managers create, change, publish and cancel it."""
+
+    serializer_class = PostingSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if _for_schema(self):
+            return SessionPosting.objects.none()
+        filters = _filters(PostingFilterSerializer, self.request)
+        return selectors.posting_list(user=request_user(self.request), **_posting_filters(filters))
+
+    def get_object(self) -> Any:
+        return access.access_posting(request_user(self.request), self.kwargs["pk"])
+
+    @extend_schema(request=PostingCreateSerializer, responses={201: PostingSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A draft, or an open posting with `publish: true`. Refused with field errors, saving
+        nothing: a scanner not of this hospital, an end not after the start or more than 12
+        hours later, a start in the past, notes that look like a patient identifier."""
+        data = _valid(PostingCreateSerializer, request)
+        hospital = _hospital_for_write(request, data.pop("hospital"))
+        data["scanner"] = _scanner_for_write(request, data["scanner"])
+        posting = services.posting_create(actor=request_user(request), hospital=hospital, **data)
+        return Response(PostingSerializer(posting).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PostingUpdateSerializer, responses=PostingSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change a draft or open posting (409 once filled, cancelled or expired); it is checked
+        again as a whole, like a new one."""
+        posting = access.access_posting(request_user(request), kwargs["pk"], manage=True)
+        data = _valid(PostingUpdateSerializer, request)
+        if "scanner" in data:
+            data["scanner"] = _scanner_for_write(request, data["scanner"])
+        posting = services.posting_update(actor=request_user(request), posting=posting, **data)
+        return Response(PostingSerializer(posting).data)
+
+    @extend_schema(request=None, responses=PostingSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str) -> Response:
+        """Open a draft on the market (409 if it is not a draft or has already started)."""
+        posting = access.access_posting(request_user(request), pk, manage=True)
+        posting = services.posting_publish(actor=request_user(request), posting=posting)
+        return Response(PostingSerializer(posting).data)
+
+    @extend_schema(request=PostingCancelSerializer, responses=PostingSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Cancel a draft or open posting, saying why (409 once filled, cancelled or expired)."""
+        posting = access.access_posting(request_user(request), pk, manage=True)
+        data = _valid(PostingCancelSerializer, request)
+        posting = services.posting_cancel(
+            actor=request_user(request), posting=posting, reason=data["reason"]
+        )
+        return Response(PostingSerializer(posting).data)
+
+    @extend_schema(
+        operation_id="v1_postings_open_list",
+        parameters=[OpenPostingFilterSerializer, *PAGE_PARAMETERS],
+        responses=OpenPostingPageSerializer,
+    )
+    @action(detail=False, methods=["get"], url_path="open")
+    def open_for_me(self, request: Request) -> Response:
+        """Open, future postings you qualify for: every required exam family, the scanner's
+        vendor, a shared language when languages are asked, your seniority. While you cannot be
+        booked (no profile, licence unverified or expired) the list is empty and
+        `ineligibility_reasons` says why."""
+        filters = _posting_filters(_filters(OpenPostingFilterSerializer, request))
+        profile = selectors.technologist_profile_for(user=request_user(request))
+        postings: QuerySet[SessionPosting] = SessionPosting.objects.none()
+        if profile is None:
+            reasons = [NO_PROFILE]
+        else:
+            reasons = profile.ineligibility_reasons()
+            postings = selectors.open_postings_for(profile=profile, **filters)
+        page = self.paginate_queryset(postings)
+        response = self.get_paginated_response(PostingSerializer(page, many=True).data)
+        response.data["ineligibility_reasons"] = reasons
+        return response

@@ -1,7 +1,31 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from core.api import StrictModelSerializer, StrictSerializer
-from marketplace.models import Hospital, Invitation, Membership, Role, Scanner, Site
+from marketplace.models import (
+    Compensation,
+    ExamFamily,
+    Hospital,
+    Invitation,
+    Language,
+    Membership,
+    PostingStatus,
+    Role,
+    Scanner,
+    Seniority,
+    SessionPosting,
+    Site,
+    TechnologistProfile,
+    Urgency,
+    Vendor,
+    validate_time_zone,
+)
 
 
 class HospitalSerializer(StrictModelSerializer):
@@ -116,3 +140,276 @@ class InvitationAcceptSerializer(StrictSerializer):
 
 class RoleSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+# --- Vocabularies, technologists and postings -------------------------------------------------
+
+
+class UTCDateTimeField(serializers.DateTimeField):
+    """Given out in UTC (`…Z`) whatever time zone the request has activated."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default_timezone", UTC)
+        super().__init__(*args, **kwargs)
+
+
+class UTCModelSerializer(serializers.ModelSerializer):
+    """A read serializer whose model date-times come out in UTC."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: UTCDateTimeField,
+    }
+
+
+class AwareDateTimeField(UTCDateTimeField):
+    """A moment in ISO 8601 with its offset (`…Z` or `…+01:00`). A wall-clock time without one
+    is ambiguous across time zones, so it is refused rather than guessed; output is UTC (`…Z`)."""
+
+    default_error_messages = {
+        "naive": "Give the time zone offset, e.g. 2027-03-22T08:00:00+01:00 or …T07:00:00Z."
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        moment = super().to_internal_value(value)  # refuses what is not a date and time
+        parsed = parse_datetime(value.strip()) if isinstance(value, str) else value
+        if isinstance(parsed, datetime) and timezone.is_naive(parsed):
+            self.fail("naive")
+        return moment
+
+
+def _codes(model: Any, what: str, **kwargs: Any) -> Any:
+    """A list of vocabulary codes (exam families, languages) in and out."""
+    return serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=model.objects.all(),
+        many=True,
+        error_messages={"does_not_exist": f"Not {what} code: {{value}}."},
+        **kwargs,
+    )
+
+
+def _code_list() -> Any:
+    """Vocabulary codes of a many-to-many relation, read only."""
+    return serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+
+def _code(model: Any, what: str, **kwargs: Any) -> Any:
+    return serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=model.objects.all(),
+        error_messages={"does_not_exist": f"Not {what} code: {{value}}."},
+        **kwargs,
+    )
+
+
+class ExamFamilySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ExamFamily
+        fields = ["code", "name"]
+        read_only_fields = fields
+
+
+class LanguageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Language
+        fields = ["code", "name"]
+        read_only_fields = fields
+
+
+class TechnologistSerializer(UTCModelSerializer):
+    """A technologist's profile. `id` is the technologist's user id, the same id availability
+    and bookings use; `eligible` says whether they can be booked today and, if not, why."""
+
+    id = serializers.IntegerField(source="user_id", read_only=True, help_text="The user id.")
+    email = serializers.EmailField(source="user.email", read_only=True)
+    name = serializers.CharField(source="user.display_name", read_only=True)
+    exam_families = _code_list()
+    languages = _code_list()
+    vendors = serializers.SerializerMethodField()
+    licence_verified = serializers.SerializerMethodField()
+    eligible = serializers.SerializerMethodField()
+    ineligibility_reasons = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TechnologistProfile
+        fields = [
+            "id",
+            "email",
+            "name",
+            "seniority",
+            "years_experience",
+            "exam_families",
+            "languages",
+            "vendors",
+            "home_time_zone",
+            "licence_number",
+            "licence_authority",
+            "licence_valid_until",
+            "licence_verified",
+            "licence_verified_at",
+            "eligible",
+            "ineligibility_reasons",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_vendors(self, profile: TechnologistProfile) -> list[str]:
+        return [familiarity.vendor for familiarity in profile.vendor_familiarities.all()]
+
+    def get_licence_verified(self, profile: TechnologistProfile) -> bool:
+        return profile.licence_verified_at is not None
+
+    def get_eligible(self, profile: TechnologistProfile) -> bool:
+        return not profile.ineligibility_reasons()
+
+    def get_ineligibility_reasons(self, profile: TechnologistProfile) -> list[str]:
+        return profile.ineligibility_reasons()
+
+
+class TechnologistProfileUpdateSerializer(StrictSerializer):
+    """Only the fields sent are changed. A new licence number, authority or expiry date
+    withdraws the verification until a platform admin checks it again."""
+
+    seniority = serializers.ChoiceField(choices=Seniority.choices, required=False)
+    years_experience = serializers.IntegerField(min_value=0, max_value=60, required=False)
+    exam_families = _codes(ExamFamily, "an exam family", required=False)
+    languages = _codes(Language, "an ISO 639-1 language", required=False)
+    vendors = serializers.ListField(
+        child=serializers.ChoiceField(choices=Vendor.choices), max_length=20, required=False
+    )
+    home_time_zone = serializers.CharField(
+        max_length=64, validators=[validate_time_zone], required=False
+    )
+    licence_number = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    licence_authority = serializers.CharField(max_length=120, allow_blank=True, required=False)
+    licence_valid_until = serializers.DateField(required=False)
+
+
+class TechnologistFilterSerializer(serializers.Serializer):
+    hospital = serializers.IntegerField(required=False, help_text="Hospital id")
+    verified = serializers.BooleanField(
+        required=False, help_text="Only those whose licence is (true) or is not (false) verified."
+    )
+
+
+class PostingSerializer(UTCModelSerializer):
+    hospital_name = serializers.CharField(source="hospital.name", read_only=True)
+    site_name = serializers.CharField(source="site.name", read_only=True)
+    site_time_zone = serializers.CharField(source="site.time_zone", read_only=True)
+    scanner_name = serializers.CharField(source="scanner.name", read_only=True)
+    required_exam_families = _code_list()
+    languages = _code_list()
+    duration_hours = serializers.DecimalField(max_digits=5, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = SessionPosting
+        fields = [
+            "id",
+            "hospital",
+            "hospital_name",
+            "site",
+            "site_name",
+            "site_time_zone",
+            "scanner",
+            "scanner_name",
+            "vendor",
+            "starts_at",
+            "ends_at",
+            "duration_hours",
+            "required_exam_families",
+            "languages",
+            "min_seniority",
+            "urgency",
+            "compensation",
+            "hourly_rate_eur",
+            "notes",
+            "status",
+            "created_at",
+            "published_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class _PostingWriteFields(StrictSerializer):
+    scanner = serializers.IntegerField(help_text="Scanner id; the site and vendor follow from it.")
+    starts_at = AwareDateTimeField()
+    ends_at = AwareDateTimeField(help_text="After the start, at most 12 hours later.")
+    required_exam_families = _codes(ExamFamily, "an exam family", required=False)
+    languages = _codes(
+        Language,
+        "an ISO 639-1 language",
+        required=False,
+        help_text="The technologist must speak one of them; none: any language.",
+    )
+    min_seniority = serializers.ChoiceField(choices=Seniority.choices, required=False)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, required=False)
+    compensation = serializers.ChoiceField(choices=Compensation.choices, required=False)
+    hourly_rate_eur = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        allow_null=True,
+        required=False,
+        help_text="Required with compensation=hourly_rate, absent with reciprocity.",
+    )
+    notes = serializers.CharField(
+        max_length=2000,
+        allow_blank=True,
+        required=False,
+        help_text="About the work only: anything that looks like a patient identifier is refused.",
+    )
+
+
+class PostingCreateSerializer(_PostingWriteFields):
+    hospital = serializers.IntegerField(help_text="Hospital id; you must manage it.")
+    publish = serializers.BooleanField(
+        default=False, help_text="Open it on the market at once instead of saving a draft."
+    )
+
+
+class PostingUpdateSerializer(_PostingWriteFields):
+    """Only the fields sent are changed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class PostingCancelSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+
+class OpenPostingFilterSerializer(serializers.Serializer):
+    urgency = serializers.ChoiceField(choices=Urgency.choices, required=False)
+    exam_family = _code(
+        ExamFamily, "an exam family", required=False, help_text="Exam family code, e.g. neuro."
+    )
+    starts_after = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; without an offset it is read as UTC."
+    )
+    starts_before = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; without an offset it is read as UTC."
+    )
+
+
+class PostingFilterSerializer(OpenPostingFilterSerializer):
+    hospital = serializers.IntegerField(required=False, help_text="Hospital id")
+    site = serializers.IntegerField(required=False, help_text="Site id")
+    status = serializers.ChoiceField(choices=PostingStatus.choices, required=False)
+
+
+class OpenPostingPageSerializer(serializers.Serializer):
+    """A page of open postings one qualifies for, and why there are none when one may not be
+    booked at all."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = PostingSerializer(many=True)
+    ineligibility_reasons = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Empty when you can be booked; otherwise why the list is empty.",
+    )

@@ -7,6 +7,7 @@ from accounts import views as account_views
 from accounts.api import MeView, TokenView
 from core import views as core_views
 from marketplace import api as marketplace_api
+from scheduling import api as scheduling_api
 
 router = DefaultRouter()
 router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
@@ -14,6 +15,11 @@ router.register("sites", marketplace_api.SiteViewSet, basename="site")
 router.register("scanners", marketplace_api.ScannerViewSet, basename="scanner")
 router.register("memberships", marketplace_api.MembershipViewSet, basename="membership")
 router.register("invitations", marketplace_api.InvitationViewSet, basename="invitation")
+router.register("exam-families", marketplace_api.ExamFamilyViewSet, basename="exam-family")
+router.register("languages", marketplace_api.LanguageViewSet, basename="language")
+router.register("technologists", marketplace_api.TechnologistViewSet, basename="technologist")
+router.register("postings", marketplace_api.PostingViewSet, basename="posting")
+router.register("availability", scheduling_api.AvailabilityViewSet, basename="availability")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
