@@ -1,12 +1,26 @@
-from django.contrib import admin
+from datetime import timedelta
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils import timezone
+
+from core.errors import DomainError
+from marketplace import services
 from marketplace.models import (
+    ExamFamily,
     Hospital,
     Invitation,
+    Language,
     Membership,
     Scanner,
+    SessionPosting,
     Site,
     TechnologistProfile,
+    VendorFamiliarity,
 )
 
 
@@ -77,10 +91,259 @@ class InvitationAdmin(admin.ModelAdmin):
     readonly_fields = ["token_hash", "accepted_at", "accepted_by", "email_sent_at"]
 
 
+# --- Vocabularies -----------------------------------------------------------------------------
+
+
+def _count_links(through: Any) -> Coalesce:
+    """How many rows of a many-to-many through table point at the exam family."""
+    counted = (
+        through.objects.filter(examfamily_id=OuterRef("pk"))
+        .order_by()
+        .values("examfamily_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+@admin.register(ExamFamily)
+class ExamFamilyAdmin(admin.ModelAdmin):
+    """The managed vocabulary postings require and technologists claim. A family in use is not
+    deleted: postings would silently stop requiring it."""
+
+    list_display = ["name", "code", "position", "technologist_count", "posting_count"]
+    list_editable = ["position"]
+    search_fields = ["name", "code"]
+    prepopulated_fields = {"code": ["name"]}
+    actions = None  # no bulk delete: see has_delete_permission
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ExamFamily]:
+        # One counting subquery each: two joins would multiply technologists by postings.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_technologists=_count_links(TechnologistProfile.exam_families.through),
+                n_postings=_count_links(SessionPosting.required_exam_families.through),
+            )
+        )
+
+    @admin.display(description="technologists", ordering="n_technologists")
+    def technologist_count(self, obj: Any) -> int:
+        return int(obj.n_technologists)
+
+    @admin.display(description="postings", ordering="n_postings")
+    def posting_count(self, obj: Any) -> int:
+        return int(obj.n_postings)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ExamFamily | None = None) -> bool:
+        if obj is not None and (obj.technologists.exists() or obj.postings.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(Language)
+class LanguageAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+# --- Technologists ----------------------------------------------------------------------------
+
+
+class VendorFamiliarityInline(admin.TabularInline):
+    model = VendorFamiliarity
+    extra = 0
+
+
+class LicenceStatusFilter(admin.SimpleListFilter):
+    title = "licence"
+    parameter_name = "licence"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("verified", "Verified and current"),
+            ("unverified", "Awaiting verification"),
+            ("expiring", f"Expiring within {services.LICENCE_WARNING_DAYS} days"),
+            ("expired", "Expired"),
+            ("missing", "None on file"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        today = timezone.localdate()
+        current = {"licence_valid_until__gte": today}
+        match self.value():
+            case "verified":
+                return queryset.filter(licence_verified_at__isnull=False, **current)
+            case "unverified":
+                return queryset.exclude(licence_number="").filter(
+                    licence_verified_at__isnull=True, **current
+                )
+            case "expiring":
+                return queryset.filter(
+                    licence_valid_until__lte=today + timedelta(days=services.LICENCE_WARNING_DAYS),
+                    **current,
+                )
+            case "expired":
+                return queryset.filter(licence_valid_until__lt=today)
+            case "missing":
+                return queryset.filter(licence_number="")
+        return queryset
+
+
 @admin.register(TechnologistProfile)
 class TechnologistProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "seniority", "years_experience"]
-    list_filter = ["seniority"]
-    search_fields = ["user__email", "user__last_name"]
+    """Platform admins check licences here: the `verify_licence` action records who verified
+    and when. Saving goes through `technologist_profile_update`, so a changed licence loses its
+    verification and the change is audited, as everywhere else."""
+
+    list_display = [
+        "user",
+        "seniority",
+        "years_experience",
+        "licence_number",
+        "licence_valid_until",
+        "licence_status",
+        "licence_verified_at",
+    ]
+    list_filter = [
+        LicenceStatusFilter,
+        "seniority",
+        ("licence_verified_at", admin.EmptyFieldListFilter),
+        "licence_valid_until",
+        "exam_families",
+    ]
+    search_fields = [
+        "user__email",
+        "user__first_name",
+        "user__last_name",
+        "licence_number",
+        "licence_authority",
+    ]
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
+    filter_horizontal = ["exam_families", "languages"]
+    inlines = [VendorFamiliarityInline]
+    readonly_fields = [
+        "licence_verified_at",
+        "licence_verified_by",
+        "licence_expiry_warned_for",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["user", "seniority", "years_experience", "home_time_zone"]}),
+        ("Competencies", {"fields": ["exam_families", "languages"]}),
+        (
+            "Licence",
+            {
+                "fields": [
+                    "licence_number",
+                    "licence_authority",
+                    "licence_valid_until",
+                    "licence_verified_at",
+                    "licence_verified_by",
+                    "licence_expiry_warned_for",
+                ]
+            },
+        ),
+        ("Record", {"fields": ["updated_at"]}),
+    ]
+    actions = ["verify_licence"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "user"] if obj is not None else fields
+
+    @admin.display(description="licence")
+    def licence_status(self, obj: TechnologistProfile) -> str:
+        today = timezone.localdate()
+        if not obj.licence_number:
+            return "none on file"
+        if obj.licence_valid_until is not None and obj.licence_valid_until < today:
+            return "expired"
+        if obj.licence_verified_at is None:
+            return "awaiting verification"
+        if obj.licence_valid_until is None:
+            return "no expiry date"
+        if obj.licence_valid_until <= today + timedelta(days=services.LICENCE_WARNING_DAYS):
+            return "verified, expiring soon"
+        return "verified"
+
+    def save_model(
+        self, request: HttpRequest, obj: TechnologistProfile, form: ModelForm, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        profile = services.technologist_profile_update(
+            actor=request.user,  # type: ignore[arg-type]
+            user=obj.user,
+            seniority=data.get("seniority"),
+            years_experience=data.get("years_experience"),
+            home_time_zone=data.get("home_time_zone"),
+            licence_number=data.get("licence_number"),
+            licence_authority=data.get("licence_authority"),
+            licence_valid_until=data.get("licence_valid_until"),
+        )
+        # The form's related fields and the inlines are saved onto the service's row.
+        obj.pk = profile.pk
+        obj.refresh_from_db()
+
+    @admin.action(
+        description="Verify the licence of the selected technologists", permissions=["change"]
+    )
+    def verify_licence(self, request: HttpRequest, queryset: QuerySet[TechnologistProfile]) -> None:
+        verified: list[str] = []
+        for profile in queryset.select_related("user"):
+            try:
+                services.technologist_licence_verify(
+                    actor=request.user,  # type: ignore[arg-type]
+                    profile=profile,
+                )
+            except DomainError as error:
+                self.message_user(
+                    request, f"{profile.user}: not verified. {error.message}", messages.ERROR
+                )
+            else:
+                verified.append(str(profile.user))
+        if verified:
+            self.message_user(
+                request,
+                f"Licence verified for {len(verified)} technologist"
+                f"{'' if len(verified) == 1 else 's'}: {', '.join(verified)}.",
+                messages.SUCCESS,
+            )
+
+
+# --- Postings ---------------------------------------------------------------------------------
+
+
+@admin.register(SessionPosting)
+class SessionPostingAdmin(admin.ModelAdmin):
+    """Read-only: postings belong to their hospitals and change only through the managers'
+    services (status rules, the patient-data check, the audit trail)."""
+
+    list_display = [
+        "starts_at",
+        "ends_at",
+        "hospital",
+        "site",
+        "scanner",
+        "urgency",
+        "status",
+        "min_seniority",
+        "compensation",
+        "hourly_rate_eur",
+    ]
+    list_filter = ["status", "urgency", "hospital", "vendor", "min_seniority", "compensation"]
+    search_fields = ["hospital__name", "site__name", "scanner__name", "notes"]
+    list_select_related = ["hospital", "site", "scanner"]
+    date_hierarchy = "starts_at"
+    filter_horizontal = ["required_exam_families", "languages"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,4 +1,9 @@
+"""Celery tasks of the marketplace. Each takes ids, loads, calls a service; each is safe to run
+twice, and only mail is retried, on transient SMTP or connection errors."""
+
+import logging
 import smtplib
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
@@ -8,14 +13,16 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace.models import Invitation
+from marketplace import services
+from marketplace.models import Invitation, TechnologistProfile
+
+logger = logging.getLogger(__name__)
+
+# What a mail server or the network can fail with for a moment; anything else is a bug.
+TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
 
 
-@shared_task(
-    autoretry_for=(smtplib.SMTPException, ConnectionError),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(autoretry_for=TRANSIENT_MAIL_ERRORS, retry_backoff=True, max_retries=5)
 def invitation_send_email(invitation_id: int, token: str) -> bool:
     """Mail the invitation link. Idempotent: an invitation is mailed once, and not at all once it
     is no longer pending."""
@@ -42,3 +49,64 @@ def invitation_send_email(invitation_id: int, token: str) -> bool:
         invitation.email_sent_at = timezone.now()
         invitation.save(update_fields=["email_sent_at"])
     return True
+
+
+# --- Periodic (CELERY_BEAT_SCHEDULE) -----------------------------------------------------------
+
+
+@shared_task
+def licence_expiry_warnings() -> int:
+    """Daily: warn each technologist whose verified licence ends within 30 days, once per expiry
+    date. The claim (`licence_mark_warned`) is what makes a second run send nothing; the mail goes
+    out after the claim commits, from its own task that retries when the mail server fails.
+    Returns how many warnings were claimed."""
+    claimed = 0
+    today = timezone.localdate()
+    for profile_id in services.licence_expiry_warnings_due(today=today):
+        with transaction.atomic():
+            profile = services.licence_mark_warned(profile_id=profile_id, today=today)
+            if profile is None or profile.licence_valid_until is None:
+                continue  # another run claimed it first, or the licence changed meanwhile
+            transaction.on_commit(
+                partial(
+                    licence_expiry_warning_send.delay,
+                    profile.pk,
+                    profile.licence_valid_until.isoformat(),
+                )
+            )
+        claimed += 1
+    return claimed
+
+
+@shared_task(autoretry_for=TRANSIENT_MAIL_ERRORS, retry_backoff=True, max_retries=5)
+def licence_expiry_warning_send(profile_id: int, valid_until: str) -> bool:
+    """Mail one claimed warning. Sends nothing when the licence changed since the claim (a renewed
+    licence gets its own warning when its time comes)."""
+    profile = TechnologistProfile.objects.select_related("user").filter(pk=profile_id).first()
+    if (
+        profile is None
+        or profile.licence_valid_until is None
+        or profile.licence_valid_until.isoformat() != valid_until
+        or profile.licence_expiry_warned_for != profile.licence_valid_until
+    ):
+        logger.info("licence warning for profile %s (%s) no longer due", profile_id, valid_until)
+        return False
+    context = {
+        "profile": profile,
+        "name": profile.user.first_name or profile.user.display_name,
+        "link": settings.PUBLIC_BASE_URL + reverse("technologist_profile"),
+    }
+    send_mail(
+        subject=f"[WeScan] Your licence expires on {profile.licence_valid_until:%d %B %Y}",
+        message=render_to_string("marketplace/email/licence_expiry_warning.txt", context),
+        from_email=None,
+        recipient_list=[profile.user.email],
+    )
+    return True
+
+
+@shared_task
+def expire_postings() -> int:
+    """Every few minutes: open postings whose start has passed with nobody booked are expired
+    (one audit event each, no actor). Returns how many; a second run finds none."""
+    return services.posting_expire_due(now=timezone.now())

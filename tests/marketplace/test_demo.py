@@ -1,8 +1,25 @@
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import User
-from marketplace.models import Hospital, Membership, Scanner, Site, TechnologistProfile
+from core.identifiers import patient_identifier_problems
+from core.models import AuditEvent
+from marketplace import selectors
+from marketplace.models import (
+    Hospital,
+    Membership,
+    PostingStatus,
+    Scanner,
+    SessionPosting,
+    Site,
+    TechnologistProfile,
+    Urgency,
+)
+from scheduling.models import AvailabilityWindow
 
 pytestmark = pytest.mark.django_db
 
@@ -10,15 +27,41 @@ pytestmark = pytest.mark.django_db
 def _counts() -> tuple[int, ...]:
     return tuple(
         model.objects.count()
-        for model in (User, Hospital, Site, Scanner, Membership, TechnologistProfile)
+        for model in (
+            User,
+            Hospital,
+            Site,
+            Scanner,
+            Membership,
+            TechnologistProfile,
+            TechnologistProfile.exam_families.through,
+            TechnologistProfile.languages.through,
+            SessionPosting,
+            SessionPosting.required_exam_families.through,
+            AvailabilityWindow,
+            AuditEvent,
+        )
     )
 
 
 def test_demo_data_loads_twice_without_duplicates() -> None:
     call_command("load_demo")
     first = _counts()
+    verified = sorted(
+        TechnologistProfile.objects.filter(licence_verified_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
     call_command("load_demo")
     assert _counts() == first
+    assert (
+        sorted(
+            TechnologistProfile.objects.filter(licence_verified_at__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+        == verified
+    )
 
 
 def test_demo_data_is_what_the_readme_promises() -> None:
@@ -39,3 +82,81 @@ def test_demo_data_is_what_the_readme_promises() -> None:
     assert User.objects.get(email="admin@wescan.demo").is_staff
     # Independent technologists belong to no hospital.
     assert User.objects.filter(email__endswith="@independent.demo", memberships=None).exists()
+
+
+def test_demo_technologists_show_every_licence_state() -> None:
+    call_command("load_demo")
+    profiles = list(TechnologistProfile.objects.prefetch_related("languages", "exam_families"))
+    reasons = {p.user.email: p.ineligibility_reasons() for p in profiles}
+    eligible = [email for email, why in reasons.items() if not why]
+    assert len(eligible) >= len(profiles) - 3
+    assert 2 <= sum("not been verified" in " ".join(why) for why in reasons.values()) <= 3
+    assert any("expired" in " ".join(why) for why in reasons.values())
+    assert all(p.licence_number and p.licence_authority for p in profiles)
+    languages = {lang.code for p in profiles for lang in p.languages.all()}
+    assert languages >= {"nl", "fr", "en", "pt", "de"}
+    assert len({f.code for p in profiles for f in p.exam_families.all()}) >= 8
+    # The admin who verified is on record.
+    admin = User.objects.get(email="admin@wescan.demo")
+    verified = [p for p in profiles if p.licence_verified_at]
+    assert verified
+    assert {p.licence_verified_by for p in verified} == {admin}
+
+
+def test_demo_postings_fill_every_lane_on_cockpit_ready_scanners() -> None:
+    call_command("load_demo")
+    now = timezone.now()
+    open_postings = SessionPosting.objects.filter(status=PostingStatus.OPEN).select_related(
+        "site", "scanner"
+    )
+    assert open_postings.count() >= 30
+    assert set(open_postings.values_list("urgency", flat=True)) == set(Urgency.values)
+    assert open_postings.values("hospital").distinct().count() == 3
+    assert open_postings.filter(languages__isnull=False).distinct().exists()
+    assert open_postings.filter(compensation="hourly_rate").exists()
+    assert SessionPosting.objects.filter(status=PostingStatus.DRAFT).count() >= 2
+    for posting in open_postings:
+        assert posting.scanner.cockpit_ready
+        assert now < posting.starts_at < now + timedelta(days=22)
+        local = posting.starts_at.astimezone(ZoneInfo(posting.site.time_zone))
+        assert 7 <= local.hour <= 20, posting  # sensible local hours
+        assert posting.required_exam_families.exists()
+        assert patient_identifier_problems(posting.notes) == []
+
+
+def test_demo_availability_is_weekly_and_partly_lent() -> None:
+    call_command("load_demo")
+    windows = AvailabilityWindow.objects.select_related("technologist", "lending_hospital")
+    technologists = TechnologistProfile.objects.count()
+    assert windows.values("technologist").distinct().count() > technologists / 2
+    assert all(w.rrule.startswith("FREQ=WEEKLY") for w in windows)
+    now = timezone.now()
+    for window in windows:
+        assert window.last_ends_at is not None
+        assert now + timedelta(days=21) < window.last_ends_at
+        assert window.last_ends_at < now + timedelta(days=30)
+        assert len(window.occurrences(now, now + timedelta(days=28))) >= 4
+    lent = [w for w in windows if w.lending_hospital]
+    assert lent
+    for window in lent:
+        assert window.created_by is not None
+        assert window.created_by != window.technologist
+        assert Membership.objects.filter(
+            user=window.technologist, hospital=window.lending_hospital, role="technologist"
+        ).exists()
+        assert Membership.objects.filter(
+            user=window.created_by, hospital=window.lending_hospital, role="manager"
+        ).exists()
+
+
+def test_every_eligible_demo_technologist_sees_open_postings() -> None:
+    call_command("load_demo")
+    seen = 0
+    for profile in TechnologistProfile.objects.select_related("user"):
+        postings = list(selectors.open_postings_for(profile=profile))
+        if profile.ineligibility_reasons():
+            assert postings == [], profile.user.email
+            continue
+        assert postings, f"{profile.user.email} qualifies for no demo posting"
+        seen += 1
+    assert seen >= 8

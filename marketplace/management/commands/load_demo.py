@@ -1,24 +1,41 @@
 """Demo data for a first look: three hospitals in two time zones, their sites and scanners,
-managers, local staff and technologists. Safe to run again: it neither fails nor duplicates."""
+managers, local staff and technologists with their competencies, licences and weekly
+availability, and the hospitals' open postings for the next three weeks. Everything on the
+marketplace side is made through the services, so the demo obeys the same rules as real use.
+Dates are relative to today. Safe to run again: it neither fails nor duplicates."""
 
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import User
+from marketplace import services
 from marketplace.models import (
+    Compensation,
+    ExamFamily,
     Hospital,
+    Language,
     Membership,
     Modality,
+    PostingStatus,
     Role,
     Scanner,
     Seniority,
+    SessionPosting,
     Site,
     TechnologistProfile,
+    Urgency,
     Vendor,
 )
+from scheduling.models import AvailabilityWindow
+from scheduling.services import availability_create
 
 DEMO_PASSWORD = "wescan-demo"
 
@@ -98,12 +115,251 @@ TECHNOLOGISTS = [
 ]
 
 
+@dataclass(frozen=True)
+class Competence:
+    """A demo technologist's profile, licence and weekly availability."""
+
+    exam_families: tuple[str, ...]
+    vendors: tuple[str, ...]
+    languages: tuple[str, ...]
+    home_time_zone: str
+    licence_authority: str
+    licence: str = "verified"  # verified | unverified | expiring (in 20 days) | expired
+    # Weekly availability for the coming four weeks: (RRULE BYDAY, local start, local end).
+    weekly: tuple[str, time, time] | None = None
+    lent: bool = False  # published by their hospital's manager: the hospital lends them
+
+
+BE = "SPF Santé publique / FOD Volksgezondheid (BE)"
+PT = "ACSS — Administração Central do Sistema de Saúde (PT)"
+COMPETENCES = {
+    "Lotte": Competence(
+        ("neuro", "cardiac", "msk", "spine"),
+        ("siemens", "philips"),
+        ("nl", "fr", "en"),
+        "Europe/Brussels",
+        BE,
+        weekly=("MO,WE,FR", time(8), time(16)),
+    ),
+    "Karim": Competence(
+        ("msk", "abdominal", "spine", "neuro"),
+        ("siemens", "ge"),
+        ("fr", "en", "ar"),
+        "Europe/Brussels",
+        BE,
+        weekly=("TU,TH", time(8), time(18)),
+        lent=True,
+    ),
+    "Julie": Competence(
+        ("msk", "neuro"),
+        ("siemens",),
+        ("fr", "en"),
+        "Europe/Brussels",
+        BE,
+        licence="unverified",
+        weekly=("MO,TU,WE,TH,FR", time(13), time(20)),
+    ),
+    "Pieter": Competence(
+        ("neuro", "cardiac", "angiography", "head-neck"),
+        ("philips", "siemens"),
+        ("nl", "en", "de"),
+        "Europe/Brussels",
+        BE,
+        weekly=("MO,TU", time(7), time(15)),
+    ),
+    "Elif": Competence(
+        ("abdominal", "pelvis-prostate", "breast", "msk"),
+        ("philips", "ge"),
+        ("nl", "en", "tr"),
+        "Europe/Brussels",
+        BE,
+        licence="expiring",
+        weekly=("WE,TH,FR", time(12), time(20)),
+    ),
+    "Noor": Competence(
+        ("msk", "spine"),
+        ("philips",),
+        ("nl", "en"),
+        "Europe/Brussels",
+        BE,
+        weekly=("MO,TU,WE", time(8), time(16)),
+        lent=True,
+    ),
+    "Inês": Competence(
+        ("neuro", "paediatric", "cardiac", "msk"),
+        ("canon", "ge"),
+        ("pt", "es", "en"),
+        "Europe/Lisbon",
+        PT,
+        weekly=("MO,TU,WE,TH,FR", time(8), time(14)),
+    ),
+    "Tiago": Competence(
+        ("msk", "abdominal", "pelvis-prostate", "spine"),
+        ("canon", "siemens"),
+        ("pt", "en"),
+        "Europe/Lisbon",
+        PT,
+        weekly=("TU,TH,SA", time(9), time(17)),
+        lent=True,
+    ),
+    "Marta": Competence(
+        ("msk", "neuro"),
+        ("canon",),
+        ("pt", "en"),
+        "Europe/Lisbon",
+        PT,
+        licence="unverified",
+    ),
+    "Sofia": Competence(
+        ("neuro", "breast", "whole-body", "paediatric"),
+        ("siemens", "ge", "philips"),
+        ("it", "en", "fr"),
+        "Europe/Rome",
+        "Ministero della Salute (IT)",
+        weekly=("MO,WE,FR,SA", time(10), time(18)),
+    ),
+    "Lucas": Competence(
+        ("cardiac", "angiography", "neuro", "msk"),
+        ("ge", "siemens"),
+        ("fr", "en", "de"),
+        "Europe/Paris",
+        "ARS Île-de-France (FR)",
+        licence="expired",
+    ),
+    "Emma": Competence(
+        ("msk", "spine", "neuro"),
+        ("philips", "siemens"),
+        ("nl", "en", "de"),
+        "Europe/Amsterdam",
+        "CIBG BIG-register (NL)",
+        weekly=("TU,WE,TH", time(7), time(15)),
+    ),
+}
+
+# The work a posting describes: required exam families, minimum seniority, notes. The notes say
+# what the session involves, never who is scanned.
+WORK: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "neuro": (
+        ("neuro",),
+        Seniority.JUNIOR,
+        "Outpatient brain list with and without contrast; the local radiographer cannulates "
+        "and injects.",
+    ),
+    "msk": (
+        ("msk",),
+        Seniority.JUNIOR,
+        "Knee, shoulder and ankle list on standard protocols; coils prepared by local staff.",
+    ),
+    "spine": (("spine",), Seniority.JUNIOR, "Lumbar and cervical spine follow-ups, no contrast."),
+    "neuro-msk": (
+        ("neuro", "msk"),
+        Seniority.JUNIOR,
+        "Mixed evening list: brain and joint exams, standard protocols.",
+    ),
+    "cardiac": (
+        ("cardiac",),
+        Seniority.EXPERIENCED,
+        "Cardiac function and late enhancement; stress agent given by the cardiologist on site.",
+    ),
+    "prostate": (
+        ("pelvis-prostate",),
+        Seniority.EXPERIENCED,
+        "Multiparametric prostate list; antispasmodic given locally before each exam.",
+    ),
+    "abdomen": (
+        ("abdominal",),
+        Seniority.EXPERIENCED,
+        "Liver and pancreas list with MRCP; long breath-hold series, coach the breathing.",
+    ),
+    "breast": (
+        ("breast",),
+        Seniority.EXPERIENCED,
+        "Breast list with dynamic contrast; prone positioning done by local staff.",
+    ),
+    "angio": (
+        ("angiography",),
+        Seniority.EXPERIENCED,
+        "Intracranial and carotid angiography: time-of-flight and contrast-enhanced runs.",
+    ),
+    "paeds": (
+        ("paediatric", "neuro"),
+        Seniority.SENIOR,
+        "Paediatric neuro list under sedation with the anaesthesia team on site; the local "
+        "language is needed to talk to the families.",
+    ),
+    "head-neck": (
+        ("head-neck",),
+        Seniority.SENIOR,
+        "Head and neck oncology list: skull base to thoracic inlet, with contrast.",
+    ),
+    "whole-body": (
+        ("whole-body",),
+        Seniority.SENIOR,
+        "Whole-body oncology staging with diffusion; several table moves per exam.",
+    ),
+}
+
+# Open postings on the cockpit-ready scanners over the next three weeks, in the site's local
+# time: (hospital domain, scanner, days ahead, local start, hours, work, urgency, languages asked
+# (any one of them), hourly rate in EUR or None for reciprocity credits).
+U, P, R = Urgency.URGENT, Urgency.PRIORITY, Urgency.ROUTINE
+PostingSpec = tuple[str, str, int, time, int, str, str, tuple[str, ...], str | None]
+POSTINGS: list[PostingSpec] = [
+    ("sainte-claire.demo", "MR 1", 1, time(7, 30), 4, "neuro", U, (), None),
+    ("sainte-claire.demo", "MR 1", 2, time(13), 4, "cardiac", P, ("fr", "nl"), None),
+    ("sainte-claire.demo", "MR 1", 3, time(18), 3, "msk", R, (), None),
+    ("sainte-claire.demo", "MR 1", 5, time(8), 5, "prostate", R, (), None),
+    ("sainte-claire.demo", "MR 1", 7, time(13), 4, "neuro-msk", R, (), "55.00"),
+    ("sainte-claire.demo", "MR 1", 9, time(8), 4, "angio", P, (), None),
+    ("sainte-claire.demo", "MR 1", 12, time(18), 3, "spine", R, (), None),
+    ("sainte-claire.demo", "MR 1", 15, time(8), 4, "whole-body", R, ("fr", "en"), None),
+    ("sainte-claire.demo", "MR 1", 19, time(13), 4, "head-neck", R, (), None),
+    ("sainte-claire.demo", "MR 2", 1, time(18), 3, "msk", U, (), None),
+    ("sainte-claire.demo", "MR 2", 2, time(8), 4, "abdomen", R, (), None),
+    ("sainte-claire.demo", "MR 2", 4, time(13), 5, "breast", P, ("fr",), None),
+    ("sainte-claire.demo", "MR 2", 6, time(18), 3, "spine", R, (), "48.00"),
+    ("sainte-claire.demo", "MR 2", 10, time(8), 4, "neuro", R, (), None),
+    ("sainte-claire.demo", "MR 2", 13, time(13), 4, "paeds", R, ("fr", "nl"), None),
+    ("sainte-claire.demo", "MR 2", 17, time(18), 3, "msk", R, (), None),
+    ("scheldeland.demo", "MRI A", 1, time(8), 4, "cardiac", U, (), None),
+    ("scheldeland.demo", "MRI A", 2, time(18), 3, "msk", P, ("nl", "en"), None),
+    ("scheldeland.demo", "MRI A", 3, time(13), 4, "neuro", R, (), None),
+    ("scheldeland.demo", "MRI A", 6, time(8), 4, "prostate", R, ("nl",), None),
+    ("scheldeland.demo", "MRI A", 8, time(18), 3, "spine", R, (), None),
+    ("scheldeland.demo", "MRI A", 11, time(13), 4, "paeds", R, ("nl",), None),
+    ("scheldeland.demo", "MRI A", 14, time(8), 5, "abdomen", P, (), "52.00"),
+    ("scheldeland.demo", "MRI A", 16, time(18), 3, "neuro-msk", R, (), None),
+    ("scheldeland.demo", "MRI A", 20, time(8), 4, "angio", R, (), None),
+    ("atlantico.demo", "RM 1", 1, time(14), 4, "neuro", U, ("pt", "en"), None),
+    ("atlantico.demo", "RM 1", 2, time(9), 4, "msk", R, (), None),
+    ("atlantico.demo", "RM 1", 3, time(19), 3, "spine", P, (), None),
+    ("atlantico.demo", "RM 1", 5, time(9), 4, "cardiac", R, ("pt",), None),
+    ("atlantico.demo", "RM 1", 8, time(14), 4, "paeds", P, ("pt", "es"), None),
+    ("atlantico.demo", "RM 1", 10, time(9), 5, "abdomen", R, ("pt", "en"), "45.00"),
+    ("atlantico.demo", "RM 1", 12, time(19), 3, "msk", R, (), None),
+    ("atlantico.demo", "RM 1", 15, time(9), 4, "prostate", R, (), None),
+    ("atlantico.demo", "RM 1", 18, time(14), 4, "breast", R, ("pt", "en"), None),
+    ("atlantico.demo", "RM 1", 20, time(19), 3, "neuro", R, (), None),
+]
+# Drafts a manager is still preparing.
+DRAFTS: list[PostingSpec] = [
+    ("sainte-claire.demo", "MR 1", 21, time(8), 4, "whole-body", R, (), None),
+    ("scheldeland.demo", "MRI A", 18, time(13), 4, "cardiac", P, ("nl",), None),
+    ("atlantico.demo", "RM 1", 21, time(9), 4, "msk", R, ("pt",), None),
+]
+AVAILABILITY_WEEKS = 4
+WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
 class Command(BaseCommand):
-    help = "Load demo hospitals, scanners and people (idempotent). Prints the demo logins."
+    help = (
+        "Load demo hospitals, scanners, people, technologist profiles, availability and open "
+        "postings (idempotent). Prints the demo logins."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
-            logins = self._load()
+            logins, summary = self._load()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Every demo login uses the password '{DEMO_PASSWORD}':"
@@ -111,6 +367,7 @@ class Command(BaseCommand):
         )
         for role, email in logins:
             self.stdout.write(f"  {email:<40} {role}")
+        self.stdout.write(summary)
 
     def _user(self, email: str, first: str, last: str, **extra: Any) -> User:
         user, created = User.objects.get_or_create(
@@ -126,10 +383,11 @@ class Command(BaseCommand):
         )
         return user
 
-    def _load(self) -> list[tuple[str, str]]:
+    def _load(self) -> tuple[list[tuple[str, str]], str]:
         logins = [("platform admin", "admin@wescan.demo")]
-        self._user("admin@wescan.demo", "Ada", "Admin", is_staff=True, is_superuser=True)
+        admin = self._user("admin@wescan.demo", "Ada", "Admin", is_staff=True, is_superuser=True)
         hospitals: dict[str, Hospital] = {}
+        managers: dict[str, User] = {}
         for spec in HOSPITALS:
             hospital, _ = Hospital.objects.get_or_create(
                 name=spec["name"], defaults={"city": spec["city"], "country": spec["country"]}
@@ -160,18 +418,151 @@ class Command(BaseCommand):
                 Membership.objects.get_or_create(
                     user=user, hospital=hospital, defaults={"role": role}
                 )
+                if role == Role.MANAGER:
+                    managers[domain] = user
                 logins.append((f"{role.label.lower()}, {hospital.name}", user.email))
-        for first, last, seniority, years, domain in TECHNOLOGISTS:
+        windows = 0
+        for serial, (first, last, seniority, years, domain) in enumerate(TECHNOLOGISTS, 10301):
             email = f"{first.lower()}.{last.lower()}@{domain or 'independent.demo'}"
             email = email.replace("ê", "e").replace("ô", "o")
             user = self._user(email, first, last)
-            TechnologistProfile.objects.get_or_create(
-                user=user, defaults={"seniority": seniority, "years_experience": years}
-            )
             if domain:
                 Membership.objects.get_or_create(
                     user=user, hospital=hospitals[domain], defaults={"role": Role.TECHNOLOGIST}
                 )
+            competence = COMPETENCES[first]
+            self._profile(admin, user, seniority, years, competence, serial=serial)
+            lender = managers[domain] if domain and competence.lent else None
+            windows += self._availability(user, competence, publisher=lender)
             where = hospitals[domain].name if domain else "independent"
-            logins.append((f"technologist ({seniority}), {where}", email))
-        return logins
+            licence = {
+                "verified": "",
+                "expiring": ", licence expiring soon",
+                "unverified": ", licence not verified yet",
+                "expired": ", licence expired",
+            }[competence.licence]
+            logins.append((f"technologist ({seniority}{licence}), {where}", email))
+        published = self._postings(hospitals, managers, POSTINGS, publish=True)
+        drafted = self._postings(hospitals, managers, DRAFTS, publish=False)
+        open_now = SessionPosting.objects.filter(
+            status=PostingStatus.OPEN, starts_at__gt=timezone.now()
+        ).count()
+        summary = (
+            f"Marketplace: {open_now} open postings. Added now: {published} open postings, "
+            f"{drafted} drafts, {windows} weekly availability windows."
+        )
+        return logins, summary
+
+    def _profile(
+        self,
+        admin: User,
+        user: User,
+        seniority: str,
+        years: int,
+        competence: Competence,
+        *,
+        serial: int,
+    ) -> None:
+        """Fill in a profile once, through the services, as the technologist and an admin would.
+        A profile with a licence on file is left as it is."""
+        if TechnologistProfile.objects.filter(user=user).exclude(licence_number="").exists():
+            return
+        today = timezone.localdate()
+        valid_until = today + timedelta(days=20 if competence.licence == "expiring" else 700)
+        profile = services.technologist_profile_update(
+            actor=user,
+            user=user,
+            seniority=seniority,
+            years_experience=years,
+            exam_families=ExamFamily.objects.filter(code__in=competence.exam_families),
+            languages=Language.objects.filter(code__in=competence.languages),
+            vendors=competence.vendors,
+            home_time_zone=competence.home_time_zone,
+            # e.g. BE-RT-10301: the country from the authority "... (BE)", then a serial.
+            licence_number=f"{competence.licence_authority[-3:-1]}-RT-{serial}",
+            licence_authority=competence.licence_authority,
+            licence_valid_until=valid_until,
+        )
+        if competence.licence == "unverified":
+            return
+        services.technologist_licence_verify(actor=admin, profile=profile)
+        if competence.licence == "expired":
+            # Verified last year; the licence has run out since. Time passing is no service.
+            TechnologistProfile.objects.filter(pk=profile.pk).update(
+                licence_valid_until=today - timedelta(days=5),
+                licence_verified_at=timezone.now() - timedelta(days=370),
+            )
+
+    def _availability(self, user: User, competence: Competence, *, publisher: User | None) -> int:
+        """Weekly windows for the coming four weeks, unless the technologist still has some."""
+        if competence.weekly is None:
+            return 0
+        now = timezone.now()
+        current = AvailabilityWindow.objects.filter(technologist=user).filter(
+            Q(last_ends_at__isnull=True) | Q(last_ends_at__gt=now)
+        )
+        if current.exists():
+            return 0
+        days, start, end = competence.weekly
+        zone = ZoneInfo(competence.home_time_zone)
+        weekdays = [WEEKDAYS.index(day) for day in days.split(",")]
+        first = now.astimezone(zone).date() + timedelta(days=1)
+        while first.weekday() not in weekdays:  # the first occurrence is one the rule yields
+            first += timedelta(days=1)
+        until = now.astimezone(zone).date() + timedelta(weeks=AVAILABILITY_WEEKS)
+        availability_create(
+            actor=publisher or user,
+            technologist=user,
+            starts_at=datetime.combine(first, start, tzinfo=zone),
+            ends_at=datetime.combine(first, end, tzinfo=zone),
+            time_zone=competence.home_time_zone,
+            rrule=f"FREQ=WEEKLY;BYDAY={days};UNTIL={until:%Y%m%d}T235959",
+        )
+        return 1
+
+    def _postings(
+        self,
+        hospitals: dict[str, Hospital],
+        managers: dict[str, User],
+        specs: list[PostingSpec],
+        *,
+        publish: bool,
+    ) -> int:
+        """The hospitals' postings, through the service as their manager. A hospital that still
+        has upcoming postings of this kind (open or draft) keeps them and gets no more."""
+        status = PostingStatus.OPEN if publish else PostingStatus.DRAFT
+        now = timezone.now()
+        created = 0
+        for domain, hospital in hospitals.items():
+            if SessionPosting.objects.filter(
+                hospital=hospital, status=status, starts_at__gt=now
+            ).exists():
+                continue
+            for spec in specs:
+                spec_domain, scanner_name, days, start, hours, work, urgency, languages, rate = spec
+                if spec_domain != domain:
+                    continue
+                scanner = Scanner.objects.select_related("site").get(
+                    site__hospital=hospital, name=scanner_name
+                )
+                zone = ZoneInfo(scanner.site.time_zone)
+                day = now.astimezone(zone).date() + timedelta(days=days)
+                starts_at = datetime.combine(day, start, tzinfo=zone)
+                families, min_seniority, notes = WORK[work]
+                services.posting_create(
+                    actor=managers[domain],
+                    hospital=hospital,
+                    scanner=scanner,
+                    starts_at=starts_at,
+                    ends_at=starts_at + timedelta(hours=hours),
+                    required_exam_families=ExamFamily.objects.filter(code__in=families),
+                    languages=Language.objects.filter(code__in=languages),
+                    min_seniority=min_seniority,
+                    urgency=urgency,
+                    compensation=Compensation.HOURLY_RATE if rate else Compensation.RECIPROCITY,
+                    hourly_rate_eur=Decimal(rate) if rate else None,
+                    notes=notes,
+                    publish=publish,
+                )
+                created += 1
+        return created
