@@ -1,8 +1,28 @@
 import zoneinfo
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.db.models import Case, Count, IntegerField, QuerySet, When
 
-from marketplace.models import Modality, Role, Site, Vendor
+from core.identifiers import patient_identifier_message, patient_identifier_problems
+from marketplace.models import (
+    Compensation,
+    ExamFamily,
+    Hospital,
+    Language,
+    Modality,
+    PostingStatus,
+    Role,
+    Scanner,
+    Seniority,
+    SessionPosting,
+    Site,
+    Urgency,
+    Vendor,
+)
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
@@ -38,3 +58,298 @@ class ScannerForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+# --- Local times ------------------------------------------------------------------------------
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A wall-clock time typed into a datetime-local input, kept naive: the form knows which time
+    zone it belongs to (the site's, the viewer's) and makes it aware with `aware_in`."""
+
+    widget = LocalDateTimeInput
+
+    def to_python(self, value: Any) -> datetime | None:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        if value in self.empty_values:
+            return None
+        try:
+            return datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+    def prepare_value(self, value: Any) -> Any:
+        # An aware initial value is shown as it is: the form converted it to its zone already.
+        return value
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def aware_in(local: datetime, time_zone: str) -> datetime:
+    """A wall-clock time in `time_zone` as an aware datetime. A time the clocks skip (the spring
+    change) is refused; in the autumn overlap the first (summer-time) reading is taken."""
+    zone = ZoneInfo(time_zone)
+    aware = local.replace(tzinfo=zone)
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise forms.ValidationError(
+            f"{local:%H:%M} does not exist on {local:%d %B %Y} in {time_zone}: "
+            "the clocks go forward then.",
+            code="nonexistent",
+        )
+    return aware
+
+
+def local_naive(moment: datetime, time_zone: str) -> datetime:
+    """What a wall clock in `time_zone` shows at `moment`, as a naive datetime for an input."""
+    return moment.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+
+
+def local_day_bounds(day: date, time_zone: str) -> datetime:
+    """The aware start of a local day (midnight in `time_zone`)."""
+    return datetime.combine(day, time.min).replace(tzinfo=ZoneInfo(time_zone))
+
+
+def languages_first(chosen: Iterable[str]) -> QuerySet[Language]:
+    """The long list of languages, the ones already chosen first, then those WeScan's people
+    and postings use, then the rest by name."""
+    return Language.objects.annotate(
+        chosen=Case(When(code__in=list(chosen), then=1), default=0, output_field=IntegerField()),
+        used=Count("technologists", distinct=True) + Count("postings", distinct=True),
+    ).order_by("-chosen", "-used", "name")
+
+
+def _order_languages(form: forms.Form) -> None:
+    if form.is_bound:
+        chosen = form.data.getlist("languages") if hasattr(form.data, "getlist") else []
+    else:
+        chosen = [getattr(value, "pk", value) for value in form.initial.get("languages", [])]
+    form.fields["languages"].queryset = languages_first(chosen)  # type: ignore[attr-defined]
+
+
+def _checkboxes(queryset: Any, **kwargs: Any) -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(
+        queryset=queryset, widget=forms.CheckboxSelectMultiple, required=False, **kwargs
+    )
+
+
+# --- Technologist profile -----------------------------------------------------------------------
+
+
+class TechnologistProfileForm(forms.Form):
+    seniority = forms.ChoiceField(choices=Seniority.choices)
+    years_experience = forms.IntegerField(
+        min_value=0, max_value=60, label="Years of experience", initial=0
+    )
+    exam_families = _checkboxes(ExamFamily.objects.all(), label="Exam families I perform")
+    vendors = forms.MultipleChoiceField(
+        choices=Vendor.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Scanner consoles I know",
+    )
+    languages = _checkboxes(Language.objects.all(), label="Languages I speak")
+    home_time_zone = forms.ChoiceField(
+        choices=[(tz, tz) for tz in TIME_ZONES],
+        initial="Europe/Brussels",
+        help_text="Your availability is shown and typed in this time zone.",
+    )
+    licence_number = forms.CharField(max_length=64, required=False)
+    licence_authority = forms.CharField(
+        max_length=120,
+        required=False,
+        label="Issuing authority",
+        help_text="Who issued it, e.g. SPF Santé publique (BE).",
+    )
+    licence_valid_until = forms.DateField(required=False, label="Valid until", widget=DateInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _order_languages(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("licence_number") and not data.get("licence_valid_until"):
+            self.add_error("licence_valid_until", "Give the date your licence is valid until.")
+        if data.get("licence_number") and not data.get("licence_authority"):
+            self.add_error("licence_authority", "Say who issued your licence.")
+        return data
+
+
+# --- Postings -----------------------------------------------------------------------------------
+
+
+class ScannerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} — {obj.site.name} ({obj.get_vendor_display()}, {obj.site.time_zone})"
+
+
+class PostingForm(forms.Form):
+    """A session posting as the manager types it: start and end in the wall-clock time of the
+    chosen scanner's site."""
+
+    scanner = ScannerChoiceField(queryset=Scanner.objects.none())
+    starts_at = LocalDateTimeField(label="Starts", help_text="Local time at the scanner's site.")
+    ends_at = LocalDateTimeField(label="Ends", help_text="Local time at the scanner's site.")
+    required_exam_families = _checkboxes(ExamFamily.objects.all(), label="Exam families")
+    languages = _checkboxes(
+        Language.objects.all(),
+        help_text="The technologist must speak at least one of them (none: any language).",
+    )
+    min_seniority = forms.ChoiceField(
+        choices=Seniority.choices, initial=Seniority.JUNIOR, label="Minimum seniority"
+    )
+    urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.ROUTINE)
+    compensation = forms.ChoiceField(choices=Compensation.choices, initial=Compensation.RECIPROCITY)
+    hourly_rate_eur = forms.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        required=False,
+        label="Hourly rate (EUR)",
+        help_text="Only with an hourly rate.",
+    )
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        required=False,
+        help_text="About the work only: never anything about the patient.",
+    )
+
+    def __init__(self, *args: Any, hospital: Hospital, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only scanners a remote technologist can operate through the cockpit.
+        scanners = Scanner.objects.filter(
+            site__hospital=hospital, cockpit_ready=True
+        ).select_related("site")
+        self.fields["scanner"].queryset = scanners  # type: ignore[attr-defined]
+        if "scanner" not in self.initial and len(scanners[:2]) == 1:
+            self.initial["scanner"] = scanners[0].pk  # the only one there is
+        _order_languages(self)
+
+    @classmethod
+    def initial_for(cls, posting: SessionPosting) -> dict[str, Any]:
+        zone = posting.site.time_zone
+        return {
+            "scanner": posting.scanner_id,
+            "starts_at": local_naive(posting.starts_at, zone),
+            "ends_at": local_naive(posting.ends_at, zone),
+            "required_exam_families": list(posting.required_exam_families.all()),
+            "languages": list(posting.languages.all()),
+            "min_seniority": posting.min_seniority,
+            "urgency": posting.urgency,
+            "compensation": posting.compensation,
+            "hourly_rate_eur": posting.hourly_rate_eur,
+            "notes": posting.notes,
+        }
+
+    def clean_notes(self) -> str:
+        # The service refuses these too; said here, it comes with the form's other errors.
+        notes: str = self.cleaned_data["notes"]
+        problems = patient_identifier_problems(notes)
+        if problems:
+            raise forms.ValidationError(patient_identifier_message(problems))
+        return notes
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        scanner = data.get("scanner")
+        if scanner is not None:
+            for name in ("starts_at", "ends_at"):
+                if data.get(name) is not None:
+                    try:
+                        data[name] = aware_in(data[name], scanner.site.time_zone)
+                    except forms.ValidationError as error:
+                        self.add_error(name, error)
+        return data
+
+
+class CancelPostingForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. scanner under maintenance"}),
+        help_text="Optional; about the work only.",
+    )
+
+
+class _FilterForm(forms.Form):
+    """A list's filters (GET). Empty fields filter nothing."""
+
+    exam_family = forms.ModelChoiceField(
+        queryset=ExamFamily.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label="Any exam family",
+        label="Exam family",
+    )
+    urgency = forms.ChoiceField(
+        choices=[("", "Any urgency"), *Urgency.choices], required=False, label="Urgency"
+    )
+    starts_from = forms.DateField(required=False, label="From", widget=DateInput)
+    starts_until = forms.DateField(required=False, label="Until", widget=DateInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, last = data.get("starts_from"), data.get("starts_until")
+        if first and last and last < first:
+            self.add_error("starts_until", "Choose a day on or after the first one.")
+        return data
+
+    def _valid_filters(self) -> dict[str, Any]:
+        # A filter typed wrong is reported and left out; the others still apply.
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return self.cleaned_data
+
+    def selector_filters(self, time_zone: str) -> dict[str, Any]:
+        """The filters as selector arguments; the days are local days in `time_zone`."""
+        data = self._valid_filters()
+        family = data.get("exam_family")
+        first, last = data.get("starts_from"), data.get("starts_until")
+        return {
+            "urgency": data.get("urgency") or None,
+            "exam_family": family.code if family else None,
+            "starts_after": local_day_bounds(first, time_zone) if first else None,
+            "starts_before": (
+                local_day_bounds(last + timedelta(days=1), time_zone) if last else None
+            ),
+        }
+
+
+class OpenPostingFilterForm(_FilterForm):
+    pass
+
+
+class HospitalPostingFilterForm(_FilterForm):
+    site = forms.ModelChoiceField(
+        queryset=Site.objects.none(), required=False, empty_label="Any site"
+    )
+    status = forms.ChoiceField(choices=[("", "Any status"), *PostingStatus.choices], required=False)
+
+    field_order = ["site", "status", "urgency", "exam_family", "starts_from", "starts_until"]
+
+    def __init__(self, *args: Any, hospital: Hospital, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.filter(hospital=hospital)  # type: ignore[attr-defined]
+
+    def selector_filters(self, time_zone: str) -> dict[str, Any]:
+        data = self._valid_filters()
+        site = data.get("site")
+        # The days are the chosen site's days, or the hospital's when no site is chosen.
+        filters = super().selector_filters(site.time_zone if site else time_zone)
+        filters["site_id"] = site.pk if site else None
+        filters["status"] = data.get("status") or None
+        return filters

@@ -25,3 +25,16 @@ urlpatterns = [
     ),
     path("join/<str:token>/", views.invitation_detail, name="invitation_detail"),
 ]
+
+urlpatterns += [
+    path("me/technologist/", views.technologist_profile, name="technologist_profile"),
+    path("me/postings/", views.open_postings, name="open_postings"),
+    path(
+        "hospitals/<int:hospital_id>/postings/", views.hospital_postings, name="hospital_postings"
+    ),
+    path("hospitals/<int:hospital_id>/postings/new/", views.posting_create, name="posting_create"),
+    path("postings/<int:posting_id>/", views.posting_detail, name="posting_detail"),
+    path("postings/<int:posting_id>/edit/", views.posting_edit, name="posting_edit"),
+    path("postings/<int:posting_id>/publish/", views.posting_publish, name="posting_publish"),
+    path("postings/<int:posting_id>/cancel/", views.posting_cancel, name="posting_cancel"),
+]

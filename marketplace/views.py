@@ -1,6 +1,7 @@
 """Server-rendered pages for hospitals. Each view fetches through `access`, calls one service and
 redirects; a refused action comes back as a DomainError, shown by `DomainErrorMiddleware`."""
 
+from collections import Counter
 from typing import Any
 
 from allauth.account.adapter import get_adapter
@@ -9,15 +10,28 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.adapter import INVITATION_SESSION_KEY
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, NotFound, ValidationFailed
 from marketplace import access, selectors, services
-from marketplace.forms import InviteForm, RoleForm, ScannerForm, SiteForm
-from marketplace.models import Hospital, Role
+from marketplace.forms import (
+    CancelPostingForm,
+    HospitalPostingFilterForm,
+    InviteForm,
+    OpenPostingFilterForm,
+    PostingForm,
+    RoleForm,
+    ScannerForm,
+    SiteForm,
+    TechnologistProfileForm,
+)
+from marketplace.models import Hospital, PostingStatus, Role, SessionPosting, TechnologistProfile
+from marketplace.services import EDITABLE_POSTING_STATUSES
 
 
 def _hospital_page(
@@ -201,3 +215,264 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
         {"invitation": invitation, "problem": problem, "token": token},
         status=problem.status if problem else 200,
     )
+
+
+def _next_or(request: HttpRequest, default: str) -> str:
+    """Where to go after a POST: the page it came from when it says so (same site only)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def hospital_time_zone(hospital: Hospital) -> str:
+    """The wall clock a hospital's pages use when no single site is meant: the time zone most of
+    its sites share (UTC for a hospital without sites)."""
+    zones = Counter(site.time_zone for site in hospital.sites.all())
+    return zones.most_common(1)[0][0] if zones else "UTC"
+
+
+# --- Technologists: profile and the postings they qualify for -------------------------------------
+
+
+def _profile_initial(profile: TechnologistProfile | None) -> dict[str, Any]:
+    if profile is None:
+        return {}
+    return {
+        "seniority": profile.seniority,
+        "years_experience": profile.years_experience,
+        "exam_families": list(profile.exam_families.all()),
+        "vendors": [v.vendor for v in profile.vendor_familiarities.all()],
+        "languages": list(profile.languages.all()),
+        "home_time_zone": profile.home_time_zone,
+        "licence_number": profile.licence_number,
+        "licence_authority": profile.licence_authority,
+        "licence_valid_until": profile.licence_valid_until,
+    }
+
+
+@login_required
+def technologist_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """One's own technologist profile: competencies, licence, and whether one can be booked."""
+    user = request.user
+    profile = selectors.technologist_profile_for(user=user)
+    status = 200
+    if request.method == "POST":
+        form = TechnologistProfileForm(request.POST)
+        if form.is_valid():
+            was_verified = profile is not None and profile.licence_verified_at is not None
+            try:
+                saved = services.technologist_profile_update(
+                    actor=user, user=user, **form.cleaned_data
+                )
+            except DomainError as error:
+                _form_error(request, form, error)
+            else:
+                messages.success(request, "Your technologist profile is saved.")
+                if was_verified and saved.licence_verified_at is None:
+                    messages.warning(
+                        request,
+                        "Your licence details changed, so WeScan verifies them again before "
+                        "you can be booked.",
+                    )
+                return redirect("technologist_profile")
+        status = 400
+    else:
+        form = TechnologistProfileForm(initial=_profile_initial(profile))
+    return render(
+        request,
+        "marketplace/technologist_profile.html",
+        {
+            "form": form,
+            "profile": profile,
+            "reasons": profile.ineligibility_reasons() if profile else [],
+            "time_zone": profile.home_time_zone if profile else "UTC",
+        },
+        status=status,
+    )
+
+
+@login_required
+def open_postings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Open postings the technologist qualifies for; when their licence stands in the way, the
+    reasons instead of an empty list."""
+    profile = selectors.technologist_profile_for(user=request.user)
+    form = OpenPostingFilterForm(request.GET or None)
+    reasons = profile.ineligibility_reasons() if profile else []
+    postings: Any = []
+    if profile is not None and not reasons:
+        postings = selectors.open_postings_for(
+            profile=profile, **form.selector_filters(profile.home_time_zone)
+        )
+    return render(
+        request,
+        "marketplace/open_postings.html",
+        {
+            "profile": profile,
+            "reasons": reasons,
+            "form": form,
+            "postings": postings,
+            "time_zone": profile.home_time_zone if profile else "UTC",
+        },
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+# --- Hospitals: postings ------------------------------------------------------------------------
+
+
+@login_required
+def hospital_postings(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResponse:
+    hospital = access.access_hospital(request.user, hospital_id, manage=True)
+    form = HospitalPostingFilterForm(request.GET or None, hospital=hospital)
+    postings = selectors.posting_list(
+        user=request.user,
+        hospital_id=hospital.pk,
+        **form.selector_filters(hospital_time_zone(hospital)),
+    )
+    return render(
+        request,
+        "marketplace/hospital_postings.html",
+        {
+            "hospital": hospital,
+            "form": form,
+            "postings": postings,
+            "editable": EDITABLE_POSTING_STATUSES,
+        },
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+def _posting_form_page(
+    request: AuthenticatedHttpRequest,
+    form: PostingForm,
+    *,
+    hospital: Hospital,
+    posting: SessionPosting | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "marketplace/posting_form.html",
+        {
+            "hospital": hospital,
+            "posting": posting,
+            "form": form,
+            "sites": selectors.site_list(user=request.user, hospital_id=hospital.pk),
+        },
+        status=status,
+    )
+
+
+@login_required
+def posting_create(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResponse:
+    hospital = access.access_hospital(request.user, hospital_id, manage=True)
+    if request.method != "POST":
+        return _posting_form_page(request, PostingForm(hospital=hospital), hospital=hospital)
+    form = PostingForm(request.POST, hospital=hospital)
+    if form.is_valid():
+        try:
+            posting = services.posting_create(
+                actor=request.user,
+                hospital=hospital,
+                publish="publish" in request.POST,
+                **form.cleaned_data,
+            )
+        except DomainError as error:
+            _form_error(request, form, error)
+        else:
+            messages.success(
+                request,
+                "Posting published: technologists who qualify can see it."
+                if posting.status == PostingStatus.OPEN
+                else "Posting saved as a draft; publish it when it is ready.",
+            )
+            return redirect("posting_detail", posting.pk)
+    return _posting_form_page(request, form, hospital=hospital, status=400)
+
+
+def _posting_page(
+    request: AuthenticatedHttpRequest,
+    posting: SessionPosting,
+    *,
+    cancel_form: CancelPostingForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    profile = selectors.technologist_profile_for(user=request.user)
+    return render(
+        request,
+        "marketplace/posting_detail.html",
+        {
+            "posting": posting,
+            "is_manager": access.can_manage(request.user, posting.hospital),
+            "editable": posting.status in EDITABLE_POSTING_STATUSES,
+            "cancel_form": cancel_form or CancelPostingForm(),
+            "viewer_time_zone": profile.home_time_zone if profile else None,
+        },
+        status=status,
+    )
+
+
+@login_required
+def posting_detail(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
+    return _posting_page(request, access.access_posting(request.user, posting_id))
+
+
+@login_required
+def posting_edit(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
+    posting = access.access_posting(request.user, posting_id, manage=True)
+    hospital = posting.hospital
+    if posting.status not in EDITABLE_POSTING_STATUSES:
+        messages.error(
+            request, f"This posting is {posting.get_status_display().lower()}: it stays as it is."
+        )
+        return redirect("posting_detail", posting.pk)
+    if request.method != "POST":
+        form = PostingForm(initial=PostingForm.initial_for(posting), hospital=hospital)
+        return _posting_form_page(request, form, hospital=hospital, posting=posting)
+    form = PostingForm(request.POST, hospital=hospital)
+    if form.is_valid():
+        changes = dict(form.cleaned_data)
+        try:
+            services.posting_update(
+                actor=request.user,
+                posting=posting,
+                required_exam_families=changes.pop("required_exam_families"),
+                languages=changes.pop("languages"),
+                **changes,
+            )
+        except DomainError as error:
+            _form_error(request, form, error)
+        else:
+            messages.success(request, "Posting saved.")
+            return redirect("posting_detail", posting.pk)
+    return _posting_form_page(request, form, hospital=hospital, posting=posting, status=400)
+
+
+@login_required
+@require_POST
+def posting_publish(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
+    posting = access.access_posting(request.user, posting_id, manage=True)
+    services.posting_publish(actor=request.user, posting=posting)
+    messages.success(request, "Posting published: technologists who qualify can see it.")
+    return redirect(_next_or(request, reverse("posting_detail", args=[posting.pk])))
+
+
+@login_required
+@require_POST
+def posting_cancel(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
+    posting = access.access_posting(request.user, posting_id, manage=True)
+    form = CancelPostingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.posting_cancel(
+                actor=request.user, posting=posting, reason=form.cleaned_data["reason"]
+            )
+        except ValidationFailed as error:
+            _form_error(request, form, error)
+        else:
+            messages.success(request, "Posting cancelled.")
+            return redirect("posting_detail", posting.pk)
+    return _posting_page(request, posting, cancel_form=form, status=400)

@@ -1,0 +1,168 @@
+"""Availability as a person types it: a start and an end in their own wall-clock time, once or
+every chosen weekday until a date. The form builds the RFC 5545 RRULE the services store."""
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django import forms
+
+from marketplace.forms import DateInput, LocalDateTimeField, aware_in, local_naive
+from scheduling.models import AvailabilityWindow
+
+WEEKDAYS = [
+    ("MO", "Mon"),
+    ("TU", "Tue"),
+    ("WE", "Wed"),
+    ("TH", "Thu"),
+    ("FR", "Fri"),
+    ("SA", "Sat"),
+    ("SU", "Sun"),
+]
+_WEEKDAY_CODES = [code for code, _ in WEEKDAYS]
+
+
+def weekly_rule(weekdays: list[str], until: date | None) -> str:
+    """FREQ=WEEKLY;BYDAY=MO,WE[;UNTIL=<the until day, 23:59:59 local>]."""
+    days = sorted(set(weekdays), key=_WEEKDAY_CODES.index)
+    parts = ["FREQ=WEEKLY", f"BYDAY={','.join(days)}"]
+    if until is not None:
+        parts.append(f"UNTIL={until:%Y%m%d}T235959")
+    return ";".join(parts)
+
+
+def parse_weekly_rule(rule: str) -> tuple[list[str], date | None] | None:
+    """The weekdays and until-day of a rule `weekly_rule` could have built; None for any other
+    rule (it is then shown and edited as a custom rule)."""
+    try:
+        parts = dict(part.split("=", 1) for part in rule.upper().strip().split(";") if part)
+    except ValueError:
+        return None
+    if parts.get("FREQ") != "WEEKLY" or not set(parts) <= {"FREQ", "BYDAY", "UNTIL"}:
+        return None
+    days = parts.get("BYDAY", "").split(",")
+    if not days or not set(days) <= set(_WEEKDAY_CODES):
+        return None
+    until = None
+    if "UNTIL" in parts:
+        try:
+            until = datetime.strptime(parts["UNTIL"][:8], "%Y%m%d").date()
+        except ValueError:
+            return None
+    return days, until
+
+
+def describe_rule(rule: str) -> str:
+    """A rule in words: "Every Mon, Wed until 31 Jan 2027"."""
+    if not rule:
+        return "Once"
+    weekly = parse_weekly_rule(rule)
+    if weekly is None:
+        return f"Repeats: {rule}"
+    days, until = weekly
+    labels = dict(WEEKDAYS)
+    text = "Every " + ", ".join(labels[day] for day in sorted(days, key=_WEEKDAY_CODES.index))
+    return f"{text} until {until:%-d %b %Y}" if until else text
+
+
+class AvailabilityForm(forms.Form):
+    """Start and end are wall-clock times in `time_zone`; a weekly window starts on the first
+    chosen weekday on or after the start date."""
+
+    ONCE, WEEKLY, CUSTOM = "once", "weekly", "custom"
+
+    starts_at = LocalDateTimeField(label="Starts")
+    ends_at = LocalDateTimeField(label="Ends")
+    repeat = forms.ChoiceField(
+        choices=[
+            (ONCE, "Once"),
+            (WEEKLY, "Every week on the days below"),
+            (CUSTOM, "Custom rule (RFC 5545 RRULE)"),
+        ],
+        initial=ONCE,
+        widget=forms.RadioSelect,
+    )
+    weekdays = forms.MultipleChoiceField(
+        choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=False, label="Weekdays"
+    )
+    until = forms.DateField(
+        required=False,
+        widget=DateInput,
+        label="Repeat until",
+        help_text="The last day, included. Empty: no end.",
+    )
+    rrule = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Custom rule",
+        help_text="Only for a custom rule, e.g. FREQ=MONTHLY;BYDAY=1MO.",
+    )
+
+    def __init__(self, *args: Any, time_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.time_zone = time_zone
+        for name in ("starts_at", "ends_at"):
+            self.fields[name].help_text = f"Local time in {time_zone}."
+
+    @classmethod
+    def initial_for(cls, window: AvailabilityWindow) -> dict[str, Any]:
+        zone = window.time_zone
+        initial: dict[str, Any] = {
+            "starts_at": local_naive(window.starts_at, zone),
+            "ends_at": local_naive(window.ends_at, zone),
+            "repeat": cls.ONCE,
+        }
+        if window.rrule:
+            weekly = parse_weekly_rule(window.rrule)
+            if weekly is None:
+                initial.update(repeat=cls.CUSTOM, rrule=window.rrule)
+            else:
+                initial.update(repeat=cls.WEEKLY, weekdays=weekly[0], until=weekly[1])
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        repeat = data.get("repeat")
+        rule = ""
+        if repeat == self.WEEKLY:
+            weekdays = data.get("weekdays") or []
+            until = data.get("until")
+            if not weekdays:
+                self.add_error("weekdays", "Pick the weekdays it repeats on.")
+            elif starts is not None and ends is not None:
+                # The first occurrence is the first chosen weekday on or after the start.
+                shift = next(
+                    days
+                    for days in range(7)
+                    if _WEEKDAY_CODES[(starts + timedelta(days=days)).weekday()] in weekdays
+                )
+                starts, ends = starts + timedelta(days=shift), ends + timedelta(days=shift)
+                if until is not None and until < starts.date():
+                    self.add_error("until", "Choose a day on or after the first one.")
+                rule = weekly_rule(weekdays, until)
+        elif repeat == self.CUSTOM:
+            rule = (data.get("rrule") or "").strip()
+            if not rule:
+                self.add_error("rrule", "Type the rule, or choose Once or Every week.")
+        for name, value in (("starts_at", starts), ("ends_at", ends)):
+            if value is not None:
+                try:
+                    data[name] = aware_in(value, self.time_zone)
+                except forms.ValidationError as error:
+                    self.add_error(name, error)
+        data["rule"] = rule
+        return data
+
+    def service_arguments(self) -> dict[str, Any]:
+        return {
+            "starts_at": self.cleaned_data["starts_at"],
+            "ends_at": self.cleaned_data["ends_at"],
+            "time_zone": self.time_zone,
+            "rrule": self.cleaned_data["rule"],
+        }
+
+
+class SkipOccurrenceForm(forms.Form):
+    """The local start (in the window's own time zone) of the occurrence that does not happen."""
+
+    local_start = LocalDateTimeField(widget=forms.HiddenInput)
