@@ -490,7 +490,8 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         booked (no profile, licence unverified or expired) the list is empty and
         `ineligibility_reasons` says why."""
         filters = _posting_filters(_filters(OpenPostingFilterSerializer, request))
-        profile = selectors.technologist_profile_for(user=request_user(request))
+        # Only what the filter needs: no prefetch of names this list never shows.
+        profile = TechnologistProfile.objects.filter(user=request_user(request)).first()
         postings: QuerySet[SessionPosting] = SessionPosting.objects.none()
         if profile is None:
             reasons = [NO_PROFILE]

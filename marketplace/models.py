@@ -394,6 +394,18 @@ class SessionPosting(models.Model):
     def __str__(self) -> str:
         return f"{self.hospital.name}, {self.scanner.name}, {self.starts_at:%Y-%m-%d %H:%M} UTC"
 
+    # Lists, not related managers: rows from selectors carry them prefetched (a manager per row
+    # per relation was most of the cost of serialising a page of postings).
+    @property
+    def family_list(self) -> list[ExamFamily]:
+        cached = self.__dict__.get("prefetched_families")
+        return cached if cached is not None else list(self.required_exam_families.all())
+
+    @property
+    def language_list(self) -> list[Language]:
+        cached = self.__dict__.get("prefetched_languages")
+        return cached if cached is not None else list(self.languages.all())
+
     @property
     def duration_hours(self) -> Decimal:
         seconds = Decimal((self.ends_at - self.starts_at).total_seconds())

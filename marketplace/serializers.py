@@ -5,6 +5,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import StrictModelSerializer, StrictSerializer
@@ -189,9 +190,20 @@ def _codes(model: Any, what: str, **kwargs: Any) -> Any:
     )
 
 
-def _code_list() -> Any:
+def _code_list(**kwargs: Any) -> Any:
     """Vocabulary codes of a many-to-many relation, read only."""
-    return serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    return serializers.SlugRelatedField(slug_field="code", many=True, read_only=True, **kwargs)
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class CodeListField(serializers.Field):
+    """Codes of an already loaded list of vocabulary rows (exam families, languages)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value: Any) -> list[str]:
+        return [item.code for item in value]
 
 
 def _code(model: Any, what: str, **kwargs: Any) -> Any:
@@ -298,8 +310,8 @@ class PostingSerializer(UTCModelSerializer):
     site_name = serializers.CharField(source="site.name", read_only=True)
     site_time_zone = serializers.CharField(source="site.time_zone", read_only=True)
     scanner_name = serializers.CharField(source="scanner.name", read_only=True)
-    required_exam_families = _code_list()
-    languages = _code_list()
+    required_exam_families = CodeListField(source="family_list")
+    languages = CodeListField(source="language_list")
     duration_hours = serializers.DecimalField(max_digits=5, decimal_places=2, read_only=True)
 
     class Meta:
