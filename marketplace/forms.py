@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.db.models import Case, Count, IntegerField, QuerySet, When
 
+from core.dates import validate_calendar_day
 from core.identifiers import patient_identifier_message, patient_identifier_problems
 from marketplace.models import (
     Compensation,
@@ -70,11 +71,18 @@ class LocalDateTimeInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
 
 
+class CalendarDateField(forms.DateField):
+    """A day within the calendar WeScan works in (see core.dates)."""
+
+    default_validators = [validate_calendar_day]
+
+
 class LocalDateTimeField(forms.DateTimeField):
     """A wall-clock time typed into a datetime-local input, kept naive: the form knows which time
     zone it belongs to (the site's, the viewer's) and makes it aware with `aware_in`."""
 
     widget = LocalDateTimeInput
+    default_validators = [validate_calendar_day]
 
     def to_python(self, value: Any) -> datetime | None:
         if isinstance(value, datetime):
@@ -173,7 +181,7 @@ class TechnologistProfileForm(forms.Form):
         label="Issuing authority",
         help_text="Who issued it, e.g. SPF Santé publique (BE).",
     )
-    licence_valid_until = forms.DateField(required=False, label="Valid until", widget=DateInput)
+    licence_valid_until = CalendarDateField(required=False, label="Valid until", widget=DateInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -297,8 +305,8 @@ class _FilterForm(forms.Form):
     urgency = forms.ChoiceField(
         choices=[("", "Any urgency"), *Urgency.choices], required=False, label="Urgency"
     )
-    starts_from = forms.DateField(required=False, label="From", widget=DateInput)
-    starts_until = forms.DateField(required=False, label="Until", widget=DateInput)
+    starts_from = CalendarDateField(required=False, label="From", widget=DateInput)
+    starts_until = CalendarDateField(required=False, label="Until", widget=DateInput)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

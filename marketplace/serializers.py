@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import StrictModelSerializer, StrictSerializer
+from core.dates import validate_calendar_day
 from marketplace.models import (
     Compensation,
     ExamFamily,
@@ -147,7 +148,10 @@ class RoleSerializer(StrictSerializer):
 
 
 class UTCDateTimeField(serializers.DateTimeField):
-    """Given out in UTC (`…Z`) whatever time zone the request has activated."""
+    """Given out in UTC (`…Z`) whatever time zone the request has activated; taken in only
+    within the calendar WeScan works in (core.dates)."""
+
+    default_validators = [validate_calendar_day]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default_timezone", UTC)
@@ -295,7 +299,7 @@ class TechnologistProfileUpdateSerializer(StrictSerializer):
     )
     licence_number = serializers.CharField(max_length=64, allow_blank=True, required=False)
     licence_authority = serializers.CharField(max_length=120, allow_blank=True, required=False)
-    licence_valid_until = serializers.DateField(required=False)
+    licence_valid_until = serializers.DateField(required=False, validators=[validate_calendar_day])
 
 
 class TechnologistFilterSerializer(serializers.Serializer):
@@ -399,10 +403,10 @@ class OpenPostingFilterSerializer(serializers.Serializer):
     exam_family = _code(
         ExamFamily, "an exam family", required=False, help_text="Exam family code, e.g. neuro."
     )
-    starts_after = serializers.DateTimeField(
+    starts_after = UTCDateTimeField(
         required=False, help_text="ISO 8601; without an offset it is read as UTC."
     )
-    starts_before = serializers.DateTimeField(
+    starts_before = UTCDateTimeField(
         required=False, help_text="ISO 8601; without an offset it is read as UTC."
     )
 

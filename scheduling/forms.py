@@ -6,7 +6,13 @@ from typing import Any
 
 from django import forms
 
-from marketplace.forms import DateInput, LocalDateTimeField, aware_in, local_naive
+from marketplace.forms import (
+    CalendarDateField,
+    DateInput,
+    LocalDateTimeField,
+    aware_in,
+    local_naive,
+)
 from scheduling.models import AvailabilityWindow
 
 WEEKDAYS = [
@@ -84,7 +90,7 @@ class AvailabilityForm(forms.Form):
     weekdays = forms.MultipleChoiceField(
         choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=False, label="Weekdays"
     )
-    until = forms.DateField(
+    until = CalendarDateField(
         required=False,
         widget=DateInput,
         label="Repeat until",

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import StrictSerializer
+from core.dates import validate_calendar_day
 from marketplace.models import validate_time_zone
 from marketplace.serializers import AwareDateTimeField, UTCDateTimeField, UTCModelSerializer
 from scheduling.models import AvailabilityWindow
@@ -133,10 +134,14 @@ class AvailabilityFilterSerializer(serializers.Serializer):
 
 class OccurrenceQuerySerializer(AvailabilityFilterSerializer):
     start = serializers.DateTimeField(
+        validators=[validate_calendar_day],
         help_text="Range start, ISO 8601 date or date-time; without an offset it is read in "
-        "`tz` (UTC if none)."
+        "`tz` (UTC if none).",
     )
-    end = serializers.DateTimeField(help_text="Range end (exclusive), at most 62 days on.")
+    end = serializers.DateTimeField(
+        validators=[validate_calendar_day],
+        help_text="Range end (exclusive), at most 62 days on.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["end"] <= attrs["start"]:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
+from core.dates import within_calendar
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from marketplace import access, selectors
 from marketplace.models import Hospital, Role
@@ -95,11 +96,13 @@ def _label(starts: datetime, ends: datetime) -> str:
 
 def requested_monday(request: HttpRequest, time_zone: str) -> date:
     """The Monday of the week asked for by ?week=<any day of it>; this week otherwise."""
+    today = timezone.now().astimezone(ZoneInfo(time_zone)).date()
     try:
         day = date.fromisoformat(request.GET.get("week", ""))
     except ValueError:
-        day = timezone.now().astimezone(ZoneInfo(time_zone)).date()
-    return _monday(day)
+        return _monday(today)
+    # A week outside the calendar (year 1, year 9999) shows this week rather than overflow.
+    return _monday(day if within_calendar(day) else today)
 
 
 def build_week(monday: date, time_zone: str, slots: list[Slot]) -> Week:
