@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# Mailed links (invitations) point at the server that sent them.
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run install install-dev migrate demo test lint format bench services clean
@@ -36,7 +38,7 @@ run: demo
 	@echo "WeScan is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo "Sign in with any demo login above; the password is 'wescan-demo'."
 	@echo
-	$(BIN)/daphne -b $(HOST) -p $(PORT) wescan.asgi:application
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) $(BIN)/daphne -b $(HOST) -p $(PORT) wescan.asgi:application
 
 ## make test: install what the tests need (dev extras, Debian's chromium) and run the whole suite.
 test: install-dev

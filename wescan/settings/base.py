@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "core",
     "accounts",
@@ -214,8 +215,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WeScan API",
+    # The docs page's Swagger UI served from this server, not a CDN a hospital network may block.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "DESCRIPTION": (
-        "Hospitals, sites, scanners, memberships and invitations. Every list is scoped to the "
+        "Hospitals, sites, scanners, memberships and invitations; technologists and their "
+        "licences, availability, and session postings. Every list is scoped to the "
         "caller's memberships; another hospital's objects answer 404. Errors share one shape: "
         '`{"error": {"code": ..., "message": ..., "fields": {...}}}`.'
     ),
