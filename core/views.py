@@ -11,7 +11,10 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "core/dashboard.html",
-        {"hospitals": selectors.hospital_list(user=request.user)},
+        {
+            "hospitals": selectors.hospital_list(user=request.user),
+            "invitations": selectors.invitations_addressed_to(user=request.user),
+        },
     )
 
 

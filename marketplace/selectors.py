@@ -99,6 +99,11 @@ def invitation_list(*, user: User, hospital_id: int | None = None) -> QuerySet[I
     return invitations
 
 
+def invitations_addressed_to(*, user: User) -> QuerySet[Invitation]:
+    """Pending invitations sent to this person's e-mail address, which they may accept."""
+    return Invitation.objects.pending().select_related("hospital").filter(email__iexact=user.email)
+
+
 def invitation_by_token(*, token: str) -> Invitation | None:
     return (
         Invitation.objects.select_related("hospital").filter(token_hash=token_hash(token)).first()

@@ -24,6 +24,11 @@ urlpatterns = [
         name="membership_remove",
     ),
     path("join/<str:token>/", views.invitation_detail, name="invitation_detail"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        views.invitation_accept,
+        name="invitation_accept",
+    ),
 ]
 
 urlpatterns += [

@@ -179,6 +179,23 @@ def membership_remove(request: AuthenticatedHttpRequest, membership_id: int) -> 
     return redirect("hospital_detail", hospital_id)
 
 
+@login_required
+@require_POST
+def invitation_accept(request: AuthenticatedHttpRequest, invitation_id: int) -> HttpResponse:
+    """Accept, from the dashboard, a pending invitation sent to one's own address."""
+    invitation = (
+        selectors.invitations_addressed_to(user=request.user).filter(pk=invitation_id).first()
+    )
+    if invitation is None:
+        raise NotFound("No such invitation for you.")
+    membership = services.invitation_accept(user=request.user, invitation=invitation)
+    messages.success(
+        request,
+        f"You joined {membership.hospital.name} as {membership.get_role_display().lower()}.",
+    )
+    return redirect("hospital_detail", membership.hospital_id)
+
+
 def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
     """The link from the e-mail. Anonymous visitors sign up (and join at once) or sign in;
     a signed-in person accepts with one click."""

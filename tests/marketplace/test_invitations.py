@@ -254,3 +254,23 @@ def test_a_user_may_belong_to_no_hospital(db: None) -> None:
     client.force_login(user)
     assert client.get("/").status_code == 200
     assert api_as(user).get("/api/v1/hospitals/").json()["count"] == 0
+
+
+def test_the_dashboard_lists_invitations_to_accept(world: World) -> None:
+    services.invitation_create(
+        actor=world.manager, hospital=world.hospital, email=world.outsider.email, role="local_staff"
+    )
+    invitation = Invitation.objects.get()
+    client = Client()
+    client.force_login(world.outsider)
+    assert (
+        "Hôpital Sainte-Claire</strong> invites you to join as" in client.get("/").content.decode()
+    )
+    # Only its addressee may accept it.
+    other = Client()
+    other.force_login(world.technologist)
+    assert other.post(f"/invitations/{invitation.pk}/accept/").status_code == 404
+    response = client.post(f"/invitations/{invitation.pk}/accept/")
+    assert response["Location"] == f"/hospitals/{world.hospital.pk}/"
+    assert Membership.objects.get(user=world.outsider).role == "local_staff"
+    assert "invites you" not in client.get("/").content.decode()
