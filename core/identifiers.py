@@ -30,7 +30,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
-        "a date (such as a date of birth)",
+        "a date (a date of birth?)",
         re.compile(
             r"\b(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2})\b"
             r"|\b\d{1,2}\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{4}\b",
@@ -38,7 +38,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
-        "a mention of a birth date",
+        "a date (a date of birth?)",
         re.compile(r"\b(d\.?o\.?b\.?|date of birth|born on|né[e]? le|geboren)\b", re.IGNORECASE),
     ),
 ]
@@ -46,11 +46,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 
 def patient_identifier_problems(text: str) -> list[str]:
     """What in `text` looks like a patient identifier, as phrases for an error message."""
-    return [label for label, pattern in _PATTERNS if pattern.search(text or "")]
+    found = [label for label, pattern in _PATTERNS if pattern.search(text or "")]
+    return list(dict.fromkeys(found))  # each kind once, in order
 
 
 def patient_identifier_message(problems: list[str]) -> str:
+    listed = problems[0] if len(problems) == 1 else f"{', '.join(problems[:-1])} and {problems[-1]}"
     return (
-        f"This looks like it contains {', '.join(problems)}. Describe the work, never the "
-        "patient: no dates of birth, register or NHS numbers, e-mail addresses or phone numbers."
+        f"This looks like it contains {listed}. Describe the work, never the patient: no dates "
+        "of birth, register or NHS numbers, e-mail addresses or phone numbers (the session's "
+        "times belong in its start and end)."
     )

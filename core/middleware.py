@@ -50,7 +50,26 @@ class DomainErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code == 405
+            and not request.path.startswith("/api/")
+            and not response.content
+        ):
+            # require_POST answers an opened address with an empty page; say what to do instead.
+            page = render(
+                request,
+                "error.html",
+                {
+                    "status": 405,
+                    "message": "This address is for a form's button, not a page to open. "
+                    "Go back and use the button.",
+                },
+                status=405,
+            )
+            page["Allow"] = response.get("Allow", "POST")
+            return page
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DomainError):

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts.adapter import INVITATION_SESSION_KEY
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from marketplace import access, selectors, services
 from marketplace.forms import (
     CancelPostingForm,
@@ -157,13 +157,15 @@ def membership_role(request: AuthenticatedHttpRequest, membership_id: int) -> Ht
     if not form.is_valid():
         messages.error(request, "Choose a role.")
     else:
-        services.membership_change_role(
-            actor=request.user, membership=membership, role=form.cleaned_data["role"]
-        )
-        messages.success(
-            request,
-            f"{membership.user.display_name} is now {form.cleaned_data['role'].replace('_', ' ')}.",
-        )
+        try:
+            services.membership_change_role(
+                actor=request.user, membership=membership, role=form.cleaned_data["role"]
+            )
+        except Conflict as refusal:  # e.g. the last manager: said on the page, not instead of it
+            messages.error(request, refusal.message)
+        else:
+            role = form.cleaned_data["role"].replace("_", " ")
+            messages.success(request, f"{membership.user.display_name} is now {role}.")
     return redirect("hospital_detail", membership.hospital_id)
 
 
@@ -172,7 +174,11 @@ def membership_role(request: AuthenticatedHttpRequest, membership_id: int) -> Ht
 def membership_remove(request: AuthenticatedHttpRequest, membership_id: int) -> HttpResponse:
     membership = access.access_membership(request.user, membership_id, manage=True)
     hospital_id = membership.hospital_id
-    services.membership_remove(actor=request.user, membership=membership)
+    try:
+        services.membership_remove(actor=request.user, membership=membership)
+    except Conflict as refusal:
+        messages.error(request, refusal.message)
+        return redirect("hospital_detail", hospital_id)
     messages.success(request, f"{membership.user.display_name} no longer belongs to the hospital.")
     if membership.user_id == request.user.pk and not request.user.is_staff:
         return redirect("home")

@@ -165,8 +165,16 @@ def availability_update(
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise ValidationFailed("Unknown fields.", fields={f: ["Unknown field."] for f in unknown})
+    before = _first_local_start(window)
     for field, value in changes.items():
         setattr(window, field, value.strip() if field == "rrule" else value)
+    if window.exdates and "exdates" not in changes and _first_local_start(window) != before:
+        # The skipped days stay skipped when the series moves to another time of day.
+        moved_to = _first_local_start(window).time()
+        window.exdates = [
+            datetime.combine(datetime.fromisoformat(value).date(), moved_to).isoformat()
+            for value in window.exdates
+        ]
     _prepare(window)
     window.save()
     audit_record(
@@ -177,6 +185,10 @@ def availability_update(
         data={"fields": sorted(changes)},
     )
     return window
+
+
+def _first_local_start(window: AvailabilityWindow) -> datetime:
+    return window.starts_at.astimezone(ZoneInfo(window.time_zone)).replace(tzinfo=None)
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -51,6 +52,24 @@ def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
         fields["ends_at"] = ["A session lasts at most 12 hours."]
     if posting.starts_at <= now:
         fields["starts_at"] = ["The session cannot start in the past."]
+    elif "scanner" not in fields and "ends_at" not in fields:
+        clash = (
+            SessionPosting.objects.filter(
+                scanner=posting.scanner,
+                status__in=[PostingStatus.OPEN, PostingStatus.FILLED],
+                starts_at__lt=posting.ends_at,
+                ends_at__gt=posting.starts_at,
+            )
+            .exclude(pk=posting.pk)
+            .first()
+        )
+        if clash is not None:
+            zone = ZoneInfo(posting.scanner.site.time_zone)
+            fields["starts_at"] = [
+                f"{posting.scanner.name} already has a session posted "
+                f"{clash.starts_at.astimezone(zone):%d %b %H:%M}–"
+                f"{clash.ends_at.astimezone(zone):%H:%M} ({zone.key})."
+            ]
     if posting.compensation == Compensation.HOURLY_RATE and posting.hourly_rate_eur is None:
         fields["hourly_rate_eur"] = ["Give the hourly rate in EUR."]
     if posting.compensation == Compensation.RECIPROCITY and posting.hourly_rate_eur is not None:
@@ -172,6 +191,7 @@ def posting_publish(*, actor: User, posting: SessionPosting) -> SessionPosting:
     now = timezone.now()
     if posting.starts_at <= now:
         raise Conflict("This session has already started; change its time before publishing.")
+    _check_posting(posting, now=now)  # still valid: nothing else posted on its scanner since
     posting.status = PostingStatus.OPEN
     posting.published_at = now
     posting.save(update_fields=["status", "published_at"])

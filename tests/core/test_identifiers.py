@@ -21,9 +21,9 @@ def test_work_descriptions_pass(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("Patient born 12/03/1957, claustrophobic", "a date (such as a date of birth)"),
-        ("DOB 1957-03-12", "a mention of a birth date"),
-        ("Mrs X, 3 March 1957", "a date (such as a date of birth)"),
+        ("Patient born 12/03/1957, claustrophobic", "a date (a date of birth?)"),
+        ("DOB 1957-03-12", "a date (a date of birth?)"),
+        ("Mrs X, 3 March 1957", "a date (a date of birth?)"),
         ("Questions: jan.peeters@example.org", "an e-mail address"),
         ("NRN 57.03.12-123.45", "a national register number"),
         ("rijksregister 85031212345", "a national register number"),
@@ -34,3 +34,13 @@ def test_work_descriptions_pass(text: str) -> None:
 )
 def test_patient_identifiers_are_named(text: str, problem: str) -> None:
     assert problem in patient_identifier_problems(text)
+
+
+def test_the_message_names_each_kind_once() -> None:
+    from core.identifiers import patient_identifier_message
+
+    problems = patient_identifier_problems("DOB 12/03/1957, call 0475 12 34 56")
+    assert problems == ["a phone number", "a date (a date of birth?)"]
+    assert patient_identifier_message(problems).startswith(
+        "This looks like it contains a phone number and a date (a date of birth?)."
+    )

@@ -38,4 +38,6 @@ def test_schema_and_docs_are_served() -> None:
     assert "cdn.jsdelivr.net" not in page
     script = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+swagger-ui-bundle\.js)"', page)
     assert script, page
-    assert client.get(script.group(1)).status_code == 200
+    bundle = client.get(script.group(1))
+    assert bundle.status_code == 200
+    bundle.close()

@@ -130,3 +130,24 @@ def test_profile_updates_the_name(world: World, manager: Client) -> None:
     assert "Your profile is saved." in response.content.decode()
     world.manager.refresh_from_db()
     assert world.manager.get_full_name() == "Anne Dupont"
+
+
+def test_opening_a_button_address_explains_itself(world: World, manager: Client) -> None:
+    response = manager.get(f"/scanners/{world.scanner.pk}/rotate-token/")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "use the button" in response.content.decode()
+
+
+def test_demoting_the_last_manager_is_refused_on_the_hospital_page(
+    world: World, manager: Client
+) -> None:
+    membership = world.manager.memberships.get()
+    response = manager.post(
+        f"/memberships/{membership.pk}/role/", {"role": "technologist"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "must keep at least one manager" in response.content.decode()
+    assert "MR 1" in response.content.decode()  # still the hospital page
+    membership.refresh_from_db()
+    assert membership.role == "manager"

@@ -433,7 +433,10 @@ def test_a_verified_technologist_sees_what_they_qualify_for(world: World) -> Non
     fits = make_posting(world, publish=True, required_exam_families=neuro, urgency="urgent")
     routine = make_posting(world, days=8, publish=True, required_exam_families=neuro)
     make_posting(  # cardiac is not theirs
-        world, publish=True, required_exam_families=ExamFamily.objects.filter(code="cardiac")
+        world,
+        days=6,
+        publish=True,
+        required_exam_families=ExamFamily.objects.filter(code="cardiac"),
     )
     make_posting(world, days=4, required_exam_families=neuro)  # a draft is not on the market
     licensed(world.technologist, verified_by=world.admin)

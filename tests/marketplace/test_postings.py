@@ -132,7 +132,7 @@ def test_open_postings_expire_once_their_start_has_passed(world: World) -> None:
         starts_at=timezone.now() + timedelta(days=9),
         ends_at=timezone.now() + timedelta(days=9, hours=2),
     )
-    draft = _post(world)
+    draft = _post(world, starts_at=due.ends_at, ends_at=due.ends_at + timedelta(hours=1))
     moment = due.starts_at + timedelta(minutes=1)
     assert services.posting_expire_due(now=moment) == 1
     assert services.posting_expire_due(now=moment) == 0
@@ -147,3 +147,18 @@ def test_a_scanner_without_the_cockpit_cannot_be_posted(world: World) -> None:
     with pytest.raises(ValidationFailed) as error:
         _post(world)
     assert "not cockpit-ready" in error.value.fields["scanner"][0]
+
+
+def test_one_scanner_cannot_have_two_sessions_posted_at_once(world: World) -> None:
+    first = _post(world, publish=True)
+    with pytest.raises(ValidationFailed) as error:
+        _post(
+            world,
+            starts_at=first.starts_at + timedelta(hours=3),
+            ends_at=first.ends_at + timedelta(hours=3),
+        )
+    assert "MR 1 already has a session posted" in error.value.fields["starts_at"][0]
+    # Back to back is fine, and so is the same time once the first is cancelled.
+    _post(world, starts_at=first.ends_at, ends_at=first.ends_at + timedelta(hours=2))
+    services.posting_cancel(actor=world.manager, posting=first)
+    _post(world, publish=True)

@@ -88,8 +88,12 @@ def test_one_edits_only_ones_own_profile(world: World) -> None:
 # --- Open postings one qualifies for ---------------------------------------------------------
 
 
+_slots = iter(range(1000))
+
+
 def _posting(world: World, **overrides: object) -> SessionPosting:
-    start = timezone.now() + timedelta(days=2)
+    # Each on its own morning: one scanner cannot have two sessions posted at once.
+    start = timezone.now() + timedelta(days=2 + next(_slots))
     options: dict[str, object] = {
         "actor": world.other_manager,
         "hospital": world.other_hospital,

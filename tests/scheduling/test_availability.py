@@ -161,3 +161,23 @@ def test_only_real_occurrences_of_a_recurring_window_are_skipped(world: World) -
         )
     window.refresh_from_db()
     assert window.exdates == []
+
+
+def test_a_skipped_day_stays_skipped_when_the_series_moves_an_hour(world: World) -> None:
+    window = _publish(world)
+    first = _next_monday_8()
+    wednesday = (first + timedelta(days=2)).replace(tzinfo=None)
+    services.availability_skip_occurrence(
+        actor=world.technologist, window=window, local_start=wednesday
+    )
+    services.availability_update(
+        actor=world.technologist,
+        window=window,
+        starts_at=first + timedelta(hours=1),
+        ends_at=first + timedelta(hours=5),
+    )
+    slots = selectors.availability_slots(
+        technologists=[world.technologist], range_start=first, range_end=first + timedelta(days=7)
+    )
+    local = [slot.occurrence.starts_at.astimezone(BRUSSELS) for slot in slots]
+    assert [(t.strftime("%a"), t.hour) for t in local] == [("Mon", 9)]
