@@ -439,3 +439,9 @@ def test_a_refused_loan_is_shown_on_the_form(world: World, technologist: User) -
     assert response.status_code == 400
     assert "ends_at" in response.context["form"].errors
     assert not AvailabilityWindow.objects.exists()
+
+
+def test_the_list_under_the_week_names_the_week_shown(world: World, technologist: User) -> None:
+    monday = monday_in(3)
+    page = client_for(technologist).get("/me/availability/", {"week": monday.isoformat()})
+    assert f"Week of {monday.day} {monday:%B %Y}" in page.content.decode()
