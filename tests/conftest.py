@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -87,4 +88,29 @@ def api_as(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:
         client.force_authenticate(user)
+    return client
+
+
+# Everyone the tenancy matrices try, from nobody to a platform admin.
+PEOPLE = [
+    "anonymous",
+    "outsider",
+    "technologist",
+    "local_staff",
+    "manager",
+    "other_manager",
+    "admin",
+]
+
+
+def who(world: World, name: str) -> User | None:
+    """One of PEOPLE in the world (None for the anonymous visitor)."""
+    return None if name == "anonymous" else getattr(world, name)
+
+
+def client_for(user: User | None) -> Client:
+    """A browser-like client for the pages, signed in as `user` (anonymous for None)."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)
     return client

@@ -5,7 +5,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
@@ -18,7 +17,7 @@ from marketplace.models import (
     TechnologistProfile,
     Urgency,
 )
-from tests.conftest import World
+from tests.conftest import World, client_for, who
 from tests.factories import ScannerFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +35,6 @@ def _vocabulary(db: None) -> None:
         ExamFamily.objects.get_or_create(code=code, defaults={"name": name, "position": position})
     for code, name in {"fr": "French", "nl": "Dutch", "en": "English"}.items():
         Language.objects.get_or_create(code=code, defaults={"name": name})
-
-
-def client_for(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def local_day(days: int) -> date:
@@ -126,17 +118,13 @@ MANAGER_ONLY = {
 }
 
 
-def _user(world: World, role: str) -> User | None:
-    return None if role == "anonymous" else getattr(world, role)
-
-
 @pytest.mark.parametrize(
     "page", ["/hospitals/{hospital}/postings/", "/hospitals/{hospital}/postings/new/"]
 )
 @pytest.mark.parametrize("role", ROLES)
 def test_hospital_posting_pages_are_for_its_managers(world: World, page: str, role: str) -> None:
     url = page.format(hospital=world.hospital.pk)
-    response = client_for(_user(world, role)).get(url)
+    response = client_for(who(world, role)).get(url)
     assert response.status_code == MANAGER_ONLY[role]
     if role == "anonymous":
         assert response["Location"].startswith("/accounts/login/?next=")
@@ -149,7 +137,7 @@ def test_a_draft_is_seen_by_its_hospital_and_edited_by_its_managers(
     world: World, role: str
 ) -> None:
     posting = make_posting(world)
-    client = client_for(_user(world, role))
+    client = client_for(who(world, role))
     detail = client.get(f"/postings/{posting.pk}/")
     edit = client.get(f"/postings/{posting.pk}/edit/")
     members = {"technologist": 200, "local_staff": 200}
@@ -166,7 +154,7 @@ def test_publishing_and_cancelling_are_for_its_managers(
     world: World, action: str, role: str
 ) -> None:
     posting = make_posting(world)
-    response = client_for(_user(world, role)).post(f"/postings/{posting.pk}/{action}/")
+    response = client_for(who(world, role)).post(f"/postings/{posting.pk}/{action}/")
     expected = {**MANAGER_ONLY, "manager": 302, "admin": 302}[role]
     assert response.status_code == expected
     posting.refresh_from_db()
@@ -177,7 +165,7 @@ def test_publishing_and_cancelling_are_for_its_managers(
 @pytest.mark.parametrize("page", ["/me/technologist/", "/me/postings/"])
 @pytest.mark.parametrize("role", ROLES)
 def test_technologist_pages_are_personal(world: World, page: str, role: str) -> None:
-    response = client_for(_user(world, role)).get(page)
+    response = client_for(who(world, role)).get(page)
     assert response.status_code == (302 if role == "anonymous" else 200)
 
 

@@ -12,25 +12,11 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from marketplace.models import PostingStatus, Role, SessionPosting
-from tests.conftest import World, api_as
+from tests.conftest import PEOPLE, World, api_as, who
 from tests.factories import MembershipFactory, ScannerFactory, SiteFactory
 from tests.factories_supply import LicensedTechnologistFactory, PostingFactory
 
 pytestmark = pytest.mark.django_db
-
-PEOPLE = [
-    "anonymous",
-    "outsider",
-    "technologist",
-    "local_staff",
-    "manager",
-    "other_manager",
-    "admin",
-]
-
-
-def _who(world: World, name: str) -> Any:
-    return None if name == "anonymous" else getattr(world, name)
 
 
 def _in(days: float, hours: float = 0) -> str:
@@ -86,7 +72,7 @@ CREATE = {
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_posting_a_session(world: World, person: str) -> None:
-    response = api_as(_who(world, person)).post("/api/v1/postings/", _body(world), format="json")
+    response = api_as(who(world, person)).post("/api/v1/postings/", _body(world), format="json")
     assert response.status_code == CREATE[person], response.content
     assert SessionPosting.objects.exists() is (CREATE[person] == 201)
     if CREATE[person] == 400:
@@ -220,7 +206,7 @@ READ_DRAFT = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_reading_a_draft(world: World, person: str) -> None:
     posting = PostingFactory(scanner=world.scanner, status=PostingStatus.DRAFT)
-    response = api_as(_who(world, person)).get(f"/api/v1/postings/{posting.pk}/")
+    response = api_as(who(world, person)).get(f"/api/v1/postings/{posting.pk}/")
     assert response.status_code == READ_DRAFT[person]
 
 
@@ -332,7 +318,7 @@ WRITE = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_changing_a_posting(world: World, person: str) -> None:
     posting = PostingFactory(scanner=world.scanner)
-    response = api_as(_who(world, person)).patch(
+    response = api_as(who(world, person)).patch(
         f"/api/v1/postings/{posting.pk}/",
         {"urgency": "urgent", "required_exam_families": ["cardiac"]},
         format="json",
@@ -347,7 +333,7 @@ def test_changing_a_posting(world: World, person: str) -> None:
 @pytest.mark.parametrize("person", PEOPLE)
 def test_publishing_a_draft(world: World, person: str) -> None:
     posting = PostingFactory(scanner=world.scanner, status=PostingStatus.DRAFT)
-    response = api_as(_who(world, person)).post(f"/api/v1/postings/{posting.pk}/publish/")
+    response = api_as(who(world, person)).post(f"/api/v1/postings/{posting.pk}/publish/")
     assert response.status_code == WRITE[person]
     posting.refresh_from_db()
     assert (posting.status == "open") is (WRITE[person] == 200)
@@ -356,7 +342,7 @@ def test_publishing_a_draft(world: World, person: str) -> None:
 @pytest.mark.parametrize("person", PEOPLE)
 def test_cancelling_a_posting(world: World, person: str) -> None:
     posting = PostingFactory(scanner=world.scanner)
-    response = api_as(_who(world, person)).post(
+    response = api_as(who(world, person)).post(
         f"/api/v1/postings/{posting.pk}/cancel/", {"reason": "Scanner down"}, format="json"
     )
     assert response.status_code == WRITE[person]

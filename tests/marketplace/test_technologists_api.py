@@ -11,25 +11,11 @@ from django.utils import timezone
 
 from core.models import AuditEvent
 from marketplace.models import Role, TechnologistProfile
-from tests.conftest import World, api_as
+from tests.conftest import PEOPLE, World, api_as, who
 from tests.factories import MembershipFactory, UserFactory
 from tests.factories_supply import LicensedTechnologistFactory
 
 pytestmark = pytest.mark.django_db
-
-PEOPLE = [
-    "anonymous",
-    "outsider",
-    "technologist",
-    "local_staff",
-    "manager",
-    "other_manager",
-    "admin",
-]
-
-
-def _who(world: World, name: str) -> Any:
-    return None if name == "anonymous" else getattr(world, name)
 
 
 def _url(world: World, suffix: str = "") -> str:
@@ -41,7 +27,7 @@ def _url(world: World, suffix: str = "") -> str:
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_vocabularies_are_open_to_anyone_signed_in(world: World, person: str) -> None:
-    client = api_as(_who(world, person))
+    client = api_as(who(world, person))
     families = client.get("/api/v1/exam-families/")
     languages = client.get("/api/v1/languages/", {"page_size": 200})
     if person == "anonymous":
@@ -68,7 +54,7 @@ READ = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_reading_a_technologists_profile(world: World, person: str) -> None:
     LicensedTechnologistFactory(user=world.technologist, exam_families=["neuro", "cardiac"])
-    response = api_as(_who(world, person)).get(_url(world))
+    response = api_as(who(world, person)).get(_url(world))
     assert response.status_code == READ[person]
     if response.status_code == 200:
         body = response.json()
@@ -256,7 +242,7 @@ VERIFY = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_verifying_a_licence(world: World, person: str) -> None:
     LicensedTechnologistFactory(user=world.technologist, unverified=True)
-    response = api_as(_who(world, person)).post(_url(world, "verify-licence/"))
+    response = api_as(who(world, person)).post(_url(world, "verify-licence/"))
     assert response.status_code == VERIFY[person]
     events = AuditEvent.objects.filter(action="technologist.licence_verified")
     if VERIFY[person] == 200:

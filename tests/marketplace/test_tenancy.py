@@ -1,30 +1,13 @@
 """Who sees and does what, through the API and the pages: another hospital's objects do not
 exist (404), actions beyond one's role are refused (403), anonymous callers are asked to sign in."""
 
-from typing import Any
-
 import pytest
-from django.test import Client
 
 from marketplace.models import Invitation, Role, Scanner
-from tests.conftest import World, api_as
+from tests.conftest import PEOPLE, World, api_as, client_for, who
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-PEOPLE = [
-    "anonymous",
-    "outsider",
-    "technologist",
-    "local_staff",
-    "manager",
-    "other_manager",
-    "admin",
-]
-
-
-def _who(world: World, name: str) -> Any:
-    return None if name == "anonymous" else getattr(world, name)
 
 
 def _objects(world: World) -> dict[str, str]:
@@ -51,7 +34,7 @@ READ = {
 @pytest.mark.parametrize("person", PEOPLE)
 @pytest.mark.parametrize("kind", ["hospital", "site", "scanner", "membership"])
 def test_reading_an_object_of_a_hospital(world: World, person: str, kind: str) -> None:
-    response = api_as(_who(world, person)).get(_objects(world)[kind])
+    response = api_as(who(world, person)).get(_objects(world)[kind])
     assert response.status_code == READ[person]
     if response.status_code != 200:
         assert set(response.json()["error"]) == {"code", "message", "fields"}
@@ -108,7 +91,7 @@ WRITE = {
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_changing_a_scanner(world: World, person: str) -> None:
-    response = api_as(_who(world, person)).patch(
+    response = api_as(who(world, person)).patch(
         f"/api/v1/scanners/{world.scanner.pk}/", {"name": "MR renamed"}, format="json"
     )
     assert response.status_code == WRITE[person]
@@ -118,9 +101,7 @@ def test_changing_a_scanner(world: World, person: str) -> None:
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_rotating_a_device_token(world: World, person: str) -> None:
-    response = api_as(_who(world, person)).post(
-        f"/api/v1/scanners/{world.scanner.pk}/rotate-token/"
-    )
+    response = api_as(who(world, person)).post(f"/api/v1/scanners/{world.scanner.pk}/rotate-token/")
     expected = WRITE[person]
     assert response.status_code == expected
     world.scanner.refresh_from_db()
@@ -129,7 +110,7 @@ def test_rotating_a_device_token(world: World, person: str) -> None:
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_inviting_someone(world: World, person: str) -> None:
-    response = api_as(_who(world, person)).post(
+    response = api_as(who(world, person)).post(
         "/api/v1/invitations/",
         {"hospital": world.hospital.pk, "email": "new@example.org", "role": "technologist"},
         format="json",
@@ -151,7 +132,7 @@ def test_adding_a_scanner(world: World, person: str) -> None:
         "field_strength_tesla": "1.50",
         "cockpit_ready": False,
     }
-    response = api_as(_who(world, person)).post("/api/v1/scanners/", body, format="json")
+    response = api_as(who(world, person)).post("/api/v1/scanners/", body, format="json")
     # Naming a site one cannot see is a field error in the body, not a missing URL.
     expected = {**WRITE, "manager": 201, "admin": 201, "outsider": 400, "other_manager": 400}
     assert response.status_code == expected[person], response.content
@@ -186,13 +167,6 @@ def test_only_platform_admins_onboard_hospitals(world: World) -> None:
 # Pages ---------------------------------------------------------------------------------------
 
 
-def _page_client(user: Any) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 HOSPITAL_PAGE = {
     "anonymous": 302,
     "outsider": 404,
@@ -206,7 +180,7 @@ HOSPITAL_PAGE = {
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_the_hospital_page(world: World, person: str) -> None:
-    response = _page_client(_who(world, person)).get(f"/hospitals/{world.hospital.pk}/")
+    response = client_for(who(world, person)).get(f"/hospitals/{world.hospital.pk}/")
     assert response.status_code == HOSPITAL_PAGE[person]
     if response.status_code == 302:
         assert response["Location"].startswith("/accounts/login/")
@@ -220,7 +194,7 @@ def test_the_hospital_page(world: World, person: str) -> None:
 
 @pytest.mark.parametrize("person", PEOPLE)
 def test_inviting_from_the_page(world: World, person: str) -> None:
-    response = _page_client(_who(world, person)).post(
+    response = client_for(who(world, person)).post(
         f"/hospitals/{world.hospital.pk}/invite/",
         {"email": "page@example.org", "role": "local_staff"},
     )
@@ -236,7 +210,7 @@ def test_inviting_from_the_page(world: World, person: str) -> None:
 
 @pytest.mark.parametrize("person", ["technologist", "other_manager"])
 def test_rotating_a_token_from_the_page_is_refused(world: World, person: str) -> None:
-    response = _page_client(getattr(world, person)).post(
+    response = client_for(getattr(world, person)).post(
         f"/scanners/{world.scanner.pk}/rotate-token/"
     )
     assert response.status_code == {"technologist": 403, "other_manager": 404}[person]
@@ -246,12 +220,12 @@ def test_rotating_a_token_from_the_page_is_refused(world: World, person: str) ->
 
 @pytest.mark.parametrize(("person", "expected"), [("anonymous", 302), ("outsider", 200)])
 def test_profile_page(world: World, person: str, expected: int) -> None:
-    assert _page_client(_who(world, person)).get("/profile/").status_code == expected
+    assert client_for(who(world, person)).get("/profile/").status_code == expected
 
 
 @pytest.mark.parametrize(("person", "expected"), [("manager", 302), ("admin", 200)])
 def test_the_django_admin_is_for_platform_staff(world: World, person: str, expected: int) -> None:
-    client = _page_client(getattr(world, person))
+    client = client_for(getattr(world, person))
     assert client.get("/admin/").status_code == expected
 
 
@@ -269,13 +243,13 @@ def test_the_django_admin_is_for_platform_staff(world: World, person: str, expec
     ],
 )
 def test_every_model_has_a_working_admin_page(world: World, page: str) -> None:
-    client = _page_client(world.admin)
+    client = client_for(world.admin)
     assert client.get(page).status_code == 200
     assert client.get(page, {"q": "Claire"}).status_code == 200
 
 
 def test_a_user_without_memberships_sees_a_dashboard_that_says_so(world: World) -> None:
-    page = _page_client(world.outsider).get("/").content.decode()
+    page = client_for(world.outsider).get("/").content.decode()
     assert "Hôpital Sainte-Claire" not in page
 
 
@@ -284,5 +258,5 @@ def test_a_new_user_is_not_staff(db: None) -> None:
 
 
 def test_the_dashboard_counts_every_member_not_only_oneself(world: World) -> None:
-    page = _page_client(world.technologist).get("/").content.decode()
+    page = client_for(world.technologist).get("/").content.decode()
     assert "1 site · 3 members" in page

@@ -15,26 +15,13 @@ from accounts.models import User
 from core.models import AuditEvent
 from marketplace.models import Role
 from scheduling.models import AvailabilityWindow
-from tests.conftest import World, api_as
+from tests.conftest import PEOPLE, World, api_as, who
 from tests.factories import MembershipFactory, UserFactory
 from tests.factories_supply import LicensedTechnologistFactory
 
 pytestmark = pytest.mark.django_db
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-PEOPLE = [
-    "anonymous",
-    "outsider",
-    "technologist",
-    "local_staff",
-    "manager",
-    "other_manager",
-    "admin",
-]
-
-
-def _who(world: World, name: str) -> Any:
-    return None if name == "anonymous" else getattr(world, name)
 
 
 def _next_monday_8() -> datetime:
@@ -141,7 +128,7 @@ CREATE = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_publishing_for_a_technologist_of_sainte_claire(world: World, person: str) -> None:
     LicensedTechnologistFactory(user=world.technologist)
-    response = _publish(_who(world, person), technologist=world.technologist.pk)
+    response = _publish(who(world, person), technologist=world.technologist.pk)
     assert response.status_code == CREATE[person], response.content
     assert AvailabilityWindow.objects.exists() is (CREATE[person] == 201)
     if CREATE[person] == 201:
@@ -195,7 +182,7 @@ READ = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_reading_a_window(world: World, person: str) -> None:
     window = _window(world)
-    response = api_as(_who(world, person)).get(f"/api/v1/availability/{window.pk}/")
+    response = api_as(who(world, person)).get(f"/api/v1/availability/{window.pk}/")
     assert response.status_code == READ[person]
 
 
@@ -270,7 +257,7 @@ CHANGE_LENT = {
 @pytest.mark.parametrize("person", PEOPLE)
 def test_changing_a_lent_window(world: World, person: str) -> None:
     window = _window(world, lent=True)
-    response = api_as(_who(world, person)).patch(
+    response = api_as(who(world, person)).patch(
         f"/api/v1/availability/{window.pk}/", {"rrule": "FREQ=WEEKLY;BYDAY=MO,TU"}, format="json"
     )
     assert response.status_code == CHANGE_LENT[person]
@@ -281,7 +268,7 @@ def test_changing_a_lent_window(world: World, person: str) -> None:
 @pytest.mark.parametrize("person", PEOPLE)
 def test_deleting_a_lent_window(world: World, person: str) -> None:
     window = _window(world, lent=True)
-    response = api_as(_who(world, person)).delete(f"/api/v1/availability/{window.pk}/")
+    response = api_as(who(world, person)).delete(f"/api/v1/availability/{window.pk}/")
     expected = {**CHANGE_LENT, "technologist": 204, "manager": 204, "admin": 204}[person]
     assert response.status_code == expected
     assert AvailabilityWindow.objects.filter(pk=window.pk).exists() is (expected != 204)

@@ -13,19 +13,12 @@ from accounts.models import User
 from marketplace.models import Role, TechnologistProfile
 from scheduling import services
 from scheduling.models import AvailabilityWindow
-from tests.conftest import World
+from tests.conftest import World, client_for, who
 from tests.factories import MembershipFactory, TechnologistProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-
-
-def client_for(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def monday_in(weeks: int) -> date:
@@ -91,17 +84,13 @@ MANAGER_ONLY = {
 }
 
 
-def _user(world: World, role: str) -> User | None:
-    return None if role == "anonymous" else getattr(world, role)
-
-
 @pytest.mark.parametrize(
     "page", ["/hospitals/{hospital}/staff/", "/hospitals/{hospital}/staff/{technologist}/lend/"]
 )
 @pytest.mark.parametrize("role", ROLES)
 def test_staff_pages_are_for_the_hospitals_managers(world: World, page: str, role: str) -> None:
     url = page.format(hospital=world.hospital.pk, technologist=world.technologist.pk)
-    response = client_for(_user(world, role)).get(url)
+    response = client_for(who(world, role)).get(url)
     assert response.status_code == MANAGER_ONLY[role]
     if role == "anonymous":
         assert response["Location"].startswith("/accounts/login/?next=")
@@ -109,7 +98,7 @@ def test_staff_pages_are_for_the_hospitals_managers(world: World, page: str, rol
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_week_is_ones_own(world: World, technologist: User, role: str) -> None:
-    response = client_for(_user(world, role)).get("/me/availability/")
+    response = client_for(who(world, role)).get("/me/availability/")
     if role == "anonymous":
         assert response["Location"].startswith("/accounts/login/")
     elif role == "technologist":
