@@ -1,12 +1,13 @@
-"""When technologists can work remotely (and, later, what they are booked for)."""
+"""When technologists can work remotely, and the bookings that put them on a posting."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 
-from marketplace.models import Hospital, validate_time_zone
+from marketplace.models import Hospital, SessionPosting, validate_time_zone
 
 
 class AvailabilityWindow(models.Model):
@@ -80,3 +81,109 @@ class AvailabilityWindow(models.Model):
                 range_end=range_end,
             )
         )
+
+
+# --- Bookings ---------------------------------------------------------------------------------
+
+# Between two confirmed bookings of one technologist at least this much time passes. Kept in
+# code, not settings: the PostgreSQL exclusion constraint (migration 0003) spells the same value.
+REST_BUFFER = timedelta(minutes=30)
+# Hours of confirmed work a technologist may hold in one week (Monday to Sunday, their time zone).
+WEEKLY_CAP_HOURS = Decimal("38")
+
+
+class BookingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    DECLINED = "declined", "Declined"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+    EXPIRED = "expired", "Expired"
+
+
+# A posting holds at most one of these; they are the hours a technologist has committed to.
+CONFIRMED_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.IN_PROGRESS, BookingStatus.COMPLETED)
+# Confirmed bookings of one technologist in these may not overlap (rest buffer included).
+OCCUPYING_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.IN_PROGRESS)
+# A technologist has at most one of these per posting.
+LIVE_STATUSES = (BookingStatus.PENDING, *CONFIRMED_STATUSES)
+
+
+class Initiator(models.TextChoices):
+    HOSPITAL = "hospital", "Invited by the hospital"
+    TECHNOLOGIST = "technologist", "Applied by the technologist"
+
+
+class Booking(models.Model):
+    """A technologist on a posting: pending (invited or applied) until the other side accepts.
+
+    `starts_at`/`ends_at` are copied from the posting so that the database's own constraints can
+    see them: one confirmed booking per posting (a partial unique index), and, on PostgreSQL, no
+    technologist in two overlapping confirmed bookings with the rest buffer (an exclusion
+    constraint, migration 0003). Moves go through `scheduling.services`, one per transition."""
+
+    posting = models.ForeignKey(SessionPosting, on_delete=models.PROTECT, related_name="bookings")
+    technologist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+    )
+    status = models.CharField(
+        max_length=16, choices=BookingStatus.choices, default=BookingStatus.PENDING
+    )
+    initiated_by = models.CharField(max_length=16, choices=Initiator.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    hours = models.DecimalField(max_digits=5, decimal_places=2)
+    # The hospital that lends the technologist (from the availability window the booking falls
+    # in); None when they offered their own time. The reciprocity ledger credits it.
+    lending_hospital = models.ForeignKey(
+        Hospital, null=True, blank=True, on_delete=models.SET_NULL, related_name="lent_bookings"
+    )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    cancel_reason = models.TextField(blank=True, max_length=1000)
+    cancelled_hours_before = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True
+    )
+    late = models.BooleanField(default=False, help_text="Cancelled under 24 h before the start.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        indexes = [
+            models.Index(fields=["technologist", "status", "starts_at"]),
+            models.Index(fields=["status", "starts_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="booking_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["posting"],
+                condition=models.Q(status__in=CONFIRMED_STATUSES),
+                name="booking_one_confirmed_per_posting",
+            ),
+            models.UniqueConstraint(
+                fields=["posting", "technologist"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="booking_one_live_per_technologist",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.technologist} on posting {self.posting_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in LIVE_STATUSES

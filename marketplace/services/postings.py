@@ -147,6 +147,9 @@ def posting_update(
     require_manager(actor, posting.hospital)
     if posting.status not in EDITABLE_POSTING_STATUSES:
         raise Conflict(f"This posting is {posting.status}; it can no longer be changed.")
+    if posting.bookings.filter(status__in=["pending", "confirmed", "in_progress"]).exists():
+        # Bookings hold the posting's times and terms: change it only while nobody is on it.
+        raise Conflict("Someone is invited to or booked on this posting; it can no longer change.")
     allowed = {
         "scanner",
         "starts_at",

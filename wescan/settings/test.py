@@ -1,6 +1,9 @@
 """The test suite: the embedded default (or the servers named by DATABASE_URL / REDIS_URL),
 with a fast password hasher and tasks run inline."""
 
+import os
+import tempfile
+
 from .local import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -12,3 +15,11 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Each test closes what it opens: persistent connections held by worker threads (async tests)
 # would keep PostgreSQL from dropping the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# SQLite: a test database in a file, not Django's shared-cache in-memory one. Tests that race
+# threads (tests/scheduling/test_booking_concurrency.py) need real file locking, so that an
+# IMMEDIATE transaction waits on the busy timeout instead of failing with "table is locked".
+# One file per process: two test runs in one checkout do not clobber each other's database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"wescan-test-{os.getpid()}.sqlite3")
+    }

@@ -24,6 +24,14 @@ from marketplace.models import Hospital, Membership, Role
 from scheduling.models import AvailabilityWindow
 from scheduling.recurrence import RecurrenceError, parse_rule
 
+__all__ = [
+    "MAX_WINDOW",
+    "availability_create",
+    "availability_delete",
+    "availability_skip_occurrence",
+    "availability_update",
+]
+
 MAX_WINDOW = timedelta(hours=24)
 LAST_OCCURRENCE_SEARCH = 1000
 

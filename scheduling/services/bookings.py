@@ -1,0 +1,601 @@
+"""Bookings: a technologist on a posting, from pending (invited by the hospital or applied for
+by the technologist) to confirmed, in progress and completed; or out by decline, cancellation,
+no-show or expiry. The posting follows: filled when a booking is confirmed, open again when a
+confirmed booking is cancelled.
+
+One service per move: lock, check the status it starts from, save with `update_fields`, audit,
+tell the other side on commit. The invariants the database keeps (one confirmed booking per
+posting; on PostgreSQL no technologist in two overlapping confirmed bookings, rest buffer
+included) are checked here first so that the refusal can name the clash; should two moves race
+past the checks, the database refuses the second and it is a 409 all the same, never a 500.
+
+A confirm locks the booking, then its posting, then the technologist's profile. On PostgreSQL the
+profile lock serialises the confirms of one person, so the overlap and weekly-cap checks read a
+settled state (the exclusion constraint stays as the backstop); on SQLite the IMMEDIATE
+transaction has already serialised every write."""
+
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import User
+from core.audit import audit_record
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.identifiers import patient_identifier_message, patient_identifier_problems
+from core.notify import push_on_commit
+from marketplace.access import can_manage, require_manager
+from marketplace.models import (
+    Membership,
+    PostingStatus,
+    Role,
+    SessionPosting,
+    TechnologistProfile,
+)
+from marketplace.selectors import open_postings_for
+from scheduling.models import (
+    CONFIRMED_STATUSES,
+    LIVE_STATUSES,
+    OCCUPYING_STATUSES,
+    REST_BUFFER,
+    WEEKLY_CAP_HOURS,
+    Booking,
+    BookingStatus,
+    Initiator,
+)
+from scheduling.selectors import Slot, availability_slots
+
+__all__ = [
+    "EARLIEST_START",
+    "LATE_CANCELLATION",
+    "NO_SHOW_AFTER",
+    "booking_accept",
+    "booking_apply",
+    "booking_cancel",
+    "booking_complete",
+    "booking_decline",
+    "booking_expire_due",
+    "booking_invite",
+    "booking_mark_no_show",
+    "booking_start",
+]
+
+# A cancellation under this long before the start is late (for hospitals as for technologists).
+LATE_CANCELLATION = timedelta(hours=24)
+# A confirmed session can be started this long before its start, not earlier.
+EARLIEST_START = timedelta(minutes=15)
+# The hospital marks a no-show once this long has passed since the start.
+NO_SHOW_AFTER = timedelta(minutes=15)
+
+
+# --- Opening a booking: invite or apply -------------------------------------------------------
+
+
+@transaction.atomic
+def booking_invite(*, actor: User, posting: SessionPosting, technologist: User) -> Booking:
+    """A manager of the posting's hospital invites a technologist; they accept or decline."""
+    posting = _locked_posting(posting.pk)
+    require_manager(actor, posting.hospital)
+    booking = _open(
+        actor=actor, posting=posting, technologist=technologist, initiated_by=Initiator.HOSPITAL
+    )
+    _notify(
+        booking,
+        to=Initiator.TECHNOLOGIST,
+        kind="booking.invited",
+        message=f"{posting.hospital.name} invites you to a session {_when(booking)}.",
+    )
+    return booking
+
+
+@transaction.atomic
+def booking_apply(*, actor: User, posting: SessionPosting) -> Booking:
+    """A technologist applies for an open posting; a manager of its hospital accepts or not."""
+    posting = _locked_posting(posting.pk)
+    booking = _open(
+        actor=actor, posting=posting, technologist=actor, initiated_by=Initiator.TECHNOLOGIST
+    )
+    _notify(
+        booking,
+        to=Initiator.HOSPITAL,
+        kind="booking.applied",
+        message=f"{actor.display_name} applied for the session {_when(booking)}.",
+    )
+    return booking
+
+
+def _open(
+    *, actor: User, posting: SessionPosting, technologist: User, initiated_by: str
+) -> Booking:
+    now = timezone.now()
+    name = "You" if actor.pk == technologist.pk else technologist.display_name
+    profile = TechnologistProfile.objects.filter(user=technologist).first()
+    if profile is None:
+        raise Conflict(
+            "You have no technologist profile yet: fill it in first."
+            if name == "You"
+            else f"{name} has no technologist profile."
+        )
+    _check_posting_bookable(posting, now=now)
+    _check_eligible(profile, actor=actor, now=now)
+    if not open_postings_for(profile=profile, now=now).filter(pk=posting.pk).exists():
+        raise Conflict(
+            f"{_subject(actor, technologist)} not meet this session's requirements "
+            "(exam families, vendor, language or seniority)."
+        )
+    slot = _covering_slot(technologist, posting)
+    if slot is None:
+        raise Conflict(
+            f"{_subject(actor, technologist, verb='is')} not available for the whole session "
+            f"{_when(posting)}: publish availability that covers it first."
+        )
+    if Booking.objects.filter(
+        posting=posting, technologist=technologist, status__in=LIVE_STATUSES
+    ).exists():
+        raise Conflict(f"{name} already {'have' if name == 'You' else 'has'} a booking on it.")
+    booking = Booking(
+        posting=posting,
+        technologist=technologist,
+        initiated_by=initiated_by,
+        starts_at=posting.starts_at,
+        ends_at=posting.ends_at,
+        hours=posting.duration_hours,
+        lending_hospital=slot.window.lending_hospital,
+    )
+    _check_fits(booking, profile=profile, actor=actor)
+    try:
+        with transaction.atomic():
+            booking.save()
+    except IntegrityError:
+        raise Conflict(f"{name} already has a booking on this session.") from None
+    audit_record(
+        actor=actor,
+        action=f"booking.{'invited' if initiated_by == Initiator.HOSPITAL else 'applied'}",
+        target=booking,
+        hospital=posting.hospital,
+        data={
+            "posting": posting.pk,
+            "technologist": technologist.email,
+            "lending_hospital": booking.lending_hospital_id,
+        },
+    )
+    return booking
+
+
+# --- The other side answers -------------------------------------------------------------------
+
+
+@transaction.atomic
+def booking_accept(*, actor: User, booking: Booking) -> Booking:
+    """The other side confirms: the technologist an invitation, a manager an application.
+    The posting is filled; its other pending bookings stay pending but cannot be confirmed."""
+    booking = _locked(booking)
+    _require_other_side(actor, booking, verb="accept")
+    _require_status(booking, BookingStatus.PENDING, verb="accepted")
+    posting = booking.posting
+    now = timezone.now()
+    if posting.status == PostingStatus.FILLED:
+        raise Conflict("This session has already been filled by another technologist.")
+    _check_posting_bookable(posting, now=now)
+    profile = (
+        TechnologistProfile.objects.select_for_update(of=("self",))
+        .filter(user_id=booking.technologist_id)
+        .first()
+    )
+    if profile is None:  # the profile was removed since the booking was opened
+        raise Conflict(f"{booking.technologist.display_name} has no technologist profile.")
+    _check_eligible(profile, actor=actor, now=now)
+    _check_fits(booking, profile=profile, actor=actor)
+    booking.status = BookingStatus.CONFIRMED
+    booking.confirmed_at = now
+    posting.status = PostingStatus.FILLED
+    try:
+        with transaction.atomic():
+            booking.save(update_fields=["status", "confirmed_at"])
+            posting.save(update_fields=["status"])
+    except IntegrityError as error:
+        # Only a race past the checks above gets here; the database keeps the invariant.
+        if "booking_no_overlap_with_rest" in str(error):
+            raise Conflict(
+                f"{booking.technologist.display_name} was just confirmed for an overlapping "
+                "session."
+            ) from None
+        raise Conflict("This session has just been filled by another technologist.") from None
+    audit_record(
+        actor=actor,
+        action="booking.confirmed",
+        target=booking,
+        hospital=posting.hospital,
+        data={"posting": posting.pk, "initiated_by": booking.initiated_by},
+    )
+    _notify(
+        booking,
+        to=booking.initiated_by,
+        kind="booking.confirmed",
+        message=f"Confirmed: {booking.technologist.display_name} at {posting.hospital.name} "
+        f"{_when(booking)}.",
+    )
+    return booking
+
+
+@transaction.atomic
+def booking_decline(*, actor: User, booking: Booking, reason: str = "") -> Booking:
+    """The other side says no to an invitation or an application."""
+    booking = _locked(booking)
+    _require_other_side(actor, booking, verb="decline")
+    _require_status(booking, BookingStatus.PENDING, verb="declined")
+    reason = _clean_reason(reason)
+    booking.status = BookingStatus.DECLINED
+    booking.closed_at = timezone.now()
+    booking.save(update_fields=["status", "closed_at"])
+    audit_record(
+        actor=actor,
+        action="booking.declined",
+        target=booking,
+        hospital=booking.posting.hospital,
+        data={"reason": reason},
+    )
+    _notify(
+        booking,
+        to=booking.initiated_by,
+        kind="booking.declined",
+        message=f"Declined: the session at {booking.posting.hospital.name} {_when(booking)}.",
+    )
+    return booking
+
+
+# --- Either side: cancel ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
+    """Either side withdraws a pending booking or cancels a confirmed one, saying why. A
+    confirmed booking cancelled under 24 h before the start is late, whoever cancels; its
+    posting is open again."""
+    booking = _locked(booking)
+    side = _side(actor, booking)
+    if booking.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+        raise Conflict(
+            f"This booking is {booking.get_status_display().lower()}; it cannot be cancelled."
+        )
+    reason = _clean_reason(reason)
+    if not reason:
+        raise ValidationFailed(
+            "Say why you cancel.", fields={"reason": ["Give a reason for the other side."]}
+        )
+    now = timezone.now()
+    if booking.starts_at <= now:
+        raise Conflict("This session has already started; it can no longer be cancelled.")
+    was_confirmed = booking.status == BookingStatus.CONFIRMED
+    ahead = booking.starts_at - now
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_by = actor
+    booking.cancel_reason = reason
+    booking.cancelled_hours_before = _hours(ahead)
+    booking.late = was_confirmed and ahead < LATE_CANCELLATION
+    booking.closed_at = now
+    booking.save(
+        update_fields=[
+            "status",
+            "cancelled_by",
+            "cancel_reason",
+            "cancelled_hours_before",
+            "late",
+            "closed_at",
+        ]
+    )
+    posting = booking.posting
+    if was_confirmed and posting.status == PostingStatus.FILLED:
+        posting.status = PostingStatus.OPEN
+        posting.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        action="booking.cancelled",
+        target=booking,
+        hospital=posting.hospital,
+        data={
+            "side": side,
+            "was": "confirmed" if was_confirmed else "pending",
+            "hours_before": str(booking.cancelled_hours_before),
+            "late": booking.late,
+            "reason": reason,
+        },
+    )
+    _notify(
+        booking,
+        to=Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST,
+        kind="booking.cancelled",
+        message=f"Cancelled: the session at {posting.hospital.name} {_when(booking)}. "
+        f"Reason: {reason}",
+    )
+    return booking
+
+
+# --- The day of the session -------------------------------------------------------------------
+
+
+@transaction.atomic
+def booking_start(*, actor: User, booking: Booking) -> Booking:
+    booking = _locked(booking)
+    side = _side(actor, booking)
+    _require_status(booking, BookingStatus.CONFIRMED, verb="started")
+    now = timezone.now()
+    if now < booking.starts_at - EARLIEST_START:
+        raise Conflict(
+            f"This session starts {_when(booking)}; it can be started 15 minutes before at the "
+            "earliest."
+        )
+    if now >= booking.ends_at:
+        raise Conflict("This session's time is over; it can no longer be started.")
+    booking.status = BookingStatus.IN_PROGRESS
+    booking.started_at = now
+    booking.save(update_fields=["status", "started_at"])
+    audit_record(
+        actor=actor, action="booking.started", target=booking, hospital=booking.posting.hospital
+    )
+    _notify(
+        booking,
+        to=Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST,
+        kind="booking.started",
+        message=f"Started: the session at {booking.posting.hospital.name} {_when(booking)}.",
+    )
+    return booking
+
+
+@transaction.atomic
+def booking_complete(*, actor: User, booking: Booking) -> Booking:
+    booking = _locked(booking)
+    side = _side(actor, booking)
+    _require_status(booking, BookingStatus.IN_PROGRESS, verb="completed")
+    now = timezone.now()
+    booking.status = BookingStatus.COMPLETED
+    booking.completed_at = now
+    booking.closed_at = now
+    booking.save(update_fields=["status", "completed_at", "closed_at"])
+    audit_record(
+        actor=actor,
+        action="booking.completed",
+        target=booking,
+        hospital=booking.posting.hospital,
+        data={"hours": str(booking.hours)},
+    )
+    _notify(
+        booking,
+        to=Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST,
+        kind="booking.completed",
+        message=f"Completed: the session at {booking.posting.hospital.name} {_when(booking)}.",
+    )
+    return booking
+
+
+@transaction.atomic
+def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
+    """The hospital records that the confirmed technologist did not come, 15 minutes after the
+    start at the earliest."""
+    booking = _locked(booking)
+    require_manager(actor, booking.posting.hospital)
+    _require_status(booking, BookingStatus.CONFIRMED, verb="marked as a no-show")
+    now = timezone.now()
+    if now < booking.starts_at + NO_SHOW_AFTER:
+        raise Conflict("A no-show is recorded 15 minutes after the start at the earliest.")
+    booking.status = BookingStatus.NO_SHOW
+    booking.closed_at = now
+    booking.save(update_fields=["status", "closed_at"])
+    audit_record(
+        actor=actor, action="booking.no_show", target=booking, hospital=booking.posting.hospital
+    )
+    _notify(
+        booking,
+        to=Initiator.TECHNOLOGIST,
+        kind="booking.no_show",
+        message=f"{booking.posting.hospital.name} recorded that you did not come to the session "
+        f"{_when(booking)}.",
+    )
+    return booking
+
+
+def booking_expire_due(*, now: datetime | None = None) -> int:
+    """Pending bookings whose start has passed: expired. Safe to run again (for beat)."""
+    now = now or timezone.now()
+    expired = 0
+    due = Booking.objects.filter(status=BookingStatus.PENDING, starts_at__lte=now)
+    for booking_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            booking = (
+                Booking.objects.select_for_update(of=("self",))
+                .select_related("posting__hospital")
+                .filter(pk=booking_id, status=BookingStatus.PENDING, starts_at__lte=now)
+                .first()
+            )
+            if booking is None:
+                continue
+            booking.status = BookingStatus.EXPIRED
+            booking.closed_at = now
+            booking.save(update_fields=["status", "closed_at"])
+            audit_record(
+                actor=None,
+                action="booking.expired",
+                target=booking,
+                hospital=booking.posting.hospital,
+            )
+            expired += 1
+    return expired
+
+
+# --- Checks -----------------------------------------------------------------------------------
+
+
+def _locked_posting(posting_id: int) -> SessionPosting:
+    return (
+        SessionPosting.objects.select_for_update(of=("self",))
+        .select_related("hospital", "site")
+        .get(pk=posting_id)
+    )
+
+
+def _locked(booking: Booking) -> Booking:
+    """The booking, then its posting, both locked: the order every booking move takes."""
+    locked = (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("technologist")
+        .get(pk=booking.pk)
+    )
+    locked.posting = _locked_posting(locked.posting_id)
+    return locked
+
+
+def _side(actor: User, booking: Booking) -> str:
+    if actor.pk == booking.technologist_id:
+        return Initiator.TECHNOLOGIST
+    if can_manage(actor, booking.posting.hospital):
+        return Initiator.HOSPITAL
+    raise PermissionDenied(
+        f"Only the technologist or a manager of {booking.posting.hospital.name} may do this."
+    )
+
+
+def _require_other_side(actor: User, booking: Booking, *, verb: str) -> None:
+    if booking.initiated_by == Initiator.HOSPITAL:
+        if actor.pk != booking.technologist_id:
+            raise PermissionDenied(
+                f"Only {booking.technologist.display_name} may {verb} this invitation."
+            )
+    elif actor.pk == booking.technologist_id or not can_manage(actor, booking.posting.hospital):
+        raise PermissionDenied(
+            f"Only a manager of {booking.posting.hospital.name} may {verb} this application."
+        )
+
+
+def _require_status(booking: Booking, status: str, *, verb: str) -> None:
+    if booking.status != status:
+        raise Conflict(
+            f"This booking is {booking.get_status_display().lower()}; it can be {verb} only "
+            f"when {BookingStatus(status).label.lower()}."
+        )
+
+
+def _check_posting_bookable(posting: SessionPosting, *, now: datetime) -> None:
+    if posting.status != PostingStatus.OPEN:
+        raise Conflict(
+            f"This session is {posting.get_status_display().lower()}; it takes no bookings."
+        )
+    if posting.starts_at <= now:
+        raise Conflict("This session has already started; it takes no bookings.")
+
+
+def _check_eligible(profile: TechnologistProfile, *, actor: User, now: datetime) -> None:
+    reasons = profile.ineligibility_reasons(today=timezone.localdate(now))
+    if not reasons:
+        return
+    if actor.pk == profile.user_id:
+        raise Conflict(" ".join(reasons))
+    raise Conflict(
+        f"{profile.user.display_name} cannot be booked: their licence is not on file, not "
+        "verified or expired."
+    )
+
+
+def _covering_slot(technologist: User, posting: SessionPosting) -> Slot | None:
+    """An occurrence of the technologist's availability that covers the whole session."""
+    slots = availability_slots(
+        technologists=[technologist], range_start=posting.starts_at, range_end=posting.ends_at
+    )
+    for slot in slots:
+        if (
+            slot.occurrence.starts_at <= posting.starts_at
+            and slot.occurrence.ends_at >= posting.ends_at
+        ):
+            return slot
+    return None
+
+
+def _check_fits(booking: Booking, *, profile: TechnologistProfile, actor: User) -> None:
+    """No confirmed booking of the technologist within the rest buffer of this one, and the
+    weekly cap kept. Confirmed bookings only: pending ones promise nothing yet."""
+    technologist = profile.user
+    clash = (
+        Booking.objects.filter(
+            technologist_id=technologist.pk,
+            status__in=OCCUPYING_STATUSES,
+            starts_at__lt=booking.ends_at + REST_BUFFER,
+            ends_at__gt=booking.starts_at - REST_BUFFER,
+        )
+        .exclude(pk=booking.pk)
+        .select_related("posting__hospital", "posting__site")
+        .first()
+    )
+    if clash is not None:
+        raise Conflict(
+            f"{_subject(actor, technologist, verb='is')} already booked {_when(clash)} at "
+            f"{clash.posting.hospital.name}; two sessions need "
+            f"{int(REST_BUFFER.total_seconds() // 60)} minutes of rest between them."
+        )
+    zone = ZoneInfo(profile.home_time_zone)
+    monday = booking.starts_at.astimezone(zone).date()
+    monday -= timedelta(days=monday.weekday())
+    week_start = datetime.combine(monday, time(), tzinfo=zone)
+    week_end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=zone)
+    held = Booking.objects.filter(
+        technologist_id=technologist.pk,
+        status__in=CONFIRMED_STATUSES,
+        starts_at__gte=week_start,
+        starts_at__lt=week_end,
+    ).exclude(pk=booking.pk).aggregate(total=Sum("hours"))["total"] or Decimal(0)
+    if held + booking.hours > WEEKLY_CAP_HOURS:
+        raise Conflict(
+            f"{_subject(actor, technologist, verb='holds')} {_hours_text(held)} h of sessions "
+            f"in the week of {monday:%d %b %Y}; {_hours_text(booking.hours)} h more would pass "
+            f"the {_hours_text(WEEKLY_CAP_HOURS)} h weekly cap."
+        )
+
+
+def _clean_reason(reason: str) -> str:
+    reason = reason.strip()
+    problems = patient_identifier_problems(reason)
+    if problems:
+        message = patient_identifier_message(problems)
+        raise ValidationFailed(message, fields={"reason": [message]})
+    return reason
+
+
+# --- Wording and notices ----------------------------------------------------------------------
+
+
+def _subject(actor: User, technologist: User, *, verb: str = "does") -> str:
+    """'You do' to the technologist themselves, 'Ann Peeters does' to anyone else."""
+    if actor.pk == technologist.pk:
+        return {"does": "You do", "is": "You are", "holds": "You hold"}[verb]
+    return f"{technologist.display_name} {verb}"
+
+
+def _when(item: Booking | SessionPosting) -> str:
+    posting = item if isinstance(item, SessionPosting) else item.posting
+    zone = ZoneInfo(posting.site.time_zone)
+    start, end = item.starts_at.astimezone(zone), item.ends_at.astimezone(zone)
+    return f"on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key})"
+
+
+def _hours(span: timedelta) -> Decimal:
+    return (Decimal(span.total_seconds()) / 3600).quantize(Decimal("0.01"))
+
+
+def _hours_text(value: Decimal) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _notify(booking: Booking, *, to: str, kind: str, message: str) -> None:
+    """A live notice, on commit, to one side: the technologist, or the posting's managers."""
+    user_ids: Iterable[int]
+    if to == Initiator.TECHNOLOGIST:
+        user_ids = [booking.technologist_id]
+    else:
+        user_ids = Membership.objects.filter(
+            hospital_id=booking.posting.hospital_id, role=Role.MANAGER
+        ).values_list("user_id", flat=True)
+    push_on_commit(
+        user_ids=user_ids, payload={"kind": kind, "booking": booking.pk, "message": message}
+    )
