@@ -19,8 +19,9 @@ Measured:
    the machine is busy, where the HTTP figures do not;
 2. GET /api/v1/postings/open/ on real Daphne processes (BENCH_DAPHNE_PROCESSES, default one per
    CPU up to 4, sharing one socket as in production), BENCH_CONCURRENCY keep-alive clients
-   (default 4: two requests in flight per core), each with its own technologist's token, at
-   page_size 20 and 100: p50/p95 ms, requests/s and Daphne's CPU per request;
+   (default 4: two requests in flight per core, spread evenly over the processes), each with
+   its own technologist's token, at page_size 20 and 100: p50/p95 ms, requests/s and Daphne's
+   CPU per request;
 3. SQL queries per request, in-process with the test client, at page_size 20 and 100: they must
    not grow with the page (no N+1).
 
@@ -30,26 +31,31 @@ have, in a language they speak when languages are asked, at their seniority or b
 answer or a dead server fails the run; a missed target is marked MISSED but does not.
 """
 
-import http.client
-import json
 import os
 import random
-import socket
-import statistics
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from functools import partial
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / "bench" / ".data"
-sys.path.insert(0, str(ROOT))
+from common import (
+    WARMUP_SECONDS,
+    Bench,
+    BenchFailure,
+    Caller,
+    LoadResult,
+    analyze,
+    api_client,
+    api_root_problem,
+    count_queries,
+    figure,
+    json_answer,
+    load,
+    machine,
+    percentile,
+    run,
+)
 
 HOSPITALS = 20
 SITES_PER_HOSPITAL = 2
@@ -63,10 +69,7 @@ SELECTOR_ROUNDS = 5
 PAGE_SIZES = (20, 100)
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
-WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "1.5"))
 MEASURE_SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-SERVER_START_TIMEOUT = 30.0
-DAPHNE_PROCESSES = int(os.environ.get("BENCH_DAPHNE_PROCESSES", "") or min(os.cpu_count() or 1, 4))
 SEED = 20_251
 
 # A technologist opening the app waits on this list; 150 ms at p95 is an instant answer on a
@@ -75,76 +78,6 @@ P95_TARGET_MS = 150.0
 SELECTOR_P95_TARGET_MS = 50.0
 RPS_TARGET = 30.0
 URL = "/api/v1/postings/open/"
-APPLICATION = "wescan.asgi:application"
-
-
-class BenchFailure(Exception):
-    """The server failed or answered wrongly: the figures would be worthless."""
-
-
-def figure(name: str, value: str, unit: str, target: str, missed: bool = False) -> None:
-    print(f"bench: {name} = {value} {unit} (target {target}){' MISSED' if missed else ''}")
-
-
-def percentile(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
-
-
-# --- Database -------------------------------------------------------------------------------
-
-
-@dataclass
-class Database:
-    description: str
-    env: dict[str, str]
-    drop: Callable[[], None]
-
-
-def prepare_database() -> Database:
-    """A fresh, empty database for this run; never the one the developer works in."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path = DATA_DIR / "open_postings.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return Database(
-            f"SQLite {path.relative_to(ROOT)}", {"SQLITE_PATH": str(path)}, lambda: None
-        )
-
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit(f"error: DATABASE_URL must be PostgreSQL, not {parts.scheme!r}")
-    import psycopg
-    from psycopg import sql
-
-    name = os.environ.get("BENCH_DB_NAME", "wescan_bench_postings")
-    if name == parts.path.lstrip("/"):
-        raise SystemExit(f"error: refusing to use {name!r}: it is the database DATABASE_URL names")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-
-    def run(statement: sql.Composable) -> None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(statement)
-
-    drop_statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    run(drop_statement)
-    run(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return Database(
-        f"PostgreSQL {parts.hostname}:{parts.port or 5432}/{name} (dropped afterwards)",
-        {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))},
-        lambda: run(drop_statement),
-    )
-
-
-def configure_environment(database: Database) -> None:
-    """One environment for this process and the Daphne children, so all see the same database."""
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(database.env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_SETTINGS", "wescan.settings.local")
-    os.environ["DJANGO_DEBUG"] = "0"  # DEBUG would keep every query in memory
-    os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
 # --- Data -----------------------------------------------------------------------------------
@@ -167,7 +100,6 @@ class Technologist:
 class Seeded:
     technologists: list[Technologist]
     open_postings: int
-    seconds: float
 
 
 def seed() -> Seeded:
@@ -192,7 +124,6 @@ def seed() -> Seeded:
         VendorFamiliarity,
     )
 
-    started = time.perf_counter()
     rng = random.Random(SEED)
     now = timezone.now()
     today = timezone.localdate()
@@ -335,15 +266,9 @@ def seed() -> Seeded:
         competent.objects.bulk_create(competent_rows, batch_size=2000)
         speaks.objects.bulk_create(speaks_rows, batch_size=2000)
         VendorFamiliarity.objects.bulk_create(knows_rows, batch_size=2000)
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        # Autovacuum would gather the planner's statistics soon after such a load; do it now
-        # so the plans are those of a database in use, not of empty tables.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    analyze()
     open_count = SessionPosting.objects.filter(status=PostingStatus.OPEN).count()
-    return Seeded(technologists, open_count, time.perf_counter() - started)
+    return Seeded(technologists, open_count)
 
 
 def choose(seeded: Seeded) -> tuple[list[Technologist], Technologist]:
@@ -383,6 +308,10 @@ def choose(seeded: Seeded) -> tuple[list[Technologist], Technologist]:
 # --- Checking answers -----------------------------------------------------------------------
 
 
+def page_url(page_size: int) -> str:
+    return f"{URL}?page_size={page_size}"
+
+
 def problem_with(tech: Technologist, status: int, body: bytes, page_size: int) -> str | None:
     """None when the page is right for this technologist; else what is wrong with it."""
     from marketplace.models import Seniority
@@ -392,12 +321,9 @@ def problem_with(tech: Technologist, status: int, body: bytes, page_size: int) -
             f"{URL} answers 404: the open-postings endpoint is missing (it is "
             "PostingViewSet.open_for_me in marketplace/api.py, route postings/open/)"
         )
-    if status != 200:
-        return f"{URL}: HTTP {status}: {body[:300]!r}"
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return f"{URL}: not JSON: {body[:200]!r}"
+    data, problem = json_answer(URL, status, body)
+    if problem:
+        return problem
     if data.get("count") != tech.expected_count:
         return f"{URL}: count {data.get('count')}, expected {tech.expected_count} for {tech}"
     results = data.get("results")
@@ -432,9 +358,9 @@ def problem_with(tech: Technologist, status: int, body: bytes, page_size: int) -
 
 
 def check_ineligible(tech: Technologist, status: int, body: bytes) -> str | None:
-    if status != 200:
-        return f"{URL} for an ineligible technologist: HTTP {status}: {body[:200]!r}"
-    data = json.loads(body)
+    data, problem = json_answer(f"{URL} for an ineligible technologist", status, body)
+    if problem:
+        return problem
     if data.get("count") != 0 or data.get("results"):
         return f"{URL}: an ineligible technologist sees {data.get('count')} postings"
     if not data.get("ineligibility_reasons"):
@@ -442,7 +368,7 @@ def check_ineligible(tech: Technologist, status: int, body: bytes) -> str | None
     return None
 
 
-# --- In-process: the selector and the queries per request ------------------------------------
+# --- In-process: the selector -----------------------------------------------------------------
 
 
 def time_selector(seeded: Seeded) -> list[float]:
@@ -469,241 +395,10 @@ def time_selector(seeded: Seeded) -> list[float]:
     return timings
 
 
-def count_queries(tech: Technologist) -> dict[int, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-    from rest_framework.test import APIClient
-
-    client = APIClient(HTTP_HOST="127.0.0.1")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {tech.token}")
-    counts = {}
-    for page_size in PAGE_SIZES:
-        url = f"{URL}?page_size={page_size}"
-        client.get(url)  # warm
-        with CaptureQueriesContext(connection) as captured:
-            response = client.get(url)
-        problem = problem_with(tech, response.status_code, response.content, page_size)
-        if problem:
-            raise BenchFailure(f"in-process: {problem}")
-        counts[page_size] = len(captured)
-    return counts
-
-
-# --- Daphne and the HTTP load ----------------------------------------------------------------
-
-
-@dataclass
-class Daphnes:
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
-
-    @property
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
-
-    def check_alive(self) -> None:
-        for process, log in zip(self.processes, self.logs, strict=True):
-            if process.poll() is not None:
-                raise BenchFailure(
-                    f"daphne (pid {process.pid}) exited with {process.returncode}:\n{tail(log)}"
-                )
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 10
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def start_daphnes(count: int, probe_token: str) -> tuple[Daphnes, list[int]]:
-    """`count` Daphne children, each on its own socket (`daphne --fd`). The clients spread over
-    them round-robin, as a proxy in front would: with one shared socket, keep-alive connections
-    land where the kernel puts them, and one process can end up with all the clients."""
-    daphne = Path(sys.executable).parent / "daphne"
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    daphnes = Daphnes()
-    ports = []
-    try:
-        for i in range(count):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-                listener.bind(("127.0.0.1", 0))
-                listener.listen(128)
-                listener.set_inheritable(True)
-                ports.append(int(listener.getsockname()[1]))
-                log = DATA_DIR / f"open_postings-daphne-{i}.log"
-                with log.open("wb") as out:
-                    daphnes.processes.append(
-                        subprocess.Popen(
-                            # -v 0: no access log (the proxy in front logs).
-                            [str(daphne), "--fd", str(listener.fileno()), "-v", "0", APPLICATION],
-                            cwd=ROOT,
-                            env=os.environ.copy(),
-                            stdout=out,
-                            stderr=subprocess.STDOUT,
-                            pass_fds=(listener.fileno(),),
-                        )
-                    )
-                daphnes.logs.append(log)
-        wait_until_serving(daphnes, ports, probe_token)
-    except BaseException:
-        daphnes.stop()
-        raise
-    return daphnes, ports
-
-
-def wait_until_serving(daphnes: Daphnes, ports: list[int], token: str) -> None:
-    """Every child answers: none is still importing Django when the load starts."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    waiting = list(ports)
-    while waiting and time.monotonic() < deadline:
-        daphnes.check_alive()
-        client = HttpClient(waiting[0], token)
-        try:
-            status, body = client.get("/api/v1/me/")
-        except OSError:
-            time.sleep(0.1)
-            continue
-        finally:
-            client.connection.close()
-        if status != 200:
-            raise BenchFailure(f"daphne answers /api/v1/me/ with HTTP {status}: {body[:200]!r}")
-        waiting.pop(0)
-    if waiting:
-        raise BenchFailure(
-            f"the daphne processes were not serving within {SERVER_START_TIMEOUT:.0f} s:\n"
-            + "\n".join(tail(log) for log in daphnes.logs)
-        )
-
-
-def server_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-class HttpClient:
-    """One keep-alive connection with one technologist's token."""
-
-    def __init__(self, port: int, token: str) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            self.connection.request("GET", path, headers=self.headers)
-            response = self.connection.getresponse()
-            return response.status, response.read()
-        except OSError:
-            self.connection.close()
-            raise
-
-
-@dataclass
-class LoadResult:
-    seconds: float
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    server_cores_each: list[float] = field(default_factory=list)  # one per Daphne process
-
-    @property
-    def server_cores(self) -> float:
-        return sum(self.server_cores_each)
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def server_cpu_ms(self) -> float:
-        return self.server_cores * self.seconds * 1000 / max(1, self.requests)
-
-
-Check = Callable[[Technologist, int, bytes], str | None]
-
-
-def load(
-    ports: list[int], techs: list[Technologist], url: str, check: Check, pids: list[int]
-) -> LoadResult:
-    """CONCURRENCY closed-loop clients, client i as technologist i on Daphne i mod N; every
-    answer is checked."""
-    start = time.perf_counter()
-    measure_from = start + WARMUP_SECONDS
-    stop_at = measure_from + MEASURE_SECONDS
-    lock = threading.Lock()
-    result = LoadResult(seconds=MEASURE_SECONDS)
-
-    def worker(port: int, tech: Technologist) -> None:
-        client = HttpClient(port, tech.token)
-        mine: list[float] = []
-        try:
-            while (sent := time.perf_counter()) < stop_at:
-                try:
-                    status, body = client.get(url)
-                except OSError as exc:
-                    with lock:
-                        result.errors.append(f"{url}: {exc!r}")
-                    return
-                elapsed_ms = (time.perf_counter() - sent) * 1000
-                problem = check(tech, status, body)
-                if problem:
-                    with lock:
-                        result.errors.append(problem)
-                    return
-                if sent >= measure_from:
-                    mine.append(elapsed_ms)
-        finally:
-            client.connection.close()
-            with lock:
-                result.latencies_ms.extend(mine)
-
-    threads = [
-        threading.Thread(target=worker, args=(ports[i % len(ports)], techs[i % len(techs)]))
-        for i in range(CONCURRENCY)
-    ]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, measure_from - time.perf_counter()))
-    cpu_from = [server_cpu_seconds(pid) for pid in pids]
-    time.sleep(max(0.0, stop_at - time.perf_counter()))
-    result.server_cores_each = [
-        (server_cpu_seconds(pid) - before) / MEASURE_SECONDS
-        for pid, before in zip(pids, cpu_from, strict=True)
-    ]
-    for thread in threads:
-        thread.join()
-    return result
-
-
-def api_root_problem(tech: Technologist, status: int, body: bytes) -> str | None:
-    if status != 200 or b"postings" not in body:
-        return f"/api/v1/: HTTP {status}: {body[:200]!r}"
-    return None
-
-
 def report(
     name: str, result: LoadResult, p95_target: float | None, baseline: LoadResult | None = None
 ) -> None:
-    p50 = percentile(result.latencies_ms, 50)
-    p95 = percentile(result.latencies_ms, 95)
+    p50, p95 = result.percentile(50), result.percentile(95)
     figure(f"{name}_p50", f"{p50:.1f}", "ms", "—")
     if p95_target is None:
         figure(f"{name}_p95", f"{p95:.1f}", "ms", "— (baseline)")
@@ -722,124 +417,81 @@ def report(
         # Steadier than times on a shared machine: both were measured in this run.
         ratio = result.server_cpu_ms / baseline.server_cpu_ms
         figure(f"{name}_cpu_vs_api_root", f"{ratio:.1f}", "×", "—")
-    each = " + ".join(f"{cores:.2f}" for cores in result.server_cores_each)
     print(
-        f"load: {name}: {result.requests} requests checked; Daphne {result.server_cores:.2f} "
-        f"cores ({each}); load average {os.getloadavg()[0]:.1f}"
+        f"load: {name}: {result.requests} requests checked; Daphne {result.spread}; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 
 # --- Main -----------------------------------------------------------------------------------
 
 
-def main() -> int:
-    database = prepare_database()
-    configure_environment(database)
-    daphnes: Daphnes | None = None
-    failures: list[str] = []
-    try:
-        import django
+def measure(bench: Bench, seeded: Seeded) -> None:
+    techs, ineligible = choose(seeded)
+    print(
+        f"setup: {POSTINGS:,} postings ({seeded.open_postings:,} open) on "
+        f"{HOSPITALS * SITES_PER_HOSPITAL * SCANNERS_PER_SITE} scanners of {HOSPITALS} "
+        f"hospitals; {TECHNOLOGISTS:,} technologists "
+        f"({sum(t.eligible for t in seeded.technologists):,} eligible); the "
+        f"{len(techs)} load technologists qualify for "
+        f"{min(t.expected_count for t in techs)}-{max(t.expected_count for t in techs)} "
+        "postings each"
+    )
 
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connections
+    timings = time_selector(seeded)
+    p50, p95 = percentile(timings, 50), percentile(timings, 95)
+    figure("open_postings.selector_p50", f"{p50:.1f}", "ms", "—")
+    figure(
+        "open_postings.selector_p95",
+        f"{p95:.1f}",
+        "ms",
+        f"≤ {SELECTOR_P95_TARGET_MS:.0f}",
+        p95 > SELECTOR_P95_TARGET_MS,
+    )
+    print(
+        f"selector: {len(timings)} calls (count + first page of 20) for "
+        f"{SELECTOR_TECHNOLOGISTS} technologists, in-process"
+    )
 
-        started = time.perf_counter()
-        call_command("migrate", verbosity=0, interactive=False)
-        migrated = time.perf_counter() - started
-        seeded = seed()
-        techs, ineligible = choose(seeded)
-        print(
-            f"setup: {database.description}, settings {os.environ['DJANGO_SETTINGS_MODULE']}, "
-            f"migrated in {migrated:.1f} s, seeded in {seeded.seconds:.1f} s"
-        )
-        print(
-            f"setup: {POSTINGS:,} postings ({seeded.open_postings:,} open) on "
-            f"{HOSPITALS * SITES_PER_HOSPITAL * SCANNERS_PER_SITE} scanners of {HOSPITALS} "
-            f"hospitals; {TECHNOLOGISTS:,} technologists "
-            f"({sum(t.eligible for t in seeded.technologists):,} eligible); the "
-            f"{len(techs)} load technologists qualify for "
-            f"{min(t.expected_count for t in techs)}-{max(t.expected_count for t in techs)} "
-            "postings each"
-        )
+    response = api_client(ineligible.token).get(URL)
+    problem = check_ineligible(ineligible, response.status_code, response.content)
+    if response.status_code == 404:
+        problem = problem_with(ineligible, 404, b"", 20)
+    if problem:
+        raise BenchFailure(problem)
+    queries = count_queries(techs[0].token, PAGE_SIZES, page_url, partial(problem_with, techs[0]))
+    worst = max(queries.per_page_size.values())
+    print(
+        f"bench: open_postings.queries = {worst} queries/request "
+        f"(target constant){'' if queries.constant else ' MISSED'} — {queries.by_size}"
+    )
 
-        timings = time_selector(seeded)
-        p50, p95 = percentile(timings, 50), percentile(timings, 95)
-        figure("open_postings.selector_p50", f"{p50:.1f}", "ms", "—")
-        figure(
-            "open_postings.selector_p95",
-            f"{p95:.1f}",
-            "ms",
-            f"≤ {SELECTOR_P95_TARGET_MS:.0f}",
-            p95 > SELECTOR_P95_TARGET_MS,
+    daphnes = bench.start_daphnes(techs[0].token)
+    print(
+        f"setup: {daphnes.describe()}, {CONCURRENCY} keep-alive clients as "
+        f"{min(CONCURRENCY, len(techs))} technologists, {WARMUP_SECONDS:g} s warm-up + "
+        f"{MEASURE_SECONDS:g} s each; {machine()}"
+    )
+    # What every request costs (Daphne, middleware, the token): the API root.
+    callers = [Caller(tech.token, api_root_problem) for tech in techs]
+    baseline = load(daphnes, "/api/v1/", callers, concurrency=CONCURRENCY, seconds=MEASURE_SECONDS)
+    daphnes.check_alive()
+    if problem := baseline.problem():
+        raise BenchFailure(f"the baseline failed: {problem}")
+    report("open_postings.api_root", baseline, None)
+    for page_size in PAGE_SIZES:
+        callers = [
+            Caller(tech.token, partial(problem_with, tech, page_size=page_size)) for tech in techs
+        ]
+        result = load(
+            daphnes, page_url(page_size), callers, concurrency=CONCURRENCY, seconds=MEASURE_SECONDS
         )
-        print(
-            f"selector: {len(timings)} calls (count + first page of 20) for "
-            f"{SELECTOR_TECHNOLOGISTS} technologists, in-process"
-        )
-
-        from rest_framework.test import APIClient
-
-        client = APIClient(HTTP_HOST="127.0.0.1")
-        client.credentials(HTTP_AUTHORIZATION=f"Token {ineligible.token}")
-        response = client.get(URL)
-        problem = check_ineligible(ineligible, response.status_code, response.content)
-        if response.status_code == 404:
-            problem = problem_with(ineligible, 404, b"", 20)
-        if problem:
-            raise BenchFailure(problem)
-        queries = count_queries(techs[0])
-        constant = len(set(queries.values())) == 1
-        by_size = ", ".join(f"page_size={s}: {n}" for s, n in queries.items())
-        print(
-            f"bench: open_postings.queries = {max(queries.values())} queries/request "
-            f"(target constant){'' if constant else ' MISSED'} — {by_size}"
-        )
-        connections.close_all()
-
-        daphnes, ports = start_daphnes(DAPHNE_PROCESSES, techs[0].token)
-        print(
-            f"setup: {DAPHNE_PROCESSES} daphne processes, one socket each (ports "
-            f"{', '.join(map(str, ports))}, logs {DATA_DIR.relative_to(ROOT)}/"
-            f"open_postings-daphne-<i>.log), {CONCURRENCY} keep-alive clients spread over them "
-            f"round-robin as {min(CONCURRENCY, len(techs))} technologists, "
-            f"{WARMUP_SECONDS:g} s warm-up + {MEASURE_SECONDS:g} s each; load average "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-        )
-        # What every request costs (Daphne, middleware, the token): the API root.
-        baseline = load(ports, techs, "/api/v1/", api_root_problem, daphnes.pids)
         daphnes.check_alive()
-        if baseline.errors or baseline.requests < 2:
-            raise BenchFailure(f"the baseline failed: {baseline.errors[:1]}")
-        report("open_postings.api_root", baseline, None)
-        for page_size in PAGE_SIZES:
-
-            def check(tech: Technologist, status: int, body: bytes, size: int = page_size) -> Any:
-                return problem_with(tech, status, body, size)
-
-            url = f"{URL}?page_size={page_size}"
-            result = load(ports, techs, url, check, daphnes.pids)
-            daphnes.check_alive()
-            if result.errors or result.requests < 2:
-                failures.append(f"page_size={page_size}: {result.errors[:1] or 'no requests'}")
-                continue
-            report(f"open_postings.api_page{page_size}", result, P95_TARGET_MS, baseline)
-    except BenchFailure as exc:
-        failures.append(str(exc))
-    finally:
-        if daphnes is not None:
-            daphnes.stop()
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception as exc:  # Django may not be set up when the failure came early
-            print(f"warning: closing connections: {exc!r}", file=sys.stderr)
-        database.drop()
-    for failure in failures:
-        print(f"FAILED: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+        if problem := result.problem():
+            bench.failures.append(f"page_size={page_size}: {problem}")
+            continue
+        report(f"open_postings.api_page{page_size}", result, P95_TARGET_MS, baseline)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("open_postings", "wescan_bench_postings", seed, measure))
