@@ -102,6 +102,17 @@ PEOPLE = [
     "admin",
 ]
 
+# What each of PEOPLE gets on a page only a hospital's managers (and platform admins) use.
+MANAGER_PAGE = {
+    "anonymous": 302,
+    "outsider": 404,
+    "other_manager": 404,
+    "technologist": 403,
+    "local_staff": 403,
+    "manager": 200,
+    "admin": 200,
+}
+
 
 def who(world: World, name: str) -> User | None:
     """One of PEOPLE in the world (None for the anonymous visitor)."""

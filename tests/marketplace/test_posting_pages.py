@@ -17,7 +17,7 @@ from marketplace.models import (
     TechnologistProfile,
     Urgency,
 )
-from tests.conftest import World, client_for, who
+from tests.conftest import MANAGER_PAGE, PEOPLE, World, client_for, who
 from tests.factories import ScannerFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,41 +98,22 @@ def form_data(world: World, **overrides: str | list[str]) -> dict[str, str | lis
 
 # --- Who may see which page -----------------------------------------------------------------------
 
-ROLES = [
-    "anonymous",
-    "outsider",
-    "other_manager",
-    "technologist",
-    "local_staff",
-    "manager",
-    "admin",
-]
-MANAGER_ONLY = {
-    "anonymous": 302,
-    "outsider": 404,
-    "other_manager": 404,
-    "technologist": 403,
-    "local_staff": 403,
-    "manager": 200,
-    "admin": 200,
-}
-
 
 @pytest.mark.parametrize(
     "page", ["/hospitals/{hospital}/postings/", "/hospitals/{hospital}/postings/new/"]
 )
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PEOPLE)
 def test_hospital_posting_pages_are_for_its_managers(world: World, page: str, role: str) -> None:
     url = page.format(hospital=world.hospital.pk)
     response = client_for(who(world, role)).get(url)
-    assert response.status_code == MANAGER_ONLY[role]
+    assert response.status_code == MANAGER_PAGE[role]
     if role == "anonymous":
         assert response["Location"].startswith("/accounts/login/?next=")
-    if MANAGER_ONLY[role] == 404:
+    if MANAGER_PAGE[role] == 404:
         assert "Hôpital Sainte-Claire" not in response.content.decode()
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PEOPLE)
 def test_a_draft_is_seen_by_its_hospital_and_edited_by_its_managers(
     world: World, role: str
 ) -> None:
@@ -141,21 +122,21 @@ def test_a_draft_is_seen_by_its_hospital_and_edited_by_its_managers(
     detail = client.get(f"/postings/{posting.pk}/")
     edit = client.get(f"/postings/{posting.pk}/edit/")
     members = {"technologist": 200, "local_staff": 200}
-    assert detail.status_code == members.get(role, MANAGER_ONLY[role])
-    assert edit.status_code == MANAGER_ONLY[role]
+    assert detail.status_code == members.get(role, MANAGER_PAGE[role])
+    assert edit.status_code == MANAGER_PAGE[role]
     if detail.status_code == 200:
         page = detail.content.decode()
         assert ("Cancel posting" in page) == (role in {"manager", "admin"})
 
 
 @pytest.mark.parametrize("action", ["publish", "cancel"])
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PEOPLE)
 def test_publishing_and_cancelling_are_for_its_managers(
     world: World, action: str, role: str
 ) -> None:
     posting = make_posting(world)
     response = client_for(who(world, role)).post(f"/postings/{posting.pk}/{action}/")
-    expected = {**MANAGER_ONLY, "manager": 302, "admin": 302}[role]
+    expected = {**MANAGER_PAGE, "manager": 302, "admin": 302}[role]
     assert response.status_code == expected
     posting.refresh_from_db()
     changed = {"publish": PostingStatus.OPEN, "cancel": PostingStatus.CANCELLED}[action]
@@ -163,7 +144,7 @@ def test_publishing_and_cancelling_are_for_its_managers(
 
 
 @pytest.mark.parametrize("page", ["/me/technologist/", "/me/postings/"])
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PEOPLE)
 def test_technologist_pages_are_personal(world: World, page: str, role: str) -> None:
     response = client_for(who(world, role)).get(page)
     assert response.status_code == (302 if role == "anonymous" else 200)

@@ -13,7 +13,7 @@ from accounts.models import User
 from marketplace.models import Role, TechnologistProfile
 from scheduling import services
 from scheduling.models import AvailabilityWindow
-from tests.conftest import World, client_for, who
+from tests.conftest import MANAGER_PAGE, PEOPLE, World, client_for, who
 from tests.factories import MembershipFactory, TechnologistProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,39 +64,20 @@ def add(client: Client, **data: str | list[str]) -> object:
 
 # --- Who may see which page -----------------------------------------------------------------------
 
-ROLES = [
-    "anonymous",
-    "outsider",
-    "other_manager",
-    "technologist",
-    "local_staff",
-    "manager",
-    "admin",
-]
-MANAGER_ONLY = {
-    "anonymous": 302,
-    "outsider": 404,
-    "other_manager": 404,
-    "technologist": 403,
-    "local_staff": 403,
-    "manager": 200,
-    "admin": 200,
-}
-
 
 @pytest.mark.parametrize(
     "page", ["/hospitals/{hospital}/staff/", "/hospitals/{hospital}/staff/{technologist}/lend/"]
 )
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PEOPLE)
 def test_staff_pages_are_for_the_hospitals_managers(world: World, page: str, role: str) -> None:
     url = page.format(hospital=world.hospital.pk, technologist=world.technologist.pk)
     response = client_for(who(world, role)).get(url)
-    assert response.status_code == MANAGER_ONLY[role]
+    assert response.status_code == MANAGER_PAGE[role]
     if role == "anonymous":
         assert response["Location"].startswith("/accounts/login/?next=")
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PEOPLE)
 def test_the_week_is_ones_own(world: World, technologist: User, role: str) -> None:
     response = client_for(who(world, role)).get("/me/availability/")
     if role == "anonymous":
