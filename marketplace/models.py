@@ -189,12 +189,6 @@ class Seniority(models.TextChoices):
     SENIOR = "senior", "Senior"
 
     @classmethod
-    def at_least(cls, level: str) -> list[str]:
-        """The levels that meet a minimum: at_least("experienced") -> experienced, senior."""
-        order = list(cls.values)
-        return order[order.index(level) :]
-
-    @classmethod
     def at_most(cls, level: str) -> list[str]:
         order = list(cls.values)
         return order[: order.index(level) + 1]

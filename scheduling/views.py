@@ -353,19 +353,10 @@ def availability_skip(request: AuthenticatedHttpRequest, window_id: int) -> Http
     """One occurrence of a repeating window does not happen (a holiday); the others stay."""
     window = _changeable_window(request, window_id)
     form = SkipOccurrenceForm(request.POST)
-    if not window.rrule:
-        raise ValidationFailed("Only a repeating window has occurrences to skip; delete it.")
     if not form.is_valid():
         raise ValidationFailed("Say which occurrence to skip.")
     local_start = form.cleaned_data["local_start"]
-    zone = ZoneInfo(window.time_zone)
-    around = local_start.replace(tzinfo=zone)
-    occurs = any(
-        o.starts_at.astimezone(zone).replace(tzinfo=None) == local_start
-        for o in window.occurrences(around - timedelta(days=1), around + timedelta(days=1))
-    )
-    if not occurs:
-        raise ValidationFailed(f"This window has no occurrence at {local_start:%d %b %Y %H:%M}.")
+    # The service refuses a one-off window and a time that is not one of its occurrences.
     services.availability_skip_occurrence(
         actor=request.user, window=window, local_start=local_start
     )

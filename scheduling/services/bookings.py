@@ -307,7 +307,7 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
     )
     _notify(
         booking,
-        to=Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST,
+        to=_other(side),
         kind="booking.cancelled",
         message=f"Cancelled: the session at {posting.hospital.name} {_when(booking)}. "
         f"Reason: {reason}",
@@ -339,7 +339,7 @@ def booking_start(*, actor: User, booking: Booking) -> Booking:
     )
     _notify(
         booking,
-        to=Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST,
+        to=_other(side),
         kind="booking.started",
         message=f"Started: the session at {booking.posting.hospital.name} {_when(booking)}.",
     )
@@ -365,7 +365,7 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     )
     _notify(
         booking,
-        to=Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST,
+        to=_other(side),
         kind="booking.completed",
         message=f"Completed: the session at {booking.posting.hospital.name} {_when(booking)}.",
     )
@@ -456,6 +456,11 @@ def _side(actor: User, booking: Booking) -> str:
     raise PermissionDenied(
         f"Only the technologist or a manager of {booking.posting.hospital.name} may do this."
     )
+
+
+def _other(side: str) -> str:
+    """The side that hears about what `side` did."""
+    return Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST
 
 
 def _require_other_side(actor: User, booking: Booking, *, verb: str) -> None:
