@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling import views
+from scheduling.views import availability as views
 
 urlpatterns = [
     path("me/availability/", views.availability_week, name="availability_week"),

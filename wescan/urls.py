@@ -7,7 +7,7 @@ from accounts import views as account_views
 from accounts.api import MeView, TokenView
 from core import views as core_views
 from marketplace import api as marketplace_api
-from scheduling import api as scheduling_api
+from scheduling.api import availability as availability_api
 
 router = DefaultRouter()
 router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
@@ -19,7 +19,7 @@ router.register("exam-families", marketplace_api.ExamFamilyViewSet, basename="ex
 router.register("languages", marketplace_api.LanguageViewSet, basename="language")
 router.register("technologists", marketplace_api.TechnologistViewSet, basename="technologist")
 router.register("postings", marketplace_api.PostingViewSet, basename="posting")
-router.register("availability", scheduling_api.AvailabilityViewSet, basename="availability")
+router.register("availability", availability_api.AvailabilityViewSet, basename="availability")
 
 urlpatterns = [
     path("", core_views.home, name="home"),

@@ -1,0 +1,1 @@
+"""REST endpoints of the scheduling app, one module per concern."""
