@@ -63,3 +63,30 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only.")
+
+
+class Notification(models.Model):
+    """Something WeScan tells one person: listed on every page until read, pushed live to any
+    page they have open, and mailed once (`emailed_at` makes the mail task safe to run twice).
+
+    `dedupe_key`, when set, makes a notice happen once whatever runs it again (reminders from a
+    periodic job). Notices describe the work, never the patient."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=40)
+    message = models.TextField(max_length=2000)
+    url = models.CharField(max_length=300, blank=True, help_text="Where the notice leads.")
+    data = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(max_length=160, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}: {self.message[:60]}"

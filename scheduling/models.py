@@ -147,6 +147,9 @@ class Booking(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Which side cancelled (hospital or technologist): the record of facts counts late
+    # cancellations per side, and only a hospital's late cancellation is owed in the ledger.
+    cancelled_side = models.CharField(max_length=16, choices=Initiator.choices, blank=True)
     cancel_reason = models.TextField(blank=True, max_length=1000)
     cancelled_hours_before = models.DecimalField(
         max_digits=8, decimal_places=2, null=True, blank=True
@@ -157,6 +160,9 @@ class Booking(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Every transition saves it (services list it in update_fields): calendar feeds take their
+    # DTSTAMP and SEQUENCE from it.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["starts_at", "pk"]
@@ -187,3 +193,121 @@ class Booking(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in LIVE_STATUSES
+
+
+# --- Reciprocity ledger -----------------------------------------------------------------------
+
+
+class LedgerKind(models.TextChoices):
+    COMPLETED = "completed", "Hours worked"
+    LATE_CANCELLATION = "late_cancellation", "Late cancellation by the hospital"
+
+
+class LedgerEntry(models.Model):
+    """Hours one side gave another. A completed booking credits the lending hospital (or the
+    independent technologist) and debits the receiving hospital with the hours worked, from the
+    cockpit's record of start and end; a hospital's late cancellation debits it the booked hours.
+    One entry per booking and kind, so recording twice changes nothing. Written by
+    `scheduling.services.ledger`, never edited."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=24, choices=LedgerKind.choices)
+    creditor_hospital = models.ForeignKey(
+        Hospital,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_credits",
+    )
+    creditor_technologist = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_credits",
+        help_text="An independent technologist, when no hospital lent them.",
+    )
+    debtor_hospital = models.ForeignKey(
+        Hospital, on_delete=models.PROTECT, related_name="ledger_debits"
+    )
+    hours = models.DecimalField(max_digits=6, decimal_places=2)
+    occurred_at = models.DateTimeField(
+        help_text="When the work ended or the booking was cancelled."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["debtor_hospital", "occurred_at"]),
+            models.Index(fields=["creditor_hospital", "occurred_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "kind"], name="ledger_one_entry_per_kind"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(creditor_hospital__isnull=False, creditor_technologist__isnull=True)
+                    | models.Q(creditor_hospital__isnull=True, creditor_technologist__isnull=False)
+                ),
+                name="ledger_one_creditor",
+            ),
+            models.CheckConstraint(condition=models.Q(hours__gte=0), name="ledger_hours_positive"),
+        ]
+
+    def __str__(self) -> str:
+        creditor = self.creditor_hospital_id or f"technologist {self.creditor_technologist_id}"
+        return f"{self.hours} h {self.kind}: {creditor} <- {self.debtor_hospital_id}"
+
+
+# --- Calendar feeds ---------------------------------------------------------------------------
+
+
+class CalendarFeedKind(models.TextChoices):
+    PERSON = "person", "A person's bookings"
+    HOSPITAL = "hospital", "A hospital's sessions"
+
+
+class CalendarFeed(models.Model):
+    """A private iCalendar address: a person's bookings or a hospital's sessions. The token in
+    the address is the only key (calendar apps cannot sign in); rotating it replaces the token,
+    and the old address answers 404 from then on. Kept readable so that the owner can copy the
+    address again onto another device."""
+
+    kind = models.CharField(max_length=16, choices=CalendarFeedKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="calendar_feeds",
+    )
+    hospital = models.ForeignKey(
+        Hospital, null=True, blank=True, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="person", user__isnull=False, hospital__isnull=True)
+                    | models.Q(kind="hospital", user__isnull=True, hospital__isnull=False)
+                ),
+                name="calendar_feed_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(kind="person"), name="calendar_feed_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["hospital"],
+                condition=models.Q(kind="hospital"),
+                name="calendar_feed_per_hospital",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.user_id if self.kind == "person" else self.hospital_id
+        return f"{self.kind} feed of {owner}"

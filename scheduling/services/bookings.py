@@ -195,7 +195,7 @@ def booking_accept(*, actor: User, booking: Booking) -> Booking:
     posting.status = PostingStatus.FILLED
     try:
         with transaction.atomic():
-            booking.save(update_fields=["status", "confirmed_at"])
+            booking.save(update_fields=["status", "confirmed_at", "updated_at"])
             posting.save(update_fields=["status"])
     except IntegrityError as error:
         # Only a race past the checks above gets here; the database keeps the invariant.
@@ -231,7 +231,7 @@ def booking_decline(*, actor: User, booking: Booking, reason: str = "") -> Booki
     reason = _clean_reason(reason)
     booking.status = BookingStatus.DECLINED
     booking.closed_at = timezone.now()
-    booking.save(update_fields=["status", "closed_at"])
+    booking.save(update_fields=["status", "closed_at", "updated_at"])
     audit_record(
         actor=actor,
         action="booking.declined",
@@ -274,6 +274,7 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
     ahead = booking.starts_at - now
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_by = actor
+    booking.cancelled_side = side
     booking.cancel_reason = reason
     booking.cancelled_hours_before = _hours(ahead)
     booking.late = was_confirmed and ahead < LATE_CANCELLATION
@@ -282,6 +283,7 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
         update_fields=[
             "status",
             "cancelled_by",
+            "cancelled_side",
             "cancel_reason",
             "cancelled_hours_before",
             "late",
@@ -333,7 +335,7 @@ def booking_start(*, actor: User, booking: Booking) -> Booking:
         raise Conflict("This session's time is over; it can no longer be started.")
     booking.status = BookingStatus.IN_PROGRESS
     booking.started_at = now
-    booking.save(update_fields=["status", "started_at"])
+    booking.save(update_fields=["status", "started_at", "updated_at"])
     audit_record(
         actor=actor, action="booking.started", target=booking, hospital=booking.posting.hospital
     )
@@ -355,7 +357,7 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     booking.status = BookingStatus.COMPLETED
     booking.completed_at = now
     booking.closed_at = now
-    booking.save(update_fields=["status", "completed_at", "closed_at"])
+    booking.save(update_fields=["status", "completed_at", "closed_at", "updated_at"])
     audit_record(
         actor=actor,
         action="booking.completed",
@@ -384,7 +386,7 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
         raise Conflict("A no-show is recorded 15 minutes after the start at the earliest.")
     booking.status = BookingStatus.NO_SHOW
     booking.closed_at = now
-    booking.save(update_fields=["status", "closed_at"])
+    booking.save(update_fields=["status", "closed_at", "updated_at"])
     audit_record(
         actor=actor, action="booking.no_show", target=booking, hospital=booking.posting.hospital
     )
@@ -415,7 +417,7 @@ def booking_expire_due(*, now: datetime | None = None) -> int:
                 continue
             booking.status = BookingStatus.EXPIRED
             booking.closed_at = now
-            booking.save(update_fields=["status", "closed_at"])
+            booking.save(update_fields=["status", "closed_at", "updated_at"])
             audit_record(
                 actor=None,
                 action="booking.expired",
