@@ -8,9 +8,10 @@ Occurrences are computed on demand for the range asked, never stored ahead.
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import DAILY, WEEKLY, rrule, rrulestr
 
 # A rule that never ends is fine; a rule expanded over more than this is refused.
 MAX_OCCURRENCES_PER_QUERY = 2000
@@ -26,8 +27,10 @@ class Occurrence:
     ends_at: datetime  # aware, UTC
 
 
+@lru_cache(maxsize=4096)
 def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
-    """An RRULE value (without DTSTART), anchored at the first occurrence's local start."""
+    """An RRULE value (without DTSTART), anchored at the first occurrence's local start.
+    Cached: matching expands the same few rules for many people many times a second."""
     cleaned = text.strip()
     if cleaned.upper().startswith("RRULE:"):
         cleaned = cleaned[6:]
@@ -44,6 +47,20 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
     if rule._freq > 3:  # HOURLY and finer are not availability windows
         raise RecurrenceError("Repeat daily, weekly, monthly or yearly.")
     return rule
+
+
+def _fast_forward(rule: rrule, first_local: datetime, after: datetime) -> rrule:
+    """The same rule anchored at a later start on its own pattern, so that expanding it near
+    `after` does not step through every occurrence since the window was first published.
+    Only for daily and weekly rules without COUNT or BYSETPOS: moving their start by whole
+    periods (days, or weeks, times INTERVAL) of wall-clock time yields the same occurrences."""
+    if rule._freq not in (DAILY, WEEKLY) or rule._count is not None or rule._bysetpos:
+        return rule
+    period = rule._interval * (7 if rule._freq == WEEKLY else 1)
+    periods = (after - first_local).days // period - 1
+    if periods <= 0:
+        return rule
+    return rule.replace(dtstart=first_local + timedelta(days=periods * period))
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -82,6 +99,7 @@ def expand(
     # Local bounds, widened by a day and by the duration so no overlapping occurrence is missed.
     after = _local(range_start, zone) - duration - timedelta(days=1)
     before = _local(range_end, zone) + timedelta(days=1)
+    recurrence = _fast_forward(recurrence, first_local, after)
     count = 0
     for local_start in recurrence.xafter(after, inc=True):
         if local_start > before:

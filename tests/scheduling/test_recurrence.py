@@ -112,3 +112,38 @@ def test_bad_rules_are_refused_with_a_reason(rule: str) -> None:
 def test_an_endless_rule_over_a_huge_range_is_refused() -> None:
     with pytest.raises(RecurrenceError, match="shorter"):
         _mondays(rule="FREQ=DAILY", range_end=datetime(2037, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=WEEKLY;BYDAY=MO,TH",
+        "FREQ=WEEKLY;INTERVAL=3",
+        "FREQ=DAILY;INTERVAL=2",
+        "FREQ=DAILY;UNTIL=20280101T000000",
+        "FREQ=WEEKLY;COUNT=200;BYDAY=TU",
+        "FREQ=MONTHLY;BYDAY=1FR",
+    ],
+)
+def test_an_old_window_expands_as_if_stepped_from_its_first_day(rule: str) -> None:
+    """Windows published years ago are expanded from near the range asked (fast); the
+    occurrences are the same as stepping through every one since the first, DST included."""
+    zone = ZoneInfo("Europe/Brussels")
+    first = datetime(2023, 1, 5, 8, 0, tzinfo=zone)  # a Thursday
+    window = {
+        "starts_at": first,
+        "ends_at": first + timedelta(hours=4),
+        "time_zone": "Europe/Brussels",
+        "rule": rule,
+        "exdates": [datetime(2027, 3, 29, 8, 0)],
+    }
+    start, end = datetime(2027, 3, 20, tzinfo=UTC), datetime(2027, 4, 20, tzinfo=UTC)
+    fast = list(expand(**window, range_start=start, range_end=end))  # type: ignore[arg-type]
+    stepped = [
+        (local_start.replace(tzinfo=zone), local_start.replace(tzinfo=zone) + timedelta(hours=4))
+        for local_start in parse_rule(rule, first_start_local=first.replace(tzinfo=None))
+        if local_start != datetime(2027, 3, 29, 8, 0)
+        and start <= local_start.replace(tzinfo=zone) < end
+    ]
+    assert [(o.starts_at, o.ends_at) for o in fast] == stepped
+    assert all(o.starts_at.astimezone(zone).hour == 8 for o in fast)  # 08:00 local after DST
