@@ -1,26 +1,203 @@
-"""Live notices to people, on whatever page they have open, sent once the transaction commits."""
+"""Notices to people: stored (listed on every page until read), pushed live to any page they have
+open, and mailed once. Everything leaves only after the caller's transaction commits.
 
+Services call `notification_send`; pages, the API and the header menu read through the
+selectors at the end. `push_on_commit` is the bare live push, for notices that are not kept."""
+
+import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
 
+from core.errors import NotFound
 from core.groups import user_group
+from core.models import Notification
+
+logger = logging.getLogger(__name__)
+
+# What the header menu lists; the full page lists the rest.
+MENU_SIZE = 8
 
 
 def push_on_commit(*, user_ids: Iterable[int], payload: dict[str, Any]) -> None:
+    """Push one frame to everyone in `user_ids` once the transaction commits (not stored)."""
     recipients = sorted(set(user_ids))
 
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        for user_id in recipients:
-            async_to_sync(layer.group_send)(
-                user_group(user_id), {"type": "notify", "payload": payload}
-            )
+    def push() -> None:
+        _push(recipients, payload)
 
     if recipients:
-        transaction.on_commit(send)
+        transaction.on_commit(push, robust=True)
+
+
+def _push(user_ids: list[int], payload: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for user_id in user_ids:
+        async_to_sync(layer.group_send)(user_group(user_id), {"type": "notify", "payload": payload})
+
+
+def notification_send(
+    *,
+    user_ids: Iterable[int],
+    kind: str,
+    message: str,
+    url: str = "",
+    data: dict[str, Any] | None = None,
+    dedupe_key_prefix: str | None = None,
+    mail: bool = True,
+) -> list[Notification]:
+    """Store one notice per recipient, then on commit push each live and queue its mail.
+
+    With `dedupe_key_prefix`, each recipient's notice has the key `f"{prefix}:{user_id}"`: a
+    notice that already exists is not made again, so an event told twice (a periodic job run
+    twice, two workers at once) reaches each person once. Each insert runs in a savepoint, so a
+    clash with a concurrent sender leaves the caller's transaction usable. Returns the notices
+    made by this call."""
+    recipients = sorted(set(user_ids))
+    keys = {
+        user_id: f"{dedupe_key_prefix}:{user_id}" if dedupe_key_prefix else None
+        for user_id in recipients
+    }
+    taken = set(
+        Notification.objects.filter(
+            dedupe_key__in=[key for key in keys.values() if key]
+        ).values_list("dedupe_key", flat=True)
+    )
+    created: list[Notification] = []
+    for user_id in recipients:
+        key = keys[user_id]
+        if key in taken:
+            continue
+        try:
+            with transaction.atomic():
+                notification = Notification.objects.create(
+                    recipient_id=user_id,
+                    kind=kind,
+                    message=message[:2000],
+                    url=url,
+                    data=data or {},
+                    dedupe_key=key,
+                )
+        except IntegrityError:
+            continue  # a concurrent sender made it first
+        created.append(notification)
+    if created:
+        ids = [notification.pk for notification in created]
+
+        # Robust: a channel layer or broker that is down is logged, and the move stands.
+        def push() -> None:
+            _push_stored(ids)
+
+        def queue_mail() -> None:
+            _queue_mail(ids)
+
+        transaction.on_commit(push, robust=True)
+        if mail:
+            transaction.on_commit(queue_mail, robust=True)
+    return created
+
+
+def notification_payload(notification: Notification, *, unread: int) -> dict[str, Any]:
+    """The live frame's payload: the notice, and how many the recipient has unread."""
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "message": notification.message,
+        "url": notification.url,
+        "open_url": _open_url(notification),
+        "created_at": notification.created_at.isoformat(),
+        "data": notification.data,
+        "unread": unread,
+    }
+
+
+def _open_url(notification: Notification) -> str:
+    return reverse("notification_open", args=[notification.pk])
+
+
+def _push_stored(notification_ids: list[int]) -> None:
+    """After commit: each notice to its recipient, with their unread count as of now."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for notification in Notification.objects.filter(pk__in=notification_ids).order_by("pk"):
+        payload = notification_payload(
+            notification, unread=notification_unread_count(user_id=notification.recipient_id)
+        )
+        async_to_sync(layer.group_send)(
+            user_group(notification.recipient_id), {"type": "notify", "payload": payload}
+        )
+
+
+def _queue_mail(notification_ids: list[int]) -> None:
+    from core.tasks import notification_mail
+
+    for notification_id in notification_ids:
+        notification_mail.delay(notification_id)
+
+
+# --- Reading them -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def notification_mark_read(*, user_id: int, notification_id: int) -> Notification:
+    """Mark one of the user's own notices read (again is harmless); anyone else's is 404."""
+    notification = access_notification(user_id=user_id, notification_id=notification_id)
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def notification_mark_all_read(*, user_id: int, up_to_id: int | None = None) -> int:
+    """Mark the user's unread notices read: all of them, or those up to the newest one the page
+    showed (`up_to_id`), so that a notice that arrived meanwhile is not marked read unseen.
+    Returns how many."""
+    unread = Notification.objects.filter(recipient_id=user_id, read_at__isnull=True)
+    if up_to_id is not None:
+        unread = unread.filter(pk__lte=up_to_id)
+    return unread.update(read_at=timezone.now())
+
+
+# --- Wording -----------------------------------------------------------------------------------
+
+
+def notification_age(notification: Notification, *, now: datetime | None = None) -> str:
+    """How long ago, as the menu says it: "just now", "5 minutes ago", "2 days, 3 hours ago"."""
+    now = now or timezone.now()
+    if now - notification.created_at < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(notification.created_at, now)} ago"
+
+
+# --- Selectors ---------------------------------------------------------------------------------
+
+
+def notification_list(*, user_id: int, unread: bool | None = None) -> QuerySet[Notification]:
+    """A person's own notices, newest first; only the unread (or only the read) ones if asked."""
+    notices = Notification.objects.filter(recipient_id=user_id)
+    if unread is not None:
+        notices = notices.filter(read_at__isnull=unread)
+    return notices.order_by("-created_at", "-id")
+
+
+def notification_unread_count(*, user_id: int) -> int:
+    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+def access_notification(*, user_id: int, notification_id: int) -> Notification:
+    """One of the user's own notices; anyone else's does not exist for them."""
+    notification = Notification.objects.filter(pk=notification_id, recipient_id=user_id).first()
+    if notification is None:
+        raise NotFound("No such notification.")
+    return notification

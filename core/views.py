@@ -1,8 +1,19 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
+from accounts.models import User
+from accounts.requests import AuthenticatedHttpRequest
+from core import notify
 from core.api import error_body
+from core.errors import ValidationFailed
 from marketplace import selectors
+from marketplace.views import _next_or, hospital_time_zone
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -30,3 +41,72 @@ def server_error(request: HttpRequest) -> HttpResponse:
             error_body("server_error", "Something went wrong on our side."), status=500
         )
     return render(request, "500.html", status=500)
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+NOTIFICATIONS_PER_PAGE = 25
+
+
+def viewer_time_zone(user: User) -> str:
+    """The wall clock a person's own pages use: a technologist's home time zone, else that of
+    their first hospital, else UTC."""
+    profile = getattr(user, "technologist_profile", None)
+    if profile is not None:
+        return str(profile.home_time_zone)
+    membership = user.memberships.select_related("hospital").order_by("pk").first()
+    return hospital_time_zone(membership.hospital) if membership is not None else "UTC"
+
+
+@login_required
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    unread_only = request.GET.get("show") == "unread"
+    notices = notify.notification_list(
+        user_id=request.user.pk, unread=True if unread_only else None
+    )
+    page = Paginator(notices, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    for notification in page:
+        notification.age = notify.notification_age(notification)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "core/notifications.html",
+        {
+            "page": page,
+            "unread_only": unread_only,
+            "viewer_time_zone": viewer_time_zone(request.user),
+        },
+    )
+
+
+@login_required
+def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
+    """Follow a notice's link; opening it marks it read."""
+    notification = notify.notification_mark_read(
+        user_id=request.user.pk, notification_id=notification_id
+    )
+    target = notification.url
+    if not target or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("notifications")
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
+    notify.notification_mark_read(user_id=request.user.pk, notification_id=notification_id)
+    return redirect(_next_or(request, reverse("notifications")))
+
+
+@login_required
+@require_POST
+def notifications_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
+    raw = request.POST.get("up_to", "")
+    try:
+        up_to = int(raw) if raw else None
+    except ValueError:
+        raise ValidationFailed("'up_to' must be a notification id.") from None
+    marked = notify.notification_mark_all_read(user_id=request.user.pk, up_to_id=up_to)
+    messages.success(request, f"{marked} notification{'' if marked == 1 else 's'} marked read.")
+    return redirect(_next_or(request, reverse("notifications")))

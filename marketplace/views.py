@@ -32,6 +32,9 @@ from marketplace.forms import (
 )
 from marketplace.models import Hospital, PostingStatus, Role, SessionPosting, TechnologistProfile
 from marketplace.services import EDITABLE_POSTING_STATUSES
+from scheduling import matching
+from scheduling import selectors as scheduling_selectors
+from scheduling import services as scheduling_services
 
 
 def _hospital_page(
@@ -257,6 +260,10 @@ def hospital_time_zone(hospital: Hospital) -> str:
     return zones.most_common(1)[0][0] if zones else "UTC"
 
 
+# The ranked postings a technologist sees on one page.
+MATCHES_SHOWN = 50
+
+
 # --- Technologists: profile and the postings they qualify for -------------------------------------
 
 
@@ -319,16 +326,33 @@ def technologist_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def open_postings(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Open postings the technologist qualifies for; when their licence stands in the way, the
-    reasons instead of an empty list."""
+    """Open postings for a technologist: first those they can be booked on, ranked with the
+    reasons, each with an Apply button; then those they qualify for but are not free for. When
+    their licence stands in the way, the reasons instead of an empty list."""
     profile = selectors.technologist_profile_for(user=request.user)
     form = OpenPostingFilterForm(request.GET or None)
     reasons = profile.ineligibility_reasons() if profile else []
-    postings: Any = []
+    matches: list[matching.Match] = []
+    others: list[SessionPosting] = []
     if profile is not None and not reasons:
-        postings = selectors.open_postings_for(
-            profile=profile, **form.selector_filters(profile.home_time_zone)
-        )
+        filters = form.selector_filters(profile.home_time_zone)
+        qualifying = list(selectors.open_postings_for(profile=profile, **filters))
+        in_range = {posting.pk for posting in qualifying}
+        # Ranked: the postings they can be booked on now (free for the whole session, no
+        # clash, under the weekly cap), with the reasons; the date filters apply to both lists.
+        matches = [
+            match
+            for match in matching.matches_for(
+                profile=profile,
+                limit=MATCHES_SHOWN,
+                urgency=filters["urgency"],
+                exam_family=filters["exam_family"],
+            )
+            if match.posting.pk in in_range
+        ]
+        ranked = {match.posting.pk for match in matches}
+        held = scheduling_selectors.live_booking_posting_ids(technologist_id=request.user.pk)
+        others = [p for p in qualifying if p.pk not in ranked and p.pk not in held]
     return render(
         request,
         "marketplace/open_postings.html",
@@ -336,7 +360,8 @@ def open_postings(request: AuthenticatedHttpRequest) -> HttpResponse:
             "profile": profile,
             "reasons": reasons,
             "form": form,
-            "postings": postings,
+            "matches": matches,
+            "others": others,
             "time_zone": profile.home_time_zone if profile else "UTC",
         },
         status=400 if form.is_bound and not form.is_valid() else 200,
@@ -424,15 +449,34 @@ def _posting_page(
     status: int = 200,
 ) -> HttpResponse:
     profile = selectors.technologist_profile_for(user=request.user)
+    is_manager = access.can_manage(request.user, posting.hospital)
+    on_posting = scheduling_selectors.posting_bookings(posting_id=posting.pk)
+    # Others see only their own booking on it; local staff see who comes.
+    if not (is_manager or request.user.is_staff) and (
+        access.role_in(request.user, posting.hospital) != Role.LOCAL_STAFF
+    ):
+        on_posting = on_posting.filter(technologist=request.user)
+    bookings = scheduling_services.bookings_with_actions(on_posting, user=request.user)
+    mine_live = any(b.technologist_id == request.user.pk and b.is_open for b in bookings)
     return render(
         request,
         "marketplace/posting_detail.html",
         {
             "posting": posting,
-            "is_manager": access.can_manage(request.user, posting.hospital),
+            "is_manager": is_manager,
             "editable": posting.status in EDITABLE_POSTING_STATUSES,
             "cancel_form": cancel_form or CancelPostingForm(),
             "viewer_time_zone": profile.home_time_zone if profile else None,
+            "bookings": bookings,
+            # The ranked candidates, for its managers while it takes bookings.
+            "candidates": (
+                matching.candidates_for(posting=posting)
+                if is_manager and posting.status == PostingStatus.OPEN
+                else None
+            ),
+            "can_apply": (
+                profile is not None and posting.status == PostingStatus.OPEN and not mine_live
+            ),
         },
         status=status,
     )

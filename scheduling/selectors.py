@@ -1,15 +1,18 @@
-"""Reads of availability, expanded over the range asked for."""
+"""Reads of availability, expanded over the range asked for, and of bookings, scoped to who may
+see them."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from core.errors import NotFound
 from marketplace.access import technologists_managed_by
-from scheduling.models import AvailabilityWindow
+from marketplace.models import Membership, Role
+from scheduling.models import LIVE_STATUSES, AvailabilityWindow, Booking, BookingStatus
 from scheduling.recurrence import Occurrence
 
 
@@ -78,4 +81,111 @@ def availability_window_list(
     """The windows `availability_people` may be seen for, whether or not they are over."""
     return AvailabilityWindow.objects.select_related("technologist", "lending_hospital").filter(
         technologist__in=availability_people(user=user, technologist_id=technologist_id)
+    )
+
+
+# --- Bookings ---------------------------------------------------------------------------------
+
+# Hospital members who see their hospital's bookings: managers book, local staff receive the
+# technologist on the day. A hospital's own technologists see only their own bookings.
+BOOKING_VIEWER_ROLES = (Role.MANAGER, Role.LOCAL_STAFF)
+
+
+def _bookings_visible_to(user: User) -> QuerySet[Booking]:
+    bookings = Booking.objects.select_related(
+        "technologist",
+        "lending_hospital",
+        "cancelled_by",
+        "posting__hospital",
+        "posting__site",
+        "posting__scanner",
+    )
+    if user.is_staff:
+        return bookings
+    hospitals = Membership.objects.filter(user=user, role__in=BOOKING_VIEWER_ROLES).values(
+        "hospital"
+    )
+    return bookings.filter(Q(technologist=user) | Q(posting__hospital__in=hospitals))
+
+
+def booking_list(
+    *,
+    user: User,
+    status: str | None = None,
+    hospital_id: int | None = None,
+    posting_id: int | None = None,
+    technologist_id: int | None = None,
+    when: str | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Booking]:
+    """Bookings the user may see: their own, and those of the hospitals where they are a manager
+    or local staff (platform admins: all). `when` is "upcoming" (not over yet, soonest first)
+    or "past" (over, latest first)."""
+    bookings = _bookings_visible_to(user)
+    if status:
+        bookings = bookings.filter(status=status)
+    if hospital_id is not None:
+        bookings = bookings.filter(posting__hospital_id=hospital_id)
+    if posting_id is not None:
+        bookings = bookings.filter(posting_id=posting_id)
+    if technologist_id is not None:
+        bookings = bookings.filter(technologist_id=technologist_id)
+    now = now or timezone.now()
+    if when == "upcoming":
+        bookings = bookings.filter(ends_at__gt=now).order_by("starts_at", "pk")
+    elif when == "past":
+        bookings = bookings.filter(ends_at__lte=now).order_by("-starts_at", "-pk")
+    return bookings
+
+
+def access_booking(user: User, booking_id: int | str) -> Booking:
+    """One booking, if the user may see it (see `booking_list`); otherwise it does not exist."""
+    try:
+        pk = int(booking_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such booking.") from None
+    booking = _bookings_visible_to(user).filter(pk=pk).first()
+    if booking is None:
+        raise NotFound("No such booking.")
+    return booking
+
+
+def posting_bookings(*, posting_id: int) -> QuerySet[Booking]:
+    """A posting's bookings for its own page: live ones first (pending, confirmed...), then the
+    closed ones, newest first within each."""
+    return (
+        Booking.objects.select_related("technologist", "lending_hospital", "cancelled_by")
+        .filter(posting_id=posting_id)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def invitations_for(*, user: User, now: datetime | None = None) -> QuerySet[Booking]:
+    """Invitations waiting for the technologist's answer, soonest session first."""
+    return (
+        _bookings_visible_to(user)
+        .filter(
+            technologist=user,
+            status=BookingStatus.PENDING,
+            initiated_by="hospital",
+            starts_at__gt=now or timezone.now(),
+        )
+        .order_by("starts_at", "pk")
+    )
+
+
+def live_booking_technologist_ids(*, posting_id: int) -> set[int]:
+    return set(
+        Booking.objects.filter(posting_id=posting_id, status__in=LIVE_STATUSES).values_list(
+            "technologist_id", flat=True
+        )
+    )
+
+
+def live_booking_posting_ids(*, technologist_id: int) -> set[int]:
+    """The postings a technologist already has a live booking on (pending or confirmed)."""
+    return set(
+        Booking.objects.filter(
+            technologist_id=technologist_id, status__in=LIVE_STATUSES
+        ).values_list("posting_id", flat=True)
     )

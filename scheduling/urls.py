@@ -1,6 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from scheduling.views import availability as views
+from scheduling.views import bookings
+from scheduling.views import calendar as calendar_views
+from scheduling.views import ledger as ledger_views
 
 urlpatterns = [
     path("me/availability/", views.availability_week, name="availability_week"),
@@ -17,5 +20,41 @@ urlpatterns = [
         "hospitals/<int:hospital_id>/staff/<int:technologist_id>/lend/",
         views.staff_lend,
         name="staff_lend",
+    ),
+    path("me/bookings/", bookings.my_bookings, name="my_bookings"),
+    path("bookings/<int:booking_id>/", bookings.booking_detail, name="booking_detail"),
+    path("bookings/<int:booking_id>/<slug:move>/", bookings.booking_move, name="booking_move"),
+    path("postings/<int:posting_id>/invite/", bookings.posting_invite, name="posting_invite"),
+    path("postings/<int:posting_id>/apply/", bookings.posting_apply, name="posting_apply"),
+    path(
+        "hospitals/<int:hospital_id>/bookings/",
+        bookings.hospital_bookings,
+        name="hospital_bookings",
+    ),
+    path(
+        "hospitals/<int:hospital_id>/ledger/", ledger_views.hospital_ledger, name="hospital_ledger"
+    ),
+    path(
+        "hospitals/<int:hospital_id>/ledger/<str:month>/",
+        ledger_views.ledger_statement,
+        name="ledger_statement",
+    ),
+    path("me/calendar/", calendar_views.my_calendar, name="my_calendar"),
+    path("me/calendar/rotate/", calendar_views.my_calendar_rotate, name="my_calendar_rotate"),
+    path(
+        "hospitals/<int:hospital_id>/calendar/",
+        calendar_views.hospital_calendar,
+        name="hospital_calendar",
+    ),
+    path(
+        "hospitals/<int:hospital_id>/calendar/rotate/",
+        calendar_views.hospital_calendar_rotate,
+        name="hospital_calendar_rotate",
+    ),
+    # The token alphabet of secrets.token_urlsafe; anything else is no feed.
+    re_path(
+        r"^calendar/(?P<token>[A-Za-z0-9_-]{20,64})\.ics$",
+        calendar_views.calendar_feed,
+        name="calendar_feed",
     ),
 ]

@@ -6,8 +6,13 @@ from rest_framework.routers import DefaultRouter
 from accounts import views as account_views
 from accounts.api import MeView, TokenView
 from core import views as core_views
+from core.api_notifications import NotificationViewSet
 from marketplace import api as marketplace_api
 from scheduling.api import availability as availability_api
+from scheduling.api import bookings as bookings_api
+from scheduling.api import calendar as calendar_api
+from scheduling.api import ledger as ledger_api
+from scheduling.api import matching as matching_api
 
 router = DefaultRouter()
 router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
@@ -20,16 +25,51 @@ router.register("languages", marketplace_api.LanguageViewSet, basename="language
 router.register("technologists", marketplace_api.TechnologistViewSet, basename="technologist")
 router.register("postings", marketplace_api.PostingViewSet, basename="posting")
 router.register("availability", availability_api.AvailabilityViewSet, basename="availability")
+router.register("notifications", NotificationViewSet, basename="notification")
+router.register("bookings", bookings_api.BookingViewSet, basename="booking")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
+    path("", include("core.urls")),
     path("", include("marketplace.urls")),
     path("", include("scheduling.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
     path("api/v1/me/", MeView.as_view(), name="api_me"),
+    path(
+        "api/v1/postings/<int:posting_id>/candidates/",
+        matching_api.PostingCandidatesView.as_view(),
+        name="api_posting_candidates",
+    ),
+    path("api/v1/me/matches/", matching_api.MyMatchesView.as_view(), name="api_my_matches"),
+    path(
+        "api/v1/hospitals/<int:hospital_id>/ledger/",
+        ledger_api.LedgerView.as_view(),
+        name="api_hospital_ledger",
+    ),
+    path(
+        "api/v1/hospitals/<int:hospital_id>/ledger/<str:month>/",
+        ledger_api.LedgerStatementView.as_view(),
+        name="api_ledger_statement",
+    ),
+    path("api/v1/me/calendar/", calendar_api.MyCalendarView.as_view(), name="api_my_calendar"),
+    path(
+        "api/v1/me/calendar/rotate/",
+        calendar_api.MyCalendarRotateView.as_view(),
+        name="api_my_calendar_rotate",
+    ),
+    path(
+        "api/v1/hospitals/<int:hospital_id>/calendar/",
+        calendar_api.HospitalCalendarView.as_view(),
+        name="api_hospital_calendar",
+    ),
+    path(
+        "api/v1/hospitals/<int:hospital_id>/calendar/rotate/",
+        calendar_api.HospitalCalendarRotateView.as_view(),
+        name="api_hospital_calendar_rotate",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

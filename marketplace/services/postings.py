@@ -24,6 +24,7 @@ from marketplace.models import (
     Scanner,
     SessionPosting,
 )
+from scheduling.services.bookings import bookings_close_for_cancelled_posting
 
 __all__ = [
     "EDITABLE_POSTING_STATUSES",
@@ -207,7 +208,10 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
     posting = _locked(posting)
     require_manager(actor, posting.hospital)
     if posting.status not in EDITABLE_POSTING_STATUSES:
-        raise Conflict(f"This posting is {posting.status}; it cannot be cancelled.")
+        raise Conflict(
+            f"This posting is {posting.status}; it cannot be cancelled."
+            + (" Cancel its booking first." if posting.status == PostingStatus.FILLED else "")
+        )
     problems = patient_identifier_problems(reason)
     if problems:
         raise ValidationFailed(
@@ -217,12 +221,13 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
     posting.status = PostingStatus.CANCELLED
     posting.closed_at = timezone.now()
     posting.save(update_fields=["status", "closed_at"])
+    closed = bookings_close_for_cancelled_posting(actor=actor, posting=posting)
     audit_record(
         actor=actor,
         action="posting.cancelled",
         target=posting,
         hospital=posting.hospital,
-        data={"reason": reason.strip()},
+        data={"reason": reason.strip(), "pending_bookings_closed": closed},
     )
     return posting
 

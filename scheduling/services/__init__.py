@@ -3,3 +3,5 @@ the technologist or lent by their manager) and bookings (one service per transit
 
 from scheduling.services.availability import *  # noqa: F403
 from scheduling.services.bookings import *  # noqa: F403
+from scheduling.services.calendar_feeds import *  # noqa: F403
+from scheduling.services.ledger import *  # noqa: F403

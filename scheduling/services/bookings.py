@@ -21,14 +21,15 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from core.audit import audit_record
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.identifiers import patient_identifier_message, patient_identifier_problems
-from core.notify import push_on_commit
-from marketplace.access import can_manage, require_manager
+from core.notify import notification_send
+from marketplace.access import can_manage, hospitals_managed_by, require_manager
 from marketplace.models import (
     Membership,
     PostingStatus,
@@ -48,12 +49,14 @@ from scheduling.models import (
     Initiator,
 )
 from scheduling.selectors import Slot, availability_slots
+from scheduling.services.ledger import ledger_record_completed, ledger_record_late_cancellation
 
 __all__ = [
     "EARLIEST_START",
     "LATE_CANCELLATION",
     "NO_SHOW_AFTER",
     "booking_accept",
+    "booking_actions",
     "booking_apply",
     "booking_cancel",
     "booking_complete",
@@ -62,6 +65,8 @@ __all__ = [
     "booking_invite",
     "booking_mark_no_show",
     "booking_start",
+    "bookings_close_for_cancelled_posting",
+    "bookings_with_actions",
 ]
 
 # A cancellation under this long before the start is late (for hospitals as for technologists).
@@ -288,8 +293,10 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
             "cancelled_hours_before",
             "late",
             "closed_at",
+            "updated_at",
         ]
     )
+    ledger_record_late_cancellation(booking=booking)
     posting = booking.posting
     if was_confirmed and posting.status == PostingStatus.FILLED:
         posting.status = PostingStatus.OPEN
@@ -312,7 +319,12 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
         to=_other(side),
         kind="booking.cancelled",
         message=f"Cancelled: the session at {posting.hospital.name} {_when(booking)}. "
-        f"Reason: {reason}",
+        f"Reason: {reason}"
+        + (
+            " The session is open again: its page suggests the next candidates."
+            if was_confirmed and side == Initiator.TECHNOLOGIST
+            else ""
+        ),
     )
     return booking
 
@@ -358,6 +370,7 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     booking.completed_at = now
     booking.closed_at = now
     booking.save(update_fields=["status", "completed_at", "closed_at", "updated_at"])
+    ledger_record_completed(booking=booking)
     audit_record(
         actor=actor,
         action="booking.completed",
@@ -401,7 +414,8 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
 
 
 def booking_expire_due(*, now: datetime | None = None) -> int:
-    """Pending bookings whose start has passed: expired. Safe to run again (for beat)."""
+    """Pending bookings whose start has passed: expired, and both sides told in the app. Safe to
+    run again (for beat)."""
     now = now or timezone.now()
     expired = 0
     due = Booking.objects.filter(status=BookingStatus.PENDING, starts_at__lte=now)
@@ -409,7 +423,7 @@ def booking_expire_due(*, now: datetime | None = None) -> int:
         with transaction.atomic():
             booking = (
                 Booking.objects.select_for_update(of=("self",))
-                .select_related("posting__hospital")
+                .select_related("technologist", "posting__hospital", "posting__site")
                 .filter(pk=booking_id, status=BookingStatus.PENDING, starts_at__lte=now)
                 .first()
             )
@@ -424,6 +438,23 @@ def booking_expire_due(*, now: datetime | None = None) -> int:
                 target=booking,
                 hospital=booking.posting.hospital,
             )
+            hospital, name = booking.posting.hospital.name, booking.technologist.display_name
+            if booking.initiated_by == Initiator.HOSPITAL:
+                to_technologist = f"the invitation from {hospital} to the session"
+                to_hospital = f"your invitation to {name} for the session"
+            else:
+                to_technologist = f"your application for the session at {hospital}"
+                to_hospital = f"{name}'s application for the session"
+            for side, what in (
+                (Initiator.TECHNOLOGIST, to_technologist),
+                (Initiator.HOSPITAL, to_hospital),
+            ):
+                _notify(
+                    booking,
+                    to=side,
+                    kind="booking.expired",
+                    message=f"Expired: {what} {_when(booking)} got no answer before it started.",
+                )
             expired += 1
     return expired
 
@@ -595,7 +626,10 @@ def _hours_text(value: Decimal) -> str:
 
 
 def _notify(booking: Booking, *, to: str, kind: str, message: str) -> None:
-    """A live notice, on commit, to one side: the technologist, or the posting's managers."""
+    """A stored notice to one side, the technologist or the posting's managers, pushed live on
+    commit. Each event happens once per booking, so it is told once per person whatever runs it
+    again. The other side is mailed when a booking is opened, answered, cancelled or marked a
+    no-show; the day's own moves (started, completed) and expiry stay in the app."""
     user_ids: Iterable[int]
     if to == Initiator.TECHNOLOGIST:
         user_ids = [booking.technologist_id]
@@ -603,6 +637,116 @@ def _notify(booking: Booking, *, to: str, kind: str, message: str) -> None:
         user_ids = Membership.objects.filter(
             hospital_id=booking.posting.hospital_id, role=Role.MANAGER
         ).values_list("user_id", flat=True)
-    push_on_commit(
-        user_ids=user_ids, payload={"kind": kind, "booking": booking.pk, "message": message}
+    mailed = {
+        "booking.invited",
+        "booking.applied",
+        "booking.confirmed",
+        "booking.declined",
+        "booking.cancelled",
+        "booking.no_show",
+    }
+    notification_send(
+        user_ids=user_ids,
+        kind=kind,
+        message=message,
+        url=reverse("booking_detail", args=[booking.pk]),
+        data={"booking": booking.pk},
+        dedupe_key_prefix=f"booking:{booking.pk}:{kind}",
+        mail=kind in mailed,
     )
+
+
+# --- What a person may do next ----------------------------------------------------------------
+
+
+def booking_actions(
+    *, booking: Booking, user: User, manages: bool, now: datetime | None = None
+) -> list[str]:
+    """The moves open to `user` on `booking` now, by the same rules the services enforce: pages
+    show these buttons and the API lists them. `manages`: the user manages the posting's
+    hospital (or is a platform admin); callers work it out once for a whole list."""
+    now = now or timezone.now()
+    is_technologist = user.pk == booking.technologist_id
+    if not (is_technologist or manages):
+        return []
+    actions: list[str] = []
+    status = booking.status
+    if status == BookingStatus.PENDING and booking.starts_at > now:
+        answers = (
+            is_technologist
+            if booking.initiated_by == Initiator.HOSPITAL
+            else manages and not is_technologist
+        )
+        if answers:
+            actions += ["accept", "decline"]
+    if status in (BookingStatus.PENDING, BookingStatus.CONFIRMED) and booking.starts_at > now:
+        actions.append("cancel")
+    if status == BookingStatus.CONFIRMED:
+        if booking.starts_at - EARLIEST_START <= now < booking.ends_at:
+            actions.append("start")
+        if manages and now >= booking.starts_at + NO_SHOW_AFTER:
+            actions.append("no_show")
+    if status == BookingStatus.IN_PROGRESS:
+        actions.append("complete")
+    return actions
+
+
+def bookings_with_actions(bookings: Iterable[Booking], *, user: User) -> list[Booking]:
+    """Bookings with `actions` set (see `booking_actions`): the buttons this viewer gets on
+    each. Which hospitals the viewer manages is read once for the whole list."""
+    managed = set(hospitals_managed_by(user).values_list("pk", flat=True))
+    now = timezone.now()
+    rows = list(bookings)
+    for booking in rows:
+        booking.actions = booking_actions(  # type: ignore[attr-defined]
+            booking=booking,
+            user=user,
+            manages=user.is_staff or booking.posting.hospital_id in managed,
+            now=now,
+        )
+    return rows
+
+
+def bookings_close_for_cancelled_posting(*, actor: User, posting: SessionPosting) -> int:
+    """A posting cancelled by its hospital takes its pending invitations and applications with
+    it: each is cancelled by the hospital (never late: nobody was confirmed) and the technologist
+    is told. Called inside `posting_cancel`'s transaction, the posting already locked."""
+    closed = 0
+    now = timezone.now()
+    pending = Booking.objects.select_for_update(of=("self",)).filter(
+        posting=posting, status=BookingStatus.PENDING
+    )
+    for booking in pending.select_related("posting__hospital", "posting__site"):
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_by = actor
+        booking.cancelled_side = Initiator.HOSPITAL
+        booking.cancel_reason = "The session was cancelled by the hospital."
+        booking.cancelled_hours_before = _hours(booking.starts_at - now)
+        booking.closed_at = now
+        booking.save(
+            update_fields=[
+                "status",
+                "cancelled_by",
+                "cancelled_side",
+                "cancel_reason",
+                "cancelled_hours_before",
+                "closed_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            actor=actor,
+            action="booking.cancelled",
+            target=booking,
+            hospital=posting.hospital,
+            data={"side": Initiator.HOSPITAL, "was": "pending", "posting_cancelled": True},
+        )
+        _notify(
+            booking,
+            to=Initiator.TECHNOLOGIST,
+            kind="booking.cancelled",
+            message=f"Cancelled: {posting.hospital.name} no longer needs the session "
+            f"{_when(booking)}.",
+        )
+        closed += 1
+    return closed

@@ -10,9 +10,14 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from core.models import Notification
+from core.notify import notification_send
 from marketplace import services
-from marketplace.models import Role
+from marketplace.models import Role, SessionPosting
+from scheduling.models import Booking
+from scheduling.services import bookings as booking_services
 from tests.conftest import World
+from tests.scheduling.support import available, freeze, licensed, local, post
 from wescan.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -87,4 +92,50 @@ async def test_a_manager_hears_when_someone_joins(world: World) -> None:
     assert notice["type"] == "notification"
     assert notice["payload"]["kind"] == "member_joined"
     assert "joined Hôpital Sainte-Claire as technologist" in notice["payload"]["message"]
+    await socket.disconnect()
+
+
+async def test_a_stored_notification_arrives_whole_with_the_unread_count(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freeze(monkeypatch)
+
+    def prepare() -> SessionPosting:
+        licensed(world.technologist)
+        available(world.technologist)
+        notification_send(user_ids=[world.technologist.pk], kind="test", message="Older.")
+        return post(world.manager, world.scanner, local(11, 30, 8))
+
+    posting = await database_sync_to_async(prepare)()
+    cookie = await database_sync_to_async(_session_cookie)(world.technologist)
+    socket = _socket(cookie)
+    await socket.connect()
+    await socket.receive_json_from()
+
+    def invite() -> Booking:
+        return booking_services.booking_invite(
+            actor=world.manager, posting=posting, technologist=world.technologist
+        )
+
+    booking = await database_sync_to_async(invite)()
+    frame = await socket.receive_json_from(timeout=5)
+    stored = await database_sync_to_async(
+        lambda: Notification.objects.get(recipient=world.technologist, kind="booking.invited")
+    )()
+    assert frame == {
+        "type": "notification",
+        "seq": 2,
+        "payload": {
+            "id": stored.pk,
+            "kind": "booking.invited",
+            "message": "Hôpital Sainte-Claire invites you to a session on Mon 30 Nov 08:00–12:00 "
+            "(Europe/Brussels).",
+            "url": f"/bookings/{booking.pk}/",
+            "open_url": f"/notifications/{stored.pk}/open/",
+            "created_at": stored.created_at.isoformat(),
+            "data": {"booking": booking.pk},
+            "unread": 2,
+        },
+    }
+    assert await socket.receive_nothing()
     await socket.disconnect()

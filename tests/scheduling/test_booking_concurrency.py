@@ -27,7 +27,7 @@ from scheduling.models import (
 )
 from tests.conftest import World
 from tests.factories import MembershipFactory, ScannerFactory, UserFactory
-from tests.scheduling.test_bookings import available, freeze, licensed, local, post
+from tests.scheduling.support import available, freeze, licensed, local, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

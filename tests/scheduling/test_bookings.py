@@ -2,24 +2,20 @@
 rest buffer and the weekly cap allow. Built through the services on a frozen clock: today is
 Monday 23 November 2026, 09:00 UTC; the sessions are in the weeks after (Brussels time)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from accounts.models import User
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.models import AuditEvent
+from core.models import AuditEvent, Notification
 from marketplace import services as marketplace_services
 from marketplace.models import (
     ExamFamily,
-    Hospital,
     PostingStatus,
-    Scanner,
     SessionPosting,
     TechnologistProfile,
 )
@@ -28,103 +24,38 @@ from scheduling.models import Booking, BookingStatus, Initiator
 from scheduling.services import bookings as booking_services
 from tests.conftest import World
 from tests.factories import ScannerFactory, UserFactory
-from tests.factories_supply import LicensedTechnologistFactory
+from tests.scheduling.support import (
+    NOW,
+    Clock,
+    available,
+    confirmed,
+    licensed,
+    local,
+    post,
+)
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-BRUSSELS = ZoneInfo("Europe/Brussels")
 
+class Notices:
+    """The notices the services left, one event per move: `notices[-1]` is the last move's
+    (recipient ids, {"kind", "message"})."""
 
-# --- Helpers, shared with test_booking_concurrency ---------------------------------------------
-
-
-def local(month: int, day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=BRUSSELS)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-
-def freeze(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """`timezone.now()` (and so `localdate()`) answers what the test sets."""
-    frozen = Clock(NOW)
-    monkeypatch.setattr(timezone, "now", lambda: frozen.now)
-    return frozen
-
-
-def licensed(user: User, **overrides: Any) -> TechnologistProfile:
-    return LicensedTechnologistFactory(user=user, **overrides)
-
-
-def available(
-    technologist: User, *, actor: User | None = None, lending_hospital: Hospital | None = None
-) -> None:
-    """Every day 06:00–22:00 Brussels from Monday 30 November."""
-    services.availability_create(
-        actor=actor or technologist,
-        technologist=technologist,
-        starts_at=local(11, 30, 6),
-        ends_at=local(11, 30, 22),
-        time_zone="Europe/Brussels",
-        rrule="FREQ=DAILY",
-        lending_hospital=lending_hospital,
-    )
-
-
-def post(
-    manager: User, scanner: Scanner, starts_at: datetime, *, hours: float = 4, **options: Any
-) -> SessionPosting:
-    return marketplace_services.posting_create(
-        actor=manager,
-        hospital=scanner.site.hospital,
-        scanner=scanner,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(hours=hours),
-        publish=True,
-        **options,
-    )
-
-
-def confirmed(manager: User, posting: SessionPosting, technologist: User) -> Booking:
-    booking = services.booking_invite(actor=manager, posting=posting, technologist=technologist)
-    return services.booking_accept(actor=technologist, booking=booking)
-
-
-# --- Fixtures ---------------------------------------------------------------------------------
+    def __getitem__(self, index: int) -> tuple[list[int], dict[str, Any]]:
+        events: list[tuple[list[int], dict[str, Any]]] = []
+        for row in Notification.objects.order_by("pk").values("recipient_id", "kind", "message"):
+            said = {"kind": row["kind"], "message": row["message"]}
+            if events and events[-1][1] == said:
+                events[-1][0].append(row["recipient_id"])
+            else:
+                events.append(([row["recipient_id"]], said))
+        recipients, said = events[index]
+        return sorted(recipients), said
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return freeze(monkeypatch)
-
-
-@pytest.fixture
-def tech(world: World, clock: Clock) -> User:
-    """The hospital's technologist: licensed, and available every day on their own account."""
-    licensed(world.technologist)
-    available(world.technologist)
-    return world.technologist
-
-
-@pytest.fixture
-def posting(world: World, clock: Clock) -> SessionPosting:
-    """Monday 30 November, 08:00–12:00 on MR 1."""
-    return post(world.manager, world.scanner, local(11, 30, 8))
-
-
-@pytest.fixture
-def notices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[int], dict[str, Any]]]:
-    """The live notices the services push (the channel layer is the outside world)."""
-    sent: list[tuple[list[int], dict[str, Any]]] = []
-
-    def record(*, user_ids: Any, payload: dict[str, Any]) -> None:
-        sent.append((sorted(user_ids), payload))
-
-    monkeypatch.setattr(booking_services, "push_on_commit", record)
-    return sent
+def notices() -> Notices:
+    return Notices()
 
 
 def _actions() -> list[str]:

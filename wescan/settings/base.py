@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.navigation",
+                "core.context_processors.notifications",
                 "marketplace.context_processors.pending_invitation",
             ],
         },
@@ -159,6 +160,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 5 * 60.0,  # every five minutes
         "options": {"expires": 4 * 60},
     },
+    "booking-reminders": {
+        "task": "scheduling.tasks.booking_reminders",
+        "schedule": 5 * 60.0,  # every five minutes: the 1 h reminder comes 55–60 min ahead
+        "options": {"expires": 4 * 60},
+    },
+    "expire-bookings": {
+        "task": "scheduling.tasks.booking_expire_due",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
 }
 
 # --- Accounts ---------------------------------------------------------------------------------
@@ -233,6 +244,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SeniorityEnum": "marketplace.models.Seniority",
         "VendorEnum": "marketplace.models.Vendor",
+        "BookingSideEnum": "scheduling.models.Initiator",
     },
 }
 # Anything larger than this is refused with 413 before it is parsed.

@@ -1,0 +1,81 @@
+"""Celery tasks of core: the mail that goes with a stored notification. Each takes an id, loads,
+and is safe to run twice; only transient SMTP or connection errors are retried."""
+
+import logging
+import smtplib
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from core.models import Notification
+
+logger = logging.getLogger(__name__)
+
+# What a mail server or the network can fail with for a moment; anything else is a bug.
+TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
+
+# The subject line per kind of notice; any other kind uses the start of its message.
+SUBJECTS = {
+    "booking.invited": "You are invited to a session",
+    "booking.applied": "A technologist applied for your session",
+    "booking.confirmed": "Session confirmed",
+    "booking.declined": "Booking declined",
+    "booking.cancelled": "Session cancelled",
+    "booking.no_show": "No-show recorded",
+    "booking.reminder_24h": "Reminder: a session within 24 hours",
+    "booking.reminder_1h": "Starting soon: a session within the hour",
+}
+
+
+def notification_subject(notification: Notification) -> str:
+    subject = SUBJECTS.get(notification.kind)
+    if subject is None:
+        first_line = notification.message.splitlines()[0] if notification.message else ""
+        subject = first_line if len(first_line) <= 70 else first_line[:69].rstrip() + "…"
+    return f"[WeScan] {subject}"
+
+
+@shared_task(autoretry_for=TRANSIENT_MAIL_ERRORS, retry_backoff=True, max_retries=5)
+def notification_mail(notification_id: int) -> bool:
+    """Mail one notice to its recipient, once: the row is locked and `emailed_at` set in the same
+    transaction, so a second run (or a second worker) sends nothing. An inactive recipient, or
+    one without an address, is skipped. Returns whether a mail went out."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("recipient")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if notification is None or notification.emailed_at is not None:
+            return False
+        recipient = notification.recipient
+        if not recipient.is_active or not recipient.email:
+            logger.info(
+                "notification %s not mailed: recipient has no active address", notification_id
+            )
+            return False
+        link = settings.PUBLIC_BASE_URL + notification.url if notification.url else ""
+        context = {
+            "name": recipient.first_name or recipient.display_name,
+            "message": notification.message,
+            "link": link,
+            "notifications_link": settings.PUBLIC_BASE_URL + reverse("notifications"),
+        }
+        mail = EmailMultiAlternatives(
+            subject=notification_subject(notification),
+            body=render_to_string("core/email/notification.txt", context),
+            to=[recipient.email],
+        )
+        mail.attach_alternative(
+            render_to_string("core/email/notification.html", context), "text/html"
+        )
+        mail.send()
+        notification.emailed_at = timezone.now()
+        notification.save(update_fields=["emailed_at"])
+    return True

@@ -1,0 +1,264 @@
+"""REST endpoints for bookings. Thin: read through the selectors (scoped, 404 for what one may
+not see), move through one service per transition (409 with a message when the move is refused).
+
+    GET  /api/v1/bookings/                  yours, and your hospitals' (managers, local staff)
+    POST /api/v1/bookings/                  {posting, technologist}: a manager invites;
+                                            {posting}: a technologist applies
+    GET  /api/v1/bookings/{id}/
+    POST /api/v1/bookings/{id}/accept/      the other side confirms
+    POST /api/v1/bookings/{id}/decline/     {reason?}
+    POST /api/v1/bookings/{id}/cancel/      {reason}: late under 24 h before the start
+    POST /api/v1/bookings/{id}/start/       from 15 minutes before the start
+    POST /api/v1/bookings/{id}/complete/
+    POST /api/v1/bookings/{id}/no-show/     the hospital, 15 minutes after the start
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import User
+from accounts.requests import request_user
+from core.api import StrictSerializer
+from core.errors import NotFound
+from marketplace import access
+from marketplace.api import _filters, _for_schema, _valid
+from marketplace.models import SessionPosting
+from marketplace.serializers import UTCDateTimeField
+from scheduling import selectors, services
+from scheduling.models import Booking, BookingStatus
+
+
+class _Named(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class _Site(_Named):
+    time_zone = serializers.CharField()
+
+
+class _Scanner(_Named):
+    vendor = serializers.CharField()
+
+
+class _Person(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="display_name")
+
+
+class _BookingPosting(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    urgency = serializers.CharField()
+    hospital = _Named()
+    site = _Site()
+    scanner = _Scanner()
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    posting = _BookingPosting()
+    technologist = _Person()
+    lending_hospital = _Named(allow_null=True)
+    starts_at = UTCDateTimeField()
+    ends_at = UTCDateTimeField()
+    hours = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False)
+    cancelled_hours_before = serializers.DecimalField(
+        max_digits=8, decimal_places=2, coerce_to_string=False, allow_null=True
+    )
+    actions = serializers.SerializerMethodField(
+        help_text="What you may do with this booking now: accept, decline, cancel, start, "
+        "complete, no_show."
+    )
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "status",
+            "initiated_by",
+            "posting",
+            "technologist",
+            "starts_at",
+            "ends_at",
+            "hours",
+            "lending_hospital",
+            "cancelled_side",
+            "cancel_reason",
+            "cancelled_hours_before",
+            "late",
+            "created_at",
+            "confirmed_at",
+            "started_at",
+            "completed_at",
+            "closed_at",
+            "actions",
+        ]
+        read_only_fields = fields
+
+    def get_actions(self, booking: Booking) -> list[str]:
+        user: User | None = self.context.get("user")
+        if user is None:
+            return []
+        managed: set[int] = self.context["managed_hospital_ids"]
+        return services.booking_actions(
+            booking=booking,
+            user=user,
+            manages=user.is_staff or booking.posting.hospital_id in managed,
+            now=self.context["now"],
+        )
+
+
+class BookingCreateSerializer(StrictSerializer):
+    posting = serializers.IntegerField(help_text="The posting to book.")
+    technologist = serializers.IntegerField(
+        required=False,
+        help_text="Whom a manager invites. Leave out to apply for the posting yourself.",
+    )
+
+
+class BookingReasonSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        max_length=1000,
+        allow_blank=True,
+        required=False,
+        help_text="Why; shown to the other side. Required to cancel. Never patient data.",
+    )
+
+
+class BookingFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
+    hospital = serializers.IntegerField(required=False)
+    posting = serializers.IntegerField(required=False)
+    technologist = serializers.IntegerField(required=False)
+    when = serializers.ChoiceField(
+        choices=[("upcoming", "Not over yet"), ("past", "Over")], required=False
+    )
+
+
+def _context(request: Request) -> dict[str, Any]:
+    user = request_user(request)
+    return {
+        "user": user,
+        "now": timezone.now(),
+        "managed_hospital_ids": set(access.hospitals_managed_by(user).values_list("pk", flat=True)),
+    }
+
+
+class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Bookings: a technologist on a posting, pending until the other side accepts, then
+    confirmed, in progress and completed; or declined, cancelled, no-show or expired. You see
+    your own bookings and those of hospitals where you are a manager or local staff."""
+
+    serializer_class = BookingSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if _for_schema(self):
+            return Booking.objects.none()
+        filters = _filters(BookingFilterSerializer, self.request)
+        for key in ("hospital", "posting", "technologist"):
+            if key in filters:
+                filters[f"{key}_id"] = filters.pop(key)
+        return selectors.booking_list(user=request_user(self.request), **filters)
+
+    def get_object(self) -> Any:
+        return selectors.access_booking(request_user(self.request), self.kwargs["pk"])
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
+        if not _for_schema(self):
+            context.update(_context(self.request))
+        return context
+
+    @extend_schema(parameters=[BookingFilterSerializer])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=BookingCreateSerializer, responses={201: BookingSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Invite a technologist (a manager of the posting's hospital, with `technologist`) or
+        apply yourself (without it). 409 with the reason when they do not qualify, are not
+        available for the whole session, are already booked within 30 minutes of it, would pass
+        the 38 h weekly cap, or the posting takes no bookings."""
+        user = request_user(request)
+        data = _valid(BookingCreateSerializer, request)
+        posting = access.access_posting(user, data["posting"])
+        if "technologist" in data and data["technologist"] != user.pk:
+            booking = services.booking_invite(
+                actor=user, posting=posting, technologist=_invitee(user, posting, data)
+            )
+        else:
+            booking = services.booking_apply(actor=user, posting=posting)
+        booking = selectors.access_booking(user, booking.pk)
+        return self._answer(request, booking, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=BookingSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str) -> Response:
+        """The other side confirms: the technologist an invitation, a manager an application."""
+        return self._move(request, pk, services.booking_accept)
+
+    @extend_schema(request=BookingReasonSerializer, responses=BookingSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str) -> Response:
+        reason = _valid(BookingReasonSerializer, request).get("reason", "")
+        return self._move(request, pk, services.booking_decline, reason=reason)
+
+    @extend_schema(request=BookingReasonSerializer, responses=BookingSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Either side, before the start, saying why. Under 24 h before the start a confirmed
+        booking's cancellation is late: it shows on the record of the side that cancelled, and
+        a hospital owes the booked hours in the reciprocity ledger."""
+        reason = _valid(BookingReasonSerializer, request).get("reason", "")
+        return self._move(request, pk, services.booking_cancel, reason=reason)
+
+    @extend_schema(request=None, responses=BookingSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str) -> Response:
+        return self._move(request, pk, services.booking_start)
+
+    @extend_schema(request=None, responses=BookingSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        return self._move(request, pk, services.booking_complete)
+
+    @extend_schema(request=None, responses=BookingSerializer)
+    @action(detail=True, methods=["post"], url_path="no-show")
+    def no_show(self, request: Request, pk: str) -> Response:
+        return self._move(request, pk, services.booking_mark_no_show)
+
+    def _move(
+        self, request: Request, pk: str, service: Callable[..., Booking], **kwargs: Any
+    ) -> Response:
+        booking = selectors.access_booking(request_user(request), pk)
+        moved = service(actor=request_user(request), booking=booking, **kwargs)
+        # What the move left, on the rows already loaded: no second read of the same booking.
+        for field in ("status", "confirmed_at", "started_at", "completed_at", "closed_at"):
+            setattr(booking, field, getattr(moved, field))
+        for field in ("cancelled_side", "cancel_reason", "cancelled_hours_before", "late"):
+            setattr(booking, field, getattr(moved, field))
+        booking.posting.status = moved.posting.status
+        return self._answer(request, booking)
+
+    def _answer(self, request: Request, booking: Booking, code: int = 200) -> Response:
+        return Response(BookingSerializer(booking, context=_context(request)).data, status=code)
+
+
+def _invitee(user: User, posting: SessionPosting, data: dict[str, Any]) -> User:
+    """The technologist a manager invites: anyone with a technologist profile (the market is
+    open), once the inviter may manage the posting."""
+    access.require_manager(user, posting.hospital)
+    invitee = User.objects.filter(
+        pk=data["technologist"], technologist_profile__isnull=False, is_active=True
+    ).first()
+    if invitee is None:
+        raise NotFound("No such technologist.")
+    return invitee

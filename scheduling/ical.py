@@ -1,0 +1,303 @@
+"""iCalendar (RFC 5545) feeds: a person's bookings and a hospital's sessions, built with the
+`icalendar` library for the public, tokenised address `/calendar/<token>.ics`.
+
+- Each event's UID is derived from the id of what it shows (`booking-<id>@wescan`,
+  `posting-<id>@wescan`), never from its status: a calendar app updates the event it has when a
+  booking is confirmed or cancelled instead of adding another.
+- Times are in the scanning site's zone (DTSTART;TZID=…), with a VTIMEZONE for every zone used.
+- DTSTAMP and LAST-MODIFIED are the last change; SEQUENCE counts the changes, so it only grows.
+- A person's feed: their pending (TENTATIVE), confirmed, in-progress and completed (CONFIRMED)
+  and cancelled (CANCELLED) bookings from 60 days back on. Declined, expired and no-show bookings
+  are left out: they are not work in anyone's diary.
+- A hospital's feed: its open (TENTATIVE), filled (CONFIRMED, with the booked technologist) and
+  cancelled (CANCELLED) sessions from 60 days back on.
+- What the work is (hospital, site, scanner, exam families), never who is scanned: a posting's
+  free-text notes stay out of the feed, which ends up on calendar providers' servers."""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Max, Prefetch
+from django.utils import timezone
+from icalendar import Calendar, Event, vDuration
+
+from core.models import AuditEvent
+from marketplace.models import Hospital, PostingStatus, SessionPosting
+from scheduling.models import (
+    CONFIRMED_STATUSES,
+    Booking,
+    BookingStatus,
+    CalendarFeed,
+)
+
+# How far back a feed reaches; everything ahead is in it.
+FEED_PAST = timedelta(days=60)
+PERSON_STATUSES = (
+    BookingStatus.PENDING,
+    BookingStatus.CONFIRMED,
+    BookingStatus.IN_PROGRESS,
+    BookingStatus.COMPLETED,
+    BookingStatus.CANCELLED,
+)
+HOSPITAL_STATUSES = (PostingStatus.OPEN, PostingStatus.FILLED, PostingStatus.CANCELLED)
+EVENT_STATUS: dict[str, str] = {
+    BookingStatus.PENDING: "TENTATIVE",
+    BookingStatus.CANCELLED: "CANCELLED",
+    PostingStatus.OPEN: "TENTATIVE",
+    PostingStatus.CANCELLED: "CANCELLED",
+}
+# What a calendar app is told about how often to fetch again.
+REFRESH = timedelta(hours=1)
+
+# Builds an absolute address from a URL name and an id (the view passes one bound to the request).
+UrlFor = Callable[[str, int], str]
+
+
+def calendar_feed_by_token(*, token: str) -> CalendarFeed | None:
+    if not token:
+        return None
+    return CalendarFeed.objects.select_related("user", "hospital").filter(token=token).first()
+
+
+def feed_bookings(*, feed: CalendarFeed, now: datetime | None = None) -> list[Booking]:
+    """The bookings a person's feed shows. Three queries."""
+    since = (now or timezone.now()) - FEED_PAST
+    return list(
+        Booking.objects.filter(
+            technologist_id=feed.user_id, status__in=PERSON_STATUSES, ends_at__gte=since
+        )
+        .select_related(
+            "posting__hospital", "posting__site", "posting__scanner", "lending_hospital"
+        )
+        .prefetch_related(
+            Prefetch("posting__required_exam_families", to_attr="prefetched_families")
+        )
+        .order_by("starts_at", "pk")
+    )
+
+
+def feed_postings(*, hospital: Hospital, now: datetime | None = None) -> list[SessionPosting]:
+    """The sessions a hospital's feed shows, each with `feed_bookings` (its bookings that were
+    ever confirmed, the technologist shown among them) and `audit_count`/`audit_last` (its own
+    changes). Four queries."""
+    since = (now or timezone.now()) - FEED_PAST
+    postings: list[SessionPosting] = list(
+        SessionPosting.objects.filter(
+            hospital=hospital, status__in=HOSPITAL_STATUSES, ends_at__gte=since
+        )
+        .select_related("hospital", "site", "scanner")
+        .prefetch_related(
+            Prefetch("required_exam_families", to_attr="prefetched_families"),
+            Prefetch(
+                "bookings",
+                queryset=Booking.objects.filter(confirmed_at__isnull=False)
+                .select_related("technologist")
+                .order_by("pk"),
+                to_attr="feed_bookings",
+            ),
+        )
+        .order_by("starts_at", "pk")
+    )
+    changes: dict[str, tuple[int, datetime]] = {
+        row["target_id"]: (row["n"], row["last"])
+        for row in AuditEvent.objects.filter(
+            hospital=hospital,
+            target_type=SessionPosting._meta.label_lower,
+            target_id__in=[str(p.pk) for p in postings],
+        )
+        .values("target_id")
+        .annotate(n=Count("pk"), last=Max("created_at"))
+        .order_by()
+    }
+    for posting in postings:
+        count, last = changes.get(str(posting.pk), (0, None))
+        posting.audit_count = count  # type: ignore[attr-defined]
+        posting.audit_last = last  # type: ignore[attr-defined]
+    return postings
+
+
+# --- Rendering --------------------------------------------------------------------------------
+
+
+def render_person_feed(
+    *, feed: CalendarFeed, bookings: Sequence[Booking], url_for: UrlFor
+) -> bytes:
+    assert feed.user is not None  # the calendar_feed_one_owner constraint
+    calendar = _calendar(f"WeScan — {feed.user.display_name}'s bookings")
+    for booking in bookings:
+        calendar.add_component(_booking_event(booking, url_for))
+    return _finished(calendar)
+
+
+def render_hospital_feed(
+    *, feed: CalendarFeed, postings: Sequence[SessionPosting], url_for: UrlFor
+) -> bytes:
+    assert feed.hospital is not None
+    calendar = _calendar(f"WeScan — {feed.hospital.name} sessions")
+    for posting in postings:
+        calendar.add_component(_posting_event(posting, url_for))
+    return _finished(calendar)
+
+
+def _calendar(name: str) -> Calendar:
+    calendar = Calendar()
+    calendar.add("prodid", "-//WeScan//Bookings and sessions//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("name", name)
+    calendar.add("x-wr-calname", name)
+    calendar.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(REFRESH))
+    return calendar
+
+
+def _finished(calendar: Calendar) -> bytes:
+    """Add a VTIMEZONE for every zone the events use, covering their dates, ahead of them."""
+    starts = [event.decoded("dtstart") for event in calendar.walk("VEVENT")]
+    if starts:
+        first = min(starts).date() - timedelta(days=31)
+        last = max(starts).date() + timedelta(days=366)
+        calendar.add_missing_timezones(first_date=first, last_date=last)
+        calendar.subcomponents.sort(key=lambda component: component.name != "VTIMEZONE")
+    return bytes(calendar.to_ical())
+
+
+def _event(
+    *,
+    uid: str,
+    item: Booking | SessionPosting,
+    posting: SessionPosting,
+    status: str,
+    summary: str,
+    description: list[str],
+    url: str,
+    created: datetime,
+    modified: datetime,
+    sequence: int,
+) -> Event:
+    zone = ZoneInfo(posting.site.time_zone)
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", modified)
+    event.add("last-modified", modified)
+    event.add("created", created)
+    event.add("sequence", sequence)
+    event.add("dtstart", item.starts_at.astimezone(zone))
+    event.add("dtend", item.ends_at.astimezone(zone))
+    event.add("status", status)
+    event.add("transp", "TRANSPARENT" if status == "CANCELLED" else "OPAQUE")
+    event.add("summary", summary)
+    event.add("location", _location(posting))
+    event.add("description", "\n".join([*description, f"Details: {url}"]))
+    event.add("url", url)
+    return event
+
+
+def _booking_event(booking: Booking, url_for: UrlFor) -> Event:
+    posting = booking.posting
+    hospital = posting.hospital
+    prefix = {"TENTATIVE": "Pending: ", "CANCELLED": "Cancelled: "}.get(
+        EVENT_STATUS.get(booking.status, ""), ""
+    )
+    description = [
+        f"Remote MRI session for {hospital.name}, {posting.site.name}.",
+        *_work(posting),
+        f"Booking: {booking.get_status_display()}.",
+    ]
+    if booking.status == BookingStatus.CANCELLED:
+        description.append(_cancelled(booking))
+    if booking.lending_hospital is not None:
+        description.append(f"Lent by {booking.lending_hospital.name}.")
+    return _event(
+        uid=f"booking-{booking.pk}@wescan",
+        item=booking,
+        posting=posting,
+        status=EVENT_STATUS.get(booking.status, "CONFIRMED"),
+        summary=f"{prefix}{hospital.name} · {posting.scanner.name} (remote)",
+        description=description,
+        url=url_for("booking_detail", booking.pk),
+        created=booking.created_at,
+        modified=booking_modified(booking),
+        sequence=booking_sequence(booking),
+    )
+
+
+def _posting_event(posting: SessionPosting, url_for: UrlFor) -> Event:
+    bookings: list[Booking] = getattr(posting, "feed_bookings", [])
+    booked = next((b for b in bookings if b.status in CONFIRMED_STATUSES), None)
+    status = EVENT_STATUS.get(posting.status, "CONFIRMED")
+    if posting.status == PostingStatus.FILLED and booked is not None:
+        who = booked.technologist.display_name
+        summary = f"{posting.scanner.name} · {who}"
+        staffed = f"Technologist: {who} ({booked.get_status_display().lower()})."
+    elif posting.status == PostingStatus.CANCELLED:
+        summary = f"Cancelled: {posting.scanner.name} session"
+        staffed = "Session cancelled."
+    else:
+        summary = f"{posting.scanner.name} · needs a technologist"
+        staffed = "No technologist booked yet."
+    audit_last: datetime | None = getattr(posting, "audit_last", None)
+    modified = max(
+        [posting.created_at, *(booking_modified(b) for b in bookings)]
+        + [moment for moment in (posting.published_at, posting.closed_at, audit_last) if moment]
+    )
+    sequence = max(getattr(posting, "audit_count", 1) - 1, 0) + sum(
+        booking_sequence(b) for b in bookings
+    )
+    return _event(
+        uid=f"posting-{posting.pk}@wescan",
+        item=posting,
+        posting=posting,
+        status=status,
+        summary=summary,
+        description=[
+            f"{posting.hospital.name}, {posting.site.name}.",
+            *_work(posting),
+            f"Urgency: {posting.get_urgency_display()}.",
+            staffed,
+        ],
+        url=url_for("posting_detail", posting.pk),
+        created=posting.created_at,
+        modified=modified,
+        sequence=sequence,
+    )
+
+
+def booking_modified(booking: Booking) -> datetime:
+    """When the booking last changed. A move that closes a booking sets closed_at, also where it
+    does not list updated_at among the fields it saves."""
+    return max(booking.updated_at, booking.closed_at or booking.updated_at)
+
+
+def booking_sequence(booking: Booking) -> int:
+    """How many moves the booking has made since it was opened (0 while pending): confirmed,
+    started, closed (completed, cancelled, declined, no-show, expired). Only ever grows."""
+    return sum(
+        1 for moment in (booking.confirmed_at, booking.started_at, booking.closed_at) if moment
+    )
+
+
+def _work(posting: SessionPosting) -> list[str]:
+    scanner = posting.scanner
+    strength = (
+        f", {scanner.field_strength_tesla.normalize():f} T" if scanner.field_strength_tesla else ""
+    )
+    families = ", ".join(f.name for f in posting.family_list) or "any"
+    return [
+        f"Scanner: {scanner.name} — {scanner.get_vendor_display()} {scanner.model_name}{strength}.",
+        f"Exam families: {families}.",
+    ]
+
+
+def _location(posting: SessionPosting) -> str:
+    city = f", {posting.site.city}" if posting.site.city else ""
+    return f"{posting.scanner.name}, {posting.site.name}, {posting.hospital.name}{city}"
+
+
+def _cancelled(booking: Booking) -> str:
+    by = {"hospital": "the hospital", "technologist": "the technologist"}.get(
+        booking.cancelled_side, "someone"
+    )
+    late = " (late: under 24 h before the start)" if booking.late else ""
+    return f"Cancelled by {by}{late}."

@@ -1,0 +1,99 @@
+"""Writing the reciprocity ledger. The booking services call these inside their own transaction,
+right after the move is saved, so that the booking and its entry commit or roll back together.
+
+A completed booking credits whoever gave the hours (the lending hospital, or the independent
+technologist when no hospital lent them) and debits the posting's hospital with the hours worked;
+a hospital's late cancellation debits it the booked hours. No entry when the lender is the
+receiving hospital itself, nor when a member of the receiving hospital worked for it on their own
+time: both are its own staff, and nothing passes between hospitals. One entry per booking and
+kind (a unique constraint): recording twice changes nothing."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.audit import audit_record
+from marketplace.models import Membership
+from scheduling.ledger import worked_hours
+from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry, LedgerKind
+
+__all__ = ["ledger_record_completed", "ledger_record_late_cancellation"]
+
+
+@transaction.atomic
+def ledger_record_completed(*, booking: Booking) -> LedgerEntry | None:
+    """The hours worked on a completed booking (see `scheduling.ledger.worked_hours`: from the
+    cockpit's record of start and end, at most the booked hours, the booked hours when the
+    record lacks a start). None when nothing is owed: own staff, or no time worked."""
+    if booking.status != BookingStatus.COMPLETED:
+        return None
+    hours = worked_hours(
+        started_at=booking.started_at, completed_at=booking.completed_at, booked=booking.hours
+    )
+    return _record(
+        booking,
+        kind=LedgerKind.COMPLETED,
+        hours=hours,
+        occurred_at=booking.completed_at or timezone.now(),
+    )
+
+
+@transaction.atomic
+def ledger_record_late_cancellation(*, booking: Booking) -> LedgerEntry | None:
+    """A confirmed booking the hospital cancelled under 24 h before the start: the hospital owes
+    the booked hours. A technologist's late cancellation is no entry (it is in their record of
+    facts), nor is any cancellation in time."""
+    if not (
+        booking.status == BookingStatus.CANCELLED
+        and booking.late
+        and booking.cancelled_side == Initiator.HOSPITAL
+    ):
+        return None
+    return _record(
+        booking,
+        kind=LedgerKind.LATE_CANCELLATION,
+        hours=booking.hours,
+        occurred_at=booking.closed_at or timezone.now(),
+    )
+
+
+def _record(
+    booking: Booking, *, kind: str, hours: Decimal, occurred_at: datetime
+) -> LedgerEntry | None:
+    debtor = booking.posting.hospital
+    lender_id = booking.lending_hospital_id
+    if hours <= 0 or lender_id == debtor.pk:
+        return None
+    if (
+        lender_id is None
+        and Membership.objects.filter(user_id=booking.technologist_id, hospital=debtor).exists()
+    ):
+        return None
+    entry, created = LedgerEntry.objects.get_or_create(
+        booking=booking,
+        kind=kind,
+        defaults={
+            "creditor_hospital_id": lender_id,
+            "creditor_technologist_id": None if lender_id else booking.technologist_id,
+            "debtor_hospital": debtor,
+            "hours": hours,
+            "occurred_at": occurred_at,
+        },
+    )
+    if created:
+        audit_record(
+            actor=None,
+            action=f"ledger.{kind}",
+            target=entry,
+            hospital=debtor,
+            data={
+                "booking": booking.pk,
+                "hours": str(hours),
+                "creditor_hospital": entry.creditor_hospital_id,
+                "creditor_technologist": entry.creditor_technologist_id,
+                "debtor_hospital": debtor.pk,
+            },
+        )
+    return entry

@@ -1,0 +1,110 @@
+"""Periodic jobs of scheduling (CELERY_BEAT_SCHEDULE). Each queries by status and deadline and is
+safe to run twice: the notices they send carry dedupe keys, so a doubled run tells nobody twice.
+`now` is for tests; beat passes nothing."""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from celery import shared_task
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from core.models import Notification
+from core.notify import notification_send
+from marketplace.models import Membership, Role, TechnologistProfile
+from scheduling import services
+from scheduling.models import Booking, BookingStatus
+
+# A confirmed booking is reminded once when its start is this close (the "24h" reminder), and
+# once more when it is an hour away; a booking confirmed within the hour gets only the second.
+DAY_AHEAD = timedelta(hours=24)
+HOUR_AHEAD = timedelta(hours=1)
+
+
+@shared_task
+def booking_reminders(now: datetime | None = None) -> int:
+    """Every few minutes: remind the technologist and the posting hospital's managers of each
+    confirmed booking that starts within 24 hours (and again within the hour), once each.
+    Bookings already started, cancelled or over are not confirmed, or not ahead, and so not
+    reminded. Returns how many notices were made."""
+    now = now or timezone.now()
+    due = list(
+        Booking.objects.filter(
+            status=BookingStatus.CONFIRMED, starts_at__gt=now, starts_at__lte=now + DAY_AHEAD
+        )
+        .order_by("starts_at", "pk")
+        .values_list("pk", "technologist_id", "starts_at")
+    )
+    windows = {pk: "1h" if starts_at - now <= HOUR_AHEAD else "24h" for pk, _, starts_at in due}
+    # The technologist's reminder stands for the booking's: skip those already told.
+    told = set(
+        Notification.objects.filter(
+            dedupe_key__in=[
+                f"booking:{pk}:reminder:{windows[pk]}:{technologist_id}"
+                for pk, technologist_id, _ in due
+            ]
+        ).values_list("dedupe_key", flat=True)
+    )
+    made = 0
+    for pk, technologist_id, _ in due:
+        window = windows[pk]
+        if f"booking:{pk}:reminder:{window}:{technologist_id}" in told:
+            continue
+        with transaction.atomic():
+            booking = (
+                Booking.objects.select_for_update(of=("self",))
+                .select_related("technologist", "posting__hospital", "posting__site")
+                .select_related("posting__scanner")
+                .filter(pk=pk, status=BookingStatus.CONFIRMED, starts_at__gt=now)
+                .first()
+            )
+            if booking is None:
+                continue  # cancelled or started since the query
+            made += _remind(booking, window=window)
+    return made
+
+
+def _remind(booking: Booking, *, window: str) -> int:
+    posting = booking.posting
+    profile = TechnologistProfile.objects.filter(user_id=booking.technologist_id).first()
+    own_zone = profile.home_time_zone if profile is not None else posting.site.time_zone
+    lead = "Reminder" if window == "24h" else "Starting soon"
+
+    def send(user_ids: Iterable[int], message: str) -> int:
+        return len(
+            notification_send(
+                user_ids=user_ids,
+                kind=f"booking.reminder_{window}",
+                message=message,
+                url=reverse("booking_detail", args=[booking.pk]),
+                data={"booking": booking.pk},
+                dedupe_key_prefix=f"booking:{booking.pk}:reminder:{window}",
+            )
+        )
+
+    managers = Membership.objects.filter(hospital_id=posting.hospital_id, role=Role.MANAGER)
+    return send(
+        [booking.technologist_id],
+        f"{lead}: your session at {posting.hospital.name}, {posting.site.name}, "
+        f"{_when(booking, own_zone)}.",
+    ) + send(
+        managers.values_list("user_id", flat=True),
+        f"{lead}: {booking.technologist.display_name} works on {posting.scanner.name} at "
+        f"{posting.site.name} {_when(booking, posting.site.time_zone)}.",
+    )
+
+
+def _when(booking: Booking, zone_name: str) -> str:
+    zone = ZoneInfo(zone_name)
+    start, end = booking.starts_at.astimezone(zone), booking.ends_at.astimezone(zone)
+    return f"on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key})"
+
+
+@shared_task
+def booking_expire_due(now: datetime | None = None) -> int:
+    """Every few minutes: pending bookings (invitations and applications nobody answered) whose
+    start has passed are expired, and both sides told. Returns how many; a second run finds
+    none."""
+    return services.booking_expire_due(now=now or timezone.now())
