@@ -19,7 +19,8 @@ from marketplace.models import (
     TechnologistProfile,
     Urgency,
 )
-from scheduling.models import AvailabilityWindow
+from scheduling.ledger import ledger_balances
+from scheduling.models import AvailabilityWindow, Booking, BookingStatus, LedgerEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +40,8 @@ def _counts() -> tuple[int, ...]:
             SessionPosting,
             SessionPosting.required_exam_families.through,
             AvailabilityWindow,
+            Booking,
+            LedgerEntry,
             AuditEvent,
         )
     )
@@ -106,10 +109,12 @@ def test_demo_technologists_show_every_licence_state() -> None:
 def test_demo_postings_fill_every_lane_on_cockpit_ready_scanners() -> None:
     call_command("load_demo")
     now = timezone.now()
-    open_postings = SessionPosting.objects.filter(status=PostingStatus.OPEN).select_related(
-        "site", "scanner"
-    )
+    # Open, or filled by the demo's bookings: upcoming work either way.
+    open_postings = SessionPosting.objects.filter(
+        status__in=[PostingStatus.OPEN, PostingStatus.FILLED], starts_at__gt=now
+    ).select_related("site", "scanner")
     assert open_postings.count() >= 30
+    assert open_postings.filter(status=PostingStatus.OPEN).count() >= 25
     assert set(open_postings.values_list("urgency", flat=True)) == set(Urgency.values)
     assert open_postings.values("hospital").distinct().count() == 3
     assert open_postings.filter(languages__isnull=False).distinct().exists()
@@ -157,6 +162,23 @@ def test_every_eligible_demo_technologist_sees_open_postings() -> None:
         if profile.ineligibility_reasons():
             assert postings == [], profile.user.email
             continue
-        assert postings, f"{profile.user.email} qualifies for no demo posting"
+        booked = Booking.objects.filter(technologist=profile.user).exists()
+        assert postings or booked, f"{profile.user.email} qualifies for no demo posting"
         seen += 1
     assert seen >= 8
+
+
+def test_demo_has_bookings_to_answer_and_a_ledger_to_read() -> None:
+    call_command("load_demo")
+    upcoming = Booking.objects.filter(starts_at__gt=timezone.now())
+    for hospital in Hospital.objects.all():
+        mine = upcoming.filter(posting__hospital=hospital)
+        assert mine.filter(status=BookingStatus.CONFIRMED).exists(), hospital
+        assert mine.filter(status=BookingStatus.PENDING, initiated_by="hospital").exists(), hospital
+    # Every booked posting is filled, and only those.
+    for booking in upcoming.filter(status=BookingStatus.CONFIRMED):
+        assert booking.posting.status == PostingStatus.FILLED
+    assert Booking.objects.filter(status=BookingStatus.COMPLETED).count() == 6
+    scheldeland = Hospital.objects.get(name__contains="Scheldeland")
+    balances = ledger_balances(hospital=scheldeland)
+    assert any(balance.balance != 0 for balance in balances)

@@ -34,8 +34,20 @@ from marketplace.models import (
     Urgency,
     Vendor,
 )
-from scheduling.models import AvailabilityWindow
-from scheduling.services import availability_create
+from scheduling import matching
+from scheduling.models import (
+    LIVE_STATUSES,
+    AvailabilityWindow,
+    Booking,
+    BookingStatus,
+    Initiator,
+)
+from scheduling.services import (
+    availability_create,
+    booking_accept,
+    booking_invite,
+    ledger_record_completed,
+)
 
 DEMO_PASSWORD = "wescan-demo"
 
@@ -139,7 +151,7 @@ COMPETENCES = {
         ("nl", "fr", "en"),
         "Europe/Brussels",
         BE,
-        weekly=("MO,WE,FR", time(8), time(16)),
+        weekly=("MO,TU,WE,TH,FR", time(7), time(21)),
     ),
     "Karim": Competence(
         ("msk", "abdominal", "spine", "neuro"),
@@ -147,7 +159,7 @@ COMPETENCES = {
         ("fr", "en", "ar"),
         "Europe/Brussels",
         BE,
-        weekly=("TU,TH", time(8), time(18)),
+        weekly=("MO,TU,WE,TH,FR,SA", time(7), time(22)),
         lent=True,
     ),
     "Julie": Competence(
@@ -165,7 +177,7 @@ COMPETENCES = {
         ("nl", "en", "de"),
         "Europe/Brussels",
         BE,
-        weekly=("MO,TU", time(7), time(15)),
+        weekly=("MO,TU,WE,TH,FR", time(7), time(21)),
     ),
     "Elif": Competence(
         ("abdominal", "pelvis-prostate", "breast", "msk"),
@@ -182,7 +194,7 @@ COMPETENCES = {
         ("nl", "en"),
         "Europe/Brussels",
         BE,
-        weekly=("MO,TU,WE", time(8), time(16)),
+        weekly=("MO,TU,WE,TH,FR,SA,SU", time(7), time(22)),
         lent=True,
     ),
     "Inês": Competence(
@@ -191,7 +203,7 @@ COMPETENCES = {
         ("pt", "es", "en"),
         "Europe/Lisbon",
         PT,
-        weekly=("MO,TU,WE,TH,FR", time(8), time(14)),
+        weekly=("MO,TU,WE,TH,FR,SA", time(8), time(23)),
     ),
     "Tiago": Competence(
         ("msk", "abdominal", "pelvis-prostate", "spine"),
@@ -199,7 +211,7 @@ COMPETENCES = {
         ("pt", "en"),
         "Europe/Lisbon",
         PT,
-        weekly=("TU,TH,SA", time(9), time(17)),
+        weekly=("MO,TU,WE,TH,FR,SA,SU", time(8), time(23)),
         lent=True,
     ),
     "Marta": Competence(
@@ -216,7 +228,7 @@ COMPETENCES = {
         ("it", "en", "fr"),
         "Europe/Rome",
         "Ministero della Salute (IT)",
-        weekly=("MO,WE,FR,SA", time(10), time(18)),
+        weekly=("MO,TU,WE,TH,FR,SA,SU", time(7), time(22)),
     ),
     "Lucas": Competence(
         ("cardiac", "angiography", "neuro", "msk"),
@@ -444,12 +456,15 @@ class Command(BaseCommand):
             logins.append((f"technologist ({seniority}{licence}), {where}", email))
         published = self._postings(hospitals, managers, POSTINGS, publish=True)
         drafted = self._postings(hospitals, managers, DRAFTS, publish=False)
+        invited, confirmed = self._bookings(hospitals, managers)
+        worked = self._history(hospitals, managers)
         open_now = SessionPosting.objects.filter(
             status=PostingStatus.OPEN, starts_at__gt=timezone.now()
         ).count()
         summary = (
             f"Marketplace: {open_now} open postings. Added now: {published} open postings, "
-            f"{drafted} drafts, {windows} weekly availability windows."
+            f"{drafted} drafts, {windows} weekly availability windows, {invited} invitations "
+            f"({confirmed} accepted), {worked} completed sessions of the past weeks."
         )
         return logins, summary
 
@@ -566,3 +581,109 @@ class Command(BaseCommand):
                 )
                 created += 1
         return created
+
+    def _bookings(
+        self, hospitals: dict[str, Hospital], managers: dict[str, User]
+    ) -> tuple[int, int]:
+        """Each hospital invites the top candidate of its first postings that have one, through
+        the services as a manager would; every other invitation is accepted at once, the rest
+        wait in the technologist's bookings. A hospital with upcoming live bookings gets none."""
+        now = timezone.now()
+        invited = confirmed = 0
+        for domain, hospital in hospitals.items():
+            if Booking.objects.filter(
+                posting__hospital=hospital, status__in=LIVE_STATUSES, starts_at__gt=now
+            ).exists():
+                continue
+            made = 0
+            postings = SessionPosting.objects.filter(
+                hospital=hospital, status=PostingStatus.OPEN, starts_at__gt=now + timedelta(days=1)
+            ).order_by("starts_at", "pk")
+            for posting in postings:
+                candidates = matching.candidates_for(posting=posting, limit=1)
+                if not candidates:
+                    continue
+                technologist = candidates[0].technologist
+                booking = booking_invite(
+                    actor=managers[domain], posting=posting, technologist=technologist
+                )
+                invited += 1
+                if made % 2 == 0:
+                    booking_accept(actor=technologist, booking=booking)
+                    confirmed += 1
+                made += 1
+                if made == DEMO_INVITATIONS_PER_HOSPITAL:
+                    break
+        return invited, confirmed
+
+    def _history(self, hospitals: dict[str, Hospital], managers: dict[str, User]) -> int:
+        """Sessions worked in the past weeks, so that the ledger and the records of facts have
+        something to show. The past cannot be booked through the services (they refuse a
+        session that has started), so these are written as the cockpit would have left them,
+        then credited through the ledger's own service. Only once."""
+        if Booking.objects.filter(status=BookingStatus.COMPLETED).exists():
+            return 0
+        now = timezone.now()
+        made = 0
+        for receiver, technologist_email, weeks_ago, hours in DEMO_HISTORY:
+            hospital = hospitals[receiver]
+            technologist = User.objects.get(email=technologist_email)
+            membership = technologist.memberships.filter(role=Role.TECHNOLOGIST).first()
+            lender = membership.hospital if membership else None
+            scanner = (
+                Scanner.objects.select_related("site")
+                .filter(site__hospital=hospital, cockpit_ready=True)
+                .order_by("pk")
+                .first()
+            )
+            if scanner is None:
+                continue
+            zone = ZoneInfo(scanner.site.time_zone)
+            day = now.astimezone(zone).date() - timedelta(weeks=weeks_ago)
+            starts_at = datetime.combine(day, time(9), tzinfo=zone)
+            ends_at = starts_at + timedelta(hours=hours)
+            posting = SessionPosting.objects.create(
+                hospital=hospital,
+                site=scanner.site,
+                scanner=scanner,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                min_seniority=Seniority.JUNIOR,
+                vendor=scanner.vendor,
+                urgency=Urgency.ROUTINE,
+                compensation=Compensation.RECIPROCITY,
+                status=PostingStatus.FILLED,
+                created_by=managers[receiver],
+                published_at=starts_at - timedelta(days=5),
+                closed_at=ends_at,
+            )
+            booking = Booking.objects.create(
+                posting=posting,
+                technologist=technologist,
+                status=BookingStatus.COMPLETED,
+                initiated_by=Initiator.HOSPITAL,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                hours=Decimal(hours),
+                lending_hospital=lender,
+                confirmed_at=starts_at - timedelta(days=3),
+                started_at=starts_at + timedelta(minutes=4),
+                completed_at=ends_at - timedelta(minutes=10),
+                closed_at=ends_at - timedelta(minutes=10),
+            )
+            ledger_record_completed(booking=booking)
+            made += 1
+        return made
+
+
+# How many top candidates each hospital invites in the demo (every other one accepted).
+DEMO_INVITATIONS_PER_HOSPITAL = 4
+# Sessions worked in the past weeks: (receiving hospital, technologist, weeks ago, hours).
+DEMO_HISTORY = [
+    ("scheldeland.demo", "karim.benali@sainte-claire.demo", 1, 6),
+    ("scheldeland.demo", "karim.benali@sainte-claire.demo", 3, 4),
+    ("sainte-claire.demo", "noor.maes@scheldeland.demo", 2, 5),
+    ("sainte-claire.demo", "sofia.rossi@independent.demo", 2, 4),
+    ("atlantico.demo", "pieter.janssens@scheldeland.demo", 1, 3),
+    ("scheldeland.demo", "tiago.ferreira@atlantico.demo", 4, 6),
+]
