@@ -189,3 +189,14 @@ def live_booking_posting_ids(*, technologist_id: int) -> set[int]:
             technologist_id=technologist_id, status__in=LIVE_STATUSES
         ).values_list("posting_id", flat=True)
     )
+
+
+def bookable_technologist(*, technologist_id: int) -> User:
+    """Whom a manager may invite: anyone active with a technologist profile (the market is open
+    to every hospital); the booking services then check what the posting asks."""
+    technologist = User.objects.filter(
+        pk=technologist_id, technologist_profile__isnull=False, is_active=True
+    ).first()
+    if technologist is None:
+        raise NotFound("No such technologist.")
+    return technologist

@@ -27,7 +27,6 @@ from rest_framework.response import Response
 from accounts.models import User
 from accounts.requests import request_user
 from core.api import StrictSerializer
-from core.errors import NotFound
 from marketplace import access
 from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import SessionPosting
@@ -256,9 +255,4 @@ def _invitee(user: User, posting: SessionPosting, data: dict[str, Any]) -> User:
     """The technologist a manager invites: anyone with a technologist profile (the market is
     open), once the inviter may manage the posting."""
     access.require_manager(user, posting.hospital)
-    invitee = User.objects.filter(
-        pk=data["technologist"], technologist_profile__isnull=False, is_active=True
-    ).first()
-    if invitee is None:
-        raise NotFound("No such technologist.")
-    return invitee
+    return selectors.bookable_technologist(technologist_id=data["technologist"])

@@ -276,25 +276,13 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
     if booking.starts_at <= now:
         raise Conflict("This session has already started; it can no longer be cancelled.")
     was_confirmed = booking.status == BookingStatus.CONFIRMED
-    ahead = booking.starts_at - now
-    booking.status = BookingStatus.CANCELLED
-    booking.cancelled_by = actor
-    booking.cancelled_side = side
-    booking.cancel_reason = reason
-    booking.cancelled_hours_before = _hours(ahead)
-    booking.late = was_confirmed and ahead < LATE_CANCELLATION
-    booking.closed_at = now
-    booking.save(
-        update_fields=[
-            "status",
-            "cancelled_by",
-            "cancelled_side",
-            "cancel_reason",
-            "cancelled_hours_before",
-            "late",
-            "closed_at",
-            "updated_at",
-        ]
+    _mark_cancelled(
+        booking,
+        actor=actor,
+        side=side,
+        reason=reason,
+        now=now,
+        late=was_confirmed and booking.starts_at - now < LATE_CANCELLATION,
     )
     ledger_record_late_cancellation(booking=booking)
     posting = booking.posting
@@ -591,6 +579,31 @@ def _check_fits(booking: Booking, *, profile: TechnologistProfile, actor: User) 
         )
 
 
+def _mark_cancelled(
+    booking: Booking, *, actor: User, side: str, reason: str, now: datetime, late: bool
+) -> None:
+    """Record who cancelled, why, how long before the start and whether that was late."""
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_by = actor
+    booking.cancelled_side = side
+    booking.cancel_reason = reason
+    booking.cancelled_hours_before = _hours(booking.starts_at - now)
+    booking.late = late
+    booking.closed_at = now
+    booking.save(
+        update_fields=[
+            "status",
+            "cancelled_by",
+            "cancelled_side",
+            "cancel_reason",
+            "cancelled_hours_before",
+            "late",
+            "closed_at",
+            "updated_at",
+        ]
+    )
+
+
 def _clean_reason(reason: str) -> str:
     reason = reason.strip()
     problems = patient_identifier_problems(reason)
@@ -717,22 +730,13 @@ def bookings_close_for_cancelled_posting(*, actor: User, posting: SessionPosting
         posting=posting, status=BookingStatus.PENDING
     )
     for booking in pending.select_related("posting__hospital", "posting__site"):
-        booking.status = BookingStatus.CANCELLED
-        booking.cancelled_by = actor
-        booking.cancelled_side = Initiator.HOSPITAL
-        booking.cancel_reason = "The session was cancelled by the hospital."
-        booking.cancelled_hours_before = _hours(booking.starts_at - now)
-        booking.closed_at = now
-        booking.save(
-            update_fields=[
-                "status",
-                "cancelled_by",
-                "cancelled_side",
-                "cancel_reason",
-                "cancelled_hours_before",
-                "closed_at",
-                "updated_at",
-            ]
+        _mark_cancelled(
+            booking,
+            actor=actor,
+            side=Initiator.HOSPITAL,
+            reason="The session was cancelled by the hospital.",
+            now=now,
+            late=False,
         )
         audit_record(
             actor=actor,

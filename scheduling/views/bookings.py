@@ -113,11 +113,7 @@ def posting_invite(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRe
     except ValueError:
         messages.error(request, "Choose a technologist to invite.")
         return redirect(back)
-    technologist = User.objects.filter(
-        pk=technologist_id, technologist_profile__isnull=False, is_active=True
-    ).first()
-    if technologist is None:
-        raise NotFound("No such technologist.")
+    technologist = selectors.bookable_technologist(technologist_id=technologist_id)
     try:
         services.booking_invite(actor=request.user, posting=posting, technologist=technologist)
     except DomainError as error:
