@@ -12,7 +12,7 @@ from accounts.models import User
 from core.errors import NotFound
 from marketplace.access import technologists_managed_by
 from marketplace.models import Membership, Role
-from scheduling.models import LIVE_STATUSES, AvailabilityWindow, Booking, BookingStatus
+from scheduling.models import LIVE_STATUSES, AvailabilityWindow, Booking
 from scheduling.recurrence import Occurrence
 
 
@@ -157,28 +157,6 @@ def posting_bookings(*, posting_id: int) -> QuerySet[Booking]:
         Booking.objects.select_related("technologist", "lending_hospital", "cancelled_by")
         .filter(posting_id=posting_id)
         .order_by("-created_at", "-pk")
-    )
-
-
-def invitations_for(*, user: User, now: datetime | None = None) -> QuerySet[Booking]:
-    """Invitations waiting for the technologist's answer, soonest session first."""
-    return (
-        _bookings_visible_to(user)
-        .filter(
-            technologist=user,
-            status=BookingStatus.PENDING,
-            initiated_by="hospital",
-            starts_at__gt=now or timezone.now(),
-        )
-        .order_by("starts_at", "pk")
-    )
-
-
-def live_booking_technologist_ids(*, posting_id: int) -> set[int]:
-    return set(
-        Booking.objects.filter(posting_id=posting_id, status__in=LIVE_STATUSES).values_list(
-            "technologist_id", flat=True
-        )
     )
 
 
