@@ -34,6 +34,8 @@ urlpatterns = [
     path("profile/", account_views.profile, name="profile"),
     path("", include("core.urls")),
     path("", include("marketplace.urls")),
+    # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.
+    path("", include("cockpit.urls")),
     path("", include("scheduling.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
+from cockpit.views import booking_cockpit_context
 from core.errors import DomainError, NotFound
 from marketplace import access
 from marketplace.models import TechnologistProfile
@@ -65,6 +66,7 @@ def booking_detail(request: AuthenticatedHttpRequest, booking_id: int) -> HttpRe
             "viewer_time_zone": profile.home_time_zone if profile else None,
             "is_technologist": booking.technologist_id == request.user.pk,
             "record": _record_of(booking.technologist),
+            **booking_cockpit_context(request.user, booking),
         },
     )
 

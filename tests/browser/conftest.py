@@ -72,12 +72,14 @@ def new_context(
     end, each leaving a screenshot of its pages if the test failed."""
     contexts: list[BrowserContext] = []
 
-    def open_context(**options: object) -> BrowserContext:
+    def open_context(*, live_sockets: bool = False, **options: object) -> BrowserContext:
         context = browser.new_context(locale="en-GB", **options)  # type: ignore[arg-type]
         context.set_default_timeout(TIMEOUT_MS)
-        # The live server speaks HTTP only: answer the notification socket in the browser instead
-        # of letting notifications.js knock on the server again and again.
-        context.route_web_socket(re.compile(r"/ws/"), lambda socket: None)
+        if not live_sockets:
+            # The live server speaks HTTP only: answer the notification socket in the browser
+            # instead of letting notifications.js knock on the server again and again. Tests
+            # against a real Daphne (live_sockets=True) keep the real websockets.
+            context.route_web_socket(re.compile(r"/ws/"), lambda socket: None)
         contexts.append(context)
         return context
 

@@ -50,7 +50,7 @@ def test_production_reads_postgres_and_redis_from_the_environment() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
-        "channels_redis.core.RedisChannelLayer",
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
         "django.core.cache.backends.redis.RedisCache",
         "redis://cache.example.org:6379/0",
         "False",
@@ -70,7 +70,7 @@ def test_a_bare_checkout_runs_embedded() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",
-        "channels.layers.InMemoryChannelLayer",
+        "wescan.layers.InMemoryChannelLayer",
         "True",
         "IMMEDIATE",
     ]

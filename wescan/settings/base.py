@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "accounts",
     "marketplace",
     "scheduling",
+    "cockpit",
 ]
 
 MIDDLEWARE = [
@@ -122,9 +123,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer, cache, Celery broker -----------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # Pub/sub: a group message is one PUBLISH that Redis hands to each subscribed Daphne
+    # process once, which fans it out to its own sockets (the cockpit relay sends ~500 events a
+    # second to groups of six; the list-based layer did one Lua call per member and dropped
+    # events under that load, see bench/bench_cockpit.py). At-most-once, like every layer: the
+    # relay numbers its events and clients resync from their last seq.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -138,7 +144,9 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "wescan.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 500}}
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True

@@ -1,0 +1,551 @@
+"""The cockpit relay: one consumer for both sides of a cockpit session.
+
+- People connect to `ws/cockpit/<id>/?role=<role>&since=<seq>` with their session cookie;
+- the scanner agent connects to `ws/cockpit/scanner/` with `Authorization: Device <token>` and is
+  attached to the cockpit its scanner serves now.
+
+Everyone in a session is in one channel-layer group (`cockpit.groups.session_group`). Every
+session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`, `session`) is
+numbered and kept by the store (`cockpit.store`), which builds its envelope text once; the group
+message carries that text and each socket sends it as it is. The scanner's socket gets only what it
+acts on (`command`, `stop`, and `session` when the cockpit ends).
+
+Refusals are sent after accepting the socket, so that a real client sees the close code:
+4401 not authenticated / bad device token, 4403 role not allowed, 4404 no such session (or not
+yours; for a scanner: no open session now, after an `error` frame saying when the next opens),
+4409 not open yet, 4410 ended.
+
+The hot path (a state frame from the scanner) touches no database: one store round trip and one
+group send. Everything else goes through `cockpit.services` in a worker thread; a DomainError
+or an invalid frame becomes an `error` frame `{code, message, ref}` and the socket stays open.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from accounts.models import User
+from cockpit import selectors, services
+from cockpit.groups import session_group, store_prefix
+from cockpit.models import CockpitSession, CockpitStatus, Role
+from cockpit.schemas import (
+    PEOPLE_PAYLOADS,
+    SCANNER_PAYLOADS,
+    Ack,
+    Chat,
+    Command,
+    Control,
+    FrameError,
+    Resync,
+    State,
+    parse_frame,
+)
+from cockpit.store import PRESENCE_HEARTBEAT_S, dumps, store
+from core.errors import DomainError
+from marketplace.selectors import scanner_by_device_token
+from scheduling.models import BookingStatus
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_NOT_OPEN = 4409
+CLOSE_ENDED = 4410
+
+# What reaches the scanner's socket (besides its own replies).
+SCANNER_EVENTS = frozenset({"command", "stop"})
+
+# Who may send what (the services check the rest: control, consent, status).
+_CONTROL_SENDERS = (Role.OPERATOR, Role.LOCAL, Role.ASSISTANT)
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "command": _CONTROL_SENDERS,
+    "stop": _CONTROL_SENDERS,
+    "confirm_contrast": (Role.LOCAL,),
+    "approve": (Role.LOCAL,),
+    "close": (Role.OPERATOR,),
+    "control": _CONTROL_SENDERS,
+}
+_REFUSALS = {
+    "command": "Only the person holding control sends commands; observers watch.",
+    "stop": "Only local staff or the person holding control may stop the scan.",
+    "confirm_contrast": "Only local staff beside the patient confirm contrast.",
+    "approve": "Only local staff of the scanning site approve the operator's join.",
+    "close": "Only the booked operator closes the cockpit.",
+    "control": "Observers watch the exam; they cannot hold control.",
+}
+
+
+class Refused(Exception):
+    def __init__(self, code: int, message: str = "", error: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Joined:
+    cockpit: CockpitSession
+    role: str
+    person: dict[str, Any]
+    session: dict[str, Any]
+    control: dict[str, Any]
+
+
+# --- Database work (worker threads) ---------------------------------------------------------
+
+
+def _cockpit_gate(cockpit: CockpitSession) -> None:
+    """4410 when the session is over, 4409 when it is not open yet."""
+    booking = cockpit.booking
+    if cockpit.status == CockpitStatus.ENDED or booking.status not in (
+        BookingStatus.CONFIRMED,
+        BookingStatus.IN_PROGRESS,
+    ):
+        raise Refused(CLOSE_ENDED)
+    if not selectors.booking_cockpit_open(booking):
+        if timezone.now() < booking.starts_at:
+            raise Refused(CLOSE_NOT_OPEN)
+        raise Refused(CLOSE_ENDED)
+
+
+def _join_person(user: User, cockpit_id: int, wanted: str | None) -> Joined:
+    if not user.is_authenticated:
+        raise Refused(CLOSE_UNAUTHENTICATED)
+    try:
+        cockpit = selectors.access_cockpit(user, cockpit_id)
+    except DomainError:
+        raise Refused(CLOSE_NOT_FOUND) from None
+    roles = selectors.roles_for(user, cockpit)
+    role = wanted or roles[0]
+    if role not in roles:
+        raise Refused(CLOSE_FORBIDDEN)
+    _cockpit_gate(cockpit)
+    return Joined(
+        cockpit=cockpit,
+        role=role,
+        person=_person(user, role),
+        session=selectors.session_view(cockpit),
+        control=selectors.control_view(cockpit),
+    )
+
+
+def _join_scanner(token: str) -> Joined:
+    scanner = scanner_by_device_token(token=token)
+    if scanner is None:
+        raise Refused(CLOSE_UNAUTHENTICATED)
+    booking = selectors.scanner_open_booking(scanner=scanner)
+    if booking is None:
+        upcoming = selectors.scanner_next_booking(scanner=scanner)
+        message = (
+            f"No cockpit session is open on {scanner.name} now; the next opens at "
+            f"{(upcoming.starts_at - selectors.OPEN_BEFORE).isoformat()}."
+            if upcoming is not None
+            else f"No cockpit session is open on {scanner.name} now, and none is booked."
+        )
+        raise Refused(CLOSE_NOT_FOUND, message, error="no_session")
+    cockpit = services.cockpit_open(booking=booking)
+    cockpit = selectors.cockpit_get(cockpit_id=cockpit.pk)
+    _cockpit_gate(cockpit)
+    return Joined(
+        cockpit=cockpit,
+        role=Role.SCANNER,
+        person={"id": None, "name": scanner.name, "role": Role.SCANNER},
+        session=selectors.session_view(cockpit),
+        control=selectors.control_view(cockpit),
+    )
+
+
+def _person(user: User, role: str) -> dict[str, Any]:
+    view = selectors.person(user, role)
+    assert view is not None
+    return view
+
+
+def _views(cockpit_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    cockpit = selectors.cockpit_get(cockpit_id=cockpit_id)
+    return selectors.session_view(cockpit), selectors.control_view(cockpit)
+
+
+def _control_after(service: Any, **arguments: Any) -> dict[str, Any]:
+    """Run a control service; the control view of the session as it now is."""
+    cockpit = service(**arguments)
+    return selectors.control_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+
+
+def _session_after(service: Any, **arguments: Any) -> dict[str, Any]:
+    cockpit = service(**arguments)
+    return selectors.session_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+
+
+# --- The consumer -----------------------------------------------------------------------------
+
+
+class CockpitConsumer(AsyncWebsocketConsumer):
+    """Serves people (`ws/cockpit/<id>/`) and scanners (`ws/cockpit/scanner/`)."""
+
+    is_scanner: bool
+    cockpit: CockpitSession
+    role: str
+    person: dict[str, Any]
+    prefix: str
+    group: str
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels closes stale database connections before every handler, a hop onto the one
+        shared sync thread for each event to each socket: most of the relay's time under load
+        (bench/bench_cockpit.py). The database work here all goes through
+        `database_sync_to_async`, which does the same around each call, so the hop is skipped."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.is_scanner = bool(kwargs.get("scanner"))
+        self.joined_group = False
+        self.heartbeat: asyncio.Task[None] | None = None
+        self.floor = 0  # events up to this seq were sent already (replay or snapshot)
+        self.console: dict[str, Any] | None = None  # scanner: the merged full console state
+        self.started = False
+        self.starting: asyncio.Task[None] | None = None
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            if self.is_scanner:
+                joined = await database_sync_to_async(_join_scanner)(self._device_token())
+            else:
+                wanted = (query.get("role") or [None])[0]
+                joined = await database_sync_to_async(_join_person)(
+                    self.scope.get("user"), int(kwargs["cockpit_id"]), wanted
+                )
+        except Refused as refusal:
+            await self.accept()
+            if refusal.error:
+                await self.send_error(refusal.error, refusal.message)
+            await self.close(code=refusal.code)
+            return
+        self.cockpit = joined.cockpit
+        self.role = joined.role
+        self.person = joined.person
+        self.prefix = store_prefix(joined.cockpit)
+        self.group = session_group(joined.cockpit.pk)
+        self.store = store()
+
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined_group = True
+        await self.accept()
+        snapshot = await self.store.snapshot(self.prefix)
+        await self.send_reply(
+            "welcome",
+            {
+                "role": self.role,
+                "you": self.person,
+                "session": joined.session,
+                "control": joined.control,
+                "seq": snapshot.seq,
+            },
+        )
+        if self.is_scanner:
+            # Resume from the last console state (the agent may have been on another process).
+            self.console = snapshot.state
+            self.started = joined.cockpit.started_at is not None
+        else:
+            since = (query.get("since") or [None])[0]
+            if since is not None and not (since.isascii() and since.isdigit()):
+                await self.send_error("invalid", "'since' is the last seq you saw: 0 or more.")
+                since = None
+            await self.catch_up(
+                int(since) if since is not None else None, joined.session, joined.control
+            )
+        self.joined_at = time.time()
+        await self.store.presence_touch(
+            self.prefix, self.channel_name, self.person, joined=self.joined_at
+        )
+        await self.publish_presence(joined=self.person)
+        self.heartbeat = asyncio.create_task(self.beat())
+
+    def _device_token(self) -> str:
+        for name, value in self.scope.get("headers", []):
+            if name.lower() == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "device":
+                    return token.strip()
+        return ""
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave()
+
+    async def leave(self) -> None:
+        """Leave the group and the presence list (once)."""
+        if not self.joined_group:
+            return
+        self.joined_group = False
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if await self.store.presence_remove(self.prefix, self.channel_name):
+            await self.publish_presence(left=self.person)
+
+    async def beat(self) -> None:
+        """Keep this socket's presence entry fresh; announce participants whose process died."""
+        while True:
+            await asyncio.sleep(PRESENCE_HEARTBEAT_S)
+            try:
+                await self.store.presence_touch(
+                    self.prefix, self.channel_name, self.person, joined=self.joined_at
+                )
+                for gone in await self.store.presence_prune(self.prefix):
+                    await self.publish_presence(left=gone)
+            except Exception:  # the store is back on the next beat; the socket lives on
+                logger.exception("cockpit presence heartbeat failed")
+
+    # --- Sending ------------------------------------------------------------------------------
+
+    async def send_reply(self, frame_type: str, payload: dict[str, Any]) -> None:
+        await self.send(
+            text_data=f'{{"type":"{frame_type}","seq":null,"payload":{dumps(payload)}}}'
+        )
+
+    async def send_error(self, code: str, message: str, ref: int | None = None) -> None:
+        await self.send_reply("error", {"code": code, "message": message, "ref": ref})
+
+    async def publish(
+        self,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        snapshot_state: dict[str, Any] | None = None,
+        ended: bool = False,
+    ) -> int:
+        """Number and keep a session event, then send its text to everyone in the session."""
+        seq, text = await self.store.publish(
+            self.prefix, event_type, payload, snapshot_state=snapshot_state
+        )
+        message = {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text}
+        if ended:
+            message["ended"] = True
+        await self.channel_layer.group_send(self.group, message)
+        return seq
+
+    async def publish_presence(
+        self, *, joined: dict[str, Any] | None = None, left: dict[str, Any] | None = None
+    ) -> None:
+        participants = await self.store.presence_list(self.prefix)
+        await self.publish(
+            "presence", {"participants": participants, "joined": joined, "left": left}
+        )
+
+    async def cockpit_event(self, event: dict[str, Any]) -> None:
+        """A session event from the group: its text, as built once by the store."""
+        kind = event["kind"]
+        if self.is_scanner:
+            if kind in SCANNER_EVENTS:
+                await self.send(text_data=event["text"])
+            elif event.get("ended"):
+                await self.send(text_data=event["text"])
+                await self.leave()
+                await self.close(code=CLOSE_ENDED)
+            return
+        if event["seq"] <= self.floor:
+            return  # already sent in a replay or covered by a snapshot
+        await self.send(text_data=event["text"])
+
+    async def catch_up(
+        self,
+        since: int | None,
+        session: dict[str, Any] | None = None,
+        control: dict[str, Any] | None = None,
+    ) -> None:
+        """The events after `since`, or a snapshot when there is no `since` or the history does
+        not reach back that far."""
+        if since is not None:
+            texts = await self.store.since(self.prefix, since)
+            if texts is not None:
+                for text in texts:
+                    await self.send(text_data=text)
+                self.floor = max(self.floor, since + len(texts))
+                return
+        if session is None or control is None:
+            session, control = await database_sync_to_async(_views)(self.cockpit.pk)
+        snapshot = await self.store.snapshot(self.prefix)
+        presence = await self.store.presence_list(self.prefix)
+        self.floor = max(self.floor, snapshot.seq)
+        await self.send_reply(
+            "snapshot",
+            {
+                "seq": snapshot.seq,
+                "state": snapshot.state,
+                "control": control,
+                "session": session,
+                "presence": presence,
+                "chat": snapshot.chat,
+            },
+        )
+
+    # --- Receiving ----------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.joined_group:
+            return
+        ref = None
+        try:
+            if text_data is None:
+                raise FrameError("malformed", "Frames are JSON text, not binary.")
+            envelope, payload = parse_frame(
+                text_data, allowed=SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
+            )
+            ref = envelope.seq
+            if envelope.type == "ping":
+                await self.send_reply("pong", {})
+            elif self.is_scanner:
+                await self.from_scanner(envelope.type, envelope.payload, payload, ref)
+            else:
+                await self.from_person(envelope.type, payload, ref)
+        except FrameError as error:
+            await self.send_error(error.code, error.message, error.ref)
+        except DomainError as error:
+            await self.send_error(error.code, error.message, ref)
+
+    async def from_scanner(
+        self, frame_type: str, raw: dict[str, Any], payload: Any, ref: int | None
+    ) -> None:
+        if frame_type == "state":
+            await self.scanner_state(raw, payload, ref)
+        elif frame_type == "ack":
+            assert isinstance(payload, Ack)
+            await self.publish("ack", payload.model_dump())
+
+    async def scanner_state(self, raw: dict[str, Any], frame: State, ref: int | None) -> None:
+        """Relay the scanner's state frame as it was sent; keep the merged full state as the
+        snapshot. The first merged state that runs a sequence starts the exam."""
+        if frame.full:
+            if frame.state is None:
+                raise FrameError("invalid", "A full state frame carries 'state'.", ref=ref)
+            self.console = dict(frame.state)
+        else:
+            if frame.changes is None:
+                raise FrameError("invalid", "A delta state frame carries 'changes'.", ref=ref)
+            if self.console is None:
+                raise FrameError(
+                    "invalid",
+                    "Send a full state first: there is nothing to apply changes to.",
+                    ref=ref,
+                )
+            self.console.update(frame.changes)
+        await self.publish("state", raw, snapshot_state=self.console)
+        if not self.started and self.console.get("status") == "running":
+            # Off the hot path: the scanner's next frames are relayed while the booking moves.
+            self.started = True
+            self.starting = asyncio.create_task(self.mark_started())
+
+    async def mark_started(self) -> None:
+        try:
+            session = await database_sync_to_async(_session_after)(
+                services.cockpit_mark_started, cockpit=self.cockpit
+            )
+        except DomainError as error:
+            # Not retried on every frame: the scanner is told, the log keeps it.
+            logger.warning("cockpit %s did not start: %s", self.cockpit.pk, error.message)
+            await self.send_error(error.code, error.message)
+            return
+        await self.publish("session", session)
+
+    async def from_person(self, frame_type: str, payload: Any, ref: int | None) -> None:
+        if frame_type == "resync":
+            assert isinstance(payload, Resync)
+            await self.catch_up(payload.since)
+            return
+        if frame_type == "chat":
+            assert isinstance(payload, Chat)
+            text = services.chat_check(payload.text)
+            await self.publish(
+                "chat", {"from": self.person, "text": text, "at": timezone.now().isoformat()}
+            )
+            return
+        allowed = _ALLOWED[frame_type]
+        if self.role not in allowed:
+            await self.send_error("forbidden", _REFUSALS[frame_type], ref)
+            return
+        user = self.scope["user"]
+        if frame_type == "command":
+            assert isinstance(payload, Command)
+            args = payload.checked_args()
+            await database_sync_to_async(services.command_record)(
+                actor=user, role=self.role, cockpit=self.cockpit, name=payload.name, args=args
+            )
+            await self.publish("command", {"name": payload.name, "args": args, "by": self.person})
+        elif frame_type == "stop":
+            await self.stop(user)
+        elif frame_type == "confirm_contrast":
+            await database_sync_to_async(services.contrast_confirm)(
+                actor=user, cockpit=self.cockpit
+            )
+            await self.publish(
+                "command", {"name": "confirm_contrast", "args": {}, "by": self.person}
+            )
+        elif frame_type == "control":
+            assert isinstance(payload, Control)
+            await self.control(user, payload, ref)
+        elif frame_type == "approve":
+            control = await database_sync_to_async(_control_after)(
+                services.cockpit_approve_join, actor=user, cockpit=self.cockpit
+            )
+            await self.publish("control", {"action": "approve", "by": self.person, **control})
+        elif frame_type == "close":
+            await self.close_session(user)
+
+    async def stop(self, user: User) -> None:
+        """Local staff's STOP goes to the scanner first, before any database work; then they
+        hold control (local override). The controller's own stop is checked first."""
+        if self.role == Role.LOCAL:
+            await self.publish("stop", {"by": self.person})
+            control = await database_sync_to_async(_control_after)(
+                services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
+            )
+            await self.publish("control", {"action": "stop", "by": self.person, **control})
+            return
+        await database_sync_to_async(services.cockpit_stop)(
+            actor=user, role=self.role, cockpit=self.cockpit
+        )
+        await self.publish("stop", {"by": self.person})
+
+    async def control(self, user: User, payload: Control, ref: int | None) -> None:
+        if payload.to is not None and payload.action != "grant":
+            raise FrameError("invalid", "'to' goes with 'grant' only.", ref=ref)
+        arguments: dict[str, Any] = {"actor": user, "cockpit": self.cockpit}
+        if payload.action == "request":
+            service: Any = services.control_request
+            arguments["role"] = self.role
+        elif payload.action == "grant":
+            service = services.control_grant
+            arguments.update(role=self.role, to_user_id=payload.to)
+        elif payload.action == "release":
+            service = services.control_release
+        elif payload.action == "take_over":
+            service = services.control_take_over
+        else:
+            service = services.control_override
+        control = await database_sync_to_async(_control_after)(service, **arguments)
+        await self.publish("control", {"action": payload.action, "by": self.person, **control})
+
+    async def close_session(self, user: User) -> None:
+        """The operator closes a finished protocol: the booking is completed."""
+        snapshot = await self.store.snapshot(self.prefix)
+        finished = snapshot.state is not None and snapshot.state.get("status") == "finished"
+        session = await database_sync_to_async(_session_after)(
+            services.cockpit_close, actor=user, cockpit=self.cockpit, finished=finished
+        )
+        await self.publish("session", session, ended=True)

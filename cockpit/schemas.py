@@ -1,0 +1,190 @@
+"""The cockpit relay's wire protocol: every frame is an envelope `{"type", "seq", "payload"}`.
+
+Frames from a client carry the client's own counter in `seq` (any integer, or null); the relay
+quotes it back as `payload.ref` in the `error` or `ack` it causes. Frames from the relay are of two
+kinds:
+- session events, numbered per cockpit session (`seq` = 1, 2, 3, ... shared by every participant
+  and every Daphne process): `state`, `command`, `ack`, `stop`, `control` (approval included),
+  `chat`, `presence`, `session`. A client remembers the highest seq it has seen; after a gap or a
+  reconnect it sends `resync` (or connects with `?since=<seq>`) and receives the missing events,
+  or a `snapshot` when it is too far behind;
+- replies to one socket, with `"seq": null`: `welcome`, `snapshot`, `error`, `pong`.
+
+Inbound frames, by type (who may send them is the relay's business, see `cockpit.consumers`):
+- people: `ping`, `resync`, `chat`, `command`, `stop`, `confirm_contrast`, `control`, `approve`,
+  `close`;
+- the scanner: `ping`, `state`, `ack`.
+
+Every inbound frame is validated here; anything else gets an `error` frame and the socket stays
+open.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_CHAT_LENGTH = 1000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Envelope(_Strict):
+    type: Annotated[str, Field(min_length=1, max_length=32)]
+    seq: int | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- What people send -------------------------------------------------------------------------
+
+
+class Empty(_Strict):
+    pass
+
+
+class Resync(_Strict):
+    since: Annotated[int, Field(ge=0)]
+
+
+class Chat(_Strict):
+    text: Annotated[str, Field(min_length=1, max_length=MAX_CHAT_LENGTH)]
+
+
+CommandName = Literal[
+    "start",  # start (or restart) the current sequence
+    "pause",
+    "resume",
+    "abort",  # abort the current sequence
+    "next_sequence",
+    "adjust",  # args: {"parameter": ..., "value": ...}
+    "move_table",  # args: {"position_mm": ...}
+    "request_contrast",
+    "stop",  # the controller's own stop; local staff use the `stop` frame
+]
+
+Parameter = Literal["tr_ms", "te_ms", "flip_angle_deg", "slice_thickness_mm", "slices"]
+
+
+class AdjustArgs(_Strict):
+    parameter: Parameter
+    value: float
+
+
+class MoveTableArgs(_Strict):
+    position_mm: float
+
+
+class Command(_Strict):
+    name: CommandName
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    def checked_args(self) -> dict[str, Any]:
+        """The arguments, checked for the commands that take some (empty for the others)."""
+        if self.name == "adjust":
+            return AdjustArgs.model_validate(self.args).model_dump()
+        if self.name == "move_table":
+            return MoveTableArgs.model_validate(self.args).model_dump()
+        if self.args:
+            raise ValueError(f"'{self.name}' takes no arguments.")
+        return {}
+
+
+ControlAction = Literal[
+    "request",  # ask for control
+    "grant",  # the holder (or local staff) hands control to `to` (default: whoever asked)
+    "release",  # the holder gives control up
+    "take_over",  # the booked operator takes control (refused under local override)
+    "override",  # local staff take the scanner back
+]
+
+
+class Control(_Strict):
+    action: ControlAction
+    to: int | None = None  # a user id, for `grant`
+
+
+# --- What the scanner sends -------------------------------------------------------------------
+
+
+class State(_Strict):
+    """The console state: `full` with the whole `state`, or a delta whose `changes` replace
+    top-level keys of the last full state."""
+
+    full: bool
+    state: dict[str, Any] | None = None
+    changes: dict[str, Any] | None = None
+    sent_at: float | None = None  # the agent's clock (seconds), for latency measurements
+
+
+class Ack(_Strict):
+    ref: int  # the seq of the `command` event it answers
+    ok: bool
+    reason: str = ""
+
+
+PEOPLE_PAYLOADS: dict[str, type[_Strict]] = {
+    "ping": Empty,
+    "resync": Resync,
+    "chat": Chat,
+    "command": Command,
+    "stop": Empty,
+    "confirm_contrast": Empty,
+    "control": Control,
+    "approve": Empty,
+    "close": Empty,
+}
+
+SCANNER_PAYLOADS: dict[str, type[_Strict]] = {
+    "ping": Empty,
+    "state": State,
+    "ack": Ack,
+}
+
+
+class FrameError(Exception):
+    """An inbound frame the relay cannot take; `message` says why, for the `error` frame."""
+
+    def __init__(self, code: str, message: str, *, ref: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def parse_frame(raw: str, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelope, _Strict]:
+    """The envelope and its typed payload, or a FrameError naming what is wrong."""
+    if len(raw) > MAX_FRAME_BYTES:
+        raise FrameError("too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+    try:
+        envelope = Envelope.model_validate_json(raw)
+    except ValidationError as error:
+        raise FrameError("malformed", _first_error(error, "Frames are JSON envelopes")) from None
+    if envelope.type not in allowed:
+        raise FrameError(
+            "unknown_type",
+            f"'{envelope.type}' is not a frame this socket may send; "
+            f"expected one of: {', '.join(sorted(allowed))}.",
+            ref=envelope.seq,
+        )
+    try:
+        payload = allowed[envelope.type].model_validate(envelope.payload)
+        if isinstance(payload, Command):
+            payload.checked_args()
+    except ValidationError as error:
+        raise FrameError("invalid", _first_error(error, envelope.type), ref=envelope.seq) from None
+    except ValueError as error:
+        raise FrameError("invalid", str(error), ref=envelope.seq) from None
+    return envelope, payload
+
+
+def _first_error(error: ValidationError, what: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
+    return f"{what}: {where}: {first.get('msg', 'invalid')}."
+
+
+def frame(frame_type: str, seq: int | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """An outbound envelope."""
+    return {"type": frame_type, "seq": seq, "payload": payload}

@@ -1,0 +1,376 @@
+"""Every write in the cockpit, one function per use case. The relay (`cockpit.consumers`) calls
+them through `database_sync_to_async`; each locks the session row, checks who may do what, saves,
+and writes its AuditEvent in the same transaction. They return the session as it now is: the
+relay turns it into the `control` / `approval` / `session` event that everyone sees."""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
+from cockpit.selectors import MAX_CONTROLLED, booking_cockpit_open, controlled_count, roles_for
+from cockpit.simulator import protocol_for
+from core.audit import audit_record
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.identifiers import patient_identifier_message, patient_identifier_problems
+from scheduling.models import Booking, BookingStatus
+from scheduling.services import booking_complete, booking_start
+
+__all__ = [
+    "chat_check",
+    "cockpit_approve_join",
+    "cockpit_close",
+    "cockpit_mark_started",
+    "cockpit_open",
+    "cockpit_stop",
+    "command_record",
+    "contrast_confirm",
+    "control_grant",
+    "control_override",
+    "control_release",
+    "control_request",
+    "control_take_over",
+]
+
+
+# --- Opening and consent ----------------------------------------------------------------------
+
+
+def cockpit_open(*, booking: Booking, ahead: bool = False) -> CockpitSession:
+    """The booking's cockpit, made on first use with the exam protocol its posting calls for.
+    Refused unless the booking is confirmed or running and its window is open; `ahead` makes it
+    for any confirmed booking (to pre-approve the operator's join before the day)."""
+    if ahead and booking.status == BookingStatus.CONFIRMED:
+        pass
+    elif not booking_cockpit_open(booking):
+        existing = CockpitSession.objects.filter(booking=booking).first()
+        if existing is not None:
+            return existing
+        raise Conflict(
+            "This booking's cockpit is not open: it opens 15 minutes before a confirmed "
+            "booking starts."
+        )
+    families = booking.posting.required_exam_families.values_list("code", flat=True)
+    cockpit, _ = CockpitSession.objects.get_or_create(
+        booking=booking, defaults={"protocol": protocol_for(list(families))}
+    )
+    return cockpit
+
+
+@transaction.atomic
+def cockpit_approve_join(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    """Local staff (or a manager) of the scanning hospital let the booked operator in: from now
+    on the operator may take control. Also how a booking is pre-approved, ahead of the day."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, Role.LOCAL, verb="approve the operator's join")
+    if cockpit.join_approved:
+        raise Conflict("The operator's join is already approved.")
+    cockpit.join_approved_at = timezone.now()
+    cockpit.join_approved_by = actor
+    cockpit.save(update_fields=["join_approved_at", "join_approved_by", "updated_at"])
+    _audit(actor, "cockpit.join_approved", cockpit)
+    return cockpit
+
+
+# --- The control token ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitSession:
+    """Ask for control. Free control (nobody holds it, no local override) is granted at once;
+    otherwise the request waits for the holder or local staff to grant it."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, role, verb="ask for control", roles=CONTROL_ROLES)
+    _require_live(cockpit)
+    if cockpit.controller_id == actor.pk:
+        raise Conflict("You already hold control.")
+    if role == Role.OPERATOR:
+        _require_approved(cockpit)
+    if cockpit.controller_id is None and not cockpit.local_override:
+        _give_control(cockpit, actor, role)
+        _audit(actor, "cockpit.control_granted", cockpit, {"to": actor.pk, "role": role})
+    else:
+        cockpit.control_requested_by = actor
+        cockpit.control_requested_role = role
+        _audit(actor, "cockpit.control_requested", cockpit, {"role": role})
+    _save_control(cockpit)
+    return cockpit
+
+
+@transaction.atomic
+def control_grant(
+    *, actor: User, role: str, cockpit: CockpitSession, to_user_id: int | None = None
+) -> CockpitSession:
+    """The holder hands control over, or local staff give it (local staff decide at any time).
+    To the person named, or to whoever asked."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, role, verb="grant control", roles=CONTROL_ROLES)
+    _require_live(cockpit)
+    if cockpit.controller_id != actor.pk and role != Role.LOCAL:
+        raise PermissionDenied("Only the person holding control, or local staff, may grant it.")
+    target_id = to_user_id if to_user_id is not None else cockpit.control_requested_by_id
+    if target_id is None:
+        raise ValidationFailed("Nobody has asked for control: name whom to grant it to.")
+    if target_id == cockpit.controller_id:
+        raise Conflict("They already hold control.")
+    target = User.objects.filter(pk=target_id).first()
+    target_roles = [r for r in roles_for(target, cockpit) if r in CONTROL_ROLES] if target else []
+    if target is None or not target_roles:
+        raise ValidationFailed("Control can go only to the operator, local staff or an assistant.")
+    if target_id == cockpit.control_requested_by_id and cockpit.control_requested_role:
+        target_role = cockpit.control_requested_role
+    else:
+        target_role = target_roles[0]
+    if target_role == Role.OPERATOR:
+        _require_approved(cockpit)
+    _give_control(cockpit, target, target_role)
+    _save_control(cockpit)
+    _audit(actor, "cockpit.control_granted", cockpit, {"to": target.pk, "role": target_role})
+    return cockpit
+
+
+@transaction.atomic
+def control_release(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    cockpit = _locked(cockpit)
+    if cockpit.controller_id != actor.pk:
+        raise Conflict("You do not hold control.")
+    cockpit.controller = None
+    cockpit.controller_role = ""
+    cockpit.local_override = False
+    _save_control(cockpit)
+    _audit(actor, "cockpit.control_released", cockpit)
+    return cockpit
+
+
+@transaction.atomic
+def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    """The booked operator takes control from whoever holds it (an assistant, say). Refused
+    while local staff have taken the scanner back."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, Role.OPERATOR, verb="take control over")
+    _require_live(cockpit)
+    _require_approved(cockpit)
+    if cockpit.local_override:
+        raise Conflict(
+            "Local staff have taken the scanner back; ask them to hand control over to you."
+        )
+    if cockpit.controller_id == actor.pk:
+        raise Conflict("You already hold control.")
+    previous = cockpit.controller_id
+    _give_control(cockpit, actor, Role.OPERATOR)
+    _save_control(cockpit)
+    _audit(actor, "cockpit.control_taken_over", cockpit, {"from": previous})
+    return cockpit
+
+
+@transaction.atomic
+def control_override(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    """Local staff take the scanner back, whoever holds control."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, Role.LOCAL, verb="take the scanner back")
+    _require_live(cockpit)
+    previous = cockpit.controller_id
+    _give_control(cockpit, actor, Role.LOCAL)
+    cockpit.local_override = True
+    _save_control(cockpit)
+    _audit(actor, "cockpit.local_override", cockpit, {"from": previous})
+    return cockpit
+
+
+# --- Console ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitSession:
+    """STOP. Local staff may stop at any time, whoever holds control, and then hold the scanner
+    themselves (local override); the controller may stop too. The relay sends the stop to the
+    scanner before calling this, so that nothing waits on the database."""
+    cockpit = _locked(cockpit)
+    if role == Role.LOCAL:
+        _require_role(actor, cockpit, Role.LOCAL, verb="stop the scan")
+    elif cockpit.controller_id != actor.pk:
+        raise PermissionDenied("Only local staff or the person holding control may stop the scan.")
+    cockpit.stopped_at = timezone.now()
+    fields = ["stopped_at"]
+    if role == Role.LOCAL:
+        previous = cockpit.controller_id
+        _give_control(cockpit, actor, Role.LOCAL)
+        cockpit.local_override = True
+        fields += _CONTROL_FIELDS
+    else:
+        previous = actor.pk
+    cockpit.save(update_fields=[*fields, "updated_at"])
+    _audit(actor, "cockpit.stopped", cockpit, {"role": role, "control_from": previous})
+    return cockpit
+
+
+@transaction.atomic
+def command_record(
+    *, actor: User, role: str, cockpit: CockpitSession, name: str, args: dict[str, Any]
+) -> CockpitSession:
+    """A console command from the person holding control: audited, then relayed to the scanner.
+    Anyone else is refused and nothing reaches the scanner."""
+    cockpit = _locked(cockpit)
+    _require_live(cockpit)
+    if cockpit.controller_id != actor.pk or cockpit.controller_role != role:
+        raise PermissionDenied("You do not hold control: ask for it first.")
+    _audit(actor, "cockpit.command", cockpit, {"name": name, "args": args, "role": role})
+    return cockpit
+
+
+@transaction.atomic
+def contrast_confirm(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    """Local staff confirm the contrast step (they are the ones beside the patient)."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, Role.LOCAL, verb="confirm contrast")
+    _require_live(cockpit)
+    _audit(actor, "cockpit.contrast_confirmed", cockpit)
+    return cockpit
+
+
+def chat_check(text: str) -> str:
+    """A chat line, stripped; refused when it looks like it names the patient."""
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("A chat message cannot be empty.")
+    problems = patient_identifier_problems(text)
+    if problems:
+        raise ValidationFailed(patient_identifier_message(problems), fields={"text": problems})
+    return text
+
+
+# --- Start and end of the exam ----------------------------------------------------------------
+
+
+@transaction.atomic
+def cockpit_mark_started(*, cockpit: CockpitSession) -> CockpitSession:
+    """The scanner ran its first sequence: the booking is in progress from now, and this moment
+    is the start the ledger counts from. Safe to call again."""
+    cockpit = _locked(cockpit)
+    if cockpit.started_at is not None:
+        return cockpit
+    booking = cockpit.booking
+    if booking.status == BookingStatus.CONFIRMED:
+        booking = booking_start(actor=booking.technologist, booking=booking)
+    cockpit.started_at = booking.started_at or timezone.now()
+    cockpit.status = CockpitStatus.LIVE
+    cockpit.save(update_fields=["started_at", "status", "updated_at"])
+    _audit(None, "cockpit.started", cockpit)
+    return cockpit
+
+
+@transaction.atomic
+def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> CockpitSession:
+    """The operator closes the cockpit once the protocol is finished (`finished` is the
+    scanner's own last word): the booking is completed, and the ledger credits the hours from the
+    first sequence to now."""
+    cockpit = _locked(cockpit)
+    _require_role(actor, cockpit, Role.OPERATOR, verb="close the cockpit")
+    _require_live(cockpit)
+    if cockpit.started_at is None or not finished:
+        raise Conflict("The protocol is not finished: run or abort every sequence first.")
+    booking = booking_complete(actor=actor, booking=cockpit.booking)
+    cockpit.booking = booking
+    cockpit.ended_at = booking.completed_at
+    cockpit.status = CockpitStatus.ENDED
+    cockpit.controller = None
+    cockpit.controller_role = ""
+    cockpit.control_requested_by = None
+    cockpit.control_requested_role = ""
+    cockpit.local_override = False
+    cockpit.save(update_fields=["ended_at", "status", *_CONTROL_FIELDS, "updated_at"])
+    _audit(actor, "cockpit.closed", cockpit, {"hours": str(booking.hours)})
+    return cockpit
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+_CONTROL_FIELDS = [
+    "controller",
+    "controller_role",
+    "control_requested_by",
+    "control_requested_role",
+    "local_override",
+]
+
+
+def _locked(cockpit: CockpitSession) -> CockpitSession:
+    return (
+        CockpitSession.objects.select_for_update(of=("self",))
+        .select_related(
+            "booking__posting__hospital",
+            "booking__posting__site",
+            "booking__posting__scanner",
+            "booking__technologist",
+            "booking__lending_hospital",
+        )
+        .get(pk=cockpit.pk)
+    )
+
+
+def _require_role(
+    actor: User,
+    cockpit: CockpitSession,
+    role: str,
+    *,
+    verb: str,
+    roles: tuple[str, ...] | None = None,
+) -> None:
+    if roles is not None and role not in roles:
+        raise PermissionDenied(f"As {Role(role).label.lower()} you cannot {verb}.")
+    if role not in roles_for(actor, cockpit):
+        raise PermissionDenied(f"Only {_who(role)} may {verb}.")
+
+
+def _who(role: str) -> str:
+    who: dict[str, str] = {
+        Role.OPERATOR: "the booked operator",
+        Role.LOCAL: "local staff of the scanning site",
+        Role.ASSISTANT: "an assistant",
+    }
+    return who.get(role, "a participant")
+
+
+def _require_live(cockpit: CockpitSession) -> None:
+    if cockpit.status == CockpitStatus.ENDED:
+        raise Conflict("This cockpit session has ended.")
+
+
+def _require_approved(cockpit: CockpitSession) -> None:
+    if not cockpit.join_approved:
+        raise PermissionDenied(
+            "Local staff have not approved your join yet: you can watch, not control."
+        )
+
+
+def _give_control(cockpit: CockpitSession, user: User, role: str) -> None:
+    if (
+        role == Role.OPERATOR
+        and controlled_count(user=user, exclude_id=cockpit.pk) >= MAX_CONTROLLED
+    ):
+        raise Conflict(f"You already hold control of {MAX_CONTROLLED} cockpits; release one first.")
+    cockpit.controller = user
+    cockpit.controller_role = role
+    if cockpit.control_requested_by_id == user.pk:
+        cockpit.control_requested_by = None
+        cockpit.control_requested_role = ""
+    if role != Role.LOCAL:
+        cockpit.local_override = False
+
+
+def _save_control(cockpit: CockpitSession) -> None:
+    cockpit.save(update_fields=[*_CONTROL_FIELDS, "updated_at"])
+
+
+def _audit(
+    actor: User | None, action: str, cockpit: CockpitSession, data: dict[str, Any] | None = None
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        target=cockpit,
+        hospital=cockpit.booking.posting.hospital,
+        data={"booking": cockpit.booking_id, **(data or {})},
+    )

@@ -1,0 +1,404 @@
+"""The relay's shared state, in the channel layer's backing store: Redis when `REDIS_URL` is set
+(so that every Daphne process sees one session), else process-local memory (the embedded mode is
+one Daphne process).
+
+Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
+- `seq`: the session's event counter; every event gets the next number;
+- `history`: the last HISTORY_MAX events as ready-to-send envelope texts, so that a client that
+  missed some gets them back at once (`since`), or a snapshot when it is too far behind;
+- `snapshot`: the latest full console state and the seq of the event that carried it;
+- `chat`: the last CHAT_MAX chat payloads (late joiners see the conversation);
+- `presence`: one entry per connected socket (channel name -> person, joined, last seen). Each
+  consumer refreshes its own entry (`presence_touch`) every PRESENCE_HEARTBEAT_S; entries not
+  refreshed for PRESENCE_TTL_S belong to a process that died and are pruned.
+
+`publish` builds an event's envelope text once: the relay sends that same text to every socket.
+On Redis it is one round trip (a Lua script allocates the seq, builds the text, appends it to the
+history, keeps the chat line or the console state); every key expires KEY_TTL_S after the last
+write.
+"""
+
+import asyncio
+import json
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from cockpit.groups import store_key
+
+HISTORY_MAX = 600
+CHAT_MAX = 50
+KEY_TTL_S = 24 * 3600
+PRESENCE_HEARTBEAT_S = 10.0
+PRESENCE_TTL_S = 30.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    seq: int  # the session's current seq (0: nothing happened yet)
+    state: dict[str, Any] | None  # the latest full console state
+    state_seq: int | None  # the seq of the event that carried it
+    chat: list[dict[str, Any]]  # the last CHAT_MAX chat payloads, oldest first
+
+
+class RelayStore(Protocol):
+    async def publish(
+        self,
+        prefix: str,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        snapshot_state: dict[str, Any] | None = None,
+    ) -> tuple[int, str]:
+        """Number the event, keep it, and return (seq, envelope text)."""
+        ...
+
+    async def since(self, prefix: str, seq: int) -> list[str] | None:
+        """The envelope texts of the events after `seq`, oldest first; None when the history no
+        longer reaches back that far (or `seq` is from the future: a store that was wiped)."""
+        ...
+
+    async def snapshot(self, prefix: str) -> Snapshot: ...
+
+    async def presence_touch(
+        self,
+        prefix: str,
+        channel: str,
+        person: dict[str, Any],
+        *,
+        joined: float,
+        now: float | None = None,
+    ) -> None:
+        """Add or refresh one socket's presence entry."""
+        ...
+
+    async def presence_remove(self, prefix: str, channel: str) -> bool:
+        """Remove a socket's entry; True if it was there."""
+        ...
+
+    async def presence_list(self, prefix: str, *, now: float | None = None) -> list[dict[str, Any]]:
+        """Who is connected (fresh entries only), in the order they joined; a person connected
+        twice in the same role appears once."""
+        ...
+
+    async def presence_prune(
+        self, prefix: str, *, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Remove stale entries (their process died); the persons whose entries this call
+        removed (so that exactly one consumer announces each departure)."""
+        ...
+
+
+def envelope_text(event_type: str, seq: int, payload_text: str) -> str:
+    """The envelope of a session event, built the same way as the Redis script builds it."""
+    return f'{{"type":"{event_type}","seq":{seq},"payload":{payload_text}}}'
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _participants(entries: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    fresh = sorted(
+        (entry for entry in entries if now - entry["seen"] <= PRESENCE_TTL_S),
+        key=lambda entry: entry["joined"],
+    )
+    seen: set[tuple[Any, ...]] = set()
+    people = []
+    for entry in fresh:
+        person = entry["person"]
+        key = (person.get("id"), person.get("role"), person.get("name"))
+        if key not in seen:
+            seen.add(key)
+            people.append(person)
+    return people
+
+
+# --- Process-local memory ---------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    seq: int = 0
+    history: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_MAX))
+    state: str | None = None  # JSON text: copied once per frame, parsed only for a snapshot
+    state_seq: int | None = None
+    chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_MAX))
+    presence: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """One Daphne process's store. Every method runs without yielding to the event loop, so a
+    `publish` is atomic among the consumers of the process."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, _Session] = {}
+
+    def reset(self) -> None:
+        self._sessions.clear()
+
+    def _session(self, prefix: str) -> _Session:
+        session = self._sessions.get(prefix)
+        if session is None:
+            session = self._sessions[prefix] = _Session()
+        return session
+
+    async def publish(
+        self,
+        prefix: str,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        snapshot_state: dict[str, Any] | None = None,
+    ) -> tuple[int, str]:
+        session = self._session(prefix)
+        session.seq += 1
+        text = envelope_text(event_type, session.seq, dumps(payload))
+        session.history.append((session.seq, text))
+        if event_type == "chat":
+            session.chat.append(payload)
+        if snapshot_state is not None:
+            # Kept as text: the caller keeps merging deltas into its own dict.
+            session.state = dumps(snapshot_state)
+            session.state_seq = session.seq
+        return session.seq, text
+
+    async def since(self, prefix: str, seq: int) -> list[str] | None:
+        session = self._session(prefix)
+        if seq > session.seq:
+            return None
+        if seq == session.seq:
+            return []
+        if not session.history or session.history[0][0] > seq + 1:
+            return None
+        return [text for number, text in session.history if number > seq]
+
+    async def snapshot(self, prefix: str) -> Snapshot:
+        session = self._session(prefix)
+        return Snapshot(
+            seq=session.seq,
+            state=json.loads(session.state) if session.state is not None else None,
+            state_seq=session.state_seq,
+            chat=list(session.chat),
+        )
+
+    async def presence_touch(
+        self,
+        prefix: str,
+        channel: str,
+        person: dict[str, Any],
+        *,
+        joined: float,
+        now: float | None = None,
+    ) -> None:
+        self._session(prefix).presence[channel] = {
+            "person": person,
+            "joined": joined,
+            "seen": time.time() if now is None else now,
+        }
+
+    async def presence_remove(self, prefix: str, channel: str) -> bool:
+        return self._session(prefix).presence.pop(channel, None) is not None
+
+    async def presence_list(self, prefix: str, *, now: float | None = None) -> list[dict[str, Any]]:
+        entries = list(self._session(prefix).presence.values())
+        return _participants(entries, time.time() if now is None else now)
+
+    async def presence_prune(
+        self, prefix: str, *, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        presence = self._session(prefix).presence
+        stale = [key for key, entry in presence.items() if now - entry["seen"] > PRESENCE_TTL_S]
+        return [presence.pop(key)["person"] for key in stale]
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+# KEYS: seq, history, snapshot, chat.
+# ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state (else "0"), state.
+_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local text = '{"type":"' .. ARGV[1] .. '","seq":' .. seq .. ',"payload":' .. ARGV[2] .. '}'
+local ttl = tonumber(ARGV[3])
+redis.call('RPUSH', KEYS[2], text)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[3], '{"seq":' .. seq .. ',"state":' .. ARGV[7] .. '}', 'EX', ttl)
+end
+if ARGV[1] == 'chat' then
+  redis.call('RPUSH', KEYS[4], ARGV[2])
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+  redis.call('EXPIRE', KEYS[4], ttl)
+end
+return seq
+"""
+
+# KEYS: seq, history. ARGV: since. Returns {current seq, found (0/1), texts...}.
+_SINCE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local since = tonumber(ARGV[1])
+if since > current then return {current, 0} end
+if since == current then return {current, 1} end
+local length = redis.call('LLEN', KEYS[2])
+local first = current - length + 1
+if length == 0 or first > since + 1 then return {current, 0} end
+local texts = redis.call('LRANGE', KEYS[2], since - first + 1, -1)
+table.insert(texts, 1, 1)
+table.insert(texts, 1, current)
+return texts
+"""
+
+
+class RedisStore:
+    """The store shared by every Daphne process. redis.asyncio clients belong to one event loop:
+    one client per loop (a server has one loop; each async test has its own)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _client(self) -> Any:
+        import redis.asyncio as redis
+
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(loop)
+        if entry is None:
+            client = redis.Redis.from_url(self.url, decode_responses=True)
+            entry = (
+                client,
+                client.register_script(_PUBLISH),
+                client.register_script(_SINCE),
+            )
+            self._clients[loop] = entry
+        return entry
+
+    async def aclose(self) -> None:
+        """Close this event loop's client (tests: before their loop goes away)."""
+        loop = asyncio.get_running_loop()
+        entry = self._clients.pop(loop, None)
+        if entry is not None:
+            await entry[0].aclose()
+
+    async def publish(
+        self,
+        prefix: str,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        snapshot_state: dict[str, Any] | None = None,
+    ) -> tuple[int, str]:
+        _, publish, _ = self._client()
+        payload_text = dumps(payload)
+        seq = await publish(
+            keys=[store_key(prefix, part) for part in ("seq", "history", "snapshot", "chat")],
+            args=[
+                event_type,
+                payload_text,
+                KEY_TTL_S,
+                HISTORY_MAX,
+                CHAT_MAX,
+                "0" if snapshot_state is None else "1",
+                "" if snapshot_state is None else dumps(snapshot_state),
+            ],
+        )
+        # The text the script stored, built here rather than sent back (state frames are big).
+        return int(seq), envelope_text(event_type, int(seq), payload_text)
+
+    async def since(self, prefix: str, seq: int) -> list[str] | None:
+        _, _, since = self._client()
+        reply = await since(
+            keys=[store_key(prefix, "seq"), store_key(prefix, "history")], args=[seq]
+        )
+        if not int(reply[1]):
+            return None
+        return list(reply[2:])
+
+    async def snapshot(self, prefix: str) -> Snapshot:
+        client, _, _ = self._client()
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.get(store_key(prefix, "seq"))
+            pipe.get(store_key(prefix, "snapshot"))
+            pipe.lrange(store_key(prefix, "chat"), 0, -1)
+            seq, kept, chat = await pipe.execute()
+        state = json.loads(kept) if kept else None
+        return Snapshot(
+            seq=int(seq or 0),
+            state=state["state"] if state else None,
+            state_seq=state["seq"] if state else None,
+            chat=[json.loads(line) for line in chat],
+        )
+
+    async def presence_touch(
+        self,
+        prefix: str,
+        channel: str,
+        person: dict[str, Any],
+        *,
+        joined: float,
+        now: float | None = None,
+    ) -> None:
+        client, _, _ = self._client()
+        key = store_key(prefix, "presence")
+        entry = {"person": person, "joined": joined, "seen": time.time() if now is None else now}
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, channel, dumps(entry))
+            pipe.expire(key, KEY_TTL_S)
+            await pipe.execute()
+
+    async def presence_remove(self, prefix: str, channel: str) -> bool:
+        client, _, _ = self._client()
+        return bool(await client.hdel(store_key(prefix, "presence"), channel))
+
+    async def _entries(self, prefix: str) -> dict[str, dict[str, Any]]:
+        client, _, _ = self._client()
+        raw = await client.hgetall(store_key(prefix, "presence"))
+        return {channel: json.loads(text) for channel, text in raw.items()}
+
+    async def presence_list(self, prefix: str, *, now: float | None = None) -> list[dict[str, Any]]:
+        entries = await self._entries(prefix)
+        return _participants(list(entries.values()), time.time() if now is None else now)
+
+    async def presence_prune(
+        self, prefix: str, *, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        client, _, _ = self._client()
+        now = time.time() if now is None else now
+        removed = []
+        for channel, entry in (await self._entries(prefix)).items():
+            if now - entry["seen"] > PRESENCE_TTL_S and await client.hdel(
+                store_key(prefix, "presence"), channel
+            ):
+                removed.append(entry["person"])
+        return removed
+
+    async def delete_all(self) -> int:
+        """Delete every cockpit key (tests: runs on one Redis reuse session ids)."""
+        client, _, _ = self._client()
+        keys = [key async for key in client.scan_iter(match="wescan:cockpit:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        return len(keys)
+
+
+_memory = MemoryStore()
+_redis: dict[str, RedisStore] = {}
+
+
+def store() -> MemoryStore | RedisStore:
+    """The store for this process's settings: Redis when REDIS_URL is set, else memory."""
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return _memory
+    redis_store = _redis.get(url)
+    if redis_store is None:
+        redis_store = _redis[url] = RedisStore(url)
+    return redis_store

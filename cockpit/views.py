@@ -1,0 +1,208 @@
+"""The cockpit pages: the cockpits a person is due in, opening one from its booking,
+pre-approving the operator's join, and the console page itself (a server-rendered shell that
+`static/js/cockpit.js` brings to life over the relay's websocket). Every write is a service; a
+refused one comes back as a message on the page it was asked from."""
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+from accounts.requests import AuthenticatedHttpRequest
+from cockpit import selectors, services
+from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
+from core.errors import DomainError, NotFound, PermissionDenied
+from marketplace.selectors import technologist_profile_for
+from marketplace.views import _next_or
+from scheduling.models import Booking, BookingStatus
+
+
+def _viewer_time_zone(user: User, booking: Booking) -> str:
+    """The wall clock a person reads a booking's times in: a technologist's home time zone,
+    everyone else the scanning site's."""
+    profile = technologist_profile_for(user=user)
+    return profile.home_time_zone if profile else booking.posting.site.time_zone
+
+
+def _local_time(moment: datetime, zone: str) -> str:
+    return timezone.localtime(moment, ZoneInfo(zone)).strftime("%H:%M")
+
+
+def _cockpit_of(booking: Booking) -> CockpitSession:
+    """The booking's session, or an unsaved one to ask `roles_for` about before it exists."""
+    existing = CockpitSession.objects.filter(booking=booking).first()
+    return existing if existing is not None else CockpitSession(booking=booking)
+
+
+def _booking_with_roles(user: User, booking_id: int) -> tuple[Booking, CockpitSession, list[str]]:
+    """The booking, its cockpit (maybe unsaved) and the user's roles in it; 404 for a booking
+    the user has no part in (as for another hospital's objects)."""
+    booking = (
+        Booking.objects.select_related(
+            "posting__hospital", "posting__site", "posting__scanner", "technologist"
+        )
+        .filter(pk=booking_id)
+        .first()
+    )
+    if booking is None:
+        raise NotFound("No such booking.")
+    cockpit = _cockpit_of(booking)
+    roles = selectors.roles_for(user, cockpit)
+    if not roles:
+        raise NotFound("No such booking.")
+    return booking, cockpit, roles
+
+
+def _opens_at(booking: Booking) -> datetime:
+    return booking.starts_at - selectors.OPEN_BEFORE
+
+
+# --- The list -----------------------------------------------------------------------------------
+
+
+@login_required
+def cockpit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The cockpits open now and those opening in the next 12 hours, with the role the viewer
+    would join in."""
+    user = request.user
+    now = timezone.now()
+    rows: list[dict[str, Any]] = []
+    for booking in selectors.cockpit_bookings_due(user=user, now=now):
+        cockpit = _cockpit_of(booking)
+        roles = selectors.roles_for(user, cockpit)
+        if not roles:
+            continue
+        zone = _viewer_time_zone(user, booking)
+        rows.append(
+            {
+                "booking": booking,
+                "cockpit": cockpit if cockpit.pk else None,
+                "role": Role(roles[0]),
+                "open": selectors.booking_cockpit_open(booking, now=now)
+                and cockpit.status != CockpitStatus.ENDED,
+                "opens_at": _local_time(_opens_at(booking), zone),
+                "time_zone": zone,
+            }
+        )
+    return render(request, "cockpit/list.html", {"rows": rows})
+
+
+# --- Opening and consent ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def booking_cockpit(request: AuthenticatedHttpRequest, booking_id: int) -> HttpResponse:
+    """Open the booking's cockpit (made on first use) and go to its console."""
+    booking, _cockpit, _roles = _booking_with_roles(request.user, booking_id)
+    if booking.status == BookingStatus.CONFIRMED and timezone.now() < _opens_at(booking):
+        zone = _viewer_time_zone(request.user, booking)
+        messages.error(
+            request,
+            f"This cockpit is not open yet: it opens at {_local_time(_opens_at(booking), zone)} "
+            f"({zone}), 15 minutes before the booking starts.",
+        )
+        return redirect(_next_or(request, reverse("cockpit_list")))
+    try:
+        cockpit = services.cockpit_open(booking=booking)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect(_next_or(request, reverse("cockpit_list")))
+    return redirect("cockpit_console", cockpit_id=cockpit.pk)
+
+
+@login_required
+@require_POST
+def cockpit_preapprove(request: AuthenticatedHttpRequest, booking_id: int) -> HttpResponse:
+    """Local staff (or a manager) of the scanning hospital approve the operator's join ahead of
+    the day."""
+    booking, _cockpit, roles = _booking_with_roles(request.user, booking_id)
+    back = _next_or(request, reverse("booking_detail", args=[booking.pk]))
+    if Role.LOCAL not in roles:
+        messages.error(
+            request, "Only local staff or a manager of the scanning site may approve the join."
+        )
+        return redirect(back)
+    try:
+        cockpit = services.cockpit_open(booking=booking, ahead=True)
+        services.cockpit_approve_join(actor=request.user, cockpit=cockpit)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"{booking.technologist.display_name}'s join is approved: they may take control as "
+            "soon as the cockpit opens.",
+        )
+    return redirect(back)
+
+
+# --- The console --------------------------------------------------------------------------------
+
+
+@login_required
+def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpResponse:
+    """The console shell for one role; the live console is `static/js/cockpit.js`."""
+    cockpit = selectors.access_cockpit(request.user, cockpit_id)
+    roles = selectors.roles_for(request.user, cockpit)
+    role = request.GET.get("role") or roles[0]
+    if role not in roles:
+        choices = ", ".join(Role(r).label.lower() for r in roles)
+        raise PermissionDenied(
+            f"You cannot join this cockpit in that role; you may join as {choices}."
+        )
+    session = selectors.session_view(cockpit)
+    zone = _viewer_time_zone(request.user, cockpit.booking)
+    return render(
+        request,
+        "cockpit/console.html",
+        {
+            "cockpit": cockpit,
+            "booking": cockpit.booking,
+            "posting": cockpit.booking.posting,
+            "session": session,
+            "control": selectors.control_view(cockpit),
+            "role": Role(role),
+            "roles": [Role(r) for r in roles],
+            "can_control": role in CONTROL_ROLES,
+            "is_open": selectors.cockpit_is_open(cockpit),
+            "opens_at": _local_time(_opens_at(cockpit.booking), zone),
+            "time_zone": zone,
+            "socket_path": f"/ws/cockpit/{cockpit.pk}/",
+        },
+    )
+
+
+# --- The booking page's "Cockpit" section -------------------------------------------------------
+
+
+def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
+    """What the booking page shows about its cockpit: open it when its window is open; local
+    staff and managers of the scanning hospital may pre-approve the operator's join ahead."""
+    if booking.status not in (*selectors.COCKPIT_BOOKING_STATUSES, BookingStatus.COMPLETED):
+        return {"cockpit_section": None}
+    cockpit = _cockpit_of(booking)
+    roles = selectors.roles_for(user, cockpit)
+    if not roles:
+        return {"cockpit_section": None}
+    zone = _viewer_time_zone(user, booking)
+    return {
+        "cockpit_section": {
+            "cockpit": cockpit if cockpit.pk else None,
+            "open": selectors.booking_cockpit_open(booking)
+            and cockpit.status != CockpitStatus.ENDED,
+            "opens_at": _local_time(_opens_at(booking), zone),
+            "time_zone": zone,
+            "can_preapprove": Role.LOCAL in roles
+            and booking.status == BookingStatus.CONFIRMED
+            and not cockpit.join_approved,
+        }
+    }

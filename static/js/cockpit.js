@@ -1,0 +1,597 @@
+// The live cockpit console: one websocket to the relay (/ws/cockpit/<id>/?role=&since=), the
+// scanner's console state rendered as it changes, control, commands, STOP, chat and presence.
+// Protocol: cockpit/schemas.py. Session events carry a per-session seq: they are applied in seq
+// order; after a gap the page asks for `resync`, and after a reconnect it connects with
+// `since=<last seq>`, so nothing is missed. Every text from the wire goes through textContent.
+(function () {
+  "use strict";
+  var root = document.getElementById("cockpit");
+  var live = document.getElementById("console-live");
+  if (!root || !live || !window.WebSocket || !window.JSON) { return; }
+  live.hidden = false;
+
+  var ROLE = root.dataset.role;
+  var USER_ID = Number(root.dataset.userId);
+  var SOCKET_PATH = root.dataset.socketPath;
+  var CONTROL_ROLES = ["operator", "local", "assistant"];
+  var ROLE_LABELS = { scanner: "scanner", operator: "operator", local: "local staff", assistant: "assistant", observer: "observer" };
+  var STATUS_LABELS = {
+    idle: "Idle", running: "Running", paused: "Paused", waiting_contrast: "Waiting for contrast",
+    stopped: "Stopped", finished: "Finished"
+  };
+  var SEQUENCE_LABELS = { pending: "pending", running: "running", paused: "paused", done: "done", aborted: "aborted" };
+  var SESSION_LABELS = { waiting: "Waiting for the first sequence", live: "Exam in progress", ended: "Ended" };
+  var CONTRAST_LABELS = {
+    none: "Not needed now", requested: "Requested: waiting for local staff to confirm",
+    confirmed: "Confirmed by local staff", injected: "Injected"
+  };
+  var COMMAND_LABELS = {
+    start: "start", pause: "pause", resume: "resume", abort: "abort the sequence",
+    next_sequence: "next sequence", adjust: "adjust", move_table: "move the table",
+    request_contrast: "request contrast", stop: "stop", confirm_contrast: "confirm contrast"
+  };
+  // Closes after which reconnecting cannot help: what to tell the person.
+  var FINAL_CLOSES = {
+    4401: "You are signed out: sign in again to rejoin the cockpit.",
+    4403: "You may not join this cockpit in this role.",
+    4404: "This cockpit session does not exist.",
+    4410: "This session has ended."
+  };
+  var MAX_DELAY = 15000;
+  var CHAT_KEPT = 200;
+  var LOG_KEPT = 60;
+
+  var socket = null;
+  var delay = 1000;
+  var finished = false;       // closed for good (ended, refused): no reconnect
+  var lastSeq = null;         // the highest session seq applied; null before the first snapshot
+  var pending = {};           // events that arrived ahead of a gap, by seq
+  var resyncing = false;
+  var clientSeq = 0;
+  var sentFrom = {};          // our frame's seq -> the area its error is shown in
+  var chatDrafts = {};        // our chat frame's seq -> its text (put back if refused)
+  var commandNames = {};      // a command event's seq -> its name (for the scanner's ack)
+  var state = null;           // the latest full console state, with deltas applied
+  var control = null;
+  var session = null;
+  var presence = [];
+
+  function $(id) { return document.getElementById(id); }
+  function make(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  function who(p) {
+    if (!p) { return "someone"; }
+    return p.name + " (" + (ROLE_LABELS[p.role] || p.role || "participant") + ")";
+  }
+  function isMe(p) { return !!p && p.id === USER_ID; }
+  function num(value, digits) {
+    return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "—";
+  }
+  function clock(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds)) { return "—"; }
+    var s = Math.max(0, Math.round(seconds));
+    var m = Math.floor(s / 60);
+    s = s % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+  function timeOf(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    if (isNaN(d.getTime())) { d = new Date(); }
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  function labelOf(name, args) {
+    var label = COMMAND_LABELS[name] || name;
+    if (name === "adjust" && args) { label += " " + args.parameter + " to " + args.value; }
+    if (name === "move_table" && args) { label += " to " + args.position_mm + " mm"; }
+    return label;
+  }
+
+  // --- Errors, next to the controls they came from ----------------------------------------------
+
+  function showError(area, message) {
+    var box = root.querySelector('[data-error-for="' + area + '"]') ||
+      root.querySelector('[data-error-for="console"]');
+    if (!box) { return; }
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  // --- Connection ---------------------------------------------------------------------------------
+
+  function setConnection(kind, text) {
+    var node = $("conn-state");
+    node.className = "conn " + kind;
+    node.textContent = text;
+    root.dataset.connection = kind;
+  }
+
+  function socketUrl() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var url = scheme + location.host + SOCKET_PATH + "?role=" + encodeURIComponent(ROLE);
+    if (lastSeq !== null) { url += "&since=" + lastSeq; }
+    return url;
+  }
+
+  function connect() {
+    if (finished) { return; }
+    pending = {};
+    resyncing = false;
+    socket = new WebSocket(socketUrl());
+    socket.onopen = function () {
+      delay = 1000;
+      setConnection("live", "Live");
+      var stop = $("stop-button");
+      if (stop) { stop.disabled = false; }
+    };
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (!frame || typeof frame.type !== "string") { return; }
+      receive(frame);
+    };
+    socket.onclose = function (event) {
+      socket = null;
+      if (FINAL_CLOSES[event.code]) {
+        finished = true;
+        setConnection("closed", FINAL_CLOSES[event.code]);
+        render();
+        return;
+      }
+      var wait = event.code === 4409 ? Math.max(delay, 10000) : delay;
+      setConnection(
+        "reconnecting",
+        (event.code === 4409 ? "This session is not open yet; trying again" : "Reconnecting…") +
+          " (in " + Math.round(wait / 1000) + " s)"
+      );
+      setTimeout(connect, wait);
+      delay = Math.min(delay * 2, MAX_DELAY);
+    };
+  }
+
+  function send(type, payload, area) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showError(area, type === "stop"
+        ? "Not connected: the STOP did not reach the scanner. Use the scanner's own stop button."
+        : "Not connected: wait until the console is live again.");
+      return 0;
+    }
+    clientSeq += 1;
+    sentFrom[clientSeq] = area;
+    showError(area, "");
+    socket.send(JSON.stringify({ type: type, seq: clientSeq, payload: payload || {} }));
+    return clientSeq;
+  }
+
+  // --- Frames in ------------------------------------------------------------------------------------
+
+  function receive(frame) {
+    var p = frame.payload || {};
+    switch (frame.type) {
+      case "welcome":
+        session = p.session || session;
+        control = p.control || control;
+        if (lastSeq !== null && typeof p.seq === "number" && p.seq < lastSeq) {
+          // The relay's numbering started again (its store was reset): start from a snapshot.
+          lastSeq = null;
+          send("resync", { since: 0 }, "console");
+        }
+        render();
+        return;
+      case "snapshot":
+        applySnapshot(p);
+        return;
+      case "error":
+        var area = sentFrom[p.ref] || "console";
+        if (chatDrafts[p.ref] !== undefined && !$("chat-text").value) {
+          $("chat-text").value = chatDrafts[p.ref];
+        }
+        showError(area, p.message || "That did not work.");
+        return;
+      case "pong":
+        return;
+    }
+    if (typeof frame.seq !== "number") { return; }
+    if (lastSeq === null) { pending[frame.seq] = frame; return; }  // wait for the snapshot
+    if (frame.seq <= lastSeq) { return; }                           // seen already
+    if (frame.seq > lastSeq + 1) {
+      pending[frame.seq] = frame;
+      askResync();
+      return;
+    }
+    apply(frame);
+    lastSeq = frame.seq;
+    drain();
+  }
+
+  function noteSeq() { root.dataset.seq = lastSeq === null ? "" : String(lastSeq); }
+
+  function drain() {
+    while (lastSeq !== null && pending[lastSeq + 1]) {
+      var next = pending[lastSeq + 1];
+      delete pending[lastSeq + 1];
+      apply(next);
+      lastSeq = next.seq;
+    }
+    var waiting = false;
+    Object.keys(pending).forEach(function (key) {
+      if (Number(key) <= lastSeq) { delete pending[key]; } else { waiting = true; }
+    });
+    if (!waiting) { resyncing = false; }
+    noteSeq();
+  }
+
+  function askResync() {
+    if (resyncing) { return; }
+    resyncing = true;
+    send("resync", { since: lastSeq }, "console");
+    setTimeout(function () { resyncing = false; }, 5000);
+  }
+
+  function applySnapshot(p) {
+    state = p.state || null;
+    control = p.control || control;
+    session = p.session || session;
+    presence = p.presence || [];
+    var list = $("chat-list");
+    clear(list);
+    (p.chat || []).forEach(addChat);
+    lastSeq = typeof p.seq === "number" ? p.seq : 0;
+    resyncing = false;
+    drain();
+    render();
+  }
+
+  function apply(frame) {
+    var p = frame.payload || {};
+    switch (frame.type) {
+      case "state":
+        if (p.full && p.state) {
+          state = p.state;
+        } else if (p.changes && state) {
+          Object.keys(p.changes).forEach(function (key) { state[key] = p.changes[key]; });
+        }
+        renderState();
+        break;
+      case "command":
+        commandNames[frame.seq] = p.name;
+        log(who(p.by) + ": " + labelOf(p.name, p.args));
+        break;
+      case "ack":
+        if (!p.ok) {
+          var name = labelOf(commandNames[p.ref] || "command");
+          showError("console", "The scanner refused “" + name + "”: " + (p.reason || "no reason given") + ".");
+          log("The scanner refused “" + name + "”: " + (p.reason || "no reason given"));
+        }
+        break;
+      case "stop":
+        log("STOP by " + who(p.by));
+        break;
+      case "control":
+      case "approval":
+        control = {
+          controller: p.controller || null,
+          requested_by: p.requested_by || null,
+          local_override: !!p.local_override,
+          join_approved: !!p.join_approved,
+          join_approved_by: p.join_approved_by || null
+        };
+        log(describeControl(p));
+        renderControl();
+        break;
+      case "chat":
+        addChat(p);
+        break;
+      case "presence":
+        presence = p.participants || [];
+        if (p.joined && !isMe(p.joined)) { log(who(p.joined) + " joined"); }
+        if (p.left && !isMe(p.left)) { log(who(p.left) + " left"); }
+        renderPresence();
+        break;
+      case "session":
+        session = p;
+        render();
+        break;
+    }
+  }
+
+  function describeControl(p) {
+    var by = who(p.by);
+    switch (p.action) {
+      case "request": return p.controller && p.by && p.by.id === p.controller.id
+        ? by + " took control (nobody held it)" : by + " asked for control";
+      case "grant": return by + " gave control to " + who(p.controller);
+      case "release": return by + " released control";
+      case "take_over": return by + " took control over";
+      case "override": return by + " took the scanner back";
+      case "approve": return by + " approved the operator's join";
+      case "stop": return by + " stopped the scan and holds the scanner";
+      default: return by + ": " + (p.action || "control changed");
+    }
+  }
+
+  // --- Rendering ------------------------------------------------------------------------------------
+
+  function render() {
+    renderSession();
+    renderControl();
+    renderState();
+    renderPresence();
+  }
+
+  function ended() { return finished || (!!session && session.status === "ended"); }
+
+  function renderSession() {
+    if (!session) { return; }
+    var badge = $("session-status");
+    badge.textContent = SESSION_LABELS[session.status] || session.status;
+    badge.className = "badge session-status " + session.status;
+    if (session.status === "ended") {
+      finished = true;
+      setConnection("closed", "This session has ended.");
+    }
+  }
+
+  function iHold() {
+    return !!control && !!control.controller && control.controller.id === USER_ID &&
+      control.controller.role === ROLE;
+  }
+
+  function toggle(selector, visible, text) {
+    var node = root.querySelector(selector);
+    if (!node) { return; }
+    node.hidden = !visible;
+    if (text !== undefined) { node.textContent = text; }
+  }
+
+  function renderControl() {
+    if (!control) { return; }
+    var holder = control.controller;
+    var mine = iHold();
+    var asked = control.requested_by;
+    $("control-holder").textContent = holder
+      ? "Control: " + who(holder) + (mine ? " — you" : "") +
+        (control.local_override ? ". Local staff have taken the scanner back." : "")
+      : "Nobody holds control.";
+    toggle("#control-request", !!asked, asked ? who(asked) + (isMe(asked) ? " (you)" : "") + " asks for control." : "");
+    $("control-consent").textContent = control.join_approved
+      ? "The operator's join is approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "") + "."
+      : "The operator's join waits for local staff's approval: until then the operator watches.";
+    var fact = $("fact-control");
+    if (fact) { fact.textContent = holder ? who(holder) : "Nobody"; }
+    var join = $("fact-join");
+    if (join) {
+      join.textContent = control.join_approved
+        ? "Approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "")
+        : "Waiting for local staff to approve the operator's join";
+    }
+
+    var open = !ended();
+    var canControl = CONTROL_ROLES.indexOf(ROLE) >= 0;
+    var approvedOrNotOperator = ROLE !== "operator" || control.join_approved;
+    toggle('[data-control="request"]', open && canControl && !mine && !isMe(asked) && approvedOrNotOperator);
+    toggle('[data-control="release"]', open && mine);
+    toggle('[data-control="grant"]', open && !!asked && !isMe(asked) && (mine || ROLE === "local"),
+      asked ? "Grant control to " + asked.name : "Grant control");
+    toggle('[data-control="take_over"]', open && ROLE === "operator" && !mine && !!holder &&
+      control.join_approved && !control.local_override);
+    toggle('[data-control="override"]', open && ROLE === "local" && !(mine && control.local_override));
+    toggle("#approve-join", open && ROLE === "local" && !control.join_approved);
+    $("console-controls").hidden = !(open && mine);
+    renderFinishButtons();
+  }
+
+  function renderFinishButtons() {
+    var status = state ? state.status : null;
+    var open = !ended();
+    toggle("#confirm-contrast", open && ROLE === "local" && !!state &&
+      (status === "waiting_contrast" || state.contrast === "requested"));
+    toggle("#close-session", open && ROLE === "operator" && status === "finished");
+  }
+
+  function renderState() {
+    renderFinishButtons();
+    var badge = $("console-status");
+    if (!state) {
+      badge.textContent = "Waiting for the scanner";
+      badge.className = "badge console-status";
+      return;
+    }
+    badge.textContent = STATUS_LABELS[state.status] || String(state.status);
+    badge.className = "badge console-status " + state.status;
+    $("console-protocol").textContent = state.protocol_name ? "· " + state.protocol_name : "";
+    var stopped = $("scan-stopped");
+    stopped.hidden = state.status !== "stopped";
+    stopped.textContent = state.status === "stopped" ? "The scan is stopped." : "";
+
+    var sequences = state.sequences || [];
+    var list = $("sequences");
+    clear(list);
+    sequences.forEach(function (sq, index) {
+      var item = make("li", "sequence " + (sq.status || ""));
+      if (index === state.current) { item.setAttribute("aria-current", "step"); item.className += " current"; }
+      var head = make("div", "sequence-head");
+      head.appendChild(make("span", "sequence-name", sq.name));
+      if (sq.contrast) { head.appendChild(make("span", "badge", "contrast")); }
+      head.appendChild(make("span", "badge sequence-status", SEQUENCE_LABELS[sq.status] || sq.status));
+      item.appendChild(head);
+      var pct = Math.round(Math.max(0, Math.min(1, Number(sq.progress) || 0)) * 1000) / 10;
+      var bar = make("span", "bar");
+      bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-valuemin", "0");
+      bar.setAttribute("aria-valuemax", "100");
+      bar.setAttribute("aria-valuenow", String(pct));
+      bar.setAttribute("aria-label", sq.name + " progress");
+      var fill = make("span", "fill");
+      fill.style.width = pct + "%";
+      bar.appendChild(fill);
+      item.appendChild(bar);
+      item.appendChild(make("span", "muted sequence-pct", Math.floor(pct) + " % of " + clock(sq.duration_s)));
+      list.appendChild(item);
+    });
+    var current = sequences[state.current];
+    $("current-sequence").textContent = current
+      ? "Now: " + current.name + " — " + Math.floor((Number(current.progress) || 0) * 100) + " %"
+      : "";
+
+    $("console-message").textContent = state.message || "";
+
+    var range = state.table_range_mm || [];
+    $("table").textContent = num(state.table_mm, 0) + " mm" +
+      (range.length === 2 ? " (range " + range[0] + " to " + range[1] + " mm)" : "");
+    $("coil").textContent = state.coil || "—";
+    var sar = state.sar || {};
+    var ratio = sar.limit ? Math.max(0, Math.min(1, sar.level / sar.limit)) : 0;
+    $("sar").textContent = num(sar.level, 2) + " of " + num(sar.limit, 1) + " W/kg";
+    var sarBar = $("sar-bar");
+    sarBar.style.width = Math.round(ratio * 100) + "%";
+    sarBar.className = ratio >= 1 ? "over" : ratio >= 0.85 ? "near" : "";
+    $("contrast").textContent = CONTRAST_LABELS[state.contrast || "none"] || String(state.contrast);
+    $("times").textContent = clock(state.elapsed_s) + " elapsed, " + clock(state.remaining_s) + " remaining";
+
+    var alarms = $("alarms");
+    clear(alarms);
+    (state.alarms || []).forEach(function (alarm) {
+      alarms.appendChild(make("li", "alarm " + (alarm.code || ""), alarm.message || alarm.code));
+    });
+    if (!alarms.firstChild) { alarms.appendChild(make("li", "muted", "None")); }
+
+    renderParameters();
+  }
+
+  function renderParameters() {
+    var parameters = state.parameters || {};
+    var limits = state.limits || {};
+    var list = $("parameters");
+    clear(list);
+    var select = $("adjust-parameter");
+    var names = Object.keys(parameters);
+    if (select.options.length !== names.length) {
+      clear(select);
+      names.forEach(function (name) { select.appendChild(make("option", "", name)).value = name; });
+    }
+    names.forEach(function (name) {
+      list.appendChild(make("dt", "", name));
+      var limit = limits[name];
+      list.appendChild(make("dd", "", parameters[name] + (limit ? " (" + limit[0] + " to " + limit[1] + ")" : "")));
+    });
+    updateAdjustLimits();
+    var range = state.table_range_mm || [];
+    var position = $("table-position");
+    if (range.length === 2) {
+      position.min = range[0];
+      position.max = range[1];
+      $("table-limits").textContent = range[0] + " to " + range[1];
+    }
+  }
+
+  function updateAdjustLimits() {
+    if (!state) { return; }
+    var name = $("adjust-parameter").value;
+    var limit = (state.limits || {})[name];
+    var value = $("adjust-value");
+    if (limit) {
+      value.min = limit[0];
+      value.max = limit[1];
+      $("adjust-limits").textContent = limit[0] + " to " + limit[1];
+    } else {
+      value.removeAttribute("min");
+      value.removeAttribute("max");
+      $("adjust-limits").textContent = "";
+    }
+  }
+
+  function renderPresence() {
+    var list = $("presence");
+    clear(list);
+    presence.forEach(function (p) {
+      list.appendChild(make("li", "participant", who(p) + (isMe(p) ? " — you" : "")));
+    });
+    if (!list.firstChild) { list.appendChild(make("li", "muted", "Nobody else yet")); }
+  }
+
+  function addChat(p) {
+    var list = $("chat-list");
+    var item = make("li", "chat-line");
+    item.appendChild(make("strong", "", p.from ? p.from.name : "someone"));
+    item.appendChild(make("span", "muted chat-time", " " + timeOf(p.at) + " "));
+    item.appendChild(make("span", "chat-text", p.text));
+    list.appendChild(item);
+    while (list.children.length > CHAT_KEPT) { list.removeChild(list.firstChild); }
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function log(text) {
+    var list = $("log");
+    var item = make("li", "", timeOf() + " " + text);
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > LOG_KEPT) { list.removeChild(list.lastChild); }
+  }
+
+  // --- Frames out -----------------------------------------------------------------------------------
+
+  function command(name, args) { send("command", { name: name, args: args || {} }, "console"); }
+
+  root.querySelectorAll("[data-command]").forEach(function (button) {
+    button.addEventListener("click", function () { command(button.dataset.command); });
+  });
+
+  $("adjust-parameter").addEventListener("change", updateAdjustLimits);
+  $("adjust-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var parameter = $("adjust-parameter").value;
+    var value = Number($("adjust-value").value);
+    var limit = state && state.limits ? state.limits[parameter] : null;
+    if (!parameter || !isFinite(value)) { showError("console", "Choose a parameter and a number."); return; }
+    if (limit && (value < limit[0] || value > limit[1])) {
+      showError("console", parameter + " must be between " + limit[0] + " and " + limit[1] + ".");
+      return;
+    }
+    command("adjust", { parameter: parameter, value: value });
+  });
+  $("table-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var position = Number($("table-position").value);
+    var range = state ? state.table_range_mm || [] : [];
+    if (!isFinite(position) || $("table-position").value === "") { showError("console", "Give the table position in mm."); return; }
+    if (range.length === 2 && (position < range[0] || position > range[1])) {
+      showError("console", "The table moves between " + range[0] + " and " + range[1] + " mm.");
+      return;
+    }
+    command("move_table", { position_mm: position });
+  });
+
+  root.querySelectorAll("[data-control]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var payload = { action: button.dataset.control };
+      if (payload.action === "grant" && control && control.requested_by) { payload.to = control.requested_by.id; }
+      send("control", payload, "control");
+    });
+  });
+
+  var stopButton = $("stop-button");
+  if (stopButton) {
+    stopButton.addEventListener("click", function () { send("stop", {}, "stop"); });
+  }
+  var approve = $("approve-join");
+  if (approve) { approve.addEventListener("click", function () { send("approve", {}, "control"); }); }
+  var contrast = $("confirm-contrast");
+  if (contrast) { contrast.addEventListener("click", function () { send("confirm_contrast", {}, "console"); }); }
+  var closeButton = $("close-session");
+  if (closeButton) { closeButton.addEventListener("click", function () { send("close", {}, "console"); }); }
+
+  $("chat-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = $("chat-text");
+    var text = input.value.trim();
+    if (!text) { showError("chat", "Write a message first."); return; }
+    var ref = send("chat", { text: text }, "chat");
+    if (ref) { chatDrafts[ref] = text; input.value = ""; }
+  });
+
+  connect();
+})();

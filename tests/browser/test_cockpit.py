@@ -1,0 +1,320 @@
+"""The cockpit in real Chromium against a real Daphne process: a scanner agent publishes its
+console (in a background thread with its own event loop), the operator and local staff watch it
+in two browser contexts. The operator takes control and starts a sequence; the progress moves
+on both screens; local staff press STOP; both see the scan stopped. Then the console on a
+390 px phone."""
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+from django.db import connections
+from playwright.sync_api import BrowserContext, Page, WebSocket, WebSocketRoute, expect
+
+from cockpit.agent import ScannerAgent
+from cockpit.models import CockpitSession, CockpitStatus, Role
+from core.models import AuditEvent
+from marketplace.services.tenancy import scanner_rotate_token
+from scheduling.models import Booking, BookingStatus
+from tests.browser.test_hospital_pages import PHONE, assert_fits_phone, sign_in
+from tests.cockpit.support import open_cockpit
+from tests.conftest import World
+from tests.factories import PASSWORD
+from tests.live_daphne import LiveDaphne, live_daphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LIVE_TIMEOUT_MS = 15_000
+T = TypeVar("T")
+
+
+class ScannerThread:
+    """The scanner agent (cockpit.agent.ScannerAgent) for one scanner, in a background thread
+    with its own event loop, against the live Daphne."""
+
+    def __init__(self, server: LiveDaphne, token: str) -> None:
+        self.agent = ScannerAgent(server.url, token, name="test-scanner", alarms=False)
+        self.error: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name="scanner-agent", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.agent.run(self._stop))
+        except BaseException as error:  # reported by the test
+            self.error = error
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> "ScannerThread":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+        assert not self._thread.is_alive(), "the scanner agent did not stop"
+
+
+def _off_the_loop(make: Callable[[], T]) -> T:
+    """Run `make` in a worker thread: Playwright's event loop runs in the test's thread, where the
+    booking services' on-commit notification pushes (async_to_sync) cannot run."""
+
+    def run() -> T:
+        try:
+            return make()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def _cockpit_and_token(world: World) -> tuple[CockpitSession, str]:
+    """The cockpit of a booking that starts in five minutes (the operator's join approved),
+    and a device token for its scanner's agent."""
+
+    def make() -> tuple[CockpitSession, str]:
+        cockpit = open_cockpit(world)
+        return cockpit, scanner_rotate_token(actor=world.manager, scanner=world.scanner)
+
+    return _off_the_loop(make)
+
+
+@pytest.fixture
+def server() -> Iterator[LiveDaphne]:
+    # The Daphne process is forked: it must not inherit this process's open database
+    # connection (on PostgreSQL, two processes on one socket hang the first login). Closed here;
+    # each side opens its own on use.
+    connections.close_all()
+    with live_daphne() as (daphne,):
+        yield daphne
+
+
+def _person(
+    new_context: Callable[..., BrowserContext], server: LiveDaphne, email: str, **options: object
+) -> Page:
+    page = new_context(live_sockets=True, **options).new_page()
+    sign_in(page, server.url, email, PASSWORD)
+    return page
+
+
+def _progress(page: Page) -> float:
+    return float(page.locator("#sequences li.current .bar").get_attribute("aria-valuenow") or "0")
+
+
+def _wait_progress_beyond(page: Page, value: float) -> None:
+    page.wait_for_function(
+        "(v) => Number(document.querySelector('#sequences li.current .bar')"
+        ".getAttribute('aria-valuenow')) > v",
+        arg=value,
+        timeout=LIVE_TIMEOUT_MS,
+    )
+
+
+def test_operator_controls_and_scans_local_staff_stop(
+    world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    cockpit, token = _cockpit_and_token(world)
+    console_url = f"{server.url}/cockpit/{cockpit.pk}/"
+
+    with ScannerThread(server, token) as scanner:
+        operator = _person(new_context, server, world.technologist.email)
+        operator.goto(console_url)
+        local = _person(new_context, server, world.local_staff.email)
+        local.goto(console_url)
+
+        for page in (operator, local):
+            expect(page.locator("#conn-state")).to_have_text("Live", timeout=LIVE_TIMEOUT_MS)
+            expect(page.locator("#console-status")).to_have_text("Idle", timeout=LIVE_TIMEOUT_MS)
+            expect(page.locator("#sequences li").first).to_contain_text("3-plane localiser")
+        expect(operator.locator("#presence")).to_contain_text(
+            f"{world.local_staff.display_name} (local staff)", timeout=LIVE_TIMEOUT_MS
+        )
+        expect(local.locator("#stop-button")).to_be_visible()
+        expect(local.locator("#stop-button")).to_be_enabled()
+        expect(operator.locator("#stop-button")).to_have_count(0)
+        # Nobody holds control: the console buttons are not the operator's yet.
+        expect(operator.locator("#console-controls")).to_be_hidden()
+
+        operator.get_by_role("button", name="Ask for control").click()
+        expect(operator.locator("#control-holder")).to_have_text(
+            f"Control: {world.technologist.display_name} (operator) — you"
+        )
+        expect(local.locator("#control-holder")).to_have_text(
+            f"Control: {world.technologist.display_name} (operator)"
+        )
+        expect(operator.locator("#console-controls")).to_be_visible()
+        expect(local.locator("#console-controls")).to_be_hidden()
+        # Each screen offers only the moves open to its role now.
+        expect(operator.get_by_role("button", name="Ask for control")).to_be_hidden()
+        expect(operator.get_by_role("button", name="Release control")).to_be_visible()
+        expect(operator.get_by_role("button", name="Take over")).to_be_hidden()
+        expect(operator.get_by_role("button", name="Close the session")).to_be_hidden()
+        expect(local.get_by_role("button", name="Ask for control")).to_be_visible()
+        expect(local.get_by_role("button", name="Take the scanner back")).to_be_visible()
+        expect(local.get_by_role("button", name="Approve the operator's join")).to_be_hidden()
+        expect(local.get_by_role("button", name="Confirm contrast")).to_be_hidden()
+
+        operator.locator("#console-controls").get_by_role("button", name="Start").click()
+        for page in (operator, local):
+            expect(page.locator("#console-status")).to_have_text("Running", timeout=LIVE_TIMEOUT_MS)
+            expect(page.locator("#current-sequence")).to_contain_text("Now: 3-plane localiser")
+        # The progress moves, on both screens.
+        for page in (operator, local):
+            seen = _progress(page)
+            _wait_progress_beyond(page, seen + 1)
+        expect(operator.locator("#log")).to_contain_text(
+            f"{world.technologist.display_name} (operator): start"
+        )
+
+        local.get_by_role("button", name="STOP").click()
+        for page in (operator, local):
+            expect(page.locator("#console-status")).to_have_text("Stopped", timeout=LIVE_TIMEOUT_MS)
+            expect(page.locator("#scan-stopped")).to_have_text("The scan is stopped.")
+            expect(page.locator("#log")).to_contain_text(
+                f"STOP by {world.local_staff.display_name} (local staff)"
+            )
+        # Local staff now hold the scanner; the operator's console buttons are gone.
+        expect(operator.locator("#control-holder")).to_contain_text(
+            f"Control: {world.local_staff.display_name} (local staff)"
+        )
+        expect(operator.locator("#console-controls")).to_be_hidden()
+        stopped_at = _progress(operator)
+        time.sleep(0.5)
+        assert _progress(operator) == stopped_at, "the progress froze at the STOP"
+
+    assert scanner.error is None, scanner.error
+    # The scanner itself ran the start and then the STOP.
+    assert scanner.agent.commands_applied == 1
+    assert scanner.agent.console is not None
+    assert scanner.agent.console.state()["status"] == "stopped"
+    cockpit = CockpitSession.objects.get(pk=cockpit.pk)
+    assert cockpit.controller == world.local_staff
+    assert cockpit.controller_role == Role.LOCAL
+    assert cockpit.local_override
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="cockpit.")
+        .order_by("pk")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "cockpit.join_approved",
+        "cockpit.control_granted",
+        "cockpit.command",
+        "cockpit.started",
+        "cockpit.stopped",
+    ]
+    # The first sequence that ran started the booking: the hours the ledger counts begin here.
+    assert cockpit.status == CockpitStatus.LIVE
+    assert cockpit.started_at is not None
+    assert Booking.objects.get(pk=cockpit.booking_id).status == BookingStatus.IN_PROGRESS
+
+
+def test_console_fits_a_phone_with_the_stop_in_reach(
+    world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    cockpit, token = _cockpit_and_token(world)
+    with ScannerThread(server, token):
+        phone = _person(
+            new_context,
+            server,
+            world.local_staff.email,
+            viewport=PHONE,
+            is_mobile=True,
+            has_touch=True,
+        )
+        phone.goto(f"{server.url}/cockpit/{cockpit.pk}/")
+        expect(phone.locator("#console-status")).to_have_text("Idle", timeout=LIVE_TIMEOUT_MS)
+        assert_fits_phone(phone)
+        stop = phone.get_by_role("button", name="STOP")
+        box = stop.bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= PHONE["height"], "STOP is on the first screen"
+        assert box["width"] >= PHONE["width"] * 0.8, "STOP spans the phone"
+        # Still in reach after scrolling down to the chat.
+        phone.locator("#chat-text").scroll_into_view_if_needed()
+        expect(stop).to_be_in_viewport()
+        phone.locator("#chat-text").fill("Patient in, head coil on")
+        phone.get_by_role("button", name="Send").tap()
+        expect(phone.locator("#chat-list")).to_contain_text("Patient in, head coil on")
+
+
+def test_a_lost_connection_shows_reconnecting_then_resyncs_from_the_last_seq(
+    world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    cockpit, token = _cockpit_and_token(world)
+    console_url = f"{server.url}/cockpit/{cockpit.pk}/"
+    # The operator's cockpit socket goes through a switch the test can open: while `down` is
+    # set, every attempt is closed at once, as by a server that is gone.
+    down = threading.Event()
+    urls: list[str] = []
+    routes: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def switch(socket: WebSocketRoute) -> None:
+        urls.append(socket.url)
+        if down.is_set():
+            socket.close(code=1012, reason="server gone")
+            return
+        routes.append((socket, socket.connect_to_server()))
+
+    # What the operator's page receives, socket by socket.
+    frames: dict[str, list[dict[str, object]]] = {}
+
+    def watch(socket: WebSocket) -> None:
+        if "/ws/cockpit/" in socket.url:
+            received = frames.setdefault(socket.url, [])
+            socket.on("framereceived", lambda payload: received.append(json.loads(payload)))
+
+    with ScannerThread(server, token):
+        operator_context = new_context(live_sockets=True)
+        operator_context.route_web_socket(re.compile(r"/ws/cockpit/\d+/"), switch)
+        operator = operator_context.new_page()
+        operator.on("websocket", watch)
+        sign_in(operator, server.url, world.technologist.email, PASSWORD)
+        operator.goto(console_url)
+        local = _person(new_context, server, world.local_staff.email)
+        local.goto(console_url)
+        for page in (operator, local):
+            expect(page.locator("#conn-state")).to_have_text("Live", timeout=LIVE_TIMEOUT_MS)
+            expect(page.locator("#console-status")).to_have_text("Idle", timeout=LIVE_TIMEOUT_MS)
+        expect(operator.locator("#presence")).to_contain_text(world.local_staff.display_name)
+
+        down.set()
+        page_side, server_side = routes[-1]
+        server_side.close(code=1001, reason="gone")
+        page_side.close(code=1012, reason="server gone")
+        expect(operator.locator("#conn-state")).to_contain_text("Reconnecting…")
+        last_seen = int(operator.locator("#cockpit").get_attribute("data-seq") or "0")
+        assert last_seen > 0
+
+        local.locator("#chat-text").fill("Coil on, ready when you are")
+        local.get_by_role("button", name="Send").click()
+        expect(local.locator("#chat-list")).to_contain_text("Coil on, ready when you are")
+        expect(operator.locator("#chat-list")).not_to_contain_text("Coil on")
+
+        down.clear()
+        expect(operator.locator("#conn-state")).to_have_text("Live", timeout=LIVE_TIMEOUT_MS)
+        expect(operator.locator("#chat-list")).to_contain_text(
+            f"{world.local_staff.display_name}", timeout=LIVE_TIMEOUT_MS
+        )
+        expect(operator.locator("#chat-list")).to_contain_text("Coil on, ready when you are")
+
+    # It came back from where it was: the missing events from the last seq it had, in order,
+    # with no snapshot and no gap.
+    resumed = urls[-1]
+    assert resumed.endswith(f"?role=operator&since={last_seen}")
+    kinds = [f["type"] for f in frames[resumed]]
+    assert kinds[0] == "welcome"
+    assert "snapshot" not in kinds
+    seqs = [int(f["seq"]) for f in frames[resumed] if isinstance(f.get("seq"), int)]
+    assert seqs == list(range(last_seen + 1, last_seen + 1 + len(seqs)))
+    assert "chat" in kinds

@@ -1,0 +1,172 @@
+"""The relay's store starts empty for every cockpit test: process memory is reset, and on Redis
+the `wescan:cockpit:*` keys are deleted (runs on one Redis reuse session ids and creation times
+can collide)."""
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import pytest_asyncio
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from accounts.models import User
+from cockpit.store import MemoryStore, RedisStore, store
+from wescan.asgi import application
+
+# Worker threads on PostgreSQL are slower than the default second.
+TIMEOUT = 5
+
+
+def _delete_redis_keys(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match="wescan:cockpit:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _empty() -> None:
+    current = store()
+    if isinstance(current, MemoryStore):
+        current.reset()
+    else:
+        _delete_redis_keys(current.url)
+
+
+@pytest.fixture(autouse=True)
+def _empty_relay_store() -> Iterator[None]:
+    _empty()
+    yield
+    _empty()
+
+
+@pytest_asyncio.fixture
+async def relay_store() -> AsyncIterator[MemoryStore | RedisStore]:
+    """The store of these settings; on Redis, this test's event loop's client is closed at the
+    end (redis.asyncio clients belong to one loop). Async tests that run the relay in-process
+    use this fixture."""
+    current = store()
+    yield current
+    if isinstance(current, RedisStore):
+        await current.aclose()
+
+
+# --- Sockets on the relay, through the real ASGI stack (origin check, session cookie) -----------
+
+
+def session_cookie(user: User) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+class Socket:
+    """One client of the relay: frames in and out as dicts."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.client_seq = 0
+
+    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.send", f"expected a frame, got {output}"
+        return json.loads(output["text"])
+
+    async def recv_many(self, count: int) -> list[dict[str, Any]]:
+        return [await self.recv() for _ in range(count)]
+
+    async def send(self, frame_type: str, payload: dict[str, Any] | None = None) -> int:
+        """Send a frame with the next client seq; that seq (the `ref` of any answer)."""
+        self.client_seq += 1
+        await self.communicator.send_to(
+            text_data=json.dumps(
+                {"type": frame_type, "seq": self.client_seq, "payload": payload or {}}
+            )
+        )
+        return self.client_seq
+
+    async def send_text(self, text: str) -> None:
+        await self.communicator.send_to(text_data=text)
+
+    async def closed(self, timeout: float = TIMEOUT) -> int:
+        """The close code the relay sent."""
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.close", f"expected a close, got {output}"
+        return int(output["code"])
+
+    async def silent(self) -> None:
+        """Nothing more arrives (for a moment)."""
+        assert await self.communicator.receive_nothing(timeout=0.2, interval=0.02)
+
+    async def disconnect(self) -> None:
+        await self.communicator.disconnect()
+
+
+class Relay:
+    """Opens sockets on the relay as people (session cookie) or as the scanner (device token)
+    and disconnects them all at the end of the test."""
+
+    def __init__(self) -> None:
+        self.sockets: list[Socket] = []
+
+    async def _open(self, path: str, headers: list[tuple[bytes, bytes]]) -> Socket:
+        communicator = WebsocketCommunicator(
+            application,
+            path,
+            headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"), *headers],
+        )
+        socket = Socket(communicator)
+        self.sockets.append(socket)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        assert connected, "the relay accepts first, then closes with a code"
+        return socket
+
+    async def person(
+        self,
+        user: User | None,
+        cockpit_id: int,
+        *,
+        role: str | None = None,
+        since: int | str | None = None,
+    ) -> Socket:
+        headers = []
+        if user is not None:
+            cookie = await database_sync_to_async(session_cookie)(user)
+            headers.append((b"cookie", cookie.encode()))
+        query = urlencode(
+            {key: value for key, value in (("role", role), ("since", since)) if value is not None}
+        )
+        return await self._open(
+            f"/ws/cockpit/{cockpit_id}/" + (f"?{query}" if query else ""), headers
+        )
+
+    async def scanner(self, token: str) -> Socket:
+        return await self._open(
+            "/ws/cockpit/scanner/", [(b"authorization", f"Device {token}".encode())]
+        )
+
+    async def close_all(self) -> None:
+        for socket in self.sockets:
+            with contextlib.suppress(Exception):
+                await socket.disconnect()
+
+
+@pytest_asyncio.fixture
+async def relay(relay_store: MemoryStore | RedisStore) -> AsyncIterator[Relay]:
+    sockets = Relay()
+    yield sockets
+    await sockets.close_all()

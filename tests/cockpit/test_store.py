@@ -1,0 +1,123 @@
+"""The relay's store, in memory and (when REDIS_URL is set) on Redis: the same behaviour."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from django.conf import settings
+
+from cockpit.groups import store_key
+from cockpit.store import (
+    CHAT_MAX,
+    HISTORY_MAX,
+    KEY_TTL_S,
+    PRESENCE_TTL_S,
+    MemoryStore,
+    RedisStore,
+)
+
+pytestmark = pytest.mark.asyncio
+
+BACKENDS = ["memory", *(["redis"] if settings.REDIS_URL else [])]
+
+
+@pytest_asyncio.fixture(params=BACKENDS)
+async def kept(request: pytest.FixtureRequest) -> AsyncIterator[MemoryStore | RedisStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    redis_store = RedisStore(settings.REDIS_URL)
+    yield redis_store
+    await redis_store.aclose()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"wescan:cockpit:test:{uuid.uuid4().hex}"
+
+
+async def test_publish_numbers_events_and_builds_the_envelope_once(
+    kept: MemoryStore | RedisStore, prefix: str
+) -> None:
+    seq, text = await kept.publish(prefix, "chat", {"from": None, "text": "Zoë, coil ready"})
+    assert seq == 1
+    assert json.loads(text) == {
+        "type": "chat",
+        "seq": 1,
+        "payload": {"from": None, "text": "Zoë, coil ready"},
+    }
+    seq, text = await kept.publish(prefix, "ack", {"ref": 1, "ok": True, "reason": ""})
+    assert (seq, text) == (2, '{"type":"ack","seq":2,"payload":{"ref":1,"ok":true,"reason":""}}')
+    # Sessions do not share counters.
+    assert (await kept.publish(prefix + "x", "ack", {}))[0] == 1
+
+
+async def test_since_replays_the_bounded_history_or_asks_for_a_snapshot(
+    kept: MemoryStore | RedisStore, prefix: str
+) -> None:
+    assert await kept.since(prefix, 0) == []
+    assert await kept.since(prefix, 1) is None  # ahead of the session: the store was wiped
+    texts = [(await kept.publish(prefix, "ack", {"ref": n}))[1] for n in range(HISTORY_MAX + 5)]
+    # Kept: seq 6 .. 605.
+    assert await kept.since(prefix, HISTORY_MAX + 5) == []
+    assert await kept.since(prefix, HISTORY_MAX + 2) == texts[-3:]
+    assert await kept.since(prefix, 5) == texts[5:]
+    assert len(texts[5:]) == HISTORY_MAX
+    assert await kept.since(prefix, 4) is None
+    assert await kept.since(prefix, 0) is None
+
+
+async def test_snapshot_keeps_the_latest_state_and_the_recent_chat(
+    kept: MemoryStore | RedisStore, prefix: str
+) -> None:
+    empty = await kept.snapshot(prefix)
+    assert (empty.seq, empty.state, empty.state_seq, empty.chat) == (0, None, None, [])
+    state = {"status": "running", "sar": {"level": 1.2, "limit": 3.2}}
+    await kept.publish(prefix, "state", {"full": True, "state": state}, snapshot_state=state)
+    state["status"] = "paused"  # the caller's own dict changes afterwards: the store kept a copy
+    await kept.publish(prefix, "state", {"full": False, "changes": {}})
+    for number in range(CHAT_MAX + 3):
+        await kept.publish(prefix, "chat", {"text": f"line {number}"})
+    snapshot = await kept.snapshot(prefix)
+    assert snapshot.seq == 2 + CHAT_MAX + 3
+    assert snapshot.state == {"status": "running", "sar": {"level": 1.2, "limit": 3.2}}
+    assert snapshot.state_seq == 1
+    assert snapshot.chat == [{"text": f"line {number}"} for number in range(3, CHAT_MAX + 3)]
+
+
+async def test_presence_lists_fresh_entries_and_prunes_those_of_a_dead_process(
+    kept: MemoryStore | RedisStore, prefix: str
+) -> None:
+    now = time.time()
+    ana = {"id": 1, "name": "Ana", "role": "operator"}
+    bo = {"id": 2, "name": "Bo", "role": "local"}
+    await kept.presence_touch(prefix, "chan-a", ana, joined=now - 50, now=now - 40)
+    await kept.presence_touch(prefix, "chan-b", bo, joined=now - 20, now=now)
+    await kept.presence_touch(prefix, "chan-a2", ana, joined=now - 10, now=now)
+    # chan-a was last seen 40 s ago: its process died. Ana is still here on chan-a2, once.
+    assert await kept.presence_list(prefix, now=now) == [bo, ana]
+    assert await kept.presence_list(prefix, now=now - 40) == [ana, bo]
+    assert await kept.presence_prune(prefix, now=now) == [ana]
+    assert await kept.presence_prune(prefix, now=now) == []  # announced once
+    assert await kept.presence_remove(prefix, "chan-b") is True
+    assert await kept.presence_remove(prefix, "chan-b") is False
+    assert await kept.presence_list(prefix, now=now) == [ana]
+    assert await kept.presence_list(prefix, now=now + PRESENCE_TTL_S + 1) == []
+
+
+async def test_redis_keys_expire_a_day_after_the_last_write(prefix: str) -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set: the in-memory store has no expiry")
+    redis_store = RedisStore(settings.REDIS_URL)
+    try:
+        await redis_store.publish(prefix, "chat", {"text": "hi"}, snapshot_state={"a": 1})
+        await redis_store.presence_touch(prefix, "chan", {"id": 1}, joined=0)
+        client = redis_store._client()[0]
+        for part in ("seq", "history", "snapshot", "chat", "presence"):
+            ttl = await client.ttl(store_key(prefix, part))
+            assert KEY_TTL_S - 5 < ttl <= KEY_TTL_S, part
+    finally:
+        await redis_store.aclose()
