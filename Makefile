@@ -32,13 +32,15 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py load_demo
 
-## make run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) with Daphne.
+## make run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) with Daphne,
+## with a scanner agent driving each demo cockpit.
 run: demo
 	@echo
 	@echo "WeScan is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo "Sign in with any demo login above; the password is 'wescan-demo'."
+	@echo "Live cockpits: sign in as an operator or local staff listed above, then open Cockpits."
 	@echo
-	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) $(BIN)/daphne -b $(HOST) -p $(PORT) wescan.asgi:application
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
 ## make test: install what the tests need (dev extras, Debian's chromium) and run the whole suite.
 test: install-dev

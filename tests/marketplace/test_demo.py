@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import User
+from cockpit.selectors import roles_for, scanner_open_booking
 from core.identifiers import patient_identifier_problems
 from core.models import AuditEvent
 from marketplace import selectors
@@ -131,7 +132,10 @@ def test_demo_postings_fill_every_lane_on_cockpit_ready_scanners() -> None:
 
 def test_demo_availability_is_weekly_and_partly_lent() -> None:
     call_command("load_demo")
-    windows = AvailabilityWindow.objects.select_related("technologist", "lending_hospital")
+    # The one-off windows are those of the sessions happening now (test_demo_cockpits_are_live).
+    windows = AvailabilityWindow.objects.select_related("technologist", "lending_hospital").exclude(
+        rrule=""
+    )
     technologists = TechnologistProfile.objects.count()
     assert windows.values("technologist").distinct().count() > technologists / 2
     assert all(w.rrule.startswith("FREQ=WEEKLY") for w in windows)
@@ -182,3 +186,41 @@ def test_demo_has_bookings_to_answer_and_a_ledger_to_read() -> None:
     scheldeland = Hospital.objects.get(name__contains="Scheldeland")
     balances = ledger_balances(hospital=scheldeland)
     assert any(balance.balance != 0 for balance in balances)
+
+
+def test_demo_cockpits_are_live_on_every_cockpit_ready_scanner() -> None:
+    """A new user signs in and finds a console at once: each cockpit-ready scanner has a session
+    starting within minutes, booked with a technologist who is available for it, its cockpit open
+    and the operator's join approved by the local staff."""
+    call_command("load_demo")
+    call_command("load_demo")  # and again: the same sessions, no second one
+    now = timezone.now()
+    ready = Scanner.objects.filter(cockpit_ready=True)
+    assert ready.count() == 4
+    for scanner in ready:
+        booking = scanner_open_booking(scanner=scanner)
+        assert booking is not None, scanner.name
+        assert booking.status == "confirmed"
+        assert booking.starts_at - timedelta(minutes=15) <= now < booking.ends_at
+        assert (
+            Booking.objects.filter(
+                posting__scanner=scanner,
+                starts_at__lte=now + timedelta(minutes=15),
+                status="confirmed",
+            ).count()
+            == 1
+        )
+        cockpit = booking.cockpit
+        assert cockpit.join_approved_by.email == f"local@{_domain(scanner)}"
+        assert roles_for(booking.technologist, cockpit) == ["operator"]
+        assert AvailabilityWindow.objects.filter(
+            technologist=booking.technologist,
+            starts_at__lte=booking.starts_at,
+            ends_at__gte=booking.ends_at,
+        ).exists()
+
+
+def _domain(scanner: Scanner) -> str:
+    return User.objects.get(
+        memberships__hospital=scanner.site.hospital, memberships__role="local_staff"
+    ).email.split("@")[1]

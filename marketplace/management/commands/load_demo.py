@@ -16,6 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from cockpit.selectors import scanner_open_booking
+from cockpit.services import cockpit_approve_join, cockpit_open
+from core.errors import DomainError
 from marketplace import services
 from marketplace.models import (
     Compensation,
@@ -458,6 +461,7 @@ class Command(BaseCommand):
         drafted = self._postings(hospitals, managers, DRAFTS, publish=False)
         invited, confirmed = self._bookings(hospitals, managers)
         worked = self._history(hospitals, managers)
+        live = self._live_cockpits(hospitals, managers)
         open_now = SessionPosting.objects.filter(
             status=PostingStatus.OPEN, starts_at__gt=timezone.now()
         ).count()
@@ -466,6 +470,10 @@ class Command(BaseCommand):
             f"{drafted} drafts, {windows} weekly availability windows, {invited} invitations "
             f"({confirmed} accepted), {worked} completed sessions of the past weeks."
         )
+        if live:
+            summary += "\nLive cockpits now (`make run` starts a scanner agent for each):"
+            for scanner, operator, local in live:
+                summary += f"\n  {scanner:<34} operator {operator}, local staff {local}"
         return logins, summary
 
     def _profile(
@@ -675,6 +683,73 @@ class Command(BaseCommand):
             made += 1
         return made
 
+    def _live_cockpits(
+        self, hospitals: dict[str, Hospital], managers: dict[str, User]
+    ) -> list[tuple[str, str, str]]:
+        """On each cockpit-ready scanner, a session that starts in five minutes, booked through
+        the services with a technologist from elsewhere (available for it), its cockpit open and
+        the operator's join pre-approved by the local staff: a new user signs in and finds a live
+        console at once. A scanner that already has an open session keeps it."""
+        live = []
+        for domain, scanner_name, work, email in DEMO_LIVE:
+            hospital = hospitals[domain]
+            scanner = Scanner.objects.select_related("site").get(
+                site__hospital=hospital, name=scanner_name
+            )
+            local = User.objects.get(email=f"local@{domain}")
+            booking = scanner_open_booking(scanner=scanner)
+            if booking is None:
+                booking = self._book_now(managers[domain], scanner, work, email)
+            if booking is None:
+                continue
+            cockpit = cockpit_open(booking=booking)
+            if not cockpit.join_approved:
+                cockpit_approve_join(actor=local, cockpit=cockpit)
+            live.append(
+                (f"{scanner.name}, {hospital.name}", booking.technologist.email, local.email)
+            )
+        return live
+
+    def _book_now(self, manager: User, scanner: Scanner, work: str, email: str) -> Booking | None:
+        technologist = User.objects.get(email=email)
+        starts_at = (timezone.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
+        ends_at = starts_at + timedelta(hours=3)
+        families, min_seniority, notes = WORK[work]
+        try:
+            with transaction.atomic():
+                availability_create(
+                    actor=technologist,
+                    technologist=technologist,
+                    starts_at=starts_at - timedelta(minutes=30),
+                    ends_at=ends_at + timedelta(minutes=30),
+                )
+                posting = services.posting_create(
+                    actor=manager,
+                    hospital=scanner.site.hospital,
+                    scanner=scanner,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    required_exam_families=ExamFamily.objects.filter(code__in=families),
+                    min_seniority=min_seniority,
+                    urgency=Urgency.PRIORITY,
+                    notes=notes,
+                    publish=True,
+                )
+                booking = booking_invite(actor=manager, posting=posting, technologist=technologist)
+                return booking_accept(actor=technologist, booking=booking)
+        except DomainError as error:
+            self.stderr.write(f"No live cockpit on {scanner.name}: {error.message}")
+            return None
+
+
+# A session happening now on each cockpit-ready scanner: (hospital domain, scanner, work, the
+# technologist from another hospital who operates it).
+DEMO_LIVE = [
+    ("sainte-claire.demo", "MR 1", "neuro", "pieter.janssens@scheldeland.demo"),
+    ("sainte-claire.demo", "MR 2", "msk", "ines.carvalho@atlantico.demo"),
+    ("scheldeland.demo", "MRI A", "cardiac", "lotte.peeters@sainte-claire.demo"),
+    ("atlantico.demo", "RM 1", "spine", "tiago.ferreira@atlantico.demo"),
+]
 
 # How many top candidates each hospital invites in the demo (every other one accepted).
 DEMO_INVITATIONS_PER_HOSPITAL = 4
