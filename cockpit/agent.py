@@ -100,6 +100,7 @@ class ScannerAgent:
         self.session_id: int | None = None
         self.console: Console | None = None
         self.last_stop_seq = 0
+        self.last_event_seq = 0  # the last command or STOP received (asked again on reconnect)
         # Counters, for logs and tests.
         self.connections = 0
         self.frames_sent = 0
@@ -177,6 +178,7 @@ class ScannerAgent:
         self.session_id = None
         self.console = None
         self.last_stop_seq = 0
+        self.last_event_seq = 0
 
     def _refused_message(self) -> str:
         return (
@@ -247,6 +249,7 @@ class ScannerAgent:
             self.console = console
             self.session_id = session_id
             self.last_stop_seq = 0
+            self.last_event_seq = 0
         logger.info(
             "scanner agent %s: connected to %s, session %s (%s), %s",
             self.name,
@@ -258,6 +261,9 @@ class ScannerAgent:
         return True
 
     async def _serve(self, ws: ClientConnection, stop: asyncio.Event) -> None:
+        if self.last_event_seq:
+            # Back in the same session: a STOP pressed while the link was down is applied now.
+            await self._send(ws, "resync", {"since": self.last_event_seq})
         tasks = {
             asyncio.create_task(self._publish(ws)),
             asyncio.create_task(self._receive(ws)),
@@ -321,6 +327,8 @@ class ScannerAgent:
             frame = _decode(message)
             kind, seq = frame.get("type"), frame.get("seq")
             payload = frame.get("payload") or {}
+            if kind in ("command", "stop") and isinstance(seq, int):
+                self.last_event_seq = max(self.last_event_seq, seq)
             if kind == "command":
                 await self._command(ws, seq, payload)
             elif kind == "stop":

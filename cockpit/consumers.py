@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from cockpit import selectors, services
-from cockpit.groups import session_group, store_prefix
+from cockpit.groups import lobby_group, session_group, store_prefix
 from cockpit.models import CockpitSession, CockpitStatus, Role
 from cockpit.schemas import (
     PEOPLE_PAYLOADS,
@@ -166,6 +166,10 @@ def _join_scanner(token: str) -> Joined:
     )
 
 
+def _join_approved(cockpit_id: int) -> bool:
+    return CockpitSession.objects.filter(pk=cockpit_id, join_approved_at__isnull=False).exists()
+
+
 def _person(user: User, role: str) -> dict[str, Any]:
     view = selectors.person(user, role)
     assert view is not None
@@ -241,8 +245,12 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         self.prefix = store_prefix(joined.cockpit)
         self.group = session_group(joined.cockpit.pk)
         self.store = store()
+        # Consent: an operator whose join local staff have not approved waits in the lobby (no
+        # console, no chat) until they do.
+        self.waiting = self.role == Role.OPERATOR and not joined.control["join_approved"]
+        self.member_of = lobby_group(joined.cockpit.pk) if self.waiting else self.group
 
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.member_of, self.channel_name)
         self.joined_group = True
         await self.accept()
         snapshot = await self.store.snapshot(self.prefix)
@@ -254,12 +262,17 @@ class CockpitConsumer(AsyncWebsocketConsumer):
                 "session": joined.session,
                 "control": joined.control,
                 "seq": snapshot.seq,
+                "waiting": self.waiting,
             },
         )
         if self.is_scanner:
             # Resume from the last console state (the agent may have been on another process).
             self.console = snapshot.state
             self.started = joined.cockpit.started_at is not None
+        elif self.waiting:
+            if await database_sync_to_async(_join_approved)(self.cockpit.pk):
+                self.waiting = False  # approved while this socket was joining the lobby
+                await self.enter()
         else:
             since = (query.get("since") or [None])[0]
             if since is not None and not (since.isascii() and since.isdigit()):
@@ -270,10 +283,33 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             )
         self.joined_at = time.time()
         await self.store.presence_touch(
-            self.prefix, self.channel_name, self.person, joined=self.joined_at
+            self.prefix, self.channel_name, self.presence_person, joined=self.joined_at
         )
-        await self.publish_presence(joined=self.person)
+        await self.publish_presence(joined=self.presence_person)
         self.heartbeat = asyncio.create_task(self.beat())
+
+    @property
+    def presence_person(self) -> dict[str, Any]:
+        """How this socket shows in the presence list (an operator waiting to be let in says so)."""
+        return {**self.person, "waiting": True} if self.waiting else self.person
+
+    async def enter(self) -> None:
+        """From the lobby into the session: the console from a snapshot on."""
+        await self.channel_layer.group_discard(self.member_of, self.channel_name)
+        self.member_of = self.group
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.catch_up(None)
+
+    async def cockpit_admitted(self, event: dict[str, Any]) -> None:
+        """Local staff approved the operator's join (group message to the lobby)."""
+        if not self.waiting:
+            return
+        self.waiting = False
+        await self.enter()
+        await self.store.presence_touch(
+            self.prefix, self.channel_name, self.presence_person, joined=self.joined_at
+        )
+        await self.publish_presence(joined=self.presence_person)
 
     def _device_token(self) -> str:
         for name, value in self.scope.get("headers", []):
@@ -295,9 +331,9 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             self.heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.heartbeat
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.channel_layer.group_discard(self.member_of, self.channel_name)
         if await self.store.presence_remove(self.prefix, self.channel_name):
-            await self.publish_presence(left=self.person)
+            await self.publish_presence(left=self.presence_person)
 
     async def beat(self) -> None:
         """Keep this socket's presence entry fresh; announce participants whose process died."""
@@ -305,7 +341,7 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(PRESENCE_HEARTBEAT_S)
             try:
                 await self.store.presence_touch(
-                    self.prefix, self.channel_name, self.person, joined=self.joined_at
+                    self.prefix, self.channel_name, self.presence_person, joined=self.joined_at
                 )
                 for gone in await self.store.presence_prune(self.prefix):
                     await self.publish_presence(left=gone)
@@ -329,11 +365,15 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         *,
         snapshot_state: dict[str, Any] | None = None,
         ended: bool = False,
+        fence: int | None = None,
     ) -> int:
-        """Number and keep a session event, then send its text to everyone in the session."""
+        """Number and keep a session event, then send its text to everyone in the session; 0
+        when the fence refused it (see `cockpit.store`)."""
         seq, text = await self.store.publish(
-            self.prefix, event_type, payload, snapshot_state=snapshot_state
+            self.prefix, event_type, payload, snapshot_state=snapshot_state, fence=fence
         )
+        if not seq:
+            return 0
         message = {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text}
         if ended:
             message["ended"] = True
@@ -410,6 +450,12 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             ref = envelope.seq
             if envelope.type == "ping":
                 await self.send_reply("pong", {})
+            elif self.waiting:
+                await self.send_error(
+                    "waiting",
+                    "Local staff have not approved your join yet: the console opens when they do.",
+                    ref,
+                )
             elif self.is_scanner:
                 await self.from_scanner(envelope.type, envelope.payload, payload, ref)
             else:
@@ -422,11 +468,27 @@ class CockpitConsumer(AsyncWebsocketConsumer):
     async def from_scanner(
         self, frame_type: str, raw: dict[str, Any], payload: Any, ref: int | None
     ) -> None:
-        if frame_type == "state":
+        if frame_type == "resync":
+            assert isinstance(payload, Resync)
+            await self.scanner_missed_stops(payload.since)
+        elif frame_type == "state":
             await self.scanner_state(raw, payload, ref)
         elif frame_type == "ack":
             assert isinstance(payload, Ack)
             await self.publish("ack", payload.model_dump())
+
+    async def scanner_missed_stops(self, since: int) -> None:
+        """A scanner back after a lost connection: the STOPs it missed, in order (commands sent
+        while it was away are not replayed: nobody saw them acknowledged, and they are stale)."""
+        texts = await self.store.since(self.prefix, since)
+        if texts is not None:
+            for text in texts:
+                if text.startswith('{"type":"stop",'):
+                    await self.send(text_data=text)
+            return
+        stop_seq = await self.store.stop_seq(self.prefix)
+        if stop_seq > since:  # too far behind for the history: the last STOP at least
+            await self.send(text_data=f'{{"type":"stop","seq":{stop_seq},"payload":{{"by":null}}}}')
 
     async def scanner_state(self, raw: dict[str, Any], frame: State, ref: int | None) -> None:
         """Relay the scanner's state frame as it was sent; keep the merged full state as the
@@ -461,6 +523,11 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             logger.warning("cockpit %s did not start: %s", self.cockpit.pk, error.message)
             await self.send_error(error.code, error.message)
             return
+        except Exception:
+            # A transient failure (the database away): tried again on the next running state.
+            logger.exception("cockpit %s: recording the start failed", self.cockpit.pk)
+            self.started = False
+            return
         await self.publish("session", session)
 
     async def from_person(self, frame_type: str, payload: Any, ref: int | None) -> None:
@@ -483,10 +550,21 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         if frame_type == "command":
             assert isinstance(payload, Command)
             args = payload.checked_args()
+            # The fence: a STOP published after this point (or whose change of control has not
+            # reached the database yet) keeps this command from the scanner.
+            fence = await self.store.stop_seq(self.prefix)
             await database_sync_to_async(services.command_record)(
                 actor=user, role=self.role, cockpit=self.cockpit, name=payload.name, args=args
             )
-            await self.publish("command", {"name": payload.name, "args": args, "by": self.person})
+            seq = await self.publish(
+                "command", {"name": payload.name, "args": args, "by": self.person}, fence=fence
+            )
+            if not seq:
+                await self.send_error(
+                    "stopped",
+                    "The scan was stopped while this command was on its way; it was not sent.",
+                    ref,
+                )
         elif frame_type == "stop":
             await self.stop(user)
         elif frame_type == "confirm_contrast":
@@ -504,6 +582,9 @@ class CockpitConsumer(AsyncWebsocketConsumer):
                 services.cockpit_approve_join, actor=user, cockpit=self.cockpit
             )
             await self.publish("control", {"action": "approve", "by": self.person, **control})
+            await self.channel_layer.group_send(
+                lobby_group(self.cockpit.pk), {"type": "cockpit.admitted"}
+            )
         elif frame_type == "close":
             await self.close_session(user)
 
@@ -512,15 +593,30 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         hold control (local override). The controller's own stop is checked first."""
         if self.role == Role.LOCAL:
             await self.publish("stop", {"by": self.person})
+            await self.warn_if_scanner_away()
             control = await database_sync_to_async(_control_after)(
                 services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
             )
             await self.publish("control", {"action": "stop", "by": self.person, **control})
             return
-        await database_sync_to_async(services.cockpit_stop)(
-            actor=user, role=self.role, cockpit=self.cockpit
+        control = await database_sync_to_async(_control_after)(
+            services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
         )
         await self.publish("stop", {"by": self.person})
+        await self.warn_if_scanner_away()
+        # A change of control after the STOP: commands are fenced until there is one.
+        await self.publish("control", {"action": "stop", "by": self.person, **control})
+
+    async def warn_if_scanner_away(self) -> None:
+        """A STOP reaches a scanner that is reconnecting when it is back (it asks for the stops
+        it missed); the person who pressed it is told not to wait for that."""
+        present = await self.store.presence_list(self.prefix)
+        if not any(p.get("role") == Role.SCANNER for p in present):
+            await self.send_error(
+                "scanner_offline",
+                "The scanner is not connected to the cockpit right now: the STOP reaches it as "
+                "soon as it reconnects. Use the console's own stop at the scanner.",
+            )
 
     async def control(self, user: User, payload: Control, ref: int | None) -> None:
         if payload.to is not None and payload.action != "grant":
@@ -549,3 +645,4 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             services.cockpit_close, actor=user, cockpit=self.cockpit, finished=finished
         )
         await self.publish("session", session, ended=True)
+        await self.store.forget(self.prefix)

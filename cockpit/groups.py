@@ -9,6 +9,11 @@ def session_group(session_id: int) -> str:
     return f"cockpit.{session_id}"
 
 
+def lobby_group(session_id: int) -> str:
+    """An operator waiting for local staff to approve their join: told when they do."""
+    return f"cockpit.{session_id}.lobby"
+
+
 def store_prefix(cockpit: CockpitSession) -> str:
     """Where one session's events live in the relay's store (Redis in production). The creation
     time is part of it: a database rebuilt from scratch reuses ids, and a new session must not

@@ -19,6 +19,7 @@ Every inbound frame is validated here; anything else gets an `error` frame and t
 open.
 """
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -138,6 +139,7 @@ PEOPLE_PAYLOADS: dict[str, type[_Strict]] = {
 
 SCANNER_PAYLOADS: dict[str, type[_Strict]] = {
     "ping": Empty,
+    "resync": Resync,  # back after a lost connection: the STOPs after `since`
     "state": State,
     "ack": Ack,
 }
@@ -158,9 +160,14 @@ def parse_frame(raw: str, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelop
     if len(raw) > MAX_FRAME_BYTES:
         raise FrameError("too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
     try:
-        envelope = Envelope.model_validate_json(raw)
-    except ValidationError as error:
-        raise FrameError("malformed", _first_error(error, "Frames are JSON envelopes")) from None
+        envelope = Envelope.model_validate(json.loads(raw, parse_constant=_refuse_constant))
+    except ValueError as error:  # not JSON, NaN or Infinity, or not an envelope
+        message = (
+            _first_error(error, "Frames are JSON envelopes")
+            if isinstance(error, ValidationError)
+            else f"Frames are JSON envelopes: {error}."
+        )
+        raise FrameError("malformed", message) from None
     if envelope.type not in allowed:
         raise FrameError(
             "unknown_type",
@@ -177,6 +184,10 @@ def parse_frame(raw: str, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelop
     except ValueError as error:
         raise FrameError("invalid", str(error), ref=envelope.seq) from None
     return envelope, payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _first_error(error: ValidationError, what: str) -> str:

@@ -183,7 +183,9 @@ def scanner_next_booking(*, scanner: Scanner, now: datetime | None = None) -> Bo
 def controlled_count(*, user: User, exclude_id: int | None = None) -> int:
     """How many open cockpits `user` holds control of as operator."""
     queryset = CockpitSession.objects.filter(
-        controller=user, controller_role=Role.OPERATOR
+        controller=user,
+        controller_role=Role.OPERATOR,
+        booking__status__in=COCKPIT_BOOKING_STATUSES,
     ).exclude(status=CockpitStatus.ENDED)
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)

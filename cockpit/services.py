@@ -5,12 +5,18 @@ relay turns it into the `control` / `approval` / `session` event that everyone s
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
-from cockpit.selectors import MAX_CONTROLLED, booking_cockpit_open, controlled_count, roles_for
+from cockpit.selectors import (
+    COCKPIT_BOOKING_STATUSES,
+    MAX_CONTROLLED,
+    booking_cockpit_open,
+    controlled_count,
+    roles_for,
+)
 from cockpit.simulator import protocol_for
 from core.audit import audit_record
 from core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -53,9 +59,13 @@ def cockpit_open(*, booking: Booking, ahead: bool = False) -> CockpitSession:
             "booking starts."
         )
     families = booking.posting.required_exam_families.values_list("code", flat=True)
-    cockpit, _ = CockpitSession.objects.get_or_create(
-        booking=booking, defaults={"protocol": protocol_for(list(families))}
-    )
+    try:
+        with transaction.atomic():
+            cockpit, _ = CockpitSession.objects.get_or_create(
+                booking=booking, defaults={"protocol": protocol_for(list(families))}
+            )
+    except IntegrityError:  # opened at the same moment by someone else (the scanner, say)
+        cockpit = CockpitSession.objects.get(booking=booking)
     return cockpit
 
 
@@ -336,6 +346,12 @@ def _who(role: str) -> str:
 def _require_live(cockpit: CockpitSession) -> None:
     if cockpit.status == CockpitStatus.ENDED:
         raise Conflict("This cockpit session has ended.")
+    if cockpit.booking.status not in COCKPIT_BOOKING_STATUSES:
+        # Cancelled, no-show or completed outside the cockpit: nothing more is done in it.
+        raise Conflict(
+            f"This session's booking is {cockpit.booking.get_status_display().lower()}: "
+            "the cockpit is closed."
+        )
 
 
 def _require_approved(cockpit: CockpitSession) -> None:
@@ -346,6 +362,10 @@ def _require_approved(cockpit: CockpitSession) -> None:
 
 
 def _give_control(cockpit: CockpitSession, user: User, role: str) -> None:
+    if role == Role.OPERATOR:
+        # The operator's row, locked: two requests on two cockpits at once count one after
+        # the other.
+        User.objects.select_for_update().filter(pk=user.pk).first()
     if (
         role == Role.OPERATOR
         and controlled_count(user=user, exclude_id=cockpit.pk) >= MAX_CONTROLLED

@@ -8,6 +8,11 @@ Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
   missed some gets them back at once (`since`), or a snapshot when it is too far behind;
 - `snapshot`: the latest full console state and the seq of the event that carried it;
 - `chat`: the last CHAT_MAX chat payloads (late joiners see the conversation);
+- `stop` / `control`: the seqs of the last `stop` and the last `control` event. A console command
+  is published only with a fence (`publish(..., fence=...)`): refused when a STOP came after the
+  command was checked, or after the last change of control (the STOP's own change of control is
+  still on its way to the database). So nothing checked before a STOP reaches the scanner after
+  it;
 - `presence`: one entry per connected socket (channel name -> person, joined, last seen). Each
   consumer refreshes its own entry (`presence_touch`) every PRESENCE_HEARTBEAT_S; entries not
   refreshed for PRESENCE_TTL_S belong to a process that died and are pruned.
@@ -53,8 +58,18 @@ class RelayStore(Protocol):
         payload: dict[str, Any],
         *,
         snapshot_state: dict[str, Any] | None = None,
+        fence: int | None = None,
     ) -> tuple[int, str]:
-        """Number the event, keep it, and return (seq, envelope text)."""
+        """Number the event, keep it, and return (seq, envelope text); (0, "") when `fence` is
+        given and a STOP came after it or after the last change of control."""
+        ...
+
+    async def stop_seq(self, prefix: str) -> int:
+        """The seq of the session's last STOP (0: none)."""
+        ...
+
+    async def forget(self, prefix: str) -> None:
+        """The session ended: drop what is kept only for a live session."""
         ...
 
     async def since(self, prefix: str, seq: int) -> list[str] | None:
@@ -99,7 +114,9 @@ def envelope_text(event_type: str, seq: int, payload_text: str) -> str:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Strict JSON: NaN and infinities are refused (ValueError) rather than sent as tokens that
+    no browser parses."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _participants(entries: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
@@ -129,6 +146,9 @@ class _Session:
     state_seq: int | None = None
     chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_MAX))
     presence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stop_seq: int = 0
+    control_seq: int = 0
+    written: float = field(default_factory=time.monotonic)
 
 
 class MemoryStore:
@@ -144,8 +164,22 @@ class MemoryStore:
     def _session(self, prefix: str) -> _Session:
         session = self._sessions.get(prefix)
         if session is None:
+            self._sweep()
             session = self._sessions[prefix] = _Session()
         return session
+
+    def _sweep(self) -> None:
+        """Sessions not written for KEY_TTL_S are dropped, as their Redis keys would expire."""
+        now = time.monotonic()
+        for prefix, session in list(self._sessions.items()):
+            if now - session.written > KEY_TTL_S:
+                del self._sessions[prefix]
+
+    async def stop_seq(self, prefix: str) -> int:
+        return self._session(prefix).stop_seq
+
+    async def forget(self, prefix: str) -> None:
+        self._sessions.pop(prefix, None)
 
     async def publish(
         self,
@@ -154,16 +188,26 @@ class MemoryStore:
         payload: dict[str, Any],
         *,
         snapshot_state: dict[str, Any] | None = None,
+        fence: int | None = None,
     ) -> tuple[int, str]:
         session = self._session(prefix)
+        if fence is not None and session.stop_seq > min(fence, session.control_seq):
+            return 0, ""
+        payload_text = dumps(payload)
+        state_text = dumps(snapshot_state) if snapshot_state is not None else None
         session.seq += 1
-        text = envelope_text(event_type, session.seq, dumps(payload))
+        session.written = time.monotonic()
+        text = envelope_text(event_type, session.seq, payload_text)
         session.history.append((session.seq, text))
+        if event_type == "stop":
+            session.stop_seq = session.seq
+        elif event_type == "control":
+            session.control_seq = session.seq
         if event_type == "chat":
             session.chat.append(payload)
-        if snapshot_state is not None:
+        if state_text is not None:
             # Kept as text: the caller keeps merging deltas into its own dict.
-            session.state = dumps(snapshot_state)
+            session.state = state_text
             session.state_seq = session.seq
         return session.seq, text
 
@@ -219,12 +263,20 @@ class MemoryStore:
 
 # --- Redis ------------------------------------------------------------------------------------
 
-# KEYS: seq, history, snapshot, chat.
-# ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state (else "0"), state.
+# KEYS: seq, history, snapshot, chat, stop, control.
+# ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state (else "0"), state,
+# fence ("" for none). Returns the seq, or 0 when the fence refuses the event.
 _PUBLISH = """
+local ttl = tonumber(ARGV[3])
+if ARGV[8] ~= '' then
+  local stop = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local control = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if stop > math.min(tonumber(ARGV[8]), control) then return 0 end
+end
 local seq = redis.call('INCR', KEYS[1])
 local text = '{"type":"' .. ARGV[1] .. '","seq":' .. seq .. ',"payload":' .. ARGV[2] .. '}'
-local ttl = tonumber(ARGV[3])
+if ARGV[1] == 'stop' then redis.call('SET', KEYS[5], seq, 'EX', ttl) end
+if ARGV[1] == 'control' then redis.call('SET', KEYS[6], seq, 'EX', ttl) end
 redis.call('RPUSH', KEYS[2], text)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 redis.call('EXPIRE', KEYS[1], ttl)
@@ -295,11 +347,15 @@ class RedisStore:
         payload: dict[str, Any],
         *,
         snapshot_state: dict[str, Any] | None = None,
+        fence: int | None = None,
     ) -> tuple[int, str]:
         _, publish, _ = self._client()
         payload_text = dumps(payload)
         seq = await publish(
-            keys=[store_key(prefix, part) for part in ("seq", "history", "snapshot", "chat")],
+            keys=[
+                store_key(prefix, part)
+                for part in ("seq", "history", "snapshot", "chat", "stop", "control")
+            ],
             args=[
                 event_type,
                 payload_text,
@@ -308,8 +364,11 @@ class RedisStore:
                 CHAT_MAX,
                 "0" if snapshot_state is None else "1",
                 "" if snapshot_state is None else dumps(snapshot_state),
+                "" if fence is None else str(fence),
             ],
         )
+        if not int(seq):
+            return 0, ""
         # The text the script stored, built here rather than sent back (state frames are big).
         return int(seq), envelope_text(event_type, int(seq), payload_text)
 
@@ -379,6 +438,13 @@ class RedisStore:
             ):
                 removed.append(entry["person"])
         return removed
+
+    async def stop_seq(self, prefix: str) -> int:
+        client, _, _ = self._client()
+        return int(await client.get(store_key(prefix, "stop")) or 0)
+
+    async def forget(self, prefix: str) -> None:
+        """Redis keys expire on their own (KEY_TTL_S); the history stays for late readers."""
 
     async def delete_all(self) -> int:
         """Delete every cockpit key (tests: runs on one Redis reuse session ids)."""

@@ -360,7 +360,7 @@
     toggle("#control-request", !!asked, asked ? who(asked) + (isMe(asked) ? " (you)" : "") + " asks for control." : "");
     $("control-consent").textContent = control.join_approved
       ? "The operator's join is approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "") + "."
-      : "The operator's join waits for local staff's approval: until then the operator watches.";
+      : "The operator's join waits for local staff's approval: the console opens for the operator when they approve.";
     var fact = $("fact-control");
     if (fact) { fact.textContent = holder ? who(holder) : "Nobody"; }
     var join = $("fact-join");

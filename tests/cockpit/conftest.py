@@ -17,6 +17,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from accounts.models import User
+from cockpit.groups import store_prefix
+from cockpit.models import CockpitSession
 from cockpit.store import MemoryStore, RedisStore, store
 from wescan.asgi import application
 
@@ -158,6 +160,10 @@ class Relay:
         return await self._open(
             "/ws/cockpit/scanner/", [(b"authorization", f"Device {token}".encode())]
         )
+
+    async def store_presence(self, cockpit: CockpitSession) -> list[dict[str, Any]]:
+        """Who the relay's store says is connected to the session."""
+        return await store().presence_list(store_prefix(cockpit))
 
     async def close_all(self) -> None:
         for socket in self.sockets:

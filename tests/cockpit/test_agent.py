@@ -273,6 +273,8 @@ async def test_reconnects_resume_the_console_and_each_close_code_is_honoured(
             ws.transport.abort()  # no close frame, as when a server process is killed
         elif number == 2:  # session 5 again: the same console, still scanning
             await ws.send(welcome(5, "cardiac"))
+            # First it asks for the STOPs it may have missed since the last event it had.
+            seen[20] = json.loads(await ws.recv())
             seen[2] = json.loads(await ws.recv())
             await ws.send(event("session", 9, {"id": 5, "status": "ended"}))
             await ws.close(code=4410)
@@ -302,6 +304,8 @@ async def test_reconnects_resume_the_console_and_each_close_code_is_honoured(
             await asyncio.wait_for(agent.run(), TIMEOUT)
 
     assert len(relay.headers) == 5
+    assert seen[20]["type"] == "resync"
+    assert seen[20]["payload"] == {"since": 1}
     resumed = seen[2]["payload"]
     assert resumed["full"] is True  # the first frame after a reconnect is whole
     assert resumed["state"]["protocol"] == "cardiac"

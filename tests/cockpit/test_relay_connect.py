@@ -135,6 +135,7 @@ async def test_people_get_welcome_then_snapshot_then_presence(world: World, rela
                 "session": session,
                 "control": control,
                 "seq": 0,
+                "waiting": False,
             },
         },
         {
@@ -199,6 +200,7 @@ async def test_the_scanner_is_attached_to_its_open_session(world: World, relay: 
             "session": session,
             "control": control,
             "seq": 1,
+            "waiting": False,
         },
     }
     assert session["protocol"] == "neuro"

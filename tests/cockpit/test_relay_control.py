@@ -46,14 +46,18 @@ class Room:
     async def open(self, *, approved: bool = True) -> "Room":
         world = self.world
         self.cockpit = await database_sync_to_async(open_cockpit)(world, approved=approved)
+        self.waiting = not approved
         self.operator = await self.relay.person(world.technologist, self.cockpit.pk)
-        await self.operator.recv_many(3)
+        # An operator not approved yet waits in the lobby: a welcome, nothing of the session.
+        await self.operator.recv_many(1 if self.waiting else 3)
         self.local = await self.relay.person(world.local_staff, self.cockpit.pk)
         await self.local.recv_many(3)
-        await self.operator.recv()  # presence: local joined
+        if not self.waiting:
+            await self.operator.recv()  # presence: local joined
         self.observer = await self.relay.person(world.manager, self.cockpit.pk)
         await self.observer.recv_many(3)
-        await self.operator.recv()
+        if not self.waiting:
+            await self.operator.recv()
         await self.local.recv()
         token = await database_sync_to_async(scanner_rotate_token)(
             actor=world.manager, scanner=world.scanner
@@ -68,6 +72,9 @@ class Room:
 
     @property
     def people(self) -> list[Any]:
+        """Everyone who receives the session's events (not an operator still in the lobby)."""
+        if self.waiting:
+            return [self.local, self.observer]
         return [self.operator, self.local, self.observer]
 
     async def everyone_gets(self, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -172,11 +179,42 @@ async def test_observers_and_unapproved_operators_cannot_take_control(
     assert await room.observer.recv() == error(
         "forbidden", "Observers watch the exam; they cannot hold control.", ref
     )
-    ref = await room.operator.send("control", {"action": "request"})
-    assert await room.operator.recv() == error(
-        "forbidden",
-        "Local staff have not approved your join yet: you can watch, not control.",
-        ref,
+    # The operator waits in the lobby: the others see them waiting; they see nothing of the
+    # console, and nothing they send gets in.
+    presence = await room.relay.store_presence(room.cockpit)
+    assert {**person(world.technologist, "operator"), "waiting": True} in presence
+    for frame_type, payload in [
+        ("control", {"action": "request"}),
+        ("chat", {"text": "Hello?"}),
+        ("command", {"name": "start"}),
+    ]:
+        ref = await room.operator.send(frame_type, payload)
+        assert await room.operator.recv() == error(
+            "waiting",
+            "Local staff have not approved your join yet: the console opens when they do.",
+            ref,
+        )
+    for socket in room.people:
+        await socket.silent()
+
+    # Local staff approve the join: everyone sees it; the operator enters with a snapshot and
+    # may now ask for control.
+    await room.local.send("approve")
+    control = await room.control_event("approve", person(world.local_staff, "local"))
+    assert control["join_approved"] is True
+    assert control["join_approved_by"] == person(world.local_staff, "local")
+    snapshot = await room.operator.recv()
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["payload"]["seq"] == room.seq
+    assert snapshot["payload"]["control"]["join_approved"] is True
+    room.waiting = False
+    await room.everyone_gets(
+        "presence",
+        {
+            "participants": await room.relay.store_presence(room.cockpit),
+            "joined": person(world.technologist, "operator"),
+            "left": None,
+        },
     )
     ref = await room.operator.send("approve")
     assert await room.operator.recv() == error(
@@ -184,12 +222,6 @@ async def test_observers_and_unapproved_operators_cannot_take_control(
     )
     ref = await room.operator.send("control", {"action": "release", "to": 3})
     assert await room.operator.recv() == error("invalid", "'to' goes with 'grant' only.", ref)
-
-    # Local staff approve the join: everyone sees it, and the operator may now ask.
-    await room.local.send("approve")
-    control = await room.control_event("approve", person(world.local_staff, "local"))
-    assert control["join_approved"] is True
-    assert control["join_approved_by"] == person(world.local_staff, "local")
     await room.operator.send("control", {"action": "request"})
     control = await room.control_event("request", person(world.technologist, "operator"))
     assert control["controller"] == person(world.technologist, "operator")
@@ -320,8 +352,103 @@ async def test_the_controller_may_stop_too(world: World, room: Room) -> None:
     await room.operator.send("stop")
     stop = await room.everyone_gets("stop", {"by": operator})
     assert await room.scanner.recv() == stop
-    # The controller keeps control; no override.
-    control = await control_now(room.cockpit)
+    # The controller keeps control; no override. A `control` event follows the STOP (commands
+    # are held back from the scanner until control has been settled after a STOP).
+    control = await room.control_event("stop", operator)
     assert (control["controller"], control["local_override"]) == (operator, False)
+    await room.operator.send("command", {"name": "resume"})
+    command = await room.everyone_gets("command", {"name": "resume", "args": {}, "by": operator})
+    assert await room.scanner.recv() == command
     for socket in room.people:
         await socket.silent()
+
+
+async def test_a_stop_pressed_while_the_scanner_is_away_reaches_it_when_it_is_back(
+    world: World, room: Room
+) -> None:
+    await room.open()
+    local = person(world.local_staff, "local")
+    await room.operator.send("control", {"action": "request"})
+    await room.control_event("request", person(world.technologist, "operator"))
+    await room.operator.send("command", {"name": "start"})
+    command = await room.everyone_gets(
+        "command", {"name": "start", "args": {}, "by": person(world.technologist, "operator")}
+    )
+    assert await room.scanner.recv() == command
+    # The scanner's link drops; local staff press STOP.
+    await room.scanner.disconnect()
+    scanner_left = await room.observer.recv()
+    assert scanner_left["type"] == "presence"
+    assert scanner_left["payload"]["left"]["role"] == "scanner"
+    await room.operator.recv()
+    await room.local.recv()
+    room.seq += 2
+    await room.local.send("stop")
+    stop = {"type": "stop", "seq": room.seq, "payload": {"by": local}}
+    assert await room.operator.recv() == stop
+    assert await room.observer.recv() == stop
+    # Local staff get the STOP and a warning (the warning is sent straight to their socket, the
+    # STOP through the group: either may come first).
+    frames = await room.local.recv_many(2)
+    assert stop in frames
+    (warning,) = [frame for frame in frames if frame["type"] == "error"]
+    assert warning["payload"]["code"] == "scanner_offline"
+    assert "reaches it as soon as it reconnects" in warning["payload"]["message"]
+    await room.control_event("stop", local)
+    # Back, the scanner asks for what it missed since the last event it had: the STOP.
+    token = await database_sync_to_async(scanner_rotate_token)(
+        actor=world.manager, scanner=world.scanner
+    )
+    scanner = await room.relay.scanner(token)
+    assert (await scanner.recv())["type"] == "welcome"
+    await scanner.send("resync", {"since": command["seq"]})
+    assert await scanner.recv() == stop
+    await scanner.silent()
+
+
+async def test_a_command_checked_before_a_stop_never_follows_it_to_the_scanner(
+    relay_store: Any,
+) -> None:
+    """The fence in the store: a command whose control check happened before a STOP (or whose
+    STOP has not yet moved control in the database) is not published after it."""
+    prefix = "wescan:cockpit:test-fence"
+    fence = await relay_store.stop_seq(prefix)
+    assert fence == 0
+    seq, _ = await relay_store.publish(prefix, "command", {"name": "start"}, fence=fence)
+    assert seq == 1
+    stop_seq, _ = await relay_store.publish(prefix, "stop", {"by": None})
+    # Checked before the STOP: refused.
+    assert await relay_store.publish(prefix, "command", {"name": "resume"}, fence=fence) == (0, "")
+    # Checked after the STOP, but control has not changed since: refused too.
+    late = await relay_store.stop_seq(prefix)
+    assert late == stop_seq
+    assert await relay_store.publish(prefix, "command", {"name": "resume"}, fence=late) == (0, "")
+    # Once the STOP's change of control is published, commands flow again.
+    await relay_store.publish(prefix, "control", {"action": "stop"})
+    seq, text = await relay_store.publish(prefix, "command", {"name": "resume"}, fence=late)
+    assert seq == stop_seq + 2
+    assert text.startswith('{"type":"command","seq":')
+    # Nothing refused was kept.
+    assert len(await relay_store.since(prefix, 0)) == 4
+
+
+async def test_nan_and_infinity_are_refused_and_the_socket_stays(world: World, room: Room) -> None:
+    await room.open()
+    await room.operator.send("control", {"action": "request"})
+    await room.control_event("request", person(world.technologist, "operator"))
+    await room.operator.send_text(
+        '{"type":"command","seq":7,"payload":{"name":"adjust",'
+        '"args":{"parameter":"tr_ms","value":NaN}}}'
+    )
+    refused = await room.operator.recv()
+    assert refused["type"] == "error"
+    assert refused["payload"]["code"] == "malformed"
+    assert "NaN is not a number JSON allows" in refused["payload"]["message"]
+    await room.scanner.send_text(
+        '{"type":"state","seq":1,"payload":{"full":true,"state":{"x":Infinity}}}'
+    )
+    assert (await room.scanner.recv())["payload"]["code"] == "malformed"
+    for socket in room.people:
+        await socket.silent()
+    await room.operator.send("ping")
+    assert await room.operator.recv() == {"type": "pong", "seq": None, "payload": {}}

@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from cockpit import services
 from cockpit.models import CockpitSession
-from cockpit.selectors import access_cockpit, control_view, roles_for
+from cockpit.selectors import access_cockpit, control_view, controlled_count, roles_for
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import AuditEvent
+from scheduling import services as scheduling_services
 from scheduling.models import LedgerEntry
 from tests.cockpit.support import open_booking, open_cockpit
 from tests.conftest import World
@@ -250,3 +251,19 @@ def test_chat_never_carries_patient_data() -> None:
         services.chat_check("call me on +32 470 12 34 56")
     with pytest.raises(ValidationFailed, match="empty"):
         services.chat_check("   ")
+
+
+def test_a_booking_cancelled_outside_the_cockpit_closes_it(world: World) -> None:
+    cockpit = open_cockpit(world)
+    cockpit = services.control_request(actor=world.technologist, role="operator", cockpit=cockpit)
+    scheduling_services.booking_cancel(
+        actor=world.manager, booking=cockpit.booking, reason="Scanner down for service."
+    )
+    with pytest.raises(Conflict, match="booking is cancelled: the cockpit is closed"):
+        services.command_record(
+            actor=world.technologist, role="operator", cockpit=cockpit, name="start", args={}
+        )
+    with pytest.raises(Conflict, match="cockpit is closed"):
+        services.control_take_over(actor=world.technologist, cockpit=cockpit)
+    # The control it held no longer counts towards the operator's three.
+    assert controlled_count(user=world.technologist) == 0
