@@ -108,9 +108,21 @@ async def test_presence_lists_fresh_entries_and_prunes_those_of_a_dead_process(
     assert await kept.presence_list(prefix, now=now + PRESENCE_TTL_S + 1) == []
 
 
-async def test_redis_keys_expire_a_day_after_the_last_write(prefix: str) -> None:
+async def test_sessions_are_forgotten_a_day_after_the_last_write(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of a session outlives a day without events: Redis keys expire; the in-memory
+    store (one process, the embedded mode) drops the session when the next one starts."""
     if not settings.REDIS_URL:
-        pytest.skip("REDIS_URL is not set: the in-memory store has no expiry")
+        memory = MemoryStore()
+        await memory.publish(prefix, "chat", {"text": "hi"}, snapshot_state={"a": 1})
+        later = time.monotonic() + KEY_TTL_S + 1
+        monkeypatch.setattr(time, "monotonic", lambda: later)
+        await memory.publish(prefix + "-next", "chat", {"text": "hello"})
+        assert await memory.since(prefix, 0) == []  # a fresh, empty session
+        assert (await memory.snapshot(prefix)).state is None
+        assert (await memory.snapshot(prefix + "-next")).seq == 1
+        return
     redis_store = RedisStore(settings.REDIS_URL)
     try:
         await redis_store.publish(prefix, "chat", {"text": "hi"}, snapshot_state={"a": 1})
