@@ -101,27 +101,6 @@ def cockpit_get(*, cockpit_id: int) -> CockpitSession:
     return _with_graph(CockpitSession.objects.filter(pk=cockpit_id)).get()
 
 
-def cockpit_list(*, user: User, now: datetime | None = None) -> list[CockpitSession]:
-    """The cockpits `user` has a role in that are open now or open later today: what the
-    "Cockpits" page lists. Bookings without a session yet are not here (see
-    `cockpit_bookings_due`)."""
-    now = now or timezone.now()
-    hospitals = Membership.objects.filter(user=user).values("hospital")
-    queryset = _with_graph(
-        CockpitSession.objects.exclude(status=CockpitStatus.ENDED).filter(
-            booking__status__in=COCKPIT_BOOKING_STATUSES
-        )
-    )
-    if not user.is_staff:
-        queryset = queryset.filter(
-            Q(booking__technologist=user)
-            | Q(booking__posting__hospital__in=hospitals)
-            | Q(booking__lending_hospital__in=hospitals)
-            | Q(assistants=user)
-        ).distinct()
-    return list(queryset)
-
-
 def cockpit_bookings_due(*, user: User, now: datetime | None = None) -> QuerySet[Booking]:
     """Confirmed or running bookings that `user` has a part in and whose cockpit is open now or
     opens within the next 12 hours, soonest first."""
