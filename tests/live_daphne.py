@@ -8,11 +8,12 @@ committed.
 """
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
-from channels.testing.live import make_application, set_database_connection
+from channels.testing.live import make_application
 from daphne.testing import DaphneProcess
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SynchronousOnlyOperation
@@ -20,6 +21,8 @@ from django.db import connections
 from django.test.utils import modify_settings
 
 HOST = "127.0.0.1"
+# A server that hangs while starting fails the test instead of the whole run.
+STARTUP_TIMEOUT_S = 60
 
 
 @dataclass
@@ -61,7 +64,28 @@ def _setup_child() -> None:
 
     SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
     channel_layers.backends.clear()
-    set_database_connection()
+    _drop_inherited_connections()
+    # No `set_database_connection()` (Channels' helper for a server started afresh): the fork
+    # already has the test database's name, and the helper would prefix it with "test_" again.
+
+
+# What the child inherited and must neither use nor close (kept referenced, never touched).
+_INHERITED: list[object] = []
+
+
+def _drop_inherited_connections() -> None:
+    """On PostgreSQL, Django keeps a psycopg pool per database alias at class level. A forked
+    server inherited the test process's pool: its idle connections are the parent's sockets (two
+    processes' statements could interleave on one socket: "can't change autocommit ...
+    INTRANS", or a reply read by the wrong process, and a wait for ever), and the threads that
+    open new ones do not exist in the child. The child builds its own pool; the inherited one is
+    set aside, never closed (closing would end the parent's connections)."""
+    for alias in connections:
+        wrapper = connections[alias]
+        pools = getattr(type(wrapper), "_connection_pools", None)
+        if pools:
+            _INHERITED.append(dict(pools))
+            pools.clear()
 
 
 def start_daphne(port: int | None = None) -> LiveDaphne:
@@ -79,9 +103,13 @@ def start_daphne(port: int | None = None) -> LiveDaphne:
         port=port,
     )
     process.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while not process.ready.wait(timeout=1):
         if not process.is_alive():
             raise RuntimeError("Daphne did not start")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"Daphne was not listening after {STARTUP_TIMEOUT_S} s")
     return LiveDaphne(process=process, port=process.port.value)
 
 
