@@ -5,14 +5,17 @@ Services call `notification_send`; pages, the API and the header menu read throu
 selectors at the end. `push_on_commit` is the bare live push, for notices that are not kept."""
 
 import logging
+import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -39,11 +42,21 @@ def push_on_commit(*, user_ids: Iterable[int], payload: dict[str, Any]) -> None:
 
 
 def _push(user_ids: list[int], payload: dict[str, Any]) -> None:
+    _send_all([(user_id, payload) for user_id in user_ids])
+
+
+def _send_all(frames: list[tuple[int, dict[str, Any]]]) -> None:
+    """Each (user id, payload) to that person's sockets, in one hop onto the event loop (one hop
+    per frame cost more than the sends themselves when a notice goes to hundreds)."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not frames:
         return
-    for user_id in user_ids:
-        async_to_sync(layer.group_send)(user_group(user_id), {"type": "notify", "payload": payload})
+
+    async def send() -> None:
+        for user_id, payload in frames:
+            await layer.group_send(user_group(user_id), {"type": "notify", "payload": payload})
+
+    async_to_sync(send)()
 
 
 def notification_send(
@@ -73,24 +86,33 @@ def notification_send(
             dedupe_key__in=[key for key in keys.values() if key]
         ).values_list("dedupe_key", flat=True)
     )
-    created: list[Notification] = []
-    for user_id in recipients:
-        key = keys[user_id]
-        if key in taken:
-            continue
-        try:
-            with transaction.atomic():
-                notification = Notification.objects.create(
-                    recipient_id=user_id,
-                    kind=kind,
-                    message=message[:2000],
-                    url=url,
-                    data=data or {},
-                    dedupe_key=key,
-                )
-        except IntegrityError:
-            continue  # a concurrent sender made it first
-        created.append(notification)
+    fields = [
+        {
+            "recipient_id": user_id,
+            "kind": kind,
+            "message": message[:2000],
+            "url": url,
+            "data": data or {},
+            "dedupe_key": keys[user_id],
+        }
+        for user_id in recipients
+        if keys[user_id] not in taken
+    ]
+    try:
+        # One INSERT for everyone (a request for help reaches hundreds at once), in a savepoint:
+        # after a clash with a concurrent sender, each is tried on its own.
+        with transaction.atomic():
+            created = Notification.objects.bulk_create(
+                [Notification(**notice) for notice in fields]
+            )
+    except IntegrityError:
+        created = []
+        for notice in fields:
+            try:
+                with transaction.atomic():
+                    created.append(Notification.objects.create(**notice))
+            except IntegrityError:
+                continue  # a concurrent sender made it first
     if created:
         ids = [notification.pk for notification in created]
 
@@ -127,23 +149,59 @@ def _open_url(notification: Notification) -> str:
 
 def _push_stored(notification_ids: list[int]) -> None:
     """After commit: each notice to its recipient, with their unread count as of now."""
-    layer = get_channel_layer()
-    if layer is None:
+    if get_channel_layer() is None:
         return
-    for notification in Notification.objects.filter(pk__in=notification_ids).order_by("pk"):
-        payload = notification_payload(
-            notification, unread=notification_unread_count(user_id=notification.recipient_id)
+    notices = list(Notification.objects.filter(pk__in=notification_ids).order_by("pk"))
+    unread = dict(
+        Notification.objects.filter(
+            recipient_id__in={notification.recipient_id for notification in notices},
+            read_at__isnull=True,
         )
-        async_to_sync(layer.group_send)(
-            user_group(notification.recipient_id), {"type": "notify", "payload": payload}
-        )
+        .values("recipient_id")
+        .annotate(count=Count("pk"))
+        .values_list("recipient_id", "count")
+    )
+    _send_all(
+        [
+            (
+                notification.recipient_id,
+                notification_payload(notification, unread=unread.get(notification.recipient_id, 0)),
+            )
+            for notification in notices
+        ]
+    )
 
 
 def _queue_mail(notification_ids: list[int]) -> None:
     from core.tasks import notification_mail
 
+    if settings.NOTIFICATION_MAIL_IN_BACKGROUND:
+        # Embedded mode: Celery runs tasks in the caller's thread, which in Daphne is the one
+        # thread every database call shares; two hundred mails would hold it for seconds.
+        _mailer.submit(_mail_all, notification_ids)
+        return
     for notification_id in notification_ids:
         notification_mail.delay(notification_id)
+
+
+_mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notification-mail")
+# Mail is the slow channel: it waits this long so as not to compete with the live pushes of the
+# same notices for the interpreter (rendering hundreds of mails takes a second or two of CPU).
+MAIL_AFTER_PUSH_S = 1.0
+
+
+def _mail_all(notification_ids: list[int]) -> None:
+    from core.tasks import notification_mail
+
+    time.sleep(MAIL_AFTER_PUSH_S)
+    try:
+        for notification_id in notification_ids:
+            try:
+                notification_mail.apply(args=(notification_id,))
+            except Exception:
+                logger.exception("notification %s: mail failed", notification_id)
+    finally:
+        connections.close_all()
 
 
 # --- Reading them -------------------------------------------------------------------------------

@@ -151,6 +151,9 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Eager Celery (the embedded mode) sends a notice's mail in the caller's thread; a background
+# thread keeps a request that tells hundreds of people from holding Daphne's sync thread.
+NOTIFICATION_MAIL_IN_BACKGROUND = CELERY_TASK_ALWAYS_EAGER
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
