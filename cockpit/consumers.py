@@ -5,15 +5,19 @@
   attached to the cockpit its scanner serves now.
 
 Everyone in a session is in one channel-layer group (`cockpit.groups.session_group`). Every
-session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`, `session`) is
-numbered and kept by the store (`cockpit.store`), which builds its envelope text once; the group
-message carries that text and each socket sends it as it is. The scanner's socket gets only what it
-acts on (`command`, `stop`, and `session` when the cockpit ends).
+session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`, `session`,
+`assist`) is numbered and kept by the store (`cockpit.store`), which builds its envelope text
+once; the group message carries that text and each socket sends it as it is. The scanner's socket
+gets only what it acts on (`command`, `stop`, and `session` when the cockpit ends).
 
 Refusals are sent after accepting the socket, so that a real client sees the close code:
 4401 not authenticated / bad device token, 4403 role not allowed, 4404 no such session (or not
 yours; for a scanner: no open session now, after an `error` frame saying when the next opens),
 4409 not open yet, 4410 ended.
+
+A request for help (`assist` frame) is raised, called off or ended by the assist services; they
+tell the session once it commits (`cockpit.broadcast`), so the relay publishes no `assist` event
+itself: it reaches everyone through the group like any other.
 
 The hot path (a state frame from the scanner) touches no database: one store round trip and one
 group send. Everything else goes through `cockpit.services` in a worker thread; a DomainError
@@ -36,11 +40,12 @@ from django.utils import timezone
 from accounts.models import User
 from cockpit import selectors, services
 from cockpit.groups import lobby_group, session_group, store_prefix
-from cockpit.models import CockpitSession, CockpitStatus, Role
+from cockpit.models import ASSIST_REQUESTER_ROLES, CockpitSession, CockpitStatus, Role
 from cockpit.schemas import (
     PEOPLE_PAYLOADS,
     SCANNER_PAYLOADS,
     Ack,
+    Assist,
     Chat,
     Command,
     Control,
@@ -50,7 +55,7 @@ from cockpit.schemas import (
     parse_frame,
 )
 from cockpit.store import PRESENCE_HEARTBEAT_S, dumps, store
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from marketplace.selectors import scanner_by_device_token
 from scheduling.models import BookingStatus
 
@@ -74,6 +79,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "approve": (Role.LOCAL,),
     "close": (Role.OPERATOR,),
     "control": _CONTROL_SENDERS,
+    "assist": (*ASSIST_REQUESTER_ROLES, Role.ASSISTANT),  # an assistant only says help is done
 }
 _REFUSALS = {
     "command": "Only the person holding control sends commands; observers watch.",
@@ -82,7 +88,9 @@ _REFUSALS = {
     "approve": "Only local staff of the scanning site approve the operator's join.",
     "close": "Only the booked operator closes the cockpit.",
     "control": "Observers watch the exam; they cannot hold control.",
+    "assist": "Only the operator or local staff ask for help; observers watch.",
 }
+_ASSIST_REQUEST_REFUSAL = "Only the operator or local staff ask for help or call it off."
 
 
 class Refused(Exception):
@@ -190,6 +198,14 @@ def _control_after(service: Any, **arguments: Any) -> dict[str, Any]:
 def _session_after(service: Any, **arguments: Any) -> dict[str, Any]:
     cockpit = service(**arguments)
     return selectors.session_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+
+
+def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) -> None:
+    """Cancel or finish the cockpit's request for help that is under way."""
+    current = selectors.assist_current(cockpit=cockpit)
+    if current is None:
+        raise NotFound("No request for help is under way in this cockpit.")
+    service(actor=actor, assist_id=current.pk)
 
 
 # --- The consumer -----------------------------------------------------------------------------
@@ -587,6 +603,9 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             )
         elif frame_type == "close":
             await self.close_session(user)
+        elif frame_type == "assist":
+            assert isinstance(payload, Assist)
+            await self.assist(user, payload, ref)
 
     async def stop(self, user: User) -> None:
         """Local staff's STOP goes to the scanner first, before any database work; then they
@@ -636,6 +655,29 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             service = services.control_override
         control = await database_sync_to_async(_control_after)(service, **arguments)
         await self.publish("control", {"action": payload.action, "by": self.person, **control})
+
+    async def assist(self, user: User, payload: Assist, ref: int | None) -> None:
+        """Ask for help, call it off, or end it. The services tell the session (an `assist`
+        event) once their change commits."""
+        if payload.action != "finish" and self.role not in ASSIST_REQUESTER_ROLES:
+            await self.send_error("forbidden", _ASSIST_REQUEST_REFUSAL, ref)
+            return
+        if payload.action == "request":
+            assert payload.exam_family is not None
+            await database_sync_to_async(services.assist_request)(
+                actor=user,
+                role=self.role,
+                cockpit=self.cockpit,
+                exam_family=payload.exam_family,
+                note=payload.note,
+            )
+        else:
+            service = (
+                services.assist_cancel if payload.action == "cancel" else services.assist_finish
+            )
+            await database_sync_to_async(_assist_on_current)(
+                service, actor=user, cockpit=self.cockpit
+            )
 
     async def close_session(self, user: User) -> None:
         """The operator closes a finished protocol: the booking is completed."""

@@ -7,6 +7,7 @@ events lives in the relay's store (`cockpit.store`)."""
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from scheduling.models import Booking
 
@@ -101,3 +102,132 @@ class CockpitSession(models.Model):
     @property
     def join_approved(self) -> bool:
         return self.join_approved_at is not None
+
+
+# --- Asking a senior for help -----------------------------------------------------------------
+
+
+class AssistStatus(models.TextChoices):
+    OPEN = "open", "Waiting for a senior"
+    ACCEPTED = "accepted", "A senior is assisting"
+    RESOLVED = "resolved", "Resolved"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Closed unanswered"
+
+
+class AssistStage(models.IntegerChoices):
+    """How far an unanswered request has escalated."""
+
+    SENIORS = 1, "On-call seniors asked"
+    WIDENED = 2, "Widened to experienced technologists"
+    MANAGERS = 3, "Managers alerted"
+
+
+# Who may ask for help in a cockpit.
+ASSIST_REQUESTER_ROLES = (Role.OPERATOR, Role.LOCAL)
+
+
+class AssistRequest(models.Model):
+    """A request for help raised in a cockpit by the operator or local staff: an exam family and
+    a short note about the difficulty (about the work, never the patient). On-call seniors who
+    qualify are told at once; the first to accept joins the cockpit as assistant. Unanswered, it
+    escalates (`cockpit.tasks.assist_escalate_due`); the requester cancels it once solved, and
+    the assist time (accepted to ended) is credited to the senior's hospital."""
+
+    cockpit = models.ForeignKey(
+        CockpitSession, on_delete=models.PROTECT, related_name="assist_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assist_requests"
+    )
+    requester_role = models.CharField(max_length=16, choices=Role.choices)
+    exam_family = models.ForeignKey(
+        "marketplace.ExamFamily", on_delete=models.PROTECT, related_name="assist_requests"
+    )
+    vendor = models.CharField(max_length=32, help_text="The scanner's vendor, at the time.")
+    note = models.CharField(
+        max_length=500, blank=True, help_text="The difficulty; never patient data."
+    )
+    status = models.CharField(
+        max_length=16, choices=AssistStatus.choices, default=AssistStatus.OPEN
+    )
+    stage = models.PositiveSmallIntegerField(
+        choices=AssistStage.choices, default=AssistStage.SENIORS
+    )
+    stage_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="When the current stage began."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assists_given",
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    # The hospital that gives the senior's time (their on-call window's lender, else the hospital
+    # they work for); None for an independent senior. The ledger credits it.
+    senior_hospital = models.ForeignKey(
+        "marketplace.Hospital",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assists_given",
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "stage_changed_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cockpit"],
+                condition=models.Q(status="open"),
+                name="assist_one_open_request_per_cockpit",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accepted_by__isnull=True, accepted_at__isnull=True)
+                | models.Q(accepted_by__isnull=False, accepted_at__isnull=False),
+                name="assist_accepted_by_someone_at_a_time",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["accepted", "resolved"])
+                | models.Q(accepted_by__isnull=False),
+                name="assist_accepted_has_senior",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Assist request {self.pk} in cockpit {self.cockpit_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == AssistStatus.OPEN
+
+
+class AssistNotice(models.Model):
+    """Who was asked to answer a request, at which stage: nobody is told twice, only those told
+    may accept (seniors and widened technologists), and each is told when it is taken."""
+
+    request = models.ForeignKey(AssistRequest, on_delete=models.CASCADE, related_name="notices")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assist_notices"
+    )
+    stage = models.PositiveSmallIntegerField(choices=AssistStage.choices)
+    may_accept = models.BooleanField(
+        default=True, help_text="Technologists asked to join; managers are only alerted."
+    )
+    notified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["notified_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "user"], name="assist_notice_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Request {self.request_id} told to {self.user_id} (stage {self.stage})"

@@ -5,14 +5,15 @@ quotes it back as `payload.ref` in the `error` or `ack` it causes. Frames from t
 kinds:
 - session events, numbered per cockpit session (`seq` = 1, 2, 3, ... shared by every participant
   and every Daphne process): `state`, `command`, `ack`, `stop`, `control` (approval included),
-  `chat`, `presence`, `session`. A client remembers the highest seq it has seen; after a gap or a
-  reconnect it sends `resync` (or connects with `?since=<seq>`) and receives the missing events,
-  or a `snapshot` when it is too far behind;
+  `chat`, `presence`, `session`, `assist` (a request for help raised, escalated, taken or ended;
+  sent by the assist services once their change commits). A client remembers the highest seq it
+  has seen; after a gap or a reconnect it sends `resync` (or connects with `?since=<seq>`) and
+  receives the missing events, or a `snapshot` when it is too far behind;
 - replies to one socket, with `"seq": null`: `welcome`, `snapshot`, `error`, `pong`.
 
 Inbound frames, by type (who may send them is the relay's business, see `cockpit.consumers`):
 - people: `ping`, `resync`, `chat`, `command`, `stop`, `confirm_contrast`, `control`, `approve`,
-  `close`;
+  `close`, `assist` (ask for a senior's help, call it off, or say the help is done);
 - the scanner: `ping`, `state`, `ack`.
 
 Every inbound frame is validated here; anything else gets an `error` frame and the socket stays
@@ -22,10 +23,11 @@ open.
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CHAT_LENGTH = 1000
+MAX_ASSIST_NOTE_LENGTH = 500
 
 
 class _Strict(BaseModel):
@@ -106,6 +108,28 @@ class Control(_Strict):
     to: int | None = None  # a user id, for `grant`
 
 
+AssistAction = Literal[
+    "request",  # ask for help: `exam_family` (a code) and a short `note` about the difficulty
+    "cancel",  # call off the open request (solved meanwhile)
+    "finish",  # the help under way is done
+]
+
+
+class Assist(_Strict):
+    action: AssistAction
+    exam_family: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    note: Annotated[str, Field(max_length=MAX_ASSIST_NOTE_LENGTH)] = ""
+
+    @model_validator(mode="after")
+    def _fields_of_the_action(self) -> "Assist":
+        if self.action == "request":
+            if self.exam_family is None:
+                raise ValueError("a request for help names its 'exam_family'")
+        elif self.exam_family is not None or self.note:
+            raise ValueError(f"'{self.action}' takes no 'exam_family' or 'note'")
+        return self
+
+
 # --- What the scanner sends -------------------------------------------------------------------
 
 
@@ -135,6 +159,7 @@ PEOPLE_PAYLOADS: dict[str, type[_Strict]] = {
     "control": Control,
     "approve": Empty,
     "close": Empty,
+    "assist": Assist,
 }
 
 SCANNER_PAYLOADS: dict[str, type[_Strict]] = {
@@ -193,7 +218,10 @@ def _refuse_constant(name: str) -> Any:
 def _first_error(error: ValidationError, what: str) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
-    return f"{what}: {where}: {first.get('msg', 'invalid')}."
+    message = str(first.get("msg", "invalid"))
+    if first.get("type") == "value_error":  # our own validators' words, without pydantic's prefix
+        message = message.removeprefix("Value error, ")
+    return f"{what}: {where}: {message}."
 
 
 def frame(frame_type: str, seq: int | None, payload: dict[str, Any]) -> dict[str, Any]:

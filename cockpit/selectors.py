@@ -4,15 +4,25 @@ and in which role, which session a scanner serves now, and how control looks fro
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit.models import CockpitSession, CockpitStatus, Role
+from cockpit.models import (
+    AssistNotice,
+    AssistRequest,
+    AssistStage,
+    AssistStatus,
+    CockpitSession,
+    CockpitStatus,
+    Role,
+)
 from core.errors import NotFound
-from marketplace.models import Membership, Scanner
+from marketplace.models import Language, Membership, Scanner, Seniority
 from marketplace.models import Role as HospitalRole
-from scheduling.models import Booking, BookingStatus
+from scheduling.models import AvailabilityWindow, Booking, BookingStatus, OnCallWindow
+from scheduling.selectors import on_call_occurrence_now
 
 # A cockpit opens this long before its booking starts, and stays open until it is completed.
 OPEN_BEFORE = timedelta(minutes=15)
@@ -208,4 +218,237 @@ def session_view(cockpit: CockpitSession) -> dict[str, Any]:
         "ends_at": booking.ends_at.isoformat(),
         "started_at": cockpit.started_at.isoformat() if cockpit.started_at else None,
         "ended_at": cockpit.ended_at.isoformat() if cockpit.ended_at else None,
+        "exam_families": [
+            {"code": family.code, "name": family.name}
+            for family in posting.required_exam_families.all()
+        ],
+        "assist": assist_view(assist_current(cockpit=cockpit)),
     }
+
+
+# --- Senior assistance ------------------------------------------------------------------------
+
+
+def assist_escalate_after() -> timedelta:
+    """How long an unanswered request waits before its next escalation step (settings)."""
+    return timedelta(seconds=settings.ASSIST_ESCALATE_AFTER_SECONDS)
+
+
+def assist_current(*, cockpit: CockpitSession) -> AssistRequest | None:
+    """The cockpit's request for help that is still under way (open, or a senior assisting),
+    the newest first."""
+    return (
+        AssistRequest.objects.filter(
+            cockpit=cockpit, status__in=(AssistStatus.OPEN, AssistStatus.ACCEPTED)
+        )
+        .select_related("exam_family", "requested_by", "accepted_by")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def assist_view(assist: AssistRequest | None) -> dict[str, Any] | None:
+    """A request for help as the people in the cockpit (and the seniors asked) see it."""
+    if assist is None:
+        return None
+    next_step_at = None
+    if assist.status == AssistStatus.OPEN and assist.stage < AssistStage.MANAGERS:
+        next_step_at = (assist.stage_changed_at + assist_escalate_after()).isoformat()
+    notices = list(assist.notices.values_list("may_accept", flat=True))
+    return {
+        "id": assist.pk,
+        "cockpit": assist.cockpit_id,
+        "status": assist.status,
+        "status_label": assist.get_status_display(),
+        "stage": assist.stage,
+        "stage_label": assist.get_stage_display(),
+        "exam_family": {"code": assist.exam_family.code, "name": assist.exam_family.name},
+        "vendor": assist.vendor,
+        "note": assist.note,
+        "requested_by": person(assist.requested_by, assist.requester_role),
+        "requested_at": assist.created_at.isoformat(),
+        "stage_changed_at": assist.stage_changed_at.isoformat(),
+        "next_step_at": next_step_at,
+        "asked": sum(1 for may_accept in notices if may_accept),
+        "managers_alerted": any(not may_accept for may_accept in notices),
+        "accepted_by": person(assist.accepted_by, Role.ASSISTANT),
+        "accepted_at": assist.accepted_at.isoformat() if assist.accepted_at else None,
+        "ended_at": assist.ended_at.isoformat() if assist.ended_at else None,
+    }
+
+
+def operating_now(*, now: datetime | None = None) -> QuerySet[Booking]:
+    """Bookings whose operator is at a cockpit now (or within its opening): running, or
+    confirmed with the cockpit open. Their technologists are not asked to assist elsewhere."""
+    now = now or timezone.now()
+    return Booking.objects.filter(
+        Q(status=BookingStatus.IN_PROGRESS)
+        | Q(status=BookingStatus.CONFIRMED, starts_at__lte=now + OPEN_BEFORE, ends_at__gt=now)
+    )
+
+
+def _covering(windows: QuerySet[Any], now: datetime) -> set[int]:
+    """Technologists with one of these windows under way at `now` (recurrences expanded)."""
+    candidates = windows.filter(starts_at__lte=now).filter(
+        Q(last_ends_at__isnull=True) | Q(last_ends_at__gt=now)
+    )
+    return {window.technologist_id for window in candidates if window.covers(now)}
+
+
+def on_call_now(*, now: datetime, exam_family_id: int | None = None) -> set[int]:
+    """Technologists with an on-call window under way now (for this exam family when given:
+    windows that list it, or list none) and whose on-call switch is on."""
+    windows = OnCallWindow.objects.filter(technologist__technologist_profile__on_call_paused=False)
+    if exam_family_id is not None:
+        windows = windows.filter(Q(exam_families=None) | Q(exam_families=exam_family_id))
+    return _covering(windows.distinct(), now)
+
+
+def on_call_window_now(*, technologist: User, now: datetime) -> OnCallWindow | None:
+    """The technologist's on-call window under way now, if any (its lender is credited)."""
+    current = on_call_occurrence_now(technologist=technologist, now=now)
+    return current[0] if current else None
+
+
+def requester_languages(assist: AssistRequest) -> set[str]:
+    """The languages the requester speaks: their profile's; local staff (who have none on file)
+    speak the session's working languages."""
+    profile = getattr(assist.requested_by, "technologist_profile", None)
+    codes = set(profile.languages.values_list("code", flat=True)) if profile else set()
+    if not codes:
+        codes = set(assist.cockpit.booking.posting.languages.values_list("code", flat=True))
+    return codes
+
+
+def cockpit_languages(assist: AssistRequest) -> set[str]:
+    """Every language spoken in the cockpit: the requester's, the operator's and the session's."""
+    booking = assist.cockpit.booking
+    codes = requester_languages(assist)
+    codes |= set(booking.posting.languages.values_list("code", flat=True))
+    codes |= set(
+        Language.objects.filter(technologists__user=booking.technologist_id).values_list(
+            "code", flat=True
+        )
+    )
+    return codes
+
+
+def assist_candidates(
+    *, assist: AssistRequest, stage: int, now: datetime | None = None
+) -> QuerySet[User]:
+    """Who is asked to answer `assist` at `stage` (managers excepted, see assist_managers):
+
+    - always: a verified, unexpired licence; competent in the exam family and familiar with the
+      scanner's vendor; not operating a cockpit now; not already in this one;
+    - stage 1, seniors on call: seniority senior, an on-call window for the family under way,
+      the on-call switch on, and a language shared with the requester;
+    - stage 2, widened: experienced or senior, on call (any family) or available for remote
+      work now, the switch on, and any language shared with the people in the cockpit."""
+    now = now or timezone.now()
+    booking = assist.cockpit.booking
+    people = User.objects.filter(
+        is_active=True,
+        technologist_profile__licence_verified_at__isnull=False,
+        technologist_profile__licence_valid_until__gte=timezone.localdate(now),
+        technologist_profile__on_call_paused=False,
+        technologist_profile__exam_families=assist.exam_family_id,
+        technologist_profile__vendor_familiarities__vendor=assist.vendor,
+    ).exclude(pk__in=[assist.requested_by_id, booking.technologist_id])
+    people = people.exclude(pk__in=assist.cockpit.assistants.values("pk"))
+    people = people.exclude(pk__in=operating_now(now=now).values("technologist"))
+    if stage == AssistStage.SENIORS:
+        ready = on_call_now(now=now, exam_family_id=assist.exam_family_id)
+        people = people.filter(technologist_profile__seniority=Seniority.SENIOR)
+        languages = requester_languages(assist)
+    else:
+        ready = on_call_now(now=now) | _covering(AvailabilityWindow.objects.all(), now)
+        people = people.filter(
+            technologist_profile__seniority__in=(Seniority.EXPERIENCED, Seniority.SENIOR)
+        )
+        languages = cockpit_languages(assist)
+    people = people.filter(pk__in=ready)
+    if languages:
+        people = people.filter(technologist_profile__languages__in=languages)
+    return people.distinct().order_by("pk")
+
+
+def assist_managers(*, assist: AssistRequest) -> QuerySet[User]:
+    """The managers of the operator's hospital: the hospital that lent them, else the hospitals
+    they work for; the scanning hospital's managers when the operator has none."""
+    booking = assist.cockpit.booking
+    if booking.lending_hospital_id:
+        hospital_ids = [booking.lending_hospital_id]
+    else:
+        hospital_ids = list(
+            Membership.objects.filter(
+                user_id=booking.technologist_id, role=HospitalRole.TECHNOLOGIST
+            ).values_list("hospital_id", flat=True)
+        )
+    if not hospital_ids:
+        hospital_ids = [booking.posting.hospital_id]
+    return (
+        User.objects.filter(
+            is_active=True,
+            memberships__hospital_id__in=hospital_ids,
+            memberships__role=HospitalRole.MANAGER,
+        )
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def _assist_graph(queryset: QuerySet[AssistRequest]) -> QuerySet[AssistRequest]:
+    return queryset.select_related(
+        "exam_family",
+        "requested_by",
+        "accepted_by",
+        "cockpit__booking__posting__hospital",
+        "cockpit__booking__posting__site",
+        "cockpit__booking__posting__scanner",
+        "cockpit__booking__technologist",
+    )
+
+
+def assist_incoming(*, user: User) -> QuerySet[AssistRequest]:
+    """Open requests `user` was asked to answer (or, as a manager, alerted about), newest
+    first."""
+    return _assist_graph(
+        AssistRequest.objects.filter(notices__user=user, status=AssistStatus.OPEN)
+    ).order_by("-created_at", "-pk")
+
+
+def assist_history(*, user: User) -> QuerySet[AssistRequest]:
+    """Every request `user` raised, was asked about or answered, newest first."""
+    return (
+        _assist_graph(
+            AssistRequest.objects.filter(
+                Q(notices__user=user) | Q(requested_by=user) | Q(accepted_by=user)
+            )
+        )
+        .distinct()
+        .order_by("-created_at", "-pk")
+    )
+
+
+def access_assist(user: User, assist_id: int | str) -> AssistRequest:
+    """A request `user` raised, was asked about or answered, or one in a cockpit they are in;
+    404 for anyone else."""
+    try:
+        pk = int(assist_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such request for help.") from None
+    assist = _assist_graph(AssistRequest.objects.filter(pk=pk)).first()
+    if assist is None:
+        raise NotFound("No such request for help.")
+    if (
+        assist.requested_by_id == user.pk
+        or assist.accepted_by_id == user.pk
+        or AssistNotice.objects.filter(request=assist, user=user).exists()
+        or roles_for(user, assist.cockpit)
+    ):
+        return assist
+    raise NotFound("No such request for help.")
+
+
+def assist_notice_for(*, assist: AssistRequest, user: User) -> AssistNotice | None:
+    return AssistNotice.objects.filter(request=assist, user=user).first()

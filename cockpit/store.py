@@ -317,6 +317,7 @@ class RedisStore:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
+        self._blocking: tuple[Any, Any] | None = None
 
     def _client(self) -> Any:
         import redis.asyncio as redis
@@ -370,6 +371,27 @@ class RedisStore:
         if not int(seq):
             return 0, ""
         # The text the script stored, built here rather than sent back (state frames are big).
+        return int(seq), envelope_text(event_type, int(seq), payload_text)
+
+    def publish_blocking(
+        self, prefix: str, event_type: str, payload: dict[str, Any]
+    ) -> tuple[int, str]:
+        """`publish` for sync code (services on commit, Celery tasks): a blocking client of its
+        own, shared by the process's threads, so that no event loop is borrowed."""
+        if self._blocking is None:
+            import redis
+
+            client = redis.Redis.from_url(self.url, decode_responses=True)
+            self._blocking = (client, client.register_script(_PUBLISH))
+        _, publish = self._blocking
+        payload_text = dumps(payload)
+        seq = publish(
+            keys=[
+                store_key(prefix, part)
+                for part in ("seq", "history", "snapshot", "chat", "stop", "control")
+            ],
+            args=[event_type, payload_text, KEY_TTL_S, HISTORY_MAX, CHAT_MAX, "0", "", ""],
+        )
         return int(seq), envelope_text(event_type, int(seq), payload_text)
 
     async def since(self, prefix: str, seq: int) -> list[str] | None:

@@ -20,6 +20,7 @@ from accounts.requests import AuthenticatedHttpRequest
 from cockpit import selectors, services
 from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
 from core.errors import DomainError, NotFound, PermissionDenied
+from marketplace.models import ExamFamily
 from marketplace.selectors import technologist_profile_for
 from marketplace.views import _next_or
 from scheduling.models import Booking, BookingStatus
@@ -160,6 +161,7 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             f"You cannot join this cockpit in that role; you may join as {choices}."
         )
     session = selectors.session_view(cockpit)
+    session_families = {family["code"] for family in session["exam_families"]}
     zone = _viewer_time_zone(request.user, cockpit.booking)
     return render(
         request,
@@ -177,6 +179,14 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "opens_at": _local_time(_opens_at(cockpit.booking), zone),
             "time_zone": zone,
             "socket_path": f"/ws/cockpit/{cockpit.pk}/",
+            # What "Ask for help" offers: every exam family, the session's own first.
+            "exam_families": [
+                {"code": family.code, "name": family.name}
+                for family in sorted(
+                    ExamFamily.objects.all(),
+                    key=lambda family: family.code not in session_families,
+                )
+            ],
         },
     )
 

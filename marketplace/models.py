@@ -254,6 +254,11 @@ class TechnologistProfile(models.Model):
     )
     # The expiry date a 30-day warning was mailed for: the warning goes once per licence.
     licence_expiry_warned_for = models.DateField(null=True, blank=True)
+    # The on-call switch: a senior who steps away turns it off, and no request for help reaches
+    # them until they turn it on again, whatever their on-call windows say.
+    on_call_paused = models.BooleanField(
+        default=False, help_text="Not answering requests for help, whatever the on-call schedule."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,5 +1,7 @@
-"""When technologists can work remotely, and the bookings that put them on a posting."""
+"""When technologists can work remotely or are on call, and the bookings that put them on a
+posting."""
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -9,19 +11,14 @@ from django.db import models
 
 from marketplace.models import Hospital, SessionPosting, validate_time_zone
 
+logger = logging.getLogger(__name__)
 
-class AvailabilityWindow(models.Model):
-    """A window in which a technologist can work remotely: one-off, or recurring by an RFC 5545
-    RRULE in the wall-clock time of `time_zone`. Times are stored in UTC; `starts_at`/`ends_at`
-    are the first occurrence. Occurrences are expanded per query (scheduling.recurrence), never
-    stored ahead.
 
-    Published by the technologist, or by a manager of a hospital they belong to: that is lending
-    staff, and `lending_hospital` records which hospital gives the hours."""
+class RecurringWindow(models.Model):
+    """A window of time, one-off or recurring by an RFC 5545 RRULE in the wall-clock time of
+    `time_zone`. Times are stored in UTC; `starts_at`/`ends_at` are the first occurrence.
+    Occurrences are expanded per query (scheduling.recurrence), never stored ahead."""
 
-    technologist = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="availability_windows"
-    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
@@ -33,6 +30,53 @@ class AvailabilityWindow(models.Model):
     # The last moment any occurrence can end (None: the rule never ends). Lets a query skip
     # windows that are over without expanding them.
     last_ends_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_recurring(self) -> bool:
+        return bool(self.rrule)
+
+    def excluded_local_starts(self) -> list[datetime]:
+        return [datetime.fromisoformat(value) for value in self.exdates]
+
+    def occurrences(self, range_start: datetime, range_end: datetime) -> list[Any]:
+        from scheduling.recurrence import expand
+
+        return list(
+            expand(
+                starts_at=self.starts_at,
+                ends_at=self.ends_at,
+                time_zone=self.time_zone,
+                rule=self.rrule,
+                exdates=self.excluded_local_starts(),
+                range_start=range_start,
+                range_end=range_end,
+            )
+        )
+
+    def covers(self, moment: datetime) -> bool:
+        """Whether an occurrence of this window is under way at `moment`. A rule stored before
+        its kind was refused (see scheduling.recurrence.parse_rule) covers nothing."""
+        from scheduling.recurrence import RecurrenceError
+
+        try:
+            return bool(self.occurrences(moment, moment + timedelta(microseconds=1)))
+        except RecurrenceError:
+            logger.warning("window %s of %s: its rule cannot be expanded", self.pk, type(self))
+            return False
+
+
+class AvailabilityWindow(RecurringWindow):
+    """A window in which a technologist can work remotely (see RecurringWindow).
+
+    Published by the technologist, or by a manager of a hospital they belong to: that is lending
+    staff, and `lending_hospital` records which hospital gives the hours."""
+
+    technologist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="availability_windows"
+    )
     lending_hospital = models.ForeignKey(
         Hospital,
         null=True,
@@ -60,27 +104,42 @@ class AvailabilityWindow(models.Model):
         kind = f"every {self.rrule}" if self.rrule else "once"
         return f"{self.technologist} from {self.starts_at:%Y-%m-%d %H:%M} UTC ({kind})"
 
-    @property
-    def is_recurring(self) -> bool:
-        return bool(self.rrule)
 
-    def excluded_local_starts(self) -> list[datetime]:
-        return [datetime.fromisoformat(value) for value in self.exdates]
+class OnCallWindow(RecurringWindow):
+    """When a senior technologist answers requests for help from cockpits, for some exam
+    families (none listed: every family they are competent in). Published by the technologist,
+    or lent by a manager of their hospital: `lending_hospital` is the hospital the reciprocity
+    ledger credits for the assist time. Paused windows (and a paused person, see
+    TechnologistProfile.on_call_paused) are not asked."""
 
-    def occurrences(self, range_start: datetime, range_end: datetime) -> list[Any]:
-        from scheduling.recurrence import expand
+    technologist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="on_call_windows"
+    )
+    exam_families = models.ManyToManyField(
+        "marketplace.ExamFamily", blank=True, related_name="on_call_windows"
+    )
+    lending_hospital = models.ForeignKey(
+        Hospital, null=True, blank=True, on_delete=models.SET_NULL, related_name="lent_on_call"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
-        return list(
-            expand(
-                starts_at=self.starts_at,
-                ends_at=self.ends_at,
-                time_zone=self.time_zone,
-                rule=self.rrule,
-                exdates=self.excluded_local_starts(),
-                range_start=range_start,
-                range_end=range_end,
-            )
-        )
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        indexes = [models.Index(fields=["technologist", "starts_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="on_call_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = f"every {self.rrule}" if self.rrule else "once"
+        return f"{self.technologist} on call from {self.starts_at:%Y-%m-%d %H:%M} UTC ({kind})"
 
 
 # --- Bookings ---------------------------------------------------------------------------------
@@ -201,14 +260,17 @@ class Booking(models.Model):
 class LedgerKind(models.TextChoices):
     COMPLETED = "completed", "Hours worked"
     LATE_CANCELLATION = "late_cancellation", "Late cancellation by the hospital"
+    ASSIST = "assist", "Senior assistance"
 
 
 class LedgerEntry(models.Model):
     """Hours one side gave another. A completed booking credits the lending hospital (or the
     independent technologist) and debits the receiving hospital with the hours worked, from the
     cockpit's record of start and end; a hospital's late cancellation debits it the booked hours.
-    One entry per booking and kind, so recording twice changes nothing. Written by
-    `scheduling.services.ledger`, never edited."""
+    A senior who answered a request for help in the booking's cockpit credits their hospital
+    with the assist time (`assist`). One entry per booking and kind (per assist request for
+    assistance), so recording twice changes nothing. Written by `scheduling.services.ledger`,
+    never edited."""
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=24, choices=LedgerKind.choices)
@@ -234,6 +296,14 @@ class LedgerEntry(models.Model):
     occurred_at = models.DateTimeField(
         help_text="When the work ended or the booking was cancelled."
     )
+    assist = models.ForeignKey(
+        "cockpit.AssistRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        help_text="The request for help a senior answered (kind 'assist' only).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -244,7 +314,21 @@ class LedgerEntry(models.Model):
             models.Index(fields=["creditor_hospital", "occurred_at"]),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["booking", "kind"], name="ledger_one_entry_per_kind"),
+            models.UniqueConstraint(
+                fields=["booking", "kind"],
+                condition=~models.Q(kind="assist"),
+                name="ledger_one_entry_per_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["assist"],
+                condition=models.Q(assist__isnull=False),
+                name="ledger_one_entry_per_assist",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="assist", assist__isnull=False)
+                | (~models.Q(kind="assist") & models.Q(assist__isnull=True)),
+                name="ledger_assist_entries_name_their_request",
+            ),
             models.CheckConstraint(
                 condition=(
                     models.Q(creditor_hospital__isnull=False, creditor_technologist__isnull=True)

@@ -46,6 +46,12 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
         raise RecurrenceError("Give a single RRULE.")
     if rule._freq > 3:  # HOURLY and finer are not availability windows
         raise RecurrenceError("Repeat daily, weekly, monthly or yearly.")
+    per_day = len(rule._byhour or ()) * len(rule._byminute or ()) * len(rule._bysecond or ())
+    if per_day > 1:  # BYHOUR/BYMINUTE lists: the window's time is its start and end
+        raise RecurrenceError(
+            "A window happens at most once a day: its time is the start and end you give, "
+            "not BYHOUR or BYMINUTE."
+        )
     return rule
 
 

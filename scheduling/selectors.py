@@ -1,9 +1,10 @@
-"""Reads of availability, expanded over the range asked for, and of bookings, scoped to who may
-see them."""
+"""Reads of availability and on-call windows, expanded over the range asked for, and of
+bookings, scoped to who may see them."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -11,8 +12,8 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import NotFound
 from marketplace.access import technologists_managed_by
-from marketplace.models import Membership, Role
-from scheduling.models import LIVE_STATUSES, AvailabilityWindow, Booking
+from marketplace.models import Membership, Role, TechnologistProfile
+from scheduling.models import LIVE_STATUSES, AvailabilityWindow, Booking, OnCallWindow
 from scheduling.recurrence import Occurrence
 
 
@@ -178,3 +179,59 @@ def bookable_technologist(*, technologist_id: int) -> User:
     if technologist is None:
         raise NotFound("No such technologist.")
     return technologist
+
+
+# --- On call -----------------------------------------------------------------------------------
+
+
+def own_on_call_windows(user: User) -> QuerySet[OnCallWindow]:
+    """A technologist's own on-call windows, the earliest first."""
+    return (
+        OnCallWindow.objects.filter(technologist=user)
+        .select_related("lending_hospital")
+        .prefetch_related("exam_families")
+        .order_by("starts_at", "pk")
+    )
+
+
+def access_own_on_call_window(user: User, window_id: int | str) -> OnCallWindow:
+    """One of the user's own windows; anyone else's does not exist here (404)."""
+    try:
+        pk = int(window_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such on-call window.") from None
+    window = own_on_call_windows(user).filter(pk=pk).first()
+    if window is None:
+        raise NotFound("No such on-call window.")
+    return window
+
+
+def on_call_occurrence_now(
+    *, technologist: User, now: datetime
+) -> tuple[OnCallWindow, Occurrence] | None:
+    """The technologist's on-call window under way now and its current occurrence, if any."""
+    under_way = OnCallWindow.objects.filter(technologist=technologist, starts_at__lte=now).filter(
+        Q(last_ends_at__isnull=True) | Q(last_ends_at__gt=now)
+    )
+    for window in under_way.order_by("starts_at", "pk"):
+        if window.covers(now):
+            occurrence = window.occurrences(now, now + timedelta(microseconds=1))[0]
+            return window, occurrence
+    return None
+
+
+def on_call_status(
+    *, user: User, profile: TechnologistProfile, now: datetime | None = None
+) -> dict[str, Any]:
+    """The switch, and whether requests for help reach the technologist now (until when)."""
+    from scheduling.services.on_call import ON_CALL_SENIORITIES
+
+    now = now or timezone.now()
+    current = on_call_occurrence_now(technologist=user, now=now)
+    return {
+        "paused": profile.on_call_paused,
+        "on_call_now": current is not None and not profile.on_call_paused,
+        "window": current[0].pk if current else None,
+        "until": current[1].ends_at if current else None,
+        "may_go_on_call": profile.seniority in ON_CALL_SENIORITIES,
+    }

@@ -1,8 +1,10 @@
 """The usual graph: two hospitals, each with a site and a scanner, and one person per role."""
 
+import importlib
 from dataclasses import dataclass
 
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -10,7 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from marketplace.models import Hospital, Role, Scanner, Site
+from marketplace.models import ExamFamily, Hospital, Language, Role, Scanner, Site
 from tests.factories import (
     HospitalFactory,
     MembershipFactory,
@@ -32,6 +34,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def _clear_cache() -> None:
     # allauth's rate limits live in the cache; on Redis it outlives a test.
     cache.clear()
+
+
+@pytest.fixture
+def vocabulary(db: None) -> None:
+    """The vocabularies a migration seeds (exam families, languages). A transactional test
+    (live servers, threads) starts from tables that an earlier one flushed: seeded again here by
+    the migration's own function."""
+    if ExamFamily.objects.exists() and Language.objects.exists():
+        return
+    migration = importlib.import_module("marketplace.migrations.0003_seed_vocabularies")
+    migration.seed(django_apps, None)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts import views as account_views
 from accounts.api import MeView, TokenView
+from cockpit import api as cockpit_api
 from core import views as core_views
 from core.api_notifications import NotificationViewSet
 from marketplace import api as marketplace_api
@@ -27,6 +28,8 @@ router.register("postings", marketplace_api.PostingViewSet, basename="posting")
 router.register("availability", availability_api.AvailabilityViewSet, basename="availability")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("bookings", bookings_api.BookingViewSet, basename="booking")
+router.register("on-call-windows", cockpit_api.OnCallWindowViewSet, basename="on-call-window")
+router.register("assist-requests", cockpit_api.AssistRequestViewSet, basename="assist-request")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -40,6 +43,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
     path("api/v1/me/", MeView.as_view(), name="api_me"),
+    path("api/v1/me/on-call/", cockpit_api.MyOnCallView.as_view(), name="api_my_on_call"),
+    path(
+        "api/v1/cockpits/<int:cockpit_id>/assist-requests/",
+        cockpit_api.CockpitAssistRequestView.as_view(),
+        name="api_cockpit_assist_requests",
+    ),
     path(
         "api/v1/postings/<int:posting_id>/candidates/",
         matching_api.PostingCandidatesView.as_view(),

@@ -5,3 +5,4 @@ from scheduling.services.availability import *  # noqa: F403
 from scheduling.services.bookings import *  # noqa: F403
 from scheduling.services.calendar_feeds import *  # noqa: F403
 from scheduling.services.ledger import *  # noqa: F403
+from scheduling.services.on_call import *  # noqa: F403

@@ -21,7 +21,7 @@ from core.errors import (
 )
 from marketplace.access import hospitals_managed_by, technologists_managed_by
 from marketplace.models import Hospital, Membership, Role
-from scheduling.models import AvailabilityWindow
+from scheduling.models import AvailabilityWindow, RecurringWindow
 from scheduling.recurrence import RecurrenceError, parse_rule
 
 __all__ = [
@@ -36,7 +36,7 @@ MAX_WINDOW = timedelta(hours=24)
 LAST_OCCURRENCE_SEARCH = 1000
 
 
-def _lending_hospital(
+def lending_hospital_for(
     *, actor: User, technologist: User, lending_hospital: Hospital | None
 ) -> Hospital | None:
     """Who publishes decides who lends. Oneself: nobody lends (None). A manager: one of the
@@ -64,8 +64,8 @@ def _lending_hospital(
     return Hospital.objects.get(pk=hospital_ids[0])
 
 
-def _prepare(window: AvailabilityWindow) -> None:
-    """Validate the window and work out when its last occurrence ends."""
+def window_prepare(window: RecurringWindow) -> None:
+    """Validate a window (availability or on call) and work out when its last occurrence ends."""
     fields: dict[str, list[str]] = {}
     if window.ends_at <= window.starts_at:
         fields["ends_at"] = ["The window must end after it starts."]
@@ -123,7 +123,7 @@ def availability_create(
     exdates: Iterable[Any] = (),
     lending_hospital: Hospital | None = None,
 ) -> AvailabilityWindow:
-    lender = _lending_hospital(
+    lender = lending_hospital_for(
         actor=actor, technologist=technologist, lending_hospital=lending_hospital
     )
     profile = getattr(technologist, "technologist_profile", None)
@@ -137,7 +137,7 @@ def availability_create(
         lending_hospital=lender,
         created_by=actor,
     )
-    _prepare(window)
+    window_prepare(window)
     window.save()
     audit_record(
         actor=actor,
@@ -183,7 +183,7 @@ def availability_update(
             datetime.combine(datetime.fromisoformat(value).date(), moved_to).isoformat()
             for value in window.exdates
         ]
-    _prepare(window)
+    window_prepare(window)
     window.save()
     audit_record(
         actor=actor,

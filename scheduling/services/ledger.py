@@ -9,7 +9,8 @@ time: both are its own staff, and nothing passes between hospitals. One entry pe
 kind (a unique constraint): recording twice changes nothing."""
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +20,10 @@ from marketplace.models import Membership
 from scheduling.ledger import worked_hours
 from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry, LedgerKind
 
-__all__ = ["ledger_record_completed", "ledger_record_late_cancellation"]
+if TYPE_CHECKING:
+    from cockpit.models import AssistRequest
+
+__all__ = ["ledger_record_assist", "ledger_record_completed", "ledger_record_late_cancellation"]
 
 
 @transaction.atomic
@@ -59,6 +63,42 @@ def ledger_record_late_cancellation(*, booking: Booking) -> LedgerEntry | None:
     )
 
 
+@transaction.atomic
+def ledger_record_assist(*, assist: "AssistRequest") -> LedgerEntry | None:
+    """A senior's help in a cockpit: the time from accepting to the end of the help, credited to
+    the senior's hospital (or to the independent senior) and debited to the scanning hospital.
+    Nothing when the senior works for the scanning hospital itself. Once per request."""
+    if assist.accepted_at is None or assist.ended_at is None or assist.accepted_by_id is None:
+        return None
+    booking = assist.cockpit.booking
+    debtor = booking.posting.hospital
+    seconds = Decimal((assist.ended_at - assist.accepted_at).total_seconds())
+    hours = (seconds / Decimal(3600)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    lender_id = assist.senior_hospital_id
+    if hours <= 0 or lender_id == debtor.pk:
+        return None
+    if (
+        lender_id is None
+        and Membership.objects.filter(user_id=assist.accepted_by_id, hospital=debtor).exists()
+    ):
+        return None
+    entry, created = LedgerEntry.objects.get_or_create(
+        assist=assist,
+        defaults={
+            "booking": booking,
+            "kind": LedgerKind.ASSIST,
+            "creditor_hospital_id": lender_id,
+            "creditor_technologist_id": None if lender_id else assist.accepted_by_id,
+            "debtor_hospital": debtor,
+            "hours": hours,
+            "occurred_at": assist.ended_at,
+        },
+    )
+    if created:
+        _audit_entry(entry, booking=booking, hours=hours)
+    return entry
+
+
 def _record(
     booking: Booking, *, kind: str, hours: Decimal, occurred_at: datetime
 ) -> LedgerEntry | None:
@@ -83,17 +123,22 @@ def _record(
         },
     )
     if created:
-        audit_record(
-            actor=None,
-            action=f"ledger.{kind}",
-            target=entry,
-            hospital=debtor,
-            data={
-                "booking": booking.pk,
-                "hours": str(hours),
-                "creditor_hospital": entry.creditor_hospital_id,
-                "creditor_technologist": entry.creditor_technologist_id,
-                "debtor_hospital": debtor.pk,
-            },
-        )
+        _audit_entry(entry, booking=booking, hours=hours)
     return entry
+
+
+def _audit_entry(entry: LedgerEntry, *, booking: Booking, hours: Decimal) -> None:
+    audit_record(
+        actor=None,
+        action=f"ledger.{entry.kind}",
+        target=entry,
+        hospital=entry.debtor_hospital,
+        data={
+            "booking": booking.pk,
+            "hours": str(hours),
+            "creditor_hospital": entry.creditor_hospital_id,
+            "creditor_technologist": entry.creditor_technologist_id,
+            "debtor_hospital": entry.debtor_hospital_id,
+            **({"assist": entry.assist_id} if entry.assist_id else {}),
+        },
+    )

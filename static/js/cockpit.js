@@ -1,5 +1,6 @@
 // The live cockpit console: one websocket to the relay (/ws/cockpit/<id>/?role=&since=), the
-// scanner's console state rendered as it changes, control, commands, STOP, chat and presence.
+// scanner's console state rendered as it changes, control, commands, STOP, chat, presence, and
+// the request for a senior's help (`assist` frames out, `assist` events in).
 // Protocol: cockpit/schemas.py. Session events carry a per-session seq: they are applied in seq
 // order; after a gap the page asks for `resync`, and after a reconnect it connects with
 // `since=<last seq>`, so nothing is missed. Every text from the wire goes through textContent.
@@ -14,6 +15,7 @@
   var USER_ID = Number(root.dataset.userId);
   var SOCKET_PATH = root.dataset.socketPath;
   var CONTROL_ROLES = ["operator", "local", "assistant"];
+  var ASSIST_REQUESTER_ROLES = ["operator", "local"];   // who asks for help (cockpit/models.py)
   var ROLE_LABELS = { scanner: "scanner", operator: "operator", local: "local staff", assistant: "assistant", observer: "observer" };
   var STATUS_LABELS = {
     idle: "Idle", running: "Running", paused: "Paused", waiting_contrast: "Waiting for contrast",
@@ -55,6 +57,8 @@
   var control = null;
   var session = null;
   var presence = [];
+  var assist = null;          // the request for help shown (session.assist, then `assist` events)
+  var assistSending = false;  // our `assist` frame is on its way
 
   function $(id) { return document.getElementById(id); }
   function make(tag, className, text) {
@@ -83,6 +87,11 @@
     var d = iso ? new Date(iso) : new Date();
     if (isNaN(d.getTime())) { d = new Date(); }
     return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  function hhmm(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return ""; }
+    return (d.getHours() < 10 ? "0" : "") + d.getHours() + ":" + (d.getMinutes() < 10 ? "0" : "") + d.getMinutes();
   }
   function labelOf(name, args) {
     var label = COMMAND_LABELS[name] || name;
@@ -175,6 +184,7 @@
       case "welcome":
         session = p.session || session;
         control = p.control || control;
+        if (p.session) { takeAssist(p.session.assist, true); }
         if (lastSeq !== null && typeof p.seq === "number" && p.seq < lastSeq) {
           // The relay's numbering started again (its store was reset): start from a snapshot.
           lastSeq = null;
@@ -191,6 +201,7 @@
           $("chat-text").value = chatDrafts[p.ref];
         }
         showError(area, p.message || "That did not work.");
+        if (area === "assist") { assistSending = false; renderAssist(); }
         return;
       case "pong":
         return;
@@ -236,6 +247,7 @@
     state = p.state || null;
     control = p.control || control;
     session = p.session || session;
+    if (p.session) { takeAssist(p.session.assist, true); }
     presence = p.presence || [];
     var list = $("chat-list");
     clear(list);
@@ -294,7 +306,11 @@
         break;
       case "session":
         session = p;
+        takeAssist(p.assist, false);
         render();
+        break;
+      case "assist":
+        applyAssist(p);
         break;
     }
   }
@@ -321,6 +337,7 @@
     renderControl();
     renderState();
     renderPresence();
+    renderAssist();
   }
 
   function ended() { return finished || (!!session && session.status === "ended"); }
@@ -383,6 +400,7 @@
     toggle("#approve-join", open && ROLE === "local" && !control.join_approved);
     $("console-controls").hidden = !(open && mine);
     renderFinishButtons();
+    renderAssist();
   }
 
   function renderFinishButtons() {
@@ -532,6 +550,141 @@
     while (list.children.length > LOG_KEPT) { list.removeChild(list.lastChild); }
   }
 
+  // --- Help from a senior ----------------------------------------------------------------------------
+  // The request's live state comes from `assist` events (authoritative, in seq order) and from the
+  // session view in welcome, snapshot and `session` events. A session view read before the latest
+  // `assist` event can reach us after it: it never takes a request back to an earlier step.
+
+  var ASSIST_DONE = { resolved: true, cancelled: true, expired: true };
+
+  function assistUnderWay(a) { return !!a && (a.status === "open" || a.status === "accepted"); }
+
+  function assistRank(a) {
+    if (a.status === "open") { return a.stage || 1; }
+    return a.status === "accepted" ? 10 : 20;
+  }
+
+  function takeAssist(incoming, fresh) {
+    if (!incoming) {
+      // Nothing under way. A snapshot says so for sure; a `session` event may be older than the
+      // request shown, which its own `assist` event ends. A request that ended stays on show.
+      if (fresh && assistUnderWay(assist)) { assist = null; }
+      return;
+    }
+    if (assist && assist.id === incoming.id && assistRank(incoming) < assistRank(assist)) { return; }
+    if (assist && incoming.id < assist.id) { return; }
+    assist = incoming;
+  }
+
+  function applyAssist(p) {
+    var a = p.assist;
+    if (!a) { return; }
+    assist = a;
+    assistSending = false;
+    var note = $("assist-note-text");
+    if (p.action === "requested" && note && a.requested_by &&
+        a.requested_by.id === USER_ID && a.requested_by.role === ROLE) {
+      note.value = "";  // sent: the form is done with
+      showAssistForm(false);
+    }
+    log(describeAssist(p.action, a));
+    renderAssist();
+  }
+
+  function describeAssist(action, a) {
+    switch (action) {
+      case "requested":
+        return who(a.requested_by) + " asked for help with " + a.exam_family.name +
+          (a.asked ? " (" + a.asked + " asked)" : "");
+      case "escalated":
+        return a.stage >= 3
+          ? "Nobody answered the request for help: the operator's managers are alerted"
+          : "The request for help widened to experienced technologists (" + a.asked + " asked)";
+      case "accepted": return (a.accepted_by ? a.accepted_by.name : "A senior") + " accepted and joins as assistant";
+      case "cancelled": return "The request for help was cancelled" + (a.requested_by ? " (" + who(a.requested_by) + " asked)" : "");
+      case "resolved": return "Help done" + (a.accepted_by ? ": " + a.accepted_by.name + " assisted" : "");
+      default: return "Request for help: " + (a.status_label || a.status);
+    }
+  }
+
+  function assistStateText(a) {
+    if (!a) { return "No request for help."; }
+    var asked = a.asked ? a.asked + " asked" : "nobody available yet";
+    var next = a.next_step_at ? hhmm(a.next_step_at) : "";
+    switch (a.status) {
+      case "open":
+        if (a.stage >= 3) { return "Managers alerted — " + asked; }
+        if (a.stage === 2) {
+          return "Widened to experienced technologists — " + asked +
+            (next ? " · managers alerted at " + next : "");
+        }
+        return "Waiting for an on-call senior — " + asked + (next ? " · widens at " + next : "");
+      case "accepted":
+        return (a.accepted_by ? a.accepted_by.name : "A senior") + " is helping" +
+          (isMe(a.accepted_by) ? " — you" : "") +
+          (a.accepted_at ? " · since " + hhmm(a.accepted_at) : "");
+      case "resolved":
+        return "Help done" + (a.accepted_by ? " — " + a.accepted_by.name + " assisted" : "");
+      case "cancelled": return "Cancelled — solved without help";
+      case "expired": return "Closed unanswered";
+      default: return a.status_label || String(a.status);
+    }
+  }
+
+  function showAssistForm(visible) {
+    var form = $("assist-form");
+    var ask = $("assist-ask");
+    if (!form || !ask) { return; }
+    form.hidden = !visible;
+    ask.setAttribute("aria-expanded", visible ? "true" : "false");
+  }
+
+  function renderAssist() {
+    var box = $("assist-state");
+    if (!box) { return; }
+    var a = assist;
+    var open = !ended();
+    var underWay = assistUnderWay(a);
+    box.textContent = assistStateText(a);
+    box.className = "assist-state" + (a ? " " + a.status + (a.status === "open" ? " stage-" + a.stage : "") : "");
+    root.dataset.assistStatus = a ? a.status : "";
+
+    var detail = $("assist-detail");
+    detail.hidden = !a;
+    detail.textContent = a
+      ? a.exam_family.name + " · asked by " + who(a.requested_by) + " at " + hhmm(a.requested_at) +
+        (a.ended_at && ASSIST_DONE[a.status] ? " · ended at " + hhmm(a.ended_at) : "")
+      : "";
+    var note = $("assist-note");
+    note.hidden = !(a && a.note);
+    note.textContent = a && a.note ? "“" + a.note + "”" : "";
+
+    var requester = ASSIST_REQUESTER_ROLES.indexOf(ROLE) >= 0 &&
+      (ROLE !== "operator" || (!!control && control.join_approved));
+    var canAsk = open && requester && !underWay;
+    var form = $("assist-form");
+    if (!canAsk) { showAssistForm(false); }
+    toggle("#assist-ask", canAsk && !!form && form.hidden);
+    var submit = root.querySelector('#assist-form button[type="submit"]');
+    if (submit) { submit.disabled = assistSending; }
+    toggle("#assist-cancel", open && requester && !!a && a.status === "open");
+    var helper = ROLE === "assistant" && !!a && isMe(a.accepted_by);
+    toggle("#assist-finish", open && (requester || helper) && !!a && a.status === "accepted");
+    ["assist-cancel", "assist-finish"].forEach(function (id) {
+      var button = $(id);
+      if (button) { button.disabled = assistSending; }
+    });
+  }
+
+  function sendAssist(payload) {
+    if (send("assist", payload, "assist")) {
+      assistSending = true;
+      renderAssist();
+      // Not stuck if the answer never comes (the socket dropped): the buttons come back.
+      setTimeout(function () { if (assistSending) { assistSending = false; renderAssist(); } }, 10000);
+    }
+  }
+
   // --- Frames out -----------------------------------------------------------------------------------
 
   function command(name, args) { send("command", { name: name, args: args || {} }, "console"); }
@@ -592,6 +745,34 @@
     var ref = send("chat", { text: text }, "chat");
     if (ref) { chatDrafts[ref] = text; input.value = ""; }
   });
+
+  var askButton = $("assist-ask");
+  if (askButton) {
+    askButton.addEventListener("click", function () {
+      showAssistForm(true);
+      showError("assist", "");
+      renderAssist();
+      $("assist-exam-family").focus();
+    });
+    $("assist-form-close").addEventListener("click", function () {
+      showAssistForm(false);
+      renderAssist();
+      askButton.focus();
+    });
+    $("assist-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var family = $("assist-exam-family").value;
+      var note = $("assist-note-text").value.trim();
+      if (!family) { showError("assist", "Choose the exam family you need help with."); return; }
+      if (note.length > 500) { showError("assist", "Keep the note under 500 characters."); return; }
+      sendAssist({ action: "request", exam_family: family, note: note });
+    });
+    $("assist-cancel").addEventListener("click", function () { sendAssist({ action: "cancel" }); });
+  }
+  var finishButton = $("assist-finish");
+  if (finishButton) {
+    finishButton.addEventListener("click", function () { sendAssist({ action: "finish" }); });
+  }
 
   connect();
 })();

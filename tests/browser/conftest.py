@@ -40,6 +40,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(autouse=True)
+def _vocabulary(vocabulary: None) -> None:
+    """Exam families and languages: a live-server test's flush empties the seeded tables."""
+
+
 @pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse the

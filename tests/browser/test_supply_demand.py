@@ -13,7 +13,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 from marketplace import services
 from marketplace.models import (
     ExamFamily,
-    Language,
     PostingStatus,
     SessionPosting,
     TechnologistProfile,
@@ -26,18 +25,6 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.browser
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-
-
-VOCABULARY = {"neuro": "Neuro", "msk": "Musculoskeletal (MSK)", "cardiac": "Cardiac"}
-
-
-@pytest.fixture(autouse=True)
-def _vocabulary(db: None) -> None:
-    # Seeded by a migration, but a live-server test's flush empties the tables for those after it.
-    for position, (code, name) in enumerate(VOCABULARY.items()):
-        ExamFamily.objects.get_or_create(code=code, defaults={"name": name, "position": position})
-    for code, name in {"fr": "French", "nl": "Dutch", "en": "English"}.items():
-        Language.objects.get_or_create(code=code, defaults={"name": name})
 
 
 def next_week_day(weekday: int) -> tuple[date, date]:

@@ -247,8 +247,8 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(world: World, r
     ref = await socket.send("launch", {})
     assert await socket.recv() == error(
         "unknown_type",
-        "'launch' is not a frame this socket may send; expected one of: approve, chat, close, "
-        "command, confirm_contrast, control, ping, resync, stop.",
+        "'launch' is not a frame this socket may send; expected one of: approve, assist, chat, "
+        "close, command, confirm_contrast, control, ping, resync, stop.",
         ref,
     )
     ref = await socket.send("command", {"name": "self_destruct"})

@@ -11,7 +11,6 @@ from accounts.models import User
 from marketplace import services
 from marketplace.models import (
     ExamFamily,
-    Language,
     PostingStatus,
     SessionPosting,
     TechnologistProfile,
@@ -25,16 +24,9 @@ pytestmark = pytest.mark.django_db
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
-VOCABULARY = {"neuro": "Neuro", "msk": "Musculoskeletal (MSK)", "cardiac": "Cardiac"}
-
-
 @pytest.fixture(autouse=True)
-def _vocabulary(db: None) -> None:
-    # Seeded by a migration, but a live-server test's flush empties the tables for those after it.
-    for position, (code, name) in enumerate(VOCABULARY.items()):
-        ExamFamily.objects.get_or_create(code=code, defaults={"name": name, "position": position})
-    for code, name in {"fr": "French", "nl": "Dutch", "en": "English"}.items():
-        Language.objects.get_or_create(code=code, defaults={"name": name})
+def _vocabulary(vocabulary: None) -> None:
+    """Seeded by a migration, but a live-server test's flush empties the tables after it."""
 
 
 def local_day(days: int) -> date:

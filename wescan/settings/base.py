@@ -181,7 +181,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 5 * 60.0,
         "options": {"expires": 4 * 60},
     },
+    "escalate-assist-requests": {
+        "task": "cockpit.tasks.assist_escalate_due",
+        # Every 15 s: a step is due 3 minutes after the last and happens within 15 s of it.
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
 }
+
+# --- Senior assistance ------------------------------------------------------------------------
+# An unanswered request for help widens after this long (to experienced technologists), and
+# after as long again alerts the managers of the operator's hospital.
+ASSIST_ESCALATE_AFTER_SECONDS = int(os.environ.get("ASSIST_ESCALATE_AFTER_SECONDS", "180"))
 
 # --- Accounts ---------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -1,7 +1,7 @@
-"""Every write in the cockpit, one function per use case. The relay (`cockpit.consumers`) calls
-them through `database_sync_to_async`; each locks the session row, checks who may do what, saves,
-and writes its AuditEvent in the same transaction. They return the session as it now is: the
-relay turns it into the `control` / `approval` / `session` event that everyone sees."""
+"""Every write in a cockpit session, one function per use case. The relay (`cockpit.consumers`)
+calls them through `database_sync_to_async`; each locks the session row, checks who may do what,
+saves, and writes its AuditEvent in the same transaction. They return the session as it now is:
+the relay turns it into the `control` / `approval` / `session` event that everyone sees."""
 
 from typing import Any
 
@@ -282,6 +282,9 @@ def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> Co
     if cockpit.started_at is None or not finished:
         raise Conflict("The protocol is not finished: run or abort every sequence first.")
     booking = booking_complete(actor=actor, booking=cockpit.booking)
+    from cockpit.services.assist import assist_close_for_cockpit
+
+    assist_close_for_cockpit(cockpit=cockpit, now=booking.completed_at)
     cockpit.booking = booking
     cockpit.ended_at = booking.completed_at
     cockpit.status = CockpitStatus.ENDED

@@ -1,0 +1,32 @@
+"""Session events sent from sync code: a service's change (a request for help raised, escalated,
+taken) told to everyone in the cockpit once its transaction commits (the service registers the
+call with `transaction.on_commit`). Numbered and kept by the relay's store like every other
+event, so a client that reconnects catches up on it too."""
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from cockpit.groups import session_group, store_prefix
+from cockpit.models import CockpitSession
+from cockpit.store import RedisStore, store
+
+
+def session_event_send(cockpit: CockpitSession, event_type: str, payload: dict[str, Any]) -> int:
+    """Number and keep one session event, then send it to everyone in the session. The seq."""
+    prefix = store_prefix(cockpit)
+    relay_store = store()
+    if isinstance(relay_store, RedisStore):
+        seq, text = relay_store.publish_blocking(prefix, event_type, payload)
+    else:
+        # The memory store belongs to the server's event loop: async_to_sync from a worker
+        # thread of that server runs the call there.
+        seq, text = async_to_sync(relay_store.publish)(prefix, event_type, payload)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            session_group(cockpit.pk),
+            {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text},
+        )
+    return seq

@@ -1,0 +1,486 @@
+"""Asking a senior colleague for help from a cockpit.
+
+The operator or local staff raise a request (`assist_request`); the on-call seniors who qualify
+(`cockpit.selectors.assist_candidates`) are told at once, live on whatever page they have open
+and by mail. The first to accept joins the cockpit as assistant (`assist_accept`, race-safe: a
+compare-and-set on the request's status, under its row lock); everyone else asked is told it is
+taken. Unanswered, it escalates (`assist_escalate`, run by the periodic task
+`cockpit.tasks.assist_escalate_due`): to experienced technologists, then the managers of the
+operator's hospital. The requester cancels once solved (`assist_cancel`); an accepted request
+ends when either side says so or the cockpit closes (`assist_finish`), and the assist time is
+credited to the senior's hospital in the reciprocity ledger.
+
+Every move is audited, and told to everyone in the cockpit as an `assist` session event once it
+commits (`cockpit.broadcast`)."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from cockpit.broadcast import session_event_send
+from cockpit.models import (
+    ASSIST_REQUESTER_ROLES,
+    AssistNotice,
+    AssistRequest,
+    AssistStage,
+    AssistStatus,
+    CockpitSession,
+    CockpitStatus,
+)
+from cockpit.selectors import (
+    COCKPIT_BOOKING_STATUSES,
+    assist_candidates,
+    assist_escalate_after,
+    assist_managers,
+    assist_view,
+    on_call_window_now,
+    operating_now,
+    roles_for,
+)
+from cockpit.services.session import _locked, _require_live
+from core.audit import audit_record
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.identifiers import patient_identifier_message, patient_identifier_problems
+from core.notify import notification_send, push_on_commit
+from marketplace.models import ExamFamily, Membership
+from marketplace.models import Role as HospitalRole
+from scheduling.services.ledger import ledger_record_assist
+
+__all__ = [
+    "NOTE_MAX",
+    "AssistTaken",
+    "assist_accept",
+    "assist_cancel",
+    "assist_close_for_cockpit",
+    "assist_close_stale",
+    "assist_escalate",
+    "assist_finish",
+    "assist_request",
+]
+
+NOTE_MAX = 500
+
+
+class AssistTaken(Conflict):
+    """Someone else accepted first (or the request was cancelled): what the others see."""
+
+    code = "taken"
+
+
+# --- Raising a request ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assist_request(
+    *,
+    actor: User,
+    role: str,
+    cockpit: CockpitSession,
+    exam_family: str,
+    note: str = "",
+    now: datetime | None = None,
+) -> AssistRequest:
+    """The operator or local staff ask for help with `exam_family` (a code), with a short note
+    about the difficulty. One open request per cockpit at a time."""
+    now = now or timezone.now()
+    cockpit = _locked(cockpit)
+    if role not in ASSIST_REQUESTER_ROLES or role not in roles_for(actor, cockpit):
+        raise PermissionDenied("Only the operator or local staff ask for help in a cockpit.")
+    _require_live(cockpit)
+    family = ExamFamily.objects.filter(code=exam_family).first()
+    if family is None:
+        raise ValidationFailed(
+            "Choose the exam family you need help with.",
+            fields={"exam_family": [f"No exam family {exam_family!r}."]},
+        )
+    note = " ".join(note.split())
+    if len(note) > NOTE_MAX:
+        raise ValidationFailed(
+            f"Keep the note under {NOTE_MAX} characters.",
+            fields={"note": [f"{len(note)} characters; at most {NOTE_MAX}."]},
+        )
+    problems = patient_identifier_problems(note)
+    if problems:
+        raise ValidationFailed(patient_identifier_message(problems), fields={"note": problems})
+    if AssistRequest.objects.filter(cockpit=cockpit, status=AssistStatus.OPEN).exists():
+        raise Conflict("A request for help is already open in this cockpit; cancel it first.")
+    assist = AssistRequest.objects.create(
+        cockpit=cockpit,
+        requested_by=actor,
+        requester_role=role,
+        exam_family=family,
+        vendor=cockpit.booking.posting.scanner.vendor,
+        note=note,
+        stage=AssistStage.SENIORS,
+        stage_changed_at=now,
+        created_at=now,
+    )
+    _tell_cockpit(assist, "requested")
+    asked = _ask(assist, now=now)
+    _audit(
+        actor,
+        "assist.requested",
+        assist,
+        {"exam_family": family.code, "role": role, "asked": asked},
+    )
+    _skip_empty_stages(assist, now=now)
+    return assist
+
+
+# --- Escalation -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assist_escalate(*, assist_id: int, now: datetime | None = None) -> AssistRequest | None:
+    """One escalation step for an open request whose stage has lasted long enough; None when
+    there is nothing to do (answered, cancelled, already escalated: safe to run twice)."""
+    now = now or timezone.now()
+    assist = _locked_assist(assist_id)
+    if assist is None or assist.status != AssistStatus.OPEN:
+        return None
+    if assist.stage >= AssistStage.MANAGERS:
+        return None
+    if now - assist.stage_changed_at < assist_escalate_after():
+        return None
+    _tell_cockpit(assist, "escalated")
+    _next_stage(assist, now=now, reason="unanswered")
+    _skip_empty_stages(assist, now=now)
+    return assist
+
+
+def _next_stage(assist: AssistRequest, *, now: datetime, reason: str) -> None:
+    assist.stage += 1
+    assist.stage_changed_at = now
+    assist.save(update_fields=["stage", "stage_changed_at"])
+    asked = _ask(assist, now=now)
+    _audit(
+        None,
+        "assist.escalated",
+        assist,
+        {"stage": assist.stage, "reason": reason, "asked": asked},
+    )
+
+
+def _skip_empty_stages(assist: AssistRequest, *, now: datetime) -> None:
+    """Nobody at all has been asked yet: waiting three minutes for nobody helps no one, so the
+    next stage comes at once."""
+    while (
+        assist.stage < AssistStage.MANAGERS and not assist.notices.filter(may_accept=True).exists()
+    ):
+        _next_stage(assist, now=now, reason="nobody qualified")
+
+
+def _ask(assist: AssistRequest, *, now: datetime) -> int:
+    """Tell this stage's people (each person once per request); how many were newly told."""
+    if assist.stage == AssistStage.MANAGERS:
+        people = list(assist_managers(assist=assist).values_list("pk", flat=True))
+        may_accept = False
+    else:
+        people = list(
+            assist_candidates(assist=assist, stage=assist.stage, now=now).values_list(
+                "pk", flat=True
+            )
+        )
+        may_accept = True
+    told = set(AssistNotice.objects.filter(request=assist).values_list("user_id", flat=True))
+    new = [pk for pk in people if pk not in told]
+    AssistNotice.objects.bulk_create(
+        [
+            AssistNotice(
+                request=assist,
+                user_id=pk,
+                stage=assist.stage,
+                may_accept=may_accept,
+                notified_at=now,
+            )
+            for pk in new
+        ],
+        ignore_conflicts=True,
+    )
+    if new:
+        _notify(assist, new, may_accept=may_accept, now=now)
+    return len(new)
+
+
+def _notify(assist: AssistRequest, user_ids: list[int], *, may_accept: bool, now: datetime) -> None:
+    booking = assist.cockpit.booking
+    posting = booking.posting
+    where = f"{posting.hospital.name} ({posting.site.name}, {posting.scanner.name})"
+    who = assist.requested_by.display_name
+    family = assist.exam_family.name
+    if may_accept:
+        kind = "assist_request"
+        message = f"Help wanted now: {family} on {posting.scanner.get_vendor_display()} at {where}."
+        if assist.note:
+            message += f" {who}: “{assist.note}”"
+    else:
+        kind = "assist_unanswered"
+        minutes = int((now - assist.created_at).total_seconds() // 60)
+        if minutes >= 1:
+            message = (
+                f"Nobody has answered {who}'s request for help with {family} at {where} for "
+                f"{minutes} minute{'s' if minutes != 1 else ''}. Can someone in your team join?"
+            )
+        else:
+            message = (
+                f"No on-call technologist could be found for {who}'s request for help with "
+                f"{family} at {where}. Can someone in your team join?"
+            )
+    data: dict[str, Any] = {
+        "assist": assist.pk,
+        "cockpit": assist.cockpit_id,
+        "exam_family": family,
+        "vendor": posting.scanner.get_vendor_display(),
+        "hospital": posting.hospital.name,
+        "requested_by": who,
+        "note": assist.note,
+        "stage": assist.stage,
+        "may_accept": may_accept,
+        "accept_url": reverse("assist_accept", args=[assist.pk]) if may_accept else "",
+    }
+    notification_send(
+        user_ids=user_ids,
+        kind=kind,
+        message=message,
+        url=reverse("assist_incoming"),
+        data=data,
+        dedupe_key_prefix=f"assist:{assist.pk}:{kind}",
+    )
+
+
+# --- Answering ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assist_accept(*, actor: User, assist_id: int, now: datetime | None = None) -> AssistRequest:
+    """A technologist who was asked accepts: the first wins and joins the cockpit as assistant;
+    anyone later gets AssistTaken ("taken")."""
+    now = now or timezone.now()
+    assist = _locked_assist(assist_id)
+    notice = AssistNotice.objects.filter(request=assist, user=actor).first() if assist else None
+    if assist is None or notice is None:
+        raise NotFound("No such request for help.")
+    if not notice.may_accept:
+        raise PermissionDenied(
+            "Managers are alerted to find someone; a technologist who was asked accepts."
+        )
+    if assist.status != AssistStatus.OPEN:
+        # Waiting for the lock re-read the row, not its joins: the winner's name comes fresh.
+        assist.refresh_from_db()
+        raise AssistTaken(_taken_message(assist))
+    _require_live(assist.cockpit)
+    if operating_now(now=now).filter(technologist=actor).exists():
+        raise Conflict("You are operating a cockpit yourself: finish that exam first.")
+    window = on_call_window_now(technologist=actor, now=now)
+    hospital_id = window.lending_hospital_id if window else None
+    if hospital_id is None:
+        hospital_id = (
+            Membership.objects.filter(user=actor, role=HospitalRole.TECHNOLOGIST)
+            .order_by("pk")
+            .values_list("hospital_id", flat=True)
+            .first()
+        )
+    # The compare-and-set decides between racing accepts on any database (the row lock above
+    # already serialises them on PostgreSQL).
+    won = AssistRequest.objects.filter(pk=assist.pk, status=AssistStatus.OPEN).update(
+        status=AssistStatus.ACCEPTED,
+        accepted_by=actor,
+        accepted_at=now,
+        senior_hospital_id=hospital_id,
+    )
+    if not won:
+        assist.refresh_from_db()
+        raise AssistTaken(_taken_message(assist))
+    assist.refresh_from_db()
+    assist.cockpit.assistants.add(actor)
+    _audit(actor, "assist.accepted", assist, {"stage": assist.stage, "hospital": hospital_id})
+    _tell_cockpit(assist, "accepted")
+    _tell_the_others(assist, except_user=actor.pk)
+    return assist
+
+
+def _taken_message(assist: AssistRequest) -> str:
+    if assist.status in (AssistStatus.ACCEPTED, AssistStatus.RESOLVED) and assist.accepted_by:
+        return f"Taken: {assist.accepted_by.display_name} is already helping."
+    if assist.status == AssistStatus.CANCELLED:
+        return "Taken care of: the requester cancelled it (solved without help)."
+    return "This request for help is closed."
+
+
+# --- Ending ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assist_cancel(*, actor: User, assist_id: int, now: datetime | None = None) -> AssistRequest:
+    """The operator or local staff call off an open request (solved meanwhile); everyone asked is
+    told."""
+    now = now or timezone.now()
+    assist = _locked_assist(assist_id)
+    if assist is None:
+        raise NotFound("No such request for help.")
+    roles = roles_for(actor, assist.cockpit)
+    if not any(role in ASSIST_REQUESTER_ROLES for role in roles):
+        if roles or AssistNotice.objects.filter(request=assist, user=actor).exists():
+            raise PermissionDenied("Only the operator or local staff cancel a request for help.")
+        raise NotFound("No such request for help.")
+    if assist.status == AssistStatus.ACCEPTED:
+        raise Conflict("A senior is already helping: end it with “Help done” instead.")
+    if assist.status != AssistStatus.OPEN:
+        raise Conflict("This request is already closed: there is nothing to cancel.")
+    assist.status = AssistStatus.CANCELLED
+    assist.ended_at = now
+    assist.ended_by = actor
+    assist.save(update_fields=["status", "ended_at", "ended_by"])
+    _audit(actor, "assist.cancelled", assist, {"stage": assist.stage})
+    _tell_cockpit(assist, "cancelled")
+    _tell_the_others(assist)
+    return assist
+
+
+@transaction.atomic
+def assist_finish(*, actor: User, assist_id: int, now: datetime | None = None) -> AssistRequest:
+    """An accepted request ends: the senior, the operator or local staff say the help is done.
+    The assist time (accepted to now) is credited to the senior's hospital."""
+    now = now or timezone.now()
+    assist = _locked_assist(assist_id)
+    if assist is None:
+        raise NotFound("No such request for help.")
+    roles = roles_for(actor, assist.cockpit)
+    if actor.pk != assist.accepted_by_id and not any(
+        role in ASSIST_REQUESTER_ROLES for role in roles
+    ):
+        if roles:
+            raise PermissionDenied("Only the senior, the operator or local staff end the help.")
+        raise NotFound("No such request for help.")
+    if assist.status == AssistStatus.OPEN:
+        raise Conflict("No senior has accepted yet: no help is under way. Cancel it if solved.")
+    if assist.status != AssistStatus.ACCEPTED:
+        raise Conflict("This request is already closed: no help is under way.")
+    _end_accepted(assist, actor=actor, now=now)
+    _tell_cockpit(assist, "resolved")
+    return assist
+
+
+def assist_close_for_cockpit(*, cockpit: CockpitSession, now: datetime | None = None) -> None:
+    """The cockpit is closing (inside its service's transaction): help under way ends and is
+    credited; an unanswered request closes, and everyone asked is told."""
+    now = now or timezone.now()
+    for assist in AssistRequest.objects.select_for_update().filter(
+        cockpit=cockpit, status__in=(AssistStatus.OPEN, AssistStatus.ACCEPTED)
+    ):
+        _close(assist, now=now)
+
+
+@transaction.atomic
+def assist_close_stale(*, now: datetime | None = None) -> int:
+    """Requests in cockpits that closed another way (the booking completed from its page,
+    cancelled, a no-show): help under way ends at the booking's end of work and is credited, and
+    unanswered ones close, so that nobody is asked, nor managers alerted, for an exam that is
+    over. How many."""
+    now = now or timezone.now()
+    stale = AssistRequest.objects.select_for_update(of=("self",)).filter(
+        Q(cockpit__status=CockpitStatus.ENDED)
+        | ~Q(cockpit__booking__status__in=COCKPIT_BOOKING_STATUSES),
+        status__in=(AssistStatus.OPEN, AssistStatus.ACCEPTED),
+    )
+    count = 0
+    for assist in stale.select_related("cockpit__booking"):
+        booking = assist.cockpit.booking
+        _close(assist, now=min(now, booking.completed_at or booking.closed_at or now))
+        count += 1
+    return count
+
+
+def _close(assist: AssistRequest, *, now: datetime) -> None:
+    if assist.status == AssistStatus.ACCEPTED:
+        _end_accepted(assist, actor=None, now=now)
+    else:
+        assist.status = AssistStatus.EXPIRED
+        assist.ended_at = now
+        assist.save(update_fields=["status", "ended_at"])
+        _audit(None, "assist.expired", assist, {"stage": assist.stage})
+        _tell_the_others(assist)
+
+
+def _end_accepted(assist: AssistRequest, *, actor: User | None, now: datetime) -> None:
+    assist.status = AssistStatus.RESOLVED
+    assist.ended_at = max(now, assist.accepted_at or now)
+    assist.ended_by = actor
+    assist.save(update_fields=["status", "ended_at", "ended_by"])
+    entry = ledger_record_assist(assist=assist)
+    _audit(
+        actor,
+        "assist.resolved",
+        assist,
+        {"hours": str(entry.hours) if entry else None},
+    )
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+
+def _locked_assist(assist_id: int) -> AssistRequest | None:
+    return (
+        AssistRequest.objects.select_for_update(of=("self",))
+        .select_related(
+            "exam_family",
+            "requested_by",
+            "accepted_by",
+            "cockpit__booking__posting__hospital",
+            "cockpit__booking__posting__site",
+            "cockpit__booking__posting__scanner",
+            "cockpit__booking__technologist",
+            "cockpit__booking__lending_hospital",
+        )
+        .filter(pk=assist_id)
+        .first()
+    )
+
+
+def _tell_cockpit(assist: AssistRequest, action: str) -> None:
+    """Once the transaction commits, tell everyone in the cockpit the request as it then is.
+    Registered before the notices and mails so that the requester sees "asked" first."""
+    cockpit = assist.cockpit
+    assist_id = assist.pk
+
+    def send() -> None:
+        fresh = AssistRequest.objects.select_related(
+            "exam_family", "requested_by", "accepted_by"
+        ).get(pk=assist_id)
+        session_event_send(cockpit, "assist", {"action": action, "assist": assist_view(fresh)})
+
+    transaction.on_commit(send, robust=True)
+
+
+def _tell_the_others(assist: AssistRequest, *, except_user: int | None = None) -> None:
+    """Everyone asked sees the banner turn to "taken" (or "cancelled") on whatever page."""
+    user_ids = [
+        pk
+        for pk in AssistNotice.objects.filter(request=assist).values_list("user_id", flat=True)
+        if pk != except_user
+    ]
+    push_on_commit(
+        user_ids=user_ids,
+        payload={
+            "kind": "assist_closed",
+            "message": _taken_message(assist),
+            "data": {"assist": assist.pk, "status": assist.status},
+        },
+    )
+
+
+def _audit(
+    actor: User | None, action: str, assist: AssistRequest, data: dict[str, Any] | None = None
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        target=assist,
+        hospital=assist.cockpit.booking.posting.hospital,
+        data={"cockpit": assist.cockpit_id, "booking": assist.cockpit.booking_id, **(data or {})},
+    )
