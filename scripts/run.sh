@@ -7,7 +7,9 @@ BIN=.venv/bin
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
-"$BIN/daphne" -b "$HOST" -p "$PORT" wescan.asgi:application &
+# No beat process in the embedded mode: the periodic jobs (escalating requests for help, expiring
+# postings, reminders) run inside Daphne, which holds the sockets (wescan/embedded_beat.py).
+WESCAN_EMBEDDED_BEAT=1 "$BIN/daphne" -b "$HOST" -p "$PORT" wescan.asgi:application &
 server=$!
 agents=""
 stop() {
