@@ -1,3 +1,4 @@
+import io
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from cockpit.selectors import roles_for, scanner_open_booking
+from cockpit.services import assist_request
 from core.identifiers import patient_identifier_problems
 from core.models import AuditEvent
 from marketplace import selectors
@@ -21,7 +23,13 @@ from marketplace.models import (
     Urgency,
 )
 from scheduling.ledger import ledger_balances
-from scheduling.models import AvailabilityWindow, Booking, BookingStatus, LedgerEntry
+from scheduling.models import (
+    AvailabilityWindow,
+    Booking,
+    BookingStatus,
+    LedgerEntry,
+    OnCallWindow,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +49,8 @@ def _counts() -> tuple[int, ...]:
             SessionPosting,
             SessionPosting.required_exam_families.through,
             AvailabilityWindow,
+            OnCallWindow,
+            OnCallWindow.exam_families.through,
             Booking,
             LedgerEntry,
             AuditEvent,
@@ -224,3 +234,50 @@ def _domain(scanner: Scanner) -> str:
     return User.objects.get(
         memberships__hospital=scanner.site.hospital, memberships__role="local_staff"
     ).email.split("@")[1]
+
+
+def test_every_live_demo_cockpit_has_a_senior_on_call_to_help() -> None:
+    """The operator of each live cockpit asks for help with the session's exam family: seniors
+    of other hospitals are asked at once (stage 1), and `load_demo` named them."""
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    printed = out.getvalue().split("Seniors on call now")[1]
+    for scanner in Scanner.objects.filter(cockpit_ready=True):
+        booking = scanner_open_booking(scanner=scanner)
+        assert booking is not None, scanner.name
+        family = booking.posting.required_exam_families.get()
+        assist = assist_request(
+            actor=booking.technologist,
+            role="operator",
+            cockpit=booking.cockpit,
+            exam_family=family.code,
+        )
+        assert assist.stage == 1, scanner.name
+        asked = list(User.objects.filter(assist_notices__request=assist))
+        assert asked, scanner.name
+        for senior in asked:
+            assert senior.technologist_profile.seniority == "senior"
+            assert not Membership.objects.filter(
+                user=senior, hospital=scanner.site.hospital
+            ).exists()
+            assert senior.email in printed
+
+
+def test_the_demo_on_call_schedule_fills_the_week() -> None:
+    call_command("load_demo")
+    windows = OnCallWindow.objects.select_related("technologist__technologist_profile")
+    assert windows.values("technologist").distinct().count() >= 5
+    assert all(w.technologist.technologist_profile.seniority != "junior" for w in windows)
+    now = timezone.now()
+    week = [w for w in windows if w.rrule.startswith("FREQ=WEEKLY")]
+    assert len(week) >= 3
+    assert all(w.occurrences(now, now + timedelta(days=7)) for w in week)
+    assert all(
+        now + timedelta(days=21) < w.last_ends_at < now + timedelta(days=30) for w in windows
+    )
+    lent = [w for w in windows if w.lending_hospital]
+    assert lent
+    for window in lent:
+        assert Membership.objects.filter(
+            user=window.created_by, hospital=window.lending_hospital, role="manager"
+        ).exists()

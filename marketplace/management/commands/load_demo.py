@@ -5,7 +5,7 @@ marketplace side is made through the services, so the demo obeys the same rules 
 Dates are relative to today. Safe to run again: it neither fails nor duplicates."""
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit.selectors import scanner_open_booking
+from cockpit.selectors import on_call_now, operating_now, scanner_open_booking
 from cockpit.services import cockpit_approve_join, cockpit_open
 from core.errors import DomainError
 from marketplace import services
@@ -44,6 +44,7 @@ from scheduling.models import (
     Booking,
     BookingStatus,
     Initiator,
+    OnCallWindow,
 )
 from scheduling.services import (
     availability_create,
@@ -51,6 +52,7 @@ from scheduling.services import (
     booking_invite,
     ledger_record_completed,
 )
+from scheduling.services.on_call import on_call_create
 
 DEMO_PASSWORD = "wescan-demo"
 
@@ -127,6 +129,10 @@ TECHNOLOGISTS = [
     ("Sofia", "Rossi", Seniority.SENIOR, 12, None),
     ("Lucas", "Martin", Seniority.EXPERIENCED, 6, None),
     ("Emma", "Smit", Seniority.JUNIOR, 2, None),
+    # Seniors on call for the live cockpits (ON_CALL): each answers cockpits of other hospitals.
+    ("Wim", "Claes", Seniority.SENIOR, 20, "scheldeland.demo"),
+    ("Rita", "Lopes", Seniority.SENIOR, 16, "atlantico.demo"),
+    ("Nathalie", "Lambert", Seniority.SENIOR, 19, "sainte-claire.demo"),
 ]
 
 
@@ -248,6 +254,30 @@ COMPETENCES = {
         "Europe/Amsterdam",
         "CIBG BIG-register (NL)",
         weekly=("TU,WE,TH", time(7), time(15)),
+    ),
+    "Wim": Competence(
+        ("neuro", "msk", "spine", "head-neck"),
+        ("siemens", "ge", "philips", "canon"),
+        ("nl", "en", "fr"),
+        "Europe/Brussels",
+        BE,
+        weekly=("MO,TU,WE,TH,FR", time(8), time(17)),
+    ),
+    "Rita": Competence(
+        ("cardiac", "neuro", "msk", "breast"),
+        ("philips", "canon", "ge"),
+        ("pt", "en", "es"),
+        "Europe/Lisbon",
+        PT,
+        weekly=("MO,WE,FR", time(9), time(18)),
+    ),
+    "Nathalie": Competence(
+        ("spine", "cardiac", "msk", "abdominal"),
+        ("philips", "canon", "siemens"),
+        ("fr", "en", "nl"),
+        "Europe/Brussels",
+        BE,
+        weekly=("TU,TH", time(8), time(18)),
     ),
 }
 
@@ -462,18 +492,27 @@ class Command(BaseCommand):
         invited, confirmed = self._bookings(hospitals, managers)
         worked = self._history(hospitals, managers)
         live = self._live_cockpits(hospitals, managers)
+        on_call = self._on_call(managers)
         open_now = SessionPosting.objects.filter(
             status=PostingStatus.OPEN, starts_at__gt=timezone.now()
         ).count()
         summary = (
             f"Marketplace: {open_now} open postings. Added now: {published} open postings, "
-            f"{drafted} drafts, {windows} weekly availability windows, {invited} invitations "
-            f"({confirmed} accepted), {worked} completed sessions of the past weeks."
+            f"{drafted} drafts, {windows} weekly availability windows, {on_call} on-call "
+            f"windows, {invited} invitations ({confirmed} accepted), {worked} completed sessions "
+            "of the past weeks."
         )
         if live:
             summary += "\nLive cockpits now (`make run` starts a scanner agent for each):"
             for scanner, operator, local in live:
                 summary += f"\n  {scanner:<34} operator {operator}, local staff {local}"
+        seniors = self._seniors_on_call_now()
+        if seniors:
+            summary += (
+                "\nSeniors on call now (a request for help from a live cockpit reaches them):"
+            )
+            for email, families in seniors:
+                summary += f"\n  {email:<40} {families}"
         return logins, summary
 
     def _profile(
@@ -542,6 +581,84 @@ class Command(BaseCommand):
             rrule=f"FREQ=WEEKLY;BYDAY={days};UNTIL={until:%Y%m%d}T235959",
         )
         return 1
+
+    def _on_call(self, managers: dict[str, User]) -> int:
+        """The on-call schedule (ON_CALL), through the service as the senior or, when lent, their
+        hospital's manager would publish it. A technologist who still has on-call windows keeps
+        them and gets no more."""
+        now = timezone.now()
+        made = 0
+        for spec in ON_CALL:
+            technologist = User.objects.get(email=spec.email)
+            current = OnCallWindow.objects.filter(technologist=technologist).filter(
+                Q(last_ends_at__isnull=True) | Q(last_ends_at__gt=now)
+            )
+            if current.exists():
+                continue
+            zone = ZoneInfo(technologist.technologist_profile.home_time_zone)
+            today = now.astimezone(zone).date()
+            until = today + timedelta(weeks=AVAILABILITY_WEEKS)
+            if spec.weekly is None:
+                # Every day, midnight to midnight, from yesterday (or the day before, when
+                # yesterday's clocks changed: the first occurrence lasts 24 hours at most).
+                first = today - timedelta(days=1)
+                while self._day_length(first, zone) != timedelta(days=1):
+                    first -= timedelta(days=1)
+                starts_at = datetime.combine(first, time(0), tzinfo=zone)
+                ends_at = datetime.combine(first + timedelta(days=1), time(0), tzinfo=zone)
+                rrule = f"FREQ=DAILY;UNTIL={until:%Y%m%d}T235959"
+            else:
+                days, start, end = spec.weekly
+                weekdays = [WEEKDAYS.index(day) for day in days.split(",")]
+                first = today + timedelta(days=1)
+                while first.weekday() not in weekdays:
+                    first += timedelta(days=1)
+                starts_at = datetime.combine(first, start, tzinfo=zone)
+                ends_at = datetime.combine(first, end, tzinfo=zone)
+                rrule = f"FREQ=WEEKLY;BYDAY={days};UNTIL={until:%Y%m%d}T235959"
+            domain = spec.email.split("@")[1]
+            on_call_create(
+                actor=managers[domain] if spec.lent else technologist,
+                technologist=technologist,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                time_zone=str(zone),
+                rrule=rrule,
+                exam_families=spec.exam_families,
+            )
+            made += 1
+        return made
+
+    @staticmethod
+    def _day_length(day: date, zone: ZoneInfo) -> timedelta:
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+        return end.astimezone(UTC) - start.astimezone(UTC)
+
+    def _seniors_on_call_now(self) -> list[tuple[str, str]]:
+        """Seniors whose on-call window is under way and who are not operating a cockpit
+        themselves: (login, the exam families they answer for)."""
+        now = timezone.now()
+        busy = operating_now(now=now).values("technologist")
+        seniors = (
+            User.objects.filter(
+                pk__in=on_call_now(now=now),
+                technologist_profile__seniority=Seniority.SENIOR,
+            )
+            .exclude(pk__in=busy)
+            .order_by("email")
+        )
+        listed = []
+        for senior in seniors:
+            families: set[str] = set()
+            for window in OnCallWindow.objects.filter(technologist=senior):
+                if window.covers(now):
+                    codes = set(window.exam_families.values_list("name", flat=True))
+                    families |= codes or set(
+                        senior.technologist_profile.exam_families.values_list("name", flat=True)
+                    )
+            listed.append((senior.email, ", ".join(sorted(families))))
+        return listed
 
     def _postings(
         self,
@@ -761,4 +878,34 @@ DEMO_HISTORY = [
     ("sainte-claire.demo", "sofia.rossi@independent.demo", 2, 4),
     ("atlantico.demo", "pieter.janssens@scheldeland.demo", 1, 3),
     ("scheldeland.demo", "tiago.ferreira@atlantico.demo", 4, 6),
+]
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """A senior's (or an experienced technologist's) on-call schedule in the demo."""
+
+    email: str
+    exam_families: tuple[str, ...] = ()  # none: every family on their profile
+    # None: every day, all day, for the coming four weeks (on call now, whenever the demo
+    # runs); else weekly for four weeks: (RRULE BYDAY, local start, local end).
+    weekly: tuple[str, time, time] | None = None
+    lent: bool = False  # published by their hospital's manager: the hospital lends the time
+
+
+# Each live cockpit (DEMO_LIVE) has a senior of another hospital on call now, competent for its
+# exam family and familiar with its scanner's vendor, who shares a language with its operator:
+# MR 1 (Siemens, neuro; Pieter: nl, en, de): Wim. MR 2 (GE, MSK; Inês: pt, es, en): Wim, Rita.
+# MRI A (Philips, cardiac; Lotte: nl, fr, en): Rita, Nathalie. RM 1 (Canon, spine; Tiago: pt,
+# en): Wim, Nathalie. The others fill the on-call schedule page in the week.
+ON_CALL = [
+    OnCall("wim.claes@scheldeland.demo"),
+    OnCall("rita.lopes@atlantico.demo", lent=True),
+    OnCall("nathalie.lambert@sainte-claire.demo", ("spine", "cardiac")),
+    OnCall("lotte.peeters@sainte-claire.demo", ("neuro", "cardiac"), ("TU,TH", time(18), time(22))),
+    OnCall(
+        "pieter.janssens@scheldeland.demo", ("neuro",), ("MO,WE", time(12), time(20)), lent=True
+    ),
+    OnCall("ines.carvalho@atlantico.demo", ("paediatric", "neuro"), ("SA", time(8), time(14))),
+    OnCall("karim.benali@sainte-claire.demo", ("msk",), ("FR", time(17), time(22))),
 ]
