@@ -173,15 +173,17 @@ def _push_stored(notification_ids: list[int]) -> None:
 
 
 def _queue_mail(notification_ids: list[int]) -> None:
-    from core.tasks import notification_mail
+    from core.tasks import notification_mail, notification_mails
 
     if settings.NOTIFICATION_MAIL_IN_BACKGROUND:
         # Embedded mode: Celery runs tasks in the caller's thread, which in Daphne is the one
         # thread every database call shares; two hundred mails would hold it for seconds.
         _mailer.submit(_mail_all, notification_ids)
         return
-    for notification_id in notification_ids:
-        notification_mail.delay(notification_id)
+    if len(notification_ids) == 1:
+        notification_mail.delay(notification_ids[0])
+    else:
+        notification_mails.delay(notification_ids)
 
 
 _mailer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notification-mail")

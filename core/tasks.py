@@ -79,3 +79,12 @@ def notification_mail(notification_id: int) -> bool:
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
     return True
+
+
+@shared_task
+def notification_mails(notification_ids: list[int]) -> int:
+    """One mail task per notice, queued from a worker: a notice to hundreds (a request for help)
+    costs its sender one task, not hundreds. How many were queued."""
+    for notification_id in notification_ids:
+        notification_mail.delay(notification_id)
+    return len(notification_ids)
