@@ -30,3 +30,12 @@ def session_event_send(cockpit: CockpitSession, event_type: str, payload: dict[s
             {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text},
         )
     return seq
+
+
+def assistant_dismiss(cockpit: CockpitSession, user_id: int) -> None:
+    """A senior's help is over: the relay closes their assistant sockets in this session."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            session_group(cockpit.pk), {"type": "cockpit.dismissed", "user": user_id}
+        )

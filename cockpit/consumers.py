@@ -327,6 +327,16 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         )
         await self.publish_presence(joined=self.presence_person)
 
+    async def cockpit_dismissed(self, event: dict[str, Any]) -> None:
+        """A senior's help here is done (`assist_finish`): their assistant sockets close."""
+        if self.is_scanner or self.role != Role.ASSISTANT or self.person["id"] != event["user"]:
+            return
+        await self.send_error(
+            "assist_ended", "Your help in this cockpit is done: thank you. The session goes on."
+        )
+        await self.leave()
+        await self.close(code=CLOSE_FORBIDDEN)
+
     def _device_token(self) -> str:
         for name, value in self.scope.get("headers", []):
             if name.lower() == b"authorization":

@@ -186,8 +186,8 @@ class AssistRequest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["cockpit"],
-                condition=models.Q(status="open"),
-                name="assist_one_open_request_per_cockpit",
+                condition=models.Q(status__in=["open", "accepted"]),
+                name="assist_one_request_under_way_per_cockpit",
             ),
             models.CheckConstraint(
                 condition=models.Q(accepted_by__isnull=True, accepted_at__isnull=True)
@@ -203,10 +203,6 @@ class AssistRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Assist request {self.pk} in cockpit {self.cockpit_id} ({self.status})"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == AssistStatus.OPEN
 
 
 class AssistNotice(models.Model):

@@ -288,17 +288,27 @@ def operating_now(*, now: datetime | None = None) -> QuerySet[Booking]:
 
 
 def _covering(windows: QuerySet[Any], now: datetime) -> set[int]:
-    """Technologists with one of these windows under way at `now` (recurrences expanded)."""
+    """Technologists with one of these windows under way at `now` (recurrences expanded; a
+    person already found is not expanded again)."""
     candidates = windows.filter(starts_at__lte=now).filter(
         Q(last_ends_at__isnull=True) | Q(last_ends_at__gt=now)
     )
-    return {window.technologist_id for window in candidates if window.covers(now)}
+    found: set[int] = set()
+    for window in candidates:
+        if window.technologist_id not in found and window.covers(now):
+            found.add(window.technologist_id)
+    return found
 
 
-def on_call_now(*, now: datetime, exam_family_id: int | None = None) -> set[int]:
+def on_call_now(
+    *, now: datetime, exam_family_id: int | None = None, among: QuerySet[User] | None = None
+) -> set[int]:
     """Technologists with an on-call window under way now (for this exam family when given:
-    windows that list it, or list none) and whose on-call switch is on."""
+    windows that list it, or list none) and whose on-call switch is on; only `among` these
+    people when given (so that only their windows are expanded)."""
     windows = OnCallWindow.objects.filter(technologist__technologist_profile__on_call_paused=False)
+    if among is not None:
+        windows = windows.filter(technologist__in=among)
     if exam_family_id is not None:
         windows = windows.filter(Q(exam_families=None) | Q(exam_families=exam_family_id))
     return _covering(windows.distinct(), now)
@@ -341,13 +351,15 @@ def assist_candidates(
     - always: a verified, unexpired licence; competent in the exam family and familiar with the
       scanner's vendor; not operating a cockpit now; not already in this one;
     - stage 1, seniors on call: seniority senior, an on-call window for the family under way,
-      the on-call switch on, and a language shared with the requester;
+      the on-call switch on, and a language shared with the requester (local staff: the
+      session's languages);
     - stage 2, widened: experienced or senior, on call (any family) or available for remote
       work now, the switch on, and any language shared with the people in the cockpit."""
     now = now or timezone.now()
     booking = assist.cockpit.booking
     people = User.objects.filter(
         is_active=True,
+        technologist_profile__licence_number__gt="",
         technologist_profile__licence_verified_at__isnull=False,
         technologist_profile__licence_valid_until__gte=timezone.localdate(now),
         technologist_profile__on_call_paused=False,
@@ -357,19 +369,24 @@ def assist_candidates(
     people = people.exclude(pk__in=assist.cockpit.assistants.values("pk"))
     people = people.exclude(pk__in=operating_now(now=now).values("technologist"))
     if stage == AssistStage.SENIORS:
-        ready = on_call_now(now=now, exam_family_id=assist.exam_family_id)
         people = people.filter(technologist_profile__seniority=Seniority.SENIOR)
         languages = requester_languages(assist)
     else:
-        ready = on_call_now(now=now) | _covering(AvailabilityWindow.objects.all(), now)
         people = people.filter(
             technologist_profile__seniority__in=(Seniority.EXPERIENCED, Seniority.SENIOR)
         )
         languages = cockpit_languages(assist)
-    people = people.filter(pk__in=ready)
-    if languages:
-        people = people.filter(technologist_profile__languages__in=languages)
-    return people.distinct().order_by("pk")
+    # A language in common is required: nobody when nobody's languages are known.
+    people = people.filter(technologist_profile__languages__in=languages)
+    # The database's filters first; only the windows of the people left are expanded.
+    among = User.objects.filter(pk__in=people.values("pk"))
+    if stage == AssistStage.SENIORS:
+        ready = on_call_now(now=now, exam_family_id=assist.exam_family_id, among=among)
+    else:
+        ready = on_call_now(now=now, among=among) | _covering(
+            AvailabilityWindow.objects.filter(technologist__in=among), now
+        )
+    return people.filter(pk__in=ready).distinct().order_by("pk")
 
 
 def assist_managers(*, assist: AssistRequest) -> QuerySet[User]:

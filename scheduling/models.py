@@ -109,8 +109,8 @@ class OnCallWindow(RecurringWindow):
     """When a senior technologist answers requests for help from cockpits, for some exam
     families (none listed: every family they are competent in). Published by the technologist,
     or lent by a manager of their hospital: `lending_hospital` is the hospital the reciprocity
-    ledger credits for the assist time. Paused windows (and a paused person, see
-    TechnologistProfile.on_call_paused) are not asked."""
+    ledger credits for the assist time. A person whose on-call switch is off
+    (TechnologistProfile.on_call_paused) is not asked, whatever their windows say."""
 
     technologist = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="on_call_windows"

@@ -15,6 +15,9 @@ from dateutil.rrule import DAILY, WEEKLY, rrule, rrulestr
 
 # A rule that never ends is fine; a rule expanded over more than this is refused.
 MAX_OCCURRENCES_PER_QUERY = 2000
+# A rule's first occurrence comes within this long of its start (29 February: four years).
+FIRST_OCCURRENCE_WITHIN = timedelta(days=4 * 366)
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class RecurrenceError(ValueError):
@@ -52,6 +55,17 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
             "A window happens at most once a day: its time is the start and end you give, "
             "not BYHOUR or BYMINUTE."
         )
+    # A rule that never happens (30 February) would be searched for until the year 9999, seconds
+    # each time it is expanded: refused, as is one whose first occurrence is years away.
+    months = rule._bymonth or range(1, 13)
+    longest = max(_MONTH_DAYS[month - 1] for month in months)
+    monthdays = [*(rule._bymonthday or ()), *(-day for day in rule._bynmonthday or ())]
+    if monthdays and all(abs(day) > longest for day in monthdays):
+        raise RecurrenceError("This rule names a day that its months do not have.")
+    horizon = first_start_local + FIRST_OCCURRENCE_WITHIN
+    until = rule._until if rule._until is not None and rule._until < horizon else horizon
+    if next(iter(rule.replace(count=None, until=until)), None) is None:
+        raise RecurrenceError("This rule has no occurrence within four years of its start.")
     return rule
 
 

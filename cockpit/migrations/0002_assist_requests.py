@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='assistrequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('cockpit',), name='assist_one_open_request_per_cockpit'),
+            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['open', 'accepted'])), fields=('cockpit',), name='assist_one_request_under_way_per_cockpit'),
         ),
         migrations.AddConstraint(
             model_name='assistrequest',

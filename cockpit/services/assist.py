@@ -14,6 +14,7 @@ Every move is audited, and told to everyone in the cockpit as an `assist` sessio
 commits (`cockpit.broadcast`)."""
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -22,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit.broadcast import session_event_send
+from cockpit.broadcast import assistant_dismiss, session_event_send
 from cockpit.models import (
     ASSIST_REQUESTER_ROLES,
     AssistNotice,
@@ -38,6 +39,7 @@ from cockpit.selectors import (
     assist_escalate_after,
     assist_managers,
     assist_view,
+    cockpit_is_open,
     on_call_window_now,
     operating_now,
     roles_for,
@@ -49,12 +51,14 @@ from core.identifiers import patient_identifier_message, patient_identifier_prob
 from core.notify import notification_send, push_on_commit
 from marketplace.models import ExamFamily, Membership
 from marketplace.models import Role as HospitalRole
+from scheduling.models import BookingStatus
 from scheduling.services.ledger import ledger_record_assist
 
 __all__ = [
     "NOTE_MAX",
     "AssistTaken",
     "assist_accept",
+    "assist_ask_newcomers",
     "assist_cancel",
     "assist_close_for_cockpit",
     "assist_close_stale",
@@ -86,12 +90,13 @@ def assist_request(
     now: datetime | None = None,
 ) -> AssistRequest:
     """The operator or local staff ask for help with `exam_family` (a code), with a short note
-    about the difficulty. One open request per cockpit at a time."""
+    about the difficulty. One request under way (open or accepted) per cockpit at a time, and
+    only while the cockpit is open."""
     now = now or timezone.now()
     cockpit = _locked(cockpit)
     if role not in ASSIST_REQUESTER_ROLES or role not in roles_for(actor, cockpit):
         raise PermissionDenied("Only the operator or local staff ask for help in a cockpit.")
-    _require_live(cockpit)
+    _require_open(cockpit, now=now)
     family = ExamFamily.objects.filter(code=exam_family).first()
     if family is None:
         raise ValidationFailed(
@@ -107,8 +112,11 @@ def assist_request(
     problems = patient_identifier_problems(note)
     if problems:
         raise ValidationFailed(patient_identifier_message(problems), fields={"note": problems})
-    if AssistRequest.objects.filter(cockpit=cockpit, status=AssistStatus.OPEN).exists():
+    under_way = AssistRequest.objects.filter(cockpit=cockpit, status__in=UNDER_WAY).first()
+    if under_way is not None and under_way.status == AssistStatus.OPEN:
         raise Conflict("A request for help is already open in this cockpit; cancel it first.")
+    if under_way is not None:
+        raise Conflict("A senior is helping in this cockpit: end that with “Help done” first.")
     assist = AssistRequest.objects.create(
         cockpit=cockpit,
         requested_by=actor,
@@ -153,6 +161,24 @@ def assist_escalate(*, assist_id: int, now: datetime | None = None) -> AssistReq
     return assist
 
 
+@transaction.atomic
+def assist_ask_newcomers(*, assist_id: int, now: datetime | None = None) -> int:
+    """A widened request still unanswered: technologists who qualify for the widened stage since
+    (came on call, switched on, finished their own exam) are asked too, managers alerted or not.
+    How many were newly asked."""
+    now = now or timezone.now()
+    assist = _locked_assist(assist_id)
+    if assist is None or assist.status != AssistStatus.OPEN:
+        return 0
+    if assist.stage < AssistStage.WIDENED:
+        return 0
+    asked = _ask(assist, now=now, stage=AssistStage.WIDENED)
+    if asked:
+        _audit(None, "assist.asked_newcomers", assist, {"stage": assist.stage, "asked": asked})
+        _tell_cockpit(assist, "asked")
+    return asked
+
+
 def _next_stage(assist: AssistRequest, *, now: datetime, reason: str) -> None:
     assist.stage += 1
     assist.stage_changed_at = now
@@ -175,16 +201,16 @@ def _skip_empty_stages(assist: AssistRequest, *, now: datetime) -> None:
         _next_stage(assist, now=now, reason="nobody qualified")
 
 
-def _ask(assist: AssistRequest, *, now: datetime) -> int:
-    """Tell this stage's people (each person once per request); how many were newly told."""
-    if assist.stage == AssistStage.MANAGERS:
+def _ask(assist: AssistRequest, *, now: datetime, stage: int | None = None) -> int:
+    """Tell a stage's people (this one's by default), each person once per request; how many
+    were newly told."""
+    stage = assist.stage if stage is None else stage
+    if stage == AssistStage.MANAGERS:
         people = list(assist_managers(assist=assist).values_list("pk", flat=True))
         may_accept = False
     else:
         people = list(
-            assist_candidates(assist=assist, stage=assist.stage, now=now).values_list(
-                "pk", flat=True
-            )
+            assist_candidates(assist=assist, stage=stage, now=now).values_list("pk", flat=True)
         )
         may_accept = True
     told = set(AssistNotice.objects.filter(request=assist).values_list("user_id", flat=True))
@@ -194,7 +220,7 @@ def _ask(assist: AssistRequest, *, now: datetime) -> int:
             AssistNotice(
                 request=assist,
                 user_id=pk,
-                stage=assist.stage,
+                stage=stage,
                 may_accept=may_accept,
                 notified_at=now,
             )
@@ -273,18 +299,21 @@ def assist_accept(*, actor: User, assist_id: int, now: datetime | None = None) -
         # Waiting for the lock re-read the row, not its joins: the winner's name comes fresh.
         assist.refresh_from_db()
         raise AssistTaken(_taken_message(assist))
-    _require_live(assist.cockpit)
+    _require_open(assist.cockpit, now=now)
     if operating_now(now=now).filter(technologist=actor).exists():
         raise Conflict("You are operating a cockpit yourself: finish that exam first.")
     window = on_call_window_now(technologist=actor, now=now)
     hospital_id = window.lending_hospital_id if window else None
     if hospital_id is None:
-        hospital_id = (
+        # The hospital the senior works for; their own hospital when they work for the one
+        # scanning (its own staff: nothing passes between hospitals).
+        works_for = list(
             Membership.objects.filter(user=actor, role=HospitalRole.TECHNOLOGIST)
             .order_by("pk")
             .values_list("hospital_id", flat=True)
-            .first()
         )
+        scanning = assist.cockpit.booking.posting.hospital_id
+        hospital_id = scanning if scanning in works_for else next(iter(works_for), None)
     # The compare-and-set decides between racing accepts on any database (the row lock above
     # already serialises them on PostgreSQL).
     won = AssistRequest.objects.filter(pk=assist.pk, status=AssistStatus.OPEN).update(
@@ -362,7 +391,6 @@ def assist_finish(*, actor: User, assist_id: int, now: datetime | None = None) -
     if assist.status != AssistStatus.ACCEPTED:
         raise Conflict("This request is already closed: no help is under way.")
     _end_accepted(assist, actor=actor, now=now)
-    _tell_cockpit(assist, "resolved")
     return assist
 
 
@@ -371,7 +399,7 @@ def assist_close_for_cockpit(*, cockpit: CockpitSession, now: datetime | None = 
     credited; an unanswered request closes, and everyone asked is told."""
     now = now or timezone.now()
     for assist in AssistRequest.objects.select_for_update().filter(
-        cockpit=cockpit, status__in=(AssistStatus.OPEN, AssistStatus.ACCEPTED)
+        cockpit=cockpit, status__in=UNDER_WAY
     ):
         _close(assist, now=now)
 
@@ -385,8 +413,9 @@ def assist_close_stale(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     stale = AssistRequest.objects.select_for_update(of=("self",)).filter(
         Q(cockpit__status=CockpitStatus.ENDED)
-        | ~Q(cockpit__booking__status__in=COCKPIT_BOOKING_STATUSES),
-        status__in=(AssistStatus.OPEN, AssistStatus.ACCEPTED),
+        | ~Q(cockpit__booking__status__in=COCKPIT_BOOKING_STATUSES)
+        | Q(cockpit__booking__status=BookingStatus.CONFIRMED, cockpit__booking__ends_at__lte=now),
+        status__in=UNDER_WAY,
     )
     count = 0
     for assist in stale.select_related("cockpit__booking"):
@@ -404,6 +433,7 @@ def _close(assist: AssistRequest, *, now: datetime) -> None:
         assist.ended_at = now
         assist.save(update_fields=["status", "ended_at"])
         _audit(None, "assist.expired", assist, {"stage": assist.stage})
+        _tell_cockpit(assist, "expired")
         _tell_the_others(assist)
 
 
@@ -419,9 +449,28 @@ def _end_accepted(assist: AssistRequest, *, actor: User | None, now: datetime) -
         assist,
         {"hours": str(entry.hours) if entry else None},
     )
+    # Their help is done: the senior leaves the cockpit (the relay closes their socket).
+    assert assist.accepted_by_id is not None
+    assist.cockpit.assistants.remove(assist.accepted_by_id)
+    _tell_cockpit(assist, "resolved")
+    transaction.on_commit(
+        partial(assistant_dismiss, assist.cockpit, assist.accepted_by_id), robust=True
+    )
 
 
 # --- Helpers -----------------------------------------------------------------------------------
+
+# A request in these is under way: one at a time per cockpit.
+UNDER_WAY = (AssistStatus.OPEN, AssistStatus.ACCEPTED)
+
+
+def _require_open(cockpit: CockpitSession, *, now: datetime) -> None:
+    _require_live(cockpit)
+    if not cockpit_is_open(cockpit, now=now):
+        raise Conflict(
+            "This cockpit is not open: ask for help from 15 minutes before the session starts "
+            "until the exam ends."
+        )
 
 
 def _locked_assist(assist_id: int) -> AssistRequest | None:

@@ -46,6 +46,7 @@
   var socket = null;
   var delay = 1000;
   var finished = false;       // closed for good (ended, refused): no reconnect
+  var farewell = "";          // why the relay is about to close this socket for good
   var lastSeq = null;         // the highest session seq applied; null before the first snapshot
   var pending = {};           // events that arrived ahead of a gap, by seq
   var resyncing = false;
@@ -147,7 +148,7 @@
       socket = null;
       if (FINAL_CLOSES[event.code]) {
         finished = true;
-        setConnection("closed", FINAL_CLOSES[event.code]);
+        setConnection("closed", farewell || FINAL_CLOSES[event.code]);
         render();
         return;
       }
@@ -196,6 +197,7 @@
         applySnapshot(p);
         return;
       case "error":
+        if (p.code === "assist_ended") { farewell = p.message; return; }  // the close follows
         var area = sentFrom[p.ref] || "console";
         if (chatDrafts[p.ref] !== undefined && !$("chat-text").value) {
           $("chat-text").value = chatDrafts[p.ref];

@@ -69,7 +69,7 @@
 
   // Only addresses on this site: a frame never sends the browser elsewhere.
   function localPath(url) {
-    return typeof url === "string" && /^\/(?!\/)/.test(url) ? url : "";
+    return typeof url === "string" && /^\/(?![\/\\])/.test(url) ? url : "";
   }
 
   function soundOn() {

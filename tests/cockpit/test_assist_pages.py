@@ -297,7 +297,7 @@ def test_cancelling_twice_says_there_is_nothing_to_cancel(world: World) -> None:
     ]
 
 
-def test_the_senior_ends_the_help_and_stays_in_the_cockpit_page(world: World) -> None:
+def test_the_senior_ends_the_help_and_leaves_the_cockpit_for_the_history(world: World) -> None:
     senior = on_call_senior("Anna Senior", hospital=world.other_hospital)
     cockpit = open_cockpit(world)
     assist = ask(world, cockpit)
@@ -306,11 +306,14 @@ def test_the_senior_ends_the_help_and_stays_in_the_cockpit_page(world: World) ->
 
     response = client.post(f"/assist/{assist.pk}/finish/", follow=True)
 
-    assert response.redirect_chain == [(f"/cockpit/{cockpit.pk}/", 302)]
+    assert response.redirect_chain == [("/assist/history/", 302)]
     assert page_messages(response) == ["Help done: the request for help is closed."]
     assist.refresh_from_db()
     assert assist.status == AssistStatus.RESOLVED
     assert assist.ended_by == senior
+    # Their help is over: the cockpit is no longer theirs to open.
+    assert not cockpit.assistants.filter(pk=senior.pk).exists()
+    assert client.get(f"/cockpit/{cockpit.pk}/").status_code == 404
 
 
 def test_ending_help_that_never_started_is_refused_with_a_message(world: World) -> None:

@@ -49,6 +49,7 @@ pytestmark = pytest.mark.django_db
 EVERY_VENDOR = ("siemens", "ge", "philips", "canon")
 MINUTE = timedelta(minutes=1)
 SECOND = timedelta(seconds=1)
+DAY = timedelta(days=1)
 ASSIST_KINDS = ("assist_request", "assist_unanswered")
 
 
@@ -899,17 +900,32 @@ def test_help_from_the_scanning_hospitals_own_senior_is_not_credited(
     assert _audit(assist)[-1][1]["hours"] is None
 
 
-def test_closing_the_cockpit_ends_the_help_and_closes_an_open_request(
+def test_closing_the_cockpit_ends_the_help_under_way_and_credits_it(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    anna = _senior(world.other_hospital, "Anna")
+    helping = _accepted(world, cockpit, anna)
+    services.cockpit_mark_started(cockpit=cockpit)
+    clock.now = NOW + 45 * MINUTE
+
+    services.cockpit_close(actor=world.technologist, cockpit=cockpit, finished=True)
+
+    helping.refresh_from_db()
+    assert (helping.status, helping.ended_at) == (AssistStatus.RESOLVED, NOW + 45 * MINUTE)
+    assert _assist_entries() == [
+        (world.other_hospital.pk, None, world.hospital.pk, Decimal("0.75"), helping.pk)
+    ]
+    assert not cockpit.assistants.filter(pk=anna.pk).exists()
+
+
+def test_closing_the_cockpit_closes_an_open_request_and_tells_those_asked(
     world: World,
     clock: Clock,
     cockpit: CockpitSession,
     inbox: Callable[[User], Inbox],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    anna = _senior(world.other_hospital, "Anna")
     bram = _senior(world.other_hospital, "Bram")
-    helping = _accepted(world, cockpit, anna)
-    # A second question while Anna helps: she is in the cockpit already, so only Bram is asked.
     waiting = _ask(world, cockpit, now=NOW + 10 * MINUTE)
     assert _asked(waiting) == {bram}
     page = inbox(bram)
@@ -919,13 +935,9 @@ def test_closing_the_cockpit_ends_the_help_and_closes_an_open_request(
     with django_capture_on_commit_callbacks(execute=True):
         services.cockpit_close(actor=world.technologist, cockpit=cockpit, finished=True)
 
-    helping.refresh_from_db()
     waiting.refresh_from_db()
-    assert (helping.status, helping.ended_at) == (AssistStatus.RESOLVED, NOW + 45 * MINUTE)
     assert (waiting.status, waiting.ended_at) == (AssistStatus.EXPIRED, NOW + 45 * MINUTE)
-    assert _assist_entries() == [
-        (world.other_hospital.pk, None, world.hospital.pk, Decimal("0.75"), helping.pk)
-    ]
+    assert _assist_entries() == []
     assert page.payloads() == [
         {
             "kind": "assist_closed",
@@ -935,3 +947,82 @@ def test_closing_the_cockpit_ends_the_help_and_closes_an_open_request(
     ]
     assert _audit(waiting)[-1][0] == "assist.expired"
     assert assist_escalate_due(now=NOW + timedelta(hours=1)) == 0
+
+
+def test_a_second_request_waits_until_the_help_under_way_is_done(
+    world: World, cockpit: CockpitSession
+) -> None:
+    anna = _senior(world.other_hospital, "Anna")
+    helping = _accepted(world, cockpit, anna)
+
+    with pytest.raises(Conflict, match="A senior is helping in this cockpit"):
+        _ask(world, cockpit, now=NOW + 10 * MINUTE)
+
+    services.assist_finish(actor=anna, assist_id=helping.pk, now=NOW + 20 * MINUTE)
+    again = _ask(world, cockpit, now=NOW + 21 * MINUTE)
+    # Her help ended, so she is asked again like anyone on call.
+    assert _asked(again) == {anna}
+
+
+# --- Only while the cockpit is open; newcomers once widened -----------------------------------
+
+
+def test_no_request_for_help_in_a_cockpit_that_is_not_open_yet(world: World, clock: Clock) -> None:
+    _senior(world.other_hospital, "Anna")
+    booking = open_booking(world.manager, world.scanner, world.technologist, starts_in=3 * DAY)
+    ahead = services.cockpit_open(booking=booking, ahead=True)  # to pre-approve the join
+
+    with pytest.raises(Conflict, match="This cockpit is not open"):
+        services.assist_request(
+            actor=world.technologist, role="operator", cockpit=ahead, exam_family="neuro"
+        )
+
+    assert not AssistRequest.objects.exists()
+    assert not Notification.objects.filter(kind__in=ASSIST_KINDS).exists()
+
+
+def test_a_request_whose_session_ran_out_unstarted_is_closed_by_the_task(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    _senior(world.other_hospital, "Anna")
+    waiting = _ask(world, cockpit, now=NOW)
+    booking = cockpit.booking
+
+    # The booking's end passes without the exam ever starting: nobody is alerted any more.
+    assert assist_escalate_due(now=booking.ends_at + MINUTE) == 0
+
+    waiting.refresh_from_db()
+    assert waiting.status == AssistStatus.EXPIRED
+    assert not Notification.objects.filter(kind="assist_unanswered").exists()
+
+
+def test_once_widened_whoever_comes_on_call_later_is_asked_too(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    # Nobody qualifies at first: the request goes straight to the managers.
+    waiting = _ask(world, cockpit, now=NOW)
+    waiting.refresh_from_db()
+    assert waiting.stage == AssistStage.MANAGERS
+    late = _senior(world.other_hospital, "Late")
+
+    assist_escalate_due(now=NOW + 30 * SECOND)
+
+    assert _asked(waiting) == {late}
+    # Told once: the next run asks nobody new.
+    assist_escalate_due(now=NOW + 45 * SECOND)
+    assert AssistNotice.objects.filter(request=waiting, user=late).count() == 1
+    assert services.assist_accept(actor=late, assist_id=waiting.pk, now=NOW + MINUTE).status == (
+        AssistStatus.ACCEPTED
+    )
+
+
+def test_a_senior_who_also_works_for_the_scanning_hospital_is_not_credited_for_it(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    anna = _senior(world.other_hospital, "Anna")
+    MembershipFactory(user=anna, hospital=world.hospital, role=Role.TECHNOLOGIST)
+    helping = _accepted(world, cockpit, anna)
+
+    services.assist_finish(actor=anna, assist_id=helping.pk, now=NOW + 30 * MINUTE)
+
+    assert _assist_entries() == []

@@ -35,7 +35,7 @@ def person(user: Any, role: str) -> dict[str, Any]:
     return {"id": user.pk, "name": user.display_name, "role": role}
 
 
-def error(code: str, message: str, ref: int) -> dict[str, Any]:
+def error(code: str, message: str, ref: int | None) -> dict[str, Any]:
     return {"type": "error", "seq": None, "payload": {"code": code, "message": message, "ref": ref}}
 
 
@@ -405,6 +405,17 @@ async def test_a_senior_accepts_joins_as_assistant_chats_and_gets_control(
         "seq": room.seq,
         "payload": {"action": "resolved", "assist": done},
     }
+    # Their help is done: the relay thanks the senior and closes their socket; the others see
+    # them leave.
+    assert await assistant.recv() == error(
+        "assist_ended", "Your help in this cockpit is done: thank you. The session goes on.", None
+    )
+    assert await assistant.closed() == 4403
+    room.seq += 1
+    for socket in room.people:
+        frame = await socket.recv()
+        assert (frame["type"], frame["seq"]) == ("presence", room.seq)
+        assert frame["payload"]["left"] == person(senior, "assistant")
     await room.quiet()
 
 

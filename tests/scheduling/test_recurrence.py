@@ -1,5 +1,6 @@
 """Recurring windows keep their wall-clock time across daylight-saving changes."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -147,3 +148,27 @@ def test_an_old_window_expands_as_if_stepped_from_its_first_day(rule: str) -> No
     ]
     assert [(o.starts_at, o.ends_at) for o in fast] == stepped
     assert all(o.starts_at.astimezone(zone).hour == 8 for o in fast)  # 08:00 local after DST
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "a day that its months do not have"),
+        ("FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=-31", "a day that its months do not have"),
+        ("FREQ=DAILY;UNTIL=20200101T000000", "no occurrence within four years"),
+        ("FREQ=DAILY;BYHOUR=8,9,10", "at most once a day"),
+    ],
+)
+def test_rules_that_never_happen_or_happen_many_times_a_day_are_refused_at_once(
+    rule: str, problem: str
+) -> None:
+    started = time.perf_counter()
+    with pytest.raises(RecurrenceError, match=problem):
+        parse_rule(rule, first_start_local=datetime(2026, 11, 23, 8))
+    # Refused without searching the calendar up to the year 9999 (seconds).
+    assert time.perf_counter() - started < 0.5
+
+
+def test_the_29th_of_february_is_a_rule_that_happens() -> None:
+    rule = parse_rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", first_start_local=datetime(2026, 1, 1))
+    assert next(iter(rule)) == datetime(2028, 2, 29)
