@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from marketplace.forms import TIME_ZONES, CalendarDateField, DateInput, aware_in
-from scheduling.forms import WEEKDAYS, weekly_rule
+from scheduling.forms import REPEAT_FIELDS, WEEKDAYS, RepeatForm, weekly_rule
 
 # "On call now" offers these lengths (hours); longer stretches go on the schedule.
 ON_CALL_NOW_HOURS = (1, 2, 4, 8)
@@ -43,42 +43,17 @@ class OnCallNowForm(forms.Form):
         self.fields["exam_families"].choices = families  # type: ignore[attr-defined]
 
 
-class OnCallWindowForm(forms.Form):
+class OnCallWindowForm(RepeatForm):
     """A window in a wall clock: a day, from and to (an end at or before the start is the next
     day), once or every chosen weekday; a weekly window starts on the first chosen weekday on
     or after the day."""
-
-    ONCE, WEEKLY, CUSTOM = "once", "weekly", "custom"
 
     day = CalendarDateField(widget=DateInput, label="Date", help_text="The (first) day.")
     starts = forms.TimeField(widget=TimeInput, label="From")
     ends = forms.TimeField(
         widget=TimeInput, label="To", help_text="At or before the start: it ends the next day."
     )
-    repeat = forms.ChoiceField(
-        choices=[
-            (ONCE, "Once"),
-            (WEEKLY, "Every week on the days below"),
-            (CUSTOM, "Custom rule (RFC 5545 RRULE)"),
-        ],
-        initial=ONCE,
-        widget=forms.RadioSelect,
-    )
-    weekdays = forms.MultipleChoiceField(
-        choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=False, label="Weekdays"
-    )
-    until = CalendarDateField(
-        required=False,
-        widget=DateInput,
-        label="Repeat until",
-        help_text="The last day, included. Empty: no end.",
-    )
-    rrule = forms.CharField(
-        max_length=500,
-        required=False,
-        label="Custom rule",
-        help_text="Only for a custom rule, e.g. FREQ=WEEKLY;INTERVAL=2;BYDAY=SA,SU.",
-    )
+    field_order = ["day", "starts", "ends", *REPEAT_FIELDS, "exam_families", "time_zone"]
     exam_families = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,

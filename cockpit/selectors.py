@@ -414,7 +414,8 @@ def assist_managers(*, assist: AssistRequest) -> QuerySet[User]:
     )
 
 
-def _assist_graph(queryset: QuerySet[AssistRequest]) -> QuerySet[AssistRequest]:
+def assist_with_graph(queryset: QuerySet[AssistRequest]) -> QuerySet[AssistRequest]:
+    """Requests with what their views and services read: family, people, cockpit, booking."""
     return queryset.select_related(
         "exam_family",
         "requested_by",
@@ -423,13 +424,14 @@ def _assist_graph(queryset: QuerySet[AssistRequest]) -> QuerySet[AssistRequest]:
         "cockpit__booking__posting__site",
         "cockpit__booking__posting__scanner",
         "cockpit__booking__technologist",
+        "cockpit__booking__lending_hospital",
     )
 
 
 def assist_incoming(*, user: User) -> QuerySet[AssistRequest]:
     """Open requests `user` was asked to answer (or, as a manager, alerted about), newest
     first."""
-    return _assist_graph(
+    return assist_with_graph(
         AssistRequest.objects.filter(notices__user=user, status=AssistStatus.OPEN)
     ).order_by("-created_at", "-pk")
 
@@ -437,7 +439,7 @@ def assist_incoming(*, user: User) -> QuerySet[AssistRequest]:
 def assist_history(*, user: User) -> QuerySet[AssistRequest]:
     """Every request `user` raised, was asked about or answered, newest first."""
     return (
-        _assist_graph(
+        assist_with_graph(
             AssistRequest.objects.filter(
                 Q(notices__user=user) | Q(requested_by=user) | Q(accepted_by=user)
             )
@@ -454,7 +456,7 @@ def access_assist(user: User, assist_id: int | str) -> AssistRequest:
         pk = int(assist_id)
     except (TypeError, ValueError):
         raise NotFound("No such request for help.") from None
-    assist = _assist_graph(AssistRequest.objects.filter(pk=pk)).first()
+    assist = assist_with_graph(AssistRequest.objects.filter(pk=pk)).first()
     if assist is None:
         raise NotFound("No such request for help.")
     if (

@@ -70,14 +70,15 @@ def describe_rule(rule: str) -> str:
     return f"{text} until {until:%-d %b %Y}" if until else text
 
 
-class AvailabilityForm(forms.Form):
-    """Start and end are wall-clock times in `time_zone`; a weekly window starts on the first
-    chosen weekday on or after the start date."""
+REPEAT_FIELDS = ["repeat", "weekdays", "until", "rrule"]
+
+
+class RepeatForm(forms.Form):
+    """How a window repeats: once, every week on some weekdays (until a day, or for ever), or by
+    a custom RFC 5545 RRULE. Availability and on-call windows ask the same."""
 
     ONCE, WEEKLY, CUSTOM = "once", "weekly", "custom"
 
-    starts_at = LocalDateTimeField(label="Starts")
-    ends_at = LocalDateTimeField(label="Ends")
     repeat = forms.ChoiceField(
         choices=[
             (ONCE, "Once"),
@@ -102,6 +103,15 @@ class AvailabilityForm(forms.Form):
         label="Custom rule",
         help_text="Only for a custom rule, e.g. FREQ=MONTHLY;BYDAY=1MO.",
     )
+
+
+class AvailabilityForm(RepeatForm):
+    """Start and end are wall-clock times in `time_zone`; a weekly window starts on the first
+    chosen weekday on or after the start date."""
+
+    starts_at = LocalDateTimeField(label="Starts")
+    ends_at = LocalDateTimeField(label="Ends")
+    field_order = ["starts_at", "ends_at", *REPEAT_FIELDS]
 
     def __init__(self, *args: Any, time_zone: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -39,6 +39,7 @@ from cockpit.selectors import (
     assist_escalate_after,
     assist_managers,
     assist_view,
+    assist_with_graph,
     cockpit_is_open,
     on_call_window_now,
     operating_now,
@@ -475,17 +476,7 @@ def _require_open(cockpit: CockpitSession, *, now: datetime) -> None:
 
 def _locked_assist(assist_id: int) -> AssistRequest | None:
     return (
-        AssistRequest.objects.select_for_update(of=("self",))
-        .select_related(
-            "exam_family",
-            "requested_by",
-            "accepted_by",
-            "cockpit__booking__posting__hospital",
-            "cockpit__booking__posting__site",
-            "cockpit__booking__posting__scanner",
-            "cockpit__booking__technologist",
-            "cockpit__booking__lending_hospital",
-        )
+        assist_with_graph(AssistRequest.objects.select_for_update(of=("self",)))
         .filter(pk=assist_id)
         .first()
     )

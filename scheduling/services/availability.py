@@ -21,7 +21,7 @@ from core.errors import (
 )
 from marketplace.access import hospitals_managed_by, technologists_managed_by
 from marketplace.models import Hospital, Membership, Role
-from scheduling.models import AvailabilityWindow, RecurringWindow
+from scheduling.models import AvailabilityWindow, OnCallWindow, RecurringWindow
 from scheduling.recurrence import RecurrenceError, parse_rule
 
 __all__ = [
@@ -149,7 +149,10 @@ def availability_create(
     return window
 
 
-def _may_change(actor: User, window: AvailabilityWindow) -> None:
+def window_may_change(actor: User, window: AvailabilityWindow | OnCallWindow) -> None:
+    """The technologist changes their own windows, a manager those their hospital lent, a
+    platform admin any; a manager who sees a window they did not lend is refused (403), anyone
+    else finds none (404)."""
     if actor.pk == window.technologist_id or actor.is_staff:
         return
     if (
@@ -160,7 +163,8 @@ def _may_change(actor: User, window: AvailabilityWindow) -> None:
     if technologists_managed_by(actor).filter(pk=window.technologist_id).exists():
         # A manager sees their technologist's own windows but changes only those they lent.
         raise PermissionDenied("Only the technologist changes a window they published.")
-    raise NotFound("No such availability window.")
+    kind = "on-call" if isinstance(window, OnCallWindow) else "availability"
+    raise NotFound(f"No such {kind} window.")
 
 
 @transaction.atomic
@@ -168,7 +172,7 @@ def availability_update(
     *, actor: User, window: AvailabilityWindow, **changes: Any
 ) -> AvailabilityWindow:
     window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
-    _may_change(actor, window)
+    window_may_change(actor, window)
     allowed = {"starts_at", "ends_at", "time_zone", "rrule", "exdates"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
@@ -206,7 +210,7 @@ def availability_skip_occurrence(
     """Take one occurrence out of a recurring window (e.g. a holiday), keeping the rest.
     `local_start` is the occurrence's start in the window's own time zone."""
     window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
-    _may_change(actor, window)
+    window_may_change(actor, window)
     if not window.rrule:
         raise Conflict("A one-off window is deleted, not skipped.")
     local = local_start.replace(tzinfo=None, second=0, microsecond=0)
@@ -231,7 +235,7 @@ def availability_skip_occurrence(
 @transaction.atomic
 def availability_delete(*, actor: User, window: AvailabilityWindow) -> None:
     window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
-    _may_change(actor, window)
+    window_may_change(actor, window)
     audit_record(
         actor=actor,
         action="availability.deleted",

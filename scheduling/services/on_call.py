@@ -12,11 +12,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.audit import audit_record
-from core.errors import NotFound, PermissionDenied, ValidationFailed
-from marketplace.access import hospitals_managed_by, technologists_managed_by
+from core.errors import PermissionDenied, ValidationFailed
 from marketplace.models import ExamFamily, Hospital, Seniority, TechnologistProfile
 from scheduling.models import OnCallWindow
-from scheduling.services.availability import lending_hospital_for, window_prepare
+from scheduling.services.availability import (
+    lending_hospital_for,
+    window_may_change,
+    window_prepare,
+)
 
 __all__ = [
     "ON_CALL_NOW_MAX",
@@ -136,23 +139,10 @@ def on_call_now(
     return window
 
 
-def _may_change(actor: User, window: OnCallWindow) -> None:
-    if actor.pk == window.technologist_id or actor.is_staff:
-        return
-    if (
-        window.lending_hospital_id
-        and hospitals_managed_by(actor).filter(pk=window.lending_hospital_id).exists()
-    ):
-        return
-    if technologists_managed_by(actor).filter(pk=window.technologist_id).exists():
-        raise PermissionDenied("Only the technologist changes a window they published.")
-    raise NotFound("No such on-call window.")
-
-
 @transaction.atomic
 def on_call_delete(*, actor: User, window: OnCallWindow) -> None:
     window = OnCallWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
-    _may_change(actor, window)
+    window_may_change(actor, window)
     audit_record(
         actor=actor,
         action="on_call.deleted",
