@@ -429,8 +429,8 @@ def test_fewer_hours_this_week_ranks_higher_at_equal_fit(
 def test_ties_go_by_name(world: World, tech: User, posting: SessionPosting) -> None:
     aaron, zoe = colleague(world, "zoe"), colleague(world, "aaron")
     names = ranked(posting)
-    assert names[0] == zoe.email  # "Aaron Tech"
-    assert names[-1] == aaron.email  # "Zoe Tech"
+    # "Aaron Tech" before "Zoe Tech" (world.technologist's random name may fall anywhere).
+    assert names.index(zoe.email) < names.index(aaron.email)
 
 
 def test_experience_with_the_vendor_and_the_hospital_ranks_higher(
