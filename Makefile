@@ -30,7 +30,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --no-input
 
 demo: migrate
-	$(BIN)/python manage.py load_demo
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) $(BIN)/python manage.py load_demo
 
 ## make run: install, migrate, load demo data and serve on http://$(HOST):$(PORT) with Daphne,
 ## with a scanner agent driving each demo cockpit.

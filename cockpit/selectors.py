@@ -321,13 +321,20 @@ def on_call_window_now(*, technologist: User, now: datetime) -> OnCallWindow | N
 
 
 def requester_languages(assist: AssistRequest) -> set[str]:
-    """The languages the requester speaks: their profile's; local staff (who have none on file)
-    speak the session's working languages."""
+    """The languages the requester speaks: their profile's. Local staff have none on file: they
+    speak the session's working languages, or, when the posting names none, the operator's (the
+    two work together in it)."""
     profile = getattr(assist.requested_by, "technologist_profile", None)
     codes = set(profile.languages.values_list("code", flat=True)) if profile else set()
-    if not codes:
-        codes = set(assist.cockpit.booking.posting.languages.values_list("code", flat=True))
-    return codes
+    if codes:
+        return codes
+    booking = assist.cockpit.booking
+    codes = set(booking.posting.languages.values_list("code", flat=True))
+    return codes or _languages_of(booking.technologist_id)
+
+
+def _languages_of(user_id: int) -> set[str]:
+    return set(Language.objects.filter(technologists__user=user_id).values_list("code", flat=True))
 
 
 def cockpit_languages(assist: AssistRequest) -> set[str]:
@@ -335,12 +342,7 @@ def cockpit_languages(assist: AssistRequest) -> set[str]:
     booking = assist.cockpit.booking
     codes = requester_languages(assist)
     codes |= set(booking.posting.languages.values_list("code", flat=True))
-    codes |= set(
-        Language.objects.filter(technologists__user=booking.technologist_id).values_list(
-            "code", flat=True
-        )
-    )
-    return codes
+    return codes | _languages_of(booking.technologist_id)
 
 
 def assist_candidates(

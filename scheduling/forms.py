@@ -63,6 +63,12 @@ def describe_rule(rule: str) -> str:
         return "Once"
     weekly = parse_weekly_rule(rule)
     if weekly is None:
+        # FREQ=DAILY (with or without UNTIL) reads as every weekday of a weekly rule.
+        every_day = "FREQ=WEEKLY;BYDAY=" + ",".join(_WEEKDAY_CODES)
+        daily = parse_weekly_rule(rule.upper().replace("FREQ=DAILY", every_day))
+        if daily is not None and "BYDAY" not in rule.upper():
+            until = daily[1]
+            return f"Every day until {until:%-d %b %Y}" if until else "Every day"
         return f"Repeats: {rule}"
     days, until = weekly
     labels = dict(WEEKDAYS)

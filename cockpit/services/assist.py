@@ -45,7 +45,7 @@ from cockpit.selectors import (
     operating_now,
     roles_for,
 )
-from cockpit.services.session import _locked, _require_live
+from cockpit.services.session import _locked, _require_live, control_leave
 from core.audit import audit_record
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.identifiers import patient_identifier_message, patient_identifier_problems
@@ -450,10 +450,12 @@ def _end_accepted(assist: AssistRequest, *, actor: User | None, now: datetime) -
         assist,
         {"hours": str(entry.hours) if entry else None},
     )
-    # Their help is done: the senior leaves the cockpit (the relay closes their socket).
+    # Their help is done: the senior leaves the cockpit (the relay closes their socket), and
+    # hands back control if they held it or had asked for it.
     assert assist.accepted_by_id is not None
-    assist.cockpit.assistants.remove(assist.accepted_by_id)
     _tell_cockpit(assist, "resolved")
+    assist.cockpit.assistants.remove(assist.accepted_by_id)
+    control_leave(cockpit=assist.cockpit, user_id=assist.accepted_by_id)
     transaction.on_commit(
         partial(assistant_dismiss, assist.cockpit, assist.accepted_by_id), robust=True
     )

@@ -34,6 +34,7 @@ __all__ = [
     "command_record",
     "contrast_confirm",
     "control_grant",
+    "control_leave",
     "control_override",
     "control_release",
     "control_request",
@@ -89,8 +90,9 @@ def cockpit_approve_join(*, actor: User, cockpit: CockpitSession) -> CockpitSess
 
 @transaction.atomic
 def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitSession:
-    """Ask for control. Free control (nobody holds it, no local override) is granted at once;
-    otherwise the request waits for the holder or local staff to grant it."""
+    """Ask for control. Free control (nobody holds it, no local override) is granted at once,
+    except to an assistant; otherwise the request waits for the holder, the operator or local
+    staff to grant it."""
     cockpit = _locked(cockpit)
     _require_role(actor, cockpit, role, verb="ask for control", roles=CONTROL_ROLES)
     _require_live(cockpit)
@@ -98,7 +100,8 @@ def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> Cockp
         raise Conflict("You already hold control.")
     if role == Role.OPERATOR:
         _require_approved(cockpit)
-    if cockpit.controller_id is None and not cockpit.local_override:
+    # An assistant is handed control by the operator (or local staff), never takes it free.
+    if cockpit.controller_id is None and not cockpit.local_override and role != Role.ASSISTANT:
         _give_control(cockpit, actor, role)
         _audit(actor, "cockpit.control_granted", cockpit, {"to": actor.pk, "role": role})
     else:
@@ -113,13 +116,18 @@ def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> Cockp
 def control_grant(
     *, actor: User, role: str, cockpit: CockpitSession, to_user_id: int | None = None
 ) -> CockpitSession:
-    """The holder hands control over, or local staff give it (local staff decide at any time).
-    To the person named, or to whoever asked."""
+    """The holder hands control over, or the booked operator or local staff give it (local staff
+    decide at any time; the operator could take it over anyway). To the person named, or to
+    whoever asked."""
     cockpit = _locked(cockpit)
     _require_role(actor, cockpit, role, verb="grant control", roles=CONTROL_ROLES)
     _require_live(cockpit)
-    if cockpit.controller_id != actor.pk and role != Role.LOCAL:
-        raise PermissionDenied("Only the person holding control, or local staff, may grant it.")
+    if cockpit.controller_id != actor.pk and role not in (Role.LOCAL, Role.OPERATOR):
+        raise PermissionDenied(
+            "Only the person holding control, the operator or local staff may grant it."
+        )
+    if role == Role.OPERATOR and cockpit.controller_id != actor.pk:
+        _require_approved(cockpit)
     target_id = to_user_id if to_user_id is not None else cockpit.control_requested_by_id
     if target_id is None:
         raise ValidationFailed("Nobody has asked for control: name whom to grant it to.")
@@ -186,6 +194,37 @@ def control_override(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
     cockpit.local_override = True
     _save_control(cockpit)
     _audit(actor, "cockpit.local_override", cockpit, {"from": previous})
+    return cockpit
+
+
+def control_leave(*, cockpit: CockpitSession, user_id: int) -> CockpitSession:
+    """Someone leaves the cockpit for good (a senior whose help is done): control they held is
+    free again, and their request for it is dropped; everyone is told once this commits."""
+    cockpit = _locked(cockpit)
+    changed = False
+    if cockpit.controller_id == user_id:
+        cockpit.controller = None
+        cockpit.controller_role = ""
+        changed = True
+    if cockpit.control_requested_by_id == user_id:
+        cockpit.control_requested_by = None
+        cockpit.control_requested_role = ""
+        changed = True
+    if changed:
+        _save_control(cockpit)
+        _audit(None, "cockpit.control_released", cockpit, {"left": user_id})
+        cockpit_id = cockpit.pk
+
+        def tell() -> None:
+            from cockpit.broadcast import session_event_send
+            from cockpit.selectors import cockpit_get, control_view
+
+            fresh = cockpit_get(cockpit_id=cockpit_id)
+            session_event_send(
+                fresh, "control", {"action": "release", "by": None, **control_view(fresh)}
+            )
+
+        transaction.on_commit(tell, robust=True)
     return cockpit
 
 

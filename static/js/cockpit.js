@@ -146,9 +146,21 @@
     };
     socket.onclose = function (event) {
       socket = null;
+      if (farewell) {
+        // A senior whose help is done has left the room: nothing of it stays on screen.
+        finished = true;
+        var gone = make("p", "message info", farewell + " ");
+        var back = make("a", "", "Your requests for help");
+        back.href = "/assist/history/";
+        gone.appendChild(back);
+        gone.id = "assist-farewell";
+        live.hidden = true;
+        live.parentNode.insertBefore(gone, live);
+        return;
+      }
       if (FINAL_CLOSES[event.code]) {
         finished = true;
-        setConnection("closed", farewell || FINAL_CLOSES[event.code]);
+        setConnection("closed", FINAL_CLOSES[event.code]);
         render();
         return;
       }
@@ -394,7 +406,9 @@
     var approvedOrNotOperator = ROLE !== "operator" || control.join_approved;
     toggle('[data-control="request"]', open && canControl && !mine && !isMe(asked) && approvedOrNotOperator);
     toggle('[data-control="release"]', open && mine);
-    toggle('[data-control="grant"]', open && !!asked && !isMe(asked) && (mine || ROLE === "local"),
+    // The holder, local staff and the booked operator (once approved) hand control over.
+    var mayGrant = mine || ROLE === "local" || (ROLE === "operator" && control.join_approved);
+    toggle('[data-control="grant"]', open && !!asked && !isMe(asked) && mayGrant,
       asked ? "Grant control to " + asked.name : "Grant control");
     toggle('[data-control="take_over"]', open && ROLE === "operator" && !mine && !!holder &&
       control.join_approved && !control.local_override);

@@ -1026,3 +1026,35 @@ def test_a_senior_who_also_works_for_the_scanning_hospital_is_not_credited_for_i
     services.assist_finish(actor=anna, assist_id=helping.pk, now=NOW + 30 * MINUTE)
 
     assert _assist_entries() == []
+
+
+def test_an_assistant_asks_for_free_control_and_the_operator_hands_it_over(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    anna = _senior(world.other_hospital, "Anna")
+    helping = _accepted(world, cockpit, anna)
+
+    # Nobody holds control, yet the assistant's request waits for the operator.
+    cockpit = services.control_request(actor=anna, role="assistant", cockpit=cockpit)
+    assert (cockpit.controller, cockpit.control_requested_by) == (None, anna)
+    cockpit = services.control_grant(actor=world.technologist, role="operator", cockpit=cockpit)
+    assert (cockpit.controller, cockpit.controller_role) == (anna, "assistant")
+
+    # Help done: she leaves, and control is free again.
+    services.assist_finish(actor=world.technologist, assist_id=helping.pk, now=NOW + 5 * MINUTE)
+    cockpit.refresh_from_db()
+    assert (cockpit.controller, cockpit.controller_role) == (None, "")
+    assert roles_for(anna, cockpit) == []
+
+
+def test_local_staff_of_a_session_without_languages_speak_the_operators(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    dutch = _senior(world.other_hospital, "Dirk", languages=("nl",))
+    _senior(world.other_hospital, "Greta", languages=("de",))
+
+    waiting = _ask(world, cockpit, by="local", now=NOW)
+
+    # The operator speaks French and Dutch; the session names no language.
+    assert _asked(waiting) == {dutch}
+    assert waiting.stage == AssistStage.SENIORS

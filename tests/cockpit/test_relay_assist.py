@@ -405,6 +405,16 @@ async def test_a_senior_accepts_joins_as_assistant_chats_and_gets_control(
         "seq": room.seq,
         "payload": {"action": "resolved", "assist": done},
     }
+    # She held control: it is free again, and everyone (she too, still connected) is told.
+    room.seq += 1
+    for socket in [*room.people, assistant]:
+        frame = await socket.recv()
+        assert (frame["type"], frame["seq"], frame["payload"]["action"]) == (
+            "control",
+            room.seq,
+            "release",
+        )
+        assert frame["payload"]["controller"] is None
     # Their help is done: the relay thanks the senior and closes their socket; the others see
     # them leave.
     assert await assistant.recv() == error(

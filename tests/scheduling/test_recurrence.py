@@ -172,3 +172,11 @@ def test_rules_that_never_happen_or_happen_many_times_a_day_are_refused_at_once(
 def test_the_29th_of_february_is_a_rule_that_happens() -> None:
     rule = parse_rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", first_start_local=datetime(2026, 1, 1))
     assert next(iter(rule)) == datetime(2028, 2, 29)
+
+
+def test_daily_rules_read_in_words() -> None:
+    from scheduling.forms import describe_rule
+
+    assert describe_rule("FREQ=DAILY") == "Every day"
+    assert describe_rule("FREQ=DAILY;UNTIL=20261221T235959") == "Every day until 21 Dec 2026"
+    assert describe_rule("FREQ=DAILY;INTERVAL=2") == "Repeats: FREQ=DAILY;INTERVAL=2"

@@ -16,7 +16,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit.selectors import on_call_now, operating_now, scanner_open_booking
+from cockpit.models import AssistRequest, AssistStage, CockpitSession
+from cockpit.models import Role as CockpitRole
+from cockpit.selectors import (
+    assist_candidates,
+    on_call_now,
+    operating_now,
+    scanner_open_booking,
+)
 from cockpit.services import cockpit_approve_join, cockpit_open
 from core.errors import DomainError
 from marketplace import services
@@ -504,8 +511,11 @@ class Command(BaseCommand):
         )
         if live:
             summary += "\nLive cockpits now (`make run` starts a scanner agent for each):"
-            for scanner, operator, local in live:
+            for scanner, operator, local, cockpit in live:
                 summary += f"\n  {scanner:<34} operator {operator}, local staff {local}"
+                answering = self._who_answers(cockpit)  # once the on-call windows exist
+                if answering:
+                    summary += f"\n  {'':<34} Ask for help reaches: {', '.join(answering)}"
         seniors = self._seniors_on_call_now()
         if seniors:
             summary += (
@@ -802,7 +812,7 @@ class Command(BaseCommand):
 
     def _live_cockpits(
         self, hospitals: dict[str, Hospital], managers: dict[str, User]
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, str, str, CockpitSession]]:
         """On each cockpit-ready scanner, a session that starts in five minutes, booked through
         the services with a technologist from elsewhere (available for it), its cockpit open and
         the operator's join pre-approved by the local staff: a new user signs in and finds a live
@@ -823,9 +833,31 @@ class Command(BaseCommand):
             if not cockpit.join_approved:
                 cockpit_approve_join(actor=local, cockpit=cockpit)
             live.append(
-                (f"{scanner.name}, {hospital.name}", booking.technologist.email, local.email)
+                (
+                    f"{scanner.name}, {hospital.name}",
+                    booking.technologist.email,
+                    local.email,
+                    cockpit,
+                )
             )
         return live
+
+    def _who_answers(self, cockpit: CockpitSession) -> list[str]:
+        """Who a request for help from this cockpit's operator would reach first: the on-call
+        seniors who qualify for the session's first exam family, now."""
+        booking = cockpit.booking
+        family = booking.posting.required_exam_families.order_by("position").first()
+        if family is None:
+            return []
+        probe = AssistRequest(
+            cockpit=cockpit,
+            requested_by=booking.technologist,
+            requester_role=CockpitRole.OPERATOR,
+            exam_family=family,
+            vendor=booking.posting.scanner.vendor,
+        )
+        seniors = assist_candidates(assist=probe, stage=AssistStage.SENIORS)
+        return [f"{email} ({family.name})" for email in seniors.values_list("email", flat=True)]
 
     def _book_now(self, manager: User, scanner: Scanner, work: str, email: str) -> Booking | None:
         technologist = User.objects.get(email=email)
