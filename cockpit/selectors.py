@@ -277,6 +277,19 @@ def assist_view(assist: AssistRequest | None) -> dict[str, Any] | None:
     }
 
 
+def assist_wanted_message(assist: AssistRequest) -> str:
+    """What a technologist asked to help reads (banner, notification, mail)."""
+    posting = assist.cockpit.booking.posting
+    where = f"{posting.hospital.name} ({posting.site.name}, {posting.scanner.name})"
+    message = (
+        f"Help wanted now: {assist.exam_family.name} on {posting.scanner.get_vendor_display()} "
+        f"at {where}."
+    )
+    if assist.note:
+        message += f" {assist.requested_by.display_name}: “{assist.note}”"
+    return message
+
+
 def operating_now(*, now: datetime | None = None) -> QuerySet[Booking]:
     """Bookings whose operator is at a cockpit now (or within its opening): running, or
     confirmed with the cockpit open. Their technologists are not asked to assist elsewhere."""

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from cockpit.models import ASSIST_REQUESTER_ROLES, AssistRequest, AssistStage, AssistStatus, Role
-from cockpit.selectors import assist_notice_for, assist_view
+from cockpit.selectors import assist_notice_for, assist_view, assist_wanted_message
 from cockpit.services import NOTE_MAX
 from core.api import StrictSerializer
 from marketplace.models import Vendor
@@ -68,6 +68,9 @@ class AssistRequestSerializer(serializers.Serializer):
     may_accept = serializers.BooleanField(
         help_text="You were asked to join and it is still open: POST …/accept/ to join."
     )
+    message = serializers.CharField(
+        help_text="What a technologist asked to help reads (the banner and the mail)."
+    )
 
     def to_representation(self, instance: AssistRequest) -> dict[str, Any]:
         view = assist_view(instance) or {}
@@ -88,6 +91,7 @@ class AssistRequestSerializer(serializers.Serializer):
             "may_accept": bool(
                 notice and notice.may_accept and instance.status == AssistStatus.OPEN
             ),
+            "message": assist_wanted_message(instance),
         }
 
 

@@ -39,6 +39,7 @@ from cockpit.selectors import (
     assist_escalate_after,
     assist_managers,
     assist_view,
+    assist_wanted_message,
     assist_with_graph,
     cockpit_is_open,
     on_call_window_now,
@@ -242,9 +243,7 @@ def _notify(assist: AssistRequest, user_ids: list[int], *, may_accept: bool, now
     family = assist.exam_family.name
     if may_accept:
         kind = "assist_request"
-        message = f"Help wanted now: {family} on {posting.scanner.get_vendor_display()} at {where}."
-        if assist.note:
-            message += f" {who}: “{assist.note}”"
+        message = assist_wanted_message(assist)
     else:
         kind = "assist_unanswered"
         minutes = int((now - assist.created_at).total_seconds() // 60)

@@ -128,7 +128,7 @@
     return el;
   }
 
-  function showBanner(payload) {
+  function showBanner(payload, options) {
     var data = payload.data || {};
     var assistId = String(data.assist || "");
     var el = document.createElement("div");
@@ -177,7 +177,7 @@
       return;
     }
     box.insertBefore(el, box.firstChild);
-    if (soundOn()) { beep(); }
+    if (soundOn() && !(options && options.quiet)) { beep(); }
   }
 
   function closeBanner(payload) {
@@ -205,10 +205,33 @@
     }
   }
 
+  // Requests for help that are still waiting for this person, asked before this page opened (or
+  // while its socket was away): the same banner, without the beep.
+  function catchUp() {
+    if (!window.fetch) { return; }
+    fetch("/api/v1/assist-requests/?open=1", {
+      credentials: "same-origin", headers: { Accept: "application/json" }
+    }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (body) {
+      var items = body && (Array.isArray(body) ? body : body.results);
+      if (!items) { return; }
+      items.forEach(function (item) {
+        if (!item.may_accept || findBanner(String(item.id))) { return; }
+        showBanner({
+          kind: "assist_request",
+          message: item.message,
+          url: "/assist/",
+          data: { assist: item.id, accept_url: "/assist/" + item.id + "/accept/" }
+        }, { quiet: true });
+      });
+    }).catch(function () { /* the page works without it */ });
+  }
+
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + "/ws/notifications/");
-    socket.onopen = function () { delay = 1000; };
+    socket.onopen = function () { delay = 1000; catchUp(); };
     socket.onmessage = function (event) {
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }

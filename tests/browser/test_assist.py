@@ -1,7 +1,8 @@
 """Senior assistance in real Chromium against a real Daphne process: a junior operator in a
-cockpit asks for help; two on-call seniors, each in their own browser on some other page, get
-the banner live; the first accepts and lands in the cockpit as assistant, appears in the
-junior's presence list and chats; the other senior's banner turns to "Taken"."""
+cockpit asks for help; an on-call senior on some other page gets the banner live, and a second
+one who opens WeScan only afterwards finds it too; the first accepts and lands in the cockpit as
+assistant, appears in the junior's presence list and chats; the other senior's banner turns to
+"Taken" live."""
 
 import json
 import time
@@ -125,7 +126,6 @@ def test_a_junior_asks_a_senior_accepts_and_joins_the_cockpit(
     console_url = f"{server.url}/cockpit/{cockpit.pk}/"
 
     anna_page = _signed_in_with_live_notices(new_context, server, anna, "/me/bookings/")
-    bruno_page = _signed_in_with_live_notices(new_context, server, bruno, "/")
     junior = new_context(live_sockets=True).new_page()
     sign_in(junior, server.url, world.technologist.email, PASSWORD)
     junior.goto(console_url)
@@ -145,7 +145,9 @@ def test_a_junior_asks_a_senior_accepts_and_joins_the_cockpit(
     expect(junior.locator("#assist-ask")).to_be_hidden()
     expect(junior.locator("#assist-cancel")).to_be_visible()
 
-    # Both seniors get the banner live, on the page they were on.
+    # Anna gets the banner live, on the page she was on; Bruno, who opens WeScan only now,
+    # finds it waiting for him too.
+    bruno_page = _signed_in_with_live_notices(new_context, server, bruno, "/")
     assist = AssistRequest.objects.get(cockpit=cockpit)
     for page in (anna_page, bruno_page):
         banner = page.locator(f'#live-notices .assist-banner[data-assist-id="{assist.pk}"]')

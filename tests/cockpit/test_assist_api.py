@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from cockpit.models import AssistNotice, AssistRequest, AssistStatus
+from core.models import Notification
 from marketplace.models import Seniority
 from scheduling.models import OnCallWindow
 from tests.cockpit.support import open_cockpit
@@ -157,6 +158,11 @@ def test_open_requests_waiting_for_a_senior_and_the_history(world: World) -> Non
     assert [row["id"] for row in waiting["results"]] == [assist.pk]
     assert waiting["results"][0]["may_accept"] is True
     assert waiting["results"][0]["note"] == NOTE
+    # What the banner says to someone who opens WeScan after the request went out.
+    assert (
+        waiting["results"][0]["message"]
+        == Notification.objects.get(recipient=senior, kind="assist_request").message
+    )
     assert client.get("/api/v1/assist-requests/").json()["count"] == 1
     client.post(f"/api/v1/assist-requests/{assist.pk}/accept/")
     assert client.get("/api/v1/assist-requests/?open=1").json()["count"] == 0
