@@ -222,7 +222,7 @@ def session_view(cockpit: CockpitSession) -> dict[str, Any]:
             {"code": family.code, "name": family.name}
             for family in posting.required_exam_families.all()
         ],
-        "assist": assist_view(assist_current(cockpit=cockpit)),
+        "assist": assist_view(assist_latest(cockpit=cockpit)),
     }
 
 
@@ -243,6 +243,26 @@ def assist_current(*, cockpit: CockpitSession) -> AssistRequest | None:
         )
         .select_related("exam_family", "requested_by", "accepted_by")
         .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+# How long a request that ended stays on the console (a reload still says "Help done").
+ASSIST_SHOWN_AFTER_END = timedelta(minutes=30)
+
+
+def assist_latest(*, cockpit: CockpitSession) -> AssistRequest | None:
+    """What the console shows: the request under way, else one that ended in the last half
+    hour."""
+    current = assist_current(cockpit=cockpit)
+    if current is not None:
+        return current
+    return (
+        AssistRequest.objects.filter(
+            cockpit=cockpit, ended_at__gte=timezone.now() - ASSIST_SHOWN_AFTER_END
+        )
+        .select_related("exam_family", "requested_by", "accepted_by")
+        .order_by("-ended_at", "-pk")
         .first()
     )
 

@@ -28,7 +28,7 @@ from accounts.models import User
 from cockpit import services
 from cockpit.groups import store_prefix
 from cockpit.models import AssistNotice, AssistRequest, AssistStage, AssistStatus, CockpitSession
-from cockpit.selectors import assist_view, roles_for
+from cockpit.selectors import assist_view, cockpit_get, roles_for, session_view
 from cockpit.store import store
 from cockpit.tasks import assist_escalate_due
 from core.errors import Conflict, NotFound, PermissionDenied
@@ -1058,3 +1058,17 @@ def test_local_staff_of_a_session_without_languages_speak_the_operators(
     # The operator speaks French and Dutch; the session names no language.
     assert _asked(waiting) == {dutch}
     assert waiting.stage == AssistStage.SENIORS
+
+
+def test_the_console_still_shows_a_request_that_ended_in_the_last_half_hour(
+    world: World, clock: Clock, cockpit: CockpitSession
+) -> None:
+    _senior(world.other_hospital, "Anna")
+    waiting = _ask(world, cockpit, now=NOW)
+    services.assist_cancel(actor=world.technologist, assist_id=waiting.pk, now=NOW)
+
+    clock.now = NOW + 29 * MINUTE
+    shown = session_view(cockpit_get(cockpit_id=cockpit.pk))["assist"]
+    assert (shown["id"], shown["status"]) == (waiting.pk, AssistStatus.CANCELLED)
+    clock.now = NOW + 31 * MINUTE
+    assert session_view(cockpit_get(cockpit_id=cockpit.pk))["assist"] is None
