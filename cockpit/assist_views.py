@@ -35,7 +35,7 @@ from scheduling.forms import describe_rule
 from scheduling.models import LedgerEntry, OnCallWindow
 from scheduling.recurrence import RecurrenceError
 from scheduling.selectors import access_own_on_call_window, on_call_status, own_on_call_windows
-from scheduling.services import ON_CALL_SENIORITIES
+from scheduling.services import on_call_refusal
 
 # The schedule lists the occurrences of this many days ahead.
 SCHEDULE_DAYS = 14
@@ -135,7 +135,8 @@ def _on_call_page(
     status: int = 200,
 ) -> HttpResponse:
     context: dict[str, Any] = {"profile": profile}
-    if profile is not None and profile.seniority in ON_CALL_SENIORITIES:
+    if on_call_refusal(profile) is None:
+        assert profile is not None
         now = timezone.now()
         zone = ZoneInfo(profile.home_time_zone)
         families = _family_choices(profile)
@@ -192,16 +193,7 @@ def _cannot_go_on_call(
     request: AuthenticatedHttpRequest, profile: TechnologistProfile | None
 ) -> HttpResponse:
     """Back to the on-call page, told why, for someone who keeps no on-call schedule."""
-    if profile is None:
-        messages.info(
-            request, "Set up your technologist profile first: only technologists go on call."
-        )
-    else:
-        messages.info(
-            request,
-            "The on-call schedule is for senior and experienced technologists; as a junior, ask "
-            "for help from the cockpit instead.",
-        )
+    messages.info(request, on_call_refusal(profile) or "")
     return redirect("on_call")
 
 
@@ -211,7 +203,7 @@ def on_call_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect(reverse("on_call") + "#add-window")
     profile = _on_call_profile(request)
-    if profile is None or profile.seniority not in ON_CALL_SENIORITIES:
+    if profile is None or on_call_refusal(profile) is not None:
         return _cannot_go_on_call(request, profile)
     form = OnCallWindowForm(request.POST, families=_family_choices(profile))
     if form.is_valid():
@@ -238,7 +230,7 @@ def on_call_add(request: AuthenticatedHttpRequest) -> HttpResponse:
 def on_call_now(request: AuthenticatedHttpRequest) -> HttpResponse:
     """On call from now for the hours chosen; the switch turns on."""
     profile = _on_call_profile(request)
-    if profile is None or profile.seniority not in ON_CALL_SENIORITIES:
+    if profile is None or on_call_refusal(profile) is not None:
         return _cannot_go_on_call(request, profile)
     form = OnCallNowForm(request.POST, families=_family_choices(profile))
     if not form.is_valid():

@@ -224,7 +224,7 @@ def on_call_status(
     *, user: User, profile: TechnologistProfile, now: datetime | None = None
 ) -> dict[str, Any]:
     """The switch, and whether requests for help reach the technologist now (until when)."""
-    from scheduling.services.on_call import ON_CALL_SENIORITIES
+    from scheduling.services.on_call import on_call_refusal
 
     now = now or timezone.now()
     current = on_call_occurrence_now(technologist=user, now=now)
@@ -233,5 +233,5 @@ def on_call_status(
         "on_call_now": current is not None and not profile.on_call_paused,
         "window": current[0].pk if current else None,
         "until": current[1].ends_at if current else None,
-        "may_go_on_call": profile.seniority in ON_CALL_SENIORITIES,
+        "may_go_on_call": on_call_refusal(profile) is None,
     }

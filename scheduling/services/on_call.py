@@ -28,6 +28,7 @@ __all__ = [
     "on_call_delete",
     "on_call_now",
     "on_call_pause",
+    "on_call_refusal",
 ]
 
 # Who keeps an on-call schedule: seniors (asked first) and experienced technologists (asked when
@@ -37,15 +38,24 @@ ON_CALL_SENIORITIES = (Seniority.SENIOR, Seniority.EXPERIENCED)
 ON_CALL_NOW_MAX = timedelta(hours=12)
 
 
-def _profile(technologist: User) -> TechnologistProfile:
-    profile = TechnologistProfile.objects.filter(user=technologist).first()
+def on_call_refusal(profile: TechnologistProfile | None) -> str | None:
+    """Why this person keeps no on-call schedule; None when they may."""
     if profile is None:
-        raise ValidationFailed("Only technologists with a profile go on call.")
+        return "Only technologists with a profile go on call: set up your profile first."
     if profile.seniority not in ON_CALL_SENIORITIES:
-        raise ValidationFailed(
+        return (
             "The on-call schedule is for senior and experienced technologists; as a junior, ask "
             "for help from the cockpit instead."
         )
+    return None
+
+
+def _profile(technologist: User) -> TechnologistProfile:
+    profile = TechnologistProfile.objects.filter(user=technologist).first()
+    refusal = on_call_refusal(profile)
+    if refusal is not None:
+        raise ValidationFailed(refusal)
+    assert profile is not None
     return profile
 
 
