@@ -51,7 +51,6 @@ target prints MISSED.
 
 import asyncio
 import contextlib
-import http.client
 import json
 import os
 import socket
@@ -63,19 +62,23 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from common import (
     DATA_DIR,
     ROOT,
     Bench,
     BenchFailure,
+    Server,
     figure,
-    listening_socket,
+    flush_redis,
     machine,
     percentile,
+    redis_url,
     run,
     server_cpu_seconds,
+    session_cookie,
+    start_daphne,
     tail,
 )
 
@@ -122,21 +125,6 @@ class SessionSeed:
 @dataclass
 class Seeded:
     sessions: list[SessionSeed]
-
-
-def session_cookie(user: Any) -> str:
-    """A logged-in Django session for `user` (what `login()` stores), for the `sessionid` cookie."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    assert store.session_key is not None
-    return store.session_key
 
 
 def seed() -> Seeded:
@@ -310,65 +298,6 @@ def seed() -> Seeded:
 # --- Servers --------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchFailure(
-                f"{self.name} (pid {self.process.pid}) exited with {self.process.returncode}:\n"
-                f"{tail(self.log)}"
-            )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def start_daphne(index: int, run_name: str, env: dict[str, str]) -> Server:
-    """One Daphne process on its own port (so that the load generator chooses which process each
-    client talks to), without an access log."""
-    daphne = Path(sys.executable).parent / "daphne"
-    log = DATA_DIR / f"cockpit-{run_name}-daphne-{index}.log"
-    with listening_socket() as listener, log.open("wb") as out:
-        port = int(listener.getsockname()[1])
-        process = subprocess.Popen(
-            [str(daphne), "--fd", str(listener.fileno()), "-v", "0", "wescan.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            pass_fds=(listener.fileno(),),
-        )
-    server = Server(f"daphne {run_name} {index}", port, process, log)
-    deadline = time.monotonic() + 30
-    while True:
-        server.check_alive()
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            connection.request("GET", "/accounts/login/")
-            status = connection.getresponse().status
-        except OSError:
-            status = 0
-        finally:
-            connection.close()
-        if 0 < status < 500:
-            return server
-        if time.monotonic() > deadline:
-            server.stop()
-            raise BenchFailure(f"{server.name} did not serve within 30 s:\n{tail(log)}")
-        time.sleep(0.2)
-
-
 def start_bare() -> Server:
     log = DATA_DIR / "cockpit-bare-relay.log"
     with contextlib.closing(socket.socket()) as probe:
@@ -390,29 +319,6 @@ def start_bare() -> Server:
             raise BenchFailure(f"the bare relay did not start:\n{tail(log)}")
         time.sleep(0.05)
     return server
-
-
-def redis_url() -> str | None:
-    """This benchmark's Redis database on REDIS_URL's server, or on 127.0.0.1:6379 when it
-    answers there; None when there is no Redis."""
-    import redis
-
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    url = urlunsplit(urlsplit(url)._replace(path=f"/{REDIS_DB}"))
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("REDIS_URL"):
-            raise SystemExit(f"error: REDIS_URL is set but Redis does not answer: {exc}") from None
-        return None
-    return url
-
-
-def flush_redis(url: str | None) -> None:
-    if url:
-        import redis
-
-        redis.Redis.from_url(url).flushdb()
 
 
 # --- The runs -------------------------------------------------------------------------------
@@ -566,7 +472,7 @@ def check_started(run_name: str) -> None:
 
 
 def measure(bench: Bench, seeded: Seeded) -> None:
-    redis = redis_url()
+    redis = redis_url(REDIS_DB)
     os.environ.pop("REDIS_URL", None)  # the parent and the `memory` run use no Redis
     print(
         f"setup: {SESSIONS} cockpit sessions open now x 6 participants (the scanner + 5 people: "
@@ -603,7 +509,7 @@ def daphne_run(seeded: Seeded, run_name: str, count: int, url: str | None) -> di
     servers: list[Server] = []
     try:
         for index in range(count):
-            servers.append(start_daphne(index, run_name, env))
+            servers.append(start_daphne("cockpit", index, run_name, env))
         print(
             f"setup: {run_name}: {count} daphne process{'es' if count > 1 else ''} "
             f"(pids {', '.join(str(s.process.pid) for s in servers)}), channel layer "
@@ -1055,7 +961,7 @@ def load_main(plan_path: str, result_path: str) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--load"]:
         sys.exit(load_main(sys.argv[2], sys.argv[3]))
-    url = redis_url()
+    url = redis_url(REDIS_DB)
     try:
         status = run("cockpit", "wescan_bench_cockpit", seed, measure)
     finally:

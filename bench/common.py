@@ -669,3 +669,103 @@ def api_root_problem(status: int, body: bytes) -> str | None:
     if not isinstance(data, dict) or not {"scanners", "postings"} <= data.keys():
         return f"/api/v1/: not the API root: {body[:200]!r}"
     return None
+
+
+# --- One Daphne per port, Redis, sessions (the cockpit and assist benches) --------------------
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise BenchFailure(
+                f"{self.name} (pid {self.process.pid}) exited with {self.process.returncode}:\n"
+                f"{tail(self.log)}"
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_daphne(bench: str, index: int, run_name: str, env: dict[str, str]) -> Server:
+    """One Daphne process on its own port (so that the load generator chooses which process each
+    client talks to), without an access log; its output in bench/.data/<bench>-<run>-daphne-N."""
+    daphne = Path(sys.executable).parent / "daphne"
+    log = DATA_DIR / f"{bench}-{run_name}-daphne-{index}.log"
+    with listening_socket() as listener, log.open("wb") as out:
+        port = int(listener.getsockname()[1])
+        process = subprocess.Popen(
+            [str(daphne), "--fd", str(listener.fileno()), "-v", "0", "wescan.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
+        )
+    server = Server(f"daphne {run_name} {index}", port, process, log)
+    deadline = time.monotonic() + 30
+    while True:
+        server.check_alive()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("GET", "/accounts/login/")
+            status = connection.getresponse().status
+        except OSError:
+            status = 0
+        finally:
+            connection.close()
+        if 0 < status < 500:
+            return server
+        if time.monotonic() > deadline:
+            server.stop()
+            raise BenchFailure(f"{server.name} did not serve within 30 s:\n{tail(log)}")
+        time.sleep(0.2)
+
+
+def redis_url(db: int) -> str | None:
+    """A benchmark's Redis database `db` on REDIS_URL's server, or on 127.0.0.1:6379 when it
+    answers there; None when there is no Redis."""
+    import redis
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    url = urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("REDIS_URL"):
+            raise SystemExit(f"error: REDIS_URL is set but Redis does not answer: {exc}") from None
+        return None
+    return url
+
+
+def flush_redis(url: str | None) -> None:
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+def session_cookie(user: Any) -> str:
+    """A logged-in Django session for `user` (what `login()` stores), for the `sessionid` cookie."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    assert store.session_key is not None
+    return store.session_key
