@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run install install-dev migrate demo test lint format bench services clean
+.PHONY: run dev install install-dev migrate demo test lint format bench services clean
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -41,6 +41,12 @@ run: demo
 	@echo "Live cockpits: sign in as an operator or local staff listed above, then open Cockpits."
 	@echo
 	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) HOST=$(HOST) PORT=$(PORT) scripts/run.sh
+
+## make dev: as `make run`, with DEBUG on (tracebacks in the browser) for developers.
+dev: demo
+	@echo
+	@echo "WeScan (DEBUG on) is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) HOST=$(HOST) PORT=$(PORT) DJANGO_DEBUG=1 scripts/run.sh
 
 ## make test: install what the tests need (dev extras, Debian's chromium) and run the whole suite.
 test: install-dev

@@ -9,6 +9,9 @@ PORT=${PORT:-8000}
 
 # No beat process in the embedded mode: the periodic jobs (escalating requests for help, expiring
 # postings, reminders) run inside Daphne, which holds the sockets (wescan/embedded_beat.py).
+# DEBUG is off, as people use the product (error pages, no tracebacks, static files from
+# WhiteNoise); `make dev` turns it on for developers.
+export DJANGO_DEBUG=${DJANGO_DEBUG:-0}
 WESCAN_EMBEDDED_BEAT=1 "$BIN/daphne" -b "$HOST" -p "$PORT" wescan.asgi:application &
 server=$!
 agents=""
