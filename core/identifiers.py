@@ -1,45 +1,60 @@
-"""No patient data: free text that describes the work must not identify the person scanned.
+r"""No patient data: free text that describes the work must not identify the person scanned.
 
 `patient_identifier_problems(text)` names what in a text looks like a patient identifier: a full
 date (a date of birth), a national register or NHS-style number, an e-mail address or a phone
 number. Work descriptions need none of these: times belong in the posting's start and end, and
 people are reached through WeScan, not through numbers typed into notes.
+
+The patterns run on RE2 (google-re2), an automaton that reads the text once whatever the pattern:
+linear time by construction. Python's backtracking `re` made `[\w.+-]+@` quadratic (40,000
+characters took 4.6 s, 200,000 froze the server for two minutes); rewriting each pattern to dodge
+backtracking would hold only until the next pattern is added. A 200,000-character text is checked
+in a few milliseconds (bench/bench_identifiers.py). Callers bound the text before it gets here too
+(`core.text.free_text_clean`).
 """
 
-import re
+from typing import Any
 
-_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+import re2
+
+
+def _compile(pattern: str) -> Any:
+    """Case-insensitive, as people type: "DOB", "Jan", "GEBOREN"."""
+    return re2.compile(f"(?i){pattern}")
+
+
+_PATTERNS: list[tuple[str, Any]] = [
     (
         "an e-mail address",
-        re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", re.IGNORECASE),
+        _compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
     ),
     (
         # Belgian national register number: YY.MM.DD-XXX.CC, or its 11 digits run together.
         "a national register number",
-        re.compile(r"\b\d{2}[.\s]?\d{2}[.\s]?\d{2}[-\s]?\d{3}[.\s]?\d{2}\b"),
+        _compile(r"\b\d{2}[.\s]?\d{2}[.\s]?\d{2}[-\s]?\d{3}[.\s]?\d{2}\b"),
     ),
     (
         # NHS number style: 10 digits, often written 3-3-4.
         "an NHS-style patient number",
-        re.compile(r"\b\d{3}[\s-]?\d{3}[\s-]?\d{4}\b"),
+        _compile(r"\b\d{3}[\s-]?\d{3}[\s-]?\d{4}\b"),
     ),
     (
         "a phone number",
-        re.compile(
-            r"(?<![\w.])(\+|00)\d[\d\s./-]{7,}\d\b|\b0\d{1,3}[\s./-]?\d{2,3}([\s./-]?\d{2}){2,3}\b"
+        _compile(
+            # RE2 has no look-behind: "not after a letter, digit or dot" is such a character or ^.
+            r"(?:^|[^\w.])(\+|00)\d[\d\s./-]{7,}\d\b|\b0\d{1,3}[\s./-]?\d{2,3}([\s./-]?\d{2}){2,3}\b"
         ),
     ),
     (
         "a date (a date of birth?)",
-        re.compile(
+        _compile(
             r"\b(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2})\b"
-            r"|\b\d{1,2}\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{4}\b",
-            re.IGNORECASE,
+            r"|\b\d{1,2}\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{4}\b"
         ),
     ),
     (
         "a date (a date of birth?)",
-        re.compile(r"\b(d\.?o\.?b\.?|date of birth|born on|né[e]? le|geboren)\b", re.IGNORECASE),
+        _compile(r"\b(d\.?o\.?b\.?|date of birth|born on|né[e]? le|geboren)\b"),
     ),
 ]
 

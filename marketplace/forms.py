@@ -24,6 +24,7 @@ from marketplace.models import (
     Urgency,
     Vendor,
 )
+from marketplace.services.postings import CANCEL_REASON_MAX
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
@@ -285,7 +286,7 @@ class PostingForm(forms.Form):
 
 class CancelPostingForm(forms.Form):
     reason = forms.CharField(
-        max_length=500,
+        max_length=CANCEL_REASON_MAX,
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "e.g. scanner under maintenance"}),
         help_text="Optional; about the work only.",

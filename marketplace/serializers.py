@@ -28,6 +28,7 @@ from marketplace.models import (
     Vendor,
     validate_time_zone,
 )
+from marketplace.services.postings import CANCEL_REASON_MAX
 
 
 class HospitalSerializer(StrictModelSerializer):
@@ -395,7 +396,7 @@ class PostingUpdateSerializer(_PostingWriteFields):
 
 
 class PostingCancelSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=CANCEL_REASON_MAX, allow_blank=True, default="")
 
 
 class OpenPostingFilterSerializer(serializers.Serializer):

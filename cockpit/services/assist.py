@@ -49,8 +49,8 @@ from cockpit.selectors import (
 from cockpit.services.session import _locked, _require_live, control_leave
 from core.audit import audit_record
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core.identifiers import patient_identifier_message, patient_identifier_problems
 from core.notify import notification_send, push_on_commit
+from core.text import free_text_clean
 from marketplace.models import ExamFamily, Membership
 from marketplace.models import Role as HospitalRole
 from scheduling.models import BookingStatus
@@ -105,15 +105,7 @@ def assist_request(
             "Choose the exam family you need help with.",
             fields={"exam_family": [f"No exam family {exam_family!r}."]},
         )
-    note = " ".join(note.split())
-    if len(note) > NOTE_MAX:
-        raise ValidationFailed(
-            f"Keep the note under {NOTE_MAX} characters.",
-            fields={"note": [f"{len(note)} characters; at most {NOTE_MAX}."]},
-        )
-    problems = patient_identifier_problems(note)
-    if problems:
-        raise ValidationFailed(patient_identifier_message(problems), fields={"note": problems})
+    note = free_text_clean(note, field="note", max_length=NOTE_MAX, what="note", one_line=True)
     under_way = AssistRequest.objects.filter(cockpit=cockpit, status__in=UNDER_WAY).first()
     if under_way is not None and under_way.status == AssistStatus.OPEN:
         raise Conflict("A request for help is already open in this cockpit; cancel it first.")

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
+from cockpit.schemas import MAX_CHAT_LENGTH as CHAT_MAX
 from cockpit.selectors import (
     COCKPIT_BOOKING_STATUSES,
     MAX_CONTROLLED,
@@ -20,7 +21,7 @@ from cockpit.selectors import (
 from cockpit.simulator import protocol_for
 from core.audit import audit_record
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.identifiers import patient_identifier_message, patient_identifier_problems
+from core.text import free_text_clean
 from scheduling.models import Booking, BookingStatus
 from scheduling.services import booking_complete, booking_start
 
@@ -281,13 +282,9 @@ def contrast_confirm(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
 
 def chat_check(text: str) -> str:
     """A chat line, stripped; refused when it looks like it names the patient."""
-    text = text.strip()
-    if not text:
-        raise ValidationFailed("A chat message cannot be empty.")
-    problems = patient_identifier_problems(text)
-    if problems:
-        raise ValidationFailed(patient_identifier_message(problems), fields={"text": problems})
-    return text
+    return free_text_clean(
+        text, field="text", max_length=CHAT_MAX, what="chat message", required=True
+    )
 
 
 # --- Start and end of the exam ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.audit import audit_record
 from core.errors import Conflict, ValidationFailed, validate_instance
-from core.identifiers import patient_identifier_message, patient_identifier_problems
+from core.text import free_text_clean
 from marketplace.access import require_manager
 from marketplace.models import (
     Compensation,
@@ -27,7 +27,9 @@ from marketplace.models import (
 from scheduling.services.bookings import bookings_close_for_cancelled_posting
 
 __all__ = [
+    "CANCEL_REASON_MAX",
     "EDITABLE_POSTING_STATUSES",
+    "NOTES_MAX",
     "posting_cancel",
     "posting_create",
     "posting_expire_due",
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 EDITABLE_POSTING_STATUSES = (PostingStatus.DRAFT, PostingStatus.OPEN)
+# Free-text bounds, enforced before the text is read (the form and the API say the same).
+NOTES_MAX = SessionPosting._meta.get_field("notes").max_length or 2000
+CANCEL_REASON_MAX = 500
 
 
 def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
@@ -75,9 +80,10 @@ def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
         fields["hourly_rate_eur"] = ["Give the hourly rate in EUR."]
     if posting.compensation == Compensation.RECIPROCITY and posting.hourly_rate_eur is not None:
         fields["hourly_rate_eur"] = ["Reciprocity credits carry no hourly rate."]
-    problems = patient_identifier_problems(posting.notes)
-    if problems:
-        fields["notes"] = [patient_identifier_message(problems)]
+    try:
+        free_text_clean(posting.notes, field="notes", max_length=NOTES_MAX, what="notes")
+    except ValidationFailed as error:
+        fields.update(error.fields)
     if fields:
         message = fields["notes"][0] if list(fields) == ["notes"] else "Some fields are not valid."
         raise ValidationFailed(message, fields=fields)
@@ -212,12 +218,7 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
             f"This posting is {posting.status}; it cannot be cancelled."
             + (" Cancel its booking first." if posting.status == PostingStatus.FILLED else "")
         )
-    problems = patient_identifier_problems(reason)
-    if problems:
-        raise ValidationFailed(
-            patient_identifier_message(problems),
-            fields={"reason": [patient_identifier_message(problems)]},
-        )
+    reason = free_text_clean(reason, field="reason", max_length=CANCEL_REASON_MAX, what="reason")
     posting.status = PostingStatus.CANCELLED
     posting.closed_at = timezone.now()
     posting.save(update_fields=["status", "closed_at"])
@@ -227,7 +228,7 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
         action="posting.cancelled",
         target=posting,
         hospital=posting.hospital,
-        data={"reason": reason.strip(), "pending_bookings_closed": closed},
+        data={"reason": reason, "pending_bookings_closed": closed},
     )
     return posting
 

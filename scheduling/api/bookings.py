@@ -125,7 +125,7 @@ class BookingCreateSerializer(StrictSerializer):
 
 class BookingReasonSerializer(StrictSerializer):
     reason = serializers.CharField(
-        max_length=1000,
+        max_length=Booking._meta.get_field("cancel_reason").max_length,
         allow_blank=True,
         required=False,
         help_text="Why; shown to the other side. Required to cancel. Never patient data.",

@@ -27,8 +27,8 @@ from django.utils import timezone
 from accounts.models import User
 from core.audit import audit_record
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.identifiers import patient_identifier_message, patient_identifier_problems
 from core.notify import notification_send
+from core.text import free_text_clean
 from marketplace.access import can_manage, hospitals_managed_by, require_manager
 from marketplace.models import (
     Membership,
@@ -605,12 +605,9 @@ def _mark_cancelled(
 
 
 def _clean_reason(reason: str) -> str:
-    reason = reason.strip()
-    problems = patient_identifier_problems(reason)
-    if problems:
-        message = patient_identifier_message(problems)
-        raise ValidationFailed(message, fields={"reason": [message]})
-    return reason
+    max_length = Booking._meta.get_field("cancel_reason").max_length
+    assert max_length is not None
+    return free_text_clean(reason, field="reason", max_length=max_length, what="reason")
 
 
 # --- Wording and notices ----------------------------------------------------------------------

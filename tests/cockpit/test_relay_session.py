@@ -223,7 +223,7 @@ async def test_chat_is_relayed_and_patient_data_is_refused(world: World, relay: 
     ref = await operator.send("chat", {"text": "   "})
     assert (await operator.recv())["payload"] == {
         "code": "invalid",
-        "message": "A chat message cannot be empty.",
+        "message": "The chat message cannot be empty.",
         "ref": ref,
     }
     await observer.silent()

@@ -44,3 +44,36 @@ def test_the_message_names_each_kind_once() -> None:
     assert patient_identifier_message(problems).startswith(
         "This looks like it contains a phone number and a date (a date of birth?)."
     )
+
+
+# Texts that made the old backtracking patterns quadratic (a run each position rescans), 200,000
+# characters each: the longest body a form or the API reads is 1 MiB.
+HOSTILE = {
+    "letters": "a" * 200_000,
+    "digits": "1" * 200_000,
+    "digits and spaces": "1 " * 100_000,
+    "zeros and spaces": "00 " * 66_667,
+    "plus signs": "+1 " * 66_667,
+    "dotted": "a." * 100_000,
+    "at signs": "a@" * 100_000,
+    "dotted domain": "x@" + "a." * 99_999,
+    "months": "1 jan " * 33_334,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_long_hostile_text_is_checked_in_linear_time(text: str) -> None:
+    import time
+
+    # The best of three, so a busy machine does not decide: the old patterns took minutes.
+    took = []
+    for _ in range(3):
+        started = time.perf_counter()
+        patient_identifier_problems(text)
+        took.append(time.perf_counter() - started)
+    assert min(took) < 0.050
+
+
+def test_an_identifier_at_the_end_of_a_long_text_is_still_found() -> None:
+    text = "a" * 199_000 + " call 0475 12 34 56, mail jan.peeters@example.org"
+    assert patient_identifier_problems(text) == ["an e-mail address", "a phone number"]
