@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run dev install install-dev migrate demo test lint format bench services clean
+.PHONY: run dev test-clock install install-dev migrate demo test lint format bench services clean
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -65,6 +65,13 @@ format: install-dev
 ## make bench: the benchmarks under bench/, each printing `bench: <name> = <value> <unit> (target …)`.
 bench: install-dev
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+## make test-clock: the whole suite at 03:30 and at 23:45 Brussels time (libfaketime), the hours
+## at which tests that read the wall clock used to fail.
+test-clock: install-dev
+	scripts/system-packages.sh chromium
+	scripts/test-at.sh 03:30 $(PYTEST_ARGS)
+	scripts/test-at.sh 23:45 $(PYTEST_ARGS)
 
 ## make services: PostgreSQL 15 and Redis on this machine (what .ci/run uses).
 services:
