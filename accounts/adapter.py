@@ -4,13 +4,19 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib import messages
 from django.http import HttpRequest
 
+from core.client_address import client_ip
 from core.errors import DomainError
 
 INVITATION_SESSION_KEY = "wescan_invitation_token"
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sign-up through an invitation link joins the hospital at once, with the invited role."""
+    """Sign-up through an invitation link joins the hospital at once, with the invited role.
+
+    allauth's limits read the client address from `core.client_address`."""
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        return client_ip(request)
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         user = super().save_user(request, user, form, commit=commit)

@@ -6,7 +6,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts import services
@@ -17,10 +16,11 @@ from accounts.serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
+from core.client_address import ClientAddressThrottle
 from core.errors import DomainError
 
 
-class TokenThrottle(AnonRateThrottle):
+class TokenThrottle(ClientAddressThrottle):
     scope = "token"
 
 

@@ -228,6 +228,15 @@ EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 INVITATION_VALID_DAYS = 7
 
+# --- Client addresses and sign-in throttling ------------------------------------------------
+# How many reverse proxies of ours stand in front of Daphne. 0: Daphne faces the clients, and the
+# client is the address the connection comes from (X-Forwarded-For, which anyone can write, is
+# ignored). N: the client is the Nth address from the right of X-Forwarded-For, the one our
+# outermost proxy wrote. `core.client_address.client_ip` is the one reading; DRF's and allauth's
+# own settings are kept in agreement for anything that reads the header itself.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -245,6 +254,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": "10/min"},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WeScan API",
