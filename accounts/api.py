@@ -30,7 +30,7 @@ class TokenView(APIView):
     Failed attempts count against the same budget as the sign-in page's: after too many, for the
     account from your address, or for the account from many addresses (then only addresses it
     has signed in from before get through), the answer is 429 with Retry-After, whatever the
-    password."""
+    password. Where e-mail verification is mandatory, an unverified address gets 403."""
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
@@ -41,6 +41,7 @@ class TokenView(APIView):
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(description="Unknown e-mail address or wrong password."),
+            403: OpenApiResponse(description="The e-mail address is not verified yet."),
             429: OpenApiResponse(
                 description="Too many attempts: try again after Retry-After seconds."
             ),

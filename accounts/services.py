@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allauth.account.utils import has_verified_email
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
@@ -29,6 +30,11 @@ from core.errors import DomainError, Throttled
 class BadCredentials(DomainError):
     status = 400
     code = "bad_credentials"
+
+
+class EmailUnverified(DomainError):
+    status = 403
+    code = "email_unverified"
 
 
 @transaction.atomic
@@ -135,6 +141,13 @@ def api_token_obtain(*, request: HttpRequest, email: str, password: str) -> Toke
     user = login_authenticate(request=request, email=email, password=password)
     if user is None or not user.is_active:
         raise BadCredentials("Unknown e-mail address or wrong password.")
+    verification_mandatory = settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory"
+    if verification_mandatory and not has_verified_email(user, user.email):
+        # Told only to whoever knows the password: the state of an address is its owner's.
+        raise EmailUnverified(
+            "Verify your e-mail address first: follow the link in the message we sent you "
+            "(signing in on the website sends a new one), then ask for a token again."
+        )
     token, _created = Token.objects.get_or_create(user=user)
     return token
 

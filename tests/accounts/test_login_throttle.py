@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
@@ -187,7 +188,31 @@ def test_usual_addresses_are_kept_hashed(owner: User) -> None:
     assert usual.last_signed_in_at == NOW
 
 
+# --- Tokens only for verified e-mail addresses when production asks for it -----------------
+
+
+def test_an_unverified_address_gets_no_token_under_mandatory_verification(
+    owner: User, settings: Settings
+) -> None:
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    address = EmailAddress.objects.create(
+        user=owner, email=owner.email, primary=True, verified=False
+    )
+    response = api(owner.email, PASSWORD)
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "email_unverified"
+    assert "verify" in error["message"].lower()
+    assert not Token.objects.filter(user=owner).exists()
+    # A wrong password is told only that: the state of the address is for its owner.
+    assert api(owner.email, "guess").json()["error"]["code"] == "bad_credentials"
+
+    address.verified = True
+    address.save()
+    assert api(owner.email, PASSWORD).status_code == 200
+
+
 def test_the_token_endpoint_documents_its_refusals(db: None) -> None:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     responses = schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
-    assert {"200", "400", "429"} <= set(responses)
+    assert {"200", "400", "403", "429"} <= set(responses)
