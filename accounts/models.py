@@ -47,3 +47,23 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.email
+
+
+class UsualAddress(models.Model):
+    """A client address (or IPv6 /64) this person signed in from with the right password.
+
+    While an account is under attack from many addresses, its usual addresses still get in
+    (see `accounts.services.login_authenticate`). The address is kept as a keyed hash of the
+    person and the address: enough to recognise it, not to read it back."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="usual_addresses")
+    address_hash = models.CharField(max_length=64)
+    last_signed_in_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "address_hash"], name="usual_address_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} from {self.address_hash[:8]}…"

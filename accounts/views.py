@@ -1,3 +1,6 @@
+from typing import Any
+
+from allauth.account.views import LoginView as AllauthLoginView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -28,3 +31,19 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             "technologist_profile": getattr(user, "technologist_profile", None),
         },
     )
+
+
+class LoginView(AllauthLoginView):
+    """allauth's sign-in page, answering 429 with Retry-After when sign-ins are held back."""
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        refusal = getattr(form, "throttled", None)
+        if refusal is not None:
+            response.status_code = refusal.status
+            for name, value in refusal.headers.items():
+                response[name] = value
+        return response
+
+
+login = LoginView.as_view()

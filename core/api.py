@@ -32,7 +32,9 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map every refusal, DRF's or the domain's, to `{"error": {code, message, fields}}`."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.status, headers=exc.headers
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -15,6 +15,11 @@ class DomainError(Exception):
         self.message = message
         self.fields = fields or {}
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal carries, wherever it is answered."""
+        return {}
+
 
 class ValidationFailed(DomainError):
     status = 400
@@ -43,6 +48,21 @@ class Conflict(DomainError):
 class Gone(DomainError):
     status = 410
     code = "gone"
+
+
+class Throttled(DomainError):
+    """Too many attempts: try again after `retry_after` seconds (sent as Retry-After)."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def validate_instance(instance: Any, *, exclude: list[str] | None = None) -> None:

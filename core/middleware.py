@@ -78,10 +78,14 @@ class DomainErrorMiddleware:
             return JsonResponse(
                 error_body(exception.code, exception.message, exception.fields),
                 status=exception.status,
+                headers=exception.headers,
             )
-        return render(
+        page = render(
             request,
             "error.html",
             {"status": exception.status, "message": exception.message},
             status=exception.status,
         )
+        for name, value in exception.headers.items():
+            page[name] = value
+        return page

@@ -33,6 +33,8 @@ router.register("assist-requests", cockpit_api.AssistRequestViewSet, basename="a
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    # allauth's sign-in page, answering 429 when sign-ins are held back (before allauth's own).
+    path("accounts/login/", account_views.login, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
     path("", include("core.urls")),

@@ -216,9 +216,12 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "optional")
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
-# allauth's own rate limits (kept in the cache): failed logins, password resets, sign-ups.
+# The sign-in page's form and view: a refused sign-in answers 429 with Retry-After.
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+# allauth's own rate limits (kept in the cache): password resets, sign-ups. Failed password
+# sign-ins are not among them: `accounts.services.login_authenticate` counts those, for the page
+# and the API token endpoint alike (allauth's "login_failed" is left to its second-factor codes).
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
@@ -227,6 +230,24 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "WeScan <no-reply@wesc
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 INVITATION_VALID_DAYS = 7
+
+# --- Client addresses and sign-in throttling ------------------------------------------------
+# How many reverse proxies of ours stand in front of Daphne. 0: Daphne faces the clients, and the
+# client is the address the connection comes from (X-Forwarded-For, which anyone can write, is
+# ignored). N: the client is the Nth address from the right of X-Forwarded-For, the one our
+# outermost proxy wrote. `core.client_address.client_ip` is the one reading; DRF's and allauth's
+# own settings are kept in agreement for anything that reads the header itself.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# Failed password sign-ins, as (failures, window in seconds), counted in fixed windows:
+# per account and client address (a short lock, which also holds the owner's own address);
+# per account from anywhere, and per address over all accounts (both of which hold back only
+# addresses the account has not signed in from before, so a stranger cannot lock the owner out).
+LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS = (5, 5 * 60)
+LOGIN_FAILURES_PER_ACCOUNT = (20, 60 * 60)
+LOGIN_FAILURES_PER_ADDRESS = (50, 15 * 60)
+# An address the account signed in from within this many days is one of its usual addresses.
+LOGIN_USUAL_ADDRESS_DAYS = 90
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -245,6 +266,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": "10/min"},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WeScan API",
