@@ -28,7 +28,9 @@ class ProfileUpdateSerializer(StrictSerializer):
 
 class TokenRequestSerializer(StrictSerializer):
     email = serializers.EmailField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    password = serializers.CharField(
+        max_length=4096, style={"input_type": "password"}, trim_whitespace=False
+    )
 
 
 class TokenSerializer(serializers.Serializer):
