@@ -62,8 +62,15 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is not installed: `make test` installs Debian's chromium")
+    # The browser is the person's own machine: under `make test-clock` libfaketime sets the
+    # server's clock, not Chromium's (which hangs with it preloaded).
+    own_clock = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
+    }
     browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=own_clock
     )
     yield browser
     browser.close()
