@@ -468,8 +468,6 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             return
         ref = None
         try:
-            if text_data is None:
-                raise FrameError("malformed", "Frames are JSON text, not binary.")
             envelope, payload = parse_frame(
                 text_data, allowed=SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
             )
