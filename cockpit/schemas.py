@@ -16,8 +16,10 @@ Inbound frames, by type (who may send them is the relay's business, see `cockpit
   `close`, `assist` (ask for a senior's help, call it off, or say the help is done);
 - the scanner: `ping`, `state`, `ack`.
 
-Every inbound frame is validated here; anything else gets an `error` frame and the socket stays
-open.
+Every inbound frame is validated here: its size, nesting and numbers first (`core.frames`), then
+the envelope and the payload of its type, whose every free-text field has a maximum length.
+Anything else gets an `error` frame (codes: malformed, too_large, too_deep, unknown_type, invalid;
+the relay adds rate_limited, with `retry_after`) and the socket stays open.
 """
 
 from typing import Annotated, Any, Literal

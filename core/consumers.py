@@ -11,7 +11,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core.errors import FrameError
-from core.frames import frame_loads
+from core.frames import error_payload, frame_loads
 from core.groups import user_group
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -51,7 +51,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         try:
             content = frame_loads(text_data, max_bytes=MAX_FRAME_BYTES)
         except FrameError as error:
-            await self.send_frame("error", {"code": error.code, "message": error.message})
+            await self.send_frame("error", error_payload(error))
             return
         if not isinstance(content, dict) or content.get("type") != "ping":
             await self.send_frame(

@@ -5,8 +5,8 @@ any of it is believed: its size (a cap per socket), then how deep it nests (one 
 its quotes and brackets, so that the JSON parser never recurses past MAX_FRAME_DEPTH), then the
 JSON itself, in which every number must be one a browser can read back: no NaN or infinities
 (`1e999` parses to an infinity that no JSON column, and no `JSON.parse`, takes) and no integer
-beyond JavaScript's safe range. Each refusal is a FrameError: the socket answers it with an
-`error` frame and stays open.
+beyond JavaScript's safe range. Each refusal is a FrameError: the socket answers it (like any
+DomainError, `error_payload`) with an `error` frame and stays open.
 """
 
 import json
@@ -15,7 +15,7 @@ import re
 from itertools import accumulate
 from typing import Any
 
-from core.errors import FrameError
+from core.errors import DomainError, FrameError, RateLimited
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_FRAME_DEPTH = 32
@@ -47,6 +47,18 @@ def frame_loads(
         )
     except ValueError as error:  # not JSON, or a number refused above
         raise FrameError("malformed", f"Frames are JSON envelopes: {error}.") from None
+
+
+def error_payload(error: DomainError, *, ref: int | None = None) -> dict[str, Any]:
+    """The payload of the `error` frame that answers a DomainError on any socket: its code and
+    message, `ref` (the client's seq of the frame it answers), and for a rate-limited client
+    `retry_after`, the seconds until its next frame is taken."""
+    if isinstance(error, FrameError) and error.ref is not None:
+        ref = error.ref
+    payload: dict[str, Any] = {"code": error.code, "message": error.message, "ref": ref}
+    if isinstance(error, RateLimited):
+        payload["retry_after"] = error.retry_after
+    return payload
 
 
 def nests_deeper_than(raw: str, limit: int) -> bool:

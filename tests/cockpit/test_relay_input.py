@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from cockpit import consumers
 from cockpit.schemas import MAX_FRAME_BYTES
+from cockpit.store import HISTORY_MAX
 from tests.cockpit.test_relay_control import Room, person
 from tests.conftest import World
 
@@ -154,3 +156,138 @@ async def test_an_acknowledgement_reason_is_bounded(world: World, room: Room) ->
     assert await room.scanner.recv() == error(
         "invalid", "ack: reason: String should have at most 500 characters.", ref
     )
+
+
+# --- Floods -------------------------------------------------------------------------------------
+
+
+class Clock:
+    """The rate limiter's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    frozen = Clock()
+    monkeypatch.setattr(consumers.frame_buckets, "clock", frozen)
+    return frozen
+
+
+def rate_limited(ref: int, *, limits: str, retry_after: float) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "seq": None,
+        "payload": {
+            "code": "rate_limited",
+            "message": f"Too many frames: {limits}. Try again in {retry_after:g} s.",
+            "ref": ref,
+            "retry_after": retry_after,
+        },
+    }
+
+
+PERSON_LIMITS = "at most 5 a second, in bursts of 20"
+FLOOD = HISTORY_MAX + 100  # before the limit, enough to push every console event out
+
+
+async def test_a_chat_flood_is_refused_and_the_console_events_stay_for_a_resync(
+    world: World, room: Room, clock: Clock
+) -> None:
+    await room.open()
+    operator = person(world.technologist, "operator")
+    local = person(world.local_staff, "local")
+    await take_control(world, room)
+    before = room.seq
+    await room.operator.send("command", {"name": "start"})
+    command = await room.everyone_gets("command", {"name": "start", "args": {}, "by": operator})
+    assert await room.scanner.recv() == command
+    await room.scanner.send("ack", {"ref": command["seq"], "ok": True})
+    ack = await room.everyone_gets("ack", {"ref": command["seq"], "ok": True, "reason": ""})
+
+    # Local staff send 700 chat lines at one instant: the first 20 (the burst) go out.
+    for number in range(FLOOD):
+        await room.local.send("chat", {"text": f"flood {number}"})
+    frames = await room.local.recv_many(FLOOD)
+    lines = [frame for frame in frames if frame["type"] == "chat"]
+    refusals = [frame for frame in frames if frame["type"] == "error"]
+    assert [line["payload"]["text"] for line in lines] == [f"flood {n}" for n in range(20)]
+    assert [line["seq"] for line in lines] == list(range(room.seq + 1, room.seq + 21))
+    assert refusals == [
+        rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2) for ref in range(21, FLOOD + 1)
+    ]
+    room.seq += 20
+    for socket in (room.operator, room.observer):
+        assert await socket.recv_many(20) == lines
+        await socket.silent()
+
+    # Someone back from a lost connection resyncs the console's events, then the chat.
+    again = await room.relay.person(world.technologist, room.cockpit.pk, since=before)
+    assert (await again.recv())["type"] == "welcome"
+    assert await again.recv_many(22) == [command, ack, *lines]
+    presence = await again.recv()
+    assert presence["payload"]["joined"] == operator
+    for socket in room.people:
+        assert await socket.recv() == presence
+
+    # Local staff's STOP is never refused: it reaches the scanner and everyone.
+    await room.local.send("stop")
+    stop = await room.local.recv()
+    assert stop == {"type": "stop", "seq": stop["seq"], "payload": {"by": local}}
+    assert await room.scanner.recv() == stop
+    control = await room.local.recv()
+    assert (control["type"], control["payload"]["controller"]) == ("control", local)
+
+    # A fifth of a second later, one more line goes out.
+    clock.now += 0.2
+    await room.local.send("chat", {"text": "Sorry, my keyboard."})
+    assert (await room.local.recv())["payload"]["text"] == "Sorry, my keyboard."
+    ref = await room.local.send("chat", {"text": "Again?"})
+    assert await room.local.recv() == rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2)
+
+
+async def test_every_person_frame_counts_and_others_keep_their_own_allowance(
+    world: World, room: Room, clock: Clock
+) -> None:
+    await room.open()
+    for _ in range(20):
+        await room.observer.send("ping")
+    assert await room.observer.recv_many(20) == [{"type": "pong", "seq": None, "payload": {}}] * 20
+    ref = await room.observer.send("resync", {"since": 0})
+    assert await room.observer.recv() == rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2)
+    # The operator is another participant, with a full bucket.
+    await room.operator.send("ping")
+    assert await room.operator.recv() == {"type": "pong", "seq": None, "payload": {}}
+
+
+async def test_the_scanner_has_its_own_bound_well_above_its_ten_frames_a_second(
+    world: World, room: Room, clock: Clock
+) -> None:
+    await room.open()
+    state = {"full": True, "state": {"table_mm": 0.0}}
+    # Six seconds at twice the agent's rate: none refused (each frame is relayed before the
+    # clock moves on).
+    for _ in range(120):
+        clock.now += 0.05
+        await room.scanner.send("state", state)
+        assert (await room.operator.recv())["type"] == "state"
+    for socket in room.people[1:]:
+        frames = await socket.recv_many(120)
+        assert {frame["type"] for frame in frames} == {"state"}
+    await room.scanner.silent()
+    # A runaway agent: a burst of 100 at one instant (a second later: the bucket is full again),
+    # then refusals.
+    clock.now += 1
+    for _ in range(100):
+        await room.scanner.send("state", state)
+    ref = await room.scanner.send("state", state)
+    assert await room.scanner.recv() == rate_limited(
+        ref, limits="at most 50 a second, in bursts of 100", retry_after=0.02
+    )
+    for socket in room.people:
+        assert len(await socket.recv_many(100)) == 100
+        await socket.silent()

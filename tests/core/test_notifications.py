@@ -179,7 +179,7 @@ async def test_hostile_frames_get_an_error_and_other_sockets_carry_on(
     assert await attacker.receive_json_from() == {
         "type": "error",
         "seq": 2,
-        "payload": {"code": code, "message": message},
+        "payload": {"code": code, "message": message, "ref": None},
     }
     await attacker.send_json_to({"type": "ping"})
     assert await attacker.receive_json_from() == {"type": "pong", "seq": 3, "payload": {}}
