@@ -58,6 +58,10 @@ class TokenBuckets:
     def reset(self) -> None:
         self._buckets.clear()
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether `key` has a bucket kept (one that has filled up again may have been let go)."""
+        return key in self._buckets
+
     def _sweep(self, now: float) -> None:
         """Drop the buckets that have filled up again (a full bucket is as good as none)."""
         for key, (_, _, full_again) in list(self._buckets.items()):
