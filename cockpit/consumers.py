@@ -22,6 +22,12 @@ itself: it reaches everyone through the group like any other.
 The hot path (a state frame from the scanner) touches no database: one store round trip and one
 group send. Everything else goes through `cockpit.services` in a worker thread; a DomainError
 or an invalid frame becomes an `error` frame `{code, message, ref}` and the socket stays open.
+
+Every frame takes a token from its sender's bucket (`frame_buckets`): a person's, per cockpit
+(settings.COCKPIT_PERSON_FRAMES, shared by the person's sockets on this process), or the
+scanner's (settings.COCKPIT_SCANNER_FRAMES, well above the agent's ten state frames a second).
+A frame beyond the limit gets a `rate_limited` error frame with `retry_after` (seconds) and is
+dropped. Local staff's STOP takes no token: nothing keeps them from stopping the scan.
 """
 
 import asyncio
@@ -35,6 +41,7 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
@@ -56,6 +63,8 @@ from cockpit.schemas import (
 )
 from cockpit.store import PRESENCE_HEARTBEAT_S, dumps, store
 from core.errors import DomainError, NotFound
+from core.frames import error_payload
+from core.ratelimit import Rate, TokenBuckets
 from marketplace.selectors import scanner_by_device_token
 from scheduling.models import BookingStatus
 
@@ -91,6 +100,10 @@ _REFUSALS = {
     "assist": "Only the operator or local staff ask for help; observers watch.",
 }
 _ASSIST_REQUEST_REFUSAL = "Only the operator or local staff ask for help or call it off."
+
+# Frames each participant may send, per cockpit (settings COCKPIT_PERSON_FRAMES and
+# COCKPIT_SCANNER_FRAMES), on this process's monotonic clock; a person's sockets share a bucket.
+frame_buckets = TokenBuckets()
 
 
 class Refused(Exception):
@@ -468,12 +481,11 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             return
         ref = None
         try:
-            if text_data is None:
-                raise FrameError("malformed", "Frames are JSON text, not binary.")
             envelope, payload = parse_frame(
                 text_data, allowed=SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
             )
             ref = envelope.seq
+            self.take_token(envelope.type)
             if envelope.type == "ping":
                 await self.send_reply("pong", {})
             elif self.waiting:
@@ -486,10 +498,21 @@ class CockpitConsumer(AsyncWebsocketConsumer):
                 await self.from_scanner(envelope.type, envelope.payload, payload, ref)
             else:
                 await self.from_person(envelope.type, payload, ref)
-        except FrameError as error:
-            await self.send_error(error.code, error.message, error.ref)
-        except DomainError as error:
-            await self.send_error(error.code, error.message, ref)
+        except DomainError as error:  # a FrameError too
+            await self.send_reply("error", error_payload(error, ref=ref))
+
+    def take_token(self, frame_type: str) -> None:
+        """Take the frame's token from the sender's bucket (RateLimited when it is empty). Local
+        staff's STOP takes none: nothing keeps them from stopping the scan."""
+        if self.is_scanner:
+            key: tuple[Any, ...] = (self.cockpit.pk, Role.SCANNER)
+            rate = Rate.of(settings.COCKPIT_SCANNER_FRAMES)
+        elif frame_type == "stop" and self.role == Role.LOCAL:
+            return
+        else:
+            key = (self.cockpit.pk, self.role, self.person["id"])
+            rate = Rate.of(settings.COCKPIT_PERSON_FRAMES)
+        frame_buckets.take(key, rate, what="frames")
 
     async def from_scanner(
         self, frame_type: str, raw: dict[str, Any], payload: Any, ref: int | None

@@ -22,5 +22,5 @@ def store_prefix(cockpit: CockpitSession) -> str:
 
 
 def store_key(prefix: str, part: str) -> str:
-    """One of a session's keys: `seq`, `history`, `snapshot`, `chat`, `presence`."""
+    """One of a session's keys: `seq`, `events`, `snapshot`, `chat`, `presence`, ..."""
     return f"{prefix}:{part}"

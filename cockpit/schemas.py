@@ -16,22 +16,29 @@ Inbound frames, by type (who may send them is the relay's business, see `cockpit
   `close`, `assist` (ask for a senior's help, call it off, or say the help is done);
 - the scanner: `ping`, `state`, `ack`.
 
-Every inbound frame is validated here; anything else gets an `error` frame and the socket stays
-open.
+Every inbound frame is validated here: its size, nesting and numbers first (`core.frames`), then
+the envelope and the payload of its type, whose every free-text field has a maximum length.
+Anything else gets an `error` frame (codes: malformed, too_large, too_deep, unknown_type, invalid;
+the relay adds rate_limited, with `retry_after`) and the socket stays open.
 """
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MAX_FRAME_BYTES = 64 * 1024
+from core.errors import FrameError
+from core.frames import MAX_FRAME_BYTES, frame_loads
+
+__all__ = ["MAX_FRAME_BYTES", "FrameError", "parse_frame"]
+
 MAX_CHAT_LENGTH = 1000
 MAX_ASSIST_NOTE_LENGTH = 500
+MAX_REASON_LENGTH = 500
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers arrive finite from `frame_loads`; a model built another way refuses them too.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Envelope(_Strict):
@@ -146,7 +153,7 @@ class State(_Strict):
 class Ack(_Strict):
     ref: int  # the seq of the `command` event it answers
     ok: bool
-    reason: str = ""
+    reason: Annotated[str, Field(max_length=MAX_REASON_LENGTH)] = ""
 
 
 PEOPLE_PAYLOADS: dict[str, type[_Strict]] = {
@@ -170,29 +177,13 @@ SCANNER_PAYLOADS: dict[str, type[_Strict]] = {
 }
 
 
-class FrameError(Exception):
-    """An inbound frame the relay cannot take; `message` says why, for the `error` frame."""
-
-    def __init__(self, code: str, message: str, *, ref: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.ref = ref
-
-
-def parse_frame(raw: str, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelope, _Strict]:
-    """The envelope and its typed payload, or a FrameError naming what is wrong."""
-    if len(raw) > MAX_FRAME_BYTES:
-        raise FrameError("too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+def parse_frame(raw: str | None, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelope, _Strict]:
+    """The envelope and its typed payload, or a FrameError naming what is wrong (the size,
+    nesting and numbers of the text are checked first, by `core.frames.frame_loads`)."""
     try:
-        envelope = Envelope.model_validate(json.loads(raw, parse_constant=_refuse_constant))
-    except ValueError as error:  # not JSON, NaN or Infinity, or not an envelope
-        message = (
-            _first_error(error, "Frames are JSON envelopes")
-            if isinstance(error, ValidationError)
-            else f"Frames are JSON envelopes: {error}."
-        )
-        raise FrameError("malformed", message) from None
+        envelope = Envelope.model_validate(frame_loads(raw))
+    except ValidationError as error:
+        raise FrameError("malformed", _first_error(error, "Frames are JSON envelopes")) from None
     if envelope.type not in allowed:
         raise FrameError(
             "unknown_type",
@@ -209,10 +200,6 @@ def parse_frame(raw: str, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelop
     except ValueError as error:
         raise FrameError("invalid", str(error), ref=envelope.seq) from None
     return envelope, payload
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _first_error(error: ValidationError, what: str) -> str:

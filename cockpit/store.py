@@ -4,8 +4,12 @@ one Daphne process).
 
 Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
 - `seq`: the session's event counter; every event gets the next number;
-- `history`: the last HISTORY_MAX events as ready-to-send envelope texts, so that a client that
-  missed some gets them back at once (`since`), or a snapshot when it is too far behind;
+- `events` and `chat_events`: the history, as ready-to-send envelope texts, so that a client that
+  missed some events gets them back at once (`since`), or a snapshot when it is too far behind.
+  Chat has a history of its own: the last CHAT_HISTORY_MAX chat lines beside the last HISTORY_MAX
+  other events, so that a conversation (or a flood the rate limit let through) never pushes the
+  console's events out. `since` reaches back as far as both do (`events_dropped` and
+  `chat_dropped`: the last seq each has let go), and merges them in seq order;
 - `snapshot`: the latest full console state and the seq of the event that carried it;
 - `chat`: the last CHAT_MAX chat payloads (late joiners see the conversation);
 - `stop` / `control`: the seqs of the last `stop` and the last `control` event. A console command
@@ -24,6 +28,7 @@ write.
 """
 
 import asyncio
+import heapq
 import json
 import time
 import weakref
@@ -36,6 +41,9 @@ from django.conf import settings
 from cockpit.groups import store_key
 
 HISTORY_MAX = 600
+# A person at the rate limit (settings.COCKPIT_PERSON_FRAMES: 5 a second) fills this in a minute,
+# about as long as the scanner's state frames (10 a second) take to fill HISTORY_MAX.
+CHAT_HISTORY_MAX = 300
 CHAT_MAX = 50
 KEY_TTL_S = 24 * 3600
 PRESENCE_HEARTBEAT_S = 10.0
@@ -139,9 +147,30 @@ def _participants(entries: list[dict[str, Any]], now: float) -> list[dict[str, A
 
 
 @dataclass
+class _History:
+    """The last `size` events of one kind (seq, text), and the seq of the last one let go."""
+
+    size: int
+    events: deque[tuple[int, str]] = field(default_factory=deque)
+    dropped: int = 0
+
+    def add(self, seq: int, text: str) -> None:
+        self.events.append((seq, text))
+        if len(self.events) > self.size:
+            self.dropped = self.events.popleft()[0]
+
+    def after(self, seq: int) -> list[tuple[int, str]] | None:
+        """The events after `seq`; None when some of them were let go."""
+        if self.dropped > seq:
+            return None
+        return [event for event in self.events if event[0] > seq]
+
+
+@dataclass
 class _Session:
     seq: int = 0
-    history: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_MAX))
+    history: _History = field(default_factory=lambda: _History(HISTORY_MAX))
+    chat_history: _History = field(default_factory=lambda: _History(CHAT_HISTORY_MAX))
     state: str | None = None  # JSON text: copied once per frame, parsed only for a snapshot
     state_seq: int | None = None
     chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_MAX))
@@ -198,7 +227,8 @@ class MemoryStore:
         session.seq += 1
         session.written = time.monotonic()
         text = envelope_text(event_type, session.seq, payload_text)
-        session.history.append((session.seq, text))
+        kept = session.chat_history if event_type == "chat" else session.history
+        kept.add(session.seq, text)
         if event_type == "stop":
             session.stop_seq = session.seq
         elif event_type == "control":
@@ -217,9 +247,11 @@ class MemoryStore:
             return None
         if seq == session.seq:
             return []
-        if not session.history or session.history[0][0] > seq + 1:
+        events = session.history.after(seq)
+        chat = session.chat_history.after(seq)
+        if events is None or chat is None:
             return None
-        return [text for number, text in session.history if number > seq]
+        return [text for _, text in heapq.merge(events, chat)]
 
     async def snapshot(self, prefix: str) -> Snapshot:
         session = self._session(prefix)
@@ -263,9 +295,22 @@ class MemoryStore:
 
 # --- Redis ------------------------------------------------------------------------------------
 
-# KEYS: seq, history, snapshot, chat, stop, control.
-# ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state (else "0"), state,
-# fence ("" for none). Returns the seq, or 0 when the fence refuses the event.
+# The histories are sorted sets scored by seq (their members, the texts, carry the seq: unique).
+_PUBLISH_KEYS = (
+    "seq",
+    "events",
+    "snapshot",
+    "chat",
+    "stop",
+    "control",
+    "chat_events",
+    "events_dropped",
+    "chat_dropped",
+)
+
+# KEYS: _PUBLISH_KEYS. ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state
+# (else "0"), state, fence ("" for none), chat history max. Returns the seq, or 0 when the fence
+# refuses the event.
 _PUBLISH = """
 local ttl = tonumber(ARGV[3])
 if ARGV[8] ~= '' then
@@ -277,10 +322,18 @@ local seq = redis.call('INCR', KEYS[1])
 local text = '{"type":"' .. ARGV[1] .. '","seq":' .. seq .. ',"payload":' .. ARGV[2] .. '}'
 if ARGV[1] == 'stop' then redis.call('SET', KEYS[5], seq, 'EX', ttl) end
 if ARGV[1] == 'control' then redis.call('SET', KEYS[6], seq, 'EX', ttl) end
-redis.call('RPUSH', KEYS[2], text)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
+local kept, dropped, size = KEYS[2], KEYS[8], tonumber(ARGV[4])
+if ARGV[1] == 'chat' then kept, dropped, size = KEYS[7], KEYS[9], tonumber(ARGV[9]) end
+redis.call('ZADD', kept, seq, text)
+local excess = redis.call('ZCARD', kept) - size
+if excess > 0 then
+  local gone = redis.call('ZRANGE', kept, excess - 1, excess - 1, 'WITHSCORES')
+  redis.call('SET', dropped, gone[2])
+  redis.call('ZREMRANGEBYRANK', kept, 0, excess - 1)
+end
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9]}) do
+  redis.call('EXPIRE', key, ttl)
+end
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], '{"seq":' .. seq .. ',"state":' .. ARGV[7] .. '}', 'EX', ttl)
 end
@@ -292,20 +345,54 @@ end
 return seq
 """
 
-# KEYS: seq, history. ARGV: since. Returns {current seq, found (0/1), texts...}.
+_SINCE_KEYS = ("seq", "events", "chat_events", "events_dropped", "chat_dropped")
+
+# KEYS: _SINCE_KEYS. ARGV: since. Returns {current seq, found (0/1), texts...}, the two
+# histories merged in seq order.
 _SINCE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local since = tonumber(ARGV[1])
 if since > current then return {current, 0} end
 if since == current then return {current, 1} end
-local length = redis.call('LLEN', KEYS[2])
-local first = current - length + 1
-if length == 0 or first > since + 1 then return {current, 0} end
-local texts = redis.call('LRANGE', KEYS[2], since - first + 1, -1)
-table.insert(texts, 1, 1)
-table.insert(texts, 1, current)
-return texts
+if tonumber(redis.call('GET', KEYS[4]) or '0') > since
+  or tonumber(redis.call('GET', KEYS[5]) or '0') > since
+  or redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 then
+  return {current, 0}
+end
+local a = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf', 'WITHSCORES')
+local b = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'WITHSCORES')
+local reply = {current, 1}
+local i, j = 1, 1
+while i <= #a or j <= #b do
+  if j > #b or (i <= #a and tonumber(a[i + 1]) < tonumber(b[j + 1])) then
+    table.insert(reply, a[i])
+    i = i + 2
+  else
+    table.insert(reply, b[j])
+    j = j + 2
+  end
+end
+return reply
 """
+
+
+def _publish_args(
+    event_type: str,
+    payload_text: str,
+    snapshot_state: dict[str, Any] | None,
+    fence: int | None,
+) -> list[Any]:
+    return [
+        event_type,
+        payload_text,
+        KEY_TTL_S,
+        HISTORY_MAX,
+        CHAT_MAX,
+        "0" if snapshot_state is None else "1",
+        "" if snapshot_state is None else dumps(snapshot_state),
+        "" if fence is None else str(fence),
+        CHAT_HISTORY_MAX,
+    ]
 
 
 class RedisStore:
@@ -353,20 +440,8 @@ class RedisStore:
         _, publish, _ = self._client()
         payload_text = dumps(payload)
         seq = await publish(
-            keys=[
-                store_key(prefix, part)
-                for part in ("seq", "history", "snapshot", "chat", "stop", "control")
-            ],
-            args=[
-                event_type,
-                payload_text,
-                KEY_TTL_S,
-                HISTORY_MAX,
-                CHAT_MAX,
-                "0" if snapshot_state is None else "1",
-                "" if snapshot_state is None else dumps(snapshot_state),
-                "" if fence is None else str(fence),
-            ],
+            keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
+            args=_publish_args(event_type, payload_text, snapshot_state, fence),
         )
         if not int(seq):
             return 0, ""
@@ -386,19 +461,14 @@ class RedisStore:
         _, publish = self._blocking
         payload_text = dumps(payload)
         seq = publish(
-            keys=[
-                store_key(prefix, part)
-                for part in ("seq", "history", "snapshot", "chat", "stop", "control")
-            ],
-            args=[event_type, payload_text, KEY_TTL_S, HISTORY_MAX, CHAT_MAX, "0", "", ""],
+            keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
+            args=_publish_args(event_type, payload_text, None, None),
         )
         return int(seq), envelope_text(event_type, int(seq), payload_text)
 
     async def since(self, prefix: str, seq: int) -> list[str] | None:
         _, _, since = self._client()
-        reply = await since(
-            keys=[store_key(prefix, "seq"), store_key(prefix, "history")], args=[seq]
-        )
+        reply = await since(keys=[store_key(prefix, part) for part in _SINCE_KEYS], args=[seq])
         if not int(reply[1]):
             return None
         return list(reply[2:])

@@ -1,17 +1,21 @@
 """A person's own websocket: what WeScan has to tell them, on whatever page they have open.
 
 Envelopes are `{"type", "seq", "payload"}`; bad frames get an `error` frame, never a dropped socket.
+The socket only answers `ping`, so its frames are small: read by `core.frames` with a cap of its
+own (MAX_FRAME_BYTES).
 """
 
-import json
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core.errors import FrameError
+from core.frames import error_payload, frame_loads
 from core.groups import user_group
 
 CLOSE_UNAUTHENTICATED = 4401
+MAX_FRAME_BYTES = 1024
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
@@ -45,9 +49,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            content = json.loads(text_data or "")
-        except ValueError:
-            await self.send_frame("error", {"code": "malformed", "message": "Frames are JSON."})
+            content = frame_loads(text_data, max_bytes=MAX_FRAME_BYTES)
+        except FrameError as error:
+            await self.send_frame("error", error_payload(error))
             return
         if not isinstance(content, dict) or content.get("type") != "ping":
             await self.send_frame(

@@ -78,3 +78,25 @@ def validate_instance(instance: Any, *, exclude: list[str] | None = None) -> Non
             " ".join(general) if general else "Some fields are not valid.",
             fields=fields,
         ) from None
+
+
+class FrameError(DomainError):
+    """A websocket frame the socket cannot take (`code`: malformed, too_large, too_deep,
+    unknown_type, invalid); `ref` is the client's own seq of that frame, when it had one."""
+
+    def __init__(self, code: str, message: str, *, ref: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.ref = ref
+
+
+class RateLimited(DomainError):
+    """More requests than the limit allows; `retry_after` is in how many seconds the next one
+    is taken."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

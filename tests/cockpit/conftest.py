@@ -1,6 +1,6 @@
 """The relay's store starts empty for every cockpit test: process memory is reset, and on Redis
 the `wescan:cockpit:*` keys are deleted (runs on one Redis reuse session ids and creation times
-can collide)."""
+can collide). So do the relay's rate-limit buckets (kept per cockpit id)."""
 
 import contextlib
 import json
@@ -17,6 +17,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from accounts.models import User
+from cockpit import consumers
 from cockpit.groups import store_prefix
 from cockpit.models import CockpitSession
 from cockpit.store import MemoryStore, RedisStore, store
@@ -39,6 +40,7 @@ def _delete_redis_keys(url: str) -> None:
 
 
 def _empty() -> None:
+    consumers.frame_buckets.reset()
     current = store()
     if isinstance(current, MemoryStore):
         current.reset()

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from cockpit.groups import store_key
 from cockpit.store import (
+    CHAT_HISTORY_MAX,
     CHAT_MAX,
     HISTORY_MAX,
     KEY_TTL_S,
@@ -70,6 +71,31 @@ async def test_since_replays_the_bounded_history_or_asks_for_a_snapshot(
     assert await kept.since(prefix, 0) is None
 
 
+async def test_chat_keeps_a_history_of_its_own_and_never_pushes_console_events_out(
+    kept: MemoryStore | RedisStore, prefix: str
+) -> None:
+    """Before, chat lines took the console's places in one history of HISTORY_MAX events."""
+    acks = [(await kept.publish(prefix, "ack", {"ref": n}))[1] for n in range(HISTORY_MAX)]
+    chat = [
+        (await kept.publish(prefix, "chat", {"text": f"{n}"}))[1] for n in range(CHAT_HISTORY_MAX)
+    ]
+    stop = (await kept.publish(prefix, "stop", {"by": None}))[1]  # lets the first ack go
+    assert await kept.since(prefix, 1) == [*acks[1:], *chat, stop]
+    assert await kept.since(prefix, 0) is None
+    # In seq order, the console's events among the chat lines.
+    line = (await kept.publish(prefix, "chat", {"text": "more"}))[1]
+    ack = (await kept.publish(prefix, "ack", {"ref": -1}))[1]
+    assert await kept.since(prefix, HISTORY_MAX + CHAT_HISTORY_MAX - 1) == [
+        chat[-1],
+        stop,
+        line,
+        ack,
+    ]
+    # The chat line just published let the oldest go: a client from before it gets a snapshot.
+    assert await kept.since(prefix, HISTORY_MAX) is None
+    assert await kept.since(prefix, HISTORY_MAX + 1) == [*chat[1:], stop, line, ack]
+
+
 async def test_snapshot_keeps_the_latest_state_and_the_recent_chat(
     kept: MemoryStore | RedisStore, prefix: str
 ) -> None:
@@ -126,9 +152,10 @@ async def test_sessions_are_forgotten_a_day_after_the_last_write(
     redis_store = RedisStore(settings.REDIS_URL)
     try:
         await redis_store.publish(prefix, "chat", {"text": "hi"}, snapshot_state={"a": 1})
+        await redis_store.publish(prefix, "ack", {"ref": 1})
         await redis_store.presence_touch(prefix, "chan", {"id": 1}, joined=0)
         client = redis_store._client()[0]
-        for part in ("seq", "history", "snapshot", "chat", "presence"):
+        for part in ("seq", "events", "chat_events", "snapshot", "chat", "presence"):
             ttl = await client.ttl(store_key(prefix, part))
             assert KEY_TTL_S - 5 < ttl <= KEY_TTL_S, part
     finally:

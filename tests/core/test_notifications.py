@@ -139,3 +139,55 @@ async def test_a_stored_notification_arrives_whole_with_the_unread_count(
     }
     assert await socket.receive_nothing()
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "message"),
+    [
+        (
+            '{"type":"ping","seq":1e999}',
+            "malformed",
+            "Frames are JSON envelopes: 1e999 is too large a number.",
+        ),
+        (
+            '{"type":"ping","seq":-1e999}',
+            "malformed",
+            "Frames are JSON envelopes: -1e999 is too large a number.",
+        ),
+        ("[" * 32_000 + "]" * 32_000, "too_large", "Frames are at most 1024 bytes."),
+        ("[" * 500 + "]" * 500, "too_deep", "Frames nest at most 32 levels deep."),
+        (
+            '{"type":"ping","payload":{"pad":"' + "x" * 1024 * 1024 + '"}}',
+            "too_large",
+            "Frames are at most 1024 bytes.",
+        ),
+    ],
+    ids=["1e999", "-1e999", "nested-32000", "nested-500", "1MB"],
+)
+async def test_hostile_frames_get_an_error_and_other_sockets_carry_on(
+    world: World, frame: str, code: str, message: str
+) -> None:
+    """Before the cap, a megabyte ping was read and answered, 32,000 brackets ran the JSON
+    parser out of stack (1011), and infinities were taken as numbers."""
+    attacker = _socket(await database_sync_to_async(_session_cookie)(world.technologist))
+    other = _socket(await database_sync_to_async(_session_cookie)(world.manager))
+    for socket in (attacker, other):
+        assert (await socket.connect())[0]
+        await socket.receive_json_from()
+
+    await attacker.send_to(text_data=frame)
+    assert await attacker.receive_json_from() == {
+        "type": "error",
+        "seq": 2,
+        "payload": {"code": code, "message": message, "ref": None},
+    }
+    await attacker.send_json_to({"type": "ping"})
+    assert await attacker.receive_json_from() == {"type": "pong", "seq": 3, "payload": {}}
+
+    await database_sync_to_async(notification_send)(
+        user_ids=[world.manager.pk], kind="test", message="Still here.", mail=False
+    )
+    notice = await other.receive_json_from(timeout=5)
+    assert (notice["type"], notice["payload"]["message"]) == ("notification", "Still here.")
+    for socket in (attacker, other):
+        await socket.disconnect()

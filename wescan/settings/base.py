@@ -194,6 +194,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # after as long again alerts the managers of the operator's hospital.
 ASSIST_ESCALATE_AFTER_SECONDS = int(os.environ.get("ASSIST_ESCALATE_AFTER_SECONDS", "180"))
 
+# --- Cockpit relay ----------------------------------------------------------------------------
+# Frames a socket may send (token buckets, cockpit.consumers): a person (chat, commands, control;
+# local staff's STOP is never limited) types and clicks, so a few a second with room for a burst;
+# the scanner agent publishes about ten state frames a second and one more after each command.
+COCKPIT_PERSON_FRAMES = {
+    "per_second": float(os.environ.get("COCKPIT_PERSON_FRAMES_PER_SECOND", "5")),
+    "burst": int(os.environ.get("COCKPIT_PERSON_FRAMES_BURST", "20")),
+}
+COCKPIT_SCANNER_FRAMES = {
+    "per_second": float(os.environ.get("COCKPIT_SCANNER_FRAMES_PER_SECOND", "50")),
+    "burst": int(os.environ.get("COCKPIT_SCANNER_FRAMES_BURST", "100")),
+}
+
 # --- Accounts ---------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

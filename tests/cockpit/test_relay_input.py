@@ -1,0 +1,293 @@
+"""Frames built to hurt the relay: numbers no JSON column takes, nesting that would exhaust the
+parser's stack, megabyte frames, and floods. Each gets an `error` frame on the socket that sent
+it, that socket stays open, and everyone else in the session carries on."""
+
+from typing import Any
+
+import pytest
+
+from cockpit import consumers
+from cockpit.schemas import MAX_FRAME_BYTES
+from cockpit.store import HISTORY_MAX
+from tests.cockpit.test_relay_control import Room, person
+from tests.conftest import World
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+MEGABYTE = 1024 * 1024
+
+
+@pytest.fixture
+def room(world: World, relay: Any) -> Room:
+    return Room(world, relay)
+
+
+def error(code: str, message: str, ref: int | None = None) -> dict[str, Any]:
+    return {"type": "error", "seq": None, "payload": {"code": code, "message": message, "ref": ref}}
+
+
+def nested(depth: int) -> str:
+    """A chat frame whose text is `depth` arrays deep: 64 KB at 32,000."""
+    return '{"type":"chat","seq":1,"payload":{"text":' + "[" * depth + "]" * depth + "}}"
+
+
+async def take_control(world: World, room: Room) -> None:
+    await room.operator.send("control", {"action": "request"})
+    await room.control_event("request", person(world.technologist, "operator"))
+
+
+async def the_session_goes_on(world: World, room: Room) -> None:
+    """Nothing reached anyone; the operator's socket (and everyone's) still carries events."""
+    for socket in [*room.people, room.scanner]:
+        await socket.silent()
+    await room.operator.send("chat", {"text": "Still here."})
+    chat = await room.people[0].recv()
+    room.seq += 1
+    assert chat == {
+        "type": "chat",
+        "seq": room.seq,
+        "payload": {
+            "from": person(world.technologist, "operator"),
+            "text": "Still here.",
+            "at": chat["payload"]["at"],
+        },
+    }
+    for socket in room.people[1:]:
+        assert await socket.recv() == chat
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+async def test_a_number_beyond_a_float_is_an_error_frame(
+    world: World, room: Room, number: str
+) -> None:
+    """1e999 parses to an infinity: before, the command's audit row failed on it and the socket
+    died with 1011."""
+    await room.open()
+    await take_control(world, room)
+    await room.operator.send_text(
+        '{"type":"command","seq":7,"payload":{"name":"adjust",'
+        f'"args":{{"parameter":"tr_ms","value":{number}}}}}}}'
+    )
+    assert await room.operator.recv() == error(
+        "malformed", f"Frames are JSON envelopes: {number} is too large a number."
+    )
+    await the_session_goes_on(world, room)
+    # The same command with a number a float holds reaches the scanner.
+    await room.operator.send(
+        "command", {"name": "adjust", "args": {"parameter": "tr_ms", "value": 1e300}}
+    )
+    command = await room.everyone_gets(
+        "command",
+        {
+            "name": "adjust",
+            "args": {"parameter": "tr_ms", "value": 1e300},
+            "by": person(world.technologist, "operator"),
+        },
+    )
+    assert await room.scanner.recv() == command
+
+
+async def test_a_scanner_state_beyond_a_float_is_an_error_frame(world: World, room: Room) -> None:
+    """Before, the state was relayed as far as the store, whose strict JSON refused it: 1011."""
+    await room.open()
+    await room.scanner.send_text(
+        '{"type":"state","seq":3,"payload":{"full":true,"state":{"table_mm":-1e999}}}'
+    )
+    assert await room.scanner.recv() == error(
+        "malformed", "Frames are JSON envelopes: -1e999 is too large a number."
+    )
+    await the_session_goes_on(world, room)
+    await room.scanner.send("state", {"full": True, "state": {"table_mm": 12.5}})
+    await room.everyone_gets("state", {"full": True, "state": {"table_mm": 12.5}})
+
+
+async def test_an_integer_beyond_javascript_is_an_error_frame(world: World, room: Room) -> None:
+    """An id too large for a database integer (OverflowError in the query, 1011 before)."""
+    await room.open()
+    await room.local.send_text(
+        '{"type":"control","seq":1,"payload":{"action":"grant","to":' + "9" * 30 + "}}"
+    )
+    assert await room.local.recv() == error(
+        "malformed", "Frames are JSON envelopes: integers are at most 9007199254740991 in size."
+    )
+    await the_session_goes_on(world, room)
+
+
+async def test_a_frame_nested_32000_deep_is_an_error_frame(world: World, room: Room) -> None:
+    """64 KB of brackets: before, the JSON parser ran out of stack (RecursionError, 1011)."""
+    await room.open()
+    frame = nested(32_000)
+    assert len(frame) < MAX_FRAME_BYTES
+    too_deep = error("too_deep", "Frames nest at most 32 levels deep.")
+    await room.operator.send_text(frame)
+    assert await room.operator.recv() == too_deep
+    await room.scanner.send_text(frame.replace('"chat"', '"state"'))
+    assert await room.scanner.recv() == too_deep
+    await the_session_goes_on(world, room)
+
+
+async def test_brackets_inside_text_do_not_count_as_nesting(world: World, room: Room) -> None:
+    await room.open()
+    text = '[[{{ "quoted \\" [[[ ' + "[" * 100
+    await room.operator.send("chat", {"text": text})
+    chat = await room.operator.recv()
+    assert (chat["type"], chat["payload"]["text"]) == ("chat", text)
+
+
+async def test_a_megabyte_frame_is_an_error_frame(world: World, room: Room) -> None:
+    await room.open()
+    padding = "x" * MEGABYTE
+    too_large = error("too_large", f"Frames are at most {MAX_FRAME_BYTES} bytes.")
+    await room.operator.send_text('{"type":"chat","seq":1,"payload":{"text":"' + padding + '"}}')
+    assert await room.operator.recv() == too_large
+    await room.scanner.send_text(
+        '{"type":"state","seq":1,"payload":{"full":true,"state":{"x":"' + padding + '"}}}'
+    )
+    assert await room.scanner.recv() == too_large
+    # Counted in bytes: 40,000 characters of two bytes each are over the cap.
+    await room.local.send_text('{"type":"chat","seq":1,"payload":{"text":"' + "é" * 40_000 + '"}}')
+    assert await room.local.recv() == too_large
+    await the_session_goes_on(world, room)
+
+
+async def test_an_acknowledgement_reason_is_bounded(world: World, room: Room) -> None:
+    await room.open()
+    ref = await room.scanner.send("ack", {"ref": 1, "ok": False, "reason": "x" * 501})
+    assert await room.scanner.recv() == error(
+        "invalid", "ack: reason: String should have at most 500 characters.", ref
+    )
+
+
+# --- Floods -------------------------------------------------------------------------------------
+
+
+class Clock:
+    """The rate limiter's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    frozen = Clock()
+    monkeypatch.setattr(consumers.frame_buckets, "clock", frozen)
+    return frozen
+
+
+def rate_limited(ref: int, *, limits: str, retry_after: float) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "seq": None,
+        "payload": {
+            "code": "rate_limited",
+            "message": f"Too many frames: {limits}. Try again in {retry_after:g} s.",
+            "ref": ref,
+            "retry_after": retry_after,
+        },
+    }
+
+
+PERSON_LIMITS = "at most 5 a second, in bursts of 20"
+FLOOD = HISTORY_MAX + 100  # before the limit, enough to push every console event out
+
+
+async def test_a_chat_flood_is_refused_and_the_console_events_stay_for_a_resync(
+    world: World, room: Room, clock: Clock
+) -> None:
+    await room.open()
+    operator = person(world.technologist, "operator")
+    local = person(world.local_staff, "local")
+    await take_control(world, room)
+    before = room.seq
+    await room.operator.send("command", {"name": "start"})
+    command = await room.everyone_gets("command", {"name": "start", "args": {}, "by": operator})
+    assert await room.scanner.recv() == command
+    await room.scanner.send("ack", {"ref": command["seq"], "ok": True})
+    ack = await room.everyone_gets("ack", {"ref": command["seq"], "ok": True, "reason": ""})
+
+    # Local staff send 700 chat lines at one instant: the first 20 (the burst) go out.
+    for number in range(FLOOD):
+        await room.local.send("chat", {"text": f"flood {number}"})
+    frames = await room.local.recv_many(FLOOD)
+    lines = [frame for frame in frames if frame["type"] == "chat"]
+    refusals = [frame for frame in frames if frame["type"] == "error"]
+    assert [line["payload"]["text"] for line in lines] == [f"flood {n}" for n in range(20)]
+    assert [line["seq"] for line in lines] == list(range(room.seq + 1, room.seq + 21))
+    assert refusals == [
+        rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2) for ref in range(21, FLOOD + 1)
+    ]
+    room.seq += 20
+    for socket in (room.operator, room.observer):
+        assert await socket.recv_many(20) == lines
+        await socket.silent()
+
+    # Someone back from a lost connection resyncs the console's events, then the chat.
+    again = await room.relay.person(world.technologist, room.cockpit.pk, since=before)
+    assert (await again.recv())["type"] == "welcome"
+    assert await again.recv_many(22) == [command, ack, *lines]
+    presence = await again.recv()
+    assert presence["payload"]["joined"] == operator
+    for socket in room.people:
+        assert await socket.recv() == presence
+
+    # Local staff's STOP is never refused: it reaches the scanner and everyone.
+    await room.local.send("stop")
+    stop = await room.local.recv()
+    assert stop == {"type": "stop", "seq": stop["seq"], "payload": {"by": local}}
+    assert await room.scanner.recv() == stop
+    control = await room.local.recv()
+    assert (control["type"], control["payload"]["controller"]) == ("control", local)
+
+    # A fifth of a second later, one more line goes out.
+    clock.now += 0.2
+    await room.local.send("chat", {"text": "Sorry, my keyboard."})
+    assert (await room.local.recv())["payload"]["text"] == "Sorry, my keyboard."
+    ref = await room.local.send("chat", {"text": "Again?"})
+    assert await room.local.recv() == rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2)
+
+
+async def test_every_person_frame_counts_and_others_keep_their_own_allowance(
+    world: World, room: Room, clock: Clock
+) -> None:
+    await room.open()
+    for _ in range(20):
+        await room.observer.send("ping")
+    assert await room.observer.recv_many(20) == [{"type": "pong", "seq": None, "payload": {}}] * 20
+    ref = await room.observer.send("resync", {"since": 0})
+    assert await room.observer.recv() == rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2)
+    # The operator is another participant, with a full bucket.
+    await room.operator.send("ping")
+    assert await room.operator.recv() == {"type": "pong", "seq": None, "payload": {}}
+
+
+async def test_the_scanner_has_its_own_bound_well_above_its_ten_frames_a_second(
+    world: World, room: Room, clock: Clock
+) -> None:
+    await room.open()
+    state = {"full": True, "state": {"table_mm": 0.0}}
+    # Six seconds at twice the agent's rate: none refused (each frame is relayed before the
+    # clock moves on).
+    for _ in range(120):
+        clock.now += 0.05
+        await room.scanner.send("state", state)
+        assert (await room.operator.recv())["type"] == "state"
+    for socket in room.people[1:]:
+        frames = await socket.recv_many(120)
+        assert {frame["type"] for frame in frames} == {"state"}
+    await room.scanner.silent()
+    # A runaway agent: a burst of 100 at one instant (a second later: the bucket is full again),
+    # then refusals.
+    clock.now += 1
+    for _ in range(100):
+        await room.scanner.send("state", state)
+    ref = await room.scanner.send("state", state)
+    assert await room.scanner.recv() == rate_limited(
+        ref, limits="at most 50 a second, in bursts of 100", retry_after=0.02
+    )
+    for socket in room.people:
+        assert len(await socket.recv_many(100)) == 100
+        await socket.silent()
