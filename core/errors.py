@@ -1,6 +1,7 @@
 """The one family of domain errors. Services raise them; `core.api.exception_handler`, the
 `DomainErrorMiddleware` (pages) and the websocket consumers each map them to the client once."""
 
+import math
 from typing import Any
 
 
@@ -51,18 +52,25 @@ class Gone(DomainError):
 
 
 class Throttled(DomainError):
-    """Too many attempts: try again after `retry_after` seconds (sent as Retry-After)."""
+    """Too many attempts: try again after `retry_after` seconds (sent as Retry-After, in whole
+    seconds; a websocket `error` frame carries it as it is)."""
 
     status = 429
     code = "throttled"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
-        self.retry_after = max(1, retry_after)
+        self.retry_after = retry_after
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class RateLimited(Throttled):
+    """A websocket participant sending frames faster than their bucket refills."""
+
+    code = "rate_limited"
 
 
 def validate_instance(instance: Any, *, exclude: list[str] | None = None) -> None:
@@ -88,15 +96,3 @@ class FrameError(DomainError):
         super().__init__(message)
         self.code = code
         self.ref = ref
-
-
-class RateLimited(DomainError):
-    """More requests than the limit allows; `retry_after` is in how many seconds the next one
-    is taken."""
-
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
