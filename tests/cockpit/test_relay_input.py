@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from cockpit import consumers
-from cockpit.schemas import MAX_FRAME_BYTES
+from cockpit.schemas import MAX_CHAT_LENGTH, MAX_FRAME_BYTES
+from cockpit.services import NOTE_MAX
 from cockpit.store import HISTORY_MAX
 from tests.cockpit.test_relay_control import Room, person
 from tests.conftest import World
@@ -156,6 +157,40 @@ async def test_an_acknowledgement_reason_is_bounded(world: World, room: Room) ->
     assert await room.scanner.recv() == error(
         "invalid", "ack: reason: String should have at most 500 characters.", ref
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "message"),
+    [
+        (
+            "chat",
+            {"text": "x" * (MAX_CHAT_LENGTH + 1)},
+            f"chat: text: String should have at most {MAX_CHAT_LENGTH} characters.",
+        ),
+        (
+            "assist",
+            {"action": "request", "exam_family": "neuro", "note": "x" * (NOTE_MAX + 1)},
+            f"assist: note: String should have at most {NOTE_MAX} characters.",
+        ),
+    ],
+)
+async def test_the_longest_text_plus_one_is_an_error_frame(
+    world: World, room: Room, kind: str, payload: dict[str, Any], message: str
+) -> None:
+    await room.open()
+    ref = await room.operator.send(kind, payload)
+    answer = await room.operator.recv()
+    assert answer["type"] == "error"
+    assert answer["payload"]["ref"] == ref
+    assert answer["payload"]["message"] == message
+    await the_session_goes_on(world, room)
+
+
+async def test_the_longest_chat_line_is_relayed(world: World, room: Room) -> None:
+    await room.open()
+    await room.operator.send("chat", {"text": "x" * MAX_CHAT_LENGTH})
+    relayed = await room.local.recv()
+    assert (relayed["type"], relayed["payload"]["text"]) == ("chat", "x" * MAX_CHAT_LENGTH)
 
 
 # --- Floods -------------------------------------------------------------------------------------
