@@ -1,15 +1,17 @@
-"""What every API view shares: the one error shape, pagination, and serializers that refuse
-fields they do not know."""
+"""What every API view shares: the one error shape, pagination, ids in paths, queries and
+bodies, and serializers that refuse fields they do not know."""
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, pagination, serializers
+from rest_framework import exceptions, pagination, routers, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import DomainError
+from core.errors import DomainError, ValidationFailed
+from core.ids import MAX_ID, is_id
 
 _CODES = {
     exceptions.ParseError: "malformed_request",
@@ -56,6 +58,64 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         response.data = error_body(code, str(exc.detail))
     return response
+
+
+# --- Ids ----------------------------------------------------------------------------------------
+
+
+class IdField(serializers.IntegerField):
+    """An object's id in a query or a body: 1 to 2^63 - 1, else a field error (core.ids)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+def query_id(request: Request, name: str) -> int | None:
+    """The id in query parameter `name` (None when absent or empty); anything else is a 400
+    naming it."""
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"'{name}' must be a whole number.", fields={name: ["A whole number."]}
+        ) from None
+    if not is_id(number):
+        raise ValidationFailed(
+            f"'{name}' must be an id, from 1 to {MAX_ID}.",
+            fields={name: [f"An id from 1 to {MAX_ID}."]},
+        )
+    return number
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw.lower() in {"true", "1", "yes"}:
+        return True
+    if raw.lower() in {"false", "0", "no"}:
+        return False
+    raise ValidationFailed(f"'{name}' must be true or false.", fields={name: ["true or false."]})
+
+
+class Router(routers.DefaultRouter):
+    """Every object in an API path is named by its id, through the `id` converter: an id out
+    of range is an unknown address (404), never a query. No `.json` suffix routes: JSON is
+    the default, and `?format=` picks another renderer where a view has one."""
+
+    include_format_suffixes = False
+
+    def __init__(self) -> None:
+        super().__init__(use_regex_path=False)
+
+    def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
+        kwarg = getattr(viewset, "lookup_url_kwarg", None) or getattr(viewset, "lookup_field", "pk")
+        return f"<id:{lookup_prefix}{kwarg}>"
 
 
 class Pagination(pagination.PageNumberPagination):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.requests import request_user
 from core import notify
-from core.api import StrictSerializer
+from core.api import IdField, StrictSerializer
 from core.models import Notification
 
 
@@ -30,7 +30,7 @@ class NotificationFilterSerializer(StrictSerializer):
 
 
 class ReadAllSerializer(StrictSerializer):
-    up_to = serializers.IntegerField(
+    up_to = IdField(
         required=False,
         allow_null=True,
         default=None,

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.requests import request_user
-from core.api import StrictSerializer
+from core.api import IdField, StrictSerializer
 from marketplace import access
 from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import SessionPosting
@@ -116,8 +116,8 @@ class BookingSerializer(serializers.ModelSerializer):
 
 
 class BookingCreateSerializer(StrictSerializer):
-    posting = serializers.IntegerField(help_text="The posting to book.")
-    technologist = serializers.IntegerField(
+    posting = IdField(help_text="The posting to book.")
+    technologist = IdField(
         required=False,
         help_text="Whom a manager invites. Leave out to apply for the posting yourself.",
     )
@@ -134,9 +134,9 @@ class BookingReasonSerializer(StrictSerializer):
 
 class BookingFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
-    hospital = serializers.IntegerField(required=False)
-    posting = serializers.IntegerField(required=False)
-    technologist = serializers.IntegerField(required=False)
+    hospital = IdField(required=False)
+    posting = IdField(required=False)
+    technologist = IdField(required=False)
     when = serializers.ChoiceField(
         choices=[("upcoming", "Not over yet"), ("past", "Over")], required=False
     )

@@ -174,3 +174,57 @@ def test_token_login_is_throttled(world: World) -> None:
     ]
     assert statuses[0] == 400
     assert statuses[-1] == 429
+
+
+# --- Issue 14: every promise holds under attack (found by schemathesis) -----------------------
+
+BEYOND_64_BITS = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/scanners/", "hospital"),
+        ("/api/v1/scanners/", "site"),
+        ("/api/v1/sites/", "hospital"),
+        ("/api/v1/memberships/", "hospital"),
+        ("/api/v1/invitations/", "hospital"),
+        ("/api/v1/technologists/", "hospital"),
+        ("/api/v1/postings/", "hospital"),
+        ("/api/v1/postings/", "site"),
+        ("/api/v1/bookings/", "posting"),
+        ("/api/v1/bookings/", "hospital"),
+        ("/api/v1/bookings/", "technologist"),
+        ("/api/v1/availability/", "technologist"),
+    ],
+)
+@pytest.mark.parametrize("value", [BEYOND_64_BITS, "0", "-3"])
+def test_an_id_filter_out_of_range_is_a_400_naming_it(
+    world: World, path: str, name: str, value: str
+) -> None:
+    error = _error(api_as(world.manager).get(path, {name: value}), 400)
+    assert list(error["fields"]) == [name]
+
+
+def test_an_id_in_a_body_beyond_64_bits_is_a_field_error(world: World, untouched: None) -> None:
+    body = {**SCANNER, "site": int(BEYOND_64_BITS)}
+    error = _error(api_as(world.manager).post("/api/v1/scanners/", body, format="json"), 400)
+    assert list(error["fields"]) == ["site"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/scanners/{BEYOND_64_BITS}/",
+        f"/api/v1/technologists/{BEYOND_64_BITS}/verify-licence/",
+        f"/api/v1/postings/{BEYOND_64_BITS}/candidates/",
+        f"/api/v1/hospitals/{BEYOND_64_BITS}/ledger/2026-01/",
+        "/api/v1/scanners/0/",
+    ],
+)
+def test_an_id_in_an_api_path_beyond_64_bits_is_not_found(world: World, path: str) -> None:
+    client = api_as(world.admin)
+    for response in (client.get(path), client.post(path)):
+        assert _error(response, 404)["code"] == "not_found"
+
+

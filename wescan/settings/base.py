@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
+from core.ids import ID_SCHEMA
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -259,6 +261,8 @@ SPECTACULAR_SETTINGS = {
         '`{"error": {"code": ..., "message": ..., "fields": {...}}}`.'
     ),
     "VERSION": "1.0.0",
+    # Ids in paths (the `id` converter, core.ids): 1 to 2^63 - 1.
+    "PATH_CONVERTER_OVERRIDES": {"id": ID_SCHEMA},
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One schema component per choice set, whatever the field is called (seniority and
