@@ -117,7 +117,9 @@ def parse_month(value: str) -> Month:
     matched = _MONTH.match(value or "")
     if matched is not None:
         year, month = int(matched.group(1)), int(matched.group(2))
-        if 1 <= month <= 12 and FIRST_DAY <= date(year, month, 1) <= LAST_DAY:
+        # The year and month first: date() refuses year 0 or month 13 with a ValueError.
+        in_range = FIRST_DAY.year <= year <= LAST_DAY.year and 1 <= month <= 12
+        if in_range and FIRST_DAY <= date(year, month, 1) <= LAST_DAY:
             return Month(year, month)
     raise NotFound(
         f"No statement for {value!r}: give a month as YYYY-MM, between "

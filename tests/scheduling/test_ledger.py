@@ -456,7 +456,7 @@ def test_a_statement_as_csv_over_the_api(world: World, traded: None) -> None:
         ]
 
 
-@pytest.mark.parametrize("month", ["2026-13", "1999-01", "12-2026"])
+@pytest.mark.parametrize("month", ["2026-13", "1999-01", "12-2026", "0000-01"])
 def test_a_month_outside_the_calendar_is_a_clear_404_over_the_api(world: World, month: str) -> None:
     for params in ({}, {"format": "csv"}):
         response = api_as(world.manager).get(
