@@ -1,6 +1,7 @@
 """Bad input gets a 4xx in the one error shape and changes nothing."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 from core.models import AuditEvent
 from marketplace.models import Scanner, Site
 from tests.conftest import World, api_as
+from tests.factories_supply import PostingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +183,26 @@ def test_token_login_is_throttled(world: World) -> None:
 BEYOND_64_BITS = "99999999999999999999"
 
 
+def test_deleting_a_scanner_with_postings_says_why_and_keeps_it(world: World) -> None:
+    PostingFactory(scanner=world.scanner, starts_at=datetime(2026, 1, 5, 8, tzinfo=UTC))
+    before = AuditEvent.objects.count()
+    response = api_as(world.manager).delete(f"/api/v1/scanners/{world.scanner.pk}/")
+    error = _error(response, 409)
+    assert error["code"] == "conflict"
+    assert error["message"] == (
+        "MR 1 cannot be deleted: 1 session posting is on it, and their history keeps the "
+        "scanner. To stop operating it remotely, set cockpit_ready to false instead."
+    )
+    assert Scanner.objects.filter(pk=world.scanner.pk).exists()
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_scanner_nothing_was_posted_on_is_deleted(world: World) -> None:
+    response = api_as(world.manager).delete(f"/api/v1/scanners/{world.scanner.pk}/")
+    assert response.status_code == 204
+    assert not Scanner.objects.filter(pk=world.scanner.pk).exists()
+
+
 @pytest.mark.parametrize(
     ("path", "name"),
     [
@@ -226,5 +248,3 @@ def test_an_id_in_an_api_path_beyond_64_bits_is_not_found(world: World, path: st
     client = api_as(world.admin)
     for response in (client.get(path), client.post(path)):
         assert _error(response, 404)["code"] == "not_found"
-
-
