@@ -32,7 +32,7 @@ from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import SessionPosting
 from marketplace.serializers import UTCDateTimeField
 from scheduling import selectors, services
-from scheduling.models import Booking, BookingStatus
+from scheduling.models import Booking, BookingStatus, Initiator
 
 
 class _Named(serializers.Serializer):
@@ -62,6 +62,13 @@ class _BookingPosting(serializers.Serializer):
     scanner = _Scanner()
 
 
+class _BlankAsNullChoiceField(serializers.ChoiceField):
+    """A choice the model keeps as "" when unset, told as null: "" is no member of the enum."""
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value) if value else None
+
+
 class BookingSerializer(serializers.ModelSerializer):
     posting = _BookingPosting()
     technologist = _Person()
@@ -69,6 +76,11 @@ class BookingSerializer(serializers.ModelSerializer):
     starts_at = UTCDateTimeField()
     ends_at = UTCDateTimeField()
     hours = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False)
+    cancelled_side = _BlankAsNullChoiceField(
+        choices=Initiator.choices,
+        allow_null=True,
+        help_text="Which side cancelled; null unless the booking was cancelled.",
+    )
     cancelled_hours_before = serializers.DecimalField(
         max_digits=8, decimal_places=2, coerce_to_string=False, allow_null=True
     )
