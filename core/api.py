@@ -118,10 +118,37 @@ class Router(routers.DefaultRouter):
         return f"<id:{lookup_prefix}{kwarg}>"
 
 
+# --- Pagination ---------------------------------------------------------------------------------
+
+
 class Pagination(pagination.PageNumberPagination):
+    """`page` from 1 and `page_size` from 1 (more than 200 gives 200). Anything else, `null`
+    included, is a 400 naming the parameter, not silently the first page."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        for name in (self.page_query_param, self.page_size_query_param):
+            raw = request.query_params.get(name)
+            if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+                raise ValidationFailed(
+                    f"'{name}' must be a whole number from 1.",
+                    fields={name: ["A whole number from 1."]},
+                )
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Rows per page, {self.page_size} unless given (more than "
+                    f"{self.max_page_size} gives {self.max_page_size})."
+                )
+        return parameters
 
 
 class StrictSerializerMixin:

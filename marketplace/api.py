@@ -268,8 +268,12 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 # --- Vocabularies, technologists and postings -------------------------------------------------
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (at most 200)."),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number."),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1},
+        description="Rows per page, 50 unless given (more than 200 gives 200).",
+    ),
 ]
 TECHNOLOGIST_ID = OpenApiParameter(
     "id", ID_SCHEMA, OpenApiParameter.PATH, description="The technologist's user id."

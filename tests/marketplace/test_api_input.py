@@ -248,3 +248,22 @@ def test_an_id_in_an_api_path_beyond_64_bits_is_not_found(world: World, path: st
     client = api_as(world.admin)
     for response in (client.get(path), client.post(path)):
         assert _error(response, 404)["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"page_size": "null"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "-5"}, "page_size"),
+        ({"page_size": "²"}, "page_size"),
+        ({"page": "0"}, "page"),
+        ({"page": "first"}, "page"),
+    ],
+)
+def test_a_page_or_page_size_that_is_not_a_number_from_1_is_refused(
+    world: World, params: dict[str, str], name: str
+) -> None:
+    for path in ("/api/v1/hospitals/", "/api/v1/exam-families/", "/api/v1/postings/open/"):
+        error = _error(api_as(world.manager).get(path, params), 400)
+        assert error["fields"] == {name: ["A whole number from 1."]}
