@@ -31,8 +31,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", "No such address in the API."), status=404)
+        return api_not_found(request)
     return render(request, "error.html", {"status": 404, "message": "Not found."}, status=404)
+
+
+def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """Any address under /api/ that no route takes (the last route of the URLconf, so that
+    DEBUG's HTML 404 page never answers an API client)."""
+    return JsonResponse(error_body("not_found", "No such address in the API."), status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -1,13 +1,16 @@
 """Every answer an API client gets is in the one error shape, in every mode, and the schema says
 which errors each operation can answer; no id a user can type reaches the database unbounded."""
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.converters import IntConverter
+from rest_framework.test import APIClient
 
 from core.ids import IdConverter
 from tests.conftest import World, api_as, client_for
@@ -84,3 +87,52 @@ def test_the_largest_id_is_an_id(world: World) -> None:
     assert _error(response, 404)["message"] == "No such scanner."
 
 
+# --- JSON errors in every mode ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_unknown_api_address_answers_json_in_every_mode(
+    world: World, settings: Any, debug: bool
+) -> None:
+    settings.DEBUG = debug
+    for path in ("/api/v1/nothing-here/", "/api/v1/scanners/abc/", "/api/v2/"):
+        for method in ("get", "post", "delete"):
+            response = getattr(api_as(world.manager), method)(path)
+            assert _error(response, 404)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_unexpected_failure_answers_json_and_is_logged(
+    world: World, settings: Any, debug: bool, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    settings.DEBUG = debug
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr("marketplace.api.selectors.hospital_list", broken)
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(world.manager)
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        response = client.get("/api/v1/hospitals/")
+    error = _error(response, 500)
+    assert error == {
+        "code": "server_error",
+        "message": "Something went wrong on our side.",
+        "fields": {},
+    }
+    assert "the disk is on fire" not in response.content.decode()
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[1]]
+    assert [str(r.exc_info[1]) for r in logged] == ["the disk is on fire"]  # type: ignore[index]
+
+
+def test_a_page_failure_keeps_the_sites_error_page(world: World, monkeypatch: Any) -> None:
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr("core.views.selectors.hospital_list", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(world.manager)
+    response = client.get("/")
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("text/html")
