@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.converters import IntConverter
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from core.ids import IdConverter
@@ -136,3 +137,68 @@ def test_a_page_failure_keeps_the_sites_error_page(world: World, monkeypatch: An
     response = client.get("/")
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- The schema documents every answer ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker: Any) -> dict[str, Any]:
+    with django_db_blocker.unblock():
+        return dict(SchemaGenerator().get_schema(request=None, public=True))
+
+
+def _operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            yield method.upper(), path, operation
+
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def test_every_operation_documents_its_errors_in_the_one_shape(schema: dict[str, Any]) -> None:
+    detail = schema["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["required"]) == {"code", "message", "fields"}
+    for method, path, operation in _operations(schema):
+        responses = operation["responses"]
+        errors = {code for code in responses if code >= "400"}
+        for code in errors:
+            assert responses[code]["content"]["application/json"]["schema"] == ERROR_REF
+        assert "404" in errors, (method, path)
+        if path != "/api/v1/auth/token/":
+            assert {"401", "403"} <= errors, (method, path)
+        if method != "GET":
+            assert "409" in errors, (method, path)
+        if method in {"POST", "PATCH"}:
+            assert "413" in errors, (method, path)
+        if operation.get("parameters") or operation.get("requestBody"):
+            assert "400" in errors, (method, path)
+    token = schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
+    assert {"400", "429"} <= set(token)
+
+
+def test_request_bodies_allow_no_unknown_property(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    for name in ("ScannerRequest", "PatchedScannerUpdateRequest", "BookingCreateRequest"):
+        assert components[name]["additionalProperties"] is False, name
+
+
+def test_ids_and_pages_are_documented_with_their_range(schema: dict[str, Any]) -> None:
+    scanners = schema["paths"]["/api/v1/scanners/"]["get"]["parameters"]
+    by_name = {p["name"]: p["schema"] for p in scanners}
+    assert by_name["hospital"]["minimum"] == 1
+    assert by_name["hospital"]["maximum"] == 2**63 - 1
+    assert by_name["page"]["minimum"] == 1
+    assert by_name["page_size"]["minimum"] == 1
+    path_id = schema["paths"]["/api/v1/scanners/{id}/"]["get"]["parameters"][0]["schema"]
+    assert (path_id["minimum"], path_id["maximum"]) == (1, 2**63 - 1)
+
+
+def test_a_booking_that_nobody_cancelled_has_a_null_cancelled_side(
+    schema: dict[str, Any],
+) -> None:
+    side = schema["components"]["schemas"]["Booking"]["properties"]["cancelled_side"]
+    assert side["nullable"] is True or {"$ref": "#/components/schemas/NullEnum"} in side.get(
+        "oneOf", []
+    )
