@@ -102,6 +102,23 @@ def test_an_unknown_api_address_answers_json_in_every_mode(
             assert _error(response, 404)["code"] == "not_found"
 
 
+def test_an_unknown_api_address_answers_json_even_to_a_csrf_less_browser(world: World) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.manager)  # a session cookie, and no CSRF token
+    for method in ("post", "delete", "patch"):
+        response = getattr(client, method)(f"/api/v1/scanners/{BEYOND_64_BITS}/")
+        assert _error(response, 404)["code"] == "not_found"
+
+
+def test_a_failed_csrf_check_under_the_api_answers_json(world: World) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.manager)
+    response = client.post("/api/v1/notifications/read-all/", {}, content_type="application/json")
+    error = _error(response, 403)
+    assert error["code"] == "forbidden"
+    assert "CSRF" in error["message"]
+
+
 @pytest.mark.parametrize("debug", [True, False])
 def test_an_unexpected_failure_answers_json_and_is_logged(
     world: World, settings: Any, debug: bool, monkeypatch: pytest.MonkeyPatch, caplog: Any
