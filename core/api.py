@@ -131,8 +131,8 @@ class Pagination(pagination.PageNumberPagination):
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         for name in (self.page_query_param, self.page_size_query_param):
-            raw = request.query_params.get(name)
-            if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            raw = request.query_params.get(name) or ""  # empty counts as absent, as everywhere
+            if raw and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
                 raise ValidationFailed(
                     f"'{name}' must be a whole number from 1.",
                     fields={name: ["A whole number from 1."]},
@@ -151,15 +151,47 @@ class Pagination(pagination.PageNumberPagination):
         return parameters
 
 
+def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """What is wrong with the JSON type of `value` for `field`, if anything. DRF reads
+    `"cockpit_ready": 0` as false and `"last_name": 0` as "0"; a JSON body says what it means,
+    and the schema promises a boolean and a string."""
+    if value is None:
+        return None  # allow_null decides
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Must be a string."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        problems = {_json_type_problem(field.child, item) for item in value} - {None}
+        return problems.pop() if problems else None
+    return None
+
+
 class StrictSerializerMixin:
-    """Refuse unknown fields instead of silently dropping them: a typo must not look saved."""
+    """A JSON body means what it says: unknown fields are refused instead of silently dropped
+    (a typo must not look saved), and so are values of the wrong JSON type. For bodies only:
+    query parameters are strings, read by plain serializers."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            known = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
+            fields = self.fields  # type: ignore[attr-defined]
+            known = {name for name, field in fields.items() if not field.read_only}
             unknown = sorted(set(data) - known)
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            wrong = {
+                name: [problem]
+                for name, value in data.items()
+                if (problem := _json_type_problem(fields[name], value))
+            }
+            if wrong:  # named together with whatever else is wrong, each field once
+                rest = {name: value for name, value in data.items() if name not in wrong}
+                try:
+                    super().to_internal_value(rest)  # type: ignore[misc]
+                except serializers.ValidationError as error:
+                    if isinstance(error.detail, dict):
+                        raise serializers.ValidationError({**error.detail, **wrong}) from None
+                raise serializers.ValidationError(wrong)
         elif data is not None:
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
         return super().to_internal_value(data)  # type: ignore[misc]

@@ -23,7 +23,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NotificationFilterSerializer(StrictSerializer):
+class NotificationFilterSerializer(serializers.Serializer):
     unread = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Only unread (true) or read."
     )
@@ -73,7 +73,8 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request: Request) -> Response:
         """Mark all your unread notifications read, or those up to `up_to`."""
-        body = ReadAllSerializer(data=request.data if request.data else {})
+        # No body at all is "all of them"; a JSON null or a non-object is refused.
+        body = ReadAllSerializer(data=request.data if request.stream is not None else {})
         body.is_valid(raise_exception=True)
         user_id = request_user(request).pk
         marked = notify.notification_mark_all_read(

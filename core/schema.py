@@ -5,6 +5,7 @@
   from what the operation is (its method, parameters, body, authentication, throttles).
 - A request body read by a strict serializer (`core.api.StrictSerializerMixin`) allows no other
   property.
+- An optional query parameter may be sent empty: it then counts as absent (allowEmptyValue).
 """
 
 from typing import Any
@@ -67,6 +68,10 @@ class AutoSchema(SpectacularAutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        for parameter in operation.get("parameters", []):
+            if parameter.get("in") == "query" and not parameter.get("required"):
+                # `?hospital=` is no filter, as a form left blank: empty counts as absent.
+                parameter["allowEmptyValue"] = True
         responses = operation.setdefault("responses", {})
         ref = self.resolve_serializer(ErrorSerializer, "response").ref
         for status in self.error_statuses(operation):

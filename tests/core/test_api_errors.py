@@ -119,6 +119,15 @@ def test_a_failed_csrf_check_under_the_api_answers_json(world: World) -> None:
     assert "CSRF" in error["message"]
 
 
+def test_marking_notices_read_refuses_a_null_body(world: World) -> None:
+    client = api_as(world.manager)
+    response = client.generic(
+        "POST", "/api/v1/notifications/read-all/", "null", content_type="application/json"
+    )
+    assert _error(response, 400)["code"] == "invalid"
+    assert client.post("/api/v1/notifications/read-all/").status_code == 200  # no body: all
+
+
 @pytest.mark.parametrize("debug", [True, False])
 def test_an_unexpected_failure_answers_json_and_is_logged(
     world: World, settings: Any, debug: bool, monkeypatch: pytest.MonkeyPatch, caplog: Any
@@ -203,6 +212,7 @@ def test_request_bodies_allow_no_unknown_property(schema: dict[str, Any]) -> Non
 
 def test_ids_and_pages_are_documented_with_their_range(schema: dict[str, Any]) -> None:
     scanners = schema["paths"]["/api/v1/scanners/"]["get"]["parameters"]
+    assert all(p["allowEmptyValue"] for p in scanners)  # empty counts as absent
     by_name = {p["name"]: p["schema"] for p in scanners}
     assert by_name["hospital"]["minimum"] == 1
     assert by_name["hospital"]["maximum"] == 2**63 - 1

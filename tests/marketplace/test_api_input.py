@@ -267,3 +267,31 @@ def test_a_page_or_page_size_that_is_not_a_number_from_1_is_refused(
     for path in ("/api/v1/hospitals/", "/api/v1/exam-families/", "/api/v1/postings/open/"):
         error = _error(api_as(world.manager).get(path, params), 400)
         assert error["fields"] == {name: ["A whole number from 1."]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "problem"),
+    [
+        ("scanner", {"cockpit_ready": 0}, "cockpit_ready", "Must be true or false."),
+        ("scanner", {"cockpit_ready": "yes"}, "cockpit_ready", "Must be true or false."),
+        ("scanner", {"name": 7}, "name", "Must be a string."),
+        ("me", {"last_name": 0}, "last_name", "Must be a string."),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_refused_not_converted(
+    world: World, path: str, body: dict[str, Any], field: str, problem: str
+) -> None:
+    url = f"/api/v1/scanners/{world.scanner.pk}/" if path == "scanner" else "/api/v1/me/"
+    response = api_as(world.manager).patch(url, body, format="json")
+    assert _error(response, 400)["fields"] == {field: [problem]}
+    world.scanner.refresh_from_db()
+    world.manager.refresh_from_db()
+    assert (world.scanner.name, world.scanner.cockpit_ready) == ("MR 1", True)
+    assert world.manager.last_name != "0"
+
+
+def test_an_empty_query_parameter_counts_as_absent(world: World) -> None:
+    for params in ({"page": "", "page_size": ""}, {"hospital": ""}, {"cockpit_ready": ""}):
+        response = api_as(world.manager).get("/api/v1/scanners/", params)
+        assert response.status_code == 200, (params, response.content)
+        assert [s["name"] for s in response.json()["results"]] == ["MR 1"]
