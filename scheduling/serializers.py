@@ -122,14 +122,17 @@ class AvailabilityUpdateSerializer(_WindowWriteFields):
             field.required = False
 
 
-class AvailabilityFilterSerializer(serializers.Serializer):
-    technologist = IdField(required=False, help_text="Technologist's user id")
+class DisplayZoneSerializer(serializers.Serializer):
     tz = serializers.CharField(
         required=False,
         validators=[validate_time_zone],
         help_text="Show local times in this zone (default: your home time zone, else the "
         "window's own).",
     )
+
+
+class AvailabilityFilterSerializer(DisplayZoneSerializer):
+    technologist = IdField(required=False, help_text="Technologist's user id")
 
 
 class OccurrenceQuerySerializer(AvailabilityFilterSerializer):

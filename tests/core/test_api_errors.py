@@ -229,3 +229,10 @@ def test_a_booking_that_nobody_cancelled_has_a_null_cancelled_side(
     assert side["nullable"] is True or {"$ref": "#/components/schemas/NullEnum"} in side.get(
         "oneOf", []
     )
+
+
+def test_one_availability_window_documents_only_the_parameter_it_reads(
+    schema: dict[str, Any],
+) -> None:
+    parameters = schema["paths"]["/api/v1/availability/{id}/"]["get"]["parameters"]
+    assert sorted(p["name"] for p in parameters if p["in"] == "query") == ["tz"]
