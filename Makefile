@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run install install-dev migrate demo test lint format bench services clean
+.PHONY: run install install-dev migrate demo test lint format bench fuzz services clean
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -59,6 +59,12 @@ format: install-dev
 ## make bench: the benchmarks under bench/, each printing `bench: <name> = <value> <unit> (target …)`.
 bench: install-dev
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+## make fuzz: schemathesis (all checks, stateful links) against a live Daphne serving the demo
+## data in a throwaway SQLite file, as anonymous, a manager, a technologist and local staff.
+## FUZZ_EXAMPLES (examples per operation) and FUZZ_SEED tune it; FUZZ_KEEP=1 keeps the reports.
+fuzz: install-dev
+	$(BIN)/python scripts/fuzz.py
 
 ## make services: PostgreSQL 15 and Redis on this machine (what .ci/run uses).
 services:
