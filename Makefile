@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run dev test-clock install install-dev migrate demo test lint format bench services clean
+.PHONY: run dev test-clock install install-dev migrate demo test lint format bench fuzz services clean
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -72,6 +72,12 @@ test-clock: install-dev
 	scripts/system-packages.sh chromium
 	scripts/test-at.sh 03:30 $(PYTEST_ARGS)
 	scripts/test-at.sh 23:45 $(PYTEST_ARGS)
+
+## make fuzz: schemathesis (all checks, stateful links) against a live Daphne serving the demo
+## data in a throwaway SQLite file, as anonymous, a manager, a technologist and local staff.
+## FUZZ_EXAMPLES (examples per operation) and FUZZ_SEED tune it; FUZZ_KEEP=1 keeps the reports.
+fuzz: install-dev
+	$(BIN)/python scripts/fuzz.py
 
 ## make services: PostgreSQL 15 and Redis on this machine (what .ci/run uses).
 services:

@@ -19,6 +19,7 @@ from cockpit.models import (
     Role,
 )
 from core.errors import NotFound
+from core.ids import as_id
 from marketplace.models import Language, Membership, Scanner, Seniority
 from marketplace.models import Role as HospitalRole
 from scheduling.models import AvailabilityWindow, Booking, BookingStatus, OnCallWindow
@@ -96,10 +97,7 @@ def roles_for(user: User, cockpit: CockpitSession) -> list[str]:
 def access_cockpit(user: User, cockpit_id: int | str) -> CockpitSession:
     """The session, if `user` has any role in it; 404 otherwise (as for another hospital's
     objects)."""
-    try:
-        pk = int(cockpit_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such cockpit session.") from None
+    pk = as_id(cockpit_id, message="No such cockpit session.")
     cockpit = _with_graph(CockpitSession.objects.filter(pk=pk)).first()
     if cockpit is None or not roles_for(user, cockpit):
         raise NotFound("No such cockpit session.")
@@ -487,10 +485,7 @@ def assist_history(*, user: User) -> QuerySet[AssistRequest]:
 def access_assist(user: User, assist_id: int | str) -> AssistRequest:
     """A request `user` raised, was asked about or answered, or one in a cockpit they are in;
     404 for anyone else."""
-    try:
-        pk = int(assist_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such request for help.") from None
+    pk = as_id(assist_id, message="No such request for help.")
     assist = assist_with_graph(AssistRequest.objects.filter(pk=pk)).first()
     if assist is None:
         raise NotFound("No such request for help.")

@@ -1,15 +1,17 @@
-"""What every API view shares: the one error shape, pagination, and serializers that refuse
-fields they do not know."""
+"""What every API view shares: the one error shape, pagination, ids in paths, queries and
+bodies, and serializers that refuse fields they do not know."""
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, pagination, serializers
+from rest_framework import exceptions, pagination, routers, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import DomainError
+from core.errors import DomainError, ValidationFailed
+from core.ids import MAX_ID, is_id
 
 _CODES = {
     exceptions.ParseError: "malformed_request",
@@ -60,21 +62,138 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+# --- Ids ----------------------------------------------------------------------------------------
+
+
+class IdField(serializers.IntegerField):
+    """An object's id in a query or a body: 1 to 2^63 - 1, else a field error (core.ids)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+def query_id(request: Request, name: str) -> int | None:
+    """The id in query parameter `name` (None when absent or empty); anything else is a 400
+    naming it."""
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"'{name}' must be a whole number.", fields={name: ["A whole number."]}
+        ) from None
+    if not is_id(number):
+        raise ValidationFailed(
+            f"'{name}' must be an id, from 1 to {MAX_ID}.",
+            fields={name: [f"An id from 1 to {MAX_ID}."]},
+        )
+    return number
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw.lower() in {"true", "1", "yes"}:
+        return True
+    if raw.lower() in {"false", "0", "no"}:
+        return False
+    raise ValidationFailed(f"'{name}' must be true or false.", fields={name: ["true or false."]})
+
+
+class Router(routers.DefaultRouter):
+    """Every object in an API path is named by its id, through the `id` converter: an id out
+    of range is an unknown address (404), never a query. No `.json` suffix routes: JSON is
+    the default, and `?format=` picks another renderer where a view has one."""
+
+    include_format_suffixes = False
+
+    def __init__(self) -> None:
+        super().__init__(use_regex_path=False)
+
+    def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
+        kwarg = getattr(viewset, "lookup_url_kwarg", None) or getattr(viewset, "lookup_field", "pk")
+        return f"<id:{lookup_prefix}{kwarg}>"
+
+
+# --- Pagination ---------------------------------------------------------------------------------
+
+
 class Pagination(pagination.PageNumberPagination):
+    """`page` from 1 and `page_size` from 1 (more than 200 gives 200). Anything else, `null`
+    included, is a 400 naming the parameter, not silently the first page."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        for name in (self.page_query_param, self.page_size_query_param):
+            raw = request.query_params.get(name) or ""  # empty counts as absent, as everywhere
+            if raw and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+                raise ValidationFailed(
+                    f"'{name}' must be a whole number from 1.",
+                    fields={name: ["A whole number from 1."]},
+                )
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Rows per page, {self.page_size} unless given (more than "
+                    f"{self.max_page_size} gives {self.max_page_size})."
+                )
+        return parameters
+
+
+def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """What is wrong with the JSON type of `value` for `field`, if anything. DRF reads
+    `"cockpit_ready": 0` as false and `"last_name": 0` as "0"; a JSON body says what it means,
+    and the schema promises a boolean and a string."""
+    if value is None:
+        return None  # allow_null decides
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Must be a string."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        problems = {_json_type_problem(field.child, item) for item in value} - {None}
+        return problems.pop() if problems else None
+    return None
+
 
 class StrictSerializerMixin:
-    """Refuse unknown fields instead of silently dropping them: a typo must not look saved."""
+    """A JSON body means what it says: unknown fields are refused instead of silently dropped
+    (a typo must not look saved), and so are values of the wrong JSON type. For bodies only:
+    query parameters are strings, read by plain serializers."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            known = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
+            fields = self.fields  # type: ignore[attr-defined]
+            known = {name for name, field in fields.items() if not field.read_only}
             unknown = sorted(set(data) - known)
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            wrong = {
+                name: [problem]
+                for name, value in data.items()
+                if (problem := _json_type_problem(fields[name], value))
+            }
+            if wrong:  # named together with whatever else is wrong, each field once
+                rest = {name: value for name, value in data.items() if name not in wrong}
+                try:
+                    super().to_internal_value(rest)  # type: ignore[misc]
+                except serializers.ValidationError as error:
+                    if isinstance(error.detail, dict):
+                        raise serializers.ValidationError({**error.detail, **wrong}) from None
+                raise serializers.ValidationError(wrong)
         elif data is not None:
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
         return super().to_internal_value(data)  # type: ignore[misc]

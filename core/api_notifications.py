@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.requests import request_user
 from core import notify
-from core.api import StrictSerializer
+from core.api import IdField, StrictSerializer
 from core.models import Notification
 
 
@@ -23,14 +23,14 @@ class NotificationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NotificationFilterSerializer(StrictSerializer):
+class NotificationFilterSerializer(serializers.Serializer):
     unread = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Only unread (true) or read."
     )
 
 
 class ReadAllSerializer(StrictSerializer):
-    up_to = serializers.IntegerField(
+    up_to = IdField(
         required=False,
         allow_null=True,
         default=None,
@@ -73,7 +73,8 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request: Request) -> Response:
         """Mark all your unread notifications read, or those up to `up_to`."""
-        body = ReadAllSerializer(data=request.data if request.data else {})
+        # No body at all is "all of them"; a JSON null or a non-object is refused.
+        body = ReadAllSerializer(data=request.data if request.stream is not None else {})
         body.is_valid(raise_exception=True)
         user_id = request_user(request).pk
         marked = notify.notification_mark_all_read(

@@ -1,12 +1,16 @@
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core import signals
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from core.api import error_body
 from core.errors import DomainError
+
+logger = logging.getLogger("django.request")
 
 
 class ApiRequestSizeLimitMiddleware:
@@ -73,7 +77,7 @@ class DomainErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DomainError):
-            return None
+            return server_error_for_api(request, exception)
         if request.path.startswith("/api/"):
             return JsonResponse(
                 error_body(exception.code, exception.message, exception.fields),
@@ -89,3 +93,19 @@ class DomainErrorMiddleware:
         for name, value in exception.headers.items():
             page[name] = value
         return page
+
+
+def server_error_for_api(request: HttpRequest, exception: Exception) -> HttpResponse | None:
+    """An API client is answered in the API's error shape in every mode, never with Django's
+    HTML debug page (DEBUG) or the site's error page. Logged and signalled as Django does for
+    any unhandled exception (the test client re-raises it). Pages keep Django's handling."""
+    if not request.path.startswith("/api/"):
+        return None
+    logger.error(
+        "Internal Server Error: %s",
+        request.path,
+        exc_info=(type(exception), exception, exception.__traceback__),
+        extra={"status_code": 500, "request": request},
+    )
+    signals.got_request_exception.send(sender=None, request=request)
+    return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)

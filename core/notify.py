@@ -22,6 +22,7 @@ from django.utils.timesince import timesince
 
 from core.errors import NotFound
 from core.groups import user_group
+from core.ids import as_id
 from core.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -261,7 +262,8 @@ def notification_unread_count(*, user_id: int) -> int:
 
 def access_notification(*, user_id: int, notification_id: int) -> Notification:
     """One of the user's own notices; anyone else's does not exist for them."""
-    notification = Notification.objects.filter(pk=notification_id, recipient_id=user_id).first()
+    pk = as_id(notification_id, message="No such notification.")
+    notification = Notification.objects.filter(pk=pk, recipient_id=user_id).first()
     if notification is None:
         raise NotFound("No such notification.")
     return notification

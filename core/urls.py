@@ -6,12 +6,12 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read-all/", views.notifications_read_all, name="notifications_read_all"),
     path(
-        "notifications/<int:notification_id>/open/",
+        "notifications/<id:notification_id>/open/",
         views.notification_open,
         name="notification_open",
     ),
     path(
-        "notifications/<int:notification_id>/read/",
+        "notifications/<id:notification_id>/read/",
         views.notification_read,
         name="notification_read",
     ),

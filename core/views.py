@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -31,8 +33,28 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", "No such address in the API."), status=404)
+        return api_not_found(request)
     return render(request, "error.html", {"status": 404, "message": "Not found."}, status=404)
+
+
+@csrf_exempt  # it changes nothing, and must not answer a cookie-carrying POST with a CSRF 403
+def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """Any address under /api/ that no route takes (the last route of the URLconf, so that
+    DEBUG's HTML 404 page never answers an API client)."""
+    return JsonResponse(error_body("not_found", "No such address in the API."), status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: an API client is told in the API's error shape (DRF's own views
+    check CSRF themselves and answer so already); pages keep Django's explanation."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body(
+                "forbidden", f"CSRF check failed: {reason}" if reason else "CSRF check failed."
+            ),
+            status=403,
+        )
+    return django_csrf_failure(request, reason=reason)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from core.errors import NotFound, PermissionDenied
+from core.ids import as_id
 from marketplace.models import (
     Hospital,
     Invitation,
@@ -48,7 +49,7 @@ def require_manager(user: User, hospital: Hospital) -> None:
 
 
 def access_hospital(user: User, hospital_id: int | str, *, manage: bool = False) -> Hospital:
-    hospital = hospitals_visible_to(user).filter(pk=_as_id(hospital_id)).first()
+    hospital = hospitals_visible_to(user).filter(pk=as_id(hospital_id)).first()
     if hospital is None:
         raise NotFound("No such hospital.")
     if manage:
@@ -59,7 +60,7 @@ def access_hospital(user: User, hospital_id: int | str, *, manage: bool = False)
 def access_site(user: User, site_id: int | str, *, manage: bool = False) -> Site:
     site = (
         Site.objects.select_related("hospital")
-        .filter(pk=_as_id(site_id), hospital__in=hospitals_visible_to(user))
+        .filter(pk=as_id(site_id), hospital__in=hospitals_visible_to(user))
         .first()
     )
     if site is None:
@@ -72,7 +73,7 @@ def access_site(user: User, site_id: int | str, *, manage: bool = False) -> Site
 def access_scanner(user: User, scanner_id: int | str, *, manage: bool = False) -> Scanner:
     scanner = (
         Scanner.objects.select_related("site__hospital")
-        .filter(pk=_as_id(scanner_id), site__hospital__in=hospitals_visible_to(user))
+        .filter(pk=as_id(scanner_id), site__hospital__in=hospitals_visible_to(user))
         .first()
     )
     if scanner is None:
@@ -85,7 +86,7 @@ def access_scanner(user: User, scanner_id: int | str, *, manage: bool = False) -
 def access_membership(user: User, membership_id: int | str, *, manage: bool = False) -> Membership:
     membership = (
         Membership.objects.select_related("hospital", "user")
-        .filter(pk=_as_id(membership_id), hospital__in=hospitals_visible_to(user))
+        .filter(pk=as_id(membership_id), hospital__in=hospitals_visible_to(user))
         .first()
     )
     if membership is None:
@@ -99,7 +100,7 @@ def access_invitation(user: User, invitation_id: int | str) -> Invitation:
     """Invitations are the managers' business: other members do not see them at all."""
     invitation = (
         Invitation.objects.select_related("hospital", "invited_by")
-        .filter(pk=_as_id(invitation_id), hospital__in=hospitals_managed_by(user))
+        .filter(pk=as_id(invitation_id), hospital__in=hospitals_managed_by(user))
         .first()
     )
     if invitation is None:
@@ -107,19 +108,12 @@ def access_invitation(user: User, invitation_id: int | str) -> Invitation:
     return invitation
 
 
-def _as_id(value: int | str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound("No such object.") from None
-
-
 def access_posting(user: User, posting_id: int | str, *, manage: bool = False) -> SessionPosting:
     """A posting is seen by its hospital's members, and, once open, by every technologist (it is
     on the market); it is changed only by its hospital's managers."""
     posting = (
         SessionPosting.objects.select_related("hospital", "site", "scanner")
-        .filter(pk=_as_id(posting_id))
+        .filter(pk=as_id(posting_id))
         .first()
     )
     if posting is None:
@@ -151,7 +145,7 @@ def technologists_managed_by(user: User) -> QuerySet[User]:
 
 def access_technologist(user: User, technologist_id: int | str) -> User:
     """Oneself, or a technologist of a hospital one manages; anyone else does not exist here."""
-    pk = _as_id(technologist_id)
+    pk = as_id(technologist_id)
     if pk == user.pk:
         return user
     technologist = technologists_managed_by(user).filter(pk=pk).first()

@@ -11,7 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.requests import request_user
+from core.api import query_bool, query_id
 from core.errors import ValidationFailed
+from core.ids import ID_SCHEMA, as_id
 from marketplace import access, selectors, services
 from marketplace.models import (
     ExamFamily,
@@ -49,30 +51,7 @@ from marketplace.serializers import (
     TechnologistSerializer,
 )
 
-HOSPITAL_FILTER = OpenApiParameter("hospital", OpenApiTypes.INT, description="Hospital id")
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"'{name}' must be a whole number.", fields={name: ["A whole number."]}
-        ) from None
-
-
-def _bool_param(request: Request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    if raw.lower() in {"true", "1", "yes"}:
-        return True
-    if raw.lower() in {"false", "0", "no"}:
-        return False
-    raise ValidationFailed(f"'{name}' must be true or false.", fields={name: ["true or false."]})
+HOSPITAL_FILTER = OpenApiParameter("hospital", ID_SCHEMA, description="Hospital id")
 
 
 def _for_schema(view: Any) -> bool:
@@ -124,7 +103,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if _for_schema(self):
             return Site.objects.none()
         return selectors.site_list(
-            user=request_user(self.request), hospital_id=_int_param(self.request, "hospital")
+            user=request_user(self.request), hospital_id=query_id(self.request, "hospital")
         )
 
     def get_object(self) -> Any:
@@ -155,7 +134,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     list=extend_schema(
         parameters=[
             HOSPITAL_FILTER,
-            OpenApiParameter("site", OpenApiTypes.INT, description="Site id"),
+            OpenApiParameter("site", ID_SCHEMA, description="Site id"),
             OpenApiParameter("cockpit_ready", OpenApiTypes.BOOL),
         ]
     )
@@ -168,9 +147,9 @@ class ScannerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return Scanner.objects.none()
         return selectors.scanner_list(
             user=request_user(self.request),
-            hospital_id=_int_param(self.request, "hospital"),
-            site_id=_int_param(self.request, "site"),
-            cockpit_ready=_bool_param(self.request, "cockpit_ready"),
+            hospital_id=query_id(self.request, "hospital"),
+            site_id=query_id(self.request, "site"),
+            cockpit_ready=query_bool(self.request, "cockpit_ready"),
         )
 
     def get_object(self) -> Any:
@@ -224,7 +203,7 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if _for_schema(self):
             return Membership.objects.none()
         return selectors.membership_list(
-            user=request_user(self.request), hospital_id=_int_param(self.request, "hospital")
+            user=request_user(self.request), hospital_id=query_id(self.request, "hospital")
         )
 
     def get_object(self) -> Any:
@@ -253,7 +232,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if _for_schema(self):
             return Invitation.objects.none()
         return selectors.invitation_list(
-            user=request_user(self.request), hospital_id=_int_param(self.request, "hospital")
+            user=request_user(self.request), hospital_id=query_id(self.request, "hospital")
         )
 
     def get_object(self) -> Any:
@@ -289,11 +268,15 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 # --- Vocabularies, technologists and postings -------------------------------------------------
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (at most 200)."),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number."),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1},
+        description="Rows per page, 50 unless given (more than 200 gives 200).",
+    ),
 ]
 TECHNOLOGIST_ID = OpenApiParameter(
-    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The technologist's user id."
+    "id", ID_SCHEMA, OpenApiParameter.PATH, description="The technologist's user id."
 )
 NO_PROFILE = (
     "You have no technologist profile yet: add your competencies and licence "
@@ -348,10 +331,7 @@ class TechnologistViewSet(
         )
 
     def get_object(self) -> Any:
-        try:
-            user_id = int(self.kwargs["pk"])
-        except ValueError:
-            raise access.NotFound("No such technologist.") from None
+        user_id = as_id(self.kwargs["pk"], message="No such technologist.")
         profiles = selectors.technologist_list(user=request_user(self.request))
         profile = profiles.filter(user_id=user_id).first()
         if profile is None:

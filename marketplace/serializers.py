@@ -8,7 +8,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import StrictModelSerializer, StrictSerializer
+from core.api import IdField, StrictModelSerializer, StrictSerializer
 from core.dates import validate_calendar_day
 from marketplace.models import (
     Compensation,
@@ -45,7 +45,7 @@ class HospitalSerializer(StrictModelSerializer):
 
 
 class SiteSerializer(StrictModelSerializer):
-    hospital = serializers.IntegerField(source="hospital_id")
+    hospital = IdField(source="hospital_id")
 
     class Meta:
         model = Site
@@ -61,7 +61,7 @@ class SiteUpdateSerializer(StrictModelSerializer):
 
 
 class ScannerSerializer(StrictModelSerializer):
-    site = serializers.IntegerField(source="site_id")
+    site = IdField(source="site_id")
     hospital = serializers.IntegerField(source="site.hospital_id", read_only=True)
     has_device_token = serializers.BooleanField(read_only=True)
 
@@ -84,7 +84,7 @@ class ScannerSerializer(StrictModelSerializer):
 
 
 class ScannerUpdateSerializer(StrictModelSerializer):
-    site = serializers.IntegerField(required=False)
+    site = IdField(required=False)
 
     class Meta:
         model = Scanner
@@ -117,7 +117,7 @@ class MembershipSerializer(StrictModelSerializer):
 
 
 class InvitationSerializer(StrictModelSerializer):
-    hospital = serializers.IntegerField(source="hospital_id")
+    hospital = IdField(source="hospital_id")
     status = serializers.CharField(read_only=True)
     invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
 
@@ -304,7 +304,7 @@ class TechnologistProfileUpdateSerializer(StrictSerializer):
 
 
 class TechnologistFilterSerializer(serializers.Serializer):
-    hospital = serializers.IntegerField(required=False, help_text="Hospital id")
+    hospital = IdField(required=False, help_text="Hospital id")
     verified = serializers.BooleanField(
         required=False, help_text="Only those whose licence is (true) or is not (false) verified."
     )
@@ -350,7 +350,7 @@ class PostingSerializer(UTCModelSerializer):
 
 
 class _PostingWriteFields(StrictSerializer):
-    scanner = serializers.IntegerField(help_text="Scanner id; the site and vendor follow from it.")
+    scanner = IdField(help_text="Scanner id; the site and vendor follow from it.")
     starts_at = AwareDateTimeField()
     ends_at = AwareDateTimeField(help_text="After the start, at most 12 hours later.")
     required_exam_families = _codes(ExamFamily, "an exam family", required=False)
@@ -380,7 +380,7 @@ class _PostingWriteFields(StrictSerializer):
 
 
 class PostingCreateSerializer(_PostingWriteFields):
-    hospital = serializers.IntegerField(help_text="Hospital id; you must manage it.")
+    hospital = IdField(help_text="Hospital id; you must manage it.")
     publish = serializers.BooleanField(
         default=False, help_text="Open it on the market at once instead of saving a draft."
     )
@@ -413,8 +413,8 @@ class OpenPostingFilterSerializer(serializers.Serializer):
 
 
 class PostingFilterSerializer(OpenPostingFilterSerializer):
-    hospital = serializers.IntegerField(required=False, help_text="Hospital id")
-    site = serializers.IntegerField(required=False, help_text="Site id")
+    hospital = IdField(required=False, help_text="Hospital id")
+    site = IdField(required=False, help_text="Site id")
     status = serializers.ChoiceField(choices=PostingStatus.choices, required=False)
 
 

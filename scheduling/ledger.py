@@ -26,6 +26,7 @@ from django.utils.text import slugify
 from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound
+from core.ids import is_id
 from marketplace.models import Hospital
 from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry
 
@@ -116,7 +117,9 @@ def parse_month(value: str) -> Month:
     matched = _MONTH.match(value or "")
     if matched is not None:
         year, month = int(matched.group(1)), int(matched.group(2))
-        if 1 <= month <= 12 and FIRST_DAY <= date(year, month, 1) <= LAST_DAY:
+        # The year and month first: date() refuses year 0 or month 13 with a ValueError.
+        in_range = FIRST_DAY.year <= year <= LAST_DAY.year and 1 <= month <= 12
+        if in_range and FIRST_DAY <= date(year, month, 1) <= LAST_DAY:
             return Month(year, month)
     raise NotFound(
         f"No statement for {value!r}: give a month as YYYY-MM, between "
@@ -232,9 +235,9 @@ def counterpart_for(*, hospital: Hospital, key: str) -> Counterpart:
     """The counterpart named by `key` (`h12`, `t34`): any other hospital, or a technologist
     who has entries with this hospital. Anything else does not exist here."""
     kind = {"h": "hospital", "t": "technologist"}.get(key[:1])
-    try:
-        pk = int(key[1:])
-    except ValueError:
+    digits = key[1:]
+    pk = int(digits) if digits.isascii() and digits.isdigit() else 0
+    if not is_id(pk):  # beyond 64 bits the database would overflow rather than find nothing
         kind = None
     if kind == "hospital" and pk != hospital.pk:
         other = Hospital.objects.filter(pk=pk).only("name").first()

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.errors import NotFound
+from core.ids import as_id
 from marketplace.access import technologists_managed_by
 from marketplace.models import Membership, Role, TechnologistProfile
 from scheduling.models import LIVE_STATUSES, AvailabilityWindow, Booking, OnCallWindow
@@ -50,10 +51,7 @@ def availability_slots(
 
 def access_availability_window(user: User, window_id: int | str) -> AvailabilityWindow:
     """One's own windows, and those of the technologists one manages."""
-    try:
-        pk = int(window_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such availability window.") from None
+    pk = as_id(window_id, message="No such availability window.")
     windows = AvailabilityWindow.objects.select_related("technologist", "lending_hospital")
     if not user.is_staff:
         windows = windows.filter(
@@ -141,10 +139,7 @@ def booking_list(
 
 def access_booking(user: User, booking_id: int | str) -> Booking:
     """One booking, if the user may see it (see `booking_list`); otherwise it does not exist."""
-    try:
-        pk = int(booking_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such booking.") from None
+    pk = as_id(booking_id, message="No such booking.")
     booking = _bookings_visible_to(user).filter(pk=pk).first()
     if booking is None:
         raise NotFound("No such booking.")
@@ -196,10 +191,7 @@ def own_on_call_windows(user: User) -> QuerySet[OnCallWindow]:
 
 def access_own_on_call_window(user: User, window_id: int | str) -> OnCallWindow:
     """One of the user's own windows; anyone else's does not exist here (404)."""
-    try:
-        pk = int(window_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such on-call window.") from None
+    pk = as_id(window_id, message="No such on-call window.")
     window = own_on_call_windows(user).filter(pk=pk).first()
     if window is None:
         raise NotFound("No such on-call window.")

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import StrictSerializer
+from core.api import IdField, StrictSerializer
 from core.dates import validate_calendar_day
 from marketplace.models import validate_time_zone
 from marketplace.serializers import AwareDateTimeField, UTCDateTimeField, UTCModelSerializer
@@ -102,11 +102,11 @@ class _WindowWriteFields(StrictSerializer):
 
 
 class AvailabilityCreateSerializer(_WindowWriteFields):
-    technologist = serializers.IntegerField(
+    technologist = IdField(
         required=False,
         help_text="The technologist's user id: yourself (default) or one you manage (lending).",
     )
-    lending_hospital = serializers.IntegerField(
+    lending_hospital = IdField(
         required=False,
         allow_null=True,
         help_text="Which of your hospitals lends them, when they belong to several.",
@@ -122,14 +122,17 @@ class AvailabilityUpdateSerializer(_WindowWriteFields):
             field.required = False
 
 
-class AvailabilityFilterSerializer(serializers.Serializer):
-    technologist = serializers.IntegerField(required=False, help_text="Technologist's user id")
+class DisplayZoneSerializer(serializers.Serializer):
     tz = serializers.CharField(
         required=False,
         validators=[validate_time_zone],
         help_text="Show local times in this zone (default: your home time zone, else the "
         "window's own).",
     )
+
+
+class AvailabilityFilterSerializer(DisplayZoneSerializer):
+    technologist = IdField(required=False, help_text="Technologist's user id")
 
 
 class OccurrenceQuerySerializer(AvailabilityFilterSerializer):

@@ -6,5 +6,5 @@ from core.consumers import NotificationConsumer
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
     path("ws/cockpit/scanner/", CockpitConsumer.as_asgi(), {"scanner": True}),
-    path("ws/cockpit/<int:cockpit_id>/", CockpitConsumer.as_asgi()),
+    path("ws/cockpit/<id:cockpit_id>/", CockpitConsumer.as_asgi()),
 ]

@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
 
 from accounts import views as account_views
 from accounts.api import MeView, TokenView
 from cockpit import api as cockpit_api
 from core import views as core_views
+from core.api import Router
 from core.api_notifications import NotificationViewSet
 from marketplace import api as marketplace_api
 from scheduling.api import availability as availability_api
@@ -15,7 +15,7 @@ from scheduling.api import calendar as calendar_api
 from scheduling.api import ledger as ledger_api
 from scheduling.api import matching as matching_api
 
-router = DefaultRouter()
+router = Router()
 router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
 router.register("sites", marketplace_api.SiteViewSet, basename="site")
 router.register("scanners", marketplace_api.ScannerViewSet, basename="scanner")
@@ -47,23 +47,23 @@ urlpatterns = [
     path("api/v1/me/", MeView.as_view(), name="api_me"),
     path("api/v1/me/on-call/", cockpit_api.MyOnCallView.as_view(), name="api_my_on_call"),
     path(
-        "api/v1/cockpits/<int:cockpit_id>/assist-requests/",
+        "api/v1/cockpits/<id:cockpit_id>/assist-requests/",
         cockpit_api.CockpitAssistRequestView.as_view(),
         name="api_cockpit_assist_requests",
     ),
     path(
-        "api/v1/postings/<int:posting_id>/candidates/",
+        "api/v1/postings/<id:posting_id>/candidates/",
         matching_api.PostingCandidatesView.as_view(),
         name="api_posting_candidates",
     ),
     path("api/v1/me/matches/", matching_api.MyMatchesView.as_view(), name="api_my_matches"),
     path(
-        "api/v1/hospitals/<int:hospital_id>/ledger/",
+        "api/v1/hospitals/<id:hospital_id>/ledger/",
         ledger_api.LedgerView.as_view(),
         name="api_hospital_ledger",
     ),
     path(
-        "api/v1/hospitals/<int:hospital_id>/ledger/<str:month>/",
+        "api/v1/hospitals/<id:hospital_id>/ledger/<str:month>/",
         ledger_api.LedgerStatementView.as_view(),
         name="api_ledger_statement",
     ),
@@ -74,18 +74,20 @@ urlpatterns = [
         name="api_my_calendar_rotate",
     ),
     path(
-        "api/v1/hospitals/<int:hospital_id>/calendar/",
+        "api/v1/hospitals/<id:hospital_id>/calendar/",
         calendar_api.HospitalCalendarView.as_view(),
         name="api_hospital_calendar",
     ),
     path(
-        "api/v1/hospitals/<int:hospital_id>/calendar/rotate/",
+        "api/v1/hospitals/<id:hospital_id>/calendar/rotate/",
         calendar_api.HospitalCalendarRotateView.as_view(),
         name="api_hospital_calendar_rotate",
     ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # Last: whatever else is under /api/ is a JSON 404 in every mode, DEBUG included.
+    re_path(r"^api/", core_views.api_not_found),
 ]
 
 handler404 = "core.views.page_not_found"

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import User
@@ -229,8 +230,13 @@ def scanner_update(
 
 @transaction.atomic
 def scanner_delete(*, actor: User, scanner: Scanner) -> None:
+    """Only a scanner nothing was ever posted on: postings (and their bookings, cockpits and
+    ledger entries) keep their scanner, so that history stays true."""
     hospital = scanner.site.hospital
     require_manager(actor, hospital)
+    postings = scanner.postings.count()
+    if postings:
+        raise _scanner_in_use(scanner, postings)
     audit_record(
         actor=actor,
         action="scanner.deleted",
@@ -238,7 +244,18 @@ def scanner_delete(*, actor: User, scanner: Scanner) -> None:
         hospital=hospital,
         data={"name": scanner.name},
     )
-    scanner.delete()
+    try:
+        scanner.delete()
+    except ProtectedError:  # a posting made on it meanwhile (PostgreSQL: no table lock here)
+        raise _scanner_in_use(scanner, scanner.postings.count()) from None
+
+
+def _scanner_in_use(scanner: Scanner, postings: int) -> Conflict:
+    return Conflict(
+        f"{scanner.name} cannot be deleted: {postings} session posting"
+        f"{' is' if postings == 1 else 's are'} on it, and their history keeps the scanner. "
+        "To stop operating it remotely, set cockpit_ready to false instead."
+    )
 
 
 @transaction.atomic

@@ -26,6 +26,7 @@ from scheduling.serializers import (
     AvailabilityFilterSerializer,
     AvailabilityUpdateSerializer,
     AvailabilityWindowSerializer,
+    DisplayZoneSerializer,
     OccurrenceQuerySerializer,
     OccurrenceSerializer,
 )
@@ -67,7 +68,8 @@ def _lending_hospital_for_write(request: Request, hospital_id: int | None) -> Ho
 
 @extend_schema_view(
     list=extend_schema(parameters=[AvailabilityFilterSerializer]),
-    retrieve=extend_schema(parameters=[AvailabilityFilterSerializer]),
+    # One window: only how to show it; `technologist` filters lists.
+    retrieve=extend_schema(parameters=[DisplayZoneSerializer]),
 )
 class AvailabilityViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet

@@ -26,13 +26,13 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.requests import request_user
-from core.api import StrictSerializer
+from core.api import IdField, StrictSerializer
 from marketplace import access
 from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import SessionPosting
 from marketplace.serializers import UTCDateTimeField
 from scheduling import selectors, services
-from scheduling.models import Booking, BookingStatus
+from scheduling.models import Booking, BookingStatus, Initiator
 
 
 class _Named(serializers.Serializer):
@@ -62,6 +62,13 @@ class _BookingPosting(serializers.Serializer):
     scanner = _Scanner()
 
 
+class _BlankAsNullChoiceField(serializers.ChoiceField):
+    """A choice the model keeps as "" when unset, told as null: "" is no member of the enum."""
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value) if value else None
+
+
 class BookingSerializer(serializers.ModelSerializer):
     posting = _BookingPosting()
     technologist = _Person()
@@ -69,6 +76,11 @@ class BookingSerializer(serializers.ModelSerializer):
     starts_at = UTCDateTimeField()
     ends_at = UTCDateTimeField()
     hours = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False)
+    cancelled_side = _BlankAsNullChoiceField(
+        choices=Initiator.choices,
+        allow_null=True,
+        help_text="Which side cancelled; null unless the booking was cancelled.",
+    )
     cancelled_hours_before = serializers.DecimalField(
         max_digits=8, decimal_places=2, coerce_to_string=False, allow_null=True
     )
@@ -116,8 +128,8 @@ class BookingSerializer(serializers.ModelSerializer):
 
 
 class BookingCreateSerializer(StrictSerializer):
-    posting = serializers.IntegerField(help_text="The posting to book.")
-    technologist = serializers.IntegerField(
+    posting = IdField(help_text="The posting to book.")
+    technologist = IdField(
         required=False,
         help_text="Whom a manager invites. Leave out to apply for the posting yourself.",
     )
@@ -134,9 +146,9 @@ class BookingReasonSerializer(StrictSerializer):
 
 class BookingFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
-    hospital = serializers.IntegerField(required=False)
-    posting = serializers.IntegerField(required=False)
-    technologist = serializers.IntegerField(required=False)
+    hospital = IdField(required=False)
+    posting = IdField(required=False)
+    technologist = IdField(required=False)
     when = serializers.ChoiceField(
         choices=[("upcoming", "Not over yet"), ("past", "Over")], required=False
     )

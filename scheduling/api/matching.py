@@ -4,7 +4,6 @@ the signed-in technologist's ranked open postings. Thin: parse, fetch through `a
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.requests import request_user
+from core.ids import ID_SCHEMA
 from marketplace import access
 from marketplace.api import NO_PROFILE, _filters
 from marketplace.models import ExamFamily, TechnologistProfile, Urgency
@@ -116,7 +116,7 @@ class MatchListSerializer(serializers.Serializer):
 # --- Views --------------------------------------------------------------------------------------
 
 POSTING_ID = OpenApiParameter(
-    "posting_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The posting's id."
+    "posting_id", ID_SCHEMA, OpenApiParameter.PATH, description="The posting's id."
 )
 
 

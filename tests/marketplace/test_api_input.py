@@ -1,6 +1,7 @@
 """Bad input gets a 4xx in the one error shape and changes nothing."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 from core.models import AuditEvent
 from marketplace.models import Scanner, Site
 from tests.conftest import World, api_as
+from tests.factories_supply import PostingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +176,122 @@ def test_token_login_is_throttled(world: World) -> None:
     ]
     assert statuses[0] == 400
     assert statuses[-1] == 429
+
+
+# --- Issue 14: every promise holds under attack (found by schemathesis) -----------------------
+
+BEYOND_64_BITS = "99999999999999999999"
+
+
+def test_deleting_a_scanner_with_postings_says_why_and_keeps_it(world: World) -> None:
+    PostingFactory(scanner=world.scanner, starts_at=datetime(2026, 1, 5, 8, tzinfo=UTC))
+    before = AuditEvent.objects.count()
+    response = api_as(world.manager).delete(f"/api/v1/scanners/{world.scanner.pk}/")
+    error = _error(response, 409)
+    assert error["code"] == "conflict"
+    assert error["message"] == (
+        "MR 1 cannot be deleted: 1 session posting is on it, and their history keeps the "
+        "scanner. To stop operating it remotely, set cockpit_ready to false instead."
+    )
+    assert Scanner.objects.filter(pk=world.scanner.pk).exists()
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_scanner_nothing_was_posted_on_is_deleted(world: World) -> None:
+    response = api_as(world.manager).delete(f"/api/v1/scanners/{world.scanner.pk}/")
+    assert response.status_code == 204
+    assert not Scanner.objects.filter(pk=world.scanner.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/scanners/", "hospital"),
+        ("/api/v1/scanners/", "site"),
+        ("/api/v1/sites/", "hospital"),
+        ("/api/v1/memberships/", "hospital"),
+        ("/api/v1/invitations/", "hospital"),
+        ("/api/v1/technologists/", "hospital"),
+        ("/api/v1/postings/", "hospital"),
+        ("/api/v1/postings/", "site"),
+        ("/api/v1/bookings/", "posting"),
+        ("/api/v1/bookings/", "hospital"),
+        ("/api/v1/bookings/", "technologist"),
+        ("/api/v1/availability/", "technologist"),
+    ],
+)
+@pytest.mark.parametrize("value", [BEYOND_64_BITS, "0", "-3"])
+def test_an_id_filter_out_of_range_is_a_400_naming_it(
+    world: World, path: str, name: str, value: str
+) -> None:
+    error = _error(api_as(world.manager).get(path, {name: value}), 400)
+    assert list(error["fields"]) == [name]
+
+
+def test_an_id_in_a_body_beyond_64_bits_is_a_field_error(world: World, untouched: None) -> None:
+    body = {**SCANNER, "site": int(BEYOND_64_BITS)}
+    error = _error(api_as(world.manager).post("/api/v1/scanners/", body, format="json"), 400)
+    assert list(error["fields"]) == ["site"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/scanners/{BEYOND_64_BITS}/",
+        f"/api/v1/technologists/{BEYOND_64_BITS}/verify-licence/",
+        f"/api/v1/postings/{BEYOND_64_BITS}/candidates/",
+        f"/api/v1/hospitals/{BEYOND_64_BITS}/ledger/2026-01/",
+        "/api/v1/scanners/0/",
+    ],
+)
+def test_an_id_in_an_api_path_beyond_64_bits_is_not_found(world: World, path: str) -> None:
+    client = api_as(world.admin)
+    for response in (client.get(path), client.post(path)):
+        assert _error(response, 404)["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"page_size": "null"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "-5"}, "page_size"),
+        ({"page_size": "²"}, "page_size"),
+        ({"page": "0"}, "page"),
+        ({"page": "first"}, "page"),
+    ],
+)
+def test_a_page_or_page_size_that_is_not_a_number_from_1_is_refused(
+    world: World, params: dict[str, str], name: str
+) -> None:
+    for path in ("/api/v1/hospitals/", "/api/v1/exam-families/", "/api/v1/postings/open/"):
+        error = _error(api_as(world.manager).get(path, params), 400)
+        assert error["fields"] == {name: ["A whole number from 1."]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "problem"),
+    [
+        ("scanner", {"cockpit_ready": 0}, "cockpit_ready", "Must be true or false."),
+        ("scanner", {"cockpit_ready": "yes"}, "cockpit_ready", "Must be true or false."),
+        ("scanner", {"name": 7}, "name", "Must be a string."),
+        ("me", {"last_name": 0}, "last_name", "Must be a string."),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_refused_not_converted(
+    world: World, path: str, body: dict[str, Any], field: str, problem: str
+) -> None:
+    url = f"/api/v1/scanners/{world.scanner.pk}/" if path == "scanner" else "/api/v1/me/"
+    response = api_as(world.manager).patch(url, body, format="json")
+    assert _error(response, 400)["fields"] == {field: [problem]}
+    world.scanner.refresh_from_db()
+    world.manager.refresh_from_db()
+    assert (world.scanner.name, world.scanner.cockpit_ready) == ("MR 1", True)
+    assert world.manager.last_name != "0"
+
+
+def test_an_empty_query_parameter_counts_as_absent(world: World) -> None:
+    for params in ({"page": "", "page_size": ""}, {"hospital": ""}, {"cockpit_ready": ""}):
+        response = api_as(world.manager).get("/api/v1/scanners/", params)
+        assert response.status_code == 200, (params, response.content)
+        assert [s["name"] for s in response.json()["results"]] == ["MR 1"]

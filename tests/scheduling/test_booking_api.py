@@ -35,6 +35,7 @@ def test_a_manager_invites_and_the_technologist_accepts(
     assert invited["posting"]["hospital"]["name"] == "Hôpital Sainte-Claire"
     assert invited["starts_at"] == "2026-11-30T07:00:00Z"  # 08:00 Brussels
     assert invited["actions"] == ["cancel"]  # the manager waits; only withdrawing is open
+    assert invited["cancelled_side"] is None  # nobody cancelled: no side, not ""
 
     mine = api_as(tech).get("/api/v1/bookings/?status=pending").json()
     assert [b["id"] for b in mine["results"]] == [invited["id"]]

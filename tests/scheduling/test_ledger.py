@@ -456,7 +456,7 @@ def test_a_statement_as_csv_over_the_api(world: World, traded: None) -> None:
         ]
 
 
-@pytest.mark.parametrize("month", ["2026-13", "1999-01", "12-2026"])
+@pytest.mark.parametrize("month", ["2026-13", "1999-01", "12-2026", "0000-01"])
 def test_a_month_outside_the_calendar_is_a_clear_404_over_the_api(world: World, month: str) -> None:
     for params in ({}, {"format": "csv"}):
         response = api_as(world.manager).get(
@@ -466,9 +466,10 @@ def test_a_month_outside_the_calendar_is_a_clear_404_over_the_api(world: World, 
         assert "YYYY-MM" in response.json()["error"]["message"]
 
 
-def test_an_unknown_counterpart_is_a_404_over_the_api(world: World) -> None:
+@pytest.mark.parametrize("key", ["h999999", "t99999999999999999999", "h-1", "x1"])
+def test_an_unknown_counterpart_is_a_404_over_the_api(world: World, key: str) -> None:
     response = api_as(world.manager).get(
-        f"/api/v1/hospitals/{world.hospital.pk}/ledger/2026-11/", {"counterpart": "h999999"}
+        f"/api/v1/hospitals/{world.hospital.pk}/ledger/2026-11/", {"counterpart": key}
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

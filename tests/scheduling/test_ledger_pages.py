@@ -132,7 +132,9 @@ def test_the_statement_downloads_as_csv(world: World) -> None:
     assert rows[1]["Technologist"] == "Bram Claes"
 
 
-@pytest.mark.parametrize("month", ["2026-13", "1999-01", "2100-01", "2026-1", "latest"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "1999-01", "2100-01", "2026-1", "latest", "0000-01", "0000-00"]
+)
 def test_a_month_that_is_not_one_is_a_clear_404(world: World, month: str) -> None:
     response = client_for(world.manager).get(f"/hospitals/{world.hospital.pk}/ledger/{month}/")
     assert response.status_code == 404

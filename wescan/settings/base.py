@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
+from core.ids import ID_SCHEMA
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -27,6 +29,7 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"  # JSON under /api/, Django's page elsewhere
 
 INSTALLED_APPS = [
     "daphne",
@@ -276,7 +279,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": "10/min"},
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
@@ -294,6 +297,8 @@ SPECTACULAR_SETTINGS = {
         '`{"error": {"code": ..., "message": ..., "fields": {...}}}`.'
     ),
     "VERSION": "1.0.0",
+    # Ids in paths (the `id` converter, core.ids): 1 to 2^63 - 1.
+    "PATH_CONVERTER_OVERRIDES": {"id": ID_SCHEMA},
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One schema component per choice set, whatever the field is called (seniority and
