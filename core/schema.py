@@ -82,6 +82,10 @@ class AutoSchema(SpectacularAutoSchema):
                 str(status),
                 {"description": description, "content": {"application/json": {"schema": ref}}},
             )
+        for status, response in responses.items():
+            # A view that describes an error in its own words still answers in the one shape.
+            if status >= "400" and "content" not in response:
+                response["content"] = {"application/json": {"schema": ref}}
         return operation
 
     def error_statuses(self, operation: dict[str, Any]) -> list[int]:
