@@ -42,6 +42,8 @@ urlpatterns = [
     # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.
     path("", include("cockpit.urls")),
     path("", include("scheduling.urls")),
+    # Sign-in to the admin is WeScan's own, with its limits on guessing.
+    path("admin/login/", account_views.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
     path("api/v1/me/", MeView.as_view(), name="api_me"),
@@ -90,5 +92,6 @@ urlpatterns = [
     re_path(r"^api/", core_views.api_not_found),
 ]
 
+handler400 = "core.views.bad_request"
 handler404 = "core.views.page_not_found"
 handler500 = "core.views.server_error"
