@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError, ValidationFailed
-from core.ids import MAX_ID, is_id
+from core.ids import MAX_ID, is_id, whole_number
 
 _CODES = {
     exceptions.ParseError: "malformed_request",
@@ -81,6 +81,8 @@ def query_id(request: Request, name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
+        if len(raw) > 30:  # int() of thousands of digits raises, and is costly before that
+            raise ValueError(raw)
         number = int(raw)
     except ValueError:
         raise ValidationFailed(
@@ -134,7 +136,8 @@ class Pagination(pagination.PageNumberPagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         for name in (self.page_query_param, self.page_size_query_param):
             raw = request.query_params.get(name) or ""  # empty counts as absent, as everywhere
-            if raw and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            number = whole_number(raw)
+            if raw and (number is None or number < 1):
                 raise ValidationFailed(
                     f"'{name}' must be a whole number from 1.",
                     fields={name: ["A whole number from 1."]},

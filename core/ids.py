@@ -36,6 +36,15 @@ class IdConverter:
         return str(int(value))
 
 
+def whole_number(text: str, *, digits: int = 19) -> int | None:
+    """`text` as a whole number of at most `digits` ASCII digits, else None. The length is
+    checked before `int()` reads the text: past 4,300 digits int() raises (a 500 where nobody
+    caught it), and a long number is costly to convert before that."""
+    if not text or len(text) > digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def as_id(value: Any, *, message: str = "No such object.") -> int:
     """`value` as an id, or a NotFound saying `message`."""
     try:

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,6 +16,7 @@ from accounts.requests import AuthenticatedHttpRequest
 from core import notify
 from core.api import error_body
 from core.errors import ValidationFailed
+from core.ids import is_id, whole_number
 from marketplace import selectors
 from marketplace.views import _next_or, hospital_time_zone
 
@@ -54,7 +57,33 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             ),
             status=403,
         )
-    return django_csrf_failure(request, reason=reason)
+    if settings.DEBUG:
+        return django_csrf_failure(request, reason=reason)  # Django's explanation, for developers
+    return render(
+        request,
+        "error.html",
+        {
+            "status": 403,
+            "message": "This form had expired or came from another site, so nothing was done. "
+            "Go back, reload the page and send it again.",
+        },
+        status=403,
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400. A body over the size limit is a 413 that says so (Django calls it a
+    suspicious 400); an API client gets the API's error shape."""
+    limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
+    status, code, message = 400, "bad_request", "That request was not understood."
+    if isinstance(exception, RequestDataTooBig):
+        status, code = 413, "request_too_large"
+        message = f"What you sent is larger than {limit} KiB."
+    elif isinstance(exception, TooManyFieldsSent):
+        message = "The form sent more fields than any WeScan form has."
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code, message), status=status)
+    return render(request, "error.html", {"status": status, "message": message}, status=status)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -125,10 +154,9 @@ def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -
 @require_POST
 def notifications_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     raw = request.POST.get("up_to", "")
-    try:
-        up_to = int(raw) if raw else None
-    except ValueError:
-        raise ValidationFailed("'up_to' must be a notification id.") from None
+    up_to = whole_number(raw) if raw else None
+    if raw and (up_to is None or not is_id(up_to)):
+        raise ValidationFailed("'up_to' must be a notification id.")
     marked = notify.notification_mark_all_read(user_id=request.user.pk, up_to_id=up_to)
     messages.success(request, f"{marked} notification{'' if marked == 1 else 's'} marked read.")
     return redirect(_next_or(request, reverse("notifications")))

@@ -26,7 +26,7 @@ from django.utils.text import slugify
 from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound
-from core.ids import is_id
+from core.ids import is_id, whole_number
 from marketplace.models import Hospital
 from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry
 
@@ -236,7 +236,7 @@ def counterpart_for(*, hospital: Hospital, key: str) -> Counterpart:
     who has entries with this hospital. Anything else does not exist here."""
     kind = {"h": "hospital", "t": "technologist"}.get(key[:1])
     digits = key[1:]
-    pk = int(digits) if digits.isascii() and digits.isdigit() else 0
+    pk = whole_number(digits) or 0
     if not is_id(pk):  # beyond 64 bits the database would overflow rather than find nothing
         kind = None
     if kind == "hospital" and pk != hospital.pk:

@@ -20,6 +20,7 @@ from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
 from cockpit.views import booking_cockpit_context
 from core.errors import DomainError, NotFound
+from core.ids import is_id, whole_number
 from marketplace import access
 from marketplace.models import TechnologistProfile
 from marketplace.selectors import technologist_profile_for
@@ -110,9 +111,8 @@ def posting_invite(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRe
     """A manager invites a technologist (one click from the ranked candidates)."""
     posting = access.access_posting(request.user, posting_id, manage=True)
     back = _next_or(request, reverse("posting_detail", args=[posting.pk]))
-    try:
-        technologist_id = int(request.POST.get("technologist", ""))
-    except ValueError:
+    technologist_id = whole_number(request.POST.get("technologist", ""))
+    if technologist_id is None or not is_id(technologist_id):
         messages.error(request, "Choose a technologist to invite.")
         return redirect(back)
     technologist = selectors.bookable_technologist(technologist_id=technologist_id)
