@@ -184,15 +184,41 @@ class AwareDateTimeField(UTCDateTimeField):
         return moment
 
 
+# More than any vocabulary a person picks from (exam families, a technologist's languages).
+MAX_CODES = 50
+
+
+class VocabularyCodesField(serializers.ListField):
+    """A list of vocabulary codes (exam families, languages) in, their rows out: at most
+    MAX_CODES codes, counted before any is read, and looked up in one query. (One lookup per
+    code let a 1 MiB list of 115,000 codes hold a request for 25 s.)"""
+
+    def __init__(self, *, model: Any, what: str, **kwargs: Any) -> None:
+        self.model = model
+        self.what = what
+        kwargs.setdefault("max_length", MAX_CODES)
+        super().__init__(child=serializers.CharField(max_length=40), **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        codes = list(dict.fromkeys(super().to_internal_value(data)))
+        rows = {row.code: row for row in self.model.objects.filter(code__in=codes)}
+        unknown = [code for code in codes if code not in rows]
+        if unknown:
+            raise serializers.ValidationError(
+                [f"Not {self.what} code: {code}." for code in unknown]
+            )
+        return [rows[code] for code in codes]
+
+    def to_representation(self, data: Any) -> list[str]:
+        items = data.all() if hasattr(data, "all") else data
+        return [item.code for item in items]
+
+
 def _codes(model: Any, what: str, **kwargs: Any) -> Any:
     """A list of vocabulary codes (exam families, languages) in and out."""
-    return serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=model.objects.all(),
-        many=True,
-        error_messages={"does_not_exist": f"Not {what} code: {{value}}."},
-        **kwargs,
-    )
+    return VocabularyCodesField(model=model, what=what, **kwargs)
 
 
 def _code_list(**kwargs: Any) -> Any:
