@@ -115,7 +115,7 @@ class AssistRaiseSerializer(StrictSerializer):
         max_length=40, help_text="The exam family you need help with (its code, e.g. neuro)."
     )
     note = serializers.CharField(
-        max_length=NOTE_MAX * 4,
+        max_length=NOTE_MAX,
         allow_blank=True,
         required=False,
         default="",
