@@ -23,17 +23,27 @@ The hot path (a state frame from the scanner) touches no database: one store rou
 group send. Everything else goes through `cockpit.services` in a worker thread; a DomainError
 or an invalid frame becomes an `error` frame `{code, message, ref}` and the socket stays open.
 
-Every frame takes a token from its sender's bucket (`frame_buckets`): a person's, per cockpit
+Every frame takes a token from its sender's bucket (`frame_buckets`) before it is read, so that
+frames refused as too large, too deep or malformed count too: a person's bucket, per cockpit
 (settings.COCKPIT_PERSON_FRAMES, shared by the person's sockets on this process), or the
 scanner's (settings.COCKPIT_SCANNER_FRAMES, well above the agent's ten state frames a second).
-A frame beyond the limit gets a `rate_limited` error frame with `retry_after` (seconds) and is
-dropped. Local staff's STOP takes no token: nothing keeps them from stopping the scan.
+A frame beyond the limit is dropped unread; the sender gets one `rate_limited` error frame
+(`retry_after` in seconds, `ref` null) per refill interval, not one per frame. Local staff's STOP
+takes no token: nothing keeps them from stopping the scan. It is recognised cheaply: only a
+short frame (STOP_MAX_CHARS) is read before its token is taken, and one that cannot be read is
+not a STOP.
+
+`?since=` is the last seq the client saw: 0 to 2**53 - 1, at most 16 digits. Anything else gets
+an `invalid` error frame and the socket goes on from a snapshot.
+
+However the client goes (at any point of connect, welcome, snapshot or replay, or with the
+server refusing a send because it is closing), the socket leaves the group and the presence list
+(`core.sockets.Cleanup`): no participant stays listed after their socket is gone.
 """
 
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -63,8 +73,9 @@ from cockpit.schemas import (
 )
 from cockpit.store import PRESENCE_HEARTBEAT_S, dumps, store
 from core.errors import DomainError, NotFound
-from core.frames import error_payload
+from core.frames import error_payload, parse_count
 from core.ratelimit import Rate, TokenBuckets
+from core.sockets import Cleanup, SocketClosed
 from marketplace.selectors import scanner_by_device_token
 from scheduling.models import BookingStatus
 
@@ -100,6 +111,10 @@ _REFUSALS = {
     "assist": "Only the operator or local staff ask for help; observers watch.",
 }
 _ASSIST_REQUEST_REFUSAL = "Only the operator or local staff ask for help or call it off."
+
+# The longest text local staff's STOP is read from before a token is taken (a STOP envelope is
+# about 40 characters; one with a long `seq` and spaces stays well under this).
+STOP_MAX_CHARS = 256
 
 # Frames each participant may send, per cockpit (settings COCKPIT_PERSON_FRAMES and
 # COCKPIT_SCANNER_FRAMES), on this process's monotonic clock; a person's sockets share a bucket.
@@ -224,9 +239,11 @@ def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) ->
 # --- The consumer -----------------------------------------------------------------------------
 
 
-class CockpitConsumer(AsyncWebsocketConsumer):
+class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     """Serves people (`ws/cockpit/<id>/`) and scanners (`ws/cockpit/scanner/`)."""
 
+    joined_group = False  # in the session's group (or the lobby) and in presence
+    heartbeat: asyncio.Task[None] | None = None
     is_scanner: bool
     cockpit: CockpitSession
     role: str
@@ -247,8 +264,6 @@ class CockpitConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         self.is_scanner = bool(kwargs.get("scanner"))
-        self.joined_group = False
-        self.heartbeat: asyncio.Task[None] | None = None
         self.floor = 0  # events up to this seq were sent already (replay or snapshot)
         self.console: dict[str, Any] | None = None  # scanner: the merged full console state
         self.started = False
@@ -303,14 +318,15 @@ class CockpitConsumer(AsyncWebsocketConsumer):
                 self.waiting = False  # approved while this socket was joining the lobby
                 await self.enter()
         else:
-            since = (query.get("since") or [None])[0]
-            if since is not None and not (since.isascii() and since.isdigit()):
-                await self.send_error("invalid", "'since' is the last seq you saw: 0 or more.")
-                since = None
-            await self.catch_up(
-                int(since) if since is not None else None, joined.session, joined.control
-            )
-        self.joined_at = time.time()
+            since: int | None = None
+            if "since" in query:
+                since = parse_count(query["since"][0])
+                if since is None:
+                    await self.send_error(
+                        "invalid", "'since' is the last seq you saw: 0 to 9007199254740991."
+                    )
+            await self.catch_up(since, joined.session, joined.control)
+        self.joined_at = self.store.clock()
         await self.store.presence_touch(
             self.prefix, self.channel_name, self.presence_person, joined=self.joined_at
         )
@@ -361,8 +377,13 @@ class CockpitConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await self.leave()
 
+    async def cleanup(self) -> None:
+        """The application instance ended (a disconnect, a closed socket, an error, cancelled)."""
+        await self.leave()
+
     async def leave(self) -> None:
-        """Leave the group and the presence list (once)."""
+        """Leave the group and the presence list (once). The heartbeat stops first: an entry that
+        is no longer refreshed drops out of the list within PRESENCE_TTL_S whatever fails next."""
         if not self.joined_group:
             return
         self.joined_group = False
@@ -375,9 +396,12 @@ class CockpitConsumer(AsyncWebsocketConsumer):
             await self.publish_presence(left=self.presence_person)
 
     async def beat(self) -> None:
-        """Keep this socket's presence entry fresh; announce participants whose process died."""
-        while True:
+        """Keep this socket's presence entry fresh while it is in the session (and only then);
+        announce participants whose process died."""
+        while self.joined_group:
             await asyncio.sleep(PRESENCE_HEARTBEAT_S)
+            if not self.joined_group:
+                return
             try:
                 await self.store.presence_touch(
                     self.prefix, self.channel_name, self.presence_person, joined=self.joined_at
@@ -480,12 +504,15 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         if not self.joined_group:
             return
         ref = None
+        allowed = SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
         try:
-            envelope, payload = parse_frame(
-                text_data, allowed=SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
-            )
+            frame = self.local_stop(text_data)
+            if frame is None:
+                if not self.take_token():
+                    return  # dropped unread: the sender was told in this refill interval
+                frame = parse_frame(text_data, allowed=allowed)
+            envelope, payload = frame
             ref = envelope.seq
-            self.take_token(envelope.type)
             if envelope.type == "ping":
                 await self.send_reply("pong", {})
             elif self.waiting:
@@ -501,18 +528,31 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         except DomainError as error:  # a FrameError too
             await self.send_reply("error", error_payload(error, ref=ref))
 
-    def take_token(self, frame_type: str) -> None:
-        """Take the frame's token from the sender's bucket (RateLimited when it is empty). Local
-        staff's STOP takes none: nothing keeps them from stopping the scan."""
+    def local_stop(self, text_data: str | None) -> tuple[Any, Any] | None:
+        """Local staff's STOP, read before any token is taken (it takes none: nothing keeps
+        them from stopping the scan); None for anything else. Only a short frame is read here,
+        so that this costs little whatever is sent; a frame that cannot be read is no STOP."""
+        if self.is_scanner or self.role != Role.LOCAL:
+            return None
+        if text_data is None or len(text_data) > STOP_MAX_CHARS:
+            return None
+        try:
+            envelope, payload = parse_frame(text_data, allowed=PEOPLE_PAYLOADS)
+        except FrameError:
+            return None
+        return (envelope, payload) if envelope.type == "stop" else None
+
+    def take_token(self) -> bool:
+        """Take a frame's token from the sender's bucket: False when the frame is to be dropped
+        without a word; RateLimited the first time in a refill interval that the bucket is
+        empty."""
         if self.is_scanner:
             key: tuple[Any, ...] = (self.cockpit.pk, Role.SCANNER)
             rate = Rate.of(settings.COCKPIT_SCANNER_FRAMES)
-        elif frame_type == "stop" and self.role == Role.LOCAL:
-            return
         else:
             key = (self.cockpit.pk, self.role, self.person["id"])
             rate = Rate.of(settings.COCKPIT_PERSON_FRAMES)
-        frame_buckets.take(key, rate, what="frames")
+        return frame_buckets.admit(key, rate, what="frames")
 
     async def from_scanner(
         self, frame_type: str, raw: dict[str, Any], payload: Any, ref: int | None
@@ -570,7 +610,8 @@ class CockpitConsumer(AsyncWebsocketConsumer):
         except DomainError as error:
             # Not retried on every frame: the scanner is told, the log keeps it.
             logger.warning("cockpit %s did not start: %s", self.cockpit.pk, error.message)
-            await self.send_error(error.code, error.message)
+            with contextlib.suppress(SocketClosed):  # the scanner went meanwhile
+                await self.send_error(error.code, error.message)
             return
         except Exception:
             # A transient failure (the database away): tried again on the next running state.

@@ -18,8 +18,10 @@ Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
   still on its way to the database). So nothing checked before a STOP reaches the scanner after
   it;
 - `presence`: one entry per connected socket (channel name -> person, joined, last seen). Each
-  consumer refreshes its own entry (`presence_touch`) every PRESENCE_HEARTBEAT_S; entries not
-  refreshed for PRESENCE_TTL_S belong to a process that died and are pruned.
+  consumer refreshes its own entry (`presence_touch`) every PRESENCE_HEARTBEAT_S while its socket
+  is in the session, and only then; entries not refreshed for PRESENCE_TTL_S (their process died,
+  or their socket went without removing them) are left out of the list and pruned. The times are
+  read from the store's `clock` (the wall clock: shared by every process; tests move their own).
 
 `publish` builds an event's envelope text once: the relay sends that same text to every socket.
 On Redis it is one round trip (a Lua script allocates the seq, builds the text, appends it to the
@@ -33,6 +35,7 @@ import json
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +62,8 @@ class Snapshot:
 
 
 class RelayStore(Protocol):
+    clock: Callable[[], float]  # presence times (seconds, shared by every process)
+
     async def publish(
         self,
         prefix: str,
@@ -186,6 +191,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
+        self.clock: Callable[[], float] = time.time
 
     def reset(self) -> None:
         self._sessions.clear()
@@ -274,7 +280,7 @@ class MemoryStore:
         self._session(prefix).presence[channel] = {
             "person": person,
             "joined": joined,
-            "seen": time.time() if now is None else now,
+            "seen": self.clock() if now is None else now,
         }
 
     async def presence_remove(self, prefix: str, channel: str) -> bool:
@@ -282,12 +288,12 @@ class MemoryStore:
 
     async def presence_list(self, prefix: str, *, now: float | None = None) -> list[dict[str, Any]]:
         entries = list(self._session(prefix).presence.values())
-        return _participants(entries, time.time() if now is None else now)
+        return _participants(entries, self.clock() if now is None else now)
 
     async def presence_prune(
         self, prefix: str, *, now: float | None = None
     ) -> list[dict[str, Any]]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         presence = self._session(prefix).presence
         stale = [key for key, entry in presence.items() if now - entry["seen"] > PRESENCE_TTL_S]
         return [presence.pop(key)["person"] for key in stale]
@@ -405,6 +411,7 @@ class RedisStore:
             weakref.WeakKeyDictionary()
         )
         self._blocking: tuple[Any, Any] | None = None
+        self.clock: Callable[[], float] = time.time
 
     def _client(self) -> Any:
         import redis.asyncio as redis
@@ -499,7 +506,7 @@ class RedisStore:
     ) -> None:
         client, _, _ = self._client()
         key = store_key(prefix, "presence")
-        entry = {"person": person, "joined": joined, "seen": time.time() if now is None else now}
+        entry = {"person": person, "joined": joined, "seen": self.clock() if now is None else now}
         async with client.pipeline(transaction=True) as pipe:
             pipe.hset(key, channel, dumps(entry))
             pipe.expire(key, KEY_TTL_S)
@@ -516,13 +523,13 @@ class RedisStore:
 
     async def presence_list(self, prefix: str, *, now: float | None = None) -> list[dict[str, Any]]:
         entries = await self._entries(prefix)
-        return _participants(list(entries.values()), time.time() if now is None else now)
+        return _participants(list(entries.values()), self.clock() if now is None else now)
 
     async def presence_prune(
         self, prefix: str, *, now: float | None = None
     ) -> list[dict[str, Any]]:
         client, _, _ = self._client()
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         removed = []
         for channel, entry in (await self._entries(prefix)).items():
             if now - entry["seen"] > PRESENCE_TTL_S and await client.hdel(

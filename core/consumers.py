@@ -1,24 +1,44 @@
-"""A person's own websocket: what WeScan has to tell them, on whatever page they have open.
+"""A person's own websocket: what WeScan has to tell them, on whatever page they have open; and
+the answer to a websocket address that leads nowhere.
 
 Envelopes are `{"type", "seq", "payload"}`; bad frames get an `error` frame, never a dropped socket.
 The socket only answers `ping`, so its frames are small: read by `core.frames` with a cap of its
-own (MAX_FRAME_BYTES).
+own (MAX_FRAME_BYTES). Every frame takes a token from the person's bucket (FRAMES, shared by
+their sockets on this process) before it is read; past it, frames are dropped unread with one
+`rate_limited` error frame per refill interval.
 """
 
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from core.errors import FrameError
+from core.errors import DomainError
 from core.frames import error_payload, frame_loads
 from core.groups import user_group
+from core.ratelimit import Rate, TokenBuckets
+from core.sockets import Cleanup
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
 MAX_FRAME_BYTES = 1024
 
+# A page pings now and then; a person has a few pages open at most.
+FRAMES = Rate(per_second=2, burst=10)
+frame_buckets = TokenBuckets()
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Every websocket address no route serves (`ws/nope/`, `ws/cockpit/0/`): accepted, then
+    closed with 4404, so that the client sees why (a refused handshake shows as a bare HTTP 403)
+    and the server logs nothing."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)
+
+
+class NotificationConsumer(Cleanup, AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels closes stale database connections before every handler, a hop onto the one
         shared sync thread: a notice waited there behind whatever the sync thread was doing (the
@@ -40,8 +60,13 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_frame("hello", {"user": user.email})
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.cleanup()
+
+    async def cleanup(self) -> None:
+        """Out of the person's group, however the socket ended (once)."""
+        group = self.__dict__.pop("group", None)
+        if group is not None:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def send_frame(self, frame_type: str, payload: dict[str, Any]) -> None:
         self.seq += 1
@@ -49,8 +74,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
+            if not frame_buckets.admit(self.scope["user"].pk, FRAMES, what="frames"):
+                return  # dropped unread: told once in this refill interval
             content = frame_loads(text_data, max_bytes=MAX_FRAME_BYTES)
-        except FrameError as error:
+        except DomainError as error:  # a FrameError, or RateLimited
             await self.send_frame("error", error_payload(error))
             return
         if not isinstance(content, dict) or content.get("type") != "ping":

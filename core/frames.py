@@ -5,8 +5,9 @@ any of it is believed: its size (a cap per socket), then how deep it nests (one 
 its quotes and brackets, so that the JSON parser never recurses past MAX_FRAME_DEPTH), then the
 JSON itself, in which every number must be one a browser can read back: no NaN or infinities
 (`1e999` parses to an infinity that no JSON column, and no `JSON.parse`, takes) and no integer
-beyond JavaScript's safe range. Each refusal is a FrameError: the socket answers it (like any
-DomainError, `error_payload`) with an `error` frame and stays open.
+beyond JavaScript's safe range (each is length-checked before it is converted: `int()` of
+thousands of digits is slow, and past 4300 digits raises). Each refusal is a FrameError: the
+socket answers it (like any DomainError, `error_payload`) with an `error` frame and stays open.
 """
 
 import json
@@ -47,6 +48,15 @@ def frame_loads(
         )
     except ValueError as error:  # not JSON, or a number refused above
         raise FrameError("malformed", f"Frames are JSON envelopes: {error}.") from None
+
+
+def parse_count(text: str) -> int | None:
+    """A count or seq read from a query string: 0 to MAX_SAFE_INTEGER in plain ASCII digits;
+    None for anything else (its length is checked before it is converted)."""
+    if not (0 < len(text) <= 16 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_SAFE_INTEGER else None
 
 
 def error_payload(error: DomainError, *, ref: int | None = None) -> dict[str, Any]:

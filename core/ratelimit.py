@@ -5,6 +5,10 @@ A bucket holds up to `burst` tokens and gains `per_second` of them a second; eac
 one, and a request that finds less than one is refused with how long until there is one. The
 buckets are kept in this process, one per key; a bucket that has filled up again is the same as
 none, so idle keys are dropped once there are many.
+
+A socket's sender is told once per refill interval (`admit`): a flood of frames at an empty bucket
+gets one `rate_limited` answer until the next token is due, not one answer per frame (answering
+each would cost the server as much as the frames themselves).
 """
 
 import time
@@ -34,26 +38,45 @@ class TokenBuckets:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
         self.clock = clock
         self.max_keys = max_keys
-        self._buckets: dict[Hashable, tuple[float, float, float]] = {}  # tokens, at, full again
+        # tokens, at, full again, told until (the sender was told of a refusal until then)
+        self._buckets: dict[Hashable, tuple[float, float, float, float]] = {}
 
     def take(self, key: Hashable, rate: Rate, *, what: str) -> None:
         """Take a token from `key`'s bucket, or raise RateLimited saying that `what` (a plural:
         "frames") come too fast, and in how many seconds the next is taken."""
+        self._take(key, rate, what=what, quiet=False)
+
+    def admit(self, key: Hashable, rate: Rate, *, what: str) -> bool:
+        """`take` for a socket: True when a token was taken; when the bucket is empty, raise
+        RateLimited the first time in a refill interval (until the next token is due), and
+        return False (drop the frame without a word) for the refusals after it."""
+        return self._take(key, rate, what=what, quiet=True)
+
+    def _take(self, key: Hashable, rate: Rate, *, what: str, quiet: bool) -> bool:
         now = self.clock()
-        tokens, at, _ = self._buckets.get(key, (float(rate.burst), now, now))
+        tokens, at, _, told_until = self._buckets.get(key, (float(rate.burst), now, now, now))
         tokens = min(float(rate.burst), tokens + max(0.0, now - at) * rate.per_second)
         taken = tokens >= 1
         if taken:
             tokens -= 1
             if key not in self._buckets and len(self._buckets) >= self.max_keys:
                 self._sweep(now)
-        self._buckets[key] = (tokens, now, now + (rate.burst - tokens) / rate.per_second)
-        if not taken:
-            retry_after = max(0.001, round((1 - tokens) / rate.per_second, 3))
+        retry_after = max(0.001, round((1 - tokens) / rate.per_second, 3))
+        tell = not taken and (not quiet or now >= told_until)
+        if tell:
+            told_until = now + retry_after
+        self._buckets[key] = (
+            tokens,
+            now,
+            now + (rate.burst - tokens) / rate.per_second,
+            told_until,
+        )
+        if tell:
             raise RateLimited(
                 f"Too many {what}: {rate.describe()}. Try again in {retry_after:g} s.",
                 retry_after=retry_after,
             )
+        return taken
 
     def reset(self) -> None:
         self._buckets.clear()
@@ -64,6 +87,6 @@ class TokenBuckets:
 
     def _sweep(self, now: float) -> None:
         """Drop the buckets that have filled up again (a full bucket is as good as none)."""
-        for key, (_, _, full_again) in list(self._buckets.items()):
+        for key, (_, _, full_again, _) in list(self._buckets.items()):
             if now >= full_again:
                 del self._buckets[key]

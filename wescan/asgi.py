@@ -1,7 +1,11 @@
 """ASGI entry point: HTTP first (so Django is set up before any consumer is imported), then the
 websocket router behind origin validation and session authentication. In the embedded mode with
 WESCAN_EMBEDDED_BEAT=1 (`make run`), the periodic jobs run inside this process
-(`wescan.embedded_beat`)."""
+(`wescan.embedded_beat`).
+
+Served by Daphne, a websocket message over its size limit (1 MiB, `--websocket-max-message-size`)
+ends the connection with a close frame, 1009 (message too big), instead of a dropped TCP
+connection (1006) that tells the client nothing: see `close_oversized_messages_cleanly`."""
 
 import os
 
@@ -16,6 +20,29 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from wescan.embedded_beat import with_embedded_beat  # noqa: E402
 from wescan.routing import websocket_urlpatterns  # noqa: E402
+
+
+def close_oversized_messages_cleanly() -> None:
+    """Autobahn fails a websocket connection (a message over the limit, a protocol error) by
+    dropping it, unless its factory says `failByDrop = False`; Daphne has no option for that.
+    Daphne's factory class is told here, in place (Daphne's test servers re-import
+    `daphne.server`, and importing that installs Twisted's reactor: neither is touched), so
+    that such connections end with a close frame and its code (1009 for a message too big)."""
+    from daphne.ws_protocol import WebSocketFactory
+
+    if getattr(WebSocketFactory, "closes_cleanly", False):
+        return
+    reset = WebSocketFactory.resetProtocolOptions
+
+    def reset_to_close_cleanly(self: WebSocketFactory) -> None:
+        reset(self)
+        self.failByDrop = False
+
+    WebSocketFactory.resetProtocolOptions = reset_to_close_cleanly
+    WebSocketFactory.closes_cleanly = True
+
+
+close_oversized_messages_cleanly()
 
 application = with_embedded_beat(
     ProtocolTypeRouter(

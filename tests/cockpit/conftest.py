@@ -127,9 +127,11 @@ class Relay:
     def __init__(self) -> None:
         self.sockets: list[Socket] = []
 
-    async def _open(self, path: str, headers: list[tuple[bytes, bytes]]) -> Socket:
+    async def _open(
+        self, path: str, headers: list[tuple[bytes, bytes]], through: Any = application
+    ) -> Socket:
         communicator = WebsocketCommunicator(
-            application,
+            through,
             path,
             headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"), *headers],
         )
@@ -146,7 +148,9 @@ class Relay:
         *,
         role: str | None = None,
         since: int | str | None = None,
+        through: Any = application,
     ) -> Socket:
+        """A person's socket (`through`: the ASGI application it is served by)."""
         headers = []
         if user is not None:
             cookie = await database_sync_to_async(session_cookie)(user)
@@ -155,12 +159,12 @@ class Relay:
             {key: value for key, value in (("role", role), ("since", since)) if value is not None}
         )
         return await self._open(
-            f"/ws/cockpit/{cockpit_id}/" + (f"?{query}" if query else ""), headers
+            f"/ws/cockpit/{cockpit_id}/" + (f"?{query}" if query else ""), headers, through
         )
 
-    async def scanner(self, token: str) -> Socket:
+    async def scanner(self, token: str, *, through: Any = application) -> Socket:
         return await self._open(
-            "/ws/cockpit/scanner/", [(b"authorization", f"Device {token}".encode())]
+            "/ws/cockpit/scanner/", [(b"authorization", f"Device {token}".encode())], through
         )
 
     async def store_presence(self, cockpit: CockpitSession) -> list[dict[str, Any]]:

@@ -300,3 +300,45 @@ async def test_the_scanner_is_held_to_its_own_frames(world: World, relay: Any) -
     }
     await scanner.send("ping")
     assert await scanner.recv() == {"type": "pong", "seq": None, "payload": {}}
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["9" * 5000, "9" * 17, str(2**53), "-1", "1e3", "\uff11\uff12", "yesterday"],
+    ids=["5000-digits", "17-digits", "2**53", "negative", "exponent", "fullwidth", "word"],
+)
+async def test_a_since_that_is_no_seq_gets_an_error_frame_then_a_snapshot(
+    world: World, relay: Any, since: str
+) -> None:
+    """Read from the query string with its length bounded first: thousands of digits are an
+    error frame like any other bad value, not a closed socket."""
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    socket = await relay.person(world.technologist, cockpit.pk, since=since)
+    welcome, refusal, snapshot, presence = await socket.recv_many(4)
+    assert (welcome["type"], snapshot["type"], presence["type"]) == (
+        "welcome",
+        "snapshot",
+        "presence",
+    )
+    assert refusal == {
+        "type": "error",
+        "seq": None,
+        "payload": {
+            "code": "invalid",
+            "message": "'since' is the last seq you saw: 0 to 9007199254740991.",
+            "ref": None,
+        },
+    }
+    await socket.send("ping")
+    assert await socket.recv() == {"type": "pong", "seq": None, "payload": {}}
+
+
+async def test_the_largest_since_is_read(world: World, relay: Any) -> None:
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    socket = await relay.person(world.technologist, cockpit.pk, since=str(2**53 - 1))
+    # Ahead of the session (a store from another life): a snapshot, no error.
+    assert [frame["type"] for frame in await socket.recv_many(3)] == [
+        "welcome",
+        "snapshot",
+        "presence",
+    ]

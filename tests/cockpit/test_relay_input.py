@@ -213,14 +213,16 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return frozen
 
 
-def rate_limited(ref: int, *, limits: str, retry_after: float) -> dict[str, Any]:
+def rate_limited(*, limits: str, retry_after: float) -> dict[str, Any]:
+    """The answer to a flood (once per refill interval): the frames it drops are not read, so
+    it names none of them (`ref` null)."""
     return {
         "type": "error",
         "seq": None,
         "payload": {
             "code": "rate_limited",
             "message": f"Too many frames: {limits}. Try again in {retry_after:g} s.",
-            "ref": ref,
+            "ref": None,
             "retry_after": retry_after,
         },
     }
@@ -244,17 +246,17 @@ async def test_a_chat_flood_is_refused_and_the_console_events_stay_for_a_resync(
     await room.scanner.send("ack", {"ref": command["seq"], "ok": True})
     ack = await room.everyone_gets("ack", {"ref": command["seq"], "ok": True, "reason": ""})
 
-    # Local staff send 700 chat lines at one instant: the first 20 (the burst) go out.
+    # Local staff send 700 chat lines at one instant: the first 20 (the burst) go out, and they
+    # are told once (not 680 times) that the rest were dropped.
     for number in range(FLOOD):
         await room.local.send("chat", {"text": f"flood {number}"})
-    frames = await room.local.recv_many(FLOOD)
+    frames = await room.local.recv_many(21)
     lines = [frame for frame in frames if frame["type"] == "chat"]
     refusals = [frame for frame in frames if frame["type"] == "error"]
     assert [line["payload"]["text"] for line in lines] == [f"flood {n}" for n in range(20)]
     assert [line["seq"] for line in lines] == list(range(room.seq + 1, room.seq + 21))
-    assert refusals == [
-        rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2) for ref in range(21, FLOOD + 1)
-    ]
+    assert refusals == [rate_limited(limits=PERSON_LIMITS, retry_after=0.2)]
+    await room.local.silent()
     room.seq += 20
     for socket in (room.operator, room.observer):
         assert await socket.recv_many(20) == lines
@@ -281,8 +283,8 @@ async def test_a_chat_flood_is_refused_and_the_console_events_stay_for_a_resync(
     clock.now += 0.2
     await room.local.send("chat", {"text": "Sorry, my keyboard."})
     assert (await room.local.recv())["payload"]["text"] == "Sorry, my keyboard."
-    ref = await room.local.send("chat", {"text": "Again?"})
-    assert await room.local.recv() == rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2)
+    await room.local.send("chat", {"text": "Again?"})
+    assert await room.local.recv() == rate_limited(limits=PERSON_LIMITS, retry_after=0.2)
 
 
 async def test_every_person_frame_counts_and_others_keep_their_own_allowance(
@@ -292,8 +294,8 @@ async def test_every_person_frame_counts_and_others_keep_their_own_allowance(
     for _ in range(20):
         await room.observer.send("ping")
     assert await room.observer.recv_many(20) == [{"type": "pong", "seq": None, "payload": {}}] * 20
-    ref = await room.observer.send("resync", {"since": 0})
-    assert await room.observer.recv() == rate_limited(ref, limits=PERSON_LIMITS, retry_after=0.2)
+    await room.observer.send("resync", {"since": 0})
+    assert await room.observer.recv() == rate_limited(limits=PERSON_LIMITS, retry_after=0.2)
     # The operator is another participant, with a full bucket.
     await room.operator.send("ping")
     assert await room.operator.recv() == {"type": "pong", "seq": None, "payload": {}}
@@ -319,10 +321,66 @@ async def test_the_scanner_has_its_own_bound_well_above_its_ten_frames_a_second(
     clock.now += 1
     for _ in range(100):
         await room.scanner.send("state", state)
-    ref = await room.scanner.send("state", state)
+    await room.scanner.send("state", state)
     assert await room.scanner.recv() == rate_limited(
-        ref, limits="at most 50 a second, in bursts of 100", retry_after=0.02
+        limits="at most 50 a second, in bursts of 100", retry_after=0.02
     )
     for socket in room.people:
         assert len(await socket.recv_many(100)) == 100
         await socket.silent()
+
+
+BIG_MALFORMED = '{"type":"chat","seq":1,"payload":{"text":"' + "x" * (MAX_FRAME_BYTES - 100)
+OVERSIZED = '{"type":"chat","seq":1,"payload":{"text":"' + "x" * MAX_FRAME_BYTES + '"}}'
+TOO_DEEP = nested(32_000)
+
+
+@pytest.mark.parametrize("frame", [BIG_MALFORMED, OVERSIZED, TOO_DEEP])
+async def test_frames_that_cannot_be_read_count_against_the_sender(
+    world: World, room: Room, clock: Clock, frame: str
+) -> None:
+    """A flood of refused frames (63 KB of malformed JSON, 64 KB and more, 32,000 brackets) is
+    bounded like any other: past the burst they are dropped unread, with one answer."""
+    await room.open()
+    for _ in range(FLOOD):
+        await room.operator.send_text(frame)
+    answers = await room.operator.recv_many(21)
+    assert {answer["payload"]["code"] for answer in answers[:20]} == {
+        "malformed" if frame is BIG_MALFORMED else "too_large" if frame is OVERSIZED else "too_deep"
+    }
+    assert answers[20] == rate_limited(limits=PERSON_LIMITS, retry_after=0.2)
+    await room.operator.silent()
+    # Their bucket is empty: a well-formed frame waits its turn too.
+    await room.operator.send("ping")
+    await room.operator.silent()
+    clock.now += 0.2
+    await room.operator.send("ping")
+    assert await room.operator.recv() == {"type": "pong", "seq": None, "payload": {}}
+
+
+async def test_local_staff_stop_goes_through_a_flood_of_their_own_bad_frames(
+    world: World, room: Room, clock: Clock
+) -> None:
+    """Local staff's frames that cannot be read, or are too long to be a STOP, use up their
+    bucket; their STOP still reaches the scanner at once."""
+    await room.open()
+    for frame in (BIG_MALFORMED, '{"type":"stop"', '{"type":"chat","seq":1,"payload":{}}'):
+        for _ in range(30):
+            await room.local.send_text(frame)
+    answers = await room.local.recv_many(21)
+    assert answers[20] == rate_limited(limits=PERSON_LIMITS, retry_after=0.2)
+    await room.local.silent()
+    await room.local.send("stop")
+    stop = await room.local.recv()
+    assert stop == {
+        "type": "stop",
+        "seq": stop["seq"],
+        "payload": {"by": person(world.local_staff, "local")},
+    }
+    assert await room.scanner.recv() == stop
+    control = await room.local.recv()
+    assert (control["type"], control["payload"]["action"]) == ("control", "stop")
+    # A STOP padded past what is read before a token is taken needs one: dropped unread.
+    await room.local.send_text('{"type":"stop","seq":9,"payload":{}}' + " " * 300)
+    await room.local.silent()
+    await room.scanner.silent()

@@ -1,15 +1,21 @@
 """The notification socket, through the real ASGI stack: origin check, session authentication,
 frames, and notices pushed by services after they commit."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from core import consumers
+from core.consumers import FRAMES
+from core.groups import user_group
 from core.models import Notification
 from core.notify import notification_send
 from marketplace import services
@@ -21,6 +27,14 @@ from tests.scheduling.support import available, freeze, licensed, local, post
 from wescan.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture(autouse=True)
+def _full_buckets() -> Iterator[None]:
+    """Every test starts with full rate-limit buckets (kept per user id, which tests reuse)."""
+    consumers.frame_buckets.reset()
+    yield
+    consumers.frame_buckets.reset()
 
 
 def _session_cookie(user: Any) -> str:
@@ -191,3 +205,87 @@ async def test_hostile_frames_get_an_error_and_other_sockets_carry_on(
     assert (notice["type"], notice["payload"]["message"]) == ("notification", "Still here.")
     for socket in (attacker, other):
         await socket.disconnect()
+
+
+class Clock:
+    """The notification socket's rate-limit clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    frozen = Clock()
+    monkeypatch.setattr(consumers.frame_buckets, "clock", frozen)
+    return frozen
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ['{"type":"ping"}', "x" * 1024 * 60, "[" * 1000],
+    ids=["ping", "60KB", "nested"],
+)
+async def test_a_flood_is_bounded_whatever_its_frames_and_told_once(
+    world: World, clock: Clock, frame: str
+) -> None:
+    socket = _socket(await database_sync_to_async(_session_cookie)(world.technologist))
+    assert (await socket.connect())[0]
+    await socket.receive_json_from()
+    for _ in range(500):
+        await socket.send_to(text_data=frame)
+    answers = [await socket.receive_json_from() for _ in range(FRAMES.burst + 1)]
+    assert {answer["type"] for answer in answers[: FRAMES.burst]} == (
+        {"pong"} if frame.startswith("{") else {"error"}
+    )
+    assert answers[-1] == {
+        "type": "error",
+        "seq": FRAMES.burst + 2,
+        "payload": {
+            "code": "rate_limited",
+            "message": "Too many frames: at most 2 a second, in bursts of 10. Try again in 0.5 s.",
+            "ref": None,
+            "retry_after": 0.5,
+        },
+    }
+    assert await socket.receive_nothing(timeout=0.2)
+    clock.now += 0.5
+    await socket.send_json_to({"type": "ping"})
+    assert await socket.receive_json_from() == {
+        "type": "pong",
+        "seq": FRAMES.burst + 3,
+        "payload": {},
+    }
+    await socket.disconnect()
+
+
+async def test_a_socket_gone_while_hello_is_sent_leaves_its_group(world: World) -> None:
+    """Daphne refuses to send on a socket whose client already closed: the consumer ends
+    quietly and leaves the person's group rather than dying with the error."""
+
+    async def gone_at_once(scope: Any, receive: Any, send: Any) -> None:
+        async def daphne_send(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.send":
+                raise Disconnected("Attempt to send on a closed protocol")
+            await send(message)
+
+        await application(scope, receive, daphne_send)
+
+    cookie = await database_sync_to_async(_session_cookie)(world.manager)
+    socket = WebsocketCommunicator(
+        gone_at_once,
+        "/ws/notifications/",
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+            (b"cookie", cookie.encode()),
+        ],
+    )
+    assert (await socket.connect())[0]
+    await socket.wait(5)  # ended without an error
+    layer = get_channel_layer()
+    assert layer is not None
+    assert user_group(world.manager.pk) not in getattr(layer, "groups", {})

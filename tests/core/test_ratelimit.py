@@ -59,3 +59,25 @@ def test_only_buckets_that_filled_up_again_are_let_go() -> None:
         buckets.take("bob", RATE, what="lines")
     with pytest.raises(RateLimited):
         buckets.take("bob", RATE, what="lines")
+
+
+def test_a_socket_is_told_once_per_refill_interval_and_its_other_refusals_dropped() -> None:
+    clock = Clock()
+    buckets = TokenBuckets(clock=clock)
+    assert [buckets.admit("ana", RATE, what="frames") for _ in range(3)] == [True] * 3
+    with pytest.raises(RateLimited) as refused:
+        buckets.admit("ana", RATE, what="frames")
+    assert refused.value.retry_after == 0.5
+    # Until the next token is due, a flood is dropped without an answer each.
+    assert [buckets.admit("ana", RATE, what="frames") for _ in range(1000)] == [False] * 1000
+    clock.now += 0.4
+    assert buckets.admit("ana", RATE, what="frames") is False
+    clock.now += 0.1
+    assert buckets.admit("ana", RATE, what="frames") is True  # the token that was due
+    with pytest.raises(RateLimited) as refused:
+        buckets.admit("ana", RATE, what="frames")  # told again: a new interval
+    assert refused.value.retry_after == 0.5
+    assert buckets.admit("ana", RATE, what="frames") is False
+    # `take` (one request, one answer) still answers every refusal.
+    with pytest.raises(RateLimited):
+        buckets.take("ana", RATE, what="frames")
