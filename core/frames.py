@@ -42,8 +42,8 @@ def frame_loads(
     try:
         return json.loads(
             raw,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
+            parse_constant=refuse_constant,
+            parse_float=finite_float,
             parse_int=_safe_int,
         )
     except ValueError as error:  # not JSON, or a number refused above
@@ -80,11 +80,11 @@ def nests_deeper_than(raw: str, limit: int) -> bool:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 
-def _refuse_constant(name: str) -> Any:
+def refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _finite_float(text: str) -> float:
+def finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"{text} is too large a number")

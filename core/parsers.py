@@ -2,13 +2,12 @@
 import the parser classes named in REST_FRAMEWORK."""
 
 import json
-import math
 from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions, parsers
 
-from core.frames import MAX_FRAME_DEPTH, nests_deeper_than
+from core.frames import MAX_FRAME_DEPTH, finite_float, nests_deeper_than, refuse_constant
 
 
 class JSONParser(parsers.JSONParser):
@@ -25,17 +24,6 @@ class JSONParser(parsers.JSONParser):
             text = stream.read().decode(encoding)
             if nests_deeper_than(text, MAX_FRAME_DEPTH):
                 raise ValueError(f"the body nests deeper than {MAX_FRAME_DEPTH} levels")
-            return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+            return json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
         except (ValueError, LookupError) as error:  # UnicodeDecodeError is a ValueError
             raise exceptions.ParseError(f"JSON parse error - {error}.") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large a number")
-    return value

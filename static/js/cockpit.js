@@ -210,9 +210,11 @@
         return;
       case "error":
         if (p.code === "assist_ended") { farewell = p.message; return; }  // the close follows
-        var area = sentFrom[p.ref] || "console";
-        if (chatDrafts[p.ref] !== undefined && !$("chat-text").value) {
-          $("chat-text").value = chatDrafts[p.ref];
+        // A frame refused by the rate limit is dropped unread (ref null): it was our latest.
+        var ref = p.ref === null && p.code === "rate_limited" ? clientSeq : p.ref;
+        var area = sentFrom[ref] || "console";
+        if (chatDrafts[ref] !== undefined && !$("chat-text").value) {
+          $("chat-text").value = chatDrafts[ref];
         }
         showError(area, p.message || "That did not work.");
         if (area === "assist") { assistSending = false; renderAssist(); }
