@@ -8,6 +8,7 @@ ends the connection with a close frame, 1009 (message too big), instead of a dro
 connection (1006) that tells the client nothing: see `close_oversized_messages_cleanly`."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -42,7 +43,29 @@ def close_oversized_messages_cleanly() -> None:
     WebSocketFactory.closes_cleanly = True
 
 
+def leave_request_bodies_unparsed() -> None:
+    """Twisted parses every form POST's body into `request.args` on its one reactor thread
+    before Daphne hands the body on (Django never reads `args`): a 20 MB body of `&` from
+    anyone, signed in or not, held every page and every cockpit socket of the process for
+    seven seconds. Twisted has a switch for that (`parsePOSTFormSubmission`) that Daphne never
+    sets; Daphne's requests are told here, in place, so that bodies reach Django unread, where
+    the size limit (DATA_UPLOAD_MAX_MEMORY_SIZE) refuses them before any parsing."""
+    from daphne.http_protocol import WebRequest
+
+    if getattr(WebRequest, "leaves_bodies_unparsed", False):
+        return
+    init = WebRequest.__init__
+
+    def init_unparsed(self: WebRequest, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest.__init__ = init_unparsed
+    WebRequest.leaves_bodies_unparsed = True
+
+
 close_oversized_messages_cleanly()
+leave_request_bodies_unparsed()
 
 application = with_embedded_beat(
     ProtocolTypeRouter(

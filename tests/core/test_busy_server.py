@@ -125,3 +125,15 @@ def test_a_1_mib_cancellation_reason_through_the_api_stalls_nobody(
     assert _answered_at_once(_logins_while(server, busy))
     assert answers == [400]
     assert Booking.objects.get(pk=booking.pk).status == BookingStatus.CONFIRMED
+
+
+def test_a_20_mb_form_from_anyone_stalls_nobody(world: World, server: LiveDaphne) -> None:
+    """Twisted, under Daphne, once parsed every form body on its one thread before Django's
+    size limit saw it: 20 MB of `&` from an anonymous client held every page for seconds."""
+    body = b"&" * (20 * MIB)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    answers: list[int] = []
+    busy = threading.Thread(target=_send, args=(server, "/accounts/login/", body, headers, answers))
+
+    assert _answered_at_once(_logins_while(server, busy))
+    assert answers == [403]  # no CSRF cookie: refused before the body is read
