@@ -10,7 +10,7 @@ from rest_framework import serializers
 from cockpit.models import ASSIST_REQUESTER_ROLES, AssistRequest, AssistStage, AssistStatus, Role
 from cockpit.selectors import assist_notice_for, assist_view, assist_wanted_message
 from cockpit.services import NOTE_MAX
-from core.api import StrictSerializer
+from core.api import BoundedListField, StrictSerializer
 from marketplace.models import Vendor
 from marketplace.serializers import UTCDateTimeField, UTCModelSerializer, _code_list
 from scheduling.forms import describe_rule
@@ -180,7 +180,7 @@ class OnCallWindowSerializer(UTCModelSerializer):
 
 
 class OnCallWindowCreateSerializer(_WindowWriteFields):
-    exam_families = serializers.ListField(
+    exam_families = BoundedListField(
         child=serializers.CharField(max_length=40),
         max_length=50,
         required=False,

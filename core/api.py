@@ -125,6 +125,17 @@ class Router(routers.DefaultRouter):
 # --- Pagination ---------------------------------------------------------------------------------
 
 
+class BoundedListField(serializers.ListField):
+    """A list in a request body, its length checked before any item is: DRF's ListField
+    validates every item first and counts them after (a 1 MB list of 500,000 bad vendors took
+    12 s and answered 20 MB of errors, one per item). Give every such field a `max_length`."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 class Pagination(pagination.PageNumberPagination):
     """`page` from 1 and `page_size` from 1 (more than 200 gives 200). Anything else, `null`
     included, is a 400 naming the parameter, not silently the first page."""

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import IdField, StrictSerializer
+from core.api import BoundedListField, IdField, StrictSerializer
 from core.dates import validate_calendar_day
 from marketplace.models import validate_time_zone
 from marketplace.serializers import AwareDateTimeField, UTCDateTimeField, UTCModelSerializer
@@ -92,7 +92,7 @@ class _WindowWriteFields(StrictSerializer):
         required=False,
         help_text="RFC 5545 RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO. Empty: once.",
     )
-    exdates = serializers.ListField(
+    exdates = BoundedListField(
         child=serializers.CharField(max_length=40),
         max_length=500,
         required=False,

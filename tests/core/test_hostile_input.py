@@ -168,3 +168,22 @@ def test_a_person_without_staff_rights_is_not_shown_the_admin(world: World) -> N
     person = UserFactory()
     response = client_for(person).get("/admin/", follow=True)
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "item", "limit"),
+    [
+        ("/api/v1/technologists/me/", "vendors", 0, 20),
+        ("/api/v1/technologists/me/", "languages", "nl", MAX_CODES),
+    ],
+)
+def test_a_long_list_is_counted_before_its_items_are_read(
+    world: World, path: str, field: str, item: Any, limit: int
+) -> None:
+    LicensedTechnologistFactory(user=world.technologist)
+    response = api_as(world.technologist).patch(path, {field: [item] * 100_000}, format="json")
+    assert response.status_code == 400
+    # One error for the list, not one per item (once 20 MB of them).
+    assert response.json()["error"]["fields"] == {
+        field: [f"Ensure this field has no more than {limit} elements."]
+    }
