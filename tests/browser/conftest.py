@@ -6,6 +6,7 @@ a fresh context (no cookies shared between tests) and a page. A failed test leav
 in test-artifacts/.
 """
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -52,25 +53,47 @@ def playwright() -> Iterator[Playwright]:
     # must not leak into the rest of the suite (the deploy check rightly refuses it).
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
-        with sync_playwright() as driver:
+        with _own_clock():
+            driver = sync_playwright().start()
+        try:
             yield driver
+        finally:
+            driver.stop()
     finally:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+def _clock_free_environment() -> dict[str, str]:
+    """This process's environment less libfaketime's (`make test-clock`)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
+    }
+
+
+@contextlib.contextmanager
+def _own_clock() -> Iterator[None]:
+    """Playwright's driver and the browser are the person's side, on their own clock: under
+    `make test-clock` libfaketime fakes only the server's. (Faked, the driver's timers made taps
+    land mid-transition, and Chromium hangs.) The environment is whole again once the driver
+    runs, for the servers the tests start."""
+    saved, clock_free = dict(os.environ), _clock_free_environment()
+    os.environ.clear()
+    os.environ.update(clock_free)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is not installed: `make test` installs Debian's chromium")
-    # The browser is the person's own machine: under `make test-clock` libfaketime sets the
-    # server's clock, not Chromium's (which hangs with it preloaded).
-    own_clock = {
-        name: value
-        for name, value in os.environ.items()
-        if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
-    }
     browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=own_clock
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=_clock_free_environment()
     )
     yield browser
     browser.close()

@@ -37,6 +37,9 @@ def scanner_names(page: Page) -> list[str]:
 def assert_fits_phone(page: Page) -> None:
     """No sideways scrolling. Not window.innerWidth: on a mobile viewport Chromium zooms out to
     show a too-wide page whole, and innerWidth grows with it; the layout viewport does not."""
+    # Measured once the stylesheets are in: a heading can show before them (the phone layout of
+    # a table comes from CSS, and a stylesheet revalidated with the server is a moment late).
+    page.wait_for_load_state("load")
     content, screen = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
