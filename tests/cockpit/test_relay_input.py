@@ -10,6 +10,7 @@ from cockpit import consumers
 from cockpit.schemas import MAX_CHAT_LENGTH, MAX_FRAME_BYTES
 from cockpit.services import NOTE_MAX
 from cockpit.store import HISTORY_MAX
+from tests.clock import ManualClock
 from tests.cockpit.test_relay_control import Room, person
 from tests.conftest import World
 
@@ -196,19 +197,9 @@ async def test_the_longest_chat_line_is_relayed(world: World, room: Room) -> Non
 # --- Floods -------------------------------------------------------------------------------------
 
 
-class Clock:
-    """The rate limiter's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    frozen = ManualClock(1000.0)
     monkeypatch.setattr(consumers.frame_buckets, "clock", frozen)
     return frozen
 
@@ -233,7 +224,7 @@ FLOOD = HISTORY_MAX + 100  # before the limit, enough to push every console even
 
 
 async def test_a_chat_flood_is_refused_and_the_console_events_stay_for_a_resync(
-    world: World, room: Room, clock: Clock
+    world: World, room: Room, clock: ManualClock
 ) -> None:
     await room.open()
     operator = person(world.technologist, "operator")
@@ -288,7 +279,7 @@ async def test_a_chat_flood_is_refused_and_the_console_events_stay_for_a_resync(
 
 
 async def test_every_person_frame_counts_and_others_keep_their_own_allowance(
-    world: World, room: Room, clock: Clock
+    world: World, room: Room, clock: ManualClock
 ) -> None:
     await room.open()
     for _ in range(20):
@@ -302,7 +293,7 @@ async def test_every_person_frame_counts_and_others_keep_their_own_allowance(
 
 
 async def test_the_scanner_has_its_own_bound_well_above_its_ten_frames_a_second(
-    world: World, room: Room, clock: Clock
+    world: World, room: Room, clock: ManualClock
 ) -> None:
     await room.open()
     state = {"full": True, "state": {"table_mm": 0.0}}
@@ -337,7 +328,7 @@ TOO_DEEP = nested(32_000)
 
 @pytest.mark.parametrize("frame", [BIG_MALFORMED, OVERSIZED, TOO_DEEP])
 async def test_frames_that_cannot_be_read_count_against_the_sender(
-    world: World, room: Room, clock: Clock, frame: str
+    world: World, room: Room, clock: ManualClock, frame: str
 ) -> None:
     """A flood of refused frames (63 KB of malformed JSON, 64 KB and more, 32,000 brackets) is
     bounded like any other: past the burst they are dropped unread, with one answer."""
@@ -359,7 +350,7 @@ async def test_frames_that_cannot_be_read_count_against_the_sender(
 
 
 async def test_local_staff_stop_goes_through_a_flood_of_their_own_bad_frames(
-    world: World, room: Room, clock: Clock
+    world: World, room: Room, clock: ManualClock
 ) -> None:
     """Local staff's frames that cannot be read, or are too long to be a STOP, use up their
     bucket; their STOP still reaches the scanner at once."""

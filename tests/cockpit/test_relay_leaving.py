@@ -14,6 +14,7 @@ from cockpit import consumers
 from cockpit.groups import store_prefix
 from cockpit.store import PRESENCE_TTL_S, MemoryStore, RedisStore
 from marketplace.services.tenancy import scanner_rotate_token
+from tests.clock import ManualClock
 from tests.cockpit.support import open_cockpit
 from tests.cockpit.test_relay_control import Room
 from tests.conftest import World
@@ -50,24 +51,14 @@ class GoneAfter:
         await application(scope, receive, daphne_send)
 
 
-class Clock:
-    """The presence clock, moved by the test (seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def room(world: World, relay: Any) -> Room:
     return Room(world, relay)
 
 
 @pytest.fixture
-def clock(relay_store: MemoryStore | RedisStore, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock()
+def clock(relay_store: MemoryStore | RedisStore, monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    frozen = ManualClock(1_000_000.0)
     monkeypatch.setattr(relay_store, "clock", frozen)
     monkeypatch.setattr(consumers, "PRESENCE_HEARTBEAT_S", 0.02)
     return frozen
@@ -80,7 +71,7 @@ async def beats() -> None:
 
 @pytest.mark.parametrize("frames", [0, 1, 2, 3], ids=["welcome", "snapshot", "presence", "later"])
 async def test_an_observer_who_closes_at_once_leaves_no_ghost(
-    world: World, relay: Any, clock: Clock, frames: int
+    world: World, relay: Any, clock: ManualClock, frames: int
 ) -> None:
     cockpit = await database_sync_to_async(open_cockpit)(world)
     operator_socket = await relay.person(world.technologist, cockpit.pk)
@@ -127,7 +118,7 @@ async def test_an_observer_who_closes_at_once_leaves_no_ghost(
 
 
 async def test_presence_of_a_socket_no_longer_refreshed_expires_while_the_process_lives(
-    world: World, room: Room, clock: Clock
+    world: World, room: Room, clock: ManualClock
 ) -> None:
     """Sockets in the session keep their entries fresh on the presence clock; an entry left
     behind (its socket gone without a word) drops out after PRESENCE_TTL_S, announced once."""

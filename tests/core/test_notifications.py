@@ -22,6 +22,7 @@ from marketplace import services
 from marketplace.models import Role, SessionPosting
 from scheduling.models import Booking
 from scheduling.services import bookings as booking_services
+from tests.clock import ManualClock
 from tests.conftest import World
 from tests.scheduling.support import available, freeze, licensed, local, post
 from wescan.asgi import application
@@ -207,19 +208,9 @@ async def test_hostile_frames_get_an_error_and_other_sockets_carry_on(
         await socket.disconnect()
 
 
-class Clock:
-    """The notification socket's rate-limit clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    frozen = ManualClock(500.0)
     monkeypatch.setattr(consumers.frame_buckets, "clock", frozen)
     return frozen
 
@@ -230,7 +221,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     ids=["ping", "60KB", "nested"],
 )
 async def test_a_flood_is_bounded_whatever_its_frames_and_told_once(
-    world: World, clock: Clock, frame: str
+    world: World, clock: ManualClock, frame: str
 ) -> None:
     socket = _socket(await database_sync_to_async(_session_cookie)(world.technologist))
     assert (await socket.connect())[0]
