@@ -36,6 +36,15 @@ not a STOP.
 `?since=` is the last seq the client saw: 0 to 2**53 - 1, at most 16 digits. Anything else gets
 an `invalid` error frame and the socket goes on from a snapshot.
 
+The link check (`cockpit.link`): every person's socket is probed each COCKPIT_LINK_PROBE_S and
+its round trip timed; a `link` event tells the session when the figures change noticeably, and a
+snapshot lists them. When the remote person holding control loses their link, control falls back
+to local staff (`services.control_fallback`, then a `control` event, action `fallback`): at once
+when their last socket closes (the process that sees the close does it), or once nothing was
+heard from any of their sockets for COCKPIT_CONTROL_LINK_TIMEOUT_S, which a watchdog in the
+scanner's and local staff's sockets checks every probe interval from the last-heard times in the
+store (so a Daphne process that crashed with the controller's socket is noticed by the others).
+
 However the client goes (at any point of connect, welcome, snapshot or replay, or with the
 server refusing a send because it is closing), the socket leaves the group and the presence list
 (`core.sockets.Cleanup`): no participant stays listed after their socket is gone.
@@ -43,6 +52,7 @@ server refusing a send because it is closing), the socket leaves the group and t
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -56,8 +66,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit import selectors, services
+from cockpit import link, selectors, services
 from cockpit.groups import lobby_group, session_group, store_prefix
+from cockpit.link import LinkMeter
 from cockpit.models import ASSIST_REQUESTER_ROLES, CockpitSession, CockpitStatus, Role
 from cockpit.schemas import (
     PEOPLE_PAYLOADS,
@@ -65,14 +76,16 @@ from cockpit.schemas import (
     Ack,
     Assist,
     Chat,
+    Checklist,
     Command,
     Control,
+    Echo,
     FrameError,
     Resync,
     State,
     parse_frame,
 )
-from cockpit.store import PRESENCE_HEARTBEAT_S, dumps, store
+from cockpit.store import PRESENCE_HEARTBEAT_S, PRESENCE_TTL_S, dumps, store
 from core.errors import DomainError, NotFound
 from core.frames import error_payload, parse_count
 from core.ratelimit import Rate, TokenBuckets
@@ -237,6 +250,19 @@ def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) ->
     service(actor=actor, assist_id=current.pk)
 
 
+def _fallback(cockpit_id: int, lost_user_id: int, why: str) -> dict[str, Any] | None:
+    """Control falls back to local staff: the control view after it, or None when there was
+    nothing to do (that person no longer holds control)."""
+    cockpit = selectors.cockpit_get(cockpit_id=cockpit_id)
+    if not services.control_fallback(cockpit=cockpit, lost_user_id=lost_user_id, why=why):
+        return None
+    return selectors.control_view(selectors.cockpit_get(cockpit_id=cockpit_id))
+
+
+def _control_now(cockpit_id: int) -> dict[str, Any]:
+    return selectors.control_view(selectors.cockpit_get(cockpit_id=cockpit_id))
+
+
 # --- The consumer -----------------------------------------------------------------------------
 
 
@@ -245,6 +271,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
 
     joined_group = False  # in the session's group (or the lobby) and in presence
     heartbeat: asyncio.Task[None] | None = None
+    link_tasks: tuple[asyncio.Task[None], ...] = ()
     is_scanner: bool
     cockpit: CockpitSession
     role: str
@@ -335,6 +362,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         )
         await self.publish_presence(joined=self.presence_person)
         self.heartbeat = asyncio.create_task(self.beat())
+        await self.link_start(joined.control)
 
     @property
     def presence_person(self) -> dict[str, Any]:
@@ -394,9 +422,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             self.heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.heartbeat
+        await self.link_stop()
         await self.channel_layer.group_discard(self.member_of, self.channel_name)
         if await self.store.presence_remove(self.prefix, self.channel_name):
             await self.publish_presence(left=self.presence_person)
+        await self.link_leave()
 
     async def beat(self) -> None:
         """Keep this socket's presence entry fresh while it is in the session (and only then);
@@ -457,6 +487,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     async def cockpit_event(self, event: dict[str, Any]) -> None:
         """A session event from the group: its text, as built once by the store."""
         kind = event["kind"]
+        if kind == "control" and self.watching:
+            self.control_seen(json.loads(event["text"])["payload"])
         if self.is_scanner:
             if kind in SCANNER_EVENTS:
                 await self.send(text_data=event["text"])
@@ -488,6 +520,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             session, control = await database_sync_to_async(_views)(self.cockpit.pk)
         snapshot = await self.store.snapshot(self.prefix)
         presence = await self.store.presence_list(self.prefix)
+        links = await self.link_list()
         self.floor = max(self.floor, snapshot.seq)
         await self.send_reply(
             "snapshot",
@@ -498,6 +531,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "session": session,
                 "presence": presence,
                 "chat": snapshot.chat,
+                "links": links,
             },
         )
 
@@ -508,6 +542,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             return
         ref = None
         allowed = SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
+        if not self.is_scanner:
+            await self.link_heard()
         try:
             frame = self.local_stop(text_data)
             if frame is None:
@@ -518,6 +554,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             ref = envelope.seq
             if envelope.type == "ping":
                 await self.send_reply("pong", {})
+            elif envelope.type == "echo":
+                assert isinstance(payload, Echo)
+                await self.link_echo(payload.probe)
             elif self.waiting:
                 await self.send_error(
                     "waiting",
@@ -635,6 +674,10 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "chat", {"from": self.person, "text": text, "at": timezone.now().isoformat()}
             )
             return
+        if frame_type == "checklist":
+            assert isinstance(payload, Checklist)
+            await self.checklist_confirm(payload)
+            return
         allowed = _ALLOWED[frame_type]
         if self.role not in allowed:
             await self.send_error("forbidden", _REFUSALS[frame_type], ref)
@@ -643,6 +686,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if frame_type == "command":
             assert isinstance(payload, Command)
             args = payload.checked_args()
+            if payload.name == "start":
+                self.link_require_for_start()
             # The fence: a STOP published after this point (or whose change of control has not
             # reached the database yet) keeps this command from the scanner.
             fence = await self.store.stop_seq(self.prefix)
@@ -765,3 +810,231 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         )
         await self.publish("session", session, ended=True)
         await self.store.forget(self.prefix)
+
+    # --- The link check and the fall-back of control (cockpit.link) ---------------------------
+
+    @property
+    def watching(self) -> bool:
+        """Whether this socket watches the controller's link: the scanner's and local staff's
+        (they are in the room with the patient; one of them is there whenever it matters)."""
+        return self.is_scanner or self.role == Role.LOCAL
+
+    async def link_start(self, control: dict[str, Any]) -> None:
+        """Enter this person's socket in the link entries, and start probing it; start the
+        watchdog in the scanner's and local staff's sockets. Nothing runs with the check off."""
+        self.meter = LinkMeter()
+        self.link_told: dict[str, Any] | None = None
+        self.heard_written = 0.0
+        self.control_known = control
+        self.controller_absent_since: float | None = None
+        if not self.is_scanner:
+            await self.link_write()
+        if link.link_probe_s() <= 0:
+            return
+        tasks = []
+        if not self.is_scanner:
+            tasks.append(asyncio.create_task(self.link_probes()))
+        if self.watching:
+            tasks.append(asyncio.create_task(self.link_watchdog()))
+        self.link_tasks = tuple(tasks)
+
+    async def link_stop(self) -> None:
+        for task in self.link_tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.link_tasks = ()
+
+    async def link_write(self) -> None:
+        """This socket's link entry: who, when last heard (the store's clock), its figures."""
+        self.heard_written = self.store.clock()
+        await self.store.link_touch(
+            self.prefix,
+            self.channel_name,
+            {
+                "user": self.person["id"],
+                "person": self.person,
+                "heard": self.heard_written,
+                "figures": self.meter.figures(),
+            },
+        )
+
+    async def link_heard(self) -> None:
+        """A frame from this person: their link is alive (written at most once a probe
+        interval, so that a chatty client costs the store nothing more)."""
+        if not hasattr(self, "meter"):
+            return
+        interval = link.link_probe_s()
+        if interval > 0 and self.store.clock() - self.heard_written >= interval:
+            await self.link_write()
+
+    async def link_probes(self) -> None:
+        """Probe this socket every interval (one probe out at a time)."""
+        interval = link.link_probe_s()
+        while self.joined_group:
+            await asyncio.sleep(interval)
+            probe_id = self.meter.due(link.link_clock())
+            if probe_id is not None:
+                await self.send_reply("probe", {"id": probe_id})
+
+    async def link_echo(self, probe_id: int) -> None:
+        """The echo of a probe: one more round trip; the session is told of figures that
+        changed noticeably."""
+        if not self.meter.echoed(probe_id, link.link_clock()):
+            return
+        figures = self.meter.figures()
+        assert figures is not None
+        await self.link_write()
+        if link.link_noticeable(self.link_told, figures):
+            self.link_told = figures
+            await self.publish("link", {"person": self.person, **figures})
+
+    async def link_list(self) -> list[dict[str, Any]]:
+        """Everyone's link figures now (people heard from lately; the last heard of a person's
+        sockets), for a snapshot."""
+        entries = await self.store.link_entries(self.prefix)
+        now = self.store.clock()
+        latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+        for entry in sorted(entries.values(), key=lambda entry: entry["heard"]):
+            if entry["figures"] is None or now - entry["heard"] > PRESENCE_TTL_S:
+                continue
+            key = (entry["person"].get("id"), entry["person"].get("role"))
+            latest[key] = {"person": entry["person"], **entry["figures"]}
+        return list(latest.values())
+
+    def link_require_for_start(self) -> None:
+        """The exam does not start over a link at `refuse` level."""
+        figures = self.meter.figures()
+        if figures is not None and figures["level"] == link.REFUSE:
+            raise FrameError(
+                "link_refused",
+                f"Your link to the cockpit is too slow or unsteady to start a sequence "
+                f"({figures['rtt_ms']:g} ms round trip, {figures['jitter_ms']:g} ms jitter): "
+                "local staff can run it at the scanner.",
+            )
+
+    async def checklist_confirm(self, payload: Checklist) -> None:
+        """Local staff confirm the pre-scan checklist, with the link check made now from the
+        remote participants' figures."""
+        links = await self.checklist_links() if link.link_probe_s() > 0 else None
+        session = await database_sync_to_async(_session_after)(
+            services.prescan_confirm,
+            actor=self.scope["user"],
+            role=self.role,
+            cockpit=self.cockpit,
+            beside_patient_id=payload.beside_patient,
+            patient_informed=payload.patient_informed,
+            links=links,
+        )
+        await self.publish("session", session)
+
+    async def checklist_links(self) -> list[dict[str, Any]]:
+        """Every remote person connected now (heard within the control timeout), with their
+        figures (None before a first round trip)."""
+        entries = await self.store.link_entries(self.prefix)
+        now = self.store.clock()
+        timeout = link.control_link_timeout_s()
+        latest: dict[Any, dict[str, Any]] = {}
+        for entry in sorted(entries.values(), key=lambda entry: entry["heard"]):
+            person = entry["person"]
+            if person.get("role") not in selectors.REMOTE_ROLES or now - entry["heard"] > timeout:
+                continue
+            figures = entry["figures"] or {"rtt_ms": None, "jitter_ms": None, "level": None}
+            latest[(person.get("id"), person.get("role"))] = {"person": person, **figures}
+        return list(latest.values())
+
+    def control_seen(self, control: dict[str, Any]) -> None:
+        self.control_known = control
+        self.controller_absent_since = None
+
+    async def link_watchdog(self) -> None:
+        """Every probe interval: has the remote controller gone silent?"""
+        while self.joined_group:
+            await asyncio.sleep(link.link_probe_s())
+            try:
+                await self.control_watch()
+            except SocketClosed:
+                raise
+            except Exception:  # the store or database is back on the next round
+                logger.exception("cockpit %s: the control watchdog failed", self.cockpit.pk)
+
+    async def control_watch(self) -> None:
+        """Control falls back to local staff when the remote person holding it was not heard
+        from for the timeout on any socket (or has had none for as long)."""
+        controller = self.control_known.get("controller")
+        if (
+            controller is None
+            or controller.get("role") not in selectors.REMOTE_ROLES
+            or self.control_known.get("local_override")
+        ):
+            return
+        entries = await self.store.link_entries(self.prefix)
+        now = self.store.clock()
+        timeout = link.control_link_timeout_s()
+        theirs = [entry for entry in entries.values() if entry["user"] == controller["id"]]
+        if any(now - entry["heard"] <= timeout for entry in theirs):
+            self.controller_absent_since = None
+            return
+        if theirs:
+            silent_for = now - max(entry["heard"] for entry in theirs)
+            why = f"nothing heard from them for {silent_for:.0f} s"
+        else:
+            if self.controller_absent_since is None:
+                self.controller_absent_since = now
+            if now - self.controller_absent_since <= timeout:
+                return
+            why = f"not connected for {timeout:g} s"
+        await self.control_lost(controller, why)
+        for channel, entry in entries.items():  # sockets of crashed processes, long silent
+            if now - entry["heard"] > PRESENCE_TTL_S:
+                await self.store.link_remove(self.prefix, channel)
+
+    async def link_leave(self) -> None:
+        """This socket is gone: out of the link entries; if its person held control from afar
+        and has no other socket here, control falls back to local staff now."""
+        if self.is_scanner or not hasattr(self, "meter"):
+            return
+        try:
+            await self.store.link_remove(self.prefix, self.channel_name)
+            if self.role not in selectors.REMOTE_ROLES:
+                return
+            entries = await self.store.link_entries(self.prefix)
+            now = self.store.clock()
+            timeout = link.control_link_timeout_s()
+            checked = link.link_probe_s() > 0
+            if any(
+                entry["user"] == self.person["id"]
+                and (not checked or now - entry["heard"] <= timeout)
+                for entry in entries.values()
+            ):
+                return
+            await self.control_lost(self.person, "their connection closed")
+        except Exception:  # the watchdog notices the silence instead
+            logger.exception("cockpit %s: control fall-back on close failed", self.cockpit.pk)
+
+    async def control_lost(self, lost: dict[str, Any], why: str) -> None:
+        """`lost`, holding control from afar, lost their link: local staff hold the scanner
+        (once, whoever notices first); everyone is told."""
+        control = await database_sync_to_async(_fallback)(self.cockpit.pk, lost["id"], why)
+        if control is None:  # someone else did it, or control had moved meanwhile
+            if self.watching:
+                self.control_seen(await database_sync_to_async(_control_now)(self.cockpit.pk))
+            return
+        holder = control.get("controller")
+        message = (
+            f"{lost.get('name') or 'The person holding control'} lost their link to the cockpit "
+            f"({why}): control fell back to local staff"
+            + (f" ({holder['name']})" if holder else "")
+            + ". Nobody remote can command the scanner until local staff grant control again."
+        )
+        await self.publish(
+            "control",
+            {
+                "action": "fallback",
+                "by": None,
+                "lost": lost,
+                "why": why,
+                "message": message,
+                **control,
+            },
+        )

@@ -104,6 +104,54 @@ class CockpitSession(models.Model):
         return self.join_approved_at is not None
 
 
+# --- Before the first sequence ----------------------------------------------------------------
+
+
+class PrescanCheck(models.Model):
+    """The pre-scan checklist, confirmed once by local staff before the first sequence may
+    start: who is beside the patient (a registered technologist of the scanning hospital's local
+    staff), that the patient was told the exam is run remotely, and the link check at that
+    moment (the figures of the remote participants, as the relay measured them)."""
+
+    cockpit = models.OneToOneField(
+        CockpitSession, on_delete=models.CASCADE, related_name="prescan_check"
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(default=timezone.now)
+    beside_patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The registered technologist beside the patient.",
+    )
+    patient_informed = models.BooleanField(
+        help_text="The patient was told the exam is run remotely."
+    )
+    link_level = models.CharField(
+        max_length=8,
+        help_text="The worst level of the remote links at confirmation: ok or warn (off: the "
+        "relay's link check is turned off).",
+    )
+    link_figures = models.JSONField(
+        default=list, help_text="Each remote participant's link at confirmation."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(patient_informed=True), name="prescan_patient_informed"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(link_level__in=["ok", "warn", "off"]), name="prescan_link_passed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pre-scan checklist of cockpit {self.cockpit_id}"
+
+
 # --- Asking a senior for help -----------------------------------------------------------------
 
 

@@ -9,11 +9,15 @@ kinds:
   sent by the assist services once their change commits). A client remembers the highest seq it
   has seen; after a gap or a reconnect it sends `resync` (or connects with `?since=<seq>`) and
   receives the missing events, or a `snapshot` when it is too far behind;
-- replies to one socket, with `"seq": null`: `welcome`, `snapshot`, `error`, `pong`.
+- replies to one socket, with `"seq": null`: `welcome`, `snapshot`, `error`, `pong`, `probe`
+  (echo it at once). A `link` event tells everyone a person's link figures when they change
+  noticeably.
 
 Inbound frames, by type (who may send them is the relay's business, see `cockpit.consumers`):
 - people: `ping`, `resync`, `chat`, `command`, `stop`, `confirm_contrast`, `control`, `approve`,
-  `close`, `assist` (ask for a senior's help, call it off, or say the help is done);
+  `close`, `assist` (ask for a senior's help, call it off, or say the help is done), `echo` (the
+  answer to the relay's `probe`: the link check, `cockpit.link`), `checklist` (local staff
+  confirm the pre-scan checklist);
 - the scanner: `ping`, `state`, `ack`.
 
 Every inbound frame is validated here: its size, nesting and numbers first (`core.frames`), then
@@ -137,6 +141,21 @@ class Assist(_Strict):
         return self
 
 
+class Echo(_Strict):
+    """A person's answer to the relay's `probe` (the link check): its id, sent back at once."""
+
+    probe: Annotated[int, Field(ge=0)]
+
+
+class Checklist(_Strict):
+    """Local staff confirm the pre-scan checklist: who stands beside the patient (a user id of
+    the scanning hospital's local staff; null: the person confirming), and that the patient was
+    told the exam is run remotely."""
+
+    beside_patient: Annotated[int, Field(ge=1)] | None = None
+    patient_informed: bool
+
+
 # --- What the scanner sends -------------------------------------------------------------------
 
 
@@ -167,6 +186,8 @@ PEOPLE_PAYLOADS: dict[str, type[_Strict]] = {
     "approve": Empty,
     "close": Empty,
     "assist": Assist,
+    "echo": Echo,
+    "checklist": Checklist,
 }
 
 SCANNER_PAYLOADS: dict[str, type[_Strict]] = {

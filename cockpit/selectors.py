@@ -16,6 +16,7 @@ from cockpit.models import (
     AssistStatus,
     CockpitSession,
     CockpitStatus,
+    PrescanCheck,
     Role,
 )
 from core.errors import NotFound
@@ -92,6 +93,41 @@ def roles_for(user: User, cockpit: CockpitSession) -> list[str]:
         # A manager at the scanning site may stand beside the patient too.
         roles.append(Role.LOCAL)
     return roles
+
+
+# Who takes part from elsewhere: their link to the relay is checked, and control they hold falls
+# back to local staff when it is lost.
+REMOTE_ROLES = (Role.OPERATOR, Role.ASSISTANT)
+
+
+def local_staff_of(cockpit: CockpitSession) -> QuerySet[User]:
+    """The people who may stand beside the patient: local staff of the scanning hospital (its
+    managers too, as `roles_for` lets them be local), by name."""
+    hospital_id = cockpit.booking.posting.hospital_id
+    return User.objects.filter(
+        memberships__hospital_id=hospital_id,
+        memberships__role__in=[HospitalRole.LOCAL_STAFF, HospitalRole.MANAGER],
+        is_active=True,
+    ).order_by("first_name", "last_name", "pk")
+
+
+def prescan_view(cockpit: CockpitSession) -> dict[str, Any] | None:
+    """The pre-scan checklist as everyone sees it; None until local staff confirm it."""
+    check = (
+        PrescanCheck.objects.filter(cockpit=cockpit)
+        .select_related("confirmed_by", "beside_patient")
+        .first()
+    )
+    if check is None:
+        return None
+    return {
+        "confirmed_at": check.confirmed_at.isoformat(),
+        "confirmed_by": person(check.confirmed_by, Role.LOCAL),
+        "beside_patient": person(check.beside_patient, Role.LOCAL),
+        "patient_informed": check.patient_informed,
+        "link_level": check.link_level,
+        "links": check.link_figures,
+    }
 
 
 def access_cockpit(user: User, cockpit_id: int | str) -> CockpitSession:
@@ -221,6 +257,7 @@ def session_view(cockpit: CockpitSession) -> dict[str, Any]:
             for family in posting.required_exam_families.all()
         ],
         "assist": assist_view(assist_latest(cockpit=cockpit)),
+        "prescan": prescan_view(cockpit),
     }
 
 

@@ -23,6 +23,12 @@ Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
   or their socket went without removing them) are left out of the list and pruned. The times are
   read from the store's `clock` (the wall clock: shared by every process; tests move their own).
 
+- `link`: one entry per person's socket (channel name -> user id, role, when last heard, the
+  link figures last told): the link check (`cockpit.link`). The relay writes it when it hears
+  the socket (at most once a probe interval) and removes it when the socket goes; a socket
+  whose process died stays with its last-heard time, so that another process's watchdog sees
+  its controller fall silent. Its times are read from `clock`, as presence's are.
+
 `publish` builds an event's envelope text once: the relay sends that same text to every socket.
 On Redis it is one round trip (a Lua script allocates the seq, builds the text, appends it to the
 history, keeps the chat line or the console state); every key expires KEY_TTL_S after the last
@@ -120,6 +126,16 @@ class RelayStore(Protocol):
         removed (so that exactly one consumer announces each departure)."""
         ...
 
+    async def link_touch(self, prefix: str, channel: str, entry: dict[str, Any]) -> None:
+        """Write one socket's link entry (`user`, `role`, `person`, `heard`, `figures`)."""
+        ...
+
+    async def link_remove(self, prefix: str, channel: str) -> None: ...
+
+    async def link_entries(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every socket's link entry, by channel name."""
+        ...
+
 
 def envelope_text(event_type: str, seq: int, payload_text: str) -> str:
     """The envelope of a session event, built the same way as the Redis script builds it."""
@@ -180,6 +196,7 @@ class _Session:
     state_seq: int | None = None
     chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_MAX))
     presence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    link: dict[str, dict[str, Any]] = field(default_factory=dict)
     stop_seq: int = 0
     control_seq: int = 0
     written: float = field(default_factory=time.monotonic)
@@ -297,6 +314,15 @@ class MemoryStore:
         presence = self._session(prefix).presence
         stale = [key for key, entry in presence.items() if now - entry["seen"] > PRESENCE_TTL_S]
         return [presence.pop(key)["person"] for key in stale]
+
+    async def link_touch(self, prefix: str, channel: str, entry: dict[str, Any]) -> None:
+        self._session(prefix).link[channel] = dict(entry)
+
+    async def link_remove(self, prefix: str, channel: str) -> None:
+        self._session(prefix).link.pop(channel, None)
+
+    async def link_entries(self, prefix: str) -> dict[str, dict[str, Any]]:
+        return {channel: dict(entry) for channel, entry in self._session(prefix).link.items()}
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -537,6 +563,23 @@ class RedisStore:
             ):
                 removed.append(entry["person"])
         return removed
+
+    async def link_touch(self, prefix: str, channel: str, entry: dict[str, Any]) -> None:
+        client, _, _ = self._client()
+        key = store_key(prefix, "link")
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, channel, dumps(entry))
+            pipe.expire(key, KEY_TTL_S)
+            await pipe.execute()
+
+    async def link_remove(self, prefix: str, channel: str) -> None:
+        client, _, _ = self._client()
+        await client.hdel(store_key(prefix, "link"), channel)
+
+    async def link_entries(self, prefix: str) -> dict[str, dict[str, Any]]:
+        client, _, _ = self._client()
+        raw = await client.hgetall(store_key(prefix, "link"))
+        return {channel: json.loads(text) for channel, text in raw.items()}
 
     async def stop_seq(self, prefix: str) -> int:
         client, _, _ = self._client()

@@ -9,13 +9,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
+from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, PrescanCheck, Role
 from cockpit.schemas import MAX_CHAT_LENGTH as CHAT_MAX
 from cockpit.selectors import (
     COCKPIT_BOOKING_STATUSES,
     MAX_CONTROLLED,
+    REMOTE_ROLES,
     booking_cockpit_open,
     controlled_count,
+    local_staff_of,
     roles_for,
 )
 from cockpit.simulator import protocol_for
@@ -34,12 +36,14 @@ __all__ = [
     "cockpit_stop",
     "command_record",
     "contrast_confirm",
+    "control_fallback",
     "control_grant",
     "control_leave",
     "control_override",
     "control_release",
     "control_request",
     "control_take_over",
+    "prescan_confirm",
 ]
 
 
@@ -229,6 +233,164 @@ def control_leave(*, cockpit: CockpitSession, user_id: int) -> CockpitSession:
     return cockpit
 
 
+# --- Link loss: control falls back to local staff ---------------------------------------------
+
+
+def control_fallback(*, cockpit: CockpitSession, lost_user_id: int, why: str) -> bool:
+    """The remote person holding control lost their link (`why`: their last socket closed, or
+    nothing was heard from them for settings.COCKPIT_CONTROL_LINK_TIMEOUT_S): local staff hold
+    the scanner from now, as after a local STOP, until they grant control again. Idempotent:
+    nothing happens (False) when that person no longer holds control, or holds it as local staff.
+    Every relay process that notices may call it; the row lock lets exactly one change it."""
+    with transaction.atomic():
+        cockpit = _locked(cockpit)
+        if (
+            cockpit.controller_id != lost_user_id
+            or cockpit.controller_role not in REMOTE_ROLES
+            or cockpit.status == CockpitStatus.ENDED
+        ):
+            return False
+        holder = _control_hold_locally(cockpit)
+        _save_control(cockpit)
+        _audit(
+            None,
+            "cockpit.control_fallback",
+            cockpit,
+            {"from": lost_user_id, "why": why, "to": holder.pk if holder else None},
+        )
+    return True
+
+
+def _control_hold_locally(cockpit: CockpitSession) -> User | None:
+    """Local staff hold the scanner (`local_override`), as after their STOP: nobody remote may
+    command or take it over until local staff grant control. Held by the technologist named
+    beside the patient in the pre-scan checklist, if it was confirmed and they are still local
+    staff here; else by local staff as a whole (no controller). The holder."""
+    check = PrescanCheck.objects.filter(cockpit=cockpit).select_related("beside_patient").first()
+    holder = check.beside_patient if check is not None else None
+    if holder is not None and Role.LOCAL in roles_for(holder, cockpit):
+        _give_control(cockpit, holder, Role.LOCAL)
+    else:
+        holder = None
+        cockpit.controller = None
+        cockpit.controller_role = ""
+    cockpit.local_override = True
+    return holder
+
+
+# --- The pre-scan checklist -------------------------------------------------------------------
+
+# Who confirms the checklist (the rule table takes this over: `checklist.confirm`).
+PRESCAN_CONFIRMERS = (Role.LOCAL,)
+
+
+def prescan_may_confirm(role: str) -> bool:
+    """Only local staff, beside the patient, confirm the pre-scan checklist."""
+    return role in PRESCAN_CONFIRMERS
+
+
+@transaction.atomic
+def prescan_confirm(
+    *,
+    actor: User,
+    role: str,
+    cockpit: CockpitSession,
+    beside_patient_id: int | None,
+    patient_informed: bool,
+    links: list[dict[str, Any]] | None,
+) -> CockpitSession:
+    """Local staff confirm, before the first sequence, that a registered technologist of the
+    scanning hospital (`beside_patient_id`; the confirming person by default) is beside the
+    patient, that the patient was told the exam is run remotely, and that the link check passed.
+
+    `links` is the relay's measure now of every remote participant connected (`person`, and
+    `rtt_ms`, `jitter_ms`, `level`, None before a first round trip), or None when the relay's link
+    check is off. The check fails when one of them is at `refuse`, has no figures yet, or when a
+    remote person holds control without being connected; a `warn` passes, recorded as such."""
+    cockpit = _locked(cockpit)
+    if not prescan_may_confirm(role):
+        raise PermissionDenied(
+            "Only local staff beside the patient confirm the pre-scan checklist."
+        )
+    _require_role(actor, cockpit, Role.LOCAL, verb="confirm the pre-scan checklist")
+    _require_live(cockpit)
+    if PrescanCheck.objects.filter(cockpit=cockpit).exists():
+        raise Conflict("The pre-scan checklist is already confirmed.")
+    if not patient_informed:
+        raise ValidationFailed(
+            "Tell the patient that the exam is run remotely, then confirm that you did.",
+            fields={"patient_informed": ["Required."]},
+        )
+    beside = actor
+    if beside_patient_id is not None and beside_patient_id != actor.pk:
+        found = local_staff_of(cockpit).filter(pk=beside_patient_id).first()
+        if found is None:
+            raise ValidationFailed(
+                "Name a technologist of the scanning hospital's local staff.",
+                fields={"beside_patient": ["Not local staff of this hospital."]},
+            )
+        beside = found
+    level, figures = _prescan_link(cockpit, links)
+    PrescanCheck.objects.create(
+        cockpit=cockpit,
+        confirmed_by=actor,
+        beside_patient=beside,
+        patient_informed=True,
+        link_level=level,
+        link_figures=figures,
+    )
+    _audit(
+        actor,
+        "cockpit.prescan_confirmed",
+        cockpit,
+        {"beside_patient": beside.pk, "patient_informed": True, "link": level, "links": figures},
+    )
+    return cockpit
+
+
+def _prescan_link(
+    cockpit: CockpitSession, links: list[dict[str, Any]] | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The link check's verdict (`ok`, `warn`, or `off`) and the figures it was made on; a
+    Conflict saying whose link refuses it."""
+    if links is None:
+        return "off", []
+    figures = [link for link in links if link["person"].get("role") in REMOTE_ROLES]
+    for link in figures:
+        name = link["person"].get("name") or "A remote participant"
+        if link.get("level") is None:
+            raise Conflict(
+                f"The link check has no figures for {name} yet: confirm again in a few seconds."
+            )
+        if link["level"] == "refuse":
+            raise Conflict(
+                f"The link check failed: {name}'s link is too slow or unsteady "
+                f"({link['rtt_ms']:g} ms round trip, {link['jitter_ms']:g} ms jitter). "
+                "The exam cannot be run remotely over it."
+            )
+    controller_remote = (
+        cockpit.controller_id is not None and cockpit.controller_role in REMOTE_ROLES
+    )
+    if controller_remote and not any(
+        link["person"].get("id") == cockpit.controller_id for link in figures
+    ):
+        raise Conflict(
+            "The link check failed: the person holding control is not connected to the cockpit."
+        )
+    level = "warn" if any(link["level"] == "warn" for link in figures) else "ok"
+    return level, figures
+
+
+def prescan_require(cockpit: CockpitSession) -> None:
+    """A sequence starts only once local staff confirmed the pre-scan checklist."""
+    if not PrescanCheck.objects.filter(cockpit=cockpit).exists():
+        raise Conflict(
+            "Local staff have not confirmed the pre-scan checklist yet: a technologist beside "
+            "the patient, the patient told the exam is run remotely, the link checked. The "
+            "sequence was not started."
+        )
+
+
 # --- Console ----------------------------------------------------------------------------------
 
 
@@ -266,6 +428,8 @@ def command_record(
     _require_live(cockpit)
     if cockpit.controller_id != actor.pk or cockpit.controller_role != role:
         raise PermissionDenied("You do not hold control: ask for it first.")
+    if name == "start":
+        prescan_require(cockpit)
     _audit(actor, "cockpit.command", cockpit, {"name": name, "args": args, "role": role})
     return cockpit
 

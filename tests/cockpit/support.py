@@ -64,3 +64,16 @@ def open_cockpit(world: World, *, approved: bool = True, **options: Any) -> Cock
     if approved:
         cockpit = cockpit_services.cockpit_approve_join(actor=world.local_staff, cockpit=cockpit)
     return cockpit
+
+
+def prescan_confirmed(world: World, cockpit: CockpitSession) -> CockpitSession:
+    """Local staff (world.local_staff, beside the patient) confirm the pre-scan checklist, as
+    they must before the first sequence starts; the link check is off in the test settings."""
+    return cockpit_services.prescan_confirm(
+        actor=world.local_staff,
+        role="local",
+        cockpit=cockpit,
+        beside_patient_id=None,
+        patient_informed=True,
+        links=None,
+    )

@@ -30,7 +30,7 @@ from marketplace.models import Scanner
 from marketplace.services.tenancy import scanner_rotate_token
 from scheduling.models import BookingStatus
 from tests.cockpit.conftest import session_cookie
-from tests.cockpit.support import open_cockpit
+from tests.cockpit.support import open_cockpit, prescan_confirmed
 from tests.conftest import World
 from tests.live_daphne import HOST, LiveDaphne, live_daphne, start_daphne
 
@@ -352,7 +352,7 @@ class Cockpit:
 
 @pytest.fixture
 def live_cockpit(world: World) -> Cockpit:
-    cockpit = open_cockpit(world)
+    cockpit = prescan_confirmed(world, open_cockpit(world))
     return Cockpit(
         cockpit=cockpit,
         token=scanner_rotate_token(actor=world.manager, scanner=world.scanner),

@@ -11,7 +11,7 @@ from cockpit import selectors
 from cockpit.models import CockpitSession
 from core.models import AuditEvent
 from marketplace.services.tenancy import scanner_rotate_token
-from tests.cockpit.support import open_cockpit
+from tests.cockpit.support import open_cockpit, prescan_confirmed
 from tests.conftest import World
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -43,9 +43,12 @@ class Room:
         self.world = world
         self.relay = relay
 
-    async def open(self, *, approved: bool = True) -> "Room":
+    async def open(self, *, approved: bool = True, checklist: bool = True) -> "Room":
+        """`checklist`: local staff confirmed the pre-scan checklist (before anyone connects)."""
         world = self.world
         self.cockpit = await database_sync_to_async(open_cockpit)(world, approved=approved)
+        if checklist:
+            await database_sync_to_async(prescan_confirmed)(world, self.cockpit)
         self.waiting = not approved
         self.operator = await self.relay.person(world.technologist, self.cockpit.pk)
         # An operator not approved yet waits in the lobby: a welcome, nothing of the session.
@@ -161,6 +164,7 @@ async def test_request_grant_take_over_release_and_override(world: World, room: 
         await socket.silent()
     assert [(action, actor) for action, actor, _ in await audit_trail(room.cockpit)] == [
         ("cockpit.join_approved", world.local_staff.email),
+        ("cockpit.prescan_confirmed", world.local_staff.email),
         ("cockpit.control_granted", world.technologist.email),
         ("cockpit.control_requested", world.local_staff.email),
         ("cockpit.control_granted", world.technologist.email),

@@ -92,6 +92,7 @@ async def test_state_is_relayed_merged_and_kept_for_late_joiners(world: World, r
                 person(world.technologist, "operator"),
             ],
             "chat": [],
+            "links": [],
         },
     }
     # The scanner reconnecting (to this or another process) resumes from the kept state:

@@ -23,7 +23,7 @@ from cockpit.agent import ScannerAgent
 from cockpit.models import CockpitSession
 from marketplace.services.tenancy import scanner_rotate_token
 from tests.cockpit.conftest import session_cookie
-from tests.cockpit.support import open_cockpit
+from tests.cockpit.support import open_cockpit, prescan_confirmed
 from tests.conftest import World
 from tests.live_daphne import LiveDaphne, live_daphne
 
@@ -46,7 +46,7 @@ class Cockpit:
 
 @pytest.fixture
 def live_cockpit(world: World) -> Cockpit:
-    cockpit = open_cockpit(world)
+    cockpit = prescan_confirmed(world, open_cockpit(world))
     return Cockpit(
         cockpit=cockpit,
         token=scanner_rotate_token(actor=world.manager, scanner=world.scanner),

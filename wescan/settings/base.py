@@ -209,6 +209,15 @@ COCKPIT_SCANNER_FRAMES = {
     "per_second": float(os.environ.get("COCKPIT_SCANNER_FRAMES_PER_SECOND", "50")),
     "burst": int(os.environ.get("COCKPIT_SCANNER_FRAMES_BURST", "100")),
 }
+# The link check (cockpit.link): the relay probes each person's socket this often (the echoes take
+# one frame a second of the five a person may send); a remote controller not heard from for
+# COCKPIT_CONTROL_LINK_TIMEOUT_S (five probes missed) has lost their link, and control falls
+# back to local staff. Round trip and jitter above WARN are shown as a warning on every screen;
+# above REFUSE the exam does not start under that controller (see cockpit/link.py for why these).
+COCKPIT_LINK_PROBE_S = float(os.environ.get("COCKPIT_LINK_PROBE_S", "1"))
+COCKPIT_CONTROL_LINK_TIMEOUT_S = float(os.environ.get("COCKPIT_CONTROL_LINK_TIMEOUT_S", "5"))
+COCKPIT_LINK_WARN = {"rtt_ms": 150.0, "jitter_ms": 30.0}
+COCKPIT_LINK_REFUSE = {"rtt_ms": 400.0, "jitter_ms": 100.0}
 
 # --- Accounts ---------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

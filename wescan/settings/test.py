@@ -24,3 +24,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"wescan-test-{os.getpid()}.sqlite3")
     }
+# The relay's link check is off: the suite's test sockets do not echo its probes. The tests of
+# the link check and of the fall-back of control turn it on (tests/cockpit/test_relay_link.py).
+COCKPIT_LINK_PROBE_S = 0.0

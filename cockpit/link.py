@@ -1,0 +1,120 @@
+"""The link check: how well each person's socket reaches the relay, measured by the relay.
+
+Every COCKPIT_LINK_PROBE_S the relay sends a person's socket a `probe` reply `{"id": n}`; the
+client echoes it at once (`echo` frame `{"probe": n}`), and the relay times the round trip on its
+own monotonic clock (`link_clock`, which tests replace). One probe is out at a time, so a slow
+link is never counted twice, and at one a second the echoes stay well inside a person's frame
+bucket (settings.COCKPIT_PERSON_FRAMES: 5 a second).
+
+Per socket the last LINK_WINDOW round trips are kept: the round-trip time is their median (one
+late packet does not move it), the jitter the mean absolute difference of consecutive round trips
+(RFC 3550's interarrival jitter, without its smoothing). Each figure is placed on a level:
+
+- `ok`: up to COCKPIT_LINK_WARN (150 ms RTT, 30 ms jitter): remote work feels local;
+- `warn`: up to COCKPIT_LINK_REFUSE (400 ms RTT, 100 ms jitter): usable, but a remote STOP or
+  a parameter change arrives late and the live console stutters: both screens say so;
+- `refuse`: beyond it (ITU-T G.114 calls 400 ms one way unusable for interactive work; 100 ms of
+  jitter reorders a console's rhythm): the exam does not start under this controller.
+
+The relay tells the session (a numbered `link` event) when a socket's level changes or its
+figures move noticeably (`link_noticeable`), never once per probe.
+"""
+
+import itertools
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+OK = "ok"
+WARN = "warn"
+REFUSE = "refuse"
+LEVELS = (OK, WARN, REFUSE)
+
+LINK_WINDOW = 10  # round trips kept per socket
+
+# The relay's clock for round trips (seconds, monotonic; one process's own).
+link_clock: Callable[[], float] = time.monotonic
+
+
+def link_probe_s() -> float:
+    """Seconds between two probes of a socket; 0 turns the link check off (no probes, no watch
+    for silent controllers: the test suite's sockets do not echo)."""
+    return float(settings.COCKPIT_LINK_PROBE_S)
+
+
+def control_link_timeout_s() -> float:
+    """Silence (nothing heard from any of their sockets) after which a remote controller has
+    lost their link and control falls back to local staff."""
+    return float(settings.COCKPIT_CONTROL_LINK_TIMEOUT_S)
+
+
+def link_level(rtt_ms: float, jitter_ms: float) -> str:
+    """The level of a link's figures (the worse of the two)."""
+    refuse = settings.COCKPIT_LINK_REFUSE
+    warn = settings.COCKPIT_LINK_WARN
+    if rtt_ms > refuse["rtt_ms"] or jitter_ms > refuse["jitter_ms"]:
+        return REFUSE
+    if rtt_ms > warn["rtt_ms"] or jitter_ms > warn["jitter_ms"]:
+        return WARN
+    return OK
+
+
+def link_noticeable(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    """Whether the session is told of new figures: the first ones, a change of level, or a move
+    of a quarter and at least 20 ms in RTT (10 ms in jitter) since the figures last told."""
+    if before is None or before["level"] != after["level"]:
+        return True
+    for key, floor in (("rtt_ms", 20.0), ("jitter_ms", 10.0)):
+        moved = abs(after[key] - before[key])
+        if moved >= floor and moved >= 0.25 * max(before[key], 1.0):
+            return True
+    return False
+
+
+@dataclass
+class LinkMeter:
+    """One socket's probes and round trips."""
+
+    rtts: deque[float] = field(default_factory=lambda: deque(maxlen=LINK_WINDOW))
+    probe_id: int = 0
+    out: tuple[int, float] | None = None  # the probe awaiting its echo: id, sent at
+    ticks_out: int = 0  # probe intervals it has been out for
+
+    def due(self, now: float) -> int | None:
+        """The id of the probe to send now, or None while one is out (a probe unanswered for
+        three intervals is given up: a new one goes)."""
+        if self.out is not None:
+            self.ticks_out += 1
+            if self.ticks_out < 3:
+                return None
+        self.probe_id += 1
+        self.out = (self.probe_id, now)
+        self.ticks_out = 0
+        return self.probe_id
+
+    def echoed(self, probe_id: int, now: float) -> bool:
+        """An echo: True when it answers the probe out (its round trip is counted)."""
+        if self.out is None or self.out[0] != probe_id:
+            return False
+        self.rtts.append(max(0.0, now - self.out[1]) * 1000)
+        self.out = None
+        return True
+
+    def figures(self) -> dict[str, Any] | None:
+        """`rtt_ms`, `jitter_ms` and `level`; None before the first round trip."""
+        if not self.rtts:
+            return None
+        rtts = list(self.rtts)
+        rtt = statistics.median(rtts)
+        jitter = (
+            statistics.fmean(abs(b - a) for a, b in itertools.pairwise(rtts))
+            if len(rtts) > 1
+            else 0.0
+        )
+        rtt, jitter = round(rtt, 1), round(jitter, 1)
+        return {"rtt_ms": rtt, "jitter_ms": jitter, "level": link_level(rtt, jitter)}
