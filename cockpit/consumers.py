@@ -873,7 +873,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         interval = link.link_probe_s()
         while self.joined_group:
             await asyncio.sleep(interval)
-            probe_id = self.meter.due(link.link_clock())
+            probe_id = self.meter.due(
+                link.link_clock(), give_up_after=link.control_link_timeout_s()
+            )
             if probe_id is not None:
                 await self.send_reply("probe", {"id": probe_id})
 

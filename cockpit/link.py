@@ -2,9 +2,9 @@
 
 Every COCKPIT_LINK_PROBE_S the relay sends a person's socket a `probe` reply `{"id": n}`; the
 client echoes it at once (`echo` frame `{"probe": n}`), and the relay times the round trip on its
-own monotonic clock (`link_clock`, which tests replace). One probe is out at a time, so a slow
-link is never counted twice, and at one a second the echoes stay well inside a person's frame
-bucket (settings.COCKPIT_PERSON_FRAMES: 5 a second).
+own monotonic clock (`link_clock`, which tests replace). One probe is out at a time (a slow
+echo is waited for, up to the control timeout), and at one a second the echoes stay well inside
+a person's frame bucket (settings.COCKPIT_PERSON_FRAMES: 5 a second).
 
 Per socket the last LINK_WINDOW round trips are kept: the round-trip time is their median (one
 late packet does not move it), the jitter the mean absolute difference of consecutive round trips
@@ -83,18 +83,15 @@ class LinkMeter:
     rtts: deque[float] = field(default_factory=lambda: deque(maxlen=LINK_WINDOW))
     probe_id: int = 0
     out: tuple[int, float] | None = None  # the probe awaiting its echo: id, sent at
-    ticks_out: int = 0  # probe intervals it has been out for
 
-    def due(self, now: float) -> int | None:
-        """The id of the probe to send now, or None while one is out (a probe unanswered for
-        three intervals is given up: a new one goes)."""
-        if self.out is not None:
-            self.ticks_out += 1
-            if self.ticks_out < 3:
-                return None
+    def due(self, now: float, *, give_up_after: float) -> int | None:
+        """The id of the probe to send now, or None while one is out. A late echo still counts
+        (a link whose round trip grew to seconds shows as such); a probe unanswered for
+        `give_up_after` seconds is given up, and a new one goes."""
+        if self.out is not None and now - self.out[1] < give_up_after:
+            return None
         self.probe_id += 1
         self.out = (self.probe_id, now)
-        self.ticks_out = 0
         return self.probe_id
 
     def echoed(self, probe_id: int, now: float) -> bool:
