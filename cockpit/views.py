@@ -179,6 +179,8 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "opens_at": _local_time(_opens_at(cockpit.booking), zone),
             "time_zone": zone,
             "socket_path": f"/ws/cockpit/{cockpit.pk}/",
+            # Whom local staff may name beside the patient in the pre-scan checklist.
+            "local_staff": list(selectors.local_staff_of(cockpit)) if role == Role.LOCAL else [],
             # What "Ask for help" offers: every exam family, the session's own first.
             "exam_families": [
                 {"code": family.code, "name": family.name}

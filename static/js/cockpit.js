@@ -1,6 +1,8 @@
 // The live cockpit console: one websocket to the relay (/ws/cockpit/<id>/?role=&since=), the
 // scanner's console state rendered as it changes, control, commands, STOP, chat, presence, and
-// the request for a senior's help (`assist` frames out, `assist` events in).
+// the request for a senior's help (`assist` frames out, `assist` events in), each remote person's
+// link to the relay (the page echoes the relay's `probe` at once; `link` events carry the figures),
+// and the pre-scan checklist local staff confirm before the first sequence.
 // Protocol: cockpit/schemas.py. Session events carry a per-session seq: they are applied in seq
 // order; after a gap the page asks for `resync`, and after a reconnect it connects with
 // `since=<last seq>`, so nothing is missed. Every text from the wire goes through textContent.
@@ -60,6 +62,8 @@
   var presence = [];
   var assist = null;          // the request for help shown (session.assist, then `assist` events)
   var assistSending = false;  // our `assist` frame is on its way
+  var links = {};             // "id:role" -> {person, rtt_ms, jitter_ms, level} (link events)
+  var REMOTE_ROLES = ["operator", "assistant"];   // whose link is checked (cockpit/selectors.py)
 
   function $(id) { return document.getElementById(id); }
   function make(tag, className, text) {
@@ -221,6 +225,12 @@
         return;
       case "pong":
         return;
+      case "probe":
+        // The link check: echoed at once, outside the page's own numbering of frames.
+        if (socket && socket.readyState === WebSocket.OPEN) {
+          socket.send(JSON.stringify({ type: "echo", seq: null, payload: { probe: p.id } }));
+        }
+        return;
     }
     if (typeof frame.seq !== "number") { return; }
     if (lastSeq === null) { pending[frame.seq] = frame; return; }  // wait for the snapshot
@@ -265,6 +275,8 @@
     session = p.session || session;
     if (p.session) { takeAssist(p.session.assist, true); }
     presence = p.presence || [];
+    links = {};
+    (p.links || []).forEach(function (l) { if (l.person) { links[linkKey(l.person)] = l; } });
     var list = $("chat-list");
     clear(list);
     (p.chat || []).forEach(addChat);
@@ -309,6 +321,7 @@
           join_approved_by: p.join_approved_by || null
         };
         log(describeControl(p));
+        showFallback(p);
         renderControl();
         break;
       case "chat":
@@ -328,6 +341,16 @@
       case "assist":
         applyAssist(p);
         break;
+      case "link":
+        if (p.person) {
+          var before = links[linkKey(p.person)];
+          links[linkKey(p.person)] = p;
+          if (p.level !== "ok" && (!before || before.level !== p.level)) {
+            log(who(p.person) + ": " + linkText(p));
+          }
+        }
+        renderLinks();
+        break;
     }
   }
 
@@ -342,6 +365,7 @@
       case "override": return by + " took the scanner back";
       case "approve": return by + " approved the operator's join";
       case "stop": return by + " stopped the scan and holds the scanner";
+      case "fallback": return p.message || "The controller's link was lost: local staff hold the scanner";
       default: return by + ": " + (p.action || "control changed");
     }
   }
@@ -354,6 +378,8 @@
     renderState();
     renderPresence();
     renderAssist();
+    renderLinks();
+    renderChecklist();
   }
 
   function ended() { return finished || (!!session && session.status === "ended"); }
@@ -389,7 +415,7 @@
     $("control-holder").textContent = holder
       ? "Control: " + who(holder) + (mine ? " — you" : "") +
         (control.local_override ? ". Local staff have taken the scanner back." : "")
-      : "Nobody holds control.";
+      : (control.local_override ? "Local staff hold the scanner." : "Nobody holds control.");
     toggle("#control-request", !!asked, asked ? who(asked) + (isMe(asked) ? " (you)" : "") + " asks for control." : "");
     $("control-consent").textContent = control.join_approved
       ? "The operator's join is approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "") + "."
@@ -548,6 +574,69 @@
       list.appendChild(make("li", "participant", who(p) + (isMe(p) ? " — you" : "")));
     });
     if (!list.firstChild) { list.appendChild(make("li", "muted", "Nobody else yet")); }
+    renderLinks();
+  }
+
+  // --- The link check and the pre-scan checklist ------------------------------------------------------
+
+  var LINK_LABELS = { ok: "Good", warn: "Warning: slow or unsteady", refuse: "Too slow: the exam cannot start over it" };
+
+  function linkKey(p) { return p.id + ":" + p.role; }
+
+  function linkText(l) {
+    return (LINK_LABELS[l.level] || l.level) + " (" + num(l.rtt_ms, 0) + " ms round trip, " +
+      num(l.jitter_ms, 0) + " ms jitter)";
+  }
+
+  function renderLinks() {
+    // Each remote participant here now, with their link as the relay measures it.
+    var list = $("links");
+    if (!list) { return; }
+    clear(list);
+    presence.forEach(function (p) {
+      if (REMOTE_ROLES.indexOf(p.role) < 0 || p.waiting) { return; }
+      var l = links[linkKey(p)];
+      var item = make("li", "link " + (l ? l.level : "unknown"));
+      item.dataset.level = l ? l.level : "";
+      item.appendChild(make("strong", "", who(p) + (isMe(p) ? " — you" : "") + ": "));
+      item.appendChild(make("span", "", l ? linkText(l) : "Not measured yet"));
+      list.appendChild(item);
+    });
+    if (!list.firstChild) { list.appendChild(make("li", "muted", "No remote participant connected")); }
+    var warned = Object.keys(links).some(function (key) {
+      var l = links[key];
+      return l.level !== "ok" && REMOTE_ROLES.indexOf(l.person.role) >= 0 &&
+        presence.some(function (p) { return linkKey(p) === key; });
+    });
+    root.dataset.linkWarning = warned ? "yes" : "";
+  }
+
+  function showFallback(p) {
+    var box = $("control-fallback");
+    if (!box) { return; }
+    if (p.action === "fallback") {
+      box.textContent = p.message || "The controller's link was lost: local staff hold the scanner.";
+      box.hidden = false;
+    } else if (p.action === "grant" || p.action === "request" || p.action === "take_over") {
+      box.hidden = true;   // control has moved on since
+    }
+  }
+
+  function renderChecklist() {
+    var stateNode = $("checklist-state");
+    if (!stateNode || !session) { return; }
+    var check = session.prescan;
+    var form = $("checklist-form");
+    if (check) {
+      stateNode.className = "checklist-state done";
+      stateNode.textContent = "Confirmed " + hhmm(check.confirmed_at) + " by " + check.confirmed_by.name +
+        ": " + check.beside_patient.name + " is beside the patient; the patient was told the exam is run remotely; link check " +
+        (check.link_level === "warn" ? "passed with a warning" : check.link_level === "off" ? "not run" : "passed") + ".";
+    } else {
+      stateNode.className = "checklist-state pending";
+      stateNode.textContent = "Not confirmed yet: the first sequence cannot start until local staff confirm it.";
+    }
+    if (form) { form.hidden = !!check || ended(); }
   }
 
   function addChat(p) {
@@ -790,6 +879,19 @@
   var finishButton = $("assist-finish");
   if (finishButton) {
     finishButton.addEventListener("click", function () { sendAssist({ action: "finish" }); });
+  }
+
+  var checklistForm = $("checklist-form");
+  if (checklistForm) {
+    checklistForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!$("checklist-informed").checked) {
+        showError("checklist", "Tell the patient that the exam is run remotely, then tick the box.");
+        return;
+      }
+      var beside = Number($("checklist-beside").value);
+      send("checklist", { beside_patient: beside || null, patient_informed: true }, "checklist");
+    });
   }
 
   connect();

@@ -164,6 +164,28 @@ def test_operator_controls_and_scans_local_staff_stop(
         expect(local.get_by_role("button", name="Approve the operator's join")).to_be_hidden()
         expect(local.get_by_role("button", name="Confirm contrast")).to_be_hidden()
 
+        # No sequence starts before local staff confirm the pre-scan checklist.
+        for page in (operator, local):
+            expect(page.locator("#checklist-state")).to_contain_text("Not confirmed yet")
+        expect(operator.locator("#checklist-form")).to_have_count(0)
+        operator.locator("#console-controls").get_by_role("button", name="Start").click()
+        expect(operator.locator('[data-error-for="console"]')).to_contain_text(
+            "Local staff have not confirmed the pre-scan checklist yet"
+        )
+        expect(operator.locator("#console-status")).to_have_text("Idle")
+        checklist = local.locator("#checklist-form")
+        expect(checklist.get_by_label("Registered technologist beside the patient")).to_have_value(
+            str(world.local_staff.pk)
+        )
+        checklist.get_by_label("The patient was told that the exam is run remotely").check()
+        checklist.get_by_role("button", name="Confirm the checklist").click()
+        for page in (operator, local):
+            expect(page.locator("#checklist-state")).to_contain_text(
+                f"by {world.local_staff.display_name}: {world.local_staff.display_name} is beside "
+                "the patient; the patient was told the exam is run remotely"
+            )
+        expect(checklist).to_be_hidden()
+
         operator.locator("#console-controls").get_by_role("button", name="Start").click()
         for page in (operator, local):
             expect(page.locator("#console-status")).to_have_text("Running", timeout=LIVE_TIMEOUT_MS)
@@ -209,6 +231,7 @@ def test_operator_controls_and_scans_local_staff_stop(
     assert actions == [
         "cockpit.join_approved",
         "cockpit.control_granted",
+        "cockpit.prescan_confirmed",
         "cockpit.command",
         "cockpit.started",
         "cockpit.stopped",
@@ -217,6 +240,52 @@ def test_operator_controls_and_scans_local_staff_stop(
     assert cockpit.status == CockpitStatus.LIVE
     assert cockpit.started_at is not None
     assert Booking.objects.get(pk=cockpit.booking_id).status == BookingStatus.IN_PROGRESS
+
+
+@pytest.fixture
+def link_checked_server(settings: object) -> Iterator[LiveDaphne]:
+    """A Daphne whose relay probes every socket (the test settings turn the probes off) and
+    hands a silent controller's control to local staff after a second."""
+    settings.COCKPIT_LINK_PROBE_S = 0.2  # type: ignore[attr-defined]
+    settings.COCKPIT_CONTROL_LINK_TIMEOUT_S = 1.0  # type: ignore[attr-defined]
+    connections.close_all()
+    with live_daphne() as (daphne,):
+        yield daphne
+
+
+def test_both_screens_show_the_operators_link_and_the_fallback_when_it_is_lost(
+    world: World, link_checked_server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    server = link_checked_server
+    cockpit, _ = _cockpit_and_token(world)
+    console_url = f"{server.url}/cockpit/{cockpit.pk}/"
+    operator = _person(new_context, server, world.technologist.email)
+    operator.goto(console_url)
+    local = _person(new_context, server, world.local_staff.email)
+    local.goto(console_url)
+    name = world.technologist.display_name
+    # The page echoes the relay's probes: both screens show the operator's link, measured.
+    for page in (operator, local):
+        expect(page.locator("#links li.link")).to_contain_text(
+            re.compile(
+                rf"{re.escape(name)} \(operator\).*: Good \(\d+ ms round trip, \d+ ms jitter\)"
+            ),
+            timeout=LIVE_TIMEOUT_MS,
+        )
+    operator.get_by_role("button", name="Ask for control").click()
+    expect(local.locator("#control-holder")).to_have_text(f"Control: {name} (operator)")
+    # The operator's browser goes away: local staff hold the scanner, and their screen says why.
+    operator.context.close()
+    expect(local.locator("#control-fallback")).to_contain_text(
+        f"{name} lost their link to the cockpit (their connection closed): control fell back to "
+        "local staff",
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    expect(local.locator("#control-holder")).to_have_text("Local staff hold the scanner.")
+    expect(local.locator("#log")).to_contain_text(f"{name} lost their link")
+    cockpit = CockpitSession.objects.get(pk=cockpit.pk)
+    assert (cockpit.controller, cockpit.local_override) == (None, True)
+    assert AuditEvent.objects.filter(action="cockpit.control_fallback").count() == 1
 
 
 def test_console_fits_a_phone_with_the_stop_in_reach(
