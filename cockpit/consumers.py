@@ -832,7 +832,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if link.link_probe_s() <= 0:
             return
         tasks = []
-        if not self.is_scanner:
+        if not self.is_scanner and self.role != Role.OBSERVER:  # observers' links matter to none
             tasks.append(asyncio.create_task(self.link_probes()))
         if self.watching:
             tasks.append(asyncio.create_task(self.link_watchdog()))
