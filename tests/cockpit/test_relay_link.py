@@ -21,6 +21,7 @@ from cockpit.models import CockpitSession, PrescanCheck
 from core.models import AuditEvent
 from tests.clock import ManualClock
 from tests.cockpit.conftest import TIMEOUT, Socket
+from tests.cockpit.support import open_cockpit
 from tests.cockpit.test_relay_control import Room, audit_trail, control_now, error
 from tests.conftest import World
 
@@ -543,3 +544,30 @@ async def test_a_controller_who_echoes_keeps_control_and_local_staff_keep_theirs
     for socket in room.people:
         await nothing_but_probes(socket)
     assert (await control_now(room.cockpit))["local_override"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("probes_on")
+async def test_control_given_to_someone_never_connected_falls_back_after_the_timeout(
+    world: World, relay: Any, heard_clock: ManualClock
+) -> None:
+    from cockpit import services
+
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    await database_sync_to_async(services.control_grant)(
+        actor=world.local_staff, role="local", cockpit=cockpit, to_user_id=world.technologist.pk
+    )
+    local = await relay.person(world.local_staff, cockpit.pk)
+    assert [frame["type"] for frame in await local.recv_many(3)] == [
+        "welcome",
+        "snapshot",
+        "presence",
+    ]
+    await nothing_but_probes(local)  # the watchdog noted when it first missed them
+    heard_clock.now += LINK_TIMEOUT_S - 0.5
+    await nothing_but_probes(local)
+    heard_clock.now += 1
+    why = f"not connected for {LINK_TIMEOUT_S:g} s"
+    control = await expect_fallback([local], person(world.technologist, "operator"), why, cockpit)
+    assert (control["controller"], control["local_override"]) == (None, True)

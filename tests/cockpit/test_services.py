@@ -267,3 +267,100 @@ def test_a_booking_cancelled_outside_the_cockpit_closes_it(world: World) -> None
         services.control_take_over(actor=world.technologist, cockpit=cockpit)
     # The control it held no longer counts towards the operator's three.
     assert controlled_count(user=world.technologist) == 0
+
+
+# --- Link loss and the pre-scan checklist -----------------------------------------------------
+
+
+def test_control_falls_back_to_local_staff_once_and_only_from_a_remote_holder(
+    world: World,
+) -> None:
+    cockpit = open_cockpit(world)
+    # Nobody holds control, or local staff do: nothing to do.
+    assert not services.control_fallback(
+        cockpit=cockpit, lost_user_id=world.technologist.pk, why="x"
+    )
+    services.control_override(actor=world.local_staff, cockpit=cockpit)
+    assert not services.control_fallback(
+        cockpit=cockpit, lost_user_id=world.local_staff.pk, why="x"
+    )
+    services.control_grant(
+        actor=world.local_staff, role="local", cockpit=cockpit, to_user_id=world.technologist.pk
+    )
+    # Someone else's link: nothing to do.
+    assert not services.control_fallback(cockpit=cockpit, lost_user_id=world.manager.pk, why="x")
+
+    assert services.control_fallback(
+        cockpit=cockpit, lost_user_id=world.technologist.pk, why="their connection closed"
+    )
+    cockpit.refresh_from_db()
+    # No checklist yet: local staff as a whole hold the scanner.
+    assert (cockpit.controller, cockpit.controller_role, cockpit.local_override) == (None, "", True)
+    assert not services.control_fallback(
+        cockpit=cockpit, lost_user_id=world.technologist.pk, why="their connection closed"
+    )
+    assert _actions(cockpit).count("cockpit.control_fallback") == 1
+    # The operator cannot take it back over.
+    with pytest.raises(Conflict, match="taken the scanner back"):
+        services.control_take_over(actor=world.technologist, cockpit=cockpit)
+
+
+def test_after_the_checklist_control_falls_back_to_the_technologist_beside_the_patient(
+    world: World,
+) -> None:
+    cockpit = open_cockpit(world)
+    services.prescan_confirm(
+        actor=world.local_staff,
+        role="local",
+        cockpit=cockpit,
+        beside_patient_id=world.manager.pk,  # a manager of the scanning site may stand there
+        patient_informed=True,
+        links=None,
+    )
+    services.control_request(actor=world.technologist, role="operator", cockpit=cockpit)
+    assert services.control_fallback(cockpit=cockpit, lost_user_id=world.technologist.pk, why="x")
+    cockpit.refresh_from_db()
+    assert (cockpit.controller, cockpit.controller_role, cockpit.local_override) == (
+        world.manager,
+        "local",
+        True,
+    )
+    event = AuditEvent.objects.get(action="cockpit.control_fallback")
+    assert event.data == {
+        "booking": cockpit.booking_id,
+        "from": world.technologist.pk,
+        "why": "x",
+        "to": world.manager.pk,
+    }
+
+
+def test_the_checklist_link_check_needs_a_connected_remote_controller(world: World) -> None:
+    cockpit = open_cockpit(world)
+    services.control_request(actor=world.technologist, role="operator", cockpit=cockpit)
+    operator = {"id": world.technologist.pk, "name": "T", "role": "operator"}
+    local = {"id": world.local_staff.pk, "name": "L", "role": "local"}
+    arguments = {
+        "actor": world.local_staff,
+        "role": "local",
+        "cockpit": cockpit,
+        "beside_patient_id": None,
+        "patient_informed": True,
+    }
+    # Only local staff's own link was measured: the remote controller is not connected.
+    with pytest.raises(Conflict, match="the person holding control is not connected"):
+        services.prescan_confirm(
+            **arguments, links=[{"person": local, "rtt_ms": 3, "jitter_ms": 1, "level": "ok"}]
+        )
+    with pytest.raises(PermissionDenied, match="Only local staff"):
+        services.prescan_confirm(
+            **{**arguments, "actor": world.technologist, "role": "operator"}, links=None
+        )
+    services.prescan_confirm(
+        **arguments, links=[{"person": operator, "rtt_ms": 90, "jitter_ms": 4, "level": "ok"}]
+    )
+    check = cockpit.prescan_check
+    assert (check.link_level, check.beside_patient, check.confirmed_by) == (
+        "ok",
+        world.local_staff,
+        world.local_staff,
+    )
