@@ -542,8 +542,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             return
         ref = None
         allowed = SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
-        if not self.is_scanner:
-            await self.link_heard()
+        if not self.is_scanner and self.role in selectors.REMOTE_ROLES:
+            await self.link_heard()  # (local staff's STOP waits for nothing)
         try:
             frame = self.local_stop(text_data)
             if frame is None:
@@ -860,8 +860,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         )
 
     async def link_heard(self) -> None:
-        """A frame from this person: their link is alive (written at most once a probe
-        interval, so that a chatty client costs the store nothing more)."""
+        """A frame from a remote person: their link is alive (written at most once a probe
+        interval, so that a chatty client costs the store nothing more). Echoes write it too."""
         if not hasattr(self, "meter"):
             return
         interval = link.link_probe_s()
