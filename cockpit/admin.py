@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
 
-from cockpit.models import CockpitSession
+from cockpit.models import CockpitSession, PrescanCheck
 
 
 @admin.register(CockpitSession)
@@ -10,3 +12,15 @@ class CockpitSessionAdmin(admin.ModelAdmin):
     raw_id_fields = ["booking", "controller", "join_approved_by", "control_requested_by"]
     filter_horizontal = ["assistants"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(PrescanCheck)
+class PrescanCheckAdmin(admin.ModelAdmin):
+    """The pre-scan checklists, as confirmed (changed only through `prescan_confirm`)."""
+
+    list_display = ["cockpit", "confirmed_at", "confirmed_by", "beside_patient", "link_level"]
+    list_filter = ["link_level"]
+    raw_id_fields = ["cockpit", "confirmed_by", "beside_patient"]
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
