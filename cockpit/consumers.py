@@ -70,6 +70,7 @@ from cockpit.schemas import (
     FrameError,
     Resync,
     State,
+    StopReason,
     parse_frame,
 )
 from cockpit.store import PRESENCE_HEARTBEAT_S, dumps, store
@@ -227,6 +228,18 @@ def _control_after(service: Any, **arguments: Any) -> dict[str, Any]:
 def _session_after(service: Any, **arguments: Any) -> dict[str, Any]:
     cockpit = service(**arguments)
     return selectors.session_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+
+
+def _stop_reason(**arguments: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Give a STOP's reason; that STOP and every STOP of the session."""
+    stop = services.stop_reason_set(**arguments)
+    cockpit = selectors.cockpit_get(cockpit_id=stop.cockpit_id)
+    stops = selectors.outcome_view(cockpit)["stops"]
+    return next(view for view in stops if view["id"] == stop.pk), stops
+
+
+def _all_stops(cockpit_id: int) -> list[dict[str, Any]]:
+    return selectors.outcome_view(selectors.cockpit_get(cockpit_id=cockpit_id))["stops"]
 
 
 def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) -> None:
@@ -498,6 +511,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "session": session,
                 "presence": presence,
                 "chat": snapshot.chat,
+                "activity": snapshot.activity,
             },
         )
 
@@ -635,6 +649,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "chat", {"from": self.person, "text": text, "at": timezone.now().isoformat()}
             )
             return
+        if frame_type in ("stop_reason", "end"):
+            await self.outcome_frame(frame_type, payload)
+            return
         allowed = _ALLOWED[frame_type]
         if self.role not in allowed:
             await self.send_error("forbidden", _REFUSALS[frame_type], ref)
@@ -660,6 +677,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 )
         elif frame_type == "stop":
             await self.stop(user)
+            await self.publish_stops()
         elif frame_type == "confirm_contrast":
             await database_sync_to_async(services.contrast_confirm)(
                 actor=user, cockpit=self.cockpit
@@ -761,7 +779,46 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         snapshot = await self.store.snapshot(self.prefix)
         finished = snapshot.state is not None and snapshot.state.get("status") == "finished"
         session = await database_sync_to_async(_session_after)(
-            services.cockpit_close, actor=user, cockpit=self.cockpit, finished=finished
+            services.cockpit_close,
+            actor=user,
+            cockpit=self.cockpit,
+            finished=finished,
+            console=snapshot.state,
         )
         await self.publish("session", session, ended=True)
         await self.store.forget(self.prefix)
+
+    # --- The exam's outcome -----------------------------------------------------------------------
+
+    async def outcome_frame(self, frame_type: str, payload: Any) -> None:
+        """A STOP's reason given after the fact, or the exam ended early. Who may is the
+        services' business (`cockpit.services.outcome`)."""
+        user = self.scope["user"]
+        if frame_type == "stop_reason":
+            assert isinstance(payload, StopReason)
+            stop, stops = await database_sync_to_async(_stop_reason)(
+                actor=user,
+                role=self.role,
+                cockpit=self.cockpit,
+                stop_id=payload.stop,
+                reason=payload.reason,
+            )
+            await self.publish(
+                "stops", {"action": "reason", "by": self.person, "stop": stop, "stops": stops}
+            )
+            return
+        snapshot = await self.store.snapshot(self.prefix)
+        session = await database_sync_to_async(_session_after)(
+            services.cockpit_end_early,
+            actor=user,
+            role=self.role,
+            cockpit=self.cockpit,
+            console=snapshot.state,
+        )
+        await self.publish("session", {**session, "ended_by": self.person}, ended=True)
+        await self.store.forget(self.prefix)
+
+    async def publish_stops(self) -> None:
+        """Every STOP so far (the one just pressed included, with its id for its reason)."""
+        stops = await database_sync_to_async(_all_stops)(self.cockpit.pk)
+        await self.publish("stops", {"action": "stopped", "by": self.person, "stops": stops})

@@ -253,6 +253,9 @@ def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitS
         previous = actor.pk
     cockpit.save(update_fields=[*fields, "updated_at"])
     _audit(actor, "cockpit.stopped", cockpit, {"role": role, "control_from": previous})
+    from cockpit.services.outcome import stop_record
+
+    stop_record(cockpit=cockpit, actor=actor, role=role, at=cockpit.stopped_at)
     return cockpit
 
 
@@ -308,10 +311,17 @@ def cockpit_mark_started(*, cockpit: CockpitSession) -> CockpitSession:
 
 
 @transaction.atomic
-def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> CockpitSession:
+def cockpit_close(
+    *,
+    actor: User,
+    cockpit: CockpitSession,
+    finished: bool,
+    console: dict[str, Any] | None = None,
+) -> CockpitSession:
     """The operator closes the cockpit once the protocol is finished (`finished` is the
     scanner's own last word): the booking is completed, and the ledger credits the hours from the
-    first sequence to now."""
+    first sequence to now. The summary (`cockpit.services.outcome`) is read from `console`, the
+    scanner's last state: a protocol finished with sequences aborted or skipped is partial."""
     cockpit = _locked(cockpit)
     _require_role(actor, cockpit, Role.OPERATOR, verb="close the cockpit")
     _require_live(cockpit)
@@ -330,7 +340,15 @@ def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> Co
     cockpit.control_requested_role = ""
     cockpit.local_override = False
     cockpit.save(update_fields=["ended_at", "status", *_CONTROL_FIELDS, "updated_at"])
-    _audit(actor, "cockpit.closed", cockpit, {"hours": str(booking.hours)})
+    from cockpit.models import ExamEnding
+    from cockpit.services.outcome import exam_record_write
+
+    record = exam_record_write(
+        cockpit=cockpit, console=console, ending=ExamEnding.CLOSED, actor=actor, role=Role.OPERATOR
+    )
+    _audit(
+        actor, "cockpit.closed", cockpit, {"hours": str(booking.hours), "outcome": record.outcome}
+    )
     return cockpit
 
 

@@ -50,6 +50,7 @@ from scheduling.models import (
 )
 from scheduling.selectors import Slot, availability_slots
 from scheduling.services.ledger import ledger_record_completed, ledger_record_late_cancellation
+from scheduling.signals import booking_closed
 
 __all__ = [
     "EARLIEST_START",
@@ -285,6 +286,8 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
         late=was_confirmed and booking.starts_at - now < LATE_CANCELLATION,
     )
     ledger_record_late_cancellation(booking=booking)
+    if was_confirmed:
+        _tell_closed(booking, actor=actor, reason=f"The booking was cancelled: {reason}")
     posting = booking.posting
     if was_confirmed and posting.status == PostingStatus.FILLED:
         posting.status = PostingStatus.OPEN
@@ -359,6 +362,7 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     booking.closed_at = now
     booking.save(update_fields=["status", "completed_at", "closed_at", "updated_at"])
     ledger_record_completed(booking=booking)
+    _tell_closed(booking, actor=actor, reason="The booking was completed from its page.")
     audit_record(
         actor=actor,
         action="booking.completed",
@@ -388,6 +392,9 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
     booking.status = BookingStatus.NO_SHOW
     booking.closed_at = now
     booking.save(update_fields=["status", "closed_at", "updated_at"])
+    _tell_closed(
+        booking, actor=actor, reason="The hospital recorded that the technologist did not come."
+    )
     audit_record(
         actor=actor, action="booking.no_show", target=booking, hospital=booking.posting.hospital
     )
@@ -608,6 +615,23 @@ def _clean_reason(reason: str) -> str:
     max_length = Booking._meta.get_field("cancel_reason").max_length
     assert max_length is not None
     return free_text_clean(reason, field="reason", max_length=max_length, what="reason")
+
+
+# --- Telling the apps above -------------------------------------------------------------------
+
+
+def _tell_closed(booking: Booking, *, actor: User | None, reason: str) -> None:
+    """Once this commits, tell whoever listens (the cockpit: its open sockets) that the booking
+    closed, and why."""
+    booking_id, status = booking.pk, booking.status
+    actor_id = actor.pk if actor is not None else None
+
+    def send() -> None:
+        booking_closed.send_robust(
+            sender=Booking, booking_id=booking_id, status=status, actor_id=actor_id, reason=reason
+        )
+
+    transaction.on_commit(send, robust=True)
 
 
 # --- Wording and notices ----------------------------------------------------------------------
