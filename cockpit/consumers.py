@@ -238,8 +238,11 @@ def _stop_reason(**arguments: Any) -> tuple[dict[str, Any], list[dict[str, Any]]
     return next(view for view in stops if view["id"] == stop.pk), stops
 
 
-def _all_stops(cockpit_id: int) -> list[dict[str, Any]]:
-    return selectors.outcome_view(selectors.cockpit_get(cockpit_id=cockpit_id))["stops"]
+def _stop_after(**arguments: Any) -> dict[str, Any]:
+    """STOP; the control view as it now is, with every STOP so far (`stops`: the one just
+    pressed with its id, for its reason)."""
+    cockpit = selectors.cockpit_get(cockpit_id=services.cockpit_stop(**arguments).pk)
+    return {**selectors.control_view(cockpit), "stops": selectors.outcome_view(cockpit)["stops"]}
 
 
 def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) -> None:
@@ -677,7 +680,6 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 )
         elif frame_type == "stop":
             await self.stop(user)
-            await self.publish_stops()
         elif frame_type == "confirm_contrast":
             await database_sync_to_async(services.contrast_confirm)(
                 actor=user, cockpit=self.cockpit
@@ -708,13 +710,13 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if self.role == Role.LOCAL:
             await self.publish("stop", {"by": self.person})
             await self.warn_if_scanner_away()
-            control = await database_sync_to_async(_control_after)(
-                services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
+            control = await database_sync_to_async(_stop_after)(
+                actor=user, role=self.role, cockpit=self.cockpit
             )
             await self.publish("control", {"action": "stop", "by": self.person, **control})
             return
-        control = await database_sync_to_async(_control_after)(
-            services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
+        control = await database_sync_to_async(_stop_after)(
+            actor=user, role=self.role, cockpit=self.cockpit
         )
         await self.publish("stop", {"by": self.person})
         await self.warn_if_scanner_away()
@@ -817,8 +819,3 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         )
         await self.publish("session", {**session, "ended_by": self.person}, ended=True)
         await self.store.forget(self.prefix)
-
-    async def publish_stops(self) -> None:
-        """Every STOP so far (the one just pressed included, with its id for its reason)."""
-        stops = await database_sync_to_async(_all_stops)(self.cockpit.pk)
-        await self.publish("stops", {"action": "stopped", "by": self.person, "stops": stops})

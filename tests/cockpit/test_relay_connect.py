@@ -148,6 +148,7 @@ async def test_people_get_welcome_then_snapshot_then_presence(world: World, rela
                 "session": session,
                 "presence": [],
                 "chat": [],
+                "activity": [],
             },
         },
         {
@@ -248,7 +249,7 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(world: World, r
     assert await socket.recv() == error(
         "unknown_type",
         "'launch' is not a frame this socket may send; expected one of: approve, assist, chat, "
-        "close, command, confirm_contrast, control, ping, resync, stop.",
+        "close, command, confirm_contrast, control, end, ping, resync, stop, stop_reason.",
         ref,
     )
     ref = await socket.send("command", {"name": "self_destruct"})
