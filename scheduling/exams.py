@@ -61,16 +61,20 @@ def bookings_with_exam(bookings: Iterable[Booking]) -> list[Booking]:
     rows = list(bookings)
     found = exam_summaries([booking.pk for booking in rows])
     for booking in rows:
-        booking.exam = found.get(booking.pk)  # type: ignore[attr-defined]
+        exam = found.get(booking.pk)
+        booking.exam = exam  # type: ignore[attr-defined]
+        booking.status_label = booking_status_label(booking)  # type: ignore[attr-defined]
+        # The hours the ledger credits once the exam ended (None: the booked hours stand).
+        booking.hours_ran = exam.hours(booking.hours) if exam else None  # type: ignore[attr-defined]
     return rows
 
 
 def booking_exam(booking: Booking) -> ExamSummary | None:
     """The booking's exam: from `bookings_with_exam` when it ran there, else read now."""
-    if hasattr(booking, "exam"):
-        exam: ExamSummary | None = booking.exam
-        return exam
-    return exam_summaries([booking.pk]).get(booking.pk)
+    if not hasattr(booking, "exam"):
+        booking.exam = exam_summaries([booking.pk]).get(booking.pk)  # type: ignore[attr-defined]
+    exam: ExamSummary | None = booking.exam
+    return exam
 
 
 def booking_status_label(booking: Booking) -> str:

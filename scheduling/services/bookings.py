@@ -38,6 +38,7 @@ from marketplace.models import (
     TechnologistProfile,
 )
 from marketplace.selectors import open_postings_for
+from scheduling.exams import bookings_with_exam
 from scheduling.models import (
     CONFIRMED_STATUSES,
     LIVE_STATUSES,
@@ -727,10 +728,11 @@ def booking_actions(
 
 def bookings_with_actions(bookings: Iterable[Booking], *, user: User) -> list[Booking]:
     """Bookings with `actions` set (see `booking_actions`): the buttons this viewer gets on
-    each. Which hospitals the viewer manages is read once for the whole list."""
+    each; and `exam` and `status_label` (`scheduling.exams`): how an exam that ran went. Which
+    hospitals the viewer manages is read once for the whole list."""
     managed = set(hospitals_managed_by(user).values_list("pk", flat=True))
     now = timezone.now()
-    rows = list(bookings)
+    rows = bookings_with_exam(bookings)
     for booking in rows:
         booking.actions = booking_actions(  # type: ignore[attr-defined]
             booking=booking,
