@@ -96,7 +96,7 @@ def stop_reason_set(
     if role not in roles_for(actor, cockpit):
         raise PermissionDenied("You have no part in this cockpit in that role.")
     stop = (
-        CockpitStop.objects.select_for_update()
+        CockpitStop.objects.select_for_update(of=("self",))
         .select_related("by")
         .filter(pk=stop_id, cockpit=cockpit)
         .first()
