@@ -69,7 +69,7 @@ def outcome_of(console: Mapping[str, Any] | None) -> Outcome:
                 "progress": round(min(max(float(progress), 0.0), 1.0), 3),
             }
         )
-    outcomes = [sequence["outcome"] for sequence in sequences]
+    outcomes = [str(sequence["outcome"]) for sequence in sequences]
     return Outcome(
         outcome=exam_outcome(outcomes),
         sequences=sequences,

@@ -73,7 +73,7 @@ def booking_exam(booking: Booking) -> ExamSummary | None:
     """The booking's exam: from `bookings_with_exam` when it ran there, else read now."""
     if not hasattr(booking, "exam"):
         booking.exam = exam_summaries([booking.pk]).get(booking.pk)  # type: ignore[attr-defined]
-    exam: ExamSummary | None = booking.exam
+    exam: ExamSummary | None = getattr(booking, "exam", None)
     return exam
 
 

@@ -77,8 +77,10 @@ class _Exam(serializers.Serializer):
         allow_blank=True,
         help_text='completed, partial or aborted once the exam ended; "" while it runs.',
     )
-    label = serializers.CharField(
-        allow_blank=True, help_text='e.g. "Completed — partial (3 of 5 sequences)".'
+    status_label = serializers.CharField(
+        source="label",
+        allow_blank=True,
+        help_text='e.g. "Completed — partial (3 of 5 sequences)".',
     )
     sequences_done = serializers.IntegerField(source="done")
     sequences_total = serializers.IntegerField(source="total")

@@ -92,7 +92,7 @@ def test_the_api_gives_the_outcome_and_the_hours_it_ran(
     assert (detail["status"], detail["status_label"]) == ("completed", LABEL)
     assert detail["exam"] == {
         "outcome": "partial",
-        "label": LABEL,
+        "status_label": LABEL,
         "sequences_done": 2,
         "sequences_total": 7,
         "started_at": partial.started_at.isoformat().replace("+00:00", "Z"),
