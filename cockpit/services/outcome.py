@@ -39,11 +39,12 @@ from core.notify import notification_send
 from core.text import free_text_clean
 from marketplace.models import Membership
 from marketplace.models import Role as HospitalRole
-from scheduling.models import BookingStatus
+from scheduling.models import Booking, BookingStatus
 
 __all__ = [
     "cockpit_end_early",
     "cockpit_end_for_booking",
+    "exam_complete",
     "exam_end_allowed",
     "exam_record_write",
     "stop_reason_allowed",
@@ -137,15 +138,17 @@ def cockpit_end_early(
         )
     if console is not None and console.get("status") in ACQUIRING:
         raise Conflict("A sequence is still acquiring: stop the scan first, then end the exam.")
-    from scheduling.services import booking_complete
-
     # The booking's move is the operator's side (local staff do not hold bookings); the audit
     # of this service names who ended it.
-    booking = booking_complete(actor=cockpit.booking.technologist, booking=cockpit.booking)
-    _end(cockpit, ended_at=booking.completed_at or timezone.now())
-    record = exam_record_write(
-        cockpit=cockpit, console=console, ending=ExamEnding.EARLY, actor=actor, role=role
+    booking, record = exam_complete(
+        cockpit=cockpit,
+        console=console,
+        ending=ExamEnding.EARLY,
+        actor=actor,
+        role=role,
+        booking_actor=cockpit.booking.technologist,
     )
+    _end(cockpit, ended_at=booking.completed_at or timezone.now())
     _audit(
         actor,
         "cockpit.ended_early",
@@ -178,6 +181,30 @@ def cockpit_end_for_booking(
         )
     _audit(actor, "cockpit.ended_by_booking", cockpit, {"booking_status": booking.status})
     return cockpit
+
+
+def exam_complete(
+    *,
+    cockpit: CockpitSession,
+    console: dict[str, Any] | None,
+    ending: str,
+    actor: User,
+    role: str,
+    booking_actor: User,
+) -> tuple[Booking, ExamRecord]:
+    """The exam's summary, then its booking completed (inside the caller's transaction): written
+    first, so that what the booking tells its two sides names the outcome ("Completed — partial
+    (2 of 7 sequences)") rather than plainly "Completed"."""
+    from scheduling.services import booking_complete
+
+    record = exam_record_write(
+        cockpit=cockpit, console=console, ending=ending, actor=actor, role=role
+    )
+    booking = booking_complete(actor=booking_actor, booking=cockpit.booking)
+    if booking.completed_at is not None and record.ended_at != booking.completed_at:
+        record.ended_at = booking.completed_at
+        record.save(update_fields=["ended_at"])
+    return booking, record
 
 
 def exam_record_write(

@@ -23,7 +23,7 @@ from core.audit import audit_record
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.text import free_text_clean
 from scheduling.models import Booking, BookingStatus
-from scheduling.services import booking_complete, booking_start
+from scheduling.services import booking_start
 
 __all__ = [
     "chat_check",
@@ -327,7 +327,17 @@ def cockpit_close(
     _require_live(cockpit)
     if cockpit.started_at is None or not finished:
         raise Conflict("The protocol is not finished: run or abort every sequence first.")
-    booking = booking_complete(actor=actor, booking=cockpit.booking)
+    from cockpit.models import ExamEnding
+    from cockpit.services.outcome import exam_complete
+
+    booking, record = exam_complete(
+        cockpit=cockpit,
+        console=console,
+        ending=ExamEnding.CLOSED,
+        actor=actor,
+        role=Role.OPERATOR,
+        booking_actor=actor,
+    )
     from cockpit.services.assist import assist_close_for_cockpit
 
     assist_close_for_cockpit(cockpit=cockpit, now=booking.completed_at)
@@ -340,12 +350,6 @@ def cockpit_close(
     cockpit.control_requested_role = ""
     cockpit.local_override = False
     cockpit.save(update_fields=["ended_at", "status", *_CONTROL_FIELDS, "updated_at"])
-    from cockpit.models import ExamEnding
-    from cockpit.services.outcome import exam_record_write
-
-    record = exam_record_write(
-        cockpit=cockpit, console=console, ending=ExamEnding.CLOSED, actor=actor, role=Role.OPERATOR
-    )
     _audit(
         actor, "cockpit.closed", cockpit, {"hours": str(booking.hours), "outcome": record.outcome}
     )

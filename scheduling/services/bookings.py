@@ -38,7 +38,7 @@ from marketplace.models import (
     TechnologistProfile,
 )
 from marketplace.selectors import open_postings_for
-from scheduling.exams import bookings_with_exam
+from scheduling.exams import booking_status_label, bookings_with_exam
 from scheduling.models import (
     CONFIRMED_STATUSES,
     LIVE_STATUSES,
@@ -375,7 +375,9 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=_other(side),
         kind="booking.completed",
-        message=f"Completed: the session at {booking.posting.hospital.name} {_when(booking)}.",
+        # "Completed — partial (3 of 5 sequences)" when the exam that ran says so.
+        message=f"{booking_status_label(booking)}: the session at "
+        f"{booking.posting.hospital.name} {_when(booking)}.",
     )
     return booking
 

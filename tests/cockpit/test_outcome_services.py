@@ -186,6 +186,10 @@ def test_an_exam_stopped_early_is_ended_as_partial_and_credits_the_hours_it_ran(
     assert record.label == "Completed — partial (2 of 7 sequences)"
     assert LedgerEntry.objects.get(booking=booking).hours == Decimal("0.75")
     assert managers_told("cockpit.exam_partial") == ["manager@example.org"]
+    # What the booking tells the hospital names the outcome, never plainly "Completed".
+    completed = Notification.objects.get(kind="booking.completed")
+    assert completed.message.startswith("Completed — partial (2 of 7 sequences): the session")
+    assert record.ended_at == end
     assert "cockpit.ended_early" in AuditEvent.objects.values_list("action", flat=True)
     with pytest.raises(Conflict, match="ended"):
         services.cockpit_end_early(
