@@ -169,7 +169,8 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
         )
     session = selectors.session_view(cockpit)
     session_families = {family["code"] for family in session["exam_families"]}
-    zone = _viewer_time_zone(request.user, cockpit.booking)
+    # Every time the console shows is the scanning site's (where the scanner and the patient are).
+    zone = cockpit.booking.posting.site.time_zone
     return render(
         request,
         "cockpit/console.html",

@@ -129,6 +129,13 @@ def test_the_console_page_shows_times_in_the_sites_zone_and_takes_a_reason_after
     assert 'data-zone-label="Brussels"' in page
     assert f"{_hhmm(partial.started_at)} Brussels</time>" in page
     assert f"<strong>{LABEL}</strong> · ended early by {world.technologist.display_name}" in page
+    # The operator lives in New York: the console still reads the scanner's clock, labelled.
+    profile = world.technologist.technologist_profile
+    profile.home_time_zone = "America/New_York"
+    profile.save(update_fields=["home_time_zone"])
+    remote = _text(client_for(world.technologist).get(f"/cockpit/{partial.pk}/"))
+    assert 'data-time-zone="Europe/Brussels"' in remote
+    assert f"{_hhmm(partial.ended_at)} Brussels</time>" in remote
     stop = CockpitStop.objects.get(cockpit=partial)
     url = f"/cockpit/{partial.pk}/stops/{stop.pk}/reason/"
 
