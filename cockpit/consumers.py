@@ -6,9 +6,9 @@
 
 Everyone in a session is in one channel-layer group (`cockpit.groups.session_group`). Every
 session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`, `session`,
-`assist`) is numbered and kept by the store (`cockpit.store`), which builds its envelope text
-once; the group message carries that text and each socket sends it as it is. The scanner's socket
-gets only what it acts on (`command`, `stop`, and `session` when the cockpit ends).
+`stops`, `assist`) is numbered and kept by the store (`cockpit.store`), which builds its
+envelope text once; the group message carries that text and each socket sends it as it is. The
+scanner's socket gets only what it acts on (`command`, `stop`, and `session` when the cockpit ends).
 
 Refusals are sent after accepting the socket, so that a real client sees the close code:
 4401 not authenticated / bad device token, 4403 role not allowed, 4404 no such session (or not
