@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
-from cockpit.models import CockpitSession
+from cockpit.models import CockpitSession, CockpitStop, ExamRecord
 
 
 @admin.register(CockpitSession)
@@ -10,3 +11,26 @@ class CockpitSessionAdmin(admin.ModelAdmin):
     raw_id_fields = ["booking", "controller", "join_approved_by", "control_requested_by"]
     filter_horizontal = ["assistants"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+# --- The exam's outcome (written by the services, read here) ----------------------------------
+
+
+@admin.register(ExamRecord)
+class ExamRecordAdmin(admin.ModelAdmin):
+    list_display = ["id", "cockpit", "outcome", "sequences_done", "sequences_total", "ending"]
+    list_filter = ["outcome", "ending"]
+    raw_id_fields = ["cockpit", "ended_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CockpitStop)
+class CockpitStopAdmin(admin.ModelAdmin):
+    list_display = ["id", "cockpit", "by", "role", "at", "reason"]
+    list_filter = ["role"]
+    raw_id_fields = ["cockpit", "by", "reason_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
