@@ -18,6 +18,7 @@ from cockpit.simulator import Console
 from cockpit.store import store
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.models import AuditEvent, Notification
+from core.tasks import notification_subject
 from scheduling import services as scheduling_services
 from scheduling.models import LedgerEntry
 from tests.cockpit.support import open_booking, open_cockpit
@@ -59,6 +60,7 @@ def test_every_stop_is_kept_with_who_and_when_and_the_managers_are_told(
     notice = Notification.objects.get(kind="cockpit.stopped")
     assert notice.message.startswith(f"STOP pressed by {world.local_staff.display_name} (local")
     assert "(Europe/Brussels)" in notice.message
+    assert notification_subject(notice) == "[WeScan] Incident: STOP pressed in a cockpit"
     # The session's view lists it, in the site's zone.
     view = outcome_view(cockpit)
     assert view["time_zone"] == "Europe/Brussels"
