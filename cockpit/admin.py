@@ -1,8 +1,9 @@
 from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from cockpit.models import CockpitSession, PrescanCheck
+from cockpit.models import CockpitSession, CockpitStop, ExamRecord, PrescanCheck
 
 
 @admin.register(CockpitSession)
@@ -23,4 +24,27 @@ class PrescanCheckAdmin(admin.ModelAdmin):
     raw_id_fields = ["cockpit", "confirmed_by", "beside_patient"]
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+# --- The exam's outcome (written by the services, read here) ----------------------------------
+
+
+@admin.register(ExamRecord)
+class ExamRecordAdmin(admin.ModelAdmin):
+    list_display = ["id", "cockpit", "outcome", "sequences_done", "sequences_total", "ending"]
+    list_filter = ["outcome", "ending"]
+    raw_id_fields = ["cockpit", "ended_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CockpitStop)
+class CockpitStopAdmin(admin.ModelAdmin):
+    list_display = ["id", "cockpit", "by", "role", "at", "reason"]
+    list_filter = ["role"]
+    raw_id_fields = ["cockpit", "by", "reason_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -13,8 +13,11 @@ from cockpit.models import CockpitSession
 from cockpit.store import RedisStore, store
 
 
-def session_event_send(cockpit: CockpitSession, event_type: str, payload: dict[str, Any]) -> int:
-    """Number and keep one session event, then send it to everyone in the session. The seq."""
+def session_event_send(
+    cockpit: CockpitSession, event_type: str, payload: dict[str, Any], *, ended: bool = False
+) -> int:
+    """Number and keep one session event, then send it to everyone in the session. The seq.
+    `ended`: the session is over: the scanner's socket gets it too, and is closed."""
     prefix = store_prefix(cockpit)
     relay_store = store()
     if isinstance(relay_store, RedisStore):
@@ -25,11 +28,25 @@ def session_event_send(cockpit: CockpitSession, event_type: str, payload: dict[s
         seq, text = async_to_sync(relay_store.publish)(prefix, event_type, payload)
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(
-            session_group(cockpit.pk),
-            {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text},
-        )
+        message: dict[str, Any] = {
+            "type": "cockpit.event",
+            "kind": event_type,
+            "seq": seq,
+            "text": text,
+        }
+        if ended:
+            message["ended"] = True
+        async_to_sync(layer.group_send)(session_group(cockpit.pk), message)
     return seq
+
+
+def console_state_read(cockpit: CockpitSession) -> dict[str, Any] | None:
+    """The scanner's last console state as the relay keeps it (sync code: services, receivers)."""
+    prefix = store_prefix(cockpit)
+    relay_store = store()
+    if isinstance(relay_store, RedisStore):
+        return relay_store.state_blocking(prefix)
+    return async_to_sync(relay_store.snapshot)(prefix).state
 
 
 def assistant_dismiss(cockpit: CockpitSession, user_id: int) -> None:

@@ -6,9 +6,9 @@
 
 Everyone in a session is in one channel-layer group (`cockpit.groups.session_group`). Every
 session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`, `session`,
-`assist`) is numbered and kept by the store (`cockpit.store`), which builds its envelope text
-once; the group message carries that text and each socket sends it as it is. The scanner's socket
-gets only what it acts on (`command`, `stop`, and `session` when the cockpit ends).
+`stops`, `assist`) is numbered and kept by the store (`cockpit.store`), which builds its
+envelope text once; the group message carries that text and each socket sends it as it is. The
+scanner's socket gets only what it acts on (`command`, `stop`, and `session` when the cockpit ends).
 
 Refusals are sent after accepting the socket, so that a real client sees the close code:
 4401 not authenticated / bad device token, 4403 role not allowed, 4404 no such session (or not
@@ -83,6 +83,7 @@ from cockpit.schemas import (
     FrameError,
     Resync,
     State,
+    StopReason,
     parse_frame,
 )
 from cockpit.store import PRESENCE_HEARTBEAT_S, PRESENCE_TTL_S, dumps, store
@@ -240,6 +241,21 @@ def _control_after(service: Any, **arguments: Any) -> dict[str, Any]:
 def _session_after(service: Any, **arguments: Any) -> dict[str, Any]:
     cockpit = service(**arguments)
     return selectors.session_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+
+
+def _stop_reason(**arguments: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Give a STOP's reason; that STOP and every STOP of the session."""
+    stop = services.stop_reason_set(**arguments)
+    cockpit = selectors.cockpit_get(cockpit_id=stop.cockpit_id)
+    stops = selectors.outcome_view(cockpit)["stops"]
+    return next(view for view in stops if view["id"] == stop.pk), stops
+
+
+def _stop_after(**arguments: Any) -> dict[str, Any]:
+    """STOP; the control view as it now is, with every STOP so far (`stops`: the one just
+    pressed with its id, for its reason)."""
+    cockpit = selectors.cockpit_get(cockpit_id=services.cockpit_stop(**arguments).pk)
+    return {**selectors.control_view(cockpit), "stops": selectors.outcome_view(cockpit)["stops"]}
 
 
 def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) -> None:
@@ -532,6 +548,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "presence": presence,
                 "chat": snapshot.chat,
                 "links": links,
+                "activity": snapshot.activity,
             },
         )
 
@@ -678,6 +695,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             assert isinstance(payload, Checklist)
             await self.checklist_confirm(payload)
             return
+        if frame_type in ("stop_reason", "end"):
+            await self.outcome_frame(frame_type, payload)
+            return
         allowed = _ALLOWED[frame_type]
         if self.role not in allowed:
             await self.send_error("forbidden", _REFUSALS[frame_type], ref)
@@ -735,13 +755,13 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if self.role == Role.LOCAL:
             await self.publish("stop", {"by": self.person})
             await self.warn_if_scanner_away()
-            control = await database_sync_to_async(_control_after)(
-                services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
+            control = await database_sync_to_async(_stop_after)(
+                actor=user, role=self.role, cockpit=self.cockpit
             )
             await self.publish("control", {"action": "stop", "by": self.person, **control})
             return
-        control = await database_sync_to_async(_control_after)(
-            services.cockpit_stop, actor=user, role=self.role, cockpit=self.cockpit
+        control = await database_sync_to_async(_stop_after)(
+            actor=user, role=self.role, cockpit=self.cockpit
         )
         await self.publish("stop", {"by": self.person})
         await self.warn_if_scanner_away()
@@ -806,7 +826,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         snapshot = await self.store.snapshot(self.prefix)
         finished = snapshot.state is not None and snapshot.state.get("status") == "finished"
         session = await database_sync_to_async(_session_after)(
-            services.cockpit_close, actor=user, cockpit=self.cockpit, finished=finished
+            services.cockpit_close,
+            actor=user,
+            cockpit=self.cockpit,
+            finished=finished,
+            console=snapshot.state,
         )
         await self.publish("session", session, ended=True)
         await self.store.forget(self.prefix)
@@ -1040,3 +1064,33 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 **control,
             },
         )
+
+    # --- The exam's outcome -----------------------------------------------------------------------
+
+    async def outcome_frame(self, frame_type: str, payload: Any) -> None:
+        """A STOP's reason given after the fact, or the exam ended early. Who may is the
+        services' business (`cockpit.services.outcome`)."""
+        user = self.scope["user"]
+        if frame_type == "stop_reason":
+            assert isinstance(payload, StopReason)
+            stop, stops = await database_sync_to_async(_stop_reason)(
+                actor=user,
+                role=self.role,
+                cockpit=self.cockpit,
+                stop_id=payload.stop,
+                reason=payload.reason,
+            )
+            await self.publish(
+                "stops", {"action": "reason", "by": self.person, "stop": stop, "stops": stops}
+            )
+            return
+        snapshot = await self.store.snapshot(self.prefix)
+        session = await database_sync_to_async(_session_after)(
+            services.cockpit_end_early,
+            actor=user,
+            role=self.role,
+            cockpit=self.cockpit,
+            console=snapshot.state,
+        )
+        await self.publish("session", {**session, "ended_by": self.person}, ended=True)
+        await self.store.forget(self.prefix)

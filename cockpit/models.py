@@ -275,3 +275,90 @@ class AssistNotice(models.Model):
 
     def __str__(self) -> str:
         return f"Request {self.request_id} told to {self.user_id} (stage {self.stage})"
+
+
+# --- The exam's outcome -----------------------------------------------------------------------
+
+
+class ExamOutcome(models.TextChoices):
+    """How the exam ended (`cockpit.outcome.exam_outcome`): a partial or aborted exam is never
+    shown as plainly completed."""
+
+    COMPLETED = "completed", "Completed"
+    PARTIAL = "partial", "Partial"
+    ABORTED = "aborted", "Aborted"
+
+
+class ExamEnding(models.TextChoices):
+    """How the cockpit came to end."""
+
+    CLOSED = "closed", "Closed once the protocol was finished"
+    EARLY = "early", "Ended early"
+    BOOKING = "booking", "Ended from the booking"
+
+
+class ExamRecord(models.Model):
+    """The closing summary of one cockpit's exam, written once when it ends: every sequence as
+    done, aborted or skipped (from the scanner's console state the relay kept), the outcome, who
+    ended it and how."""
+
+    cockpit = models.OneToOneField(
+        CockpitSession, on_delete=models.PROTECT, related_name="exam_record"
+    )
+    outcome = models.CharField(max_length=16, choices=ExamOutcome.choices)
+    # [{"name": str, "outcome": "done" | "aborted" | "skipped", "progress": 0.0..1.0}]
+    sequences = models.JSONField(default=list, blank=True)
+    sequences_done = models.PositiveSmallIntegerField(default=0)
+    sequences_total = models.PositiveSmallIntegerField(default=0)
+    ending = models.CharField(max_length=16, choices=ExamEnding.choices)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ended_role = models.CharField(max_length=16, choices=Role.choices, blank=True)
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-ended_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sequences_done__lte=models.F("sequences_total")),
+                name="exam_record_done_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Exam of cockpit {self.cockpit_id}: {self.outcome}"
+
+    @property
+    def label(self) -> str:
+        from cockpit.outcome import outcome_label
+
+        return outcome_label(self.outcome, self.sequences_done, self.sequences_total)
+
+
+# The longest reason given for a STOP.
+STOP_REASON_MAX = 500
+
+
+class CockpitStop(models.Model):
+    """One STOP: who pressed it, in which role, when; and why, which local staff (or whoever
+    pressed it) may say after the fact."""
+
+    cockpit = models.ForeignKey(CockpitSession, on_delete=models.PROTECT, related_name="stops")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=STOP_REASON_MAX, blank=True)
+    reason_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["cockpit", "at"])]
+
+    def __str__(self) -> str:
+        return f"STOP in cockpit {self.cockpit_id} at {self.at:%Y-%m-%d %H:%M} UTC"

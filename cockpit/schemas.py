@@ -5,7 +5,8 @@ quotes it back as `payload.ref` in the `error` or `ack` it causes. Frames from t
 kinds:
 - session events, numbered per cockpit session (`seq` = 1, 2, 3, ... shared by every participant
   and every Daphne process): `state`, `command`, `ack`, `stop`, `control` (approval included),
-  `chat`, `presence`, `session`, `assist` (a request for help raised, escalated, taken or ended;
+  `chat`, `presence`, `session`, `stops` (every STOP so far, after a STOP or a reason given),
+  `assist` (a request for help raised, escalated, taken or ended;
   sent by the assist services once their change commits). A client remembers the highest seq it
   has seen; after a gap or a reconnect it sends `resync` (or connects with `?since=<seq>`) and
   receives the missing events, or a `snapshot` when it is too far behind;
@@ -17,7 +18,8 @@ Inbound frames, by type (who may send them is the relay's business, see `cockpit
 - people: `ping`, `resync`, `chat`, `command`, `stop`, `confirm_contrast`, `control`, `approve`,
   `close`, `assist` (ask for a senior's help, call it off, or say the help is done), `echo` (the
   answer to the relay's `probe`: the link check, `cockpit.link`), `checklist` (local staff
-  confirm the pre-scan checklist);
+  confirm the pre-scan checklist), `stop_reason` (why a STOP was pressed, after the fact), `end`
+  (end an exam that was stopped or cut short);
 - the scanner: `ping`, `state`, `ack`.
 
 Every inbound frame is validated here: its size, nesting and numbers first (`core.frames`), then
@@ -126,6 +128,13 @@ AssistAction = Literal[
 ]
 
 
+class StopReason(_Strict):
+    """Why a STOP was pressed, said after the fact (local staff, or whoever pressed it)."""
+
+    stop: Annotated[int, Field(ge=1)]  # the STOP's id (session.stops[].id)
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON_LENGTH)]
+
+
 class Assist(_Strict):
     action: AssistAction
     exam_family: Annotated[str, Field(min_length=1, max_length=40)] | None = None
@@ -188,6 +197,8 @@ PEOPLE_PAYLOADS: dict[str, type[_Strict]] = {
     "assist": Assist,
     "echo": Echo,
     "checklist": Checklist,
+    "stop_reason": StopReason,
+    "end": Empty,  # end an exam that was stopped or cut short (operator, local staff)
 }
 
 SCANNER_PAYLOADS: dict[str, type[_Strict]] = {

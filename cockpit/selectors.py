@@ -1,6 +1,7 @@
 """Reads of the cockpit that the pages, the relay and the tasks share: who may be in a session
 and in which role, which session a scanner serves now, and how control looks from outside."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,8 @@ from cockpit.models import (
     AssistStatus,
     CockpitSession,
     CockpitStatus,
+    CockpitStop,
+    ExamRecord,
     PrescanCheck,
     Role,
 )
@@ -23,6 +26,7 @@ from core.errors import NotFound
 from core.ids import as_id
 from marketplace.models import Language, Membership, Scanner, Seniority
 from marketplace.models import Role as HospitalRole
+from scheduling.exams import ExamSummary
 from scheduling.models import AvailabilityWindow, Booking, BookingStatus, OnCallWindow
 from scheduling.selectors import on_call_occurrence_now
 
@@ -258,7 +262,84 @@ def session_view(cockpit: CockpitSession) -> dict[str, Any]:
         ],
         "assist": assist_view(assist_latest(cockpit=cockpit)),
         "prescan": prescan_view(cockpit),
+        **outcome_view(cockpit),
     }
+
+
+# --- The exam's outcome -----------------------------------------------------------------------
+
+
+def stop_view(stop: CockpitStop) -> dict[str, Any]:
+    """One STOP as the people in the cockpit see it."""
+    return {
+        "id": stop.pk,
+        "by": person(stop.by, stop.role),
+        "at": stop.at.isoformat(),
+        "reason": stop.reason,
+        "reason_by": person(stop.reason_by, ""),
+        "reason_at": stop.reason_at.isoformat() if stop.reason_at else None,
+    }
+
+
+def exam_record_view(record: ExamRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "outcome": record.outcome,
+        "label": record.label,
+        "sequences": record.sequences,
+        "done": record.sequences_done,
+        "total": record.sequences_total,
+        "ending": record.ending,
+        "ending_label": record.get_ending_display(),
+        "ended_by": person(record.ended_by, record.ended_role),
+        "ended_at": record.ended_at.isoformat(),
+    }
+
+
+def outcome_view(cockpit: CockpitSession) -> dict[str, Any]:
+    """What the session view says of the exam's outcome: the site's time zone (every time the
+    cockpit shows is read in it), every STOP, and the closing summary once it ended."""
+    stops = (
+        list(cockpit.stops.select_related("by", "reason_by").order_by("at", "pk"))
+        if cockpit.pk
+        else []
+    )
+    record = ExamRecord.objects.filter(cockpit=cockpit).first() if cockpit.pk else None
+    return {
+        "time_zone": cockpit.booking.posting.site.time_zone,
+        "stops": [stop_view(stop) for stop in stops],
+        "outcome": exam_record_view(record),
+    }
+
+
+def exam_summaries(booking_ids: Sequence[int]) -> dict[int, ExamSummary]:
+    """How the exams of these bookings ran (the reader `scheduling.exams` asks): those that
+    started, with their summary once they ended. One query."""
+    rows = (
+        CockpitSession.objects.filter(booking_id__in=booking_ids, started_at__isnull=False)
+        .select_related("exam_record")
+        .only(
+            "booking_id",
+            "started_at",
+            "ended_at",
+            "exam_record__outcome",
+            "exam_record__sequences_done",
+            "exam_record__sequences_total",
+        )
+    )
+    found: dict[int, ExamSummary] = {}
+    for cockpit in rows:
+        record = getattr(cockpit, "exam_record", None)
+        found[cockpit.booking_id] = ExamSummary(
+            started_at=cockpit.started_at,
+            ended_at=cockpit.ended_at,
+            outcome=record.outcome if record else "",
+            label=record.label if record else "",
+            done=record.sequences_done if record else 0,
+            total=record.sequences_total if record else 0,
+        )
+    return found
 
 
 # --- Senior assistance ------------------------------------------------------------------------

@@ -12,6 +12,10 @@ Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
   `chat_dropped`: the last seq each has let go), and merges them in seq order;
 - `snapshot`: the latest full console state and the seq of the event that carried it;
 - `chat`: the last CHAT_MAX chat payloads (late joiners see the conversation);
+- `activity`: the last ACTIVITY_MAX entries of the activity log (joins and leaves, control,
+  commands and the scanner's refusals, STOPs and their reasons, help, the session's start and
+  end), each `{type, seq, at, payload}` with a trimmed payload (`activity_payload`): a reload or
+  a late joiner sees what happened, as it sees the chat;
 - `stop` / `control`: the seqs of the last `stop` and the last `control` event. A console command
   is published only with a fence (`publish(..., fence=...)`): refused when a STOP came after the
   command was checked, or after the last change of control (the STOP's own change of control is
@@ -43,6 +47,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -54,6 +59,11 @@ HISTORY_MAX = 600
 # about as long as the scanner's state frames (10 a second) take to fill HISTORY_MAX.
 CHAT_HISTORY_MAX = 300
 CHAT_MAX = 50
+ACTIVITY_MAX = 200
+# The events the activity log keeps (some only in part, see `activity_payload`).
+ACTIVITY_EVENTS = frozenset(
+    {"command", "ack", "stop", "stops", "control", "presence", "assist", "session"}
+)
 KEY_TTL_S = 24 * 3600
 PRESENCE_HEARTBEAT_S = 10.0
 PRESENCE_TTL_S = 30.0
@@ -65,6 +75,8 @@ class Snapshot:
     state: dict[str, Any] | None  # the latest full console state
     state_seq: int | None  # the seq of the event that carried it
     chat: list[dict[str, Any]]  # the last CHAT_MAX chat payloads, oldest first
+    # the last ACTIVITY_MAX activity entries, oldest first
+    activity: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RelayStore(Protocol):
@@ -137,6 +149,38 @@ class RelayStore(Protocol):
         ...
 
 
+def activity_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """What the activity log keeps of an event (None: nothing): joins and leaves without the
+    whole presence list, the scanner's refusals (not its every acknowledgement), a STOP's reason
+    once given, and the session's start and end without its facts."""
+    if event_type not in ACTIVITY_EVENTS:
+        return None
+    if event_type == "presence":
+        joined, left = payload.get("joined"), payload.get("left")
+        return {"joined": joined, "left": left} if joined or left else None
+    if event_type == "ack":
+        return payload if payload.get("ok") is False else None
+    if event_type == "stops":
+        return (
+            {"action": "reason", "stop": payload.get("stop")}
+            if payload.get("action") == "reason"
+            else None
+        )
+    if event_type == "session":
+        outcome = payload.get("outcome") or {}
+        return {
+            "status": payload.get("status"),
+            "outcome": {"label": outcome.get("label")} if outcome else None,
+            "ended_reason": payload.get("ended_reason"),
+        }
+    return payload
+
+
+def _now_text() -> str:
+    """The moment an activity entry is kept, as JSON text (ISO 8601, UTC)."""
+    return dumps(datetime.now(UTC).isoformat())
+
+
 def envelope_text(event_type: str, seq: int, payload_text: str) -> str:
     """The envelope of a session event, built the same way as the Redis script builds it."""
     return f'{{"type":"{event_type}","seq":{seq},"payload":{payload_text}}}'
@@ -195,6 +239,7 @@ class _Session:
     state: str | None = None  # JSON text: copied once per frame, parsed only for a snapshot
     state_seq: int | None = None
     chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_MAX))
+    activity: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ACTIVITY_MAX))
     presence: dict[str, dict[str, Any]] = field(default_factory=dict)
     link: dict[str, dict[str, Any]] = field(default_factory=dict)
     stop_seq: int = 0
@@ -258,6 +303,16 @@ class MemoryStore:
             session.control_seq = session.seq
         if event_type == "chat":
             session.chat.append(payload)
+        kept_activity = activity_payload(event_type, payload)
+        if kept_activity is not None:
+            session.activity.append(
+                {
+                    "type": event_type,
+                    "seq": session.seq,
+                    "at": json.loads(_now_text()),
+                    "payload": json.loads(dumps(kept_activity)),
+                }
+            )
         if state_text is not None:
             # Kept as text: the caller keeps merging deltas into its own dict.
             session.state = state_text
@@ -283,6 +338,7 @@ class MemoryStore:
             state=json.loads(session.state) if session.state is not None else None,
             state_seq=session.state_seq,
             chat=list(session.chat),
+            activity=list(session.activity),
         )
 
     async def presence_touch(
@@ -338,11 +394,12 @@ _PUBLISH_KEYS = (
     "chat_events",
     "events_dropped",
     "chat_dropped",
+    "activity",
 )
 
 # KEYS: _PUBLISH_KEYS. ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state
-# (else "0"), state, fence ("" for none), chat history max. Returns the seq, or 0 when the fence
-# refuses the event.
+# (else "0"), state, fence ("" for none), chat history max, activity payload text ("" for none),
+# the moment (JSON text), activity max. Returns the seq, or 0 when the fence refuses the event.
 _PUBLISH = """
 local ttl = tonumber(ARGV[3])
 if ARGV[8] ~= '' then
@@ -373,6 +430,12 @@ if ARGV[1] == 'chat' then
   redis.call('RPUSH', KEYS[4], ARGV[2])
   redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
   redis.call('EXPIRE', KEYS[4], ttl)
+end
+if ARGV[10] ~= '' then
+  redis.call('RPUSH', KEYS[10], '{"type":"' .. ARGV[1] .. '","seq":' .. seq .. ',"at":' .. ARGV[11]
+    .. ',"payload":' .. ARGV[10] .. '}')
+  redis.call('LTRIM', KEYS[10], -tonumber(ARGV[12]), -1)
+  redis.call('EXPIRE', KEYS[10], ttl)
 end
 return seq
 """
@@ -413,7 +476,9 @@ def _publish_args(
     payload_text: str,
     snapshot_state: dict[str, Any] | None,
     fence: int | None,
+    payload: dict[str, Any],
 ) -> list[Any]:
+    kept_activity = activity_payload(event_type, payload)
     return [
         event_type,
         payload_text,
@@ -424,6 +489,9 @@ def _publish_args(
         "" if snapshot_state is None else dumps(snapshot_state),
         "" if fence is None else str(fence),
         CHAT_HISTORY_MAX,
+        "" if kept_activity is None else dumps(kept_activity),
+        _now_text(),
+        ACTIVITY_MAX,
     ]
 
 
@@ -474,7 +542,7 @@ class RedisStore:
         payload_text = dumps(payload)
         seq = await publish(
             keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
-            args=_publish_args(event_type, payload_text, snapshot_state, fence),
+            args=_publish_args(event_type, payload_text, snapshot_state, fence, payload),
         )
         if not int(seq):
             return 0, ""
@@ -495,9 +563,20 @@ class RedisStore:
         payload_text = dumps(payload)
         seq = publish(
             keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
-            args=_publish_args(event_type, payload_text, None, None),
+            args=_publish_args(event_type, payload_text, None, None, payload),
         )
         return int(seq), envelope_text(event_type, int(seq), payload_text)
+
+    def state_blocking(self, prefix: str) -> dict[str, Any] | None:
+        """The latest full console state, for sync code (the blocking client of
+        `publish_blocking`)."""
+        if self._blocking is None:
+            import redis
+
+            client = redis.Redis.from_url(self.url, decode_responses=True)
+            self._blocking = (client, client.register_script(_PUBLISH))
+        kept = self._blocking[0].get(store_key(prefix, "snapshot"))
+        return json.loads(kept)["state"] if kept else None
 
     async def since(self, prefix: str, seq: int) -> list[str] | None:
         _, _, since = self._client()
@@ -512,13 +591,15 @@ class RedisStore:
             pipe.get(store_key(prefix, "seq"))
             pipe.get(store_key(prefix, "snapshot"))
             pipe.lrange(store_key(prefix, "chat"), 0, -1)
-            seq, kept, chat = await pipe.execute()
+            pipe.lrange(store_key(prefix, "activity"), 0, -1)
+            seq, kept, chat, activity = await pipe.execute()
         state = json.loads(kept) if kept else None
         return Snapshot(
             seq=int(seq or 0),
             state=state["state"] if state else None,
             state_seq=state["seq"] if state else None,
             chat=[json.loads(line) for line in chat],
+            activity=[json.loads(line) for line in activity],
         )
 
     async def presence_touch(

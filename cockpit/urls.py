@@ -5,6 +5,11 @@ from cockpit import assist_views, views
 urlpatterns = [
     path("cockpits/", views.cockpit_list, name="cockpit_list"),
     path("cockpit/<id:cockpit_id>/", views.cockpit_console, name="cockpit_console"),
+    path(
+        "cockpit/<id:cockpit_id>/stops/<id:stop_id>/reason/",
+        views.cockpit_stop_reason,
+        name="cockpit_stop_reason",
+    ),
     path("bookings/<id:booking_id>/cockpit/", views.booking_cockpit, name="booking_cockpit"),
     path(
         "bookings/<id:booking_id>/cockpit/approve/",

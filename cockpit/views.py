@@ -18,7 +18,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
 from cockpit import selectors, services
-from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, Role
+from cockpit.models import (
+    CONTROL_ROLES,
+    STOP_REASON_MAX,
+    CockpitSession,
+    CockpitStatus,
+    ExamRecord,
+    Role,
+)
 from core.errors import DomainError, NotFound, PermissionDenied
 from marketplace.models import ExamFamily
 from marketplace.selectors import technologist_profile_for
@@ -162,7 +169,8 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
         )
     session = selectors.session_view(cockpit)
     session_families = {family["code"] for family in session["exam_families"]}
-    zone = _viewer_time_zone(request.user, cockpit.booking)
+    # Every time the console shows is the scanning site's (where the scanner and the patient are).
+    zone = cockpit.booking.posting.site.time_zone
     return render(
         request,
         "cockpit/console.html",
@@ -178,6 +186,10 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "is_open": selectors.cockpit_is_open(cockpit),
             "opens_at": _local_time(_opens_at(cockpit.booking), zone),
             "time_zone": zone,
+            # Every time the cockpit shows is the scanning site's, labelled (`zone_label`).
+            "site_time_zone": cockpit.booking.posting.site.time_zone,
+            "zone_label": zone_label(cockpit.booking.posting.site.time_zone),
+            **_outcome_context(request.user, role, cockpit),
             "socket_path": f"/ws/cockpit/{cockpit.pk}/",
             # Whom local staff may name beside the patient in the pre-scan checklist.
             "local_staff": list(selectors.local_staff_of(cockpit)) if role == Role.LOCAL else [],
@@ -191,6 +203,57 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             ],
         },
     )
+
+
+# --- The exam's outcome -------------------------------------------------------------------------
+
+
+def _outcome_context(user: User, role: str, cockpit: CockpitSession) -> dict[str, Any]:
+    """The STOPs (each with whether this viewer may give its reason) and the exam's summary."""
+    if cockpit.pk is None:
+        return {"stops": [], "exam_record": None}
+    stops = list(cockpit.stops.select_related("by", "reason_by").order_by("at", "pk"))
+    for stop in stops:
+        stop.may_give_reason = services.stop_reason_allowed(  # type: ignore[attr-defined]
+            actor=user, role=role, stop=stop
+        )
+    return {
+        "stops": stops,
+        "exam_record": ExamRecord.objects.filter(cockpit=cockpit).first(),
+        "stop_reason_max": STOP_REASON_MAX,
+    }
+
+
+def zone_label(zone: str) -> str:
+    """How a time zone is named beside a time: "Europe/Brussels" -> "Brussels"."""
+    return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+@login_required
+@require_POST
+def cockpit_stop_reason(
+    request: AuthenticatedHttpRequest, cockpit_id: int, stop_id: int
+) -> HttpResponse:
+    """Say why a STOP was pressed, during the exam or after it ended (the console page's form;
+    while the console is live it sends the `stop_reason` frame instead)."""
+    cockpit = selectors.access_cockpit(request.user, cockpit_id)
+    roles = selectors.roles_for(request.user, cockpit)
+    role = request.POST.get("role") or roles[0]
+    shown_as = role if role in roles else roles[0]
+    back = _next_or(request, reverse("cockpit_console", args=[cockpit.pk]) + f"?role={shown_as}")
+    try:
+        services.stop_reason_set(
+            actor=request.user,
+            role=role,
+            cockpit=cockpit,
+            stop_id=stop_id,
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The STOP's reason is recorded.")
+    return redirect(back)
 
 
 # --- The booking page's "Cockpit" section -------------------------------------------------------
@@ -209,6 +272,10 @@ def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
     return {
         "cockpit_section": {
             "cockpit": cockpit if cockpit.pk else None,
+            **_outcome_context(user, roles[0], cockpit),
+            "role": roles[0],
+            "site_time_zone": booking.posting.site.time_zone,
+            "zone_label": zone_label(booking.posting.site.time_zone),
             "open": selectors.booking_cockpit_open(booking)
             and cockpit.status != CockpitStatus.ENDED,
             "opens_at": _local_time(_opens_at(booking), zone),

@@ -29,6 +29,10 @@ SUBJECTS = {
     "booking.no_show": "No-show recorded",
     "booking.reminder_24h": "Reminder: a session within 24 hours",
     "booking.reminder_1h": "Starting soon: a session within the hour",
+    # Incidents in a cockpit, to the managers of the scanning site.
+    "cockpit.stopped": "Incident: STOP pressed in a cockpit",
+    "cockpit.exam_partial": "Incident: an exam ended partial",
+    "cockpit.exam_aborted": "Incident: an exam was aborted",
 }
 
 

@@ -24,6 +24,7 @@ from icalendar import Calendar, Event, vDuration
 
 from core.models import AuditEvent
 from marketplace.models import Hospital, PostingStatus, SessionPosting
+from scheduling.exams import booking_status_label, bookings_with_exam
 from scheduling.models import (
     CONFIRMED_STATUSES,
     Booking,
@@ -61,9 +62,9 @@ def calendar_feed_by_token(*, token: str) -> CalendarFeed | None:
 
 
 def feed_bookings(*, feed: CalendarFeed, now: datetime | None = None) -> list[Booking]:
-    """The bookings a person's feed shows. Three queries."""
+    """The bookings a person's feed shows, with how their exams went. Four queries."""
     since = (now or timezone.now()) - FEED_PAST
-    return list(
+    return bookings_with_exam(
         Booking.objects.filter(
             technologist_id=feed.user_id, status__in=PERSON_STATUSES, ends_at__gte=since
         )
@@ -79,8 +80,8 @@ def feed_bookings(*, feed: CalendarFeed, now: datetime | None = None) -> list[Bo
 
 def feed_postings(*, hospital: Hospital, now: datetime | None = None) -> list[SessionPosting]:
     """The sessions a hospital's feed shows, each with `feed_bookings` (its bookings that were
-    ever confirmed, the technologist shown among them) and `audit_count`/`audit_last` (its own
-    changes). Four queries."""
+    ever confirmed, the technologist shown among them, with how their exams went) and
+    `audit_count`/`audit_last` (its own changes). Five queries."""
     since = (now or timezone.now()) - FEED_PAST
     postings: list[SessionPosting] = list(
         SessionPosting.objects.filter(
@@ -99,6 +100,7 @@ def feed_postings(*, hospital: Hospital, now: datetime | None = None) -> list[Se
         )
         .order_by("starts_at", "pk")
     )
+    bookings_with_exam(booking for posting in postings for booking in posting.feed_bookings)  # type: ignore[attr-defined]
     changes: dict[str, tuple[int, datetime]] = {
         row["target_id"]: (row["n"], row["last"])
         for row in AuditEvent.objects.filter(
@@ -200,10 +202,14 @@ def _booking_event(booking: Booking, url_for: UrlFor) -> Event:
     prefix = {"TENTATIVE": "Pending: ", "CANCELLED": "Cancelled: "}.get(
         EVENT_STATUS.get(booking.status, ""), ""
     )
+    exam = getattr(booking, "exam", None)
+    if booking.status == BookingStatus.COMPLETED and exam is not None and exam.outcome:
+        prefix = {"partial": "Partial: ", "aborted": "Aborted: "}.get(exam.outcome, "")
     description = [
         f"Remote MRI session for {hospital.name}, {posting.site.name}.",
         *_work(posting),
-        f"Booking: {booking.get_status_display()}.",
+        f"Booking: {booking_status_label(booking)}.",
+        *_ran(booking),
     ]
     if booking.status == BookingStatus.CANCELLED:
         description.append(_cancelled(booking))
@@ -230,7 +236,7 @@ def _posting_event(posting: SessionPosting, url_for: UrlFor) -> Event:
     if posting.status == PostingStatus.FILLED and booked is not None:
         who = booked.technologist.display_name
         summary = f"{posting.scanner.name} · {who}"
-        staffed = f"Technologist: {who} ({booked.get_status_display().lower()})."
+        staffed = f"Technologist: {who} ({booking_status_label(booked).lower()})."
     elif posting.status == PostingStatus.CANCELLED:
         summary = f"Cancelled: {posting.scanner.name} session"
         staffed = "Session cancelled."
@@ -288,6 +294,17 @@ def _work(posting: SessionPosting) -> list[str]:
         f"Scanner: {scanner.name} — {scanner.get_vendor_display()} {scanner.model_name}{strength}.",
         f"Exam families: {families}.",
     ]
+
+
+def _ran(booking: Booking) -> list[str]:
+    """When the exam ran and the hours it counts for, once it ended (not the booked ones)."""
+    exam = getattr(booking, "exam", None)
+    hours = exam.hours(booking.hours) if exam is not None else None
+    if exam is None or hours is None or exam.started_at is None or exam.ended_at is None:
+        return []
+    zone = ZoneInfo(booking.posting.site.time_zone)
+    start, end = exam.started_at.astimezone(zone), exam.ended_at.astimezone(zone)
+    return [f"Ran {start:%H:%M}–{end:%H:%M} ({zone.key}): {hours:f} h."]
 
 
 def _location(posting: SessionPosting) -> str:

@@ -25,7 +25,7 @@ from core.audit import audit_record
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.text import free_text_clean
 from scheduling.models import Booking, BookingStatus
-from scheduling.services import booking_complete, booking_start
+from scheduling.services import booking_start
 
 __all__ = [
     "chat_check",
@@ -415,6 +415,9 @@ def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitS
         previous = actor.pk
     cockpit.save(update_fields=[*fields, "updated_at"])
     _audit(actor, "cockpit.stopped", cockpit, {"role": role, "control_from": previous})
+    from cockpit.services.outcome import stop_record
+
+    stop_record(cockpit=cockpit, actor=actor, role=role, at=cockpit.stopped_at)
     return cockpit
 
 
@@ -472,16 +475,33 @@ def cockpit_mark_started(*, cockpit: CockpitSession) -> CockpitSession:
 
 
 @transaction.atomic
-def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> CockpitSession:
+def cockpit_close(
+    *,
+    actor: User,
+    cockpit: CockpitSession,
+    finished: bool,
+    console: dict[str, Any] | None = None,
+) -> CockpitSession:
     """The operator closes the cockpit once the protocol is finished (`finished` is the
     scanner's own last word): the booking is completed, and the ledger credits the hours from the
-    first sequence to now."""
+    first sequence to now. The summary (`cockpit.services.outcome`) is read from `console`, the
+    scanner's last state: a protocol finished with sequences aborted or skipped is partial."""
     cockpit = _locked(cockpit)
     _require_role(actor, cockpit, Role.OPERATOR, verb="close the cockpit")
     _require_live(cockpit)
     if cockpit.started_at is None or not finished:
         raise Conflict("The protocol is not finished: run or abort every sequence first.")
-    booking = booking_complete(actor=actor, booking=cockpit.booking)
+    from cockpit.models import ExamEnding
+    from cockpit.services.outcome import exam_complete
+
+    booking, record = exam_complete(
+        cockpit=cockpit,
+        console=console,
+        ending=ExamEnding.CLOSED,
+        actor=actor,
+        role=Role.OPERATOR,
+        booking_actor=actor,
+    )
     from cockpit.services.assist import assist_close_for_cockpit
 
     assist_close_for_cockpit(cockpit=cockpit, now=booking.completed_at)
@@ -494,7 +514,9 @@ def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> Co
     cockpit.control_requested_role = ""
     cockpit.local_override = False
     cockpit.save(update_fields=["ended_at", "status", *_CONTROL_FIELDS, "updated_at"])
-    _audit(actor, "cockpit.closed", cockpit, {"hours": str(booking.hours)})
+    _audit(
+        actor, "cockpit.closed", cockpit, {"hours": str(booking.hours), "outcome": record.outcome}
+    )
     return cockpit
 
 

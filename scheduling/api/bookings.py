@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -32,6 +32,7 @@ from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import SessionPosting
 from marketplace.serializers import UTCDateTimeField
 from scheduling import selectors, services
+from scheduling.exams import booking_exam, booking_status_label, bookings_with_exam
 from scheduling.models import Booking, BookingStatus, Initiator
 
 
@@ -69,6 +70,39 @@ class _BlankAsNullChoiceField(serializers.ChoiceField):
         return super().to_representation(value) if value else None
 
 
+class _Exam(serializers.Serializer):
+    """How the exam ran in the cockpit (`scheduling.exams`)."""
+
+    outcome = serializers.CharField(
+        allow_blank=True,
+        help_text='completed, partial or aborted once the exam ended; "" while it runs.',
+    )
+    status_label = serializers.CharField(
+        source="label",
+        allow_blank=True,
+        help_text='e.g. "Completed — partial (3 of 5 sequences)".',
+    )
+    sequences_done = serializers.IntegerField(source="done")
+    sequences_total = serializers.IntegerField(source="total")
+    started_at = UTCDateTimeField(allow_null=True)
+    ended_at = UTCDateTimeField(allow_null=True)
+    hours = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        coerce_to_string=False,
+        allow_null=True,
+        help_text="The hours it ran, as the ledger credits them (null until it ended).",
+    )
+
+
+class _BookingList(serializers.ListSerializer):
+    """A page of bookings: how their exams went is read once for the page."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        rows = data.all() if hasattr(data, "all") else data
+        return super().to_representation(bookings_with_exam(rows))
+
+
 class BookingSerializer(serializers.ModelSerializer):
     posting = _BookingPosting()
     technologist = _Person()
@@ -88,8 +122,16 @@ class BookingSerializer(serializers.ModelSerializer):
         help_text="What you may do with this booking now: accept, decline, cancel, start, "
         "complete, no_show."
     )
+    status_label = serializers.SerializerMethodField(
+        help_text="The status as people read it: a completed booking whose exam was partial or "
+        'aborted says so, e.g. "Completed — partial (3 of 5 sequences)".'
+    )
+    exam = serializers.SerializerMethodField(
+        help_text="How the exam ran in the cockpit once it started; null before."
+    )
 
     class Meta:
+        list_serializer_class = _BookingList
         model = Booking
         fields = [
             "id",
@@ -111,8 +153,32 @@ class BookingSerializer(serializers.ModelSerializer):
             "completed_at",
             "closed_at",
             "actions",
+            "status_label",
+            "exam",
         ]
         read_only_fields = fields
+
+    def get_status_label(self, booking: Booking) -> str:
+        return booking_status_label(booking)
+
+    @extend_schema_field(_Exam(allow_null=True))
+    def get_exam(self, booking: Booking) -> dict[str, Any] | None:
+        exam = booking_exam(booking)
+        if exam is None:
+            return None
+        return dict(
+            _Exam(
+                {
+                    "outcome": exam.outcome,
+                    "label": exam.label,
+                    "done": exam.done,
+                    "total": exam.total,
+                    "started_at": exam.started_at,
+                    "ended_at": exam.ended_at,
+                    "hours": exam.hours(booking.hours),
+                }
+            ).data
+        )
 
     def get_actions(self, booking: Booking) -> list[str]:
         user: User | None = self.context.get("user")

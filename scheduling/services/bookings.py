@@ -38,6 +38,7 @@ from marketplace.models import (
     TechnologistProfile,
 )
 from marketplace.selectors import open_postings_for
+from scheduling.exams import booking_status_label, bookings_with_exam
 from scheduling.models import (
     CONFIRMED_STATUSES,
     LIVE_STATUSES,
@@ -50,6 +51,7 @@ from scheduling.models import (
 )
 from scheduling.selectors import Slot, availability_slots
 from scheduling.services.ledger import ledger_record_completed, ledger_record_late_cancellation
+from scheduling.signals import booking_closed
 
 __all__ = [
     "EARLIEST_START",
@@ -285,6 +287,8 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
         late=was_confirmed and booking.starts_at - now < LATE_CANCELLATION,
     )
     ledger_record_late_cancellation(booking=booking)
+    if was_confirmed:
+        _tell_closed(booking, actor=actor, reason=f"The booking was cancelled: {reason}")
     posting = booking.posting
     if was_confirmed and posting.status == PostingStatus.FILLED:
         posting.status = PostingStatus.OPEN
@@ -359,6 +363,7 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     booking.closed_at = now
     booking.save(update_fields=["status", "completed_at", "closed_at", "updated_at"])
     ledger_record_completed(booking=booking)
+    _tell_closed(booking, actor=actor, reason="The booking was completed from its page.")
     audit_record(
         actor=actor,
         action="booking.completed",
@@ -370,7 +375,9 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=_other(side),
         kind="booking.completed",
-        message=f"Completed: the session at {booking.posting.hospital.name} {_when(booking)}.",
+        # "Completed — partial (3 of 5 sequences)" when the exam that ran says so.
+        message=f"{booking_status_label(booking)}: the session at "
+        f"{booking.posting.hospital.name} {_when(booking)}.",
     )
     return booking
 
@@ -388,6 +395,9 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
     booking.status = BookingStatus.NO_SHOW
     booking.closed_at = now
     booking.save(update_fields=["status", "closed_at", "updated_at"])
+    _tell_closed(
+        booking, actor=actor, reason="The hospital recorded that the technologist did not come."
+    )
     audit_record(
         actor=actor, action="booking.no_show", target=booking, hospital=booking.posting.hospital
     )
@@ -610,6 +620,23 @@ def _clean_reason(reason: str) -> str:
     return free_text_clean(reason, field="reason", max_length=max_length, what="reason")
 
 
+# --- Telling the apps above -------------------------------------------------------------------
+
+
+def _tell_closed(booking: Booking, *, actor: User | None, reason: str) -> None:
+    """Once this commits, tell whoever listens (the cockpit: its open sockets) that the booking
+    closed, and why."""
+    booking_id, status = booking.pk, booking.status
+    actor_id = actor.pk if actor is not None else None
+
+    def send() -> None:
+        booking_closed.send_robust(
+            sender=Booking, booking_id=booking_id, status=status, actor_id=actor_id, reason=reason
+        )
+
+    transaction.on_commit(send, robust=True)
+
+
 # --- Wording and notices ----------------------------------------------------------------------
 
 
@@ -703,10 +730,11 @@ def booking_actions(
 
 def bookings_with_actions(bookings: Iterable[Booking], *, user: User) -> list[Booking]:
     """Bookings with `actions` set (see `booking_actions`): the buttons this viewer gets on
-    each. Which hospitals the viewer manages is read once for the whole list."""
+    each; and `exam` and `status_label` (`scheduling.exams`): how an exam that ran went. Which
+    hospitals the viewer manages is read once for the whole list."""
     managed = set(hospitals_managed_by(user).values_list("pk", flat=True))
     now = timezone.now()
-    rows = list(bookings)
+    rows = bookings_with_exam(bookings)
     for booking in rows:
         booking.actions = booking_actions(  # type: ignore[attr-defined]
             booking=booking,

@@ -26,6 +26,7 @@ from marketplace.models import TechnologistProfile
 from marketplace.selectors import technologist_profile_for
 from marketplace.views import _next_or, hospital_time_zone
 from scheduling import selectors, services
+from scheduling.exams import bookings_with_exam
 from scheduling.ledger import Facts, record_of_facts
 from scheduling.models import Booking, BookingStatus
 
@@ -163,6 +164,7 @@ def my_bookings(request: AuthenticatedHttpRequest) -> HttpResponse:
     ]
     upcoming = [b for b in upcoming if b not in invitations]
     past = Paginator(_past(mine, now=now), PAST_PAGE_SIZE).get_page(request.GET.get("page"))
+    past.object_list = bookings_with_exam(past.object_list)
     return render(
         request,
         "scheduling/my_bookings.html",
@@ -209,6 +211,7 @@ def hospital_bookings(request: AuthenticatedHttpRequest, hospital_id: int) -> Ht
         b for b in live if b.status == BookingStatus.PENDING and b.initiated_by == "technologist"
     ]
     past = Paginator(_past(bookings, now=now), PAST_PAGE_SIZE).get_page(request.GET.get("page"))
+    past.object_list = bookings_with_exam(past.object_list)
     return render(
         request,
         "scheduling/hospital_bookings.html",

@@ -16,6 +16,16 @@
   var ROLE = root.dataset.role;
   var USER_ID = Number(root.dataset.userId);
   var SOCKET_PATH = root.dataset.socketPath;
+  // Every time shown is the scanning site's, 24-hour, labelled ("14:05 Brussels").
+  var TIME_ZONE = root.dataset.timeZone || undefined;
+  var ZONE_LABEL = root.dataset.zoneLabel || "";
+  var TIME_FORMAT = (function () {
+    var options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: TIME_ZONE };
+    try { return new Intl.DateTimeFormat("en-GB", options); } catch (e) {
+      delete options.timeZone;  // an unknown zone: the browser's own, still 24-hour
+      return new Intl.DateTimeFormat("en-GB", options);
+    }
+  })();
   var CONTROL_ROLES = ["operator", "local", "assistant"];
   var ASSIST_REQUESTER_ROLES = ["operator", "local"];   // who asks for help (cockpit/models.py)
   var ROLE_LABELS = { scanner: "scanner", operator: "operator", local: "local staff", assistant: "assistant", observer: "observer" };
@@ -88,15 +98,16 @@
     s = s % 60;
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
+  function siteTime(d) { return TIME_FORMAT.format(d) + (ZONE_LABEL ? " " + ZONE_LABEL : ""); }
   function timeOf(iso) {
     var d = iso ? new Date(iso) : new Date();
     if (isNaN(d.getTime())) { d = new Date(); }
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return siteTime(d);
   }
   function hhmm(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) { return ""; }
-    return (d.getHours() < 10 ? "0" : "") + d.getHours() + ":" + (d.getMinutes() < 10 ? "0" : "") + d.getMinutes();
+    return siteTime(d);
   }
   function labelOf(name, args) {
     var label = COMMAND_LABELS[name] || name;
@@ -280,6 +291,7 @@
     var list = $("chat-list");
     clear(list);
     (p.chat || []).forEach(addChat);
+    renderActivity(p.activity || []);
     lastSeq = typeof p.seq === "number" ? p.seq : 0;
     resyncing = false;
     drain();
@@ -288,6 +300,7 @@
 
   function apply(frame) {
     var p = frame.payload || {};
+    outcomeApply(frame.type, p);
     switch (frame.type) {
       case "state":
         if (p.full && p.state) {
@@ -380,6 +393,7 @@
     renderAssist();
     renderLinks();
     renderChecklist();
+    renderOutcome();
   }
 
   function ended() { return finished || (!!session && session.status === "ended"); }
@@ -391,7 +405,9 @@
     badge.className = "badge session-status " + session.status;
     if (session.status === "ended") {
       finished = true;
-      setConnection("closed", "This session has ended.");
+      setConnection("closed", "This session has ended" +
+        (session.ended_reason ? ": " + session.ended_reason : ".") +
+        (session.outcome ? " " + session.outcome.label + "." : ""));
     }
   }
 
@@ -453,6 +469,7 @@
     toggle("#confirm-contrast", open && ROLE === "local" && !!state &&
       (status === "waiting_contrast" || state.contrast === "requested"));
     toggle("#close-session", open && ROLE === "operator" && status === "finished");
+    renderEndButton();
   }
 
   function renderState() {
@@ -650,11 +667,190 @@
     list.scrollTop = list.scrollHeight;
   }
 
-  function log(text) {
+  function log(text, at) {
     var list = $("log");
-    var item = make("li", "", timeOf() + " " + text);
+    var item = make("li", "", timeOf(at) + " " + text);
     list.insertBefore(item, list.firstChild);
     while (list.children.length > LOG_KEPT) { list.removeChild(list.lastChild); }
+  }
+
+  // --- The activity log, STOPs and the exam's outcome ------------------------------------------------
+  // The relay keeps the activity log beside the chat: a snapshot carries it (each entry with the
+  // moment it happened), live events add to it. STOPs and their reasons come with the `control`
+  // event of a STOP and the `stops` event of a reason; the summary with the `session` event that
+  // ends it.
+
+  function activityText(type, p) {
+    switch (type) {
+      case "command": return who(p.by) + ": " + labelOf(p.name, p.args);
+      case "ack": return p.ok === false ? "The scanner refused a command: " + (p.reason || "no reason given") : null;
+      case "stop": return "STOP by " + who(p.by);
+      case "control": return describeControl(p);
+      case "presence":
+        if (p.joined) { return who(p.joined) + (isMe(p.joined) ? " (you)" : "") + " joined"; }
+        if (p.left) { return who(p.left) + (isMe(p.left) ? " (you)" : "") + " left"; }
+        return null;
+      case "assist": return p.assist ? describeAssist(p.action, p.assist) : null;
+      case "session": return sessionText(p);
+      case "stops": return p.action === "reason" && p.stop ? stopReasonText(p.stop) : null;
+    }
+    return null;
+  }
+
+  function sessionText(p) {
+    if (p.status === "live") { return "The exam started: the first sequence runs"; }
+    if (p.status === "ended") {
+      return "The session ended" + (p.outcome && p.outcome.label ? " — " + p.outcome.label : "") +
+        (p.ended_reason ? ". " + p.ended_reason : "");
+    }
+    return null;
+  }
+
+  function stopReasonText(stop) {
+    return (stop.reason_by ? stop.reason_by.name : "Someone") + " gave the reason for the STOP at " +
+      hhmm(stop.at) + ": “" + stop.reason + "”";
+  }
+
+  function renderActivity(entries) {
+    var list = $("log");
+    clear(list);
+    entries.forEach(function (entry) {
+      var text = activityText(entry.type, entry.payload || {});
+      if (text) { log(text, entry.at); }
+    });
+  }
+
+  function outcomeApply(type, p) {
+    if (type === "control" && p.stops) {
+      session = session || {};
+      session.stops = p.stops;
+      renderOutcome();
+    } else if (type === "stops") {
+      session = session || {};
+      session.stops = p.stops || [];
+      if (p.action === "reason" && p.stop) { log(stopReasonText(p.stop)); }
+      renderOutcome();
+    } else if (type === "session") {
+      var text = sessionText(p);
+      if (text) { log(text); }
+    }
+  }
+
+  function mayGiveReason(stop) {
+    return ROLE === "local" || (!!stop.by && stop.by.id === USER_ID);
+  }
+
+  function stopItem(stop) {
+    var item = make("li", "stop");
+    item.id = "stop-" + stop.id;
+    item.dataset.stopId = String(stop.id);
+    var at = make("time", "", hhmm(stop.at));
+    at.setAttribute("datetime", stop.at);
+    item.appendChild(at);
+    item.appendChild(document.createTextNode(" STOP by " + who(stop.by) + " "));
+    item.appendChild(stop.reason
+      ? make("span", "stop-reason", "— “" + stop.reason + "”")
+      : make("span", "muted stop-reason", "— no reason given yet"));
+    if (!mayGiveReason(stop)) { return item; }
+    var form = make("form", "stop-reason-form inline");
+    form.method = "post";
+    form.action = (root.dataset.stopReasonUrl || "").replace("999999999", String(stop.id));
+    var token = root.querySelector('#outcome input[name="csrfmiddlewaretoken"]') ||
+      document.querySelector('input[name="csrfmiddlewaretoken"]');
+    [["csrfmiddlewaretoken", token ? token.value : ""], ["role", ROLE]].forEach(function (pair) {
+      var hidden = make("input");
+      hidden.type = "hidden";
+      hidden.name = pair[0];
+      hidden.value = pair[1];
+      form.appendChild(hidden);
+    });
+    var label = make("label", "", "Why was it stopped?");
+    label.htmlFor = "stop-reason-" + stop.id;
+    var input = make("input");
+    input.id = "stop-reason-" + stop.id;
+    input.name = "reason";
+    input.maxLength = 500;
+    input.required = true;
+    input.autocomplete = "off";
+    input.value = stop.reason || "";
+    var button = make("button", "secondary", stop.reason ? "Change the reason" : "Give the reason");
+    button.type = "submit";
+    form.appendChild(label);
+    form.appendChild(input);
+    form.appendChild(button);
+    form.addEventListener("submit", function (event) {
+      // Live: the relay records it and tells everyone. Ended: the form posts to the page.
+      if (!socket || socket.readyState !== WebSocket.OPEN || ended()) { return; }
+      event.preventDefault();
+      var reason = input.value.trim();
+      if (!reason) { showError("outcome", "Say why the scan was stopped."); return; }
+      send("stop_reason", { stop: stop.id, reason: reason }, "outcome");
+    });
+    item.appendChild(form);
+    return item;
+  }
+
+  function renderOutcome() {
+    var list = $("stops");
+    if (!list || !session || !session.stops) { renderEndButton(); return; }
+    // Keep a reason being typed: re-render only the items whose STOP changed.
+    var shown = {};
+    Array.prototype.forEach.call(list.children, function (item) {
+      if (item.dataset.stopId) { shown[item.dataset.stopId] = item; }
+    });
+    if (!session.stops.length) {
+      clear(list);
+      list.appendChild(make("li", "muted", "No STOP."));
+    } else {
+      Array.prototype.slice.call(list.children).forEach(function (item) {
+        if (!item.dataset.stopId) { list.removeChild(item); }
+      });
+      session.stops.forEach(function (stop) {
+        var old = shown[String(stop.id)];
+        var key = JSON.stringify([stop.reason, stop.reason_at]);
+        if (old && old.dataset.key === key) { list.appendChild(old); return; }
+        var item = stopItem(stop);
+        item.dataset.key = key;
+        if (old) { list.replaceChild(item, old); } else { list.appendChild(item); }
+      });
+    }
+    var summary = $("exam-outcome-live");
+    var outcome = session.outcome;
+    if (outcome && !$("exam-outcome")) {
+      if (!summary) {
+        summary = make("p", "exam-outcome");
+        summary.id = "exam-outcome-live";
+        list.parentNode.insertBefore(summary, list.parentNode.firstChild);
+      }
+      summary.className = "exam-outcome outcome-" + outcome.outcome;
+      summary.textContent = outcome.label + " · " + (outcome.ending_label || "").toLowerCase() +
+        (outcome.ended_by ? " by " + outcome.ended_by.name : "") + ", " + hhmm(outcome.ended_at);
+    }
+    var started = $("fact-started");
+    if (started && session.started_at) { started.textContent = hhmm(session.started_at); }
+    var endedAt = $("fact-ended");
+    if (endedAt && session.ended_at) { endedAt.textContent = hhmm(session.ended_at); }
+    renderEndButton();
+  }
+
+  function renderEndButton() {
+    var status = state ? state.status : null;
+    var acquiring = status === "running" || status === "paused";
+    toggle("#end-early", !ended() && (ROLE === "operator" || ROLE === "local") &&
+      !!session && !!session.started_at && !!state && !acquiring &&
+      (status !== "finished" || ROLE === "local"));
+  }
+
+  var endButton = $("end-early");
+  if (endButton) {
+    endButton.addEventListener("click", function () {
+      var done = (state && state.sequences || []).filter(function (sq) { return sq.status === "done"; }).length;
+      var total = (state && state.sequences || []).length;
+      if (window.confirm("End the exam here? " + done + " of " + total +
+          " sequences are done; the booking is completed as it stands.")) {
+        send("end", {}, "outcome");
+      }
+    });
   }
 
   // --- Help from a senior ----------------------------------------------------------------------------

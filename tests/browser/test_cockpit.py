@@ -31,6 +31,9 @@ from tests.live_daphne import LiveDaphne, live_daphne
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LIVE_TIMEOUT_MS = 15_000
+# An exam stopped seconds into its 20 s localiser: nothing was done (on a very slow machine, the
+# localiser alone).
+ABORTED = re.compile(r"Aborted \(0 of 7 sequences done\)|Completed — partial \(1 of 7")
 T = TypeVar("T")
 
 
@@ -387,3 +390,65 @@ def test_a_lost_connection_shows_reconnecting_then_resyncs_from_the_last_seq(
     seqs = [int(f["seq"]) for f in frames[resumed] if isinstance(f.get("seq"), int)]
     assert seqs == list(range(last_seen + 1, last_seen + 1 + len(seqs)))
     assert "chat" in kinds
+
+
+def test_stop_a_reason_and_an_early_end_show_as_aborted_with_the_hours_it_ran(
+    world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    """Local staff STOP the first sequence, say why, and end the exam there: every screen shows
+    times in the site's zone, a reload keeps the activity log, and the booking page says the
+    exam was aborted with the hours it ran, never plainly "Completed"."""
+    cockpit, token = _cockpit_and_token(world)
+    console_url = f"{server.url}/cockpit/{cockpit.pk}/"
+    with ScannerThread(server, token):
+        operator = _person(new_context, server, world.technologist.email)
+        operator.goto(console_url)
+        local = _person(new_context, server, world.local_staff.email)
+        local.goto(console_url)
+        for page in (operator, local):
+            expect(page.locator("#console-status")).to_have_text("Idle", timeout=LIVE_TIMEOUT_MS)
+        operator.get_by_role("button", name="Ask for control").click()
+        expect(operator.locator("#console-controls")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        operator.locator("#console-controls").get_by_role("button", name="Start").click()
+        expect(local.locator("#console-status")).to_have_text("Running", timeout=LIVE_TIMEOUT_MS)
+
+        local.get_by_role("button", name="STOP").click()
+        expect(local.locator("#console-status")).to_have_text("Stopped", timeout=LIVE_TIMEOUT_MS)
+        # The STOP is listed at once, in the site's zone; local staff may say why.
+        stop_item = local.locator("#stops li.stop")
+        expect(stop_item).to_contain_text(
+            f"Brussels STOP by {world.local_staff.display_name} (local staff)",
+            timeout=LIVE_TIMEOUT_MS,
+        )
+        expect(operator.locator("#stops li.stop form")).to_have_count(0)
+        stop_item.get_by_label("Why was it stopped?").fill("Patient asked to stop")
+        stop_item.get_by_role("button", name="Give the reason").click()
+        for page in (operator, local):
+            expect(page.locator("#stops")).to_contain_text(
+                "“Patient asked to stop”", timeout=LIVE_TIMEOUT_MS
+            )
+        expect(operator.locator("#log")).to_contain_text("gave the reason for the STOP")
+        assert re.search(r"^\d\d:\d\d Brussels ", operator.locator("#log li").first.inner_text())
+
+        # A reload keeps the activity log (from the snapshot, with its times).
+        local.reload()
+        expect(local.locator("#console-status")).to_have_text("Stopped", timeout=LIVE_TIMEOUT_MS)
+        expect(local.locator("#log")).to_contain_text(
+            f"STOP by {world.local_staff.display_name} (local staff)"
+        )
+        expect(local.locator("#log")).to_contain_text(
+            f"{world.technologist.display_name} (operator): start"
+        )
+
+        local.once("dialog", lambda dialog: dialog.accept())
+        local.get_by_role("button", name="End the exam here").click()
+        for page in (operator, local):
+            expect(page.locator("#session-status")).to_have_text("Ended", timeout=LIVE_TIMEOUT_MS)
+            expect(page.locator("#conn-state")).to_contain_text(ABORTED)
+
+        booking = local.context.new_page()
+        booking.goto(f"{server.url}/bookings/{cockpit.booking_id}/")
+        expect(booking.locator("#booking-status")).to_have_text(ABORTED)
+        expect(booking.locator("#booking-hours")).to_contain_text(" h run, ")
+        expect(booking.locator("#booking-hours")).to_contain_text("(2 h booked)")
+        expect(booking.locator("#booking-cockpit")).to_contain_text("“Patient asked to stop”")

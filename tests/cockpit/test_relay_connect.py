@@ -149,6 +149,7 @@ async def test_people_get_welcome_then_snapshot_then_presence(world: World, rela
                 "presence": [],
                 "chat": [],
                 "links": [],
+                "activity": [],
             },
         },
         {
@@ -249,7 +250,8 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(world: World, r
     assert await socket.recv() == error(
         "unknown_type",
         "'launch' is not a frame this socket may send; expected one of: approve, assist, chat, "
-        "checklist, close, command, confirm_contrast, control, echo, ping, resync, stop.",
+        "checklist, close, command, confirm_contrast, control, echo, end, ping, resync, stop, "
+        "stop_reason.",
         ref,
     )
     ref = await socket.send("command", {"name": "self_destruct"})

@@ -27,6 +27,14 @@ def control_now(cockpit: CockpitSession) -> dict[str, Any]:
 
 
 @database_sync_to_async
+def stops_now(cockpit: CockpitSession) -> list[dict[str, Any]]:
+    stops: list[dict[str, Any]] = selectors.outcome_view(
+        selectors.cockpit_get(cockpit_id=cockpit.pk)
+    )["stops"]
+    return stops
+
+
+@database_sync_to_async
 def audit_trail(cockpit: CockpitSession) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (event.action, event.actor_label, event.data)
@@ -98,6 +106,8 @@ class Room:
             "seq": self.seq,
             "payload": {"action": action, "by": by, **control},
         }
+        if action == "stop":  # every STOP so far, the one just pressed with its id
+            expected["payload"]["stops"] = await stops_now(self.cockpit)
         assert first == expected
         for socket in self.people[1:]:
             assert await socket.recv() == expected

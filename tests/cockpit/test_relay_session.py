@@ -79,6 +79,13 @@ async def test_state_is_relayed_merged_and_kept_for_late_joiners(world: World, r
     local = await relay.person(world.local_staff, cockpit.pk)
     _, snapshot, _ = await local.recv_many(3)
     session, control = await views(cockpit)
+    # The activity log so far: the scanner and the operator joined (each with the moment kept).
+    activity = snapshot["payload"].pop("activity")
+    assert [(entry["type"], entry["seq"], entry["payload"]) for entry in activity] == [
+        ("presence", 1, {"joined": {"id": None, "name": "MR 1", "role": "scanner"}, "left": None}),
+        ("presence", 2, {"joined": person(world.technologist, "operator"), "left": None}),
+    ]
+    assert all(entry["at"].endswith("+00:00") for entry in activity)
     assert snapshot == {
         "type": "snapshot",
         "seq": None,

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from cockpit.groups import store_key
 from cockpit.store import (
+    ACTIVITY_MAX,
     CHAT_HISTORY_MAX,
     CHAT_MAX,
     HISTORY_MAX,
@@ -112,6 +113,45 @@ async def test_snapshot_keeps_the_latest_state_and_the_recent_chat(
     assert snapshot.state == {"status": "running", "sar": {"level": 1.2, "limit": 3.2}}
     assert snapshot.state_seq == 1
     assert snapshot.chat == [{"text": f"line {number}"} for number in range(3, CHAT_MAX + 3)]
+
+
+async def test_the_activity_log_is_kept_beside_the_chat_bounded_and_trimmed(
+    kept: MemoryStore | RedisStore, prefix: str
+) -> None:
+    """Joins and leaves (without the whole list), commands, the scanner's refusals (not its
+    every acknowledgement), STOPs, control, a STOP's reason, help, the session's start and end;
+    never state frames or chat. The last ACTIVITY_MAX, each with its seq and moment."""
+    someone = {"id": 7, "name": "Ann", "role": "local"}
+    await kept.publish(
+        prefix, "presence", {"participants": [someone], "joined": someone, "left": None}
+    )
+    await kept.publish(
+        prefix, "presence", {"participants": [someone], "joined": None, "left": None}
+    )
+    await kept.publish(prefix, "state", {"full": True}, snapshot_state={"status": "idle"})
+    await kept.publish(prefix, "chat", {"from": someone, "text": "Ready"})
+    await kept.publish(prefix, "command", {"name": "start", "args": {}, "by": someone})
+    await kept.publish(prefix, "ack", {"ref": 5, "ok": True, "reason": ""})
+    await kept.publish(prefix, "ack", {"ref": 5, "ok": False, "reason": "Needs contrast"})
+    await kept.publish(prefix, "stop", {"by": someone})
+    await kept.publish(prefix, "stops", {"action": "stopped", "stops": []})
+    await kept.publish(prefix, "stops", {"action": "reason", "stop": {"id": 1}, "stops": []})
+    await kept.publish(prefix, "session", {"status": "ended", "protocol": "neuro", "outcome": None})
+    snapshot = await kept.snapshot(prefix)
+    assert [(entry["type"], entry["seq"], entry["payload"]) for entry in snapshot.activity] == [
+        ("presence", 1, {"joined": someone, "left": None}),
+        ("command", 5, {"name": "start", "args": {}, "by": someone}),
+        ("ack", 7, {"ref": 5, "ok": False, "reason": "Needs contrast"}),
+        ("stop", 8, {"by": someone}),
+        ("stops", 10, {"action": "reason", "stop": {"id": 1}}),
+        ("session", 11, {"status": "ended", "outcome": None, "ended_reason": None}),
+    ]
+    assert all(entry["at"].endswith("+00:00") for entry in snapshot.activity)
+    for number in range(ACTIVITY_MAX + 5):
+        await kept.publish(prefix, "command", {"name": "pause", "args": {}, "by": number})
+    activity = (await kept.snapshot(prefix)).activity
+    assert len(activity) == ACTIVITY_MAX
+    assert [entry["payload"]["by"] for entry in activity] == list(range(5, ACTIVITY_MAX + 5))
 
 
 async def test_presence_lists_fresh_entries_and_prunes_those_of_a_dead_process(

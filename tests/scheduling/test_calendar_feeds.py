@@ -344,12 +344,12 @@ def test_a_feed_costs_the_same_queries_however_long(
 
     sessions(1, 1)
     person, hospital = person_feed_url(tech), hospital_feed_url(world)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         fetch(person)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         fetch(hospital)
     sessions(4, 2)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         fetch(person)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         fetch(hospital)
