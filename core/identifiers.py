@@ -17,6 +17,8 @@ from typing import Any
 
 import re2
 
+from core.names import person_name_found
+
 
 def _compile(pattern: str) -> Any:
     """Case-insensitive, as people type: "DOB", "Jan", "GEBOREN"."""
@@ -59,16 +61,23 @@ _PATTERNS: list[tuple[str, Any]] = [
 ]
 
 
+# What a name found is called in the message: never the name itself, which would then be copied
+# into the logs that record refusals.
+PERSON_NAME = "a person's name"
+
+
 def patient_identifier_problems(text: str) -> list[str]:
     """What in `text` looks like a patient identifier, as phrases for an error message."""
     found = [label for label, pattern in _PATTERNS if pattern.search(text or "")]
+    if person_name_found(text or ""):
+        found.append(PERSON_NAME)
     return list(dict.fromkeys(found))  # each kind once, in order
 
 
 def patient_identifier_message(problems: list[str]) -> str:
     listed = problems[0] if len(problems) == 1 else f"{', '.join(problems[:-1])} and {problems[-1]}"
     return (
-        f"This looks like it contains {listed}. Describe the work, never the patient: no dates "
-        "of birth, register or NHS numbers, e-mail addresses or phone numbers (the session's "
+        f"This looks like it contains {listed}. Describe the work, never the patient: no names, "
+        "dates of birth, register or NHS numbers, e-mail addresses or phone numbers (the session's "
         "times belong in its start and end)."
     )

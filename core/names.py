@@ -1,0 +1,251 @@
+"""People's names in free text, in Dutch, French, English and German: `person_name_found(text)`.
+
+A note about the work names no one: "Mevrouw Els Peeters, claustrofobie" or "jan janssens moet
+nuchter blijven" identifies the patient as surely as a register number does. Notes are also full
+of capitalised words that are not people (Siemens MAGNETOM Vida, Gadovist, AZ Delta, Sint-Jan,
+FLAIR, Leuven, Maandag), and some first names are ordinary words ("will", "may", "roos"). So a
+name counts only in one of these shapes:
+
+- after an honorific (Mevrouw, Mevr., Dhr., De heer, Madame, Mme, M., Mr, Mrs, Ms, Frau, Herr,
+  Fr., Hr. ...), a patient word ("patiënt", "patiente", "Patientin", "pt") or a label
+  ("Naam:", "Nom :", "Name:", "Prénom", "Nachname:" ...);
+- as a first name and a surname side by side, in either order and in any case ("Jan Janssens",
+  "jan janssens", "JANSSENS JAN", "Marleen Van Damme");
+- as an initial and a surname ("J. Janssens").
+
+Which words are first names and surnames comes from core/data/person_names.txt.gz, derived from
+the names-dataset package by scripts/person_names.py (how and why there). A name that is also an
+ordinary word counts beside another name only when it is written as a name (capitalised), and
+two such words together ("Will May", "Rose Hall") only away from the start of a sentence. The
+words below (vendors, products, contrast agents, sequences, hospitals, towns, days, months, body
+parts, jobs) are the work's own vocabulary: never a name, or a name only after an honorific.
+
+Linear in the text: one split into words (a single character class, which cannot backtrack), one
+dictionary look-up per word, and a few look-ups around each word that is a name. The names are
+read on the first check (40 ms) and then held once per process (13 MB resident, 120,000 tokens).
+"""
+
+import functools
+import gzip
+import re
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data" / "person_names.txt.gz"
+
+FIRST, SURNAME, WORD = 1, 2, 4  # bits of a known name: a first name, a surname, an ordinary word
+
+
+@functools.cache
+def person_names() -> dict[str, int]:
+    """Every known name token (lower case) and its bits; read once, on the first check."""
+    names: dict[str, int] = {}
+    lines = gzip.decompress(DATA.read_bytes()).decode().splitlines()
+    for line in lines[1:]:  # the first line records the inputs
+        token, kind = line.split("\t")
+        names[token] = (
+            (FIRST if "F" in kind else 0) | (SURNAME if "S" in kind else 0) | (WORD * ("~" in kind))
+        )
+    return names
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Honorifics that always announce a person, in any case.
+HONORIFICS = _words(
+    "mevrouw mevr mw mvr meneer mijnheer dhr juffrouw madame mme mmes monsieur mlle melle "
+    "mademoiselle mrs frau herr herrn sig signora signor"
+)
+# Honorifics that are also other things ("MR" is magnetic resonance, "MS" multiple sclerosis,
+# "ms" milliseconds, "M" a size, "Fr." a franc): they count only written as honorifics, and
+# only before a known name.
+WEAK_HONORIFICS = {"Mr": "", "mr": "", "Ms": "", "Miss": "", "M": ".", "Fr": ".", "Hr": "."}
+PATIENT_WORDS = _words("patient patiënt patiente patiënte patientin patiëntje pt pte")
+LABELS = _words(
+    "naam voornaam achternaam familienaam nom prénom prenom name vorname nachname familienname "
+    "surname forename firstname lastname"
+)
+TITLES = _words("dr dokter docteur doctor doktor prof professor")
+PARTICLES = _words(
+    "van de der den het ter ten te vande vanden vander vd le la les du des d l da di del della "
+    "dos das do von vom zu zum zur mac mc o al el ben bin ibn abu"
+)
+SAINTS = _words("sint saint sainte sankt st ste san santa heilig")
+
+# Never a name: the work's own proper nouns, and the words that announce a name.
+NOT_NAMES = (
+    HONORIFICS
+    | PATIENT_WORDS
+    | LABELS
+    | TITLES
+    | SAINTS
+    | _words(
+        # vendors and their MR systems
+        "siemens healthineers philips ge canon toshiba hitachi fujifilm esaote bruker united "
+        "imaging magnetom vida sola skyra prisma aera avanto altea lumina verio trio espree amira "
+        "symphony harmony essenza ingenia ambition achieva elition evolution intera multiva "
+        "panorama signa premier architect pioneer artist hero explorer voyager discovery optima "
+        "creator vantage orian galan titan elan echelon oval airis aperto lucent"
+        # contrast agents and drugs of the MR room
+        " gadovist gadavist dotarem clariscan multihance prohance primovist eovist omniscan "
+        "magnevist artirem elucirem vueway cyclolux buscopan glucagon lorazepam midazolam "
+        "dormicum temesta propofol gadolinium gadobutrol adenosine adenosin adénosine regadenoson"
+        # sequences and techniques
+        " dwi flair swi tse fse epi blade propeller mavric semac dixon vibe space cube tof haste "
+        "trufi fiesta mprage lava star stir dti bold asl mra mrcp"
+        # hospitals, networks and campuses
+        " az uz chu chr chirec hul uza uzg cub erasme jolimont gasthuisberg jessa groeninge delta "
+        "rumbeke sart salvator augustinus vincentius middelheim stuivenberg "
+        "bordet brugmann helora vivalia epicura humani godinne"
+    )
+)
+
+# Names, but also the work's ordinary words: a name only after an honorific or a label.
+WORK_WORDS = _words(
+    # days and months, four languages
+    "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag lundi mardi mercredi jeudi "
+    "vendredi samedi dimanche monday tuesday wednesday thursday friday saturday sunday montag "
+    "dienstag mittwoch donnerstag freitag samstag sonntag januari februari maart april mei juni "
+    "juli augustus september oktober november december janvier février fevrier mars avril mai "
+    "juin juillet août aout septembre octobre novembre décembre january february march may june "
+    "july august october januar februar märz juli dezember"
+    # Belgian towns and neighbouring cities, in their languages
+    " antwerpen anvers gent gand brugge bruges brussel bruxelles brussels leuven louvain liège "
+    "luik lüttich namur namen charleroi mons bergen tournai doornik kortrijk courtrai hasselt "
+    "genk mechelen malines aalst alost oostende ostende roeselare eupen ottignies "
+    "wavre waver nivelles nijvel arlon aarlen verviers seraing mouscron moeskroen turnhout "
+    "geel lier dendermonde ninove ieper ypres knokke bonheiden wilrijk jette ukkel uccle "
+    "etterbeek anderlecht ixelles elsene woluwe schaerbeek schaarbeek vith namen libramont "
+    "dinant huy hoei marche bastogne lommel tienen tirlemont diest aarschot vilvoorde zaventem "
+    "maastricht lille rijsel aachen aken luxembourg luxemburg"
+    # body parts and exams
+    " hoofd hersenen knie schouder heup enkel pols rug nek borst hart lever prostaat bekken "
+    "tête cerveau genou épaule hanche cheville poignet dos cou sein coeur cœur foie bassin "
+    "head brain knee shoulder hip ankle wrist spine neck breast heart liver pelvis kopf knie "
+    "schulter hüfte sprunggelenk handgelenk wirbelsäule hals brust herz leber becken"
+    # the staff and their work
+    " technoloog technologue technologist radiographer radioloog radiologue radiologist "
+    "radiologe verpleegkundige infirmier infirmière nurse pflege anesthesist anesthésiste "
+    "anaesthetist anästhesist cardioloog cardiologue cardiologist kardiologe coördinator "
+    "coordinateur coordinator koordinator manager hoofdtechnoloog mtra mtr spoel antenne coil "
+    "spule scanner protocol protocole protokoll contrast kontrast sedatie sédation sedation "
+    "sedierung campus parking"
+)
+
+_WORD = re.compile(r"([^\W\d_]+)")  # letters only; a single class: linear, no backtracking
+
+
+def _capitalised(word: str) -> bool:
+    """Written as a name: "Peeters", "PEETERS" (not "peeters", nor a 1- or 2-letter acronym)."""
+    return word[0].isupper() and (not word.isupper() or len(word) > 2)
+
+
+def _title(word: str) -> bool:
+    """ "Peeters", not "PEETERS": what an unknown word looks like when it is a name."""
+    return word[0].isupper() and not word.isupper()
+
+
+def _starts_sentence(separator: str) -> bool:
+    return any(mark in separator for mark in ".!?:;\n•–") or separator.strip() == "-"
+
+
+def person_name_found(text: str) -> bool:
+    """Does `text` name a person? See the module's docstring for what counts."""
+    parts = _WORD.split(text or "")
+    words = parts[1::2]  # the words; parts[2 * i] is what comes before word i
+    if not words:
+        return False
+    names = person_names()
+    folded = list(map(str.casefold, words))
+    bits = list(map(names.get, folded))
+    count = len(words)
+
+    def name_bits(i: int) -> int:
+        """Word i's bits; 0 when it is not a name here (a product, a saint's place, a title)."""
+        found = bits[i]
+        word = folded[i]
+        if not found or word in NOT_NAMES:
+            return 0
+        if i and folded[i - 1] in SAINTS and parts[2 * i].strip() in ("", "-", "."):
+            return 0  # Sint-Jan, Saint-Luc, St. Nikolaus: a place
+        return found | WORD if word in WORK_WORDS else found
+
+    def after(i: int, *, allowed: str = " .'’") -> int | None:
+        """The first word after word i past titles and particles ("Dr", "Van den"), if only
+        `allowed` characters separate them."""
+        j = i + 1
+        while j < count and not parts[2 * j].strip(allowed):
+            if folded[j] not in TITLES and folded[j] not in PARTICLES:
+                return j
+            j += 1
+        return None
+
+    def named_after(i: int, *, strong: bool, allowed: str = " .'’") -> bool:
+        """Is there a name right after the honorific, patient word or label at word i?"""
+        j = after(i, allowed=allowed)
+        if j is None or folded[j] in NOT_NAMES:
+            return False
+        found = name_bits(j)
+        if found:  # "Mevrouw Peeters", "meneer vermeulen"; "Mevrouw Roos", not "mevrouw is"
+            return not found & WORD or _capitalised(words[j])
+        return strong and _title(words[j])  # "Mevrouw Xhonneux": a name the data lacks
+
+    def full_name(i: int) -> bool:
+        """Is word i a first name or surname followed by the other ("Jan (Van) Janssens")?"""
+        a = name_bits(i)
+        j = after(i, allowed=" '’")
+        if not a or j is None:
+            return False
+        b = name_bits(j)
+        if not b or not ((a & FIRST and b & SURNAME) or (a & SURNAME and b & FIRST)):
+            return False
+        plain_a, plain_b = not a & WORD, not b & WORD
+        if plain_a and plain_b:
+            return True
+        if not plain_a and not plain_b:
+            # "JOHN SMITH", or "Will May" mid-sentence: a capital at a sentence's start says nothing
+            if words[i].isupper() and words[j].isupper():
+                return len(words[i]) > 2 and len(words[j]) > 2
+            opening = i == 0 or _starts_sentence(parts[2 * i])
+            return _title(words[i]) and _title(words[j]) and not opening
+        ordinary = words[j] if plain_a else words[i]
+        return _capitalised(ordinary) or (words[i].islower() and words[j].islower())
+
+    def initial_and_surname(i: int) -> bool:
+        """ "J. Janssens"."""
+        found = name_bits(i)
+        return bool(
+            i
+            and found & SURNAME
+            and not found & WORD
+            and _title(words[i])
+            and len(words[i - 1]) == 1
+            and words[i - 1].isupper()
+            and parts[2 * i].strip() == "."
+        )
+
+    for i, word in enumerate(folded):
+        following = parts[2 * i + 2] if i + 1 < count else ""
+        if word in HONORIFICS or (word == "heer" and i and folded[i - 1] == "de"):
+            if named_after(i, strong=True):
+                return True
+            continue
+        weak = WEAK_HONORIFICS.get(words[i])
+        if weak is not None and following.startswith(weak) and named_after(i, strong=False):
+            return True
+        if ":" in following and (
+            word in LABELS
+            or word in PATIENT_WORDS
+            or (i and folded[i - 1] in LABELS)
+            or (i > 1 and folded[i - 2] in LABELS)
+        ):
+            # "Naam: Peeters", "Nom du patient : Amrani", "Patiënt: Verhoeven"
+            if named_after(i, strong=True, allowed=" .'’:"):
+                return True
+            continue
+        if word in PATIENT_WORDS and named_after(i, strong=False):
+            return True
+        if bits[i] and (full_name(i) or initial_and_surname(i)):
+            return True
+    return False
