@@ -28,24 +28,16 @@ read on the first check (40 ms) and then held once per process (13 MB resident, 
 import functools
 import gzip
 import re
+from itertools import compress
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "person_names.txt.gz"
 
 FIRST, SURNAME, WORD = 1, 2, 4  # bits of a known name: a first name, a surname, an ordinary word
-
-
-@functools.cache
-def person_names() -> dict[str, int]:
-    """Every known name token (lower case) and its bits; read once, on the first check."""
-    names: dict[str, int] = {}
-    lines = gzip.decompress(DATA.read_bytes()).decode().splitlines()
-    for line in lines[1:]:  # the first line records the inputs
-        token, kind = line.split("\t")
-        names[token] = (
-            (FIRST if "F" in kind else 0) | (SURNAME if "S" in kind else 0) | (WORD * ("~" in kind))
-        )
-    return names
+# Bits of the words that announce a name: an honorific, a weak one ("Mr", "M."), the "heer" of
+# "de heer", a patient word, a label.
+HONORIFIC, WEAK, HEER, PATIENT, LABEL = 8, 16, 32, 64, 128
+CUES = HONORIFIC | WEAK | HEER | PATIENT | LABEL
 
 
 def _words(text: str) -> frozenset[str]:
@@ -80,6 +72,7 @@ NOT_NAMES = (
     | LABELS
     | TITLES
     | SAINTS
+    | {word.casefold() for word in WEAK_HONORIFICS}
     | _words(
         # vendors and their MR systems
         "siemens healthineers philips ge canon toshiba hitachi fujifilm esaote bruker united "
@@ -146,8 +139,41 @@ def _title(word: str) -> bool:
     return word[0].isupper() and not word.isupper()
 
 
+_SENTENCE_MARKS = frozenset(".!?:;\n•–")
+
+
 def _starts_sentence(separator: str) -> bool:
-    return any(mark in separator for mark in ".!?:;\n•–") or separator.strip() == "-"
+    return not _SENTENCE_MARKS.isdisjoint(separator) or separator.strip() == "-"
+
+
+@functools.cache
+def person_names() -> dict[str, int]:
+    """Each word the check reacts to, in lower case, and its bits, read once on the first check:
+    the names of the data file less the work's own proper nouns (NOT_NAMES), the work's ordinary
+    words marked as such, and the words that announce a name."""
+    names: dict[str, int] = {}
+    lines = gzip.decompress(DATA.read_bytes()).decode().splitlines()
+    for line in lines[1:]:  # the first line records the inputs
+        token, kind = line.split("\t")
+        if token not in NOT_NAMES:
+            names[token] = (
+                (FIRST if "F" in kind else 0)
+                | (SURNAME if "S" in kind else 0)
+                | (WORD if "~" in kind or token in WORK_WORDS else 0)
+            )
+    for words, bit in (
+        (HONORIFICS, HONORIFIC),
+        ({word.casefold() for word in WEAK_HONORIFICS}, WEAK),
+        ({"heer"}, HEER),
+        (PATIENT_WORDS, PATIENT),
+        (LABELS, LABEL),
+    ):
+        for word in words:
+            names[word] = bit
+    return names
+
+
+_SKIPPED = TITLES | PARTICLES  # between an honorific and a name, or a first name and a surname
 
 
 def person_name_found(text: str) -> bool:
@@ -156,46 +182,51 @@ def person_name_found(text: str) -> bool:
     words = parts[1::2]  # the words; parts[2 * i] is what comes before word i
     if not words:
         return False
-    names = person_names()
     folded = list(map(str.casefold, words))
-    bits = list(map(names.get, folded))
+    bits = list(map(person_names().get, folded))
     count = len(words)
 
     def name_bits(i: int) -> int:
-        """Word i's bits; 0 when it is not a name here (a product, a saint's place, a title)."""
+        """Word i's name bits; 0 when it is not a name here."""
         found = bits[i]
-        word = folded[i]
-        if not found or word in NOT_NAMES:
+        if not found or found & CUES:
             return 0
         if i and folded[i - 1] in SAINTS and parts[2 * i].strip() in ("", "-", "."):
             return 0  # Sint-Jan, Saint-Luc, St. Nikolaus: a place
-        return found | WORD if word in WORK_WORDS else found
+        return found
 
-    def after(i: int, *, allowed: str = " .'’") -> int | None:
+    def after(i: int, allowed: str) -> int | None:
         """The first word after word i past titles and particles ("Dr", "Van den"), if only
         `allowed` characters separate them."""
         j = i + 1
         while j < count and not parts[2 * j].strip(allowed):
-            if folded[j] not in TITLES and folded[j] not in PARTICLES:
+            if folded[j] not in _SKIPPED:
                 return j
             j += 1
         return None
 
     def named_after(i: int, *, strong: bool, allowed: str = " .'’") -> bool:
         """Is there a name right after the honorific, patient word or label at word i?"""
-        j = after(i, allowed=allowed)
-        if j is None or folded[j] in NOT_NAMES:
+        j = after(i, allowed)
+        if j is None:
             return False
         found = name_bits(j)
         if found:  # "Mevrouw Peeters", "meneer vermeulen"; "Mevrouw Roos", not "mevrouw is"
             return not found & WORD or _capitalised(words[j])
-        return strong and _title(words[j])  # "Mevrouw Xhonneux": a name the data lacks
+        # "Mevrouw Xhonneux": a name the data lacks
+        return strong and not bits[j] and folded[j] not in NOT_NAMES and _title(words[j])
 
-    def full_name(i: int) -> bool:
-        """Is word i a first name or surname followed by the other ("Jan (Van) Janssens")?"""
-        a = name_bits(i)
-        j = after(i, allowed=" '’")
-        if not a or j is None:
+    def labelled(i: int) -> bool:
+        """ "Naam: Peeters", "Nom du patient : Amrani", "Name des Patienten: Demir"."""
+        for k in range(i, min(i + 3, count)):
+            if ":" in parts[2 * k + 2]:
+                return named_after(k, strong=True, allowed=" .'’:")
+        return False
+
+    def full_name(i: int, a: int) -> bool:
+        """Is word i (a name: bits `a`) followed by the other half ("Jan (Van) Janssens")?"""
+        j = after(i, " '’")
+        if j is None:
             return False
         b = name_bits(j)
         if not b or not ((a & FIRST and b & SURNAME) or (a & SURNAME and b & FIRST)):
@@ -207,45 +238,43 @@ def person_name_found(text: str) -> bool:
             # "JOHN SMITH", or "Will May" mid-sentence: a capital at a sentence's start says nothing
             if words[i].isupper() and words[j].isupper():
                 return len(words[i]) > 2 and len(words[j]) > 2
-            opening = i == 0 or _starts_sentence(parts[2 * i])
-            return _title(words[i]) and _title(words[j]) and not opening
+            titled = _title(words[i]) and _title(words[j])
+            return titled and not (i == 0 or _starts_sentence(parts[2 * i]))
         ordinary = words[j] if plain_a else words[i]
         return _capitalised(ordinary) or (words[i].islower() and words[j].islower())
 
-    def initial_and_surname(i: int) -> bool:
+    def initial_and_surname(i: int, found: int) -> bool:
         """ "J. Janssens"."""
-        found = name_bits(i)
         return bool(
-            i
-            and found & SURNAME
+            found & SURNAME
             and not found & WORD
-            and _title(words[i])
             and len(words[i - 1]) == 1
             and words[i - 1].isupper()
             and parts[2 * i].strip() == "."
+            and _title(words[i])
         )
 
-    for i, word in enumerate(folded):
-        following = parts[2 * i + 2] if i + 1 < count else ""
-        if word in HONORIFICS or (word == "heer" and i and folded[i - 1] == "de"):
-            if named_after(i, strong=True):
+    for i in compress(range(count), bits):  # only the words the check reacts to
+        found = bits[i] or 0
+        if found & CUES:
+            if found & HONORIFIC or (found & HEER and i and folded[i - 1] == "de"):
+                if named_after(i, strong=True):
+                    return True
+            elif found & WEAK:
+                weak = WEAK_HONORIFICS.get(words[i])
+                if (
+                    weak is not None
+                    and parts[2 * i + 2].startswith(weak)
+                    and named_after(i, strong=False)
+                ):
+                    return True
+            elif found & PATIENT and ":" not in parts[2 * i + 2]:
+                if named_after(i, strong=False):
+                    return True
+            elif found & (PATIENT | LABEL) and labelled(i):
                 return True
             continue
-        weak = WEAK_HONORIFICS.get(words[i])
-        if weak is not None and following.startswith(weak) and named_after(i, strong=False):
-            return True
-        if ":" in following and (
-            word in LABELS
-            or word in PATIENT_WORDS
-            or (i and folded[i - 1] in LABELS)
-            or (i > 1 and folded[i - 2] in LABELS)
-        ):
-            # "Naam: Peeters", "Nom du patient : Amrani", "Patiënt: Verhoeven"
-            if named_after(i, strong=True, allowed=" .'’:"):
-                return True
-            continue
-        if word in PATIENT_WORDS and named_after(i, strong=False):
-            return True
-        if bits[i] and (full_name(i) or initial_and_surname(i)):
+        found = name_bits(i)
+        if found and (full_name(i, found) or (i and initial_and_surname(i, found))):
             return True
     return False

@@ -58,6 +58,10 @@ HOSTILE = {
     "at signs": "a@" * 100_000,
     "dotted domain": "x@" + "a." * 99_999,
     "months": "1 jan " * 33_334,
+    # Every word a name for core.names to weigh: full names, honorifics, particles.
+    "full names": "Jan Janssens " * 15_385,
+    "honorifics": "Mevrouw " * 25_000,
+    "lower-case names": "jan de smet " * 16_667,
 }
 
 
