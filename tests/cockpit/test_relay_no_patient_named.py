@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from cockpit.models import AssistRequest
+from marketplace.models import ExamFamily
 from tests.cockpit.support import open_cockpit
 from tests.conftest import World
 
@@ -36,6 +37,10 @@ def help_asked() -> bool:
 async def test_a_note_or_chat_line_naming_the_patient_is_an_error_frame(
     world: World, relay: Any
 ) -> None:
+    # A transactional test may follow one that emptied the seeded vocabulary.
+    await database_sync_to_async(ExamFamily.objects.get_or_create)(
+        code="neuro", defaults={"name": "Neuro"}
+    )
     cockpit = await database_sync_to_async(open_cockpit)(world)
     operator = await relay.person(world.technologist, cockpit.pk)
     await operator.recv_many(3)  # welcome, snapshot, presence
