@@ -10,7 +10,7 @@ The patterns run on RE2 (google-re2), an automaton that reads the text once what
 linear time by construction. Python's backtracking `re` made `[\w.+-]+@` quadratic (40,000
 characters took 4.6 s, 200,000 froze the server for two minutes); rewriting each pattern to dodge
 backtracking would hold only until the next pattern is added. A 200,000-character text is checked
-in a few milliseconds by the patterns, and in under 30 ms with the names, even when every word is
+in a few milliseconds by the patterns, and in about 30 ms with the names, even when every word is
 one (bench/bench_identifiers.py). Callers bound the text before it gets here too
 (`core.text.free_text_clean`).
 """
