@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run dev test-clock install install-dev migrate demo test lint format bench fuzz services clean
+.PHONY: run dev test-clock install install-dev migrate demo test lint format bench fuzz services clean person-names
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -78,6 +78,13 @@ test-clock: install-dev
 ## FUZZ_EXAMPLES (examples per operation) and FUZZ_SEED tune it; FUZZ_KEEP=1 keeps the reports.
 fuzz: install-dev
 	$(BIN)/python scripts/fuzz.py
+
+## make person-names: rebuild core/data/person_names.txt.gz (the names core.names looks for) from
+## the pinned names-dataset package and Debian's hunspell dictionaries; commit the result.
+person-names: install-dev
+	scripts/system-packages.sh hunspell hunspell-nl hunspell-fr hunspell-en-gb hunspell-de-de
+	$(BIN)/pip install --quiet -e '.[person-names]'
+	$(BIN)/python scripts/person_names.py
 
 ## make services: PostgreSQL 15 and Redis on this machine (what .ci/run uses).
 services:

@@ -1,21 +1,25 @@
 r"""No patient data: free text that describes the work must not identify the person scanned.
 
 `patient_identifier_problems(text)` names what in a text looks like a patient identifier: a full
-date (a date of birth), a national register or NHS-style number, an e-mail address or a phone
-number. Work descriptions need none of these: times belong in the posting's start and end, and
-people are reached through WeScan, not through numbers typed into notes.
+date (a date of birth), a national register or NHS-style number, an e-mail address, a phone
+number or a person's name (core.names: "Mevrouw Els Peeters", "jan janssens", "Nom : Dupont").
+Work descriptions need none of these: times belong in the posting's start and end, and people
+are reached through WeScan, not through numbers or names typed into notes.
 
 The patterns run on RE2 (google-re2), an automaton that reads the text once whatever the pattern:
 linear time by construction. Python's backtracking `re` made `[\w.+-]+@` quadratic (40,000
 characters took 4.6 s, 200,000 froze the server for two minutes); rewriting each pattern to dodge
 backtracking would hold only until the next pattern is added. A 200,000-character text is checked
-in a few milliseconds (bench/bench_identifiers.py). Callers bound the text before it gets here too
+in a few milliseconds by the patterns, and in about 30 ms with the names, even when every word is
+one (bench/bench_identifiers.py). Callers bound the text before it gets here too
 (`core.text.free_text_clean`).
 """
 
 from typing import Any
 
 import re2
+
+from core.names import person_name_found
 
 
 def _compile(pattern: str) -> Any:
@@ -59,16 +63,23 @@ _PATTERNS: list[tuple[str, Any]] = [
 ]
 
 
+# What a name found is called in the message: never the name itself, which would then be copied
+# into the logs that record refusals.
+PERSON_NAME = "a person's name"
+
+
 def patient_identifier_problems(text: str) -> list[str]:
     """What in `text` looks like a patient identifier, as phrases for an error message."""
     found = [label for label, pattern in _PATTERNS if pattern.search(text or "")]
+    if person_name_found(text or ""):
+        found.append(PERSON_NAME)
     return list(dict.fromkeys(found))  # each kind once, in order
 
 
 def patient_identifier_message(problems: list[str]) -> str:
     listed = problems[0] if len(problems) == 1 else f"{', '.join(problems[:-1])} and {problems[-1]}"
     return (
-        f"This looks like it contains {listed}. Describe the work, never the patient: no dates "
-        "of birth, register or NHS numbers, e-mail addresses or phone numbers (the session's "
+        f"This looks like it contains {listed}. Describe the work, never the patient: no names, "
+        "dates of birth, register or NHS numbers, e-mail addresses or phone numbers (the session's "
         "times belong in its start and end)."
     )

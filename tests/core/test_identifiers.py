@@ -74,6 +74,46 @@ def test_a_long_hostile_text_is_checked_in_linear_time(text: str) -> None:
     assert min(took) < 0.050
 
 
+# Texts where every word is one the name check weighs: full names, honorifics, particles, titles.
+NAME_UNITS = {
+    "full names": "Jan Janssens ",
+    "honorifics": "Mevrouw ",
+    "lower-case names": "jan de smet ",
+    "particles": "Mevrouw van de ",
+    "titles": "Herr Dr. ",
+    "initials": "J. ",
+    "labels": "Naam: ",
+}
+
+
+def _steps(text: str) -> int:
+    """Python-level calls made while checking `text` for a name: the work done, counted, not
+    timed, so a busy machine cannot decide."""
+    import sys
+
+    from core.names import person_name_found, person_names
+
+    person_names()  # read before counting
+    steps = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal steps
+        steps += 1
+
+    sys.setprofile(count)
+    try:
+        person_name_found(text)
+    finally:
+        sys.setprofile(None)
+    return steps
+
+
+@pytest.mark.parametrize("unit", NAME_UNITS.values(), ids=NAME_UNITS.keys())
+def test_the_name_check_does_work_linear_in_the_text(unit: str) -> None:
+    small, large = ((unit * (size // len(unit) + 1))[:size] for size in (20_000, 200_000))
+    assert _steps(large) <= 11 * _steps(small)
+
+
 def test_an_identifier_at_the_end_of_a_long_text_is_still_found() -> None:
     text = "a" * 199_000 + " call 0475 12 34 56, mail jan.peeters@example.org"
     assert patient_identifier_problems(text) == ["an e-mail address", "a phone number"]
