@@ -10,6 +10,8 @@ from channels.layers import get_channel_layer
 
 from cockpit.groups import session_group, store_prefix
 from cockpit.models import CockpitSession
+from cockpit.schemas import MOVES_EVENTS
+from cockpit.selectors import cockpit_get, room_data, room_of
 from cockpit.store import RedisStore, store
 
 
@@ -25,10 +27,17 @@ def session_event_send(cockpit: CockpitSession, event_type: str, payload: dict[s
         seq, text = async_to_sync(relay_store.publish)(prefix, event_type, payload)
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(
-            session_group(cockpit.pk),
-            {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text},
-        )
+        message: dict[str, Any] = {
+            "type": "cockpit.event",
+            "kind": event_type,
+            "seq": seq,
+            "text": text,
+        }
+        if event_type in MOVES_EVENTS:
+            # The rules' view of the session now: each socket works out its person's moves.
+            fresh = cockpit_get(cockpit_id=cockpit.pk)
+            message["room"] = room_data(room_of(fresh))
+        async_to_sync(layer.group_send)(session_group(cockpit.pk), message)
     return seq
 
 

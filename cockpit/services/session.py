@@ -84,8 +84,7 @@ def cockpit_approve_join(*, actor: User, cockpit: CockpitSession) -> CockpitSess
     """Local staff (or a manager) of the scanning hospital let the booked operator in: from now
     on the operator may take control. Also how a booking is pre-approved, ahead of the day."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.LOCAL, verb="approve the operator's join")
-    _require("approve", cockpit, actor, Role.LOCAL)
+    _require("approve", cockpit, actor, Role.LOCAL, verb="approve the operator's join")
     cockpit.join_approved_at = timezone.now()
     cockpit.join_approved_by = actor
     cockpit.save(update_fields=["join_approved_at", "join_approved_by", "updated_at"])
@@ -103,8 +102,7 @@ def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> Cockp
     nobody holds control. Otherwise the request waits for a grant (while the scanner is held
     locally: local staff's)."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, role, verb="ask for control", roles=CONTROL_ROLES)
-    _require("control.request", cockpit, actor, role)
+    _require("control.request", cockpit, actor, role, verb="ask for control")
     free = cockpit.controller_id is None
     # An assistant is handed control by the operator (or local staff), never takes it free.
     if free and (role == Role.LOCAL or (not cockpit.local_override and role != Role.ASSISTANT)):
@@ -126,8 +124,8 @@ def control_grant(
     decide at any time; the operator could take it over anyway). While the scanner is held
     locally only local staff grant it. To the person named, or to whoever asked."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, role, verb="grant control", roles=CONTROL_ROLES)
-    _require("control.grant" if to_user_id is None else "control.grant_to", cockpit, actor, role)
+    move = "control.grant" if to_user_id is None else "control.grant_to"
+    _require(move, cockpit, actor, role, verb="grant control")
     target_id = to_user_id if to_user_id is not None else cockpit.control_requested_by_id
     if target_id is None:  # pragma: no cover - the rules refuse a grant nobody asked for
         raise ValidationFailed("Nobody has asked for control: name whom to grant it to.")
@@ -174,8 +172,7 @@ def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession
     """The booked operator takes control from whoever holds it (an assistant, say). Refused
     while local staff have taken the scanner back."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.OPERATOR, verb="take control over")
-    _require("control.take_over", cockpit, actor, Role.OPERATOR)
+    _require("control.take_over", cockpit, actor, Role.OPERATOR, verb="take control over")
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.OPERATOR)
     _save_control(cockpit)
@@ -187,8 +184,7 @@ def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession
 def control_override(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
     """Local staff take the scanner back, whoever holds control."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.LOCAL, verb="take the scanner back")
-    _require("control.override", cockpit, actor, Role.LOCAL)
+    _require("control.override", cockpit, actor, Role.LOCAL, verb="take the scanner back")
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.LOCAL)
     cockpit.local_override = True
@@ -239,9 +235,7 @@ def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitS
     control again. The relay sends local staff's stop to the scanner before calling this, so
     that nothing waits on the database."""
     cockpit = _locked(cockpit)
-    if role == Role.LOCAL:
-        _require_role(actor, cockpit, Role.LOCAL, verb="stop the scan")
-    _require("stop", cockpit, actor, role)
+    _require("stop", cockpit, actor, role, verb="stop the scan")
     cockpit.stopped_at = timezone.now()
     previous = cockpit.controller_id
     if role == Role.LOCAL:
@@ -262,7 +256,7 @@ def command_record(
     """A console command from the person holding control: audited, then relayed to the scanner.
     Anyone else is refused and nothing reaches the scanner."""
     cockpit = _locked(cockpit)
-    _require("command", cockpit, actor, role)
+    _require("command", cockpit, actor, role, verb="send commands")
     _audit(actor, "cockpit.command", cockpit, {"name": name, "args": args, "role": role})
     return cockpit
 
@@ -271,8 +265,7 @@ def command_record(
 def contrast_confirm(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
     """Local staff confirm the contrast step (they are the ones beside the patient)."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.LOCAL, verb="confirm contrast")
-    _require("confirm_contrast", cockpit, actor, Role.LOCAL)
+    _require("confirm_contrast", cockpit, actor, Role.LOCAL, verb="confirm contrast")
     _audit(actor, "cockpit.contrast_confirmed", cockpit)
     return cockpit
 
@@ -310,8 +303,7 @@ def cockpit_close(*, actor: User, cockpit: CockpitSession, finished: bool) -> Co
     scanner's own last word): the booking is completed, and the ledger credits the hours from the
     first sequence to now."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.OPERATOR, verb="close the cockpit")
-    _require("close", cockpit, actor, Role.OPERATOR)
+    _require("close", cockpit, actor, Role.OPERATOR, verb="close the cockpit")
     if not finished:
         raise Conflict("The protocol is not finished: run or abort every sequence first.")
     booking = booking_complete(actor=actor, booking=cockpit.booking)
@@ -356,20 +348,6 @@ def _locked(cockpit: CockpitSession) -> CockpitSession:
     )
 
 
-def _require_role(
-    actor: User,
-    cockpit: CockpitSession,
-    role: str,
-    *,
-    verb: str,
-    roles: tuple[str, ...] | None = None,
-) -> None:
-    if roles is not None and role not in roles:
-        raise PermissionDenied(f"As {Role(role).label.lower()} you cannot {verb}.")
-    if role not in roles_for(actor, cockpit):
-        raise PermissionDenied(f"Only {_who(role)} may {verb}.")
-
-
 def _who(role: str) -> str:
     who: dict[str, str] = {
         Role.OPERATOR: "the booked operator",
@@ -379,8 +357,19 @@ def _who(role: str) -> str:
     return who.get(role, "a participant")
 
 
-def _require(move: str, cockpit: CockpitSession, actor: User, role: str) -> None:
-    """The rule table's word on `move` by `actor` in `role`, the session locked as it is now."""
+def _require(
+    move: str, cockpit: CockpitSession, actor: User, role: str, *, verb: str = "do that"
+) -> None:
+    """The rule table's word on `move` by `actor` in `role`, the session locked as it is now
+    (a role the move is open to must be one the actor really has here)."""
+    row = rules.MOVES[move]
+    if role in row.roles:
+        roles = roles_for(actor, cockpit)
+        if role not in roles:
+            # In the cockpit in another role: the move is not theirs; not in it at all: say who.
+            if roles:
+                raise row.not_your_role.exception()
+            raise PermissionDenied(f"Only {_who(role)} may {verb}.")
     rules.require(move, room_of(cockpit), role=role, user_id=actor.pk)
 
 

@@ -214,7 +214,7 @@ async def test_refusals_are_error_frames_and_the_socket_stays_open(
     # Observers watch: refused, nothing published, nothing recorded.
     ref = await room.observer.send("assist", {"action": "request", "exam_family": "neuro"})
     assert await room.observer.recv() == error(
-        "forbidden", "Only the operator or local staff ask for help; observers watch.", ref
+        "forbidden", "Only the operator or local staff ask for help in a cockpit.", ref
     )
     ref = await room.observer.send("assist", {"action": "cancel"})
     assert (await room.observer.recv())["payload"]["code"] == "forbidden"
@@ -395,7 +395,7 @@ async def test_a_senior_accepts_joins_as_assistant_chats_and_gets_control(
     # The assistant may not raise or call off a request, but says when the help is done.
     ref = await assistant.send("assist", {"action": "cancel"})
     assert await assistant.recv() == error(
-        "forbidden", "Only the operator or local staff ask for help or call it off.", ref
+        "forbidden", "Only the operator or local staff cancel a request for help.", ref
     )
     await assistant.send("assist", {"action": "finish"})
     done = await room.assist_event("resolved")
