@@ -308,8 +308,8 @@ def test_the_rules_hold_in_any_order(world: World) -> None:
             derandomize=True,
             database=None,
             deadline=None,
-            max_examples=60,
-            stateful_step_count=25,
+            max_examples=40,
+            stateful_step_count=20,
             suppress_health_check=[HealthCheck.too_slow],
             # A failure is reported as found: shrinking it would replay the database for minutes.
             phases=[Phase.explicit, Phase.generate],
