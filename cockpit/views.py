@@ -208,6 +208,9 @@ def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
     if not roles:
         return {"cockpit_section": None}
     zone = _viewer_time_zone(user, booking)
+    may_approve = (
+        rules.refusal("approve", selectors.room_of(cockpit), rules.Who(Role.LOCAL, user.pk)) is None
+    )
     return {
         "cockpit_section": {
             "cockpit": cockpit if cockpit.pk else None,
@@ -217,9 +220,6 @@ def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
             "time_zone": zone,
             "can_preapprove": Role.LOCAL in roles
             and booking.status == BookingStatus.CONFIRMED
-            and rules.refusal(
-                "approve", selectors.room_of(cockpit), rules.Who(Role.LOCAL, user.pk)
-            )
-            is None,
+            and may_approve,
         }
     }
