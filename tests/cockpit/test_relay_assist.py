@@ -188,6 +188,12 @@ async def test_the_operator_asks_and_everyone_sees_the_request(world: World, roo
     assert view["note"] == NOTE
     assert view["requested_by"] == person(world.technologist, "operator")
     assert view["next_step_at"] is not None
+    # The event carries each person's moves: calling it off, not asking again.
+    for socket in (room.operator, room.local):
+        assert socket.frames_with_moves[-1] == "assist"
+        assert "assist.cancel" in socket.moves
+        assert "assist.request" not in socket.moves
+    assert room.observer.moves == ["chat"]
     await room.quiet()  # the scanner is not told; nothing else happens
 
     # Local staff ask in their turn once it is called off.
