@@ -10,6 +10,8 @@ from channels.layers import get_channel_layer
 
 from cockpit.groups import session_group, store_prefix
 from cockpit.models import CockpitSession
+from cockpit.schemas import MOVES_EVENTS
+from cockpit.selectors import cockpit_get, room_data, room_of
 from cockpit.store import RedisStore, store
 
 
@@ -36,6 +38,10 @@ def session_event_send(
         }
         if ended:
             message["ended"] = True
+        if event_type in MOVES_EVENTS:
+            # The rules' view of the session now: each socket works out its person's moves.
+            fresh = cockpit_get(cockpit_id=cockpit.pk)
+            message["room"] = room_data(room_of(fresh))
         async_to_sync(layer.group_send)(session_group(cockpit.pk), message)
     return seq
 

@@ -66,11 +66,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from cockpit import link, selectors, services
+from cockpit import link, rules, selectors, services
 from cockpit.groups import lobby_group, session_group, store_prefix
 from cockpit.link import LinkMeter
-from cockpit.models import ASSIST_REQUESTER_ROLES, CockpitSession, CockpitStatus, Role
+from cockpit.models import CockpitSession, CockpitStatus, Role
+from cockpit.rules import MOVES, Room, Who, moves_json
 from cockpit.schemas import (
+    MOVES_EVENTS,
     PEOPLE_PAYLOADS,
     SCANNER_PAYLOADS,
     Ack,
@@ -105,27 +107,8 @@ CLOSE_ENDED = 4410
 # What reaches the scanner's socket (besides its own replies).
 SCANNER_EVENTS = frozenset({"command", "stop"})
 
-# Who may send what (the services check the rest: control, consent, status).
-_CONTROL_SENDERS = (Role.OPERATOR, Role.LOCAL, Role.ASSISTANT)
-_ALLOWED: dict[str, tuple[str, ...]] = {
-    "command": _CONTROL_SENDERS,
-    "stop": _CONTROL_SENDERS,
-    "confirm_contrast": (Role.LOCAL,),
-    "approve": (Role.LOCAL,),
-    "close": (Role.OPERATOR,),
-    "control": _CONTROL_SENDERS,
-    "assist": (*ASSIST_REQUESTER_ROLES, Role.ASSISTANT),  # an assistant only says help is done
-}
-_REFUSALS = {
-    "command": "Only the person holding control sends commands; observers watch.",
-    "stop": "Only local staff or the person holding control may stop the scan.",
-    "confirm_contrast": "Only local staff beside the patient confirm contrast.",
-    "approve": "Only local staff of the scanning site approve the operator's join.",
-    "close": "Only the booked operator closes the cockpit.",
-    "control": "Observers watch the exam; they cannot hold control.",
-    "assist": "Only the operator or local staff ask for help; observers watch.",
-}
-_ASSIST_REQUEST_REFUSAL = "Only the operator or local staff ask for help or call it off."
+# Who may send what is `cockpit.rules`' table, which the services enforce: the relay keeps no
+# copy of it. It only tells each person the moves open to them (`moves`, see cockpit.schemas).
 
 # The longest text local staff's STOP is read from before a token is taken (a STOP envelope is
 # about 40 characters; one with a long `seq` and spaces stays well under this).
@@ -151,6 +134,7 @@ class Joined:
     person: dict[str, Any]
     session: dict[str, Any]
     control: dict[str, Any]
+    room: Room
 
 
 # --- Database work (worker threads) ---------------------------------------------------------
@@ -188,6 +172,7 @@ def _join_person(user: User, cockpit_id: int, wanted: str | None) -> Joined:
         person=_person(user, role),
         session=selectors.session_view(cockpit),
         control=selectors.control_view(cockpit),
+        room=selectors.room_of(cockpit),
     )
 
 
@@ -214,6 +199,7 @@ def _join_scanner(token: str) -> Joined:
         person={"id": None, "name": scanner.name, "role": Role.SCANNER},
         session=selectors.session_view(cockpit),
         control=selectors.control_view(cockpit),
+        room=selectors.room_of(cockpit),
     )
 
 
@@ -227,20 +213,25 @@ def _person(user: User, role: str) -> dict[str, Any]:
     return view
 
 
-def _views(cockpit_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def _views(cockpit_id: int) -> tuple[dict[str, Any], dict[str, Any], Room]:
     cockpit = selectors.cockpit_get(cockpit_id=cockpit_id)
-    return selectors.session_view(cockpit), selectors.control_view(cockpit)
+    return (
+        selectors.session_view(cockpit),
+        selectors.control_view(cockpit),
+        selectors.room_of(cockpit),
+    )
 
 
-def _control_after(service: Any, **arguments: Any) -> dict[str, Any]:
-    """Run a control service; the control view of the session as it now is."""
-    cockpit = service(**arguments)
-    return selectors.control_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+def _control_after(service: Any, **arguments: Any) -> tuple[dict[str, Any], Room]:
+    """Run a control service; the control view of the session as it now is, and the rules'
+    view of it (each socket's `moves`)."""
+    cockpit = selectors.cockpit_get(cockpit_id=service(**arguments).pk)
+    return selectors.control_view(cockpit), selectors.room_of(cockpit)
 
 
-def _session_after(service: Any, **arguments: Any) -> dict[str, Any]:
-    cockpit = service(**arguments)
-    return selectors.session_view(selectors.cockpit_get(cockpit_id=cockpit.pk))
+def _session_after(service: Any, **arguments: Any) -> tuple[dict[str, Any], Room]:
+    cockpit = selectors.cockpit_get(cockpit_id=service(**arguments).pk)
+    return selectors.session_view(cockpit), selectors.room_of(cockpit)
 
 
 def _stop_reason(**arguments: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -251,28 +242,35 @@ def _stop_reason(**arguments: Any) -> tuple[dict[str, Any], list[dict[str, Any]]
     return next(view for view in stops if view["id"] == stop.pk), stops
 
 
-def _stop_after(**arguments: Any) -> dict[str, Any]:
+def _stop_after(**arguments: Any) -> tuple[dict[str, Any], Room]:
     """STOP; the control view as it now is, with every STOP so far (`stops`: the one just
-    pressed with its id, for its reason)."""
+    pressed with its id, for its reason), and the rules' view of the session."""
     cockpit = selectors.cockpit_get(cockpit_id=services.cockpit_stop(**arguments).pk)
-    return {**selectors.control_view(cockpit), "stops": selectors.outcome_view(cockpit)["stops"]}
+    control = {**selectors.control_view(cockpit), "stops": selectors.outcome_view(cockpit)["stops"]}
+    return control, selectors.room_of(cockpit)
 
 
-def _assist_on_current(service: Any, *, actor: User, cockpit: CockpitSession) -> None:
+def _assist_on_current(
+    service: Any, *, move: str, role: str, actor: User, cockpit: CockpitSession
+) -> None:
     """Cancel or finish the cockpit's request for help that is under way."""
     current = selectors.assist_current(cockpit=cockpit)
     if current is None:
+        row = MOVES[move]
+        if role not in row.roles:
+            raise row.not_your_role.exception()  # not theirs, whatever is under way
         raise NotFound("No request for help is under way in this cockpit.")
     service(actor=actor, assist_id=current.pk)
 
 
-def _fallback(cockpit_id: int, lost_user_id: int, why: str) -> dict[str, Any] | None:
-    """Control falls back to local staff: the control view after it, or None when there was
-    nothing to do (that person no longer holds control)."""
+def _fallback(cockpit_id: int, lost_user_id: int, why: str) -> tuple[dict[str, Any], Room] | None:
+    """Control falls back to local staff: the control view after it and the rules' view of the
+    session, or None when there was nothing to do (that person no longer holds control)."""
     cockpit = selectors.cockpit_get(cockpit_id=cockpit_id)
     if not services.control_fallback(cockpit=cockpit, lost_user_id=lost_user_id, why=why):
         return None
-    return selectors.control_view(selectors.cockpit_get(cockpit_id=cockpit_id))
+    cockpit = selectors.cockpit_get(cockpit_id=cockpit_id)
+    return selectors.control_view(cockpit), selectors.room_of(cockpit)
 
 
 def _control_now(cockpit_id: int) -> dict[str, Any]:
@@ -330,6 +328,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         self.cockpit = joined.cockpit
         self.role = joined.role
         self.person = joined.person
+        self.who = Who(self.role, self.person["id"])
+        self.room = joined.room  # the latest rules' view of the session this socket has seen
         self.prefix = store_prefix(joined.cockpit)
         self.group = session_group(joined.cockpit.pk)
         self.store = store()
@@ -352,6 +352,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "seq": snapshot.seq,
                 "waiting": self.waiting,
             },
+            moves=not self.is_scanner,
         )
         if self.is_scanner:
             # Resume from the last console state (the agent may have been on another process).
@@ -462,9 +463,13 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
 
     # --- Sending ------------------------------------------------------------------------------
 
-    async def send_reply(self, frame_type: str, payload: dict[str, Any]) -> None:
+    async def send_reply(
+        self, frame_type: str, payload: dict[str, Any], *, moves: bool = False
+    ) -> None:
+        """A reply to this socket only; `moves`: with the moves open to its person now."""
+        tail = f',"moves":{moves_json(self.room, self.who)}}}' if moves else "}"
         await self.send(
-            text_data=f'{{"type":"{frame_type}","seq":null,"payload":{dumps(payload)}}}'
+            text_data=f'{{"type":"{frame_type}","seq":null,"payload":{dumps(payload)}{tail}'
         )
 
     async def send_error(self, code: str, message: str, ref: int | None = None) -> None:
@@ -478,15 +483,24 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         snapshot_state: dict[str, Any] | None = None,
         ended: bool = False,
         fence: int | None = None,
+        room: Room | None = None,
     ) -> int:
         """Number and keep a session event, then send its text to everyone in the session; 0
-        when the fence refused it (see `cockpit.store`)."""
+        when the fence refused it (see `cockpit.store`). `room`: the rules' view of the session
+        after the change, from which each socket works out its person's `moves`."""
         seq, text = await self.store.publish(
             self.prefix, event_type, payload, snapshot_state=snapshot_state, fence=fence
         )
         if not seq:
             return 0
-        message = {"type": "cockpit.event", "kind": event_type, "seq": seq, "text": text}
+        message: dict[str, Any] = {
+            "type": "cockpit.event",
+            "kind": event_type,
+            "seq": seq,
+            "text": text,
+        }
+        if room is not None:
+            message["room"] = selectors.room_data(room)
         if ended:
             message["ended"] = True
         await self.channel_layer.group_send(self.group, message)
@@ -513,9 +527,17 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 await self.leave()
                 await self.close(code=CLOSE_ENDED)
             return
+        room = event.get("room")
+        if room is not None:
+            self.room = selectors.room_from(room)
         if event["seq"] <= self.floor:
             return  # already sent in a replay or covered by a snapshot
-        await self.send(text_data=event["text"])
+        text = event["text"]
+        if kind in MOVES_EVENTS:
+            # The text as the store built it, with this person's moves spliced in (worked out
+            # once per room and person: `moves_json` is cached).
+            text = f'{text[:-1]},"moves":{moves_json(self.room, self.who)}}}'
+        await self.send(text_data=text)
 
     async def catch_up(
         self,
@@ -533,7 +555,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 self.floor = max(self.floor, since + len(texts))
                 return
         if session is None or control is None:
-            session, control = await database_sync_to_async(_views)(self.cockpit.pk)
+            session, control, self.room = await database_sync_to_async(_views)(self.cockpit.pk)
         snapshot = await self.store.snapshot(self.prefix)
         presence = await self.store.presence_list(self.prefix)
         links = await self.link_list()
@@ -550,6 +572,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "links": links,
                 "activity": snapshot.activity,
             },
+            moves=True,
         )
 
     # --- Receiving ----------------------------------------------------------------------------
@@ -663,7 +686,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
 
     async def mark_started(self) -> None:
         try:
-            session = await database_sync_to_async(_session_after)(
+            session, room = await database_sync_to_async(_session_after)(
                 services.cockpit_mark_started, cockpit=self.cockpit
             )
         except DomainError as error:
@@ -677,7 +700,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             logger.exception("cockpit %s: recording the start failed", self.cockpit.pk)
             self.started = False
             return
-        await self.publish("session", session)
+        await self.publish("session", session, room=room)
 
     async def from_person(self, frame_type: str, payload: Any, ref: int | None) -> None:
         if frame_type == "resync":
@@ -698,14 +721,28 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if frame_type in ("stop_reason", "end"):
             await self.outcome_frame(frame_type, payload)
             return
-        allowed = _ALLOWED[frame_type]
-        if self.role not in allowed:
-            await self.send_error("forbidden", _REFUSALS[frame_type], ref)
-            return
         user = self.scope["user"]
         if frame_type == "command":
             assert isinstance(payload, Command)
+            if payload.name == "stop":
+                # The controller's own stop is a STOP like local staff's: the scanner is held
+                # locally afterwards.
+                await self.stop(user)
+                return
             args = payload.checked_args()
+            # The rules first, on this socket's view of the room (no database): a session that
+            # ended or control not held says so, rather than that the scanner is away.
+            refused = rules.refusal("command", self.room, self.who)
+            if refused is not None:
+                raise refused.exception()
+            if not await self.scanner_present():
+                await self.send_error(
+                    "scanner_offline",
+                    f"The scanner is not connected to the cockpit: “{payload.name}” was not "
+                    "sent. Try again once it is back.",
+                    ref,
+                )
+                return
             if payload.name == "start":
                 self.link_require_for_start()
             # The fence: a STOP published after this point (or whose change of control has not
@@ -736,10 +773,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             assert isinstance(payload, Control)
             await self.control(user, payload, ref)
         elif frame_type == "approve":
-            control = await database_sync_to_async(_control_after)(
+            control, room = await database_sync_to_async(_control_after)(
                 services.cockpit_approve_join, actor=user, cockpit=self.cockpit
             )
-            await self.publish("control", {"action": "approve", "by": self.person, **control})
+            await self.publish(
+                "control", {"action": "approve", "by": self.person, **control}, room=room
+            )
             await self.channel_layer.group_send(
                 lobby_group(self.cockpit.pk), {"type": "cockpit.admitted"}
             )
@@ -755,24 +794,30 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if self.role == Role.LOCAL:
             await self.publish("stop", {"by": self.person})
             await self.warn_if_scanner_away()
-            control = await database_sync_to_async(_stop_after)(
+            control, room = await database_sync_to_async(_stop_after)(
                 actor=user, role=self.role, cockpit=self.cockpit
             )
-            await self.publish("control", {"action": "stop", "by": self.person, **control})
+            await self.publish(
+                "control", {"action": "stop", "by": self.person, **control}, room=room
+            )
             return
-        control = await database_sync_to_async(_stop_after)(
+        control, room = await database_sync_to_async(_stop_after)(
             actor=user, role=self.role, cockpit=self.cockpit
         )
         await self.publish("stop", {"by": self.person})
         await self.warn_if_scanner_away()
         # A change of control after the STOP: commands are fenced until there is one.
-        await self.publish("control", {"action": "stop", "by": self.person, **control})
+        await self.publish("control", {"action": "stop", "by": self.person, **control}, room=room)
+
+    async def scanner_present(self) -> bool:
+        """Whether the scanner's socket is in the session now (the store's presence list)."""
+        present = await self.store.presence_list(self.prefix)
+        return any(p.get("role") == Role.SCANNER for p in present)
 
     async def warn_if_scanner_away(self) -> None:
         """A STOP reaches a scanner that is reconnecting when it is back (it asks for the stops
         it missed); the person who pressed it is told not to wait for that."""
-        present = await self.store.presence_list(self.prefix)
-        if not any(p.get("role") == Role.SCANNER for p in present):
+        if not await self.scanner_present():
             await self.send_error(
                 "scanner_offline",
                 "The scanner is not connected to the cockpit right now: the STOP reaches it as "
@@ -795,15 +840,14 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             service = services.control_take_over
         else:
             service = services.control_override
-        control = await database_sync_to_async(_control_after)(service, **arguments)
-        await self.publish("control", {"action": payload.action, "by": self.person, **control})
+        control, room = await database_sync_to_async(_control_after)(service, **arguments)
+        await self.publish(
+            "control", {"action": payload.action, "by": self.person, **control}, room=room
+        )
 
     async def assist(self, user: User, payload: Assist, ref: int | None) -> None:
         """Ask for help, call it off, or end it. The services tell the session (an `assist`
         event) once their change commits."""
-        if payload.action != "finish" and self.role not in ASSIST_REQUESTER_ROLES:
-            await self.send_error("forbidden", _ASSIST_REQUEST_REFUSAL, ref)
-            return
         if payload.action == "request":
             assert payload.exam_family is not None
             await database_sync_to_async(services.assist_request)(
@@ -818,21 +862,25 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 services.assist_cancel if payload.action == "cancel" else services.assist_finish
             )
             await database_sync_to_async(_assist_on_current)(
-                service, actor=user, cockpit=self.cockpit
+                service,
+                move=f"assist.{payload.action}",
+                role=self.role,
+                actor=user,
+                cockpit=self.cockpit,
             )
 
     async def close_session(self, user: User) -> None:
         """The operator closes a finished protocol: the booking is completed."""
         snapshot = await self.store.snapshot(self.prefix)
         finished = snapshot.state is not None and snapshot.state.get("status") == "finished"
-        session = await database_sync_to_async(_session_after)(
+        session, room = await database_sync_to_async(_session_after)(
             services.cockpit_close,
             actor=user,
             cockpit=self.cockpit,
             finished=finished,
             console=snapshot.state,
         )
-        await self.publish("session", session, ended=True)
+        await self.publish("session", session, ended=True, room=room)
         await self.store.forget(self.prefix)
 
     # --- The link check and the fall-back of control (cockpit.link) ---------------------------
@@ -943,7 +991,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         """Local staff confirm the pre-scan checklist, with the link check made now from the
         remote participants' figures."""
         links = await self.checklist_links() if link.link_probe_s() > 0 else None
-        session = await database_sync_to_async(_session_after)(
+        session, room = await database_sync_to_async(_session_after)(
             services.prescan_confirm,
             actor=self.scope["user"],
             role=self.role,
@@ -952,7 +1000,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             patient_informed=payload.patient_informed,
             links=links,
         )
-        await self.publish("session", session)
+        await self.publish("session", session, room=room)
 
     async def checklist_links(self) -> list[dict[str, Any]]:
         """Every remote person connected now (heard within the control timeout), with their
@@ -1041,11 +1089,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     async def control_lost(self, lost: dict[str, Any], why: str) -> None:
         """`lost`, holding control from afar, lost their link: local staff hold the scanner
         (once, whoever notices first); everyone is told."""
-        control = await database_sync_to_async(_fallback)(self.cockpit.pk, lost["id"], why)
-        if control is None:  # someone else did it, or control had moved meanwhile
+        after = await database_sync_to_async(_fallback)(self.cockpit.pk, lost["id"], why)
+        if after is None:  # someone else did it, or control had moved meanwhile
             if self.watching:
                 self.control_seen(await database_sync_to_async(_control_now)(self.cockpit.pk))
             return
+        control, room = after
         holder = control.get("controller")
         message = (
             f"{lost.get('name') or 'The person holding control'} lost their link to the cockpit "
@@ -1063,6 +1112,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "message": message,
                 **control,
             },
+            room=room,
         )
 
     # --- The exam's outcome -----------------------------------------------------------------------
@@ -1085,12 +1135,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             )
             return
         snapshot = await self.store.snapshot(self.prefix)
-        session = await database_sync_to_async(_session_after)(
+        session, room = await database_sync_to_async(_session_after)(
             services.cockpit_end_early,
             actor=user,
             role=self.role,
             cockpit=self.cockpit,
             console=snapshot.state,
         )
-        await self.publish("session", {**session, "ended_by": self.person}, ended=True)
+        await self.publish("session", {**session, "ended_by": self.person}, ended=True, room=room)
         await self.store.forget(self.prefix)

@@ -14,6 +14,22 @@ kinds:
   (echo it at once). A `link` event tells everyone a person's link figures when they change
   noticeably.
 
+`moves`: every frame that can change what a person may do carries, beside `type`, `seq` and
+`payload`, the moves open to that socket's person now, as `cockpit.rules` decides them (the same
+table the services enforce): `{"type": "control", "seq": 12, "payload": {...}, "moves":
+["control.request", "chat"]}`. So do `welcome` and `snapshot`, and every `control`, `session`,
+`assist` and `presence` event sent live (MOVES_EVENTS); a replayed event (`since`, `resync`) has
+none, the `welcome` before it having said what is open now. The page offers exactly these moves.
+The store builds an event's text once; each socket splices its person's list into it (cached
+per session state and person), so the payload stays the same for everyone. The names:
+`control.request`, `control.grant` (to whoever asked), `control.grant_to` (someone named),
+`control.release`, `control.take_over`, `control.override` (take the scanner back), `stop`,
+`command`, `confirm_contrast`, `approve`, `close`, `assist.request`, `assist.cancel`,
+`assist.finish`, `chat`.
+
+A `command` sent while the scanner's socket is not in the session is refused with an `error`
+frame (code `scanner_offline`) and not published. The controller's `stop` command is a STOP.
+
 Inbound frames, by type (who may send them is the relay's business, see `cockpit.consumers`):
 - people: `ping`, `resync`, `chat`, `command`, `stop`, `confirm_contrast`, `control`, `approve`,
   `close`, `assist` (ask for a senior's help, call it off, or say the help is done), `echo` (the
@@ -36,6 +52,9 @@ from core.errors import FrameError
 from core.frames import MAX_FRAME_BYTES, frame_loads
 
 __all__ = ["MAX_FRAME_BYTES", "FrameError", "parse_frame"]
+
+# Session events that carry `moves` when sent live.
+MOVES_EVENTS = frozenset({"control", "session", "assist", "presence"})
 
 MAX_CHAT_LENGTH = 1000
 MAX_ASSIST_NOTE_LENGTH = 500

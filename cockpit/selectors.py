@@ -1,6 +1,7 @@
 """Reads of the cockpit that the pages, the relay and the tasks share: who may be in a session
 and in which role, which session a scanner serves now, and how control looks from outside."""
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from cockpit.models import (
     PrescanCheck,
     Role,
 )
+from cockpit.rules import Room
 from core.errors import NotFound
 from core.ids import as_id
 from marketplace.models import Language, Membership, Scanner, Seniority
@@ -619,3 +621,70 @@ def access_assist(user: User, assist_id: int | str) -> AssistRequest:
 
 def assist_notice_for(*, assist: AssistRequest, user: User) -> AssistNotice | None:
     return AssistNotice.objects.filter(request=assist, user=user).first()
+
+
+# --- The rules' view of a session ---------------------------------------------------------------
+
+
+def cockpit_ended_reason(cockpit: CockpitSession) -> str:
+    """Why nothing more is done in this session; "" while it is open."""
+    if cockpit.status == CockpitStatus.ENDED:
+        return "This cockpit session has ended."
+    if cockpit.booking.status not in COCKPIT_BOOKING_STATUSES:
+        # Cancelled, no-show or completed outside the cockpit: nothing more is done in it.
+        return (
+            f"This session's booking is {cockpit.booking.get_status_display().lower()}: "
+            "the cockpit is closed."
+        )
+    return ""
+
+
+def room_of(
+    cockpit: CockpitSession,
+    *,
+    assist: AssistRequest | None = None,
+    now: datetime | None = None,
+) -> Room:
+    """The session as `cockpit.rules` reads it: control, consent, whether it is open, and the
+    request for help concerned (`assist`, else the one under way)."""
+    if assist is None and cockpit.pk is not None:
+        assist = assist_current(cockpit=cockpit)
+    if assist is None:
+        assist_status = ""
+    elif assist.status in (AssistStatus.OPEN, AssistStatus.ACCEPTED):
+        assist_status = str(assist.status)
+    else:
+        assist_status = "closed"
+    return Room(
+        controller_id=cockpit.controller_id,
+        controller_role=cockpit.controller_role,
+        requested_by_id=cockpit.control_requested_by_id,
+        requested_role=cockpit.control_requested_role,
+        held=cockpit.local_override,
+        join_approved=cockpit.join_approved,
+        ended=cockpit_ended_reason(cockpit),
+        window_open=cockpit_is_open(cockpit, now=now),
+        started=cockpit.started_at is not None,
+        assist=assist_status,
+        assist_helper_id=assist.accepted_by_id if assist is not None else None,
+        prescan_done=cockpit.pk is not None
+        and PrescanCheck.objects.filter(cockpit_id=cockpit.pk).exists(),
+        stopped_by=frozenset(
+            CockpitStop.objects.filter(cockpit_id=cockpit.pk, by__isnull=False).values_list(
+                "by_id", flat=True
+            )
+        )
+        if cockpit.pk is not None
+        else frozenset(),
+    )
+
+
+def room_data(room: Room) -> dict[str, Any]:
+    """A room as plain data, for a channel-layer message (Redis carries no dataclasses)."""
+    data = dataclasses.asdict(room)
+    data["stopped_by"] = sorted(room.stopped_by)
+    return data
+
+
+def room_from(data: dict[str, Any]) -> Room:
+    return Room(**{**data, "stopped_by": frozenset(data.get("stopped_by", ()))})

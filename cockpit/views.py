@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
-from cockpit import selectors, services
+from cockpit import rules, selectors, services
 from cockpit.models import (
     CONTROL_ROLES,
     STOP_REASON_MAX,
@@ -171,6 +171,9 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
     session_families = {family["code"] for family in session["exam_families"]}
     # Every time the console shows is the scanning site's (where the scanner and the patient are).
     zone = cockpit.booking.posting.site.time_zone
+    # The buttons the page starts with: the moves the rule table opens to this person now (the
+    # live page then follows the `moves` of every frame).
+    moves = rules.moves_for(selectors.room_of(cockpit), rules.Who(role, request.user.pk))
     return render(
         request,
         "cockpit/console.html",
@@ -183,6 +186,7 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "role": Role(role),
             "roles": [Role(r) for r in roles],
             "can_control": role in CONTROL_ROLES,
+            "moves": moves,
             "is_open": selectors.cockpit_is_open(cockpit),
             "opens_at": _local_time(_opens_at(cockpit.booking), zone),
             "time_zone": zone,
@@ -269,6 +273,9 @@ def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
     if not roles:
         return {"cockpit_section": None}
     zone = _viewer_time_zone(user, booking)
+    may_approve = (
+        rules.refusal("approve", selectors.room_of(cockpit), rules.Who(Role.LOCAL, user.pk)) is None
+    )
     return {
         "cockpit_section": {
             "cockpit": cockpit if cockpit.pk else None,
@@ -282,6 +289,6 @@ def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
             "time_zone": zone,
             "can_preapprove": Role.LOCAL in roles
             and booking.status == BookingStatus.CONFIRMED
-            and not cockpit.join_approved,
+            and may_approve,
         }
     }

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from cockpit import rules
 from cockpit.broadcast import assistant_dismiss, session_event_send
 from cockpit.models import (
     ASSIST_REQUESTER_ROLES,
@@ -32,6 +33,7 @@ from cockpit.models import (
     AssistStatus,
     CockpitSession,
     CockpitStatus,
+    Role,
 )
 from cockpit.selectors import (
     COCKPIT_BOOKING_STATUSES,
@@ -45,6 +47,7 @@ from cockpit.selectors import (
     on_call_window_now,
     operating_now,
     roles_for,
+    room_of,
 )
 from cockpit.services.session import _locked, _require_live, control_leave
 from core.audit import audit_record
@@ -98,7 +101,7 @@ def assist_request(
     cockpit = _locked(cockpit)
     if role not in ASSIST_REQUESTER_ROLES or role not in roles_for(actor, cockpit):
         raise PermissionDenied("Only the operator or local staff ask for help in a cockpit.")
-    _require_open(cockpit, now=now)
+    rules.require("assist.request", room_of(cockpit, now=now), role=role, user_id=actor.pk)
     family = ExamFamily.objects.filter(code=exam_family).first()
     if family is None:
         raise ValidationFailed(
@@ -349,10 +352,8 @@ def assist_cancel(*, actor: User, assist_id: int, now: datetime | None = None) -
         if roles or AssistNotice.objects.filter(request=assist, user=actor).exists():
             raise PermissionDenied("Only the operator or local staff cancel a request for help.")
         raise NotFound("No such request for help.")
-    if assist.status == AssistStatus.ACCEPTED:
-        raise Conflict("A senior is already helping: end it with “Help done” instead.")
-    if assist.status != AssistStatus.OPEN:
-        raise Conflict("This request is already closed: there is nothing to cancel.")
+    room = room_of(assist.cockpit, assist=assist, now=now)
+    rules.require_any("assist.cancel", room, roles=roles, user_id=actor.pk)
     assist.status = AssistStatus.CANCELLED
     assist.ended_at = now
     assist.ended_by = actor
@@ -378,10 +379,10 @@ def assist_finish(*, actor: User, assist_id: int, now: datetime | None = None) -
         if roles:
             raise PermissionDenied("Only the senior, the operator or local staff end the help.")
         raise NotFound("No such request for help.")
-    if assist.status == AssistStatus.OPEN:
-        raise Conflict("No senior has accepted yet: no help is under way. Cancel it if solved.")
-    if assist.status != AssistStatus.ACCEPTED:
-        raise Conflict("This request is already closed: no help is under way.")
+    if actor.pk == assist.accepted_by_id and Role.ASSISTANT not in roles:
+        roles = [*roles, Role.ASSISTANT]  # the senior who accepted, whatever else they are
+    room = room_of(assist.cockpit, assist=assist, now=now)
+    rules.require_any("assist.finish", room, roles=roles, user_id=actor.pk)
     _end_accepted(assist, actor=actor, now=now)
     return assist
 

@@ -4,8 +4,9 @@ cockpit ends however it ends (closed once finished, ended early, or its booking 
 the cockpit). The managers of the scanning site get an incident notice for any STOP and for an
 exam that did not complete.
 
-Who may end an exam early or give a STOP's reason is written once, in `exam_end_allowed` and
-`stop_reason_allowed`; the consumer and the page ask the services, which ask these."""
+Who may end an exam early or give a STOP's reason is written once, in the cockpit's rule table
+(`cockpit.rules`: the moves `end` and `stop_reason`); which STOP a person may explain is
+`stop_reason_allowed`. The consumer and the page ask the services, which ask these."""
 
 from datetime import datetime
 from typing import Any
@@ -26,13 +27,11 @@ from cockpit.models import (
     Role,
 )
 from cockpit.outcome import outcome_of
-from cockpit.selectors import roles_for
 from cockpit.services.session import (
     _CONTROL_FIELDS,
     _audit,
     _locked,
-    _require_live,
-    _require_role,
+    _require,
 )
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.notify import notification_send
@@ -45,7 +44,6 @@ __all__ = [
     "cockpit_end_early",
     "cockpit_end_for_booking",
     "exam_complete",
-    "exam_end_allowed",
     "exam_record_write",
     "stop_reason_allowed",
     "stop_reason_set",
@@ -57,12 +55,6 @@ ACQUIRING = ("running", "paused")
 
 
 # --- Who may ---------------------------------------------------------------------------------
-
-
-def exam_end_allowed(role: str) -> bool:
-    """Who may end an exam early (stopped, or cut short): the operator, and local staff beside
-    the patient."""
-    return role in (Role.OPERATOR, Role.LOCAL)
 
 
 def stop_reason_allowed(*, actor: User, role: str, stop: CockpitStop) -> bool:
@@ -94,8 +86,7 @@ def stop_reason_set(
     *, actor: User, role: str, cockpit: CockpitSession, stop_id: int, reason: str
 ) -> CockpitStop:
     """Say why a STOP was pressed (or say it better): during the exam or after it ended."""
-    if role not in roles_for(actor, cockpit):
-        raise PermissionDenied("You have no part in this cockpit in that role.")
+    _require("stop_reason", cockpit, actor, role, verb="give a STOP's reason")
     stop = (
         CockpitStop.objects.select_for_update(of=("self",))
         .select_related("by")
@@ -127,15 +118,7 @@ def cockpit_end_early(
     relay kept it). Nothing may be acquiring: stop it first. The booking is completed (the
     ledger credits the hours it ran) and the summary says partial or aborted."""
     cockpit = _locked(cockpit)
-    if not exam_end_allowed(role):
-        raise PermissionDenied("Only the operator or local staff may end the exam early.")
-    _require_role(actor, cockpit, role, verb="end the exam")
-    _require_live(cockpit)
-    if cockpit.started_at is None:
-        raise Conflict(
-            "Nothing was scanned yet: there is no exam to end. Cancel the booking from its page "
-            "if it will not take place."
-        )
+    _require("end", cockpit, actor, role, verb="end the exam")
     if console is not None and console.get("status") in ACQUIRING:
         raise Conflict("A sequence is still acquiring: stop the scan first, then end the exam.")
     # The booking's move is the operator's side (local staff do not hold bookings); the audit

@@ -1,7 +1,13 @@
 """Every write in a cockpit session, one function per use case. The relay (`cockpit.consumers`)
 calls them through `database_sync_to_async`; each locks the session row, checks who may do what,
-saves, and writes its AuditEvent in the same transaction. They return the session as it now is:
-the relay turns it into the `control` / `approval` / `session` event that everyone sees."""
+saves, and writes its AuditEvent in the same transaction. Who may make which move is
+`cockpit.rules`' table: each service asks it (`_require`) under the row lock, and nothing else
+decides. They return the session as it now is: the relay turns it into the `control` /
+`approval` / `session` event that everyone sees.
+
+After any STOP, and once local staff take the scanner back, the scanner is held locally
+(`local_override`): a local staff member holds control, or nobody does (held at the console by
+local staff). Only local staff's explicit grant hands it to a remote person again."""
 
 from typing import Any
 
@@ -9,16 +15,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from cockpit import rules
 from cockpit.models import CONTROL_ROLES, CockpitSession, CockpitStatus, PrescanCheck, Role
 from cockpit.schemas import MAX_CHAT_LENGTH as CHAT_MAX
 from cockpit.selectors import (
-    COCKPIT_BOOKING_STATUSES,
     MAX_CONTROLLED,
     REMOTE_ROLES,
     booking_cockpit_open,
+    cockpit_ended_reason,
     controlled_count,
     local_staff_of,
     roles_for,
+    room_of,
 )
 from cockpit.simulator import protocol_for
 from core.audit import audit_record
@@ -80,9 +88,7 @@ def cockpit_approve_join(*, actor: User, cockpit: CockpitSession) -> CockpitSess
     """Local staff (or a manager) of the scanning hospital let the booked operator in: from now
     on the operator may take control. Also how a booking is pre-approved, ahead of the day."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.LOCAL, verb="approve the operator's join")
-    if cockpit.join_approved:
-        raise Conflict("The operator's join is already approved.")
+    _require("approve", cockpit, actor, Role.LOCAL, verb="approve the operator's join")
     cockpit.join_approved_at = timezone.now()
     cockpit.join_approved_by = actor
     cockpit.save(update_fields=["join_approved_at", "join_approved_by", "updated_at"])
@@ -95,18 +101,15 @@ def cockpit_approve_join(*, actor: User, cockpit: CockpitSession) -> CockpitSess
 
 @transaction.atomic
 def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitSession:
-    """Ask for control. Free control (nobody holds it, no local override) is granted at once,
-    except to an assistant; otherwise the request waits for the holder, the operator or local
-    staff to grant it."""
+    """Ask for control. Free control (nobody holds it, not held locally) is granted at once,
+    except to an assistant; local staff get it at once while the scanner is held locally and
+    nobody holds control. Otherwise the request waits for a grant (while the scanner is held
+    locally: local staff's)."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, role, verb="ask for control", roles=CONTROL_ROLES)
-    _require_live(cockpit)
-    if cockpit.controller_id == actor.pk:
-        raise Conflict("You already hold control.")
-    if role == Role.OPERATOR:
-        _require_approved(cockpit)
+    _require("control.request", cockpit, actor, role, verb="ask for control")
+    free = cockpit.controller_id is None
     # An assistant is handed control by the operator (or local staff), never takes it free.
-    if cockpit.controller_id is None and not cockpit.local_override and role != Role.ASSISTANT:
+    if free and (role == Role.LOCAL or (not cockpit.local_override and role != Role.ASSISTANT)):
         _give_control(cockpit, actor, role)
         _audit(actor, "cockpit.control_granted", cockpit, {"to": actor.pk, "role": role})
     else:
@@ -122,19 +125,13 @@ def control_grant(
     *, actor: User, role: str, cockpit: CockpitSession, to_user_id: int | None = None
 ) -> CockpitSession:
     """The holder hands control over, or the booked operator or local staff give it (local staff
-    decide at any time; the operator could take it over anyway). To the person named, or to
-    whoever asked."""
+    decide at any time; the operator could take it over anyway). While the scanner is held
+    locally only local staff grant it. To the person named, or to whoever asked."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, role, verb="grant control", roles=CONTROL_ROLES)
-    _require_live(cockpit)
-    if cockpit.controller_id != actor.pk and role not in (Role.LOCAL, Role.OPERATOR):
-        raise PermissionDenied(
-            "Only the person holding control, the operator or local staff may grant it."
-        )
-    if role == Role.OPERATOR and cockpit.controller_id != actor.pk:
-        _require_approved(cockpit)
+    move = "control.grant" if to_user_id is None else "control.grant_to"
+    _require(move, cockpit, actor, role, verb="grant control")
     target_id = to_user_id if to_user_id is not None else cockpit.control_requested_by_id
-    if target_id is None:
+    if target_id is None:  # pragma: no cover - the rules refuse a grant nobody asked for
         raise ValidationFailed("Nobody has asked for control: name whom to grant it to.")
     if target_id == cockpit.controller_id:
         raise Conflict("They already hold control.")
@@ -148,20 +145,27 @@ def control_grant(
         target_role = target_roles[0]
     if target_role == Role.OPERATOR:
         _require_approved(cockpit)
+    held = cockpit.local_override
     _give_control(cockpit, target, target_role)
     _save_control(cockpit)
-    _audit(actor, "cockpit.control_granted", cockpit, {"to": target.pk, "role": target_role})
+    data: dict[str, Any] = {"to": target.pk, "role": target_role}
+    if held:
+        data["held"] = True  # local staff handed the held scanner over
+    _audit(actor, "cockpit.control_granted", cockpit, data)
     return cockpit
 
 
 @transaction.atomic
 def control_release(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    """The holder gives control up. A scanner held locally stays held (nobody named): only
+    local staff's grant hands it to a remote person."""
     cockpit = _locked(cockpit)
-    if cockpit.controller_id != actor.pk:
+    roles = roles_for(actor, cockpit)
+    if not roles:
         raise Conflict("You do not hold control.")
+    rules.require_any("control.release", room_of(cockpit), roles=roles, user_id=actor.pk)
     cockpit.controller = None
     cockpit.controller_role = ""
-    cockpit.local_override = False
     _save_control(cockpit)
     _audit(actor, "cockpit.control_released", cockpit)
     return cockpit
@@ -172,15 +176,7 @@ def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession
     """The booked operator takes control from whoever holds it (an assistant, say). Refused
     while local staff have taken the scanner back."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.OPERATOR, verb="take control over")
-    _require_live(cockpit)
-    _require_approved(cockpit)
-    if cockpit.local_override:
-        raise Conflict(
-            "Local staff have taken the scanner back; ask them to hand control over to you."
-        )
-    if cockpit.controller_id == actor.pk:
-        raise Conflict("You already hold control.")
+    _require("control.take_over", cockpit, actor, Role.OPERATOR, verb="take control over")
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.OPERATOR)
     _save_control(cockpit)
@@ -192,8 +188,7 @@ def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession
 def control_override(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
     """Local staff take the scanner back, whoever holds control."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.LOCAL, verb="take the scanner back")
-    _require_live(cockpit)
+    _require("control.override", cockpit, actor, Role.LOCAL, verb="take the scanner back")
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.LOCAL)
     cockpit.local_override = True
@@ -280,14 +275,6 @@ def _control_hold_locally(cockpit: CockpitSession) -> User | None:
 
 # --- The pre-scan checklist -------------------------------------------------------------------
 
-# Who confirms the checklist (the rule table takes this over: `checklist.confirm`).
-PRESCAN_CONFIRMERS = (Role.LOCAL,)
-
-
-def prescan_may_confirm(role: str) -> bool:
-    """Only local staff, beside the patient, confirm the pre-scan checklist."""
-    return role in PRESCAN_CONFIRMERS
-
 
 @transaction.atomic
 def prescan_confirm(
@@ -308,14 +295,7 @@ def prescan_confirm(
     check is off. The check fails when one of them is at `refuse`, has no figures yet, or when a
     remote person holds control without being connected; a `warn` passes, recorded as such."""
     cockpit = _locked(cockpit)
-    if not prescan_may_confirm(role):
-        raise PermissionDenied(
-            "Only local staff beside the patient confirm the pre-scan checklist."
-        )
-    _require_role(actor, cockpit, Role.LOCAL, verb="confirm the pre-scan checklist")
-    _require_live(cockpit)
-    if PrescanCheck.objects.filter(cockpit=cockpit).exists():
-        raise Conflict("The pre-scan checklist is already confirmed.")
+    _require("checklist.confirm", cockpit, actor, role, verb="confirm the pre-scan checklist")
     if not patient_informed:
         raise ValidationFailed(
             "Tell the patient that the exam is run remotely, then confirm that you did.",
@@ -397,23 +377,21 @@ def prescan_require(cockpit: CockpitSession) -> None:
 @transaction.atomic
 def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitSession:
     """STOP. Local staff may stop at any time, whoever holds control, and then hold the scanner
-    themselves (local override); the controller may stop too. The relay sends the stop to the
-    scanner before calling this, so that nothing waits on the database."""
+    themselves; the controller may stop too, and then nobody holds control: the scanner is
+    held at the console by local staff. Either way it is held locally until local staff grant
+    control again. The relay sends local staff's stop to the scanner before calling this, so
+    that nothing waits on the database."""
     cockpit = _locked(cockpit)
-    if role == Role.LOCAL:
-        _require_role(actor, cockpit, Role.LOCAL, verb="stop the scan")
-    elif cockpit.controller_id != actor.pk:
-        raise PermissionDenied("Only local staff or the person holding control may stop the scan.")
+    _require("stop", cockpit, actor, role, verb="stop the scan")
     cockpit.stopped_at = timezone.now()
-    fields = ["stopped_at"]
+    previous = cockpit.controller_id
     if role == Role.LOCAL:
-        previous = cockpit.controller_id
         _give_control(cockpit, actor, Role.LOCAL)
-        cockpit.local_override = True
-        fields += _CONTROL_FIELDS
     else:
-        previous = actor.pk
-    cockpit.save(update_fields=[*fields, "updated_at"])
+        cockpit.controller = None
+        cockpit.controller_role = ""
+    cockpit.local_override = True
+    cockpit.save(update_fields=["stopped_at", *_CONTROL_FIELDS, "updated_at"])
     _audit(actor, "cockpit.stopped", cockpit, {"role": role, "control_from": previous})
     from cockpit.services.outcome import stop_record
 
@@ -428,9 +406,7 @@ def command_record(
     """A console command from the person holding control: audited, then relayed to the scanner.
     Anyone else is refused and nothing reaches the scanner."""
     cockpit = _locked(cockpit)
-    _require_live(cockpit)
-    if cockpit.controller_id != actor.pk or cockpit.controller_role != role:
-        raise PermissionDenied("You do not hold control: ask for it first.")
+    _require("command", cockpit, actor, role, verb="send commands")
     if name == "start":
         prescan_require(cockpit)
     _audit(actor, "cockpit.command", cockpit, {"name": name, "args": args, "role": role})
@@ -441,8 +417,7 @@ def command_record(
 def contrast_confirm(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
     """Local staff confirm the contrast step (they are the ones beside the patient)."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.LOCAL, verb="confirm contrast")
-    _require_live(cockpit)
+    _require("confirm_contrast", cockpit, actor, Role.LOCAL, verb="confirm contrast")
     _audit(actor, "cockpit.contrast_confirmed", cockpit)
     return cockpit
 
@@ -487,9 +462,8 @@ def cockpit_close(
     first sequence to now. The summary (`cockpit.services.outcome`) is read from `console`, the
     scanner's last state: a protocol finished with sequences aborted or skipped is partial."""
     cockpit = _locked(cockpit)
-    _require_role(actor, cockpit, Role.OPERATOR, verb="close the cockpit")
-    _require_live(cockpit)
-    if cockpit.started_at is None or not finished:
+    _require("close", cockpit, actor, Role.OPERATOR, verb="close the cockpit")
+    if not finished:
         raise Conflict("The protocol is not finished: run or abort every sequence first.")
     from cockpit.models import ExamEnding
     from cockpit.services.outcome import exam_complete
@@ -545,20 +519,6 @@ def _locked(cockpit: CockpitSession) -> CockpitSession:
     )
 
 
-def _require_role(
-    actor: User,
-    cockpit: CockpitSession,
-    role: str,
-    *,
-    verb: str,
-    roles: tuple[str, ...] | None = None,
-) -> None:
-    if roles is not None and role not in roles:
-        raise PermissionDenied(f"As {Role(role).label.lower()} you cannot {verb}.")
-    if role not in roles_for(actor, cockpit):
-        raise PermissionDenied(f"Only {_who(role)} may {verb}.")
-
-
 def _who(role: str) -> str:
     who: dict[str, str] = {
         Role.OPERATOR: "the booked operator",
@@ -568,15 +528,26 @@ def _who(role: str) -> str:
     return who.get(role, "a participant")
 
 
+def _require(
+    move: str, cockpit: CockpitSession, actor: User, role: str, *, verb: str = "do that"
+) -> None:
+    """The rule table's word on `move` by `actor` in `role`, the session locked as it is now
+    (a role the move is open to must be one the actor really has here)."""
+    row = rules.MOVES[move]
+    if role in row.roles:
+        roles = roles_for(actor, cockpit)
+        if role not in roles:
+            # In the cockpit in another role: the move is not theirs; not in it at all: say who.
+            if roles:
+                raise row.not_your_role.exception()
+            raise PermissionDenied(f"Only {_who(role)} may {verb}.")
+    rules.require(move, room_of(cockpit), role=role, user_id=actor.pk)
+
+
 def _require_live(cockpit: CockpitSession) -> None:
-    if cockpit.status == CockpitStatus.ENDED:
-        raise Conflict("This cockpit session has ended.")
-    if cockpit.booking.status not in COCKPIT_BOOKING_STATUSES:
-        # Cancelled, no-show or completed outside the cockpit: nothing more is done in it.
-        raise Conflict(
-            f"This session's booking is {cockpit.booking.get_status_display().lower()}: "
-            "the cockpit is closed."
-        )
+    reason = cockpit_ended_reason(cockpit)
+    if reason:
+        raise Conflict(reason)
 
 
 def _require_approved(cockpit: CockpitSession) -> None:

@@ -6,6 +6,10 @@
 // Protocol: cockpit/schemas.py. Session events carry a per-session seq: they are applied in seq
 // order; after a gap the page asks for `resync`, and after a reconnect it connects with
 // `since=<last seq>`, so nothing is missed. Every text from the wire goes through textContent.
+// Which buttons show is the relay's word alone: every frame that can change what this person may
+// do carries `moves` (cockpit/rules.py, the table the services enforce), and each button shows
+// exactly when its move is in the last list received; the console's state only says when a
+// button is useful (contrast asked for, protocol finished).
 (function () {
   "use strict";
   var root = document.getElementById("cockpit");
@@ -26,8 +30,7 @@
       return new Intl.DateTimeFormat("en-GB", options);
     }
   })();
-  var CONTROL_ROLES = ["operator", "local", "assistant"];
-  var ASSIST_REQUESTER_ROLES = ["operator", "local"];   // who asks for help (cockpit/models.py)
+  var CONTROL_ROLES = ["operator", "local", "assistant"];   // who can be handed control
   var ROLE_LABELS = { scanner: "scanner", operator: "operator", local: "local staff", assistant: "assistant", observer: "observer" };
   var STATUS_LABELS = {
     idle: "Idle", running: "Running", paused: "Paused", waiting_contrast: "Waiting for contrast",
@@ -74,6 +77,8 @@
   var assistSending = false;  // our `assist` frame is on its way
   var links = {};             // "id:role" -> {person, rtt_ms, jitter_ms, level} (link events)
   var REMOTE_ROLES = ["operator", "assistant"];   // whose link is checked (cockpit/selectors.py)
+  // The moves open to this person now: the page's own list first, then each frame's `moves`.
+  var moves = (root.dataset.moves || "").split(" ").filter(Boolean);
 
   function $(id) { return document.getElementById(id); }
   function make(tag, className, text) {
@@ -88,6 +93,8 @@
     return p.name + " (" + (ROLE_LABELS[p.role] || p.role || "participant") + ")";
   }
   function isMe(p) { return !!p && p.id === USER_ID; }
+  function may(move) { return moves.indexOf(move) >= 0; }
+  function takeMoves(frame) { if (Array.isArray(frame.moves)) { moves = frame.moves.slice(); } }
   function num(value, digits) {
     return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "—";
   }
@@ -210,6 +217,7 @@
     var p = frame.payload || {};
     switch (frame.type) {
       case "welcome":
+        takeMoves(frame);
         session = p.session || session;
         control = p.control || control;
         if (p.session) { takeAssist(p.session.assist, true); }
@@ -221,6 +229,7 @@
         render();
         return;
       case "snapshot":
+        takeMoves(frame);
         applySnapshot(p);
         return;
       case "error":
@@ -301,6 +310,7 @@
   function apply(frame) {
     var p = frame.payload || {};
     outcomeApply(frame.type, p);
+    takeMoves(frame);  // in seq order, with the event that changed them
     switch (frame.type) {
       case "state":
         if (p.full && p.state) {
@@ -345,6 +355,7 @@
         if (p.joined && !isMe(p.joined)) { log(who(p.joined) + " joined"); }
         if (p.left && !isMe(p.left)) { log(who(p.left) + " left"); }
         renderPresence();
+        renderControl();
         break;
       case "session":
         session = p;
@@ -377,7 +388,7 @@
       case "take_over": return by + " took control over";
       case "override": return by + " took the scanner back";
       case "approve": return by + " approved the operator's join";
-      case "stop": return by + " stopped the scan and holds the scanner";
+      case "stop": return by + " stopped the scan: local staff hold the scanner until they grant control";
       case "fallback": return p.message || "The controller's link was lost: local staff hold the scanner";
       default: return by + ": " + (p.action || "control changed");
     }
@@ -430,14 +441,22 @@
     var asked = control.requested_by;
     $("control-holder").textContent = holder
       ? "Control: " + who(holder) + (mine ? " — you" : "") +
-        (control.local_override ? ". Local staff have taken the scanner back." : "")
-      : (control.local_override ? "Local staff hold the scanner." : "Nobody holds control.");
-    toggle("#control-request", !!asked, asked ? who(asked) + (isMe(asked) ? " (you)" : "") + " asks for control." : "");
+        (control.local_override ? ". Local staff hold the scanner: only they hand control over." : "")
+      : control.local_override
+        ? "The scanner is held by local staff: nobody controls it remotely until local staff grant control."
+        : "Nobody holds control.";
+    root.dataset.held = control.local_override ? "true" : "false";
+    toggle("#control-request", !!asked, asked ? who(asked) + (isMe(asked) ? " (you)" : "") +
+      (control.local_override ? " asks for control: it waits for local staff." : " asks for control.") : "");
     $("control-consent").textContent = control.join_approved
       ? "The operator's join is approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "") + "."
       : "The operator's join waits for local staff's approval: the console opens for the operator when they approve.";
     var fact = $("fact-control");
-    if (fact) { fact.textContent = holder ? who(holder) : "Nobody"; }
+    if (fact) {
+      fact.textContent = holder
+        ? who(holder) + (control.local_override ? " · local staff hold the scanner" : "")
+        : control.local_override ? "Held by local staff at the scanner" : "Nobody";
+    }
     var join = $("fact-join");
     if (join) {
       join.textContent = control.join_approved
@@ -446,29 +465,51 @@
     }
 
     var open = !ended();
-    var canControl = CONTROL_ROLES.indexOf(ROLE) >= 0;
-    var approvedOrNotOperator = ROLE !== "operator" || control.join_approved;
-    toggle('[data-control="request"]', open && canControl && !mine && !isMe(asked) && approvedOrNotOperator);
-    toggle('[data-control="release"]', open && mine);
-    // The holder, local staff and the booked operator (once approved) hand control over.
-    var mayGrant = mine || ROLE === "local" || (ROLE === "operator" && control.join_approved);
-    toggle('[data-control="grant"]', open && !!asked && !isMe(asked) && mayGrant,
+    toggle('[data-control="request"]', open && may("control.request"));
+    toggle('[data-control="release"]', open && may("control.release"));
+    toggle('[data-control="grant"]', open && may("control.grant"),
       asked ? "Grant control to " + asked.name : "Grant control");
-    toggle('[data-control="take_over"]', open && ROLE === "operator" && !mine && !!holder &&
-      control.join_approved && !control.local_override);
-    toggle('[data-control="override"]', open && ROLE === "local" && !(mine && control.local_override));
-    toggle("#approve-join", open && ROLE === "local" && !control.join_approved);
-    $("console-controls").hidden = !(open && mine);
+    toggle('[data-control="take_over"]', open && may("control.take_over"));
+    toggle('[data-control="override"]', open && may("control.override"));
+    toggle("#approve-join", open && may("approve"));
+    renderGrantTo(open && may("control.grant_to"));
+    $("console-controls").hidden = !(open && may("command"));
     renderFinishButtons();
     renderAssist();
+  }
+
+  // "Grant control to <name>" for each person here who may hold it (other than the holder, the
+  // one who asked, who has a button of their own, and oneself), when the rules let us name one.
+  function renderGrantTo(visible) {
+    var box = $("grant-to");
+    if (!box) { return; }
+    clear(box);
+    var seen = {};
+    if (visible) {
+      presence.forEach(function (p) {
+        if (!p || p.waiting || CONTROL_ROLES.indexOf(p.role) < 0) { return; }
+        if (p.id === USER_ID || seen[p.id]) { return; }
+        if (control.controller && control.controller.id === p.id) { return; }
+        if (control.requested_by && control.requested_by.id === p.id && may("control.grant")) { return; }
+        seen[p.id] = true;
+        var button = make("button", "secondary", "Grant control to " + who(p));
+        button.type = "button";
+        button.dataset.grantTo = String(p.id);
+        button.addEventListener("click", function () {
+          send("control", { action: "grant", to: p.id }, "control");
+        });
+        box.appendChild(button);
+      });
+    }
+    box.hidden = !box.firstChild;
   }
 
   function renderFinishButtons() {
     var status = state ? state.status : null;
     var open = !ended();
-    toggle("#confirm-contrast", open && ROLE === "local" && !!state &&
+    toggle("#confirm-contrast", open && may("confirm_contrast") && !!state &&
       (status === "waiting_contrast" || state.contrast === "requested"));
-    toggle("#close-session", open && ROLE === "operator" && status === "finished");
+    toggle("#close-session", open && may("close") && status === "finished");
     renderEndButton();
   }
 
@@ -653,7 +694,7 @@
       stateNode.className = "checklist-state pending";
       stateNode.textContent = "Not confirmed yet: the first sequence cannot start until local staff confirm it.";
     }
-    if (form) { form.hidden = !!check || ended(); }
+    if (form) { form.hidden = !may("checklist.confirm"); }
   }
 
   function addChat(p) {
@@ -737,7 +778,8 @@
   }
 
   function mayGiveReason(stop) {
-    return ROLE === "local" || (!!stop.by && stop.by.id === USER_ID);
+    // Local staff explain any STOP, the others their own (cockpit.services.outcome).
+    return may("stop_reason") && (ROLE === "local" || (!!stop.by && stop.by.id === USER_ID));
   }
 
   function stopItem(stop) {
@@ -836,9 +878,9 @@
   function renderEndButton() {
     var status = state ? state.status : null;
     var acquiring = status === "running" || status === "paused";
-    toggle("#end-early", !ended() && (ROLE === "operator" || ROLE === "local") &&
-      !!session && !!session.started_at && !!state && !acquiring &&
-      (status !== "finished" || ROLE === "local"));
+    // A finished protocol is closed by the operator ("Close"); "End" is for the rest.
+    toggle("#end-early", !ended() && may("end") && !!state && !acquiring &&
+      (status !== "finished" || !may("close")));
   }
 
   var endButton = $("end-early");
@@ -947,7 +989,6 @@
     if (!box) { return; }
     var a = assist;
     var open = !ended();
-    var underWay = assistUnderWay(a);
     box.textContent = assistStateText(a);
     box.className = "assist-state" + (a ? " " + a.status + (a.status === "open" ? " stage-" + a.stage : "") : "");
     root.dataset.assistStatus = a ? a.status : "";
@@ -962,17 +1003,14 @@
     note.hidden = !(a && a.note);
     note.textContent = a && a.note ? "“" + a.note + "”" : "";
 
-    var requester = ASSIST_REQUESTER_ROLES.indexOf(ROLE) >= 0 &&
-      (ROLE !== "operator" || (!!control && control.join_approved));
-    var canAsk = open && requester && !underWay;
+    var canAsk = open && may("assist.request");
     var form = $("assist-form");
     if (!canAsk) { showAssistForm(false); }
     toggle("#assist-ask", canAsk && !!form && form.hidden);
     var submit = root.querySelector('#assist-form button[type="submit"]');
     if (submit) { submit.disabled = assistSending; }
-    toggle("#assist-cancel", open && requester && !!a && a.status === "open");
-    var helper = ROLE === "assistant" && !!a && isMe(a.accepted_by);
-    toggle("#assist-finish", open && (requester || helper) && !!a && a.status === "accepted");
+    toggle("#assist-cancel", open && may("assist.cancel"));
+    toggle("#assist-finish", open && may("assist.finish"));
     ["assist-cancel", "assist-finish"].forEach(function (id) {
       var button = $(id);
       if (button) { button.disabled = assistSending; }

@@ -79,16 +79,25 @@ def session_cookie(user: User) -> str:
 
 
 class Socket:
-    """One client of the relay: frames in and out as dicts."""
+    """One client of the relay: frames in and out as dicts. The `moves` a frame carries (the
+    moves open to this socket's person, different for each person) are taken off it and kept in
+    `moves` (the last list received, as the page keeps it), so that a test compares the frames
+    everyone gets whole and asserts each person's moves on their own."""
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.client_seq = 0
+        self.moves: list[str] | None = None
+        self.frames_with_moves: list[str] = []  # the types of the frames that carried moves
 
     async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
         output = await self.communicator.receive_output(timeout)
         assert output["type"] == "websocket.send", f"expected a frame, got {output}"
-        return json.loads(output["text"])
+        frame: dict[str, Any] = json.loads(output["text"])
+        if "moves" in frame:
+            self.moves = frame.pop("moves")
+            self.frames_with_moves.append(frame["type"])
+        return frame
 
     async def recv_many(self, count: int) -> list[dict[str, Any]]:
         return [await self.recv() for _ in range(count)]

@@ -91,7 +91,7 @@ def test_local_staff_or_whoever_pressed_it_give_a_stops_reason_after_the_fact(
     services.stop_reason_set(
         actor=world.local_staff, role="local", cockpit=cockpit, stop_id=stop.pk, reason="Coil off"
     )
-    with pytest.raises(PermissionDenied, match="no part"):
+    with pytest.raises(PermissionDenied, match="Only local staff or whoever pressed"):
         services.stop_reason_set(
             actor=world.manager, role="operator", cockpit=cockpit, stop_id=stop.pk, reason="x"
         )

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from accounts.models import User
+from cockpit import services
 from cockpit.models import CockpitSession
 from cockpit.selectors import OPEN_BEFORE
 from core.models import AuditEvent
@@ -252,3 +254,27 @@ def test_console_of_a_pre_approved_cockpit_says_when_it_opens(world: World) -> N
     # Opening it before its window is still refused, even though the session exists.
     early = client_for(world.technologist).get(f"/bookings/{booking.pk}/cockpit/", follow=True)
     assert "This cockpit is not open yet" in _messages(early)[0]
+
+
+def test_console_page_offers_only_the_moves_open_after_a_local_stop(world: World) -> None:
+    """Issue 15: once local staff stopped the scan, the operator's page (server-rendered, before
+    any frame) shows no grant, take-over or console; local staff's shows the grant to whoever
+    asked."""
+    cockpit = open_cockpit(world)
+    senior = User.objects.create_user(email="wim.claes@example.org", first_name="Wim")
+    cockpit.assistants.add(senior)
+    cockpit = services.control_request(actor=world.technologist, role="operator", cockpit=cockpit)
+    cockpit = services.cockpit_stop(actor=world.local_staff, role="local", cockpit=cockpit)
+    cockpit = services.control_request(actor=senior, role="assistant", cockpit=cockpit)
+
+    operator = _text(client_for(world.technologist).get(f"/cockpit/{cockpit.pk}/"))
+    assert 'data-moves="control.request assist.request chat"' in operator
+    assert 'data-control="grant" hidden>Grant control to Wim' in operator
+    assert 'data-control="take_over" hidden>' in operator
+    assert 'data-control="request">Ask for control' in operator
+    assert '<div id="console-controls" hidden>' in operator
+    assert "Local staff hold the scanner: only they hand control over." in operator
+
+    local = _text(client_for(world.local_staff).get(f"/cockpit/{cockpit.pk}/"))
+    assert 'data-control="grant">Grant control to Wim' in local
+    assert '<div id="console-controls">' in local

@@ -188,6 +188,12 @@ async def test_the_operator_asks_and_everyone_sees_the_request(world: World, roo
     assert view["note"] == NOTE
     assert view["requested_by"] == person(world.technologist, "operator")
     assert view["next_step_at"] is not None
+    # The event carries each person's moves: calling it off, not asking again.
+    for socket in (room.operator, room.local):
+        assert socket.frames_with_moves[-1] == "assist"
+        assert "assist.cancel" in socket.moves
+        assert "assist.request" not in socket.moves
+    assert room.observer.moves == ["chat"]
     await room.quiet()  # the scanner is not told; nothing else happens
 
     # Local staff ask in their turn once it is called off.
@@ -214,7 +220,7 @@ async def test_refusals_are_error_frames_and_the_socket_stays_open(
     # Observers watch: refused, nothing published, nothing recorded.
     ref = await room.observer.send("assist", {"action": "request", "exam_family": "neuro"})
     assert await room.observer.recv() == error(
-        "forbidden", "Only the operator or local staff ask for help; observers watch.", ref
+        "forbidden", "Only the operator or local staff ask for help in a cockpit.", ref
     )
     ref = await room.observer.send("assist", {"action": "cancel"})
     assert (await room.observer.recv())["payload"]["code"] == "forbidden"
@@ -395,7 +401,7 @@ async def test_a_senior_accepts_joins_as_assistant_chats_and_gets_control(
     # The assistant may not raise or call off a request, but says when the help is done.
     ref = await assistant.send("assist", {"action": "cancel"})
     assert await assistant.recv() == error(
-        "forbidden", "Only the operator or local staff ask for help or call it off.", ref
+        "forbidden", "Only the operator or local staff cancel a request for help.", ref
     )
     await assistant.send("assist", {"action": "finish"})
     done = await room.assist_event("resolved")

@@ -366,10 +366,21 @@ async def test_the_controller_may_stop_too(world: World, room: Room) -> None:
     await room.operator.send("stop")
     stop = await room.everyone_gets("stop", {"by": operator})
     assert await room.scanner.recv() == stop
-    # The controller keeps control; no override. A `control` event follows the STOP (commands
-    # are held back from the scanner until control has been settled after a STOP).
+    # Any STOP leaves the scanner held by local staff (issue 15): the controller no longer holds
+    # control, and nothing they send reaches the scanner until local staff grant it back.
     control = await room.control_event("stop", operator)
+    assert (control["controller"], control["local_override"]) == (None, True)
+    assert "command" not in room.operator.moves
+    assert "control.take_over" not in room.operator.moves
+    assert {"control.override", "control.request"} <= set(room.local.moves)
+    ref = await room.operator.send("command", {"name": "resume"})
+    assert await room.operator.recv() == error(
+        "forbidden", "You do not hold control: ask for it first.", ref
+    )
+    await room.local.send("control", {"action": "grant", "to": world.technologist.pk})
+    control = await room.control_event("grant", person(world.local_staff, "local"))
     assert (control["controller"], control["local_override"]) == (operator, False)
+    assert "command" in room.operator.moves
     await room.operator.send("command", {"name": "resume"})
     command = await room.everyone_gets("command", {"name": "resume", "args": {}, "by": operator})
     assert await room.scanner.recv() == command

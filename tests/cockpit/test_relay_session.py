@@ -143,6 +143,9 @@ async def test_first_running_state_starts_the_booking_and_close_completes_it(
     session, _ = await views(cockpit)
     assert session_event == {"type": "session", "seq": 6, "payload": session}
     assert session["status"] == "live"
+    # The exam started: the event opens closing to the operator (once the protocol is done).
+    assert operator.frames_with_moves[-1] == "session"
+    assert "close" in operator.moves
     assert booking.status == "in_progress"
     assert cockpit.started_at is not None
     # Only once.

@@ -122,7 +122,7 @@ def test_control_request_grant_take_over_and_release(world: World) -> None:
     with pytest.raises(Conflict, match="do not hold"):
         services.control_release(actor=world.technologist, cockpit=cockpit)
     # Observers never hold control.
-    with pytest.raises(PermissionDenied, match="observer"):
+    with pytest.raises(PermissionDenied, match="Observers watch"):
         services.control_request(actor=world.manager, role="observer", cockpit=cockpit)
     # Granting to someone outside the session is refused.
     cockpit = services.control_request(actor=world.technologist, role="operator", cockpit=cockpit)
