@@ -309,8 +309,8 @@
 
   function apply(frame) {
     var p = frame.payload || {};
-    outcomeApply(frame.type, p);
     takeMoves(frame);  // in seq order, with the event that changed them
+    outcomeApply(frame.type, p);  // after the moves: a STOP's reason form follows them
     switch (frame.type) {
       case "state":
         if (p.full && p.state) {

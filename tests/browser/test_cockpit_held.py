@@ -20,7 +20,7 @@ from tests.browser.test_cockpit import (
     _person,
     server,  # noqa: F401 - the live Daphne fixture
 )
-from tests.cockpit.support import open_cockpit
+from tests.cockpit.support import open_cockpit, prescan_confirmed
 from tests.conftest import World
 from tests.factories import UserFactory
 from tests.live_daphne import LiveDaphne
@@ -53,6 +53,7 @@ def test_after_a_local_stop_only_local_staff_hand_control_over(
     new_context: Callable[..., BrowserContext],
 ) -> None:
     cockpit, senior, token = _cockpit_assistant_and_token(world)
+    prescan_confirmed(world, cockpit)  # local staff did the pre-scan checklist
     console_url = f"{server.url}/cockpit/{cockpit.pk}/"
     local_name = world.local_staff.display_name
 
