@@ -582,8 +582,6 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             return
         ref = None
         allowed = SCANNER_PAYLOADS if self.is_scanner else PEOPLE_PAYLOADS
-        if not self.is_scanner and self.role in selectors.REMOTE_ROLES:
-            await self.link_heard()  # (local staff's STOP waits for nothing)
         try:
             frame = self.local_stop(text_data)
             if frame is None:
@@ -764,7 +762,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             await self.stop(user)
         elif frame_type == "confirm_contrast":
             await database_sync_to_async(services.contrast_confirm)(
-                actor=user, cockpit=self.cockpit
+                actor=user, role=self.role, cockpit=self.cockpit
             )
             await self.publish(
                 "command", {"name": "confirm_contrast", "args": {}, "by": self.person}
@@ -774,7 +772,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             await self.control(user, payload, ref)
         elif frame_type == "approve":
             control, room = await database_sync_to_async(_control_after)(
-                services.cockpit_approve_join, actor=user, cockpit=self.cockpit
+                services.cockpit_approve_join, actor=user, role=self.role, cockpit=self.cockpit
             )
             await self.publish(
                 "control", {"action": "approve", "by": self.person, **control}, room=room
@@ -827,13 +825,14 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     async def control(self, user: User, payload: Control, ref: int | None) -> None:
         if payload.to is not None and payload.action != "grant":
             raise FrameError("invalid", "'to' goes with 'grant' only.", ref=ref)
-        arguments: dict[str, Any] = {"actor": user, "cockpit": self.cockpit}
+        # Always in this socket's role: a manager who may also stand beside the patient moves
+        # nothing from an observer's socket (the moves it was offered are the ones it may make).
+        arguments: dict[str, Any] = {"actor": user, "role": self.role, "cockpit": self.cockpit}
         if payload.action == "request":
             service: Any = services.control_request
-            arguments["role"] = self.role
         elif payload.action == "grant":
             service = services.control_grant
-            arguments.update(role=self.role, to_user_id=payload.to)
+            arguments["to_user_id"] = payload.to
         elif payload.action == "release":
             service = services.control_release
         elif payload.action == "take_over":
@@ -917,9 +916,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 await task
         self.link_tasks = ()
 
-    async def link_write(self) -> None:
-        """This socket's link entry: who, when last heard (the store's clock), its figures."""
-        self.heard_written = self.store.clock()
+    async def link_write(self, *, heard: bool = True) -> None:
+        """This socket's link entry: who, when last heard (the store's clock: now, with `heard`),
+        its figures."""
+        if heard:
+            self.heard_written = self.store.clock()
         await self.store.link_touch(
             self.prefix,
             self.channel_name,
@@ -927,18 +928,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "user": self.person["id"],
                 "person": self.person,
                 "heard": self.heard_written,
-                "figures": self.meter.figures(),
+                "figures": self.meter.figures(link.link_clock()),
             },
         )
-
-    async def link_heard(self) -> None:
-        """A frame from a remote person: their link is alive (written at most once a probe
-        interval, so that a chatty client costs the store nothing more). Echoes write it too."""
-        if not hasattr(self, "meter"):
-            return
-        interval = link.link_probe_s()
-        if interval > 0 and self.store.clock() - self.heard_written >= interval:
-            await self.link_write()
 
     async def link_probes(self) -> None:
         """Probe this socket every interval (one probe out at a time)."""
@@ -950,6 +942,18 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             )
             if probe_id is not None:
                 await self.send_reply("probe", {"id": probe_id})
+            else:
+                await self.link_unanswered()
+
+    async def link_unanswered(self) -> None:
+        """A probe still out: only an echo says the link is alive (any other frame does not:
+        a page that sends but never answers is not heard). Its age is a round trip at least,
+        so the figures everyone sees worsen while it waits."""
+        figures = self.meter.figures(link.link_clock())
+        if figures is not None and link.link_noticeable(self.link_told, figures):
+            self.link_told = figures
+            await self.link_write(heard=False)
+            await self.publish("link", {"person": self.person, **figures})
 
     async def link_echo(self, probe_id: int) -> None:
         """The echo of a probe: one more round trip; the session is told of figures that
@@ -1024,7 +1028,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     async def link_watchdog(self) -> None:
         """Every probe interval: has the remote controller gone silent?"""
         while self.joined_group:
-            await asyncio.sleep(link.link_probe_s())
+            await asyncio.sleep(link.watchdog_tick_s())
             try:
                 await self.control_watch()
             except SocketClosed:
@@ -1044,20 +1048,21 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             return
         entries = await self.store.link_entries(self.prefix)
         now = self.store.clock()
-        timeout = link.control_link_timeout_s()
+        # Silent for the timeout by the next look at the latest: falls back within the timeout.
+        timeout = link.control_link_timeout_s() - link.watchdog_tick_s()
         theirs = [entry for entry in entries.values() if entry["user"] == controller["id"]]
         if any(now - entry["heard"] <= timeout for entry in theirs):
             self.controller_absent_since = None
             return
         if theirs:
             silent_for = now - max(entry["heard"] for entry in theirs)
-            why = f"nothing heard from them for {silent_for:.0f} s"
+            why = f"nothing heard from them for {silent_for + link.watchdog_tick_s():.0f} s"
         else:
             if self.controller_absent_since is None:
                 self.controller_absent_since = now
             if now - self.controller_absent_since <= timeout:
                 return
-            why = f"not connected for {timeout:g} s"
+            why = f"not connected for {link.control_link_timeout_s():g} s"
         await self.control_lost(controller, why)
         for channel, entry in entries.items():  # sockets of crashed processes, long silent
             if now - entry["heard"] > PRESENCE_TTL_S:

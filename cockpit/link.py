@@ -47,6 +47,12 @@ def link_probe_s() -> float:
     return float(settings.COCKPIT_LINK_PROBE_S)
 
 
+def watchdog_tick_s() -> float:
+    """How often the watchdog looks for a silent controller: often enough that control falls
+    back within the timeout, not a probe interval after it."""
+    return min(link_probe_s(), 0.25)
+
+
 def control_link_timeout_s() -> float:
     """Silence (nothing heard from any of their sockets) after which a remote controller has
     lost their link and control falls back to local staff."""
@@ -102,12 +108,16 @@ class LinkMeter:
         self.out = None
         return True
 
-    def figures(self) -> dict[str, Any] | None:
-        """`rtt_ms`, `jitter_ms` and `level`; None before the first round trip."""
+    def figures(self, now: float | None = None) -> dict[str, Any] | None:
+        """`rtt_ms`, `jitter_ms` and `level`; None before the first round trip. At `now`, a probe
+        still unanswered counts too: the round trip is at least its age, so a link that stops
+        answering does not go on showing its last good figures."""
         if not self.rtts:
             return None
         rtts = list(self.rtts)
         rtt = statistics.median(rtts)
+        if now is not None and self.out is not None:
+            rtt = max(rtt, (now - self.out[1]) * 1000)
         jitter = (
             statistics.fmean(abs(b - a) for a, b in itertools.pairwise(rtts))
             if len(rtts) > 1

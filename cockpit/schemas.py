@@ -46,7 +46,7 @@ the relay adds rate_limited, with `retry_after`) and the socket stays open.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from core.errors import FrameError
 from core.frames import MAX_FRAME_BYTES, frame_loads
@@ -181,7 +181,7 @@ class Checklist(_Strict):
     told the exam is run remotely."""
 
     beside_patient: Annotated[int, Field(ge=1)] | None = None
-    patient_informed: bool
+    patient_informed: StrictBool  # true or false, not "yes" (nobody ticks a box by a string)
 
 
 # --- What the scanner sends -------------------------------------------------------------------

@@ -84,11 +84,13 @@ def cockpit_open(*, booking: Booking, ahead: bool = False) -> CockpitSession:
 
 
 @transaction.atomic
-def cockpit_approve_join(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+def cockpit_approve_join(
+    *, actor: User, cockpit: CockpitSession, role: str = Role.LOCAL
+) -> CockpitSession:
     """Local staff (or a manager) of the scanning hospital let the booked operator in: from now
     on the operator may take control. Also how a booking is pre-approved, ahead of the day."""
     cockpit = _locked(cockpit)
-    _require("approve", cockpit, actor, Role.LOCAL, verb="approve the operator's join")
+    _require("approve", cockpit, actor, role, verb="approve the operator's join")
     cockpit.join_approved_at = timezone.now()
     cockpit.join_approved_by = actor
     cockpit.save(update_fields=["join_approved_at", "join_approved_by", "updated_at"])
@@ -156,14 +158,20 @@ def control_grant(
 
 
 @transaction.atomic
-def control_release(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
-    """The holder gives control up. A scanner held locally stays held (nobody named): only
-    local staff's grant hands it to a remote person."""
+def control_release(
+    *, actor: User, cockpit: CockpitSession, role: str | None = None
+) -> CockpitSession:
+    """The holder gives control up (in `role`: the relay's socket; any of theirs from a page). A
+    scanner held locally stays held (nobody named): only local staff's grant hands it to a
+    remote person."""
     cockpit = _locked(cockpit)
-    roles = roles_for(actor, cockpit)
-    if not roles:
-        raise Conflict("You do not hold control.")
-    rules.require_any("control.release", room_of(cockpit), roles=roles, user_id=actor.pk)
+    if role is not None:
+        _require("control.release", cockpit, actor, role, verb="release control")
+    else:
+        roles = roles_for(actor, cockpit)
+        if not roles:
+            raise Conflict("You do not hold control.")
+        rules.require_any("control.release", room_of(cockpit), roles=roles, user_id=actor.pk)
     cockpit.controller = None
     cockpit.controller_role = ""
     _save_control(cockpit)
@@ -172,11 +180,13 @@ def control_release(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
 
 
 @transaction.atomic
-def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+def control_take_over(
+    *, actor: User, cockpit: CockpitSession, role: str = Role.OPERATOR
+) -> CockpitSession:
     """The booked operator takes control from whoever holds it (an assistant, say). Refused
     while local staff have taken the scanner back."""
     cockpit = _locked(cockpit)
-    _require("control.take_over", cockpit, actor, Role.OPERATOR, verb="take control over")
+    _require("control.take_over", cockpit, actor, role, verb="take control over")
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.OPERATOR)
     _save_control(cockpit)
@@ -185,10 +195,12 @@ def control_take_over(*, actor: User, cockpit: CockpitSession) -> CockpitSession
 
 
 @transaction.atomic
-def control_override(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+def control_override(
+    *, actor: User, cockpit: CockpitSession, role: str = Role.LOCAL
+) -> CockpitSession:
     """Local staff take the scanner back, whoever holds control."""
     cockpit = _locked(cockpit)
-    _require("control.override", cockpit, actor, Role.LOCAL, verb="take the scanner back")
+    _require("control.override", cockpit, actor, role, verb="take the scanner back")
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.LOCAL)
     cockpit.local_override = True
@@ -414,10 +426,12 @@ def command_record(
 
 
 @transaction.atomic
-def contrast_confirm(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+def contrast_confirm(
+    *, actor: User, cockpit: CockpitSession, role: str = Role.LOCAL
+) -> CockpitSession:
     """Local staff confirm the contrast step (they are the ones beside the patient)."""
     cockpit = _locked(cockpit)
-    _require("confirm_contrast", cockpit, actor, Role.LOCAL, verb="confirm contrast")
+    _require("confirm_contrast", cockpit, actor, role, verb="confirm contrast")
     _audit(actor, "cockpit.contrast_confirmed", cockpit)
     return cockpit
 

@@ -477,3 +477,37 @@ async def test_nan_and_infinity_are_refused_and_the_socket_stays(world: World, r
         await socket.silent()
     await room.operator.send("ping")
     assert await room.operator.recv() == {"type": "pong", "seq": None, "payload": {}}
+
+
+async def test_a_manager_on_an_observers_socket_makes_no_local_staff_move(
+    world: World, room: Room
+) -> None:
+    """The scanning site's manager may join as local staff too, but on an observer's socket
+    they were offered no move but chat, and none is accepted: taking the scanner back,
+    confirming contrast, approving, taking over or releasing all get `error` frames, and
+    nothing reaches the scanner (a trial found override and contrast accepted)."""
+    await room.open()
+    assert room.observer.moves == ["chat"]
+    for frame_type, payload in [
+        ("control", {"action": "override"}),
+        ("control", {"action": "take_over"}),
+        ("control", {"action": "release"}),
+        ("control", {"action": "grant", "to": world.local_staff.pk}),
+        ("confirm_contrast", {}),
+        ("approve", {}),
+        ("stop", {}),
+        ("checklist", {"patient_informed": True}),
+        ("end", {}),
+    ]:
+        ref = await room.observer.send(frame_type, payload)
+        refused = await room.observer.recv()
+        assert (refused["type"], refused["payload"]["code"], refused["payload"]["ref"]) == (
+            "error",
+            "forbidden",
+            ref,
+        ), (frame_type, payload, refused)
+    cockpit = await database_sync_to_async(CockpitSession.objects.get)(pk=room.cockpit.pk)
+    assert (cockpit.controller_id, cockpit.local_override) == (None, False)
+    await room.scanner.silent()
+    for socket in room.people:
+        await socket.silent()

@@ -505,7 +505,7 @@ async def test_a_controller_silent_for_the_timeout_loses_control_to_local_staff(
     assert (await control_now(room.cockpit))["controller"] == operator
     # Past it: local staff hold the scanner, and everyone (the operator too) is told.
     heard_clock.now += 1
-    why = f"nothing heard from them for {LINK_TIMEOUT_S + 0.5:.0f} s"
+    why = f"nothing heard from them for {LINK_TIMEOUT_S + 0.5 + link.watchdog_tick_s():.0f} s"
     control = await expect_fallback(room.people, operator, why, room.cockpit)
     assert (control["controller"], control["local_override"]) == (local, True)
     # Told once, whichever watchdog (the scanner's, local staff's) saw it first.
@@ -517,6 +517,43 @@ async def test_a_controller_silent_for_the_timeout_loses_control_to_local_staff(
         )()
         == 1
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("probes_on")
+async def test_a_controller_who_sends_but_answers_no_probe_loses_control(
+    world: World, room: Room, heard_clock: ManualClock
+) -> None:
+    """Only an echo says the link is alive: a page that goes on sending (pings here) but
+    answers no probe loses control like a silent one (a trial kept control for 20 s so)."""
+    await room.open()
+    operator = person(world.technologist, "operator")
+    local = person(world.local_staff, "local")
+    await room.operator.send("control", {"action": "request"})
+    await room.control_event("request", operator)
+    heard_clock.now += LINK_TIMEOUT_S - 0.5
+    await room.operator.send("ping", {})
+    assert (await room.operator.recv())["type"] == "pong"
+    heard_clock.now += 1
+    await room.operator.send("ping", {})
+    why = f"nothing heard from them for {LINK_TIMEOUT_S + 0.5 + link.watchdog_tick_s():.0f} s"
+    frames = [await room.operator.recv(), await room.operator.recv()]
+    fallback = next(frame for frame in frames if frame["type"] == "control")
+    assert (fallback["payload"]["action"], fallback["payload"]["why"]) == ("fallback", why)
+    control = await expect_fallback([room.local], operator, why, room.cockpit)
+    assert (control["controller"], control["local_override"]) == (local, True)
+
+
+def test_an_unanswered_probe_counts_as_a_round_trip_at_least_its_age() -> None:
+    """A link that stops answering does not go on showing its last good figures."""
+    meter = LinkMeter()
+    meter.due(0.0, give_up_after=5)
+    meter.echoed(1, 0.002)
+    assert (meter.figures(1.0) or {}).get("level") == "ok"
+    meter.due(1.0, give_up_after=5)
+    assert (meter.figures(1.1) or {}).get("level") == "ok"
+    assert meter.figures(3.0) == {"rtt_ms": 2000.0, "jitter_ms": 0.0, "level": "refuse"}
 
 
 @pytest.mark.django_db(transaction=True)
