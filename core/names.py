@@ -16,7 +16,10 @@ name counts only in one of these shapes:
 Which words are first names and surnames comes from core/data/person_names.txt.gz, derived from
 the names-dataset package by scripts/person_names.py (how and why there). A name that is also an
 ordinary word counts beside another name only when it is written as a name (capitalised), and
-two such words together ("Will May", "Rose Hall") only away from the start of a sentence. The
+two such words together ("Will May", "Rose Hall") only away from the start of a sentence,
+unless the first is a common first name ("john smith", "Mark White": WORDLIKE_FIRST_NAMES).
+A full name beside an institution word ("Jeroen Bosch Ziekenhuis", "Clinique Louis Caty", "AZ
+Monica") or known as a hospital (HOSPITAL_NAMES) is a place, unless a cue announces it. The
 words below (vendors, products, contrast agents, sequences, hospitals, towns, days, months, body
 parts, jobs) are the work's own vocabulary: never a name, or a name only after an honorific.
 
@@ -75,7 +78,7 @@ INSTITUTIONS = _words(
     "klinikum kliniken spital centrum center centre zentrum instituut institut institute campus "
     "site wing vleugel aile flügel paviljoen pavillon polikliniek poli mc umc amc building "
     "gebouw bâtiment gebäude entrance ingang entrée eingang "
-    "az uz chu chr chu gza zna zol azm ziv mmc etz ikazia chirec hul uza uzg"
+    "az uz chu chr gza zna zol azm ziv mmc etz ikazia chirec hul uza uzg"
 )
 # Belgian and Dutch hospitals and campuses named after a person, first name and surname (the
 # particles left out, as the check skips them). Hand-written from the hospital lists of the FOD
