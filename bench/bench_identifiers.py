@@ -3,7 +3,7 @@ note about the work, how long does it take on the longest hostile text a request
 is it linear in the text's length?
 
 Set-up: no database, no server; `core.identifiers.patient_identifier_problems` in-process.
-- Quality: the 402 hand-written notes of tests/core/data/identifiers_corpus.tsv (half naming a
+- Quality: the 448 hand-written notes of tests/core/data/identifiers_corpus.tsv (half naming a
   patient, half about the work; Dutch, French, English, German).
 - Time: texts built to make a backtracking pattern rescan each run (letters, digits, digits and
   spaces, zeros and spaces, plus signs, dotted words, at signs, a long dotted domain, day-month

@@ -16,7 +16,10 @@ name counts only in one of these shapes:
 Which words are first names and surnames comes from core/data/person_names.txt.gz, derived from
 the names-dataset package by scripts/person_names.py (how and why there). A name that is also an
 ordinary word counts beside another name only when it is written as a name (capitalised), and
-two such words together ("Will May", "Rose Hall") only away from the start of a sentence. The
+two such words together ("Will May", "Rose Hall") only away from the start of a sentence,
+unless the first is a common first name ("john smith", "Mark White": WORDLIKE_FIRST_NAMES).
+A full name beside an institution word ("Jeroen Bosch Ziekenhuis", "Clinique Louis Caty", "AZ
+Monica") or known as a hospital (HOSPITAL_NAMES) is a place, unless a cue announces it. The
 words below (vendors, products, contrast agents, sequences, hospitals, towns, days, months, body
 parts, jobs) are the work's own vocabulary: never a name, or a name only after an honorific.
 
@@ -39,6 +42,7 @@ FIRST, SURNAME, WORD = 1, 2, 4  # bits of a known name: a first name, a surname,
 # "de heer", a patient word, a label.
 HONORIFIC, WEAK, HEER, PATIENT, LABEL = 8, 16, 32, 64, 128
 CUES = HONORIFIC | WEAK | HEER | PATIENT | LABEL
+WORK = 256  # one of the work's ordinary words (WORK_WORDS): a name only after a cue
 
 
 def _words(text: str) -> frozenset[str]:
@@ -66,6 +70,50 @@ PARTICLES = _words(
 )
 SAINTS = _words("sint saint sainte sankt st ste san santa heilig")
 
+# A full name beside one of these is a place named after someone ("Jan Yperman ziekenhuis",
+# "Clinique Louis Caty", "AZ Monica", "Victor Horta campus", "Paola Ruffo wing"), not a patient.
+INSTITUTIONS = _words(
+    "ziekenhuis ziekenhuizen gasthuis kliniek klinieken kinderziekenhuis hospitaal hospital "
+    "hospitals hôpital hopital hôpitaux clinique cliniques clinic clinics krankenhaus klinik "
+    "klinikum kliniken spital centrum center centre zentrum instituut institut institute campus "
+    "site wing vleugel aile flügel paviljoen pavillon polikliniek poli mc umc amc building "
+    "gebouw bâtiment gebäude entrance ingang entrée eingang "
+    "az uz chu chr gza zna zol azm ziv mmc etz ikazia chirec hul uza uzg"
+)
+# Belgian and Dutch hospitals and campuses named after a person, first name and surname (the
+# particles left out, as the check skips them). Hand-written from the hospital lists of the FOD
+# Volksgezondheid (Belgium) and of Wikipedia's "Lijst van ziekenhuizen in België" and "... in
+# Nederland", with two German ones from the trial. A patient with such a name is named with
+# an honorific, a label or a patient word, which still count.
+HOSPITAL_NAMES = frozenset(
+    tuple(pair.split())
+    for pair in (
+        "jan yperman",
+        "jan palfijn",
+        "jan portaels",
+        "jeroen bosch",
+        "albert schweitzer",
+        "jules bordet",
+        "maria middelares",
+        "henri serruys",
+        "paul brien",
+        "victor horta",
+        "louis caty",
+        "marie curie",
+        "andré vésale",
+        "andre vesale",
+        "ambroise paré",
+        "ambroise pare",
+        "antoni leeuwenhoek",
+        "reinier graaf",
+        "jan goyen",
+        "vincent gogh",
+        "martin luther",
+        "elisabeth tweesteden",
+        "paola ruffo",
+    )
+)
+
 # Never a name: the work's own proper nouns, and the words that announce a name.
 NOT_NAMES = (
     HONORIFICS
@@ -73,6 +121,7 @@ NOT_NAMES = (
     | LABELS
     | TITLES
     | SAINTS
+    | INSTITUTIONS
     | {word.casefold() for word in WEAK_HONORIFICS}
     | _words(
         # vendors and their MR systems
@@ -127,6 +176,22 @@ WORK_WORDS = _words(
     "sedierung campus parking"
 )
 
+# First names common in Belgium that names-dataset lacks (checked against Statbel's
+# "Voornamen van pasgeborenen" and the Meertens Instituut's Nederlandse Voornamenbank top lists).
+EXTRA_FIRST_NAMES = _words("noor ona")
+
+# Common first names that are also ordinary words ("john", "mark", "rose", "tom", "martin"):
+# followed by a surname, in the same case, they name someone even in lower case or at a
+# sentence's start ("john smith keeps moving", "Mark White is anxious"). Hand-written from the
+# most given names in Belgium (Statbel), the Netherlands (Meertens Instituut), England (ONS) and
+# France (INSEE) that the data marks as words. Not "will", "may", "can": verbs before almost
+# anything.
+WORDLIKE_FIRST_NAMES = _words(
+    "john jack james peter paul mark tom tim bill bob rob robin frank grant dean victor albert "
+    "louis martin jan piet kris ward dirk bart luc marc rose lily daisy iris ruby grace hope "
+    "amber jade pearl olive dawn roos lotte"
+)
+
 # Words of letters: two or more, or a capital alone (an initial: "J. Janssens", "M. Dupont"); a
 # lone small letter stays in the separator. Two character classes, nothing nested: linear.
 _WORD = re.compile(r"([^\W\d_]{2,}|[A-Z])")
@@ -163,7 +228,11 @@ def person_names() -> dict[str, int]:
                 (FIRST if "F" in kind else 0)
                 | (SURNAME if "S" in kind else 0)
                 | (WORD if "~" in kind or token in WORK_WORDS else 0)
+                | (WORK if token in WORK_WORDS else 0)
             )
+    for token in EXTRA_FIRST_NAMES:
+        if token not in NOT_NAMES:
+            names[token] = names.get(token, 0) | FIRST
     for words, bit in (
         (HONORIFICS, HONORIFIC),
         ({word.casefold() for word in WEAK_HONORIFICS}, WEAK),
@@ -235,7 +304,9 @@ def person_name_found(text: str) -> bool:
                 return False
             j = past
         b = name_bits(j)
-        if not b or not ((a & FIRST and b & SURNAME) or (a & SURNAME and b & FIRST)):
+        if not b or (a | b) & WORK:  # "Monica Antwerpen": a town is no surname beside a name
+            return False
+        if not ((a & FIRST and b & SURNAME) or (a & SURNAME and b & FIRST)) or place(i, j):
             return False
         plain_a, plain_b = not a & WORD, not b & WORD
         if plain_a and plain_b:
@@ -245,9 +316,26 @@ def person_name_found(text: str) -> bool:
             # "JOHN SMITH", or "Will May" mid-sentence: a capital at a sentence's start says nothing
             if first.isupper() and second.isupper():
                 return len(first) > 2 and len(second) > 2
+            if (
+                folded[i] in WORDLIKE_FIRST_NAMES
+                and b & SURNAME
+                and len(second) > 2
+                and ((first.islower() and second.islower()) or (_title(first) and _title(second)))
+            ):
+                return True  # "john smith", "Mark White keeps moving": a first name, then a surname
             titled = _title(first) and _title(second)
             return titled and not (i == 0 or _starts_sentence(parts[2 * i]))
         return _capitalised(second if plain_a else first) or (first.islower() and second.islower())
+
+    def place(i: int, j: int) -> bool:
+        """Is the full name of words i and j a place named after someone: a hospital known by
+        that name, or a name right after or before an institution word ("AZ Monica", "Clinique
+        Louis Caty", "Jan Yperman ziekenhuis", "Victor Horta campus")?"""
+        if (folded[i], folded[j]) in HOSPITAL_NAMES:
+            return True
+        if i and folded[i - 1] in INSTITUTIONS and not parts[2 * i].strip(" -"):
+            return True
+        return j + 1 < count and folded[j + 1] in INSTITUTIONS and not parts[2 * j + 2].strip(" -")
 
     def initial_and_surname(i: int, found: int) -> bool:
         """ "J. Janssens": word i - 1 is a single letter."""

@@ -74,6 +74,63 @@ def test_a_note_about_the_work_passes(text: str) -> None:
     assert patient_identifier_problems(text) == []
 
 
+# --- The trial on the running product (issue 15): what it let through and what it refused -----
+
+TRIAL_NAMES = [
+    "john smith keeps moving",
+    "john smith keeps moving during DWI",
+    "John Smith keeps moving",
+    "Peter Brown keeps moving",
+    "peter brown keeps moving",
+    "mark white keeps moving",
+    "rose martin is anxious",
+    "Noor Maes, claustrofobie",
+    "Noor Maes ligt op tafel 2",
+    "vandaag ligt Noor Maes op tafel",
+    "tom de smet beweegt",
+    "Tom De Smet beweegt",
+    "Sedation: John Smith is anxious",
+    "john smith panicked",
+    "noor maes ligt klaar",
+    "noor maes",  # refused alone as in a sentence: "noor" is a first name
+]
+
+TRIAL_PLACES = [
+    "Jan Yperman ziekenhuis, MSK, Elise ProHance",
+    "AZ Monica Antwerpen, AZ Klina Brasschaat: shared technologist",
+    "Martin Luther Krankenhaus, Siemens Lumina, Gadobutrol",
+    "Paola Ruffo wing, Elisabeth Tweesteden, Jessa Hasselt",
+    "Albert Schweitzer ziekenhuis Dordrecht",
+    "Jeroen Bosch Ziekenhuis",
+    "Franziskus Hospital",
+    "Clinique Louis Caty",
+    "Victor Horta campus",
+    "Jeroen Bosch Ziekenhuis protocol, Siemens Vida",
+]
+
+
+@pytest.mark.parametrize("text", TRIAL_NAMES)
+def test_a_full_name_in_lower_case_or_at_a_sentence_start_is_refused(text: str) -> None:
+    assert PERSON_NAME in patient_identifier_problems(text)
+
+
+@pytest.mark.parametrize("text", TRIAL_PLACES)
+def test_a_hospital_named_after_someone_passes(text: str) -> None:
+    assert patient_identifier_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mevrouw Jeroen Bosch ligt op tafel",  # a cue still names the person behind a place's name
+        "Naam: Louis Caty",
+        "patiënt Albert Schweitzer, knie links",
+    ],
+)
+def test_a_hospital_s_name_after_a_cue_is_a_person(text: str) -> None:
+    assert PERSON_NAME in patient_identifier_problems(text)
+
+
 def test_the_message_says_a_name_was_found_without_repeating_it() -> None:
     message = patient_identifier_message(patient_identifier_problems(ISSUE[1]))
     assert message.startswith("This looks like it contains a person's name.")
