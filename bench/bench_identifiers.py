@@ -25,7 +25,6 @@ Figures:
 """
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -59,17 +58,18 @@ def hostile(size: int) -> dict[str, str]:
     return texts
 
 
-def slowest_ms(size: int) -> tuple[str, float]:
+def timings_ms(size: int) -> dict[str, float]:
+    """Each hostile text's check, the best of seven: the cost of the work, with as little of
+    the machine's other load in it as a measure can have."""
     timings = {}
     for name, text in hostile(size).items():
         runs = []
-        for _ in range(5):
+        for _ in range(7):
             started = time.perf_counter()
             patient_identifier_problems(text)
             runs.append((time.perf_counter() - started) * 1000)
-        timings[name] = statistics.median(runs)
-    name = max(timings, key=lambda n: timings[n])
-    return name, timings[name]
+        timings[name] = min(runs)
+    return timings
 
 
 def resident_mb() -> float:
@@ -102,11 +102,14 @@ def main() -> None:
     print(
         f"identifiers: {len(UNITS) + 1} hostile texts at 20,000 and 200,000 characters; {machine()}"
     )
-    _, small = slowest_ms(20_000)
-    name, large = slowest_ms(200_000)
+    small = timings_ms(20_000)
+    large = timings_ms(200_000)
+    name = max(large, key=lambda n: large[n])
     print(f"identifiers: slowest at 200,000 characters: {name}")
-    figure("identifiers.check_200k_ms", f"{large:.2f}", "ms", "<= 50", missed=large > 50)
-    growth = large / small if small else 0.0
+    slowest = large[name]
+    figure("identifiers.check_200k_ms", f"{slowest:.2f}", "ms", "<= 50", missed=slowest > 50)
+    # Text by text: ten times the text, about ten times the work.
+    growth = max(large[n] / small[n] for n in large if small[n] > 0)
     figure("identifiers.growth_10x", f"{growth:.1f}", "x", "<= 20", missed=growth > 20)
 
 
