@@ -54,6 +54,12 @@ def booking_exam_close(booking_id: int, actor_id: int | None, reason: str) -> No
         transaction.on_commit(lambda: _ended_send(cockpit_id, reason), robust=True)
 
 
+def booking_exam_lock(booking_id: int) -> None:
+    """The booking is about to be completed outside the cockpit: its cockpit's row is locked
+    first, as the cockpit's own moves lock it before the booking."""
+    list(CockpitSession.objects.select_for_update().filter(booking_id=booking_id).values("pk"))
+
+
 def _ended_send(cockpit_id: int, reason: str) -> None:
     """Everyone in the cockpit sees the session end, with the reason."""
     fresh = cockpit_get(cockpit_id=cockpit_id)

@@ -64,12 +64,29 @@ ExamCloser = Callable[[int, int | None, str], None]
 _closers: list[ExamCloser] = []
 
 
-def exam_closer_set(closer: ExamCloser | None) -> None:
-    """Who ends a booking's exam when the booking is completed outside it (the cockpit); None
-    removes it."""
+# booking_id -> None: the app that runs the exam locks its own rows of that booking.
+ExamLocker = Callable[[int], None]
+_lockers: list[ExamLocker] = []
+
+
+def exam_closer_set(closer: ExamCloser | None, *, locker: ExamLocker | None = None) -> None:
+    """Who ends a booking's exam when the booking is completed outside it (the cockpit), and
+    who locks its rows first; None removes them."""
     _closers.clear()
+    _lockers.clear()
     if closer is not None:
         _closers.append(closer)
+    if locker is not None:
+        _lockers.append(locker)
+
+
+def exam_lock(booking_id: int) -> None:
+    """Before the booking itself is locked (inside the caller's transaction): the exam's rows
+    are locked first, in the order the exam's own moves take them (its cockpit, then the
+    booking), so completing from the page and ending in the cockpit at once wait for each
+    other rather than deadlock."""
+    if _lockers:
+        _lockers[0](booking_id)
 
 
 def exam_close(booking: Booking, *, actor_id: int | None, reason: str) -> ExamSummary | None:

@@ -38,7 +38,13 @@ from marketplace.models import (
     TechnologistProfile,
 )
 from marketplace.selectors import open_postings_for
-from scheduling.exams import ExamSummary, booking_status_label, bookings_with_exam, exam_close
+from scheduling.exams import (
+    ExamSummary,
+    booking_status_label,
+    bookings_with_exam,
+    exam_close,
+    exam_lock,
+)
 from scheduling.models import (
     CONFIRMED_STATUSES,
     LIVE_STATUSES,
@@ -354,6 +360,7 @@ def booking_start(*, actor: User, booking: Booking) -> Booking:
 
 @transaction.atomic
 def booking_complete(*, actor: User, booking: Booking) -> Booking:
+    exam_lock(booking.pk)
     booking = _locked(booking)
     side = _side(actor, booking)
     _require_status(booking, BookingStatus.IN_PROGRESS, verb="completed")

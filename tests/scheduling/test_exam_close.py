@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def registered() -> Any:
     """The cockpit's reader and closer, put back after the test."""
-    readers, closers = list(exams._readers), list(exams._closers)
+    readers, closers, lockers = list(exams._readers), list(exams._closers), list(exams._lockers)
     yield
-    exams._readers[:], exams._closers[:] = readers, closers
+    exams._readers[:], exams._closers[:], exams._lockers[:] = readers, closers, lockers
 
 
 def _completed_notice() -> str:
