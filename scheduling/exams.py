@@ -8,7 +8,7 @@ plainly "Completed", and the hours shown are those the exam ran once it ran. Wit
 or for a booking never run in a cockpit, a booking shows its own status and booked hours."""
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -54,6 +54,54 @@ def exam_summaries(booking_ids: Sequence[int]) -> dict[int, ExamSummary]:
     if not _readers or not booking_ids:
         return {}
     return _readers[0](list(booking_ids))
+
+
+# --- Closing the exam with its booking -------------------------------------------------------
+
+# (booking_id, actor_id, reason) -> None: the app that ran the exam ends it and writes its summary,
+# inside the caller's transaction.
+ExamCloser = Callable[[int, int | None, str], None]
+_closers: list[ExamCloser] = []
+
+
+# booking_id -> None: the app that runs the exam locks its own rows of that booking.
+ExamLocker = Callable[[int], None]
+_lockers: list[ExamLocker] = []
+
+
+def exam_closer_set(closer: ExamCloser | None, *, locker: ExamLocker | None = None) -> None:
+    """Who ends a booking's exam when the booking is completed outside it (the cockpit), and
+    who locks its rows first; None removes them."""
+    _closers.clear()
+    _lockers.clear()
+    if closer is not None:
+        _closers.append(closer)
+    if locker is not None:
+        _lockers.append(locker)
+
+
+def exam_lock(booking_id: int) -> None:
+    """Before the booking itself is locked (inside the caller's transaction): the exam's rows
+    are locked first, in the order the exam's own moves take them (its cockpit, then the
+    booking), so completing from the page and ending in the cockpit at once wait for each
+    other rather than deadlock."""
+    if _lockers:
+        _lockers[0](booking_id)
+
+
+def exam_close(booking: Booking, *, actor_id: int | None, reason: str) -> ExamSummary | None:
+    """A booking completed from its page or the API: its exam ends now, inside the same
+    transaction, so that what the booking then tells people names the exam's outcome and the
+    hours it ran, not plainly "Completed" and the booked hours. The summary, or None when no
+    exam ran (or nobody closes exams)."""
+    if _closers:
+        _closers[0](booking.pk, actor_id, reason)
+    exam = exam_summaries([booking.pk]).get(booking.pk)
+    if exam is not None and exam.ended_at is None and booking.completed_at is not None:
+        # A cockpit closing its own booking ends itself just after: at the booking's completion.
+        exam = replace(exam, ended_at=booking.completed_at)
+    booking.exam = exam  # type: ignore[attr-defined]
+    return exam
 
 
 def bookings_with_exam(bookings: Iterable[Booking]) -> list[Booking]:

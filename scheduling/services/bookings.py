@@ -38,7 +38,13 @@ from marketplace.models import (
     TechnologistProfile,
 )
 from marketplace.selectors import open_postings_for
-from scheduling.exams import booking_status_label, bookings_with_exam
+from scheduling.exams import (
+    ExamSummary,
+    booking_status_label,
+    bookings_with_exam,
+    exam_close,
+    exam_lock,
+)
 from scheduling.models import (
     CONFIRMED_STATUSES,
     LIVE_STATUSES,
@@ -354,6 +360,7 @@ def booking_start(*, actor: User, booking: Booking) -> Booking:
 
 @transaction.atomic
 def booking_complete(*, actor: User, booking: Booking) -> Booking:
+    exam_lock(booking.pk)
     booking = _locked(booking)
     side = _side(actor, booking)
     _require_status(booking, BookingStatus.IN_PROGRESS, verb="completed")
@@ -363,7 +370,11 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     booking.closed_at = now
     booking.save(update_fields=["status", "completed_at", "closed_at", "updated_at"])
     ledger_record_completed(booking=booking)
-    _tell_closed(booking, actor=actor, reason="The booking was completed from its page.")
+    reason = "The booking was completed from its page."
+    # Its exam ends first (a cockpit that ran writes its summary), so what follows names the
+    # outcome and the hours run. A cockpit closing its own booking has written it already.
+    exam = exam_close(booking, actor_id=actor.pk, reason=reason)
+    _tell_closed(booking, actor=actor, reason=reason)
     audit_record(
         actor=actor,
         action="booking.completed",
@@ -375,9 +386,9 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=_other(side),
         kind="booking.completed",
-        # "Completed — partial (3 of 5 sequences)" when the exam that ran says so.
+        # "Completed — partial (3 of 5 sequences)" and the hours it ran when an exam ran.
         message=f"{booking_status_label(booking)}: the session at "
-        f"{booking.posting.hospital.name} {_when(booking)}.",
+        f"{booking.posting.hospital.name} {_when_ran(booking, exam)}.",
     )
     return booking
 
@@ -652,6 +663,20 @@ def _when(item: Booking | SessionPosting) -> str:
     zone = ZoneInfo(posting.site.time_zone)
     start, end = item.starts_at.astimezone(zone), item.ends_at.astimezone(zone)
     return f"on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key})"
+
+
+def _when_ran(booking: Booking, exam: ExamSummary | None) -> str:
+    """When a completed session ran: its exam's start to end once an exam ran ("ran on Thu 03
+    Dec 11:31–11:35 (Europe/Brussels), 0.07 h of the 3 h booked"), else its booked hours."""
+    hours = exam.hours(booking.hours) if exam is not None else None
+    if exam is None or exam.started_at is None or exam.ended_at is None or hours is None:
+        return _when(booking)
+    zone = ZoneInfo(booking.posting.site.time_zone)
+    start, end = exam.started_at.astimezone(zone), exam.ended_at.astimezone(zone)
+    return (
+        f"ran on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key}), "
+        f"{_hours_text(hours)} h of the {_hours_text(booking.hours)} h booked"
+    )
 
 
 def _hours(span: timedelta) -> Decimal:
