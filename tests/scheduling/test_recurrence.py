@@ -1,6 +1,5 @@
 """Recurring windows keep their wall-clock time across daylight-saving changes."""
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -150,23 +149,72 @@ def test_an_old_window_expands_as_if_stepped_from_its_first_day(rule: str) -> No
     assert all(o.starts_at.astimezone(zone).hour == 8 for o in fast)  # 08:00 local after DST
 
 
+# The work a refusal may take, in Python-level calls: searching four years day by day for a
+# first occurrence ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", next in 2044) takes about
+# 32,000; a search up to the year 9999 about 480,000 for a monthly rule and over 14 million for
+# a daily one.
+REFUSAL_WORK = 100_000
+
+
+class _StillSearching(Exception):
+    pass
+
+
+def _refusal(rule: str) -> tuple[int, str]:
+    """The Python-level calls made while `parse_rule` decides about `rule` (the work, counted
+    not timed, so a busy machine cannot decide) and why it refused, "" when it did not. A search
+    past REFUSAL_WORK is stopped there rather than left to run to the year 9999."""
+    import sys
+
+    steps = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal steps
+        steps += 1
+        if steps > REFUSAL_WORK:
+            raise _StillSearching
+
+    parse_rule.cache_clear()
+    sys.setprofile(count)
+    try:
+        parse_rule(rule, first_start_local=datetime(2026, 11, 23, 8))
+    except RecurrenceError as error:
+        return steps, str(error)
+    except _StillSearching:
+        return steps, ""
+    finally:
+        sys.setprofile(None)
+    return steps, ""
+
+
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
         ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "a day that its months do not have"),
         ("FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=-31", "a day that its months do not have"),
         ("FREQ=DAILY;UNTIL=20200101T000000", "no occurrence within four years"),
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", "no occurrence within four years"),
         ("FREQ=DAILY;BYHOUR=8,9,10", "at most once a day"),
+        *(
+            # Never, yet no month lacks the day: dateutil checks UNTIL only against a day the
+            # rule yields, so the four-year bound does not stop a search that yields none, and
+            # it runs to the year 9999 (3 to 5 s). Not fixed yet: these show it.
+            pytest.param(
+                rule,
+                "no occurrence within four years",
+                marks=pytest.mark.xfail(strict=True, reason="searched up to the year 9999"),
+            )
+            for rule in ("FREQ=DAILY;BYMONTHDAY=31;BYYEARDAY=1", "FREQ=DAILY;BYSETPOS=2")
+        ),
     ],
 )
 def test_rules_that_never_happen_or_happen_many_times_a_day_are_refused_at_once(
     rule: str, problem: str
 ) -> None:
-    started = time.perf_counter()
-    with pytest.raises(RecurrenceError, match=problem):
-        parse_rule(rule, first_start_local=datetime(2026, 11, 23, 8))
-    # Refused without searching the calendar up to the year 9999 (seconds).
-    assert time.perf_counter() - started < 0.5
+    steps, refused = _refusal(rule)
+    # Refused without searching the calendar up to the year 9999.
+    assert steps <= REFUSAL_WORK
+    assert problem in refused
 
 
 def test_the_29th_of_february_is_a_rule_that_happens() -> None:
