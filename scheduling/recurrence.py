@@ -9,15 +9,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, WEEKLY, rrule, rrulestr
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rrulestr
 
 # A rule that never ends is fine; a rule expanded over more than this is refused.
 MAX_OCCURRENCES_PER_QUERY = 2000
 # A rule's first occurrence comes within this long of its start (29 February: four years).
 FIRST_OCCURRENCE_WITHIN = timedelta(days=4 * 366)
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# "Every 100 weeks" is already no availability; a larger step only makes each step longer.
+MAX_INTERVAL = 100
 
 
 class RecurrenceError(ValueError):
@@ -49,6 +52,7 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
         raise RecurrenceError("Give a single RRULE.")
     if rule._freq > 3:  # HOURLY and finer are not availability windows
         raise RecurrenceError("Repeat daily, weekly, monthly or yearly.")
+    _refuse_parts_not_needed(rule)
     per_day = len(rule._byhour or ()) * len(rule._byminute or ()) * len(rule._bysecond or ())
     if per_day > 1:  # BYHOUR/BYMINUTE lists: the window's time is its start and end
         raise RecurrenceError(
@@ -64,9 +68,87 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
         raise RecurrenceError("This rule names a day that its months do not have.")
     horizon = first_start_local + FIRST_OCCURRENCE_WITHIN
     until = rule._until if rule._until is not None and rule._until < horizon else horizon
-    if next(iter(rule.replace(count=None, until=until)), None) is None:
+    if next(occurrences_through(rule.replace(count=None), through=until), None) is None:
         raise RecurrenceError("This rule has no occurrence within four years of its start.")
     return rule
+
+
+def _refuse_parts_not_needed(rule: rrule) -> None:
+    """Windows repeat on weekdays, days of the month and months; the rest of RFC 5545 is
+    refused with a reason rather than expanded (and searched) for nobody."""
+    if rule._byyearday or rule._byweekno or rule._bysetpos or rule._byeaster:
+        raise RecurrenceError(
+            "Repeat on weekdays (BYDAY), days of the month (BYMONTHDAY) or months (BYMONTH); "
+            "BYYEARDAY, BYWEEKNO, BYSETPOS and BYEASTER are not used for windows."
+        )
+    # dateutil fails (IndexError) on a 53rd Monday of a month, or counts it from the wrong end.
+    most, period = (5, "month") if rule._freq == MONTHLY or rule._bymonth else (53, "year")
+    if any(abs(n) > most for _, n in rule._bynweekday or ()):
+        raise RecurrenceError(f"A {period} has at most {most} of each weekday (BYDAY=2MO).")
+    if rule._interval > MAX_INTERVAL:
+        raise RecurrenceError(f"Repeat at least every {MAX_INTERVAL} periods (INTERVAL).")
+
+
+# --- A calendar walk with a bound -----------------------------------------------------------
+# dateutil stops a rule only at an occurrence it yields (past UNTIL or COUNT) or at the year
+# 9999: a rule that yields nothing for a long while is walked, day by day for a daily rule, for
+# as long. `occurrences_through` gives each expansion a budget of calendar months instead, so
+# the work is bounded by the span asked for, whatever the rule.
+
+
+class _WalkSpent(Exception):
+    pass
+
+
+class _BoundedRule(rrule):
+    """The same rule, whose walk is stopped after `months` steps from one month (or one
+    period, for monthly and yearly rules) to the next. dateutil re-reads `_byeaster` (refused,
+    so always None here) each time its walk enters a new month or period: that read is the
+    step counted."""
+
+    def __init__(self, *, months: int, **kwargs: Any) -> None:
+        self._months = months
+        self._steps_left = months
+        super().__init__(**kwargs)
+
+    @property
+    def _byeaster(self) -> tuple[int, ...] | None:
+        self._steps_left -= 1
+        if self._steps_left < 0:
+            raise _WalkSpent
+        return self._easter
+
+    @_byeaster.setter
+    def _byeaster(self, value: tuple[int, ...] | None) -> None:
+        self._easter = value
+
+    def _iter(self) -> Iterator[datetime]:
+        self._steps_left = self._months
+        try:
+            yield from super()._iter()
+        except _WalkSpent:
+            return
+
+
+def occurrences_through(rule: rrule, *, through: datetime) -> Iterator[datetime]:
+    """The rule's occurrences from its start through `through` (local), in order, with the
+    calendar walked no further than the month after `through`."""
+    start = rule._dtstart
+    months = (through.year - start.year) * 12 + through.month - start.month
+    bounded = _BoundedRule(
+        months=max(months, 0) + 4,  # the first month, the month after `through`, dateutil's reads
+        freq=rule._freq,
+        dtstart=start,
+        interval=rule._interval,
+        wkst=rule._wkst,
+        count=rule._count,
+        until=rule._until,
+        **rule._original_rule,
+    )
+    for occurrence in bounded:
+        if occurrence > through:
+            return
+        yield occurrence
 
 
 def _fast_forward(rule: rrule, first_local: datetime, after: datetime) -> rrule:
@@ -121,9 +203,9 @@ def expand(
     before = _local(range_end, zone) + timedelta(days=1)
     recurrence = _fast_forward(recurrence, first_local, after)
     count = 0
-    for local_start in recurrence.xafter(after, inc=True):
-        if local_start > before:
-            break
+    for local_start in occurrences_through(recurrence, through=before):
+        if local_start < after:
+            continue
         count += 1
         if count > MAX_OCCURRENCES_PER_QUERY:
             raise RecurrenceError("Too many occurrences in this range; ask for a shorter one.")

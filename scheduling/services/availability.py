@@ -22,7 +22,7 @@ from core.errors import (
 from marketplace.access import hospitals_managed_by, technologists_managed_by
 from marketplace.models import Hospital, Membership, Role
 from scheduling.models import AvailabilityWindow, OnCallWindow, RecurringWindow
-from scheduling.recurrence import RecurrenceError, parse_rule
+from scheduling.recurrence import RecurrenceError, occurrences_through, parse_rule
 
 __all__ = [
     "MAX_WINDOW",
@@ -34,6 +34,8 @@ __all__ = [
 
 MAX_WINDOW = timedelta(hours=24)
 LAST_OCCURRENCE_SEARCH = 1000
+# A rule whose last occurrence is further than this from its first is kept as open-ended.
+LAST_OCCURRENCE_WITHIN = timedelta(days=10 * 366)
 
 
 def lending_hospital_for(
@@ -86,11 +88,16 @@ def window_prepare(window: RecurringWindow) -> None:
         else:
             last_ends_at = None
             if rule._count or rule._until:  # a rule that ends: find its last occurrence
-                # Bounded: a rule with more occurrences than this is kept as open-ended.
-                occurrences = list(islice(rule, LAST_OCCURRENCE_SEARCH + 1))
+                # Bounded: a rule with more occurrences than this, or going on for longer, is
+                # kept as open-ended.
+                horizon = first_local + LAST_OCCURRENCE_WITHIN
+                occurrences = list(
+                    islice(occurrences_through(rule, through=horizon), LAST_OCCURRENCE_SEARCH + 1)
+                )
+                ended = len(occurrences) == rule._count if rule._count else rule._until <= horizon
                 if not occurrences:
                     fields["rrule"] = ["This rule has no occurrence."]
-                elif len(occurrences) <= LAST_OCCURRENCE_SEARCH:
+                elif ended and len(occurrences) <= LAST_OCCURRENCE_SEARCH:
                     duration = window.ends_at - window.starts_at
                     last_local = occurrences[-1].replace(tzinfo=zone)
                     last_ends_at = last_local.astimezone(UTC) + duration
@@ -215,7 +222,8 @@ def availability_skip_occurrence(
         raise Conflict("A one-off window is deleted, not skipped.")
     local = local_start.replace(tzinfo=None, second=0, microsecond=0)
     first_local = window.starts_at.astimezone(ZoneInfo(window.time_zone)).replace(tzinfo=None)
-    if local not in parse_rule(window.rrule, first_start_local=first_local):
+    rule = parse_rule(window.rrule, first_start_local=first_local)
+    if local not in occurrences_through(rule, through=local):
         raise ValidationFailed(
             "That is not an occurrence of this window.",
             fields={"local_start": [f"No occurrence starts at {local:%Y-%m-%d %H:%M}."]},

@@ -188,26 +188,52 @@ async def test_full_state_first_then_deltas_and_a_full_one_every_n_frames() -> N
 
 @pytest.mark.asyncio
 async def test_idle_heartbeats_are_at_most_one_a_second() -> None:
-    received: list[float] = []
+    """Decided by the agent's clock, moved by hand, not by the wall clock: the loop turns at
+    20 Hz, and only the clock says when a heartbeat is due."""
+    from tests.clock import ManualClock
+
+    clock = ManualClock(1000.0)
+    readings = 0
+
+    def counted_clock() -> float:
+        nonlocal readings
+        readings += 1
+        return clock()
+
+    frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def handler(ws: ServerConnection, number: int) -> None:
         await ws.send(welcome(5, "neuro"))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.5):
-                async for _ in ws:
-                    received.append(time.monotonic())
+        async for message in ws:
+            frames.put_nowait(json.loads(message))
+
+    async def turns(count: int) -> None:
+        """Until the publishing loop has turned `count` more times (it reads the clock twice a
+        turn)."""
+        until = readings + 2 * count
+        async with asyncio.timeout(TIMEOUT):
+            while readings < until:
+                await asyncio.sleep(0.01)
 
     stop = asyncio.Event()
     async with scripted(handler) as relay:
-        agent = ScannerAgent(relay.url, "t", rate_hz=20, alarms=False)
+        agent = ScannerAgent(relay.url, "t", rate_hz=20, alarms=False, clock=counted_clock)
         task = asyncio.create_task(agent.run(stop))
-        await asyncio.sleep(1.6)
+        first = await asyncio.wait_for(frames.get(), TIMEOUT)
+        # An idle console: its full state, then nothing for 20 turns within the second ...
+        clock.now += 0.99
+        await turns(20)
+        idle = frames.qsize()
+        # ... and one heartbeat once a second has passed since the full state.
+        clock.now += 0.01
+        heartbeat = await asyncio.wait_for(frames.get(), TIMEOUT)
         stop.set()
         await asyncio.wait_for(task, TIMEOUT)
-    # At 20 Hz a running console would send ~30 frames; an idle one sends the full state and a
-    # heartbeat a second later.
-    assert len(received) == 2
-    assert received[1] - received[0] >= 0.95
+    assert first["type"] == "state"
+    assert first["payload"]["full"] is True
+    assert idle == 0
+    assert heartbeat["type"] == "state"
+    assert heartbeat["payload"]["changes"] == {}
 
 
 @pytest.mark.asyncio

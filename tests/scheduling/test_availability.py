@@ -181,3 +181,29 @@ def test_a_skipped_day_stays_skipped_when_the_series_moves_an_hour(world: World)
     )
     local = [slot.occurrence.starts_at.astimezone(BRUSSELS) for slot in slots]
     assert [(t.strftime("%a"), t.hour) for t in local] == [("Mon", 9)]
+
+
+def test_a_counted_rule_decades_long_is_kept_open_ended_after_a_bounded_walk(
+    world: World,
+) -> None:
+    """29 February, 1000 times: its end is four thousand years away, walked day by day by
+    dateutil (millions of calls, seconds). It is looked for within ten years, then given up."""
+    import sys
+
+    class TooMuchWork(Exception):
+        pass
+
+    steps = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal steps
+        steps += 1
+        if steps > 1_000_000:
+            raise TooMuchWork
+
+    sys.setprofile(count)
+    try:
+        window = _publish(world, rrule="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;COUNT=1000")
+    finally:
+        sys.setprofile(None)
+    assert window.last_ends_at is None
