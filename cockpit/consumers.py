@@ -707,6 +707,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             return
         if frame_type == "chat":
             assert isinstance(payload, Chat)
+            refused = rules.refusal("chat", self.room, self.who)  # the table, as for every move
+            if refused is not None:
+                raise refused.exception()
             text = services.chat_check(payload.text)
             await self.publish(
                 "chat", {"from": self.person, "text": text, "at": timezone.now().isoformat()}
