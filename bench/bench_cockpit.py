@@ -70,6 +70,7 @@ from common import (
     Bench,
     BenchFailure,
     Server,
+    daphnes_running,
     figure,
     flush_redis,
     machine,
@@ -78,7 +79,6 @@ from common import (
     run,
     server_cpu_seconds,
     session_cookie,
-    start_daphne,
     tail,
 )
 
@@ -502,25 +502,9 @@ def measure(bench: Bench, seeded: Seeded) -> None:
 
 
 def daphne_run(seeded: Seeded, run_name: str, count: int, url: str | None) -> dict[str, Any]:
-    env = os.environ.copy()
-    if url:
-        env["REDIS_URL"] = url
-        flush_redis(url)
-    servers: list[Server] = []
-    try:
-        for index in range(count):
-            servers.append(start_daphne("cockpit", index, run_name, env))
-        print(
-            f"setup: {run_name}: {count} daphne process{'es' if count > 1 else ''} "
-            f"(pids {', '.join(str(s.process.pid) for s in servers)}), channel layer "
-            f"{'Redis ' + url if url else 'in-memory'}"
-        )
+    with daphnes_running("cockpit", run_name, count, url) as servers:
         ports = [s.port for s in servers]
         result = run_load(run_name, plan(seeded, run_name, ports), servers)
-    finally:
-        for server in servers:
-            server.stop()
-        flush_redis(url)
     report(run_name, result)
     check_started(run_name)
     return result

@@ -51,14 +51,13 @@ from typing import Any
 from common import (
     Bench,
     BenchFailure,
-    Server,
+    daphnes_running,
     figure,
     flush_redis,
     machine,
     redis_url,
     run,
     session_cookie,
-    start_daphne,
 )
 
 CLOSES = int(os.environ.get("BENCH_CLOSES", "7"))
@@ -331,23 +330,8 @@ def daphne_run(seeded: Seeded, run_name: str, count: int, url: str | None) -> di
     from django.db import connections
 
     connections.close_all()
-    env = os.environ.copy()
-    if url:
-        env["REDIS_URL"] = url
-        flush_redis(url)
-    servers: list[Server] = []
-    try:
-        for index in range(count):
-            servers.append(start_daphne("fallback", index, run_name, env))
-        print(
-            f"setup: {run_name}: {count} daphne process{'es' if count > 1 else ''}, channel layer "
-            f"{'Redis ' + url if url else 'in-memory'}"
-        )
+    with daphnes_running("fallback", run_name, count, url) as servers:
         return asyncio.run(losses(seeded, [server.port for server in servers]))
-    finally:
-        for server in servers:
-            server.stop()
-        flush_redis(url)
 
 
 _audited = 0

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -769,3 +769,29 @@ def session_cookie(user: Any) -> str:
     store.create()
     assert store.session_key is not None
     return store.session_key
+
+
+@contextlib.contextmanager
+def daphnes_running(
+    bench: str, run_name: str, count: int, url: str | None
+) -> Iterator[list[Server]]:
+    """`count` Daphne processes for one run of `bench`: on the Redis channel layer at `url`
+    (flushed before and after), else in memory; stopped however the run ends."""
+    env = os.environ.copy()
+    if url:
+        env["REDIS_URL"] = url
+        flush_redis(url)
+    servers: list[Server] = []
+    try:
+        for index in range(count):
+            servers.append(start_daphne(bench, index, run_name, env))
+        print(
+            f"setup: {run_name}: {count} daphne process{'es' if count > 1 else ''} "
+            f"(pids {', '.join(str(s.process.pid) for s in servers)}), channel layer "
+            f"{'Redis ' + url if url else 'in-memory'}"
+        )
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+        flush_redis(url)
