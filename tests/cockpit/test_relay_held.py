@@ -72,7 +72,12 @@ class Room:
             )
             self.scanner = await self.relay.scanner(token)
             await drain(self.scanner)
-        for socket in self.people:  # each has its own greeting: who was here before them
+        # Each has its own greeting (who was here before them), then every join after theirs:
+        # one presence event per person and one for the scanner.
+        joins = len(self.people) + scanner
+        for socket in self.people:
+            while (await socket.recv())["seq"] != joins:
+                pass
             await drain(socket)
         return self
 
@@ -80,14 +85,21 @@ class Room:
     def people(self) -> list[Any]:
         return [self.operator, self.local, self.assistant]
 
-    async def settle(self) -> list[dict[str, Any]]:
-        """Everything the people receive until the room is quiet: the session events (the same
-        for everyone) once."""
-        seen = [await drain(socket) for socket in self.people]
-        events = [frame for frame in seen[0] if frame["seq"] is not None]
-        for frames in seen[1:]:
-            assert [frame for frame in frames if frame["seq"] is not None] == events
-        return events
+    async def settle(self, expected: int) -> list[dict[str, Any]]:
+        """The `expected` session events (the same for everyone), waited for on every socket
+        however slow the machine, and then nothing more until the room falls quiet."""
+        seen = []
+        for socket in self.people:
+            frames = []
+            while sum(frame["seq"] is not None for frame in frames) < expected:
+                frames.append(await socket.recv())
+            seen.append(
+                [frame for frame in frames + await drain(socket) if frame["seq"] is not None]
+            )
+        for events in seen[1:]:
+            assert events == seen[0]
+        assert len(seen[0]) == expected
+        return seen[0]
 
 
 @pytest.fixture
@@ -109,16 +121,16 @@ async def test_after_a_local_stop_only_local_staff_hand_control_to_the_assistant
 
     # The operator holds control and starts the scan.
     await room.operator.send("control", {"action": "request"})
-    await room.settle()
+    await room.settle(1)
     assert "command" in room.operator.moves
     await room.operator.send("command", {"name": "start"})
     assert (await room.scanner.recv())["payload"]["name"] == "start"
-    await room.settle()
+    await room.settle(1)
 
     # Local staff press STOP: it reaches the scanner, and they hold it.
     await room.local.send("stop")
     assert (await room.scanner.recv())["type"] == "stop"
-    events = await room.settle()
+    events = await room.settle(2)
     assert [event["type"] for event in events] == ["stop", "control"]
     held = await control_now(room.cockpit)
     assert (held["controller"], held["local_override"]) == (local, True)
@@ -128,7 +140,7 @@ async def test_after_a_local_stop_only_local_staff_hand_control_to_the_assistant
 
     # The assistant asks for control: the request is recorded and waits for local staff.
     await room.assistant.send("control", {"action": "request"})
-    events = await room.settle()
+    events = await room.settle(1)
     assert events[0]["payload"]["controller"] == local
     assert events[0]["payload"]["requested_by"] == assistant
     assert "control.grant" in room.local.moves
@@ -151,13 +163,13 @@ async def test_after_a_local_stop_only_local_staff_hand_control_to_the_assistant
         "Local staff have taken the scanner back; ask them to hand control over to you.",
         ref,
     )
-    assert await room.settle() == []
+    assert await room.settle(0) == []
     assert await room.scanner.communicator.receive_nothing(timeout=0.2)
     assert await control_now(room.cockpit) == {**held, "requested_by": assistant}
 
     # Local staff grant control to the assistant, who asked; the assistant's Start runs.
     await room.local.send("control", {"action": "grant"})
-    events = await room.settle()
+    events = await room.settle(1)
     assert events[0]["payload"]["action"] == "grant"
     assert (events[0]["payload"]["controller"], events[0]["payload"]["local_override"]) == (
         assistant,
@@ -171,7 +183,7 @@ async def test_after_a_local_stop_only_local_staff_hand_control_to_the_assistant
         "start",
         assistant,
     )
-    await room.settle()
+    await room.settle(1)
 
     granted = await database_sync_to_async(
         lambda: list(
@@ -197,7 +209,7 @@ async def test_a_command_while_the_scanner_is_away_is_refused_out_loud(
 ) -> None:
     await room.open(scanner=False)
     await room.operator.send("control", {"action": "request"})
-    await room.settle()
+    await room.settle(1)
     ref = await room.operator.send("command", {"name": "start"})
     assert await room.operator.recv() == error(
         "scanner_offline",
@@ -205,7 +217,7 @@ async def test_a_command_while_the_scanner_is_away_is_refused_out_loud(
         "is back.",
         ref,
     )
-    assert await room.settle() == []  # nothing published
+    assert await room.settle(0) == []  # nothing published
 
 
 async def test_the_controllers_own_stop_leaves_the_scanner_held_by_local_staff(
@@ -213,11 +225,11 @@ async def test_the_controllers_own_stop_leaves_the_scanner_held_by_local_staff(
 ) -> None:
     await room.open()
     await room.operator.send("control", {"action": "request"})
-    await room.settle()
+    await room.settle(1)
     # The console's own Stop button (a `stop` command) is a STOP.
     await room.operator.send("command", {"name": "stop"})
     assert (await room.scanner.recv())["type"] == "stop"
-    events = await room.settle()
+    events = await room.settle(2)
     assert [event["type"] for event in events] == ["stop", "control"]
     control = await control_now(room.cockpit)
     assert (control["controller"], control["local_override"]) == (None, True)
@@ -227,11 +239,11 @@ async def test_the_controllers_own_stop_leaves_the_scanner_held_by_local_staff(
     assert {"control.request", "control.override", "control.grant_to"} <= set(room.local.moves)
     # The operator's request only waits.
     await room.operator.send("control", {"action": "request"})
-    events = await room.settle()
+    events = await room.settle(1)
     assert events[0]["payload"]["controller"] is None
     assert events[0]["payload"]["requested_by"] == person(world.technologist, "operator")
     # Releasing would not free it either: there is nothing to release. Local staff grant it.
     await room.local.send("control", {"action": "grant"})
-    events = await room.settle()
+    events = await room.settle(1)
     assert events[0]["payload"]["controller"] == person(world.technologist, "operator")
     assert "command" in room.operator.moves
