@@ -33,7 +33,7 @@ from scheduling.services import plans as plan_services
 
 class PlanCreateSerializer(StrictSerializer):
     scope = serializers.ChoiceField(
-        choices=[("hospital", "One hospital"), ("network", "The whole network")],
+        choices=["hospital", "network"],
         help_text="hospital: its open postings (its managers); network: every hospital's "
         "(platform admins).",
     )
@@ -72,23 +72,23 @@ class PlanSendSerializer(StrictSerializer):
 # --- Out -----------------------------------------------------------------------------------------
 
 
-class _Named(serializers.Serializer):
+class PlanHospital(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class _Person(serializers.Serializer):
+class PlanPerson(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(source="display_name")
 
 
-class _RunnerUp(serializers.Serializer):
+class PlanRunnerUp(serializers.Serializer):
     id = serializers.IntegerField(help_text="The technologist's user id.")
     name = serializers.CharField()
     why = serializers.CharField(help_text="One line: why they were not the one proposed.")
 
 
-class _RowPosting(serializers.Serializer):
+class PlanRowPosting(serializers.Serializer):
     id = serializers.IntegerField(source="posting_id")
     label = serializers.CharField(help_text="Hospital, scanner and when, in the site's time.")
     starts_at = UTCDateTimeField()
@@ -98,8 +98,8 @@ class _RowPosting(serializers.Serializer):
 
 
 class PlanRowSerializer(serializers.ModelSerializer):
-    posting = _RowPosting(source="*")
-    technologist = _Person(allow_null=True, help_text="Proposed; null when nobody is.")
+    posting = PlanRowPosting(source="*")
+    technologist = PlanPerson(allow_null=True, help_text="Proposed; null when nobody is.")
     reasons = ReasonSerializer(many=True, help_text="Why them: hard rules met, then soft terms.")
     runner_up = serializers.SerializerMethodField()
     unfilled_why = serializers.CharField(help_text='Why nobody is proposed; "" when someone is.')
@@ -129,7 +129,7 @@ class PlanRowSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(_RunnerUp(allow_null=True))
+    @extend_schema_field(PlanRunnerUp(allow_null=True))
     def get_runner_up(self, row: PlanRow) -> dict[str, Any] | None:
         return row.runner_up if isinstance(row.runner_up, dict) else None
 
@@ -140,7 +140,7 @@ class PlanRowSerializer(serializers.ModelSerializer):
         return row.outcome or None
 
 
-class _Progress(serializers.Serializer):
+class PlanProgress(serializers.Serializer):
     phase = serializers.CharField(help_text="queued, building, solving, explaining, done.")
     objective = serializers.IntegerField(allow_null=True, help_text="Best found so far.")
     bound = serializers.IntegerField(allow_null=True, help_text="The solver's proven bound.")
@@ -150,11 +150,11 @@ class _Progress(serializers.Serializer):
 
 class PlanSerializer(serializers.ModelSerializer):
     scope = serializers.SerializerMethodField()
-    hospital = _Named(allow_null=True)
-    created_by = _Person(allow_null=True, help_text="null: the nightly job.")
+    hospital = PlanHospital(allow_null=True)
+    created_by = PlanPerson(allow_null=True, help_text="null: the nightly job.")
     horizon_start = UTCDateTimeField()
     horizon_end = UTCDateTimeField()
-    progress = _Progress(source="*")
+    progress = PlanProgress(source="*")
     rows = serializers.SerializerMethodField(
         help_text="One per open posting once the plan is over (done, cancelled, sent); empty "
         "before."

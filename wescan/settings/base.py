@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "SeniorityEnum": "marketplace.models.Seniority",
         "VendorEnum": "marketplace.models.Vendor",
         "BookingSideEnum": "scheduling.models.Initiator",
+        "PlanStatusEnum": "scheduling.models.PlanStatus",
+        "PlanScopeEnum": ["hospital", "network"],
     },
 }
 # Anything larger than this is refused with 413 before it is parsed.
