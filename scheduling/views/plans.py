@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.tz import do_timezone
 from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthenticatedHttpRequest
@@ -34,9 +35,10 @@ class _Day:
 
 def _local(row: PlanRow) -> PlanRow:
     """The row with its start and end in its site's time (`local_start`, `local_end`)."""
+    # As the `timezone` template filter gives them: the `date` filter keeps them in that zone.
     zone = ZoneInfo(row.posting.site.time_zone)
-    row.local_start = row.starts_at.astimezone(zone)  # type: ignore[attr-defined]
-    row.local_end = row.ends_at.astimezone(zone)  # type: ignore[attr-defined]
+    row.local_start = do_timezone(row.starts_at, zone)  # type: ignore[attr-defined]
+    row.local_end = do_timezone(row.ends_at, zone)  # type: ignore[attr-defined]
     return row
 
 
