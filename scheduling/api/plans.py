@@ -154,6 +154,9 @@ class PlanSerializer(serializers.ModelSerializer):
     created_by = PlanPerson(allow_null=True, help_text="null: the nightly job.")
     horizon_start = UTCDateTimeField()
     horizon_end = UTCDateTimeField()
+    status_label = serializers.CharField(
+        source="get_status_display", help_text="As people read it."
+    )
     progress = PlanProgress(source="*")
     rows = serializers.SerializerMethodField(
         help_text="One per open posting once the plan is over (done, cancelled, sent); empty "
@@ -171,6 +174,7 @@ class PlanSerializer(serializers.ModelSerializer):
             "horizon_end",
             "time_limit_s",
             "status",
+            "status_label",
             "progress",
             "solver_status",
             "objective",

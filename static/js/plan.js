@@ -1,7 +1,7 @@
 // A plan's page (templates/scheduling/plan_detail.html). While the plan is queued or running, a
 // live bar: the plan's socket (/ws/plans/<id>/) sends its state on connect and on every update
-// (phase, best objective so far, bound, time left); if the socket cannot open or drops, the page
-// polls the API instead. Cancel posts to the API without leaving the page. Once the plan is over
+// (phase, best objective so far, bound, time left); whenever the socket is closed or has been
+// silent for a while (it could not open, it dropped, a proxy swallows it), the page polls the API. Cancel posts to the API without leaving the page. Once the plan is over
 // the page reloads to show the proposal. On the proposal, "Send N invitations" counts the ticked
 // rows. Without JavaScript the forms still work (Cancel and Send are plain POST forms).
 (function () {
@@ -10,10 +10,13 @@
   if (!box) { return; }
   var ACTIVE = { queued: true, running: true };
   var POLL_MS = 1000;
+  // The solver reports twice a second while it searches: a socket quiet for longer is not trusted.
+  var SILENT_MS = 2500;
   var apiUrl = box.getAttribute("data-api-url");
   var wsPath = box.getAttribute("data-ws-path");
   var socket = null;
-  var polling = null;
+  var watchdog = null;
+  var lastFrame = 0;
   var reloading = false;
 
   function csrfToken() {
@@ -59,7 +62,7 @@
   }
 
   function stop() {
-    if (polling) { window.clearInterval(polling); polling = null; }
+    if (watchdog) { window.clearInterval(watchdog); watchdog = null; }
     if (socket) { socket.onclose = null; socket.close(); socket = null; }
   }
 
@@ -70,28 +73,30 @@
       .catch(function () { /* the next poll tries again */ });
   }
 
-  function startPolling() {
-    if (polling || reloading) { return; }
-    socket = null;
-    poll();
-    polling = window.setInterval(poll, POLL_MS);
+  // Every second: poll unless the socket is open and has spoken lately.
+  function check() {
+    if (reloading) { return; }
+    if (!socket || Date.now() - lastFrame > SILENT_MS) { poll(); }
   }
 
   function connect() {
-    if (!window.WebSocket) { startPolling(); return; }
+    lastFrame = Date.now();
+    watchdog = window.setInterval(check, POLL_MS);
+    if (!window.WebSocket) { socket = null; return; }
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     try {
       socket = new WebSocket(scheme + window.location.host + wsPath);
     } catch (e) {
-      startPolling();
+      socket = null;
       return;
     }
     socket.onmessage = function (event) {
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
+      lastFrame = Date.now();
       if (frame && frame.type === "state" && frame.payload) { render(frame.payload); }
     };
-    socket.onclose = function () { startPolling(); };
+    socket.onclose = function () { socket = null; };
   }
 
   function watchCancel() {
