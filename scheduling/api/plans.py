@@ -90,7 +90,9 @@ class PlanRunnerUp(serializers.Serializer):
 
 class PlanRowPosting(serializers.Serializer):
     id = serializers.IntegerField(source="posting_id")
-    label = serializers.CharField(help_text="Hospital, scanner and when, in the site's time.")
+    summary = serializers.CharField(
+        source="label", help_text="Hospital, scanner and when, in the site's time."
+    )
     starts_at = UTCDateTimeField()
     ends_at = UTCDateTimeField()
     urgency = serializers.CharField()
@@ -133,9 +135,7 @@ class PlanRowSerializer(serializers.ModelSerializer):
     def get_runner_up(self, row: PlanRow) -> dict[str, Any] | None:
         return row.runner_up if isinstance(row.runner_up, dict) else None
 
-    @extend_schema_field(
-        serializers.ChoiceField(choices=RowOutcome.choices, allow_null=True)  # type: ignore[arg-type]
-    )
+    @extend_schema_field(serializers.ChoiceField(choices=RowOutcome.choices, allow_null=True))
     def get_outcome(self, row: PlanRow) -> str | None:
         return row.outcome or None
 
