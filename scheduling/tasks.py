@@ -130,3 +130,13 @@ def plan_network_nightly(now: datetime | None = None) -> int:
 
     plan, _ = plan_create_nightly(now=now or timezone.now())
     return plan.pk
+
+
+@shared_task
+def plan_fail_stale(now: datetime | None = None) -> int:
+    """Every few minutes: plans still queued or running well past their time limit were lost
+    with their worker (a restart, a killed process): failed with a message, never left running.
+    Returns how many."""
+    from scheduling.services.plans import plans_fail_stale
+
+    return plans_fail_stale(now=now or timezone.now())

@@ -271,6 +271,15 @@ def test_a_plan_lost_with_its_worker_is_failed_before_the_next(
     assert "worker was lost" in plan.message
 
 
+def test_the_periodic_sweep_fails_a_lost_plan(world: World, clock: Clock) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    assert tasks.plan_fail_stale(now=clock.now) == 0
+    later = clock.now + timedelta(seconds=plan.time_limit_s) + plans.STALE_AFTER
+    assert tasks.plan_fail_stale(now=later + timedelta(seconds=1)) == 1
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.FAILED
+
+
 def test_send_reports_the_row_that_no_longer_holds_and_sends_the_others(
     world: World,
     tech: User,

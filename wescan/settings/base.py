@@ -191,6 +191,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 12 * 3600},
     },
+    "fail-stale-plans": {
+        "task": "scheduling.tasks.plan_fail_stale",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
     "escalate-assist-requests": {
         "task": "cockpit.tasks.assist_escalate_due",
         # Every 15 s: a step is due 3 minutes after the last and happens within 15 s of it.
