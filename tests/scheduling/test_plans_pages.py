@@ -138,7 +138,7 @@ def test_send_from_the_page_with_one_row_unticked(
     assert answer.status_code == 200
     page = answer.content.decode()
     assert "1 invitation sent." in page
-    assert "Invitation sent to" in page
+    assert "Invitation sent</span>" in page
     assert "not sent" in page
     assert list(Booking.objects.values_list("technologist", flat=True)) == [tech.pk]
 
