@@ -16,7 +16,9 @@ platform admins'), the network's plans are platform admins'. Everyone else gets 
 the site gives them: 404 for what they may not see, 403 for a role that may not act.
 """
 
+import asyncio
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
@@ -233,7 +235,14 @@ def plan_solve_start(plan_id: int) -> None:
     """After commit: the solve, off the request. Production: a Celery task. The embedded mode
     (eager Celery would run it here): one background thread, plans one after another."""
     if settings.PLAN_SOLVE_IN_BACKGROUND:
-        _solver_pool.submit(_run_in_background, plan_id)
+        loop = _server_loop()
+        if loop is None:
+            _solver_pool.submit(_run_in_background, plan_id)
+            return
+        # Started from the server's loop, the thread's `async_to_sync` (the progress pushes)
+        # comes back to that loop, where the in-memory channel layer's queues live.
+        run = sync_to_async(_run_in_background, thread_sensitive=False, executor=_solver_pool)
+        asyncio.run_coroutine_threadsafe(run(plan_id), loop)
         return
     from scheduling.tasks import plan_solve
 
@@ -241,6 +250,14 @@ def plan_solve_start(plan_id: int) -> None:
 
 
 _solver_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-solve")
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The server's event loop, when this sync code runs for it (a view under Daphne)."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop if loop is not None and loop.is_running() else None
 
 
 def _run_in_background(plan_id: int) -> None:
