@@ -7,12 +7,9 @@ the real one."""
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from accounts.models import User
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core.groups import plan_group
 from core.models import AuditEvent, Notification
 from marketplace.models import SessionPosting
 from scheduling import tasks
@@ -149,12 +146,7 @@ def test_progress_is_stored_and_pushed_to_the_plan_viewers(
     monkeypatch,
     django_capture_on_commit_callbacks,
 ) -> None:
-    seen: list[tuple[str, int | None]] = []
-
-    def while_solving(should_stop) -> None:
-        seen.append(("solving", None))
-
-    install(monkeypatch, FakeOptimiser({posting: tech}, while_solving=while_solving))
+    install(monkeypatch, FakeOptimiser({posting: tech}))
     recorded: list[dict] = []
     original = plans._progress_record
 
@@ -163,28 +155,22 @@ def test_progress_is_stored_and_pushed_to_the_plan_viewers(
         recorded.append(plans.plan_state(Plan.objects.get(pk=plan_id)))
 
     monkeypatch.setattr(plans, "_progress_record", record)
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
-    async_to_sync(layer.group_add)(plan_group(plan.pk), channel)
+    pushed: list[dict] = []
+    monkeypatch.setattr(plans, "_push", lambda plan: pushed.append(plans.plan_state(plan)))
     with django_capture_on_commit_callbacks(execute=True):
-        plans.plan_solve_start(plan.pk)
+        plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
     assert recorded[0]["status"] == "running"
     assert (recorded[0]["phase"], recorded[0]["objective"], recorded[0]["bound"]) == (
         "solving",
         200,
         300,
     )
-    frames = []
-    while True:
-        try:
-            frames.append(async_to_sync(layer.receive)(channel))
-        except Exception:
-            break
-        if frames[-1]["payload"]["status"] == "done":
-            break
-    assert frames[0]["type"] == "plan.state"
-    assert [frame["payload"]["phase"] for frame in frames] == ["building", "solving", "done"]
+    assert [(state["status"], state["phase"]) for state in pushed] == [
+        ("running", "building"),
+        ("running", "solving"),
+        ("done", "done"),
+    ]
+    assert pushed[1]["seconds_left"] == plan.time_limit_s - 1
 
 
 def test_cancel_while_solving_keeps_the_best_so_far(
