@@ -202,3 +202,24 @@ def test_the_plans_api_is_in_the_schema(world: World) -> None:
         "/api/v1/plans/{id}/send/",
     } <= set(schema["paths"])
     assert "PlanRow" in schema["components"]["schemas"]
+
+
+def test_the_horizon_and_time_limit_asked_for_are_kept(world: World, clock: Clock) -> None:
+    answer = api_as(world.manager).post(
+        "/api/v1/plans/",
+        {
+            "scope": "hospital",
+            "hospital": world.hospital.pk,
+            "horizon_days": 3,
+            "time_limit_s": 2.5,
+        },
+        format="json",
+    )
+    assert answer.status_code == 202
+    body = answer.json()
+    assert (body["horizon_start"], body["horizon_end"]) == (
+        "2026-11-23T09:00:00Z",
+        "2026-11-26T09:00:00Z",
+    )
+    assert body["time_limit_s"] == 2.5
+    assert body["rows"] == []
