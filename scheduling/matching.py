@@ -15,21 +15,18 @@ they do not grow with the number of technologists or postings."""
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
+from copy import copy
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    Case,
     Count,
-    DateTimeField,
     DecimalField,
     Exists,
-    ExpressionWrapper,
-    F,
     OuterRef,
     Prefetch,
     Q,
@@ -37,38 +34,46 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
     prefetch_related_objects,
 )
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
 from marketplace.models import (
     Hospital,
     PostingStatus,
-    Seniority,
     SessionPosting,
     TechnologistProfile,
     Urgency,
     Vendor,
-    VendorFamiliarity,
 )
 from marketplace.selectors import open_postings_for
+from scheduling import workload
+from scheduling.eligibility import Fit, fits_for
 from scheduling.models import (
     CONFIRMED_STATUSES,
     LIVE_STATUSES,
     OCCUPYING_STATUSES,
-    REST_BUFFER,
-    WEEKLY_CAP_HOURS,
     AvailabilityWindow,
     Booking,
     BookingStatus,
     LedgerEntry,
 )
 from scheduling.recurrence import Occurrence, RecurrenceError
+from scheduling.workload import hours_text
 
-__all__ = ["WEIGHTS", "Candidate", "Match", "Reason", "Weights", "candidates_for", "matches_for"]
+__all__ = [
+    "WEIGHTS",
+    "Candidate",
+    "Match",
+    "Reason",
+    "Weights",
+    "candidates_for",
+    "hard_reasons",
+    "matches_for",
+    "soft_reasons",
+]
 
 
 # --- Weights ----------------------------------------------------------------------------------
@@ -143,9 +148,6 @@ class Match:
     reasons: list[Reason]
 
 
-# Sums of two-decimal hours come back as binary floats on SQLite; the cap compares with this
-# much slack so that 38.00 is not refused as 38.0000001. Real differences are 0.01 h or more.
-_HOURS_SLACK = Decimal("0.005")
 _HOURS = DecimalField(max_digits=8, decimal_places=2)
 
 
@@ -157,179 +159,83 @@ def candidates_for(
 ) -> list[Candidate]:
     """The technologists who can take this posting, best first (ties by name, then id). Those
     who already hold a live booking on it are left out (the posting page lists them apart);
-    a posting that is not open, or has started, has none."""
+    a posting that is not open, or has started, has none. Who passes is
+    `scheduling.eligibility`'s answer, as for the optimiser."""
     now = now or timezone.now()
     if posting.status != PostingStatus.OPEN or posting.starts_at <= now:
         return []
-    families = [family.code for family in posting.family_list]
-    languages = sorted(language.code for language in posting.language_list)
-    rows = list(_candidate_rows(posting, languages=languages, now=now))
-    if not rows:
+    # Its families and languages read once, on a copy: the caller's instance stays as it was.
+    posting = copy(posting)
+    prefetch_related_objects(
+        [posting],
+        Prefetch("required_exam_families", to_attr="prefetched_families"),
+        Prefetch("languages", to_attr="prefetched_languages"),
+    )
+    fits = fits_for([posting], now=now)[posting.pk]
+    if not fits:
         return []
-    covering = _covering_windows(posting, user_ids=[row.user_id for row in rows])
-    balances = _balances_with(posting.hospital_id)
-    hours = posting.duration_hours
+    hospitals = Hospital.objects.in_bulk(
+        {posting.hospital_id, *(fit.lending_hospital_id for fit in fits if fit.lending_hospital_id)}
+    )
+    hospital = posting.hospital
+    scored = []
+    for fit in fits:
+        lender = hospitals.get(fit.lending_hospital_id) if fit.lending_hospital_id else None
+        soft = soft_reasons(posting, fit, lender=lender, hospital=hospital)
+        scored.append((round(sum(reason.points for reason in soft), 2), fit, lender, soft))
+    scored.sort(key=lambda item: (-item[0], item[1].person.name.casefold(), item[1].person.user_id))
+    top = scored[:limit]
+    profiles = {
+        profile.user_id: profile
+        for profile in TechnologistProfile.objects.select_related("user").filter(
+            user_id__in=[fit.person.user_id for _, fit, _, _ in top]
+        )
+    }
     zone = ZoneInfo(posting.site.time_zone)
-    candidates = []
-    for row in rows:
-        found = covering.get(row.user_id)
-        if found is None:
-            continue
-        window, occurrence = found
-        held: Decimal = _annotated(row, "hours_this_week")
-        hard = [
-            _licence_reason(row),
-            *[Reason("families", f"{code} ✓", 0) for code in families],
-            _vendor_reason(posting.vendor),
-            *(
-                [Reason("language", f"speaks {_annotated(row, 'shared_language')} ✓", 0)]
-                if languages
-                else []
-            ),
-            _seniority_reason(row.seniority, posting.min_seniority),
-            _availability_reason(occurrence, posting, zone),
-            _rest_reason(),
-            _cap_reason(held, hours),
-        ]
-        soft = [
-            _urgency_reason(posting.urgency),
-            _vendor_experience_reason(_annotated(row, "vendor_sessions"), posting.vendor),
-            _hospital_experience_reason(_annotated(row, "hospital_sessions"), posting.hospital),
-            _lender_reason(
-                window.lending_hospital,
-                balances.get(window.lending_hospital_id, Decimal(0)),
-                posting.hospital,
-            ),
-            _fairness_reason(held, this_week=True),
-        ]
-        candidates.append(
-            Candidate(
-                technologist=row.user,
-                profile=row,
-                score=round(sum(reason.points for reason in soft), 2),
-                reasons=hard + soft,
-                hours_this_week=held,
-                lending_hospital=window.lending_hospital,
-            )
+    return [
+        Candidate(
+            technologist=profiles[fit.person.user_id].user,
+            profile=profiles[fit.person.user_id],
+            score=score,
+            reasons=hard_reasons(posting, fit, zone=zone) + soft,
+            hours_this_week=fit.held,
+            lending_hospital=lender,
         )
-    candidates.sort(
-        key=lambda c: (-c.score, c.technologist.display_name.casefold(), c.technologist.pk)
-    )
-    return candidates[:limit]
+        for score, fit, lender, soft in top
+    ]
 
 
-def _candidate_rows(
-    posting: SessionPosting, *, languages: list[str], now: datetime
-) -> QuerySet[TechnologistProfile]:
-    """Profiles that pass every hard filter the database can judge, with what the ranking
-    needs: hours confirmed in the session's week, completed sessions on this vendor and at this
-    hospital, and (when languages are asked) a shared language."""
-    start, end = posting.starts_at, posting.ends_at
-    user = OuterRef("user_id")
-    # Cheapest and most selective first (SQLite evaluates in this order): the profile's own
-    # columns, its competencies, then availability and bookings.
-    rows = TechnologistProfile.objects.select_related("user").filter(
-        _licence_current(now), seniority__in=_at_least(posting.min_seniority)
-    )
-    competent = TechnologistProfile.exam_families.through.objects
-    for family in posting.family_list:
-        rows = rows.filter(
-            Exists(competent.filter(technologistprofile_id=OuterRef("pk"), examfamily_id=family.pk))
-        )
-    rows = rows.filter(
-        Exists(VendorFamiliarity.objects.filter(profile=OuterRef("pk"), vendor=posting.vendor))
-    )
-    if languages:
-        speaks = TechnologistProfile.languages.through.objects.filter(
-            technologistprofile_id=OuterRef("pk"), language_id__in=languages
-        )
-        rows = rows.annotate(
-            shared_language=Subquery(speaks.order_by("language_id").values("language_id")[:1])
-        ).filter(shared_language__isnull=False)
-    rows = rows.filter(
-        Exists(AvailabilityWindow.objects.filter(_may_cover(start, end), technologist_id=user)),
-        ~Exists(
-            Booking.objects.filter(
-                technologist_id=user,
-                status__in=OCCUPYING_STATUSES,
-                starts_at__lt=end + REST_BUFFER,
-                ends_at__gt=start - REST_BUFFER,
-            )
+def hard_reasons(posting: SessionPosting, fit: Fit, *, zone: ZoneInfo) -> list[Reason]:
+    """The hard rules `fit` passes, each as a ✓ fact (0 points), in the ranking's order.
+    `zone`: the posting's site's, for the times shown."""
+    return [
+        _licence_reason(fit.person.licence_valid_until),
+        *[Reason("families", f"{family.code} ✓", 0) for family in posting.family_list],
+        _vendor_reason(posting.vendor),
+        *(
+            [Reason("language", f"speaks {fit.shared_language} ✓", 0)]
+            if fit.shared_language
+            else []
         ),
-    ).exclude(
-        # Not correlated: the database reads the posting's live bookings once.
-        user_id__in=Booking.objects.filter(posting_id=posting.pk, status__in=LIVE_STATUSES).values(
-            "technologist_id"
-        )
-    )
-    # The week is Monday to Sunday in each technologist's own time zone, as the booking
-    # services count it: one bound per zone in use.
-    zones = list(
-        TechnologistProfile.objects.order_by().values_list("home_time_zone", flat=True).distinct()
-    )
-    bounds = {zone: _week_of(start, ZoneInfo(zone)) for zone in zones}
-    week_start = Case(
-        *[When(home_time_zone=z, then=Value(b[0])) for z, b in bounds.items()],
-        output_field=DateTimeField(),
-    )
-    week_end = Case(
-        *[When(home_time_zone=z, then=Value(b[1])) for z, b in bounds.items()],
-        output_field=DateTimeField(),
-    )
-    held = Booking.objects.filter(
-        technologist_id=user,
-        status__in=CONFIRMED_STATUSES,
-        starts_at__gte=OuterRef("week_start"),
-        starts_at__lt=OuterRef("week_end"),
-    )
-    completed = Booking.objects.filter(technologist_id=user, status=BookingStatus.COMPLETED)
-    return (
-        rows.alias(week_start=week_start, week_end=week_end)
-        .annotate(
-            hours_this_week=Coalesce(
-                _sum_hours(held, "technologist_id"), Value(Decimal(0)), output_field=_HOURS
-            ),
-            vendor_sessions=_count(completed.filter(posting__vendor=posting.vendor)),
-            hospital_sessions=_count(completed.filter(posting__hospital_id=posting.hospital_id)),
-        )
-        .filter(hours_this_week__lte=WEEKLY_CAP_HOURS - posting.duration_hours + _HOURS_SLACK)
-        .order_by()
-    )
+        _seniority_reason(fit.person.seniority, posting.min_seniority),
+        _availability_reason(fit.occurrence, posting, zone),
+        _rest_reason(),
+        _cap_reason(fit.held, posting.duration_hours),
+    ]
 
 
-def _covering_windows(
-    posting: SessionPosting, *, user_ids: list[int]
-) -> dict[int, tuple[AvailabilityWindow, Occurrence]]:
-    """Per technologist, the window and occurrence that cover the whole session: the earliest
-    occurrence, then the lowest window id, as `booking_invite` picks it (it decides the lending
-    hospital)."""
-    start, end = posting.starts_at, posting.ends_at
-    windows = (
-        AvailabilityWindow.objects.filter(_may_cover(start, end), technologist_id__in=user_ids)
-        .select_related("lending_hospital")
-        # Only what expanding needs, and the lender's name: a tenth of the time goes to
-        # building these rows otherwise.
-        .only(
-            "technologist_id",
-            "starts_at",
-            "ends_at",
-            "time_zone",
-            "rrule",
-            "exdates",
-            "lending_hospital__name",
-        )
-        .order_by()
-    )
-    best: dict[int, tuple[tuple[datetime, int], AvailabilityWindow, Occurrence]] = {}
-    for window in windows:
-        for occurrence in _occurrences(window, start, end):
-            if occurrence.starts_at > start or occurrence.ends_at < end:
-                continue
-            key = (occurrence.starts_at, window.pk)
-            kept = best.get(window.technologist_id)
-            if kept is None or key < kept[0]:
-                best[window.technologist_id] = (key, window, occurrence)
-    return {user_id: (window, occurrence) for user_id, (_, window, occurrence) in best.items()}
+def soft_reasons(
+    posting: SessionPosting, fit: Fit, *, lender: Hospital | None, hospital: Hospital
+) -> list[Reason]:
+    """The soft terms of `fit` and their points (WEIGHTS). `lender`: the hospital of
+    `fit.lending_hospital_id`; `hospital`: the posting's."""
+    return [
+        _urgency_reason(posting.urgency),
+        _vendor_experience_reason(fit.vendor_sessions, posting.vendor),
+        _hospital_experience_reason(fit.hospital_sessions, hospital),
+        _lender_reason(lender, fit.balance, hospital),
+        _fairness_reason(fit.held, this_week=True),
+    ]
 
 
 # --- A technologist's postings ----------------------------------------------------------------
@@ -376,7 +282,7 @@ def matches_for(
     for posting in postings:
         occurrence = covering.get(posting.pk)
         held = _annotated(posting, "hours_that_week")
-        if occurrence is None or held + posting.duration_hours > WEEKLY_CAP_HOURS:
+        if occurrence is None or not workload.within_cap(held, posting.duration_hours):
             continue
         soft = [
             _urgency_reason(posting.urgency),
@@ -397,7 +303,7 @@ def matches_for(
         Prefetch("languages", to_attr="prefetched_languages"),
     )
     spoken = set(profile.languages.values_list("code", flat=True))
-    licence = _licence_reason(profile)
+    licence = _licence_reason(profile.licence_valid_until)
     matches = []
     for score, posting, occurrence, soft in top:
         asked = sorted(language.code for language in posting.language_list)
@@ -439,13 +345,9 @@ def _matching_postings(
         postings = postings.filter(
             ends_at__lte=max(window.last_ends_at for window in windows if window.last_ends_at)
         )
-    widened_end = ExpressionWrapper(OuterRef("ends_at") + REST_BUFFER, output_field=DateTimeField())
-    widened_start = ExpressionWrapper(
-        OuterRef("starts_at") - REST_BUFFER, output_field=DateTimeField()
-    )
     held = (
         Booking.objects.filter(technologist_id=user_id, status__in=CONFIRMED_STATUSES)
-        .annotate(week=TruncWeek("starts_at", tzinfo=zone))
+        .annotate(week=workload.week_expression("starts_at", zone))
         .filter(week=OuterRef("week"))
     )
     hospital = OuterRef("hospital_id")
@@ -458,14 +360,13 @@ def _matching_postings(
             ),
             ~Exists(
                 Booking.objects.filter(
+                    workload.clashing(OuterRef("starts_at"), OuterRef("ends_at")),
                     technologist_id=user_id,
                     status__in=OCCUPYING_STATUSES,
-                    starts_at__lt=widened_end,
-                    ends_at__gt=widened_start,
                 )
             ),
         ).annotate(
-            week=TruncWeek("starts_at", tzinfo=zone),
+            week=workload.week_expression("starts_at", zone),
             hours_that_week=Coalesce(
                 _sum_hours(held, "technologist_id"), Value(Decimal(0)), output_field=_HOURS
             ),
@@ -513,40 +414,6 @@ def _covering_occurrences(
 # --- Query pieces -----------------------------------------------------------------------------
 
 
-def _licence_current(now: datetime) -> Q:
-    """`TechnologistProfile.ineligibility_reasons` is empty: a licence number, verified, with
-    an expiry date that is not past."""
-    return Q(
-        licence_verified_at__isnull=False,
-        licence_valid_until__gte=timezone.localdate(now),
-    ) & ~Q(licence_number="")
-
-
-def _at_least(level: str) -> list[str]:
-    """Seniorities at or above `level`."""
-    return [value for value in Seniority.values if level in Seniority.at_most(value)]
-
-
-def _may_cover(start: datetime, end: datetime) -> Q:
-    """Windows that may have an occurrence covering [start, end): a one-off one that does, or
-    a recurring one that began before the start and has not ended before the end."""
-    return Q(rrule="", starts_at__lte=start, ends_at__gte=end) | (
-        ~Q(rrule="")
-        & Q(starts_at__lte=start)
-        & (Q(last_ends_at__isnull=True) | Q(last_ends_at__gte=end))
-    )
-
-
-def _week_of(moment: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """Monday 00:00 to the next Monday 00:00 around `moment`, in `zone`."""
-    monday = moment.astimezone(zone).date()
-    monday -= timedelta(days=monday.weekday())
-    return (
-        datetime.combine(monday, time(), tzinfo=zone),
-        datetime.combine(monday + timedelta(days=7), time(), tzinfo=zone),
-    )
-
-
 def _sum_hours(bookings: QuerySet[Booking], group: str) -> Subquery:
     return Subquery(
         bookings.order_by().values(group).annotate(total=Sum("hours")).values("total"),
@@ -575,25 +442,6 @@ def _ledger_hours(*, creditor: Any = None, debtor: Any = None) -> Coalesce:
     )
 
 
-def _balances_with(hospital_id: int) -> dict[int | None, Decimal]:
-    """Per other hospital: the hours `hospital_id` gave it minus those it received from it, in
-    one grouped query over the ledger (not one subquery per window)."""
-    gave = Q(creditor_hospital_id=hospital_id)
-    rows = (
-        LedgerEntry.objects.filter(gave | Q(debtor_hospital_id=hospital_id))
-        .exclude(creditor_hospital__isnull=True)
-        .annotate(
-            other=Case(When(gave, then=F("debtor_hospital_id")), default=F("creditor_hospital_id"))
-        )
-        .order_by()
-        .values("other")
-        .annotate(
-            balance=Sum(Case(When(gave, then=F("hours")), default=-F("hours"), output_field=_HOURS))
-        )
-    )
-    return {row["other"]: Decimal(row["balance"]).quantize(Decimal("0.01")) for row in rows}
-
-
 def _occurrences(window: AvailabilityWindow, start: datetime, end: datetime) -> list[Occurrence]:
     if not window.is_recurring:
         return [Occurrence(window.starts_at, window.ends_at)]
@@ -611,12 +459,7 @@ def _annotated(row: object, name: str) -> Any:
     return getattr(row, name)
 
 
-def _hours_text(value: Decimal | float) -> str:
-    return f"{Decimal(value):.2f}".rstrip("0").rstrip(".")
-
-
-def _licence_reason(profile: TechnologistProfile) -> Reason:
-    until = profile.licence_valid_until
+def _licence_reason(until: date | None) -> Reason:
     return Reason("licence", f"licence verified, valid until {until:%d %b %Y} ✓", 0)
 
 
@@ -639,15 +482,14 @@ def _availability_reason(occurrence: Occurrence, posting: SessionPosting, zone: 
 
 
 def _rest_reason() -> Reason:
-    minutes = int(REST_BUFFER.total_seconds() // 60)
-    return Reason("rest", f"no other session within {minutes} min ✓", 0)
+    return Reason("rest", f"no other session within {workload.rest_minutes()} min ✓", 0)
 
 
 def _cap_reason(held: Decimal, hours: Decimal) -> Reason:
     return Reason(
         "weekly_cap",
-        f"{_hours_text(held + hours)} h of {_hours_text(WEEKLY_CAP_HOURS)} that week with this "
-        "session ✓",
+        f"{hours_text(held + hours)} h of {hours_text(workload.WEEKLY_CAP_HOURS)} that week "
+        "with this session ✓",
         0,
     )
 
@@ -693,7 +535,7 @@ def _lender_reason(lender: Hospital | None, balance: Decimal, hospital: Hospital
         return Reason("reciprocity", "offers their own time", 0)
     if lender.pk == hospital.pk:
         return Reason("reciprocity", f"{hospital.name}'s own staff", 0)
-    amount = _hours_text(abs(balance))
+    amount = hours_text(abs(balance))
     if balance > 0:
         text = f"lent by {lender.name}, which owes {hospital.name} {amount} h"
     elif balance < 0:
@@ -705,7 +547,7 @@ def _lender_reason(lender: Hospital | None, balance: Decimal, hospital: Hospital
 
 def _network_reason(hospital: Hospital, balance: Decimal) -> Reason:
     """`balance`: hours `hospital` gave the network minus hours it received."""
-    amount = _hours_text(abs(balance))
+    amount = hours_text(abs(balance))
     if balance > 0:
         text = f"{hospital.name} gave {amount} h more than it received"
     elif balance < 0:
@@ -716,10 +558,10 @@ def _network_reason(hospital: Hospital, balance: Decimal) -> Reason:
 
 
 def _fairness_reason(held: Decimal, *, this_week: bool, week: datetime | None = None) -> Reason:
-    free = max(Decimal(0), WEEKLY_CAP_HOURS - held) / WEEKLY_CAP_HOURS
+    free = max(Decimal(0), workload.WEEKLY_CAP_HOURS - held) / workload.WEEKLY_CAP_HOURS
     when = "this week" if this_week or week is None else f"in the week of {week:%d %b}"
     return Reason(
         "fairness",
-        f"{_hours_text(held)} h booked {when} of {_hours_text(WEEKLY_CAP_HOURS)}",
+        f"{hours_text(held)} h booked {when} of {hours_text(workload.WEEKLY_CAP_HOURS)}",
         round(WEIGHTS.fairness * float(free), 2),
     )
