@@ -65,7 +65,7 @@ class Person:
     name: str  # the user's display name
     seniority: str
     zone: str  # home time zone: their week is counted in it
-    licence_valid_until: date
+    licence_valid_until: date | None  # never None here: a current licence has an expiry date
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,8 @@ def _competencies(
     competent = (
         TechnologistProfile.exam_families.through.objects.filter(examfamily_id__in=families)
         .annotate(kind=Value("f", output_field=text), key=Cast("examfamily_id", text))
-        .values_list("kind", "key", "technologistprofile__user_id")
+        # django-stubs cannot see annotations on an auto-created through model.
+        .values_list("kind", "key", "technologistprofile__user_id")  # type: ignore[misc]
     )
     knows = (
         VendorFamiliarity.objects.filter(vendor__in=vendors)
@@ -299,7 +300,7 @@ def _competencies(
     speaks = (
         TechnologistProfile.languages.through.objects.filter(language_id__in=languages)
         .annotate(kind=Value("l", output_field=text), key=F("language_id"))
-        .values_list("kind", "key", "technologistprofile__user_id")
+        .values_list("kind", "key", "technologistprofile__user_id")  # type: ignore[misc]
     )
     if user_ids is not None:
         competent = competent.filter(technologistprofile__user_id__in=user_ids)
