@@ -19,6 +19,7 @@ from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -210,13 +211,9 @@ def hard_reasons(posting: SessionPosting, fit: Fit, *, zone: ZoneInfo) -> list[R
     `zone`: the posting's site's, for the times shown."""
     return [
         _licence_reason(fit.person.licence_valid_until),
-        *[Reason("families", f"{family.code} ✓", 0) for family in posting.family_list],
+        *[_family_reason(family.code) for family in posting.family_list],
         _vendor_reason(posting.vendor),
-        *(
-            [Reason("language", f"speaks {fit.shared_language} ✓", 0)]
-            if fit.shared_language
-            else []
-        ),
+        *([_language_reason(fit.shared_language)] if fit.shared_language else []),
         _seniority_reason(fit.person.seniority, posting.min_seniority),
         _availability_reason(fit.occurrence, posting, zone),
         _rest_reason(),
@@ -310,7 +307,7 @@ def matches_for(
         shared = [code for code in asked if code in spoken]
         hard = [
             licence,
-            *[Reason("families", f"{family.code} ✓", 0) for family in posting.family_list],
+            *[_family_reason(family.code) for family in posting.family_list],
             _vendor_reason(posting.vendor),
             *([Reason("language", f"speaks {shared[0]} ✓", 0)] if asked and shared else []),
             _seniority_reason(profile.seniority, posting.min_seniority),
@@ -452,6 +449,9 @@ def _occurrences(window: AvailabilityWindow, start: datetime, end: datetime) -> 
 
 
 # --- Reasons ----------------------------------------------------------------------------------
+# Built from plain values and cached: a fortnight of the network repeats the same few facts
+# (a licence date, a cap reached, an availability) over hundreds of thousands of pairs, and a
+# Reason is immutable, so one object serves them all.
 
 
 def _annotated(row: object, name: str) -> Any:
@@ -459,21 +459,39 @@ def _annotated(row: object, name: str) -> Any:
     return getattr(row, name)
 
 
+@lru_cache(maxsize=8192)
 def _licence_reason(until: date | None) -> Reason:
     return Reason("licence", f"licence verified, valid until {until:%d %b %Y} ✓", 0)
 
 
+@lru_cache(maxsize=8192)
+def _family_reason(code: str) -> Reason:
+    return Reason("families", f"{code} ✓", 0)
+
+
+@lru_cache(maxsize=8192)
+def _language_reason(code: str) -> Reason:
+    return Reason("language", f"speaks {code} ✓", 0)
+
+
+@lru_cache(maxsize=8192)
 def _vendor_reason(vendor: str) -> Reason:
     return Reason("vendor", f"{Vendor(vendor).label} ✓", 0)
 
 
+@lru_cache(maxsize=8192)
 def _seniority_reason(seniority: str, minimum: str) -> Reason:
     return Reason("seniority", f"seniority {seniority} ≥ {minimum} ✓", 0)
 
 
 def _availability_reason(occurrence: Occurrence, posting: SessionPosting, zone: ZoneInfo) -> Reason:
+    return _available(occurrence, posting.starts_at, zone)
+
+
+@lru_cache(maxsize=8192)
+def _available(occurrence: Occurrence, session_start: datetime, zone: ZoneInfo) -> Reason:
     start, end = occurrence.starts_at.astimezone(zone), occurrence.ends_at.astimezone(zone)
-    day = posting.starts_at.astimezone(zone).date()
+    day = session_start.astimezone(zone).date()
     if start.date() == day == end.date():
         text = f"available {start:%H:%M}–{end:%H:%M} ✓"
     else:
@@ -481,10 +499,12 @@ def _availability_reason(occurrence: Occurrence, posting: SessionPosting, zone: 
     return Reason("availability", text, 0)
 
 
+@lru_cache(maxsize=8192)
 def _rest_reason() -> Reason:
     return Reason("rest", f"no other session within {workload.rest_minutes()} min ✓", 0)
 
 
+@lru_cache(maxsize=8192)
 def _cap_reason(held: Decimal, hours: Decimal) -> Reason:
     return Reason(
         "weekly_cap",
@@ -494,6 +514,7 @@ def _cap_reason(held: Decimal, hours: Decimal) -> Reason:
     )
 
 
+@lru_cache(maxsize=8192)
 def _urgency_reason(urgency: str) -> Reason:
     return Reason(
         "urgency", f"{Urgency(urgency).label.lower()} session", WEIGHTS.urgency.get(urgency, 0.0)
@@ -504,6 +525,7 @@ def _sessions(n: int) -> str:
     return f"{n} session{'' if n == 1 else 's'}"
 
 
+@lru_cache(maxsize=8192)
 def _vendor_experience_reason(done: int, vendor: str) -> Reason:
     points = WEIGHTS.per_vendor_session * min(done, WEIGHTS.sessions_counted)
     label = Vendor(vendor).label
@@ -512,12 +534,13 @@ def _vendor_experience_reason(done: int, vendor: str) -> Reason:
 
 
 def _hospital_experience_reason(done: int, hospital: Hospital) -> Reason:
+    return _hospital_experience(done, hospital.name)
+
+
+@lru_cache(maxsize=8192)
+def _hospital_experience(done: int, name: str) -> Reason:
     points = WEIGHTS.per_hospital_session * min(done, WEIGHTS.sessions_counted)
-    text = (
-        f"{_sessions(done)} done at {hospital.name}"
-        if done
-        else f"no session done at {hospital.name} yet"
-    )
+    text = f"{_sessions(done)} done at {name}" if done else f"no session done at {name} yet"
     return Reason("hospital_experience", text, points)
 
 
@@ -535,13 +558,18 @@ def _lender_reason(lender: Hospital | None, balance: Decimal, hospital: Hospital
         return Reason("reciprocity", "offers their own time", 0)
     if lender.pk == hospital.pk:
         return Reason("reciprocity", f"{hospital.name}'s own staff", 0)
+    return _lent(lender.name, balance, hospital.name)
+
+
+@lru_cache(maxsize=8192)
+def _lent(lender: str, balance: Decimal, hospital: str) -> Reason:
     amount = hours_text(abs(balance))
     if balance > 0:
-        text = f"lent by {lender.name}, which owes {hospital.name} {amount} h"
+        text = f"lent by {lender}, which owes {hospital} {amount} h"
     elif balance < 0:
-        text = f"lent by {lender.name}, which {hospital.name} owes {amount} h"
+        text = f"lent by {lender}, which {hospital} owes {amount} h"
     else:
-        text = f"lent by {lender.name}, even with {hospital.name}"
+        text = f"lent by {lender}, even with {hospital}"
     return Reason("reciprocity", text, _reciprocity_points(balance))
 
 
@@ -557,6 +585,7 @@ def _network_reason(hospital: Hospital, balance: Decimal) -> Reason:
     return Reason("reciprocity", text, _reciprocity_points(balance))
 
 
+@lru_cache(maxsize=8192)
 def _fairness_reason(held: Decimal, *, this_week: bool, week: datetime | None = None) -> Reason:
     free = max(Decimal(0), workload.WEEKLY_CAP_HOURS - held) / workload.WEEKLY_CAP_HOURS
     when = "this week" if this_week or week is None else f"in the week of {week:%d %b}"
