@@ -133,6 +133,8 @@ def fits_for(
         if asked:
             users &= set().union(*(speaks.get(code, set()) for code in asked))
         qualified[posting.pk] = users
+    if not any(qualified.values()):
+        return {posting.pk: [] for posting in postings}
 
     blocked = _blocked(postings, pending_clash=pending_clash)
     zones = {person.zone for person in people.values()}
@@ -163,6 +165,8 @@ def fits_for(
             users -= capped_memo[key]
         survivors[posting.pk] = users
 
+    if not any(survivors.values()):
+        return {posting.pk: [] for posting in postings}
     covering = _covering(postings, survivors)
     vendor_done, hospital_done = _experience(postings, _few(set().union(*survivors.values())))
     balances = _balances(postings)

@@ -5,10 +5,11 @@ Hard filters decide who (or what) is shown at all, and agree with what `booking_
 `booking_accept` let through: a verified, unexpired licence; every required exam family; the
 scanner's vendor; a shared language when the posting asks some; the minimum seniority; an
 availability occurrence covering the whole session; no confirmed booking within the rest buffer;
-the weekly cap kept. They run in the database (Exists, Subquery, annotations). Only availability
-is finished in Python: windows the database says may cover the slot (one-off ones that do,
-recurring ones that started before it and have not ended) are expanded for that slot alone, as
-`scheduling.recurrence` does everywhere, because a recurrence is defined in wall-clock time.
+the weekly cap kept (the buffer, the cap and the week are `scheduling.workload`'s). For a
+posting's candidates they are `scheduling.eligibility`'s, the same code the optimiser builds its
+problem with; a technologist's postings start from `open_postings_for` and finish availability
+in Python, as `scheduling.recurrence` does everywhere, because a recurrence is defined in
+wall-clock time.
 
 Soft terms order what passes; their weights are `WEIGHTS`, below. Queries per call are constant:
 they do not grow with the number of technologists or postings."""

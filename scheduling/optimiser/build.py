@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, OuterRef, Prefetch, Sum
+from django.db.models import DecimalField, Exists, OuterRef, Prefetch, Sum
 
 from marketplace.models import Hospital, PostingStatus, SessionPosting
 from scheduling import workload
@@ -133,7 +133,7 @@ def _fortnight_minutes(user_ids: list[int], *, now: datetime, horizon: timedelta
         )
         .order_by()
         .values_list("technologist_id")
-        .annotate(total=Sum("hours"))
+        .annotate(total=Sum("hours", output_field=DecimalField(max_digits=8, decimal_places=2)))
     )
     wanted = set(user_ids)
     return {user_id: int(Decimal(total) * 60) for user_id, total in rows if user_id in wanted}
