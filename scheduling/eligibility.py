@@ -38,6 +38,7 @@ from django.utils import timezone
 from marketplace.models import Seniority, SessionPosting, TechnologistProfile, VendorFamiliarity
 from scheduling import workload
 from scheduling.models import (
+    CONFIRMED_STATUSES,
     LIVE_STATUSES,
     OCCUPYING_STATUSES,
     AvailabilityWindow,
@@ -136,13 +137,13 @@ def fits_for(
     if not any(qualified.values()):
         return {posting.pk: [] for posting in postings}
 
-    blocked = _blocked(postings, pending_clash=pending_clash)
-    zones = {person.zone for person in people.values()}
-    held = workload.hours_by_week(
-        moments=[p.starts_at for p in postings],
-        zones=zones,
-        technologist_ids=_few(set().union(*qualified.values())),
+    blocked, held = _bookings(
+        postings,
+        pending_clash=pending_clash,
+        people=people,
+        qualified=set().union(*qualified.values()),
     )
+    zones = {person.zone for person in people.values()}
     by_week: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(dict)
     for (user_id, monday), hours in held.items():
         person = people.get(user_id)
@@ -326,27 +327,47 @@ def _competencies(
     )
 
 
-def _blocked(postings: Sequence[SessionPosting], *, pending_clash: bool) -> dict[int, set[int]]:
-    """Per posting, who is held elsewhere within the rest buffer (confirmed or under way; with
-    `pending_clash`, pending too), and who already has a live booking on it."""
+def _bookings(
+    postings: Sequence[SessionPosting],
+    *,
+    pending_clash: bool,
+    people: dict[int, Person],
+    qualified: set[int],
+) -> tuple[dict[int, set[int]], dict[tuple[int, date], Decimal]]:
+    """From one read of the bookings that matter: per posting, who is held elsewhere within the
+    rest buffer (confirmed or under way; with `pending_clash`, pending too) or already has a
+    live booking on it; and the confirmed hours of the `qualified` per (technologist, week)."""
     first = min(posting.starts_at for posting in postings)
     last = max(posting.ends_at for posting in postings)
     clashing = (*OCCUPYING_STATUSES, BookingStatus.PENDING) if pending_clash else OCCUPYING_STATUSES
-    ids = {posting.pk for posting in postings}
+    weeks_from, weeks_to = workload.weeks_around(
+        [posting.starts_at for posting in postings], zones={p.zone for p in people.values()}
+    )
+    held_by = Q(technologist_id__in=qualified) if len(qualified) <= _IDS_IN_QUERY else Q()
     rows = (
         Booking.objects.filter(
             Q(workload.clashing(first, last), status__in=clashing)
             # Bookings copy their posting's times: those on these postings are in this span.
             | Q(starts_at__gte=first, starts_at__lte=last, status__in=LIVE_STATUSES)
+            | Q(
+                held_by,
+                status__in=CONFIRMED_STATUSES,
+                starts_at__gte=weeks_from,
+                starts_at__lt=weeks_to,
+            )
         )
         .order_by()
-        .values_list("technologist_id", "posting_id", "status", "starts_at", "ends_at")
+        .values_list("technologist_id", "posting_id", "status", "starts_at", "ends_at", "hours")
     )
+    ids = {posting.pk for posting in postings}
     ordered = sorted(postings, key=lambda posting: posting.starts_at)
     starts = [posting.starts_at for posting in ordered]
     longest = max(posting.ends_at - posting.starts_at for posting in ordered)
     blocked: dict[int, set[int]] = defaultdict(set)
-    for user_id, posting_id, status, starts_at, ends_at in rows:
+    confirmed = []
+    for user_id, posting_id, status, starts_at, ends_at, hours in rows:
+        if status in CONFIRMED_STATUSES and user_id in qualified:
+            confirmed.append((user_id, starts_at, hours))
         if posting_id in ids and status in LIVE_STATUSES:
             blocked[posting_id].add(user_id)
         if status not in clashing:
@@ -356,7 +377,8 @@ def _blocked(postings: Sequence[SessionPosting], *, pending_clash: bool) -> dict
         for posting in ordered[low:high]:
             if workload.clashes(posting.starts_at, posting.ends_at, starts_at, ends_at):
                 blocked[posting.pk].add(user_id)
-    return blocked
+    zone_of = {user_id: people[user_id].zone for user_id in qualified}
+    return blocked, workload.hours_by_week(confirmed, zone_of=zone_of)
 
 
 _Cover = tuple[int, int | None, Occurrence]  # window id, lending hospital id, occurrence

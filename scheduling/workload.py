@@ -10,23 +10,19 @@ confirmed hours count towards the cap: a pending booking promises nothing yet.
 This module sits under `scheduling.models` (which takes its constants from here), so it names
 the Booking model only inside the functions that query it."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    Case,
-    DateField,
     DateTimeField,
     DecimalField,
     Expression,
     ExpressionWrapper,
     Q,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import TruncWeek
 
@@ -133,45 +129,29 @@ def hours_held(
 
 
 def hours_by_week(
-    *,
-    moments: Iterable[datetime],
-    zones: Iterable[str],
-    technologist_ids: Iterable[int] | None = None,
+    bookings: Iterable[tuple[int, datetime, Decimal]], *, zone_of: Mapping[int, str]
 ) -> dict[tuple[int, date], Decimal]:
-    """Confirmed hours per (technologist, Monday of the week in their own zone), for every
-    technologist (or those named) and every week that holds one of `moments` in one of
-    `zones`, in one grouped query. A technologist with none that week is absent (0 h)."""
-    from scheduling.models import CONFIRMED_STATUSES, Booking
+    """Confirmed hours per (technologist, Monday of the week in their own zone), from their
+    confirmed bookings as (technologist id, start, hours): give every one of a technologist's
+    bookings in the weeks asked about (see `weeks_around`), or their totals are short.
+    Technologists absent from `zone_of` are left out; one with none in a week is absent (0 h)."""
+    zones: dict[str, ZoneInfo] = {}
+    totals: dict[tuple[int, date], Decimal] = {}
+    for user_id, starts_at, hours in bookings:
+        name = zone_of.get(user_id)
+        if name is None:
+            continue
+        zone = zones.get(name) or zones.setdefault(name, ZoneInfo(name))
+        key = (user_id, week_start(starts_at, zone))
+        totals[key] = totals.get(key, Decimal(0)) + hours
+    return totals
 
+
+def weeks_around(moments: Iterable[datetime], *, zones: Iterable[str]) -> tuple[datetime, datetime]:
+    """From the earliest start to the latest end of the weeks holding `moments`, in any of
+    `zones`: the span to read bookings over for `hours_by_week`."""
     moments = list(moments)
-    bounds: dict[tuple[str, date], tuple[datetime, datetime]] = {}
-    for name in set(zones):
-        zone = ZoneInfo(name)
-        for moment in moments:
-            monday = week_start(moment, zone)
-            if (name, monday) not in bounds:
-                bounds[(name, monday)] = week_of(moment, zone)
+    bounds = [week_of(moment, ZoneInfo(name)) for name in set(zones) for moment in moments]
     if not bounds:
-        return {}
-    zone_of = "technologist__technologist_profile__home_time_zone"
-    week = Case(
-        *[
-            When(**{zone_of: name}, starts_at__gte=start, starts_at__lt=end, then=Value(monday))
-            for (name, monday), (start, end) in bounds.items()
-        ],
-        output_field=DateField(),
-    )
-    rows = (
-        Booking.objects.filter(
-            status__in=CONFIRMED_STATUSES,
-            starts_at__gte=min(start for start, _ in bounds.values()),
-            starts_at__lt=max(end for _, end in bounds.values()),
-        )
-        .filter(Q() if technologist_ids is None else Q(technologist_id__in=technologist_ids))
-        .annotate(week=week)
-        .filter(week__isnull=False)
-        .order_by()
-        .values_list("technologist_id", "week")
-        .annotate(total=Sum("hours", output_field=_HOURS))
-    )
-    return {(user_id, monday): Decimal(total) for user_id, monday, total in rows}
+        return min(moments), min(moments)
+    return min(start for start, _ in bounds), max(end for _, end in bounds)

@@ -85,7 +85,14 @@ def test_hours_held_and_hours_by_week_agree_in_each_persons_own_week(
             who,
         )
     moments = [local(11, 30, 2), local(12, 1, 8)]
-    by_week = workload.hours_by_week(moments=moments, zones=["Europe/Brussels", "America/New_York"])
+    zones = {tech.pk: "Europe/Brussels", new_york.pk: "America/New_York"}
+    start, end = workload.weeks_around(moments, zones=zones.values())
+    assert start == datetime(2026, 11, 23, tzinfo=NEW_YORK)
+    assert end == datetime(2026, 12, 7, tzinfo=NEW_YORK)
+    held = Booking.objects.filter(status="confirmed", starts_at__gte=start, starts_at__lt=end)
+    by_week = workload.hours_by_week(
+        held.values_list("technologist_id", "starts_at", "hours"), zone_of=zones
+    )
     assert by_week == {
         (tech.pk, date(2026, 11, 30)): Decimal("7"),
         (new_york.pk, date(2026, 11, 23)): Decimal("2"),
