@@ -26,6 +26,10 @@ Measured at each size:
    p50/p95 ms, requests/s, Daphne CPU per request; and SQL queries per request at limit 20
    and 100, in-process with the test client.
 
+Targets (issue 16, eligibility judged once for all technologists with set operations):
+candidates_for within 50 ms at p95 and the server within 20 ms of CPU per request, at 2,000
+technologists.
+
 Every answer is checked: HTTP 200, the posting's id, as many candidates as the selector finds
 (up to the limit), scores in descending order, hard-filter reasons all ✓. A wrong answer or a
 dead server fails the run; a missed target is marked MISSED but does not.
