@@ -17,7 +17,8 @@ the vendor and at the hospital, the lending hospital and its reciprocity balance
 posting's hospital.
 
 Queries are constant, whatever the number of postings and technologists: each fact is read
-once for all of them (competencies, bookings, hours per week, windows, experience, ledger), and
+once for all of them (competencies; clashes, live bookings and hours per week; windows;
+experience; the ledger), and
 the rules are set operations over technologist ids per posting. Only availability is expanded
 in Python, as everywhere (a recurrence is defined in wall-clock time): each window once over the
 span of the postings, each distinct window shape once."""
@@ -50,7 +51,7 @@ from scheduling.recurrence import Occurrence, RecurrenceError, expand
 
 __all__ = ["Fit", "Person", "fits_for", "licence_current", "seniorities_at_least"]
 
-# Windows are asked by technologist id while there are few of them; beyond, by time alone.
+# Facts are read for the technologists named while they are few; beyond, for everyone.
 _IDS_IN_QUERY = 500
 # Up to this many postings, the database is told what each asks, and reads only who could
 # take one of them.
@@ -119,6 +120,8 @@ def fits_for(
         for posting in postings
     }
     people = _people(postings, asks, now=now)
+    if not people:
+        return {posting.pk: [] for posting in postings}
     competent, knows, speaks = _competencies(postings, asks, _few(people))
     at_least = {
         level: {u for u, person in people.items() if person.seniority in allowed}
