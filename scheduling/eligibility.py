@@ -18,10 +18,9 @@ posting's hospital.
 
 Queries are constant, whatever the number of postings and technologists: each fact is read
 once for all of them (competencies; clashes, live bookings and hours per week; windows;
-experience; the ledger), and
-the rules are set operations over technologist ids per posting. Only availability is expanded
-in Python, as everywhere (a recurrence is defined in wall-clock time): each window once over the
-span of the postings, each distinct window shape once."""
+experience; the ledger), and the rules are set operations over technologist ids per posting.
+Only availability is expanded in Python, as everywhere (a recurrence is defined in wall-clock
+time): each window once over the span of the postings, each distinct window shape once."""
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
