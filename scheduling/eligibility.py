@@ -24,7 +24,7 @@ time): each window once over the span of the postings, each distinct window shap
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -101,14 +101,19 @@ def seniorities_at_least(level: str) -> list[str]:
 
 
 def fits_for(
-    postings: Sequence[SessionPosting], *, now: datetime, pending_clash: bool = False
+    postings: Sequence[SessionPosting],
+    *,
+    now: datetime,
+    pending_clash: bool = False,
+    technologists: Collection[int] | None = None,
 ) -> dict[int, list[Fit]]:
     """Per posting id, every technologist who passes the hard rules (in no set order).
 
     The postings are taken as given (open and future is the caller's business); their
     required families and languages are read through `family_list`/`language_list`, so
     prefetch them for many. `pending_clash`: pending bookings within the rest buffer exclude
-    too (the optimiser must not propose someone for a slot they are already asked for)."""
+    too (the optimiser must not propose someone for a slot they are already asked for).
+    `technologists`: only these (user ids), e.g. one person's own postings."""
     if not postings:
         return {}
     asks = {
@@ -118,7 +123,7 @@ def fits_for(
         )
         for posting in postings
     }
-    people = _people(postings, asks, now=now)
+    people = _people(postings, asks, now=now, technologists=technologists)
     if not people:
         return {posting.pk: [] for posting in postings}
     competent, knows, speaks = _competencies(postings, asks, _few(people))
@@ -144,6 +149,7 @@ def fits_for(
         pending_clash=pending_clash,
         people=people,
         qualified=set().union(*qualified.values()),
+        technologists=technologists,
     )
     zones = {person.zone for person in people.values()}
     by_week: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(dict)
@@ -221,13 +227,16 @@ def _people(
     asks: dict[int, tuple[list[int], list[str]]],
     *,
     now: datetime,
+    technologists: Collection[int] | None,
 ) -> dict[int, Person]:
-    """Technologists with a current licence and at least the lowest seniority asked; for a few
-    postings, only those who qualify for one of them (the database narrows what is read; the
-    rules are applied to what comes back all the same)."""
+    """Technologists with a current licence and at least the lowest seniority asked: those
+    named, or for a few postings only those who qualify for one of them (the database narrows
+    what is read; the rules are applied to what comes back all the same)."""
     lowest = min((posting.min_seniority for posting in postings), key=list(Seniority.values).index)
     narrowed = Q()
-    if len(postings) <= _NARROWED_POSTINGS:
+    if technologists is not None:
+        narrowed = Q(user_id__in=technologists)
+    elif len(postings) <= _NARROWED_POSTINGS:
         narrowed = Q(pk__in=[])
         for posting in postings:
             narrowed |= _could_take(posting, *asks[posting.pk])
@@ -335,6 +344,7 @@ def _bookings(
     pending_clash: bool,
     people: dict[int, Person],
     qualified: set[int],
+    technologists: Collection[int] | None,
 ) -> tuple[dict[int, set[int]], dict[tuple[int, date], Decimal]]:
     """From one read of the bookings that matter: per posting, who is held elsewhere within the
     rest buffer (confirmed or under way; with `pending_clash`, pending too) or already has a
@@ -346,8 +356,10 @@ def _bookings(
         [posting.starts_at for posting in postings], zones={p.zone for p in people.values()}
     )
     held_by = Q(technologist_id__in=qualified) if len(qualified) <= _IDS_IN_QUERY else Q()
+    whose = Q() if technologists is None else Q(technologist_id__in=technologists)
     rows = (
-        Booking.objects.filter(
+        Booking.objects.filter(whose)
+        .filter(
             Q(workload.clashing(first, last), status__in=clashing)
             # Bookings copy their posting's times: those on these postings are in this span.
             | Q(starts_at__gte=first, starts_at__lte=last, status__in=LIVE_STATUSES)

@@ -5,20 +5,17 @@ Hard filters decide who (or what) is shown at all, and agree with what `booking_
 `booking_accept` let through: a verified, unexpired licence; every required exam family; the
 scanner's vendor; a shared language when the posting asks some; the minimum seniority; an
 availability occurrence covering the whole session; no confirmed booking within the rest buffer;
-the weekly cap kept (the buffer, the cap and the week are `scheduling.workload`'s). For a
-posting's candidates they are `scheduling.eligibility`'s, the same code the optimiser builds its
-problem with; a technologist's postings start from `open_postings_for` and finish availability
-in Python, as `scheduling.recurrence` does everywhere, because a recurrence is defined in
-wall-clock time.
+the weekly cap kept (the buffer, the cap and the week are `scheduling.workload`'s). Both ways
+they are `scheduling.eligibility`'s answer, the same code the optimiser builds its problem
+with.
 
 Soft terms order what passes; their weights are `WEIGHTS`, below. Queries per call are constant:
 they do not grow with the number of technologists or postings."""
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from types import MappingProxyType
@@ -26,13 +23,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    Count,
     DecimalField,
-    Exists,
     OuterRef,
     Prefetch,
-    Q,
-    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -54,15 +47,9 @@ from marketplace.selectors import open_postings_for
 from scheduling import workload
 from scheduling.eligibility import Fit, fits_for
 from scheduling.models import (
-    CONFIRMED_STATUSES,
-    LIVE_STATUSES,
-    OCCUPYING_STATUSES,
-    AvailabilityWindow,
-    Booking,
-    BookingStatus,
     LedgerEntry,
 )
-from scheduling.recurrence import Occurrence, RecurrenceError
+from scheduling.recurrence import Occurrence
 from scheduling.workload import hours_text
 
 __all__ = [
@@ -249,179 +236,50 @@ def matches_for(
 ) -> list[Match]:
     """The open postings this technologist can take, best first (ties by start, then id).
     Nothing while their licence does not let them be booked. Postings they already hold a live
-    booking on are left out."""
+    booking on are left out. Who may take what is `scheduling.eligibility`'s answer, as for a
+    posting's candidates: `open_postings_for` only narrows the postings it is asked about."""
     now = now or timezone.now()
-    user_id = profile.user_id
-    windows = list(
-        AvailabilityWindow.objects.filter(technologist_id=user_id)
-        .filter(Q(last_ends_at__isnull=True) | Q(last_ends_at__gt=now))
-        .select_related("lending_hospital")
-        .order_by()
-    )
-    if not windows:
-        return []
-    zone = ZoneInfo(profile.home_time_zone)
-    postings = _matching_postings(
-        profile, windows=windows, now=now, urgency=urgency, exam_family=exam_family, zone=zone
+    postings = list(
+        open_postings_for(profile=profile, now=now, urgency=urgency, exam_family=exam_family)
     )
     if not postings:
         return []
-    covering = _covering_occurrences(windows, postings)
-    done: dict[tuple[str, Any], int] = {}
-    for vendor, hospital_id, n in (
-        Booking.objects.filter(technologist_id=user_id, status=BookingStatus.COMPLETED)
-        .order_by()
-        .values_list("posting__vendor", "posting__hospital_id")
-        .annotate(n=Count("pk"))
-    ):
-        done[("vendor", vendor)] = done.get(("vendor", vendor), 0) + n
-        done[("hospital", hospital_id)] = done.get(("hospital", hospital_id), 0) + n
+    fits = fits_for(postings, now=now, technologists=[profile.user_id])
+    balances = _network_balances({posting.hospital_id for posting in postings})
     scored = []
     for posting in postings:
-        occurrence = covering.get(posting.pk)
-        held = _annotated(posting, "hours_that_week")
-        if occurrence is None or not workload.within_cap(held, posting.duration_hours):
-            continue
-        soft = [
-            _urgency_reason(posting.urgency),
-            _vendor_experience_reason(done.get(("vendor", posting.vendor), 0), posting.vendor),
-            _hospital_experience_reason(
-                done.get(("hospital", posting.hospital_id), 0), posting.hospital
-            ),
-            _network_reason(posting.hospital, _annotated(posting, "network_balance")),
-            _fairness_reason(held, this_week=False, week=_annotated(posting, "week")),
-        ]
-        scored.append((round(sum(r.points for r in soft), 2), posting, occurrence, soft))
-    scored.sort(key=lambda item: (-item[0], item[1].starts_at, item[1].pk))
-    top = scored[:limit]
-    # Families and languages only for the postings shown: the score does not need them.
-    prefetch_related_objects(
-        [posting for _, posting, _, _ in top],
-        Prefetch("required_exam_families", to_attr="prefetched_families"),
-        Prefetch("languages", to_attr="prefetched_languages"),
-    )
-    spoken = set(profile.languages.values_list("code", flat=True))
-    licence = _licence_reason(profile.licence_valid_until)
-    matches = []
-    for score, posting, occurrence, soft in top:
-        asked = sorted(language.code for language in posting.language_list)
-        shared = [code for code in asked if code in spoken]
-        hard = [
-            licence,
-            *[_family_reason(family.code) for family in posting.family_list],
-            _vendor_reason(posting.vendor),
-            *([Reason("language", f"speaks {shared[0]} ✓", 0)] if asked and shared else []),
-            _seniority_reason(profile.seniority, posting.min_seniority),
-            _availability_reason(occurrence, posting, ZoneInfo(posting.site.time_zone)),
-            _rest_reason(),
-            _cap_reason(_annotated(posting, "hours_that_week"), posting.duration_hours),
-        ]
-        matches.append(Match(posting=posting, score=score, reasons=hard + soft))
-    return matches
-
-
-def _matching_postings(
-    profile: TechnologistProfile,
-    *,
-    windows: list[AvailabilityWindow],
-    now: datetime,
-    urgency: str | None,
-    exam_family: str | None,
-    zone: ZoneInfo,
-) -> list[SessionPosting]:
-    """`open_postings_for` (licence, families, vendor, language, seniority), within the span of
-    the technologist's windows, without a live booking of theirs or a confirmed one of theirs
-    within the rest buffer; with the hours they hold in each posting's week (their time zone)
-    and the posting hospital's balance with the network."""
-    user_id = profile.user_id
-    postings = (
-        open_postings_for(profile=profile, now=now, urgency=urgency, exam_family=exam_family)
-        .prefetch_related(None)
-        .filter(starts_at__gte=min(window.starts_at for window in windows))
-    )
-    if all(window.last_ends_at is not None for window in windows):
-        postings = postings.filter(
-            ends_at__lte=max(window.last_ends_at for window in windows if window.last_ends_at)
-        )
-    held = (
-        Booking.objects.filter(technologist_id=user_id, status__in=CONFIRMED_STATUSES)
-        .annotate(week=workload.week_expression("starts_at", zone))
-        .filter(week=OuterRef("week"))
-    )
-    hospital = OuterRef("hospital_id")
-    return list(
-        postings.filter(
-            ~Exists(
-                Booking.objects.filter(
-                    posting_id=OuterRef("pk"), technologist_id=user_id, status__in=LIVE_STATUSES
-                )
-            ),
-            ~Exists(
-                Booking.objects.filter(
-                    workload.clashing(OuterRef("starts_at"), OuterRef("ends_at")),
-                    technologist_id=user_id,
-                    status__in=OCCUPYING_STATUSES,
-                )
-            ),
-        ).annotate(
-            week=workload.week_expression("starts_at", zone),
-            hours_that_week=Coalesce(
-                _sum_hours(held, "technologist_id"), Value(Decimal(0)), output_field=_HOURS
-            ),
-            network_balance=_ledger_hours(creditor=hospital) - _ledger_hours(debtor=hospital),
-        )
-    )
-
-
-def _covering_occurrences(
-    windows: list[AvailabilityWindow], postings: list[SessionPosting]
-) -> dict[int, Occurrence]:
-    """Per posting, the earliest occurrence of the technologist's windows covering it whole.
-    Each window is expanded once over the span of the postings."""
-    range_start = min(posting.starts_at for posting in postings)
-    range_end = max(posting.ends_at for posting in postings)
-    slots: list[tuple[datetime, int, Occurrence]] = []
-    too_long: list[AvailabilityWindow] = []
-    for window in windows:
-        try:
-            expanded = window.occurrences(range_start, range_end)
-        except RecurrenceError:  # too many occurrences over the span: one posting at a time
-            too_long.append(window)
-            continue
-        slots += [(occurrence.starts_at, window.pk, occurrence) for occurrence in expanded]
-    slots.sort(key=lambda slot: (slot[0], slot[1]))
-    starts = [slot[0] for slot in slots]
-    longest = max((slot[2].ends_at - slot[2].starts_at for slot in slots), default=timedelta(0))
-    found: dict[int, Occurrence] = {}
-    for posting in postings:
-        first = bisect_left(starts, posting.starts_at - longest)
-        last = bisect_right(starts, posting.starts_at)
-        choices = [slot for slot in slots[first:last] if slot[2].ends_at >= posting.ends_at]
-        for window in too_long:
-            choices += [
-                (occurrence.starts_at, window.pk, occurrence)
-                for occurrence in _occurrences(window, posting.starts_at, posting.ends_at)
-                if occurrence.starts_at <= posting.starts_at
-                and occurrence.ends_at >= posting.ends_at
+        for fit in fits[posting.pk]:
+            soft = [
+                _urgency_reason(posting.urgency),
+                _vendor_experience_reason(fit.vendor_sessions, posting.vendor),
+                _hospital_experience_reason(fit.hospital_sessions, posting.hospital),
+                _network_reason(posting.hospital, balances.get(posting.hospital_id, Decimal(0))),
+                _fairness_reason(fit.held, this_week=False, week=fit.week),
             ]
-        if choices:
-            found[posting.pk] = min(choices, key=lambda slot: (slot[0], slot[1]))[2]
-    return found
+            scored.append((round(sum(r.points for r in soft), 2), posting, fit, soft))
+    scored.sort(key=lambda item: (-item[0], item[1].starts_at, item[1].pk))
+    return [
+        Match(
+            posting=posting,
+            score=score,
+            reasons=hard_reasons(posting, fit, zone=ZoneInfo(posting.site.time_zone)) + soft,
+        )
+        for score, posting, fit, soft in scored[:limit]
+    ]
+
+
+def _network_balances(hospital_ids: set[int]) -> dict[int, Decimal]:
+    """Per hospital: the hours it gave the network minus those it received, in one query."""
+    hospital = OuterRef("pk")
+    return {
+        pk: Decimal(balance).quantize(Decimal("0.01"))
+        for pk, balance in Hospital.objects.filter(pk__in=hospital_ids)
+        .annotate(balance=_ledger_hours(creditor=hospital) - _ledger_hours(debtor=hospital))
+        .values_list("pk", "balance")
+    }
 
 
 # --- Query pieces -----------------------------------------------------------------------------
-
-
-def _sum_hours(bookings: QuerySet[Booking], group: str) -> Subquery:
-    return Subquery(
-        bookings.order_by().values(group).annotate(total=Sum("hours")).values("total"),
-        output_field=_HOURS,
-    )
-
-
-def _count(bookings: QuerySet[Booking]) -> Coalesce:
-    counted = bookings.order_by().values("technologist_id").annotate(n=Count("pk")).values("n")[:1]
-    return Coalesce(Subquery(counted), 0)
 
 
 def _ledger_hours(*, creditor: Any = None, debtor: Any = None) -> Coalesce:
@@ -440,24 +298,10 @@ def _ledger_hours(*, creditor: Any = None, debtor: Any = None) -> Coalesce:
     )
 
 
-def _occurrences(window: AvailabilityWindow, start: datetime, end: datetime) -> list[Occurrence]:
-    if not window.is_recurring:
-        return [Occurrence(window.starts_at, window.ends_at)]
-    try:
-        return window.occurrences(start, end)
-    except RecurrenceError:  # a rule that no longer parses covers nothing
-        return []
-
-
 # --- Reasons ----------------------------------------------------------------------------------
 # Built from plain values and cached: a fortnight of the network repeats the same few facts
 # (a licence date, a cap reached, an availability) over hundreds of thousands of pairs, and a
 # Reason is immutable, so one object serves them all.
-
-
-def _annotated(row: object, name: str) -> Any:
-    """A value the query annotated the row with."""
-    return getattr(row, name)
 
 
 @lru_cache(maxsize=8192)
@@ -587,7 +431,7 @@ def _network_reason(hospital: Hospital, balance: Decimal) -> Reason:
 
 
 @lru_cache(maxsize=8192)
-def _fairness_reason(held: Decimal, *, this_week: bool, week: datetime | None = None) -> Reason:
+def _fairness_reason(held: Decimal, *, this_week: bool, week: date | None = None) -> Reason:
     free = max(Decimal(0), workload.WEEKLY_CAP_HOURS - held) / workload.WEEKLY_CAP_HOURS
     when = "this week" if this_week or week is None else f"in the week of {week:%d %b}"
     return Reason(

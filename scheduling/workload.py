@@ -24,7 +24,6 @@ from django.db.models import (
     Q,
     Sum,
 )
-from django.db.models.functions import TruncWeek
 
 __all__ = [
     "REST_BUFFER",
@@ -73,11 +72,6 @@ def week_start(moment: datetime, zone: ZoneInfo) -> date:
     """The Monday of `moment`'s week in `zone`: the key a week is known by."""
     day = moment.astimezone(zone).date()
     return day - timedelta(days=day.weekday())
-
-
-def week_expression(field: str, zone: ZoneInfo) -> TruncWeek:
-    """`week_of` in SQL, for one zone: the Monday 00:00 (in `zone`) of a date-time column."""
-    return TruncWeek(field, tzinfo=zone)
 
 
 def within_cap(held: Decimal, hours: Decimal) -> bool:
