@@ -43,8 +43,8 @@ URGENCY = ["routine", "priority", "urgent"]
 CAP_MINUTES = 38 * 60
 REST_BUFFER = timedelta(minutes=30)
 # Of each technologist's 10 bookings in the horizon: confirmed, pending, then closed ones.
-CONFIRMED, PENDING = 6, 1
-BOOKING_HOURS = [4, 8, 10]
+CONFIRMED, PENDING = 4, 1
+BOOKING_HOURS = [10, 12]
 FAMILIES_KNOWN = [(2, 3), (3, 5), (4, 7)]  # by seniority
 VENDORS_KNOWN = [1, 2, 3]  # by seniority
 WEEKDAYS_WORKED = (3, 5)

@@ -38,6 +38,7 @@ from scheduling.optimiser.problem import Pair, Problem
 __all__ = ["Assignment", "Progress", "Proposal", "Unfilled", "greedy", "solve"]
 
 PROGRESS_EVERY_S = 0.5
+STAGE_ONE_SHARE = 0.8  # of the search time, at most; stage 2 has the rest
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,9 @@ def _finish(
 class _Model:
     """The Booleans, the hard rules, and the objective in its two parts: staffing (by lane)
     and the rest (fairness, reciprocity, experience, tie-break), so that the search can take
-    them in turn: one objective with both would span fifteen orders of magnitude, which CP-SAT's
-    linear relaxation handles badly."""
+    them in turn: one objective with both would span a dozen orders of magnitude, which
+    CP-SAT's linear relaxation handles badly. The fairness cuts are added for the second part
+    only (`add_fairness`): the first does not need them."""
 
     def __init__(self, index: Index, hint: State) -> None:
         self.index = index
@@ -252,16 +254,19 @@ class _Model:
         self.x: dict[tuple[int, int], cp_model.IntVar] = {}
         for key in sorted(index.pairs):
             self.x[key] = model.new_bool_var(f"x{key[0]}_{key[1]}")
-        staffing: list[cp_model.LinearExprT] = []
-        rest: list[cp_model.LinearExprT] = []
+        keys = list(self.x)
+        variables = [self.x[key] for key in keys]
+        self.staffing = cp_model.LinearExpr.weighted_sum(
+            variables, [index.lane[sid] for sid, _ in keys]
+        )
+        self.fit = cp_model.LinearExpr.weighted_sum(
+            variables, [index.fit(index.pairs[key]) for key in keys]
+        )
         for sid, pairs in sorted(index.by_session.items()):
             if len(pairs) > 1:
                 model.add_at_most_one(self.x[sid, p.technologist_id] for p in pairs)
-            staffing.extend(index.lane[sid] * self.x[sid, p.technologist_id] for p in pairs)
-            rest.extend(index.fit(p) * self.x[sid, p.technologist_id] for p in pairs)
-        step = index.objective.fairness_step_minutes
-        constant = 0
-        self.costs: dict[int, cp_model.IntVar] = {}
+        # Minutes each technologist takes over the horizon.
+        self.taken: dict[int, cp_model.IntVar] = {}
         for tid, pairs in index.by_technologist.items():
             for clique in index.cliques(tid):
                 model.add_at_most_one(self.x[p.session_id, tid] for p in clique)
@@ -274,39 +279,71 @@ class _Model:
                 minutes = [index.sessions[p.session_id].minutes for p in in_week]
                 if sum(minutes) > cap:
                     model.add(
-                        sum(
-                            m * self.x[p.session_id, tid]
-                            for m, p in zip(minutes, in_week, strict=True)
+                        cp_model.LinearExpr.weighted_sum(
+                            [self.x[p.session_id, tid] for p in in_week], minutes
                         )
                         <= max(cap, 0)
                     )
-            held = technologist.fortnight_minutes
-            added = index.max_added[tid]
-            low, high = held // step, (held + added) // step
-            taken = sum(
-                index.sessions[p.session_id].minutes * self.x[p.session_id, tid] for p in pairs
-            )
-            constant += index.penalty(held)
-            if low == high:  # one slope over the whole reachable range: linear
-                rest.append(
-                    -index.w_fairness * (low * (held + taken) - step * low * (low + 1) // 2)
+            taken = self.taken[tid] = model.new_int_var(0, index.max_added[tid], f"taken{tid}")
+            model.add(
+                taken
+                == cp_model.LinearExpr.weighted_sum(
+                    [self.x[p.session_id, tid] for p in pairs],
+                    [index.sessions[p.session_id].minutes for p in pairs],
                 )
+            )
+        self.costs: dict[int, cp_model.IntVar] = {}
+        self.rest: cp_model.LinearExprT = self.fit
+        self.hint(hint)
+
+    def add_fairness(self) -> None:
+        """The convex penalty on each technologist's minutes, as one cut per step it can
+        reach; `rest` becomes fairness plus fit."""
+        index, model = self.index, self.model
+        step = index.objective.fairness_step_minutes
+        linear: list[tuple[int, int]] = []  # (slope, technologist) where one step covers all
+        constant = 0
+        for tid, taken in self.taken.items():
+            held = index.technologists[tid].fortnight_minutes
+            low, high = held // step, (held + index.max_added[tid]) // step
+            if low == high:
+                # Penalty(held + taken) - penalty(held) = low * taken on a single step.
+                linear.append((low, tid))
                 continue
-            cost = model.new_int_var(index.penalty(held), index.penalty(held + added), f"fair{tid}")
+            cost = model.new_int_var(0, index.penalty(held + index.max_added[tid]), f"fair{tid}")
             for j in range(low, high + 1):
                 model.add(cost >= j * (held + taken) - step * j * (j + 1) // 2)
             self.costs[tid] = cost
-            rest.append(-index.w_fairness * cost)
-        self.staffing = sum(staffing)
-        self.rest = sum(rest) + index.w_fairness * constant
-        self.hint(hint)
+            constant += index.penalty(held)
+        fairness = cp_model.LinearExpr.weighted_sum(
+            [self.taken[tid] for _, tid in linear] + list(self.costs.values()),
+            [slope for slope, _ in linear] + [1] * len(self.costs),
+        )
+        self.rest = self.fit - index.w_fairness * fairness + index.w_fairness * constant
 
     def hint(self, state: State) -> None:
         self.model.clear_hints()
         for key, var in self.x.items():
             self.model.add_hint(var, state.holder.get(key[0]) == key[1])
+        for tid, taken in self.taken.items():
+            held = self.index.technologists[tid].fortnight_minutes
+            self.model.add_hint(taken, state.total(tid) - held)
         for tid, cost in self.costs.items():
             self.model.add_hint(cost, self.index.penalty(state.total(tid)))
+
+    def objective(self, value: Callable[[cp_model.LinearExprT], int]) -> int:
+        """The whole objective of a solution, from the solver's values: fairness computed
+        here, so that it is exact in both stages."""
+        index = self.index
+        fairness = 0
+        for tid, taken in self.taken.items():
+            held = index.technologists[tid].fortnight_minutes
+            fairness += index.penalty(held + value(taken)) - index.penalty(held)
+        return (
+            index.staffing_unit * value(self.staffing)
+            + value(self.fit)
+            - index.w_fairness * fairness
+        )
 
     def state(self, value: Callable[[cp_model.IntVar], int]) -> State:
         state = State(self.index)
@@ -333,6 +370,7 @@ class _Search:
         self._bound: int | None = None
         self._solutions = 0
         self._best: State | None = None
+        self._best_objective = 0
         self._status = "feasible"
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="cp-sat", daemon=True)
@@ -383,8 +421,9 @@ class _Search:
         unit = index.staffing_unit
         best_fit = sum(max(index.fit(p) for p in ps) for ps in index.by_session.values())
 
-        # Stage 1: the most staffing by lane. The rest cannot add more than best_fit.
-        solver = self._solver_for(0.5)
+        # Stage 1: the most staffing by lane. The rest cannot add more than best_fit. It gets
+        # most of the time: a session staffed outweighs all that stage 2 can do.
+        solver = self._solver_for(STAGE_ONE_SHARE)
         if solver is None:
             return
         model.model.maximize(model.staffing)
@@ -405,6 +444,7 @@ class _Search:
             self._status = "feasible"
             return
         model.model.add(model.staffing >= staffed)
+        model.add_fairness()
         model.model.maximize(model.rest)
         model.hint(first)
         top = (lambda b: unit * staffed + b) if proven else (lambda b: self._bound or 0)
@@ -421,9 +461,10 @@ class _Search:
 
     def _keep(self, state: State, objective: int, bound: int | None) -> None:
         with self._lock:
-            if self._best is None or objective >= (self._objective or objective):
+            if self._best is None or objective >= self._best_objective:
                 self._best = state
-                self._objective = objective
+                self._best_objective = objective
+                self._objective = max(self._objective or objective, objective)
             if bound is not None:
                 self._bound = bound if self._bound is None else min(self._bound, bound)
 
@@ -445,9 +486,7 @@ class _Callback(cp_model.CpSolverSolutionCallback):
         self.scale = scale
 
     def on_solution_callback(self) -> None:
-        staffing = self.value(self.model.staffing)
-        rest = self.value(self.model.rest)
-        objective = self.model.index.staffing_unit * staffing + rest
+        objective = self.model.objective(self.value)
         search = self.search
         with search._lock:
             search._solutions += 1
