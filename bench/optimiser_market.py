@@ -49,6 +49,9 @@ FAMILIES_KNOWN = [(2, 3), (3, 5), (4, 7)]  # by seniority
 VENDORS_KNOWN = [1, 2, 3]  # by seniority
 WEEKDAYS_WORKED = (3, 5)
 WEEKEND_SHARE = 0.3
+POSTING_SENIORITY = [6, 3, 1]  # junior, experienced, senior at least
+POSTING_URGENCY = [6, 3, 1.5]  # routine, priority, urgent
+TECH_SENIORITY = [4, 4, 2]
 
 
 @dataclass
@@ -122,15 +125,15 @@ def market(now: datetime, seed: int = 20_261) -> Market:
                 ends_at=start + timedelta(hours=hours),
                 families=rng.sample(FAMILIES, 2 if rng.random() < 0.2 else 1),
                 languages=rng.sample(LANGUAGES, 1) if rng.random() < 0.2 else [],
-                min_seniority=rng.choices(SENIORITY, weights=[6, 3, 1])[0],
-                urgency=rng.choices(URGENCY, weights=[6, 3, 1.5])[0],
+                min_seniority=rng.choices(SENIORITY, weights=POSTING_SENIORITY)[0],
+                urgency=rng.choices(URGENCY, weights=POSTING_URGENCY)[0],
             )
         )
     techs = []
     for i in range(TECHNOLOGISTS):
         # Seniority brings breadth and a record: seniors know more exam families and vendors
         # and have completed more sessions, so they score highest and fit the most postings.
-        level = rng.choices(range(len(SENIORITY)), weights=[4, 4, 2])[0]
+        level = rng.choices(range(len(SENIORITY)), weights=TECH_SENIORITY)[0]
         vendors = set(rng.sample(VENDORS, VENDORS_KNOWN[level]))
         low, high = FAMILIES_KNOWN[level]
         techs.append(
@@ -146,7 +149,7 @@ def market(now: datetime, seed: int = 20_261) -> Market:
                 | ({rng.choice([5, 6])} if rng.random() < WEEKEND_SHARE else set()),
                 window=rng.choice([(6, 18), (7, 19), (7, 17), (6, 20)]),
                 lender=rng.randrange(HOSPITALS) if rng.random() < 0.4 else None,
-                vendor_sessions={v: rng.randint(0, 4 + 4 * level) for v in vendors},
+                vendor_sessions={v: rng.randint(0, 4 + 4 * level) for v in sorted(vendors)},
                 hospital_sessions={
                     h: rng.randint(1, 3 + 3 * level)
                     for h in rng.sample(range(HOSPITALS), rng.randint(0, 1 + 2 * level))

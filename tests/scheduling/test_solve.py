@@ -44,7 +44,10 @@ def test_one_technologist_per_session_and_never_two_overlapping_sessions():
     proposal = solve(p)
 
     assert holders(proposal) == {1: 1}
-    assert why(proposal, 2) == "The one who qualifies, Ana, is proposed for the more urgent session S1."
+    assert (
+        why(proposal, 2)
+        == "The one who qualifies, Ana, is proposed for the more urgent session S1."
+    )
     assert proposal.status == "optimal"
     assert_feasible(p, proposal)
     assert_unfilled_true(p, proposal)
@@ -68,9 +71,7 @@ def test_the_rest_buffer_separates_two_sessions_of_one_technologist(gap_minutes,
 
 def test_the_weekly_cap_left_bounds_the_minutes_proposed_in_that_week():
     sessions = [session(i, i, 8, 10) for i in range(1, 4)]  # 2 h each, Tue–Thu
-    p = problem(
-        sessions, [technologist(1, "Ana", cap_h=5)], [pair(s, 1) for s in sessions]
-    )
+    p = problem(sessions, [technologist(1, "Ana", cap_h=5)], [pair(s, 1) for s in sessions])
 
     proposal = solve(p)
 
@@ -261,7 +262,10 @@ def test_clashing_sessions_of_the_same_lane_are_not_called_more_urgent():
     proposal = solve(p)
 
     assert holders(proposal) == {2: 1}
-    assert why(proposal, 1) == "The one who qualifies, Ana, is proposed for session S2, which clashes with it."
+    assert (
+        why(proposal, 1)
+        == "The one who qualifies, Ana, is proposed for session S2, which clashes with it."
+    )
 
 
 def test_all_qualified_at_their_weekly_cap():
@@ -321,7 +325,10 @@ def test_greedy_staffs_fewer_urgent_sessions_than_the_optimiser():
     base, best = greedy(p), solve(p)
 
     assert holders(base) == {1: 1}
-    assert why(base, 2) == "The one who qualifies, Ana, is proposed for session S1, which clashes with it."
+    assert (
+        why(base, 2)
+        == "The one who qualifies, Ana, is proposed for session S1, which clashes with it."
+    )
     assert holders(best) == {1: 2, 2: 1}
     assert lane_weighted(best, p) > lane_weighted(base, p)
 
