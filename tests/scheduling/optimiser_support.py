@@ -169,3 +169,37 @@ def assert_unfilled_true(p: Problem, proposal: Proposal) -> None:
             assert busy or full, f"T{tid} is free for S{u.session_id}: {u.why}"
             if busy and "more urgent" in u.why and "; " not in u.why:
                 assert all(index.lane[s] > index.lane[u.session_id] for s in busy)
+
+
+def assert_runner_ups_true(p: Problem, proposal: Proposal) -> None:
+    """Each runner-up is another qualified technologist, and why they were not chosen holds in
+    the proposal: proposed for a clashing session, no room under the cap that week, more hours
+    this fortnight, or a lower score."""
+    state = state_of(p, proposal)
+    index = state.index
+    for a in proposal.assignments:
+        if a.runner_up is None:
+            assert len(index.by_session[a.session_id]) == 1
+            continue
+        tid, why = a.runner_up
+        assert tid != a.technologist_id
+        other = index.pairs[a.session_id, tid]
+        chosen = index.pairs[a.session_id, a.technologist_id]
+        minutes = index.sessions[a.session_id].minutes
+        if why.startswith("proposed for"):
+            busy = state.clashing(other)
+            assert busy
+            if "more urgent" in why:
+                assert any(index.lane[s] > index.lane[a.session_id] for s in busy)
+        elif why.startswith("at their weekly cap"):
+            assert state.room(other) < minutes
+        elif why.startswith("more hours"):
+            assert state.total(tid) > state.total(a.technologist_id) - minutes
+        elif why.startswith("lower score: reciprocity"):
+            assert other.reciprocity < chosen.reciprocity
+        elif why.startswith("lower score: experience"):
+            assert other.reciprocity == chosen.reciprocity
+            assert other.experience < chosen.experience
+        else:
+            assert why.startswith("equal on every term"), why
+            assert (other.reciprocity, other.experience) == (chosen.reciprocity, chosen.experience)

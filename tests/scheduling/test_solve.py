@@ -2,6 +2,8 @@
 lexicographic, the explanations are true, the same market gives the same proposal, and a
 cancel stops the search. No database: the optimiser is pure."""
 
+import random
+import threading
 import time
 
 import pytest
@@ -11,6 +13,7 @@ from scheduling.optimiser.solve import Progress, Proposal, greedy, solve
 from tests.scheduling.optimiser_support import (
     MONDAY,
     assert_feasible,
+    assert_runner_ups_true,
     assert_unfilled_true,
     market,
     pair,
@@ -106,15 +109,18 @@ def test_only_pairs_of_the_problem_are_proposed():
     } == {s.id for s in p.sessions}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_random_markets_keep_every_rule_and_every_unfilled_reason_is_true(seed):
-    p = market(seed, sessions=50, technologists=18)
+    p = market(seed, sessions=40, technologists=8)
 
     proposal = solve(p)
 
     assert_feasible(p, proposal)
     assert_unfilled_true(p, proposal)
+    assert_runner_ups_true(p, proposal)
     assert proposal.objective <= proposal.bound
+    if proposal.status == "optimal":  # the objective counted here is CP-SAT's
+        assert proposal.objective == proposal.bound
     base = greedy(p)
     assert_feasible(p, base)
     assert_unfilled_true(p, base)
@@ -384,3 +390,53 @@ def test_a_stop_during_the_search_returns_the_best_so_far_cancelled():
     assert proposal.assignments  # the baseline at least
     assert_feasible(p, proposal)
     assert_unfilled_true(p, proposal)
+
+
+def test_progress_and_stop_are_called_from_the_callers_thread():
+    threads = set()
+
+    def on_progress(progress: Progress) -> None:
+        threads.add(threading.get_ident())
+
+    def should_stop() -> bool:
+        threads.add(threading.get_ident())
+        return False
+
+    solve(market(8, sessions=20, technologists=8), on_progress=on_progress, should_stop=should_stop)
+
+    assert threads == {threading.get_ident()}
+
+
+def test_an_empty_market_is_solved_at_once():
+    proposal = solve(problem([], [], []))
+
+    assert proposal.assignments == proposal.unfilled == ()
+    assert proposal.status == "optimal"
+
+
+# --- The model's pieces ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_sweep_finds_exactly_the_maximal_cliques_of_clashing_sessions(seed):
+    """Every two clashing sessions of a technologist share a clique, every clique clashes
+    pairwise, and none is contained in another."""
+    rng = random.Random(seed)
+    sessions = []
+    for sid in range(1, 30):
+        start = rng.choice([7, 7.5, 8, 9, 11.5, 12, 12.25, 13, 16])
+        sessions.append(session(sid, rng.randrange(3), start, start + rng.choice([1, 2, 3, 4])))
+    p = problem(sessions, [technologist(1, "Ana")], [pair(s, 1) for s in sessions])
+    index = Index(p)
+
+    cliques = [frozenset(q.session_id for q in c) for c in index.cliques(1)]
+
+    for clique in cliques:
+        assert all(index.clash(a, b) for a in clique for b in clique)
+        assert not any(clique < other for other in cliques)
+    ids = [s.id for s in sessions]
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            if index.clash(a, b):
+                assert any({a, b} <= clique for clique in cliques), (a, b)
+    assert len(set(cliques)) == len(cliques)
