@@ -15,6 +15,8 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 HOSPITALS = 20
 SITES_PER_HOSPITAL = 2
@@ -281,3 +283,260 @@ def problem_of(m: Market):  # -> Problem; imported late: Django must be set up
 def monday(moment: datetime) -> date:
     day = moment.astimezone(UTC).date()
     return day - timedelta(days=day.weekday())
+
+
+# --- The same market in the database ----------------------------------------------------------
+
+ZONE = "Europe/Lisbon"  # UTC+0 in December: the database's weeks and windows are the Python ones
+BYDAY = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+def seed_database(m: Market) -> None:
+    """Write the market with bulk_create: hospitals, sites and scanners; the open postings with
+    their families and languages; the technologists with licences, families, languages,
+    vendors, lending hospitals and weekly availability; their bookings in the horizon (each on
+    a filled posting of its own); completed past sessions for experience; the ledger. A
+    technologist's `lender` hospital lends them (membership and availability window)."""
+    from django.contrib.auth.hashers import make_password
+    from django.db import transaction
+
+    from accounts.models import User
+    from marketplace.models import (
+        ExamFamily,
+        Hospital,
+        Membership,
+        PostingStatus,
+        Role,
+        Scanner,
+        SessionPosting,
+        Site,
+        TechnologistProfile,
+        VendorFamiliarity,
+    )
+    from scheduling.models import AvailabilityWindow, Booking, LedgerEntry, LedgerKind
+
+    rng = random.Random(7)
+    unusable = make_password(None)
+    family_pk = dict(ExamFamily.objects.values_list("code", "pk"))
+    with transaction.atomic():
+        hospitals = Hospital.objects.bulk_create(
+            Hospital(name=f"Hospital {h:02d}", country="PT") for h in range(HOSPITALS)
+        )
+        sites = Site.objects.bulk_create(
+            Site(hospital=hospital, name=f"Site {s}", time_zone=ZONE)
+            for hospital in hospitals
+            for s in range(SITES_PER_HOSPITAL)
+        )
+        scanners: list[Scanner] = []
+        for h in range(len(hospitals)):
+            for k in range(SITES_PER_HOSPITAL * SCANNERS_PER_SITE):
+                scanners.append(
+                    Scanner(
+                        site=sites[h * SITES_PER_HOSPITAL + k // SCANNERS_PER_SITE],
+                        name=f"MR {k + 1}",
+                        vendor=VENDORS[(h + k) % len(VENDORS)],
+                        model_name="Bench",
+                        field_strength_tesla=Decimal("1.50"),
+                        cockpit_ready=True,
+                    )
+                )
+        scanners = Scanner.objects.bulk_create(scanners)
+
+        def posting(scanner: int, start: datetime, end: datetime, **fields: Any) -> Any:
+            s = scanners[scanner]
+            return SessionPosting(
+                hospital_id=hospitals[scanner // (SITES_PER_HOSPITAL * SCANNERS_PER_SITE)].pk,
+                site_id=s.site_id,
+                scanner=s,
+                vendor=s.vendor,
+                starts_at=start,
+                ends_at=end,
+                **fields,
+            )
+
+        open_postings = SessionPosting.objects.bulk_create(
+            (
+                posting(
+                    p.scanner,
+                    p.starts_at,
+                    p.ends_at,
+                    min_seniority=p.min_seniority,
+                    urgency=p.urgency,
+                    status=PostingStatus.OPEN,
+                    published_at=m.now - timedelta(days=1),
+                    notes="Outpatient list on standard protocols.",
+                )
+                for p in m.postings
+            ),
+            batch_size=1000,
+        )
+        required = SessionPosting.required_exam_families.through
+        asked = SessionPosting.languages.through
+        required.objects.bulk_create(
+            required(sessionposting_id=row.pk, examfamily_id=family_pk[code])
+            for row, p in zip(open_postings, m.postings, strict=True)
+            for code in p.families
+        )
+        asked.objects.bulk_create(
+            asked(sessionposting_id=row.pk, language_id=code)
+            for row, p in zip(open_postings, m.postings, strict=True)
+            for code in p.languages
+        )
+
+        users = User.objects.bulk_create(
+            (
+                User(
+                    email=f"tech{t.id:04d}@optimiser.example",
+                    first_name="Tech",
+                    last_name=f"{t.id:04d}",
+                    password=unusable,
+                )
+                for t in m.techs
+            ),
+            batch_size=1000,
+        )
+        user_of = {t.id: u for t, u in zip(m.techs, users, strict=True)}
+        profiles = TechnologistProfile.objects.bulk_create(
+            (
+                TechnologistProfile(
+                    user=user_of[t.id],
+                    seniority=t.seniority,
+                    home_time_zone=ZONE,
+                    licence_number=f"PT-RT-{t.id:05d}",
+                    licence_authority="ACSS (PT)",
+                    licence_valid_until=m.now.date() + timedelta(days=400),
+                    licence_verified_at=m.now - timedelta(days=30) if t.licensed else None,
+                )
+                for t in m.techs
+            ),
+            batch_size=1000,
+        )
+        competent = TechnologistProfile.exam_families.through
+        speaks = TechnologistProfile.languages.through
+        pairs = list(zip(m.techs, profiles, strict=True))
+        competent.objects.bulk_create(
+            (
+                competent(technologistprofile_id=profile.pk, examfamily_id=family_pk[code])
+                for t, profile in pairs
+                for code in sorted(t.families)
+            ),
+            batch_size=2000,
+        )
+        speaks.objects.bulk_create(
+            (
+                speaks(technologistprofile_id=profile.pk, language_id=code)
+                for t, profile in pairs
+                for code in sorted(t.languages)
+            ),
+            batch_size=2000,
+        )
+        VendorFamiliarity.objects.bulk_create(
+            (
+                VendorFamiliarity(profile=profile, vendor=vendor)
+                for t, profile in pairs
+                for vendor in sorted(t.vendors)
+            ),
+            batch_size=2000,
+        )
+        lender_of = {t.id: hospitals[t.lender].pk for t in m.techs if t.lender is not None}
+        Membership.objects.bulk_create(
+            Membership(user=user_of[tid], hospital_id=hospital, role=Role.TECHNOLOGIST)
+            for tid, hospital in lender_of.items()
+        )
+        first_monday = m.now - timedelta(days=7)
+        AvailabilityWindow.objects.bulk_create(
+            (
+                AvailabilityWindow(
+                    technologist=user_of[t.id],
+                    starts_at=first_monday + timedelta(days=min(t.weekdays), hours=t.window[0]),
+                    ends_at=first_monday + timedelta(days=min(t.weekdays), hours=t.window[1]),
+                    time_zone=ZONE,
+                    rrule="FREQ=WEEKLY;BYDAY=" + ",".join(BYDAY[d] for d in sorted(t.weekdays)),
+                    lending_hospital_id=lender_of.get(t.id),
+                    created_by=user_of[t.id],
+                )
+                for t in m.techs
+            ),
+            batch_size=1000,
+        )
+
+        # Bookings in the horizon, then completed ones in the past (the experience the
+        # ranking counts), each on a filled posting of its own.
+        held: list[tuple[int, int, datetime, datetime, str]] = []
+        for b in m.bookings:
+            held.append(
+                (b.technologist, rng.randrange(len(scanners)), b.starts_at, b.ends_at, b.status)
+            )
+        per_scanner = SITES_PER_HOSPITAL * SCANNERS_PER_SITE
+        for t in m.techs:
+            past = m.now - timedelta(days=30)
+            for vendor, count in sorted(t.vendor_sessions.items()):
+                choices = [i for i, s in enumerate(scanners) if s.vendor == vendor]
+                for k in range(min(count, 10)):
+                    start = past - timedelta(days=k + 1, hours=rng.randint(0, 8))
+                    held.append(
+                        (t.id, rng.choice(choices), start, start + timedelta(hours=4), "completed")
+                    )
+            for hospital, count in sorted(t.hospital_sessions.items()):
+                for k in range(min(count, 10)):
+                    start = past - timedelta(days=40 + k, hours=rng.randint(0, 8))
+                    scanner = hospital * per_scanner + rng.randrange(per_scanner)
+                    held.append((t.id, scanner, start, start + timedelta(hours=4), "completed"))
+        filled = SessionPosting.objects.bulk_create(
+            (posting(s, start, end, status=PostingStatus.FILLED) for _, s, start, end, _ in held),
+            batch_size=2000,
+        )
+        Booking.objects.bulk_create(
+            (
+                Booking(
+                    posting=row,
+                    technologist=user_of[tid],
+                    status=status,
+                    initiated_by="hospital",
+                    starts_at=start,
+                    ends_at=end,
+                    hours=Decimal((end - start).total_seconds() / 3600).quantize(Decimal("0.01")),
+                    lending_hospital_id=lender_of.get(tid),
+                )
+                for row, (tid, _, start, end, status) in zip(filled, held, strict=True)
+            ),
+            batch_size=2000,
+        )
+
+        # The ledger: one entry per (creditor, debtor) with the hours given, on a booking of
+        # its own by a ledger worker.
+        worker = User.objects.create(email="ledger@optimiser.example", password=unusable)
+        entries = sorted(m.ledger.items())
+        base = m.now - timedelta(days=90)
+        ledger_postings = SessionPosting.objects.bulk_create(
+            posting(
+                debtor * per_scanner,
+                base - timedelta(hours=5 * i),
+                base - timedelta(hours=5 * i - 4),
+                status=PostingStatus.FILLED,
+            )
+            for i, ((_, debtor), _) in enumerate(entries)
+        )
+        bookings = Booking.objects.bulk_create(
+            Booking(
+                posting=row,
+                technologist=worker,
+                status="completed",
+                initiated_by="hospital",
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+                hours=Decimal(hours),
+            )
+            for row, (_, hours) in zip(ledger_postings, entries, strict=True)
+        )
+        LedgerEntry.objects.bulk_create(
+            LedgerEntry(
+                booking=booking,
+                kind=LedgerKind.COMPLETED,
+                creditor_hospital_id=hospitals[creditor].pk,
+                debtor_hospital_id=hospitals[debtor].pk,
+                hours=Decimal(hours),
+                occurred_at=booking.ends_at,
+            )
+            for booking, ((creditor, debtor), hours) in zip(bookings, entries, strict=True)
+        )
