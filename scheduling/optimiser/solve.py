@@ -97,11 +97,13 @@ def solve(
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Proposal:
-    """The best proposal found within `time_limit_s`. `workers`: CP-SAT's (default 1, which
-    keeps the search the same from run to run; more may do better on idle cores, not always
-    the same). `on_progress` and `should_stop` are called from this thread about twice a second; when `should_stop()` answers true the search
-    stops and the best proposal so far comes back with status "cancelled" (with no assignments
-    when the stop came before any)."""
+    """The best proposal found within `time_limit_s`.
+
+    `workers`: CP-SAT's (default 1, which keeps the search the same from run to run; more may
+    do better on idle cores, not always the same). `on_progress` and `should_stop` are called
+    from this thread about twice a second; when `should_stop()` answers true the search stops
+    and the best proposal so far comes back with status "cancelled" (with no assignments when
+    the stop came before any)."""
     started = time.monotonic()
     deadline = started + time_limit_s
 
