@@ -130,14 +130,18 @@ def solve(
     search = _Search(model, time_limit_s=max(0.0, deadline - time.monotonic()), workers=workers)
     search.start()
     cancelled = False
-    while True:
-        if not cancelled and stopping():
-            cancelled = True
-            search.stop()
-        if not search.running(PROGRESS_EVERY_S):
-            break
-        objective, bound, solutions = search.progress()
-        report("solving", max(objective or 0, baseline.objective()), bound, solutions)
+    try:
+        while True:
+            if not cancelled and stopping():
+                cancelled = True
+                search.stop()
+            if not search.running(PROGRESS_EVERY_S):
+                break
+            objective, bound, solutions = search.progress()
+            report("solving", max(objective or 0, baseline.objective()), bound, solutions)
+    except BaseException:
+        search.stop()  # a callback failed: leave no search running behind
+        raise
     status, state, bound = search.result()
     if state is None or state.objective() < baseline.objective():
         state = baseline
