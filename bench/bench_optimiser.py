@@ -5,7 +5,7 @@ bookings over the next 14 days?
 Set-up (bench/optimiser_market.py describes the market and why it is a hard one): 20
 hospitals with 6 scanners each of five vendors; 1,000 open postings over 14 days needing an
 exam family or two, a vendor, a minimum seniority and sometimes a language, mostly on weekday
-mornings, a sixth of them urgent; 2,000 technologists whose seniority brings more families,
+mornings, one in seven urgent; 2,000 technologists whose seniority brings more families,
 vendors and completed sessions, working three to five weekdays (some a weekend day too), with
 10 bookings each in the horizon (confirmed long shifts, a pending one, closed ones), and
 completed past sessions and a reciprocity ledger for the soft terms. Written with bulk_create to

@@ -31,7 +31,8 @@ problem gives the same proposal.
 Terms 2–4 are "lexicographic by weighting": each weight is computed from the problem's own
 ranges (see `scheduling.optimiser.index`), never guessed, and the objective stays an integer.
 The matching's ranking weights (`scheduling.matching.WEIGHTS`) give the reciprocity and
-experience points the optimiser reads.
+experience points the optimiser reads. How the optimiser maximises this objective (staffing
+first, then the rest, both with CP-SAT) is in `scheduling/optimiser/solve.py`.
 """
 
 from collections.abc import Mapping
