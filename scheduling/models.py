@@ -3,13 +3,13 @@ posting."""
 
 import logging
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 
 from marketplace.models import Hospital, SessionPosting, validate_time_zone
+from scheduling import workload
 
 logger = logging.getLogger(__name__)
 
@@ -144,11 +144,10 @@ class OnCallWindow(RecurringWindow):
 
 # --- Bookings ---------------------------------------------------------------------------------
 
-# Between two confirmed bookings of one technologist at least this much time passes. Kept in
-# code, not settings: the PostgreSQL exclusion constraint (migration 0003) spells the same value.
-REST_BUFFER = timedelta(minutes=30)
-# Hours of confirmed work a technologist may hold in one week (Monday to Sunday, their time zone).
-WEEKLY_CAP_HOURS = Decimal("38")
+# The rest buffer and the weekly cap live in scheduling.workload, with the week they are
+# counted in; named here too for the code that has always read them from the models.
+REST_BUFFER = workload.REST_BUFFER
+WEEKLY_CAP_HOURS = workload.WEEKLY_CAP_HOURS
 
 
 class BookingStatus(models.TextChoices):

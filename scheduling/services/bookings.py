@@ -15,12 +15,11 @@ settled state (the exclusion constraint stays as the backstop); on SQLite the IM
 transaction has already serialised every write."""
 
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,6 +37,7 @@ from marketplace.models import (
     TechnologistProfile,
 )
 from marketplace.selectors import open_postings_for
+from scheduling import workload
 from scheduling.exams import (
     ExamSummary,
     booking_status_label,
@@ -46,11 +46,8 @@ from scheduling.exams import (
     exam_lock,
 )
 from scheduling.models import (
-    CONFIRMED_STATUSES,
     LIVE_STATUSES,
     OCCUPYING_STATUSES,
-    REST_BUFFER,
-    WEEKLY_CAP_HOURS,
     Booking,
     BookingStatus,
     Initiator,
@@ -562,14 +559,14 @@ def _covering_slot(technologist: User, posting: SessionPosting) -> Slot | None:
 
 def _check_fits(booking: Booking, *, profile: TechnologistProfile, actor: User) -> None:
     """No confirmed booking of the technologist within the rest buffer of this one, and the
-    weekly cap kept. Confirmed bookings only: pending ones promise nothing yet."""
+    weekly cap kept (scheduling.workload). Confirmed bookings only: pending ones promise
+    nothing yet."""
     technologist = profile.user
     clash = (
         Booking.objects.filter(
+            workload.clashing(booking.starts_at, booking.ends_at),
             technologist_id=technologist.pk,
             status__in=OCCUPYING_STATUSES,
-            starts_at__lt=booking.ends_at + REST_BUFFER,
-            ends_at__gt=booking.starts_at - REST_BUFFER,
         )
         .exclude(pk=booking.pk)
         .select_related("posting__hospital", "posting__site")
@@ -579,24 +576,18 @@ def _check_fits(booking: Booking, *, profile: TechnologistProfile, actor: User) 
         raise Conflict(
             f"{_subject(actor, technologist, verb='is')} already booked {_when(clash)} at "
             f"{clash.posting.hospital.name}; two sessions need "
-            f"{int(REST_BUFFER.total_seconds() // 60)} minutes of rest between them."
+            f"{workload.rest_minutes()} minutes of rest between them."
         )
     zone = ZoneInfo(profile.home_time_zone)
-    monday = booking.starts_at.astimezone(zone).date()
-    monday -= timedelta(days=monday.weekday())
-    week_start = datetime.combine(monday, time(), tzinfo=zone)
-    week_end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=zone)
-    held = Booking.objects.filter(
-        technologist_id=technologist.pk,
-        status__in=CONFIRMED_STATUSES,
-        starts_at__gte=week_start,
-        starts_at__lt=week_end,
-    ).exclude(pk=booking.pk).aggregate(total=Sum("hours"))["total"] or Decimal(0)
-    if held + booking.hours > WEEKLY_CAP_HOURS:
+    held = workload.hours_held(
+        technologist_id=technologist.pk, moment=booking.starts_at, zone=zone, excluding=booking.pk
+    )
+    if not workload.within_cap(held, booking.hours):
+        monday = workload.week_start(booking.starts_at, zone)
         raise Conflict(
             f"{_subject(actor, technologist, verb='holds')} {_hours_text(held)} h of sessions "
             f"in the week of {monday:%d %b %Y}; {_hours_text(booking.hours)} h more would pass "
-            f"the {_hours_text(WEEKLY_CAP_HOURS)} h weekly cap."
+            f"the {_hours_text(workload.WEEKLY_CAP_HOURS)} h weekly cap."
         )
 
 
