@@ -11,9 +11,9 @@ vendors and completed sessions, working three to five weekdays (some a weekend d
 completed past sessions and a reciprocity ledger for the soft terms. Written with bulk_create to
 a throwaway database (SQLite at bench/.data/optimiser.sqlite3, or, when DATABASE_URL names a
 PostgreSQL server, the database `wescan_bench_optimiser` on it, dropped at the end) and read
-back by `scheduling.optimiser.build.problem_for` for the whole network; on a branch without
-that build, the Problem comes from the same description in Python (`optimiser_market.problem_of`,
-the same hard rules, no database).
+back by `scheduling.optimiser.build.problem_for` for the whole network. As a cross-check, the
+same description judged in Python by the same hard rules (`optimiser_market.problem_of`) must
+give the same pairs (printed, not held against a target).
 
 Measured, in this process:
 1. the build of the Problem (`optimiser.build_s`: `problem_for` over the whole network);
@@ -30,7 +30,6 @@ Every proposal is checked (one technologist per session, no clash within the res
 weekly cap, only pairs of the Problem): a wrong one fails the run.
 """
 
-import importlib.util
 import os
 import resource
 import sys
@@ -39,9 +38,6 @@ from datetime import UTC, datetime
 
 from common import Bench, BenchFailure, analyze, figure, machine, run
 from optimiser_market import Market, market, problem_of, seed_database
-
-# The database build lands with the market branch; until then the Problem is built in Python.
-IN_DATABASE = importlib.util.find_spec("scheduling.optimiser.build") is not None
 
 LIMIT_S = 10.0
 LONG_S = float(os.environ.get("BENCH_LONG_S", "120"))
@@ -91,34 +87,52 @@ def fairness(problem, proposal) -> float:  # type: ignore[no-untyped-def]
     return max(values) / (sum(values) / len(values))
 
 
+def cross_check(m: Market, problem) -> str:  # type: ignore[no-untyped-def]
+    """The pairs problem_for found against those the market's own rules give in Python, in
+    the description's ids (postings and technologists were written in that order)."""
+    from accounts.models import User
+    from marketplace.models import PostingStatus, SessionPosting
+
+    open_pks = SessionPosting.objects.filter(status=PostingStatus.OPEN).order_by("pk")
+    posting_of = {pk: i + 1 for i, pk in enumerate(open_pks.values_list("pk", flat=True))}
+    tech_of = {
+        pk: int(email.removeprefix("tech").split("@")[0])
+        for pk, email in User.objects.filter(
+            email__startswith="tech", email__endswith="@optimiser.example"
+        ).values_list("pk", "email")
+    }
+    found = {(posting_of[p.session_id], tech_of[p.technologist_id]) for p in problem.pairs}
+    expected = {(p.session_id, p.technologist_id) for p in problem_of(m).pairs}
+    if found == expected:
+        return f"the market's own rules, judged in Python, give the same {len(found):,} pairs"
+    return (
+        f"the market's own rules, judged in Python, differ: {len(expected - found):,} pairs "
+        f"missing from problem_for, {len(found - expected):,} more"
+    )
+
+
 def seed() -> Market:
     m = market(NOW)
-    if IN_DATABASE:
-        seed_database(m)
-        analyze()
+    seed_database(m)
+    analyze()
     return m
 
 
 def measure(bench: Bench, m: Market) -> None:
+    from scheduling.optimiser.build import problem_for
     from scheduling.optimiser.solve import greedy, solve
 
     started = time.perf_counter()
-    if IN_DATABASE:
-        from scheduling.optimiser.build import problem_for
-
-        problem = problem_for(hospital=None, now=NOW)
-        how = "problem_for, from the database"
-    else:
-        problem = problem_of(m)
-        how = "Python (problem_for is not on this branch)"
+    problem = problem_for(hospital=None, now=NOW)
     build_s = time.perf_counter() - started
     qualified = {p.session_id for p in problem.pairs}
     print(
         f"setup: {len(m.postings):,} open postings, {len(m.techs):,} technologists, "
-        f"{len(m.bookings):,} bookings over 14 days; built by {how}: {len(problem.sessions):,} "
+        f"{len(m.bookings):,} bookings over 14 days; problem_for: {len(problem.sessions):,} "
         f"sessions, {len(problem.technologists):,} technologists, {len(problem.pairs):,} pairs, "
         f"{len(problem.sessions) - len(qualified)} sessions nobody qualifies for; {machine()}"
     )
+    print(f"setup: {cross_check(m, problem)}")
     base = greedy(problem)
     check(problem, base, "greedy")
     best = solve(problem, time_limit_s=LIMIT_S)

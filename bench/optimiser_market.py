@@ -1,7 +1,7 @@
 """The market bench_optimiser.py solves: 1,000 open postings, 2,000 technologists and 20,000
-bookings over the next 14 days, described once (`market()`), then either turned into a Problem
-directly (`problem_of()`, the hard rules applied in Python) or written to a database for
-`scheduling.optimiser.build.problem_for`. Not a benchmark itself.
+bookings over the next 14 days, described once (`market()`), written to a database for
+`scheduling.optimiser.build.problem_for` (`seed_database()`), and judged in Python by the same
+hard rules (`problem_of()`) as a cross-check. Not a benchmark itself.
 
 What makes it a hard market, as a region short of technologists is: each posting needs an
 exam family, a vendor, a minimum seniority and sometimes a language; each technologist knows a
@@ -185,8 +185,10 @@ def market(now: datetime, seed: int = 20_261) -> Market:
 
 
 def problem_of(m: Market):  # -> Problem; imported late: Django must be set up
-    """The Problem the hard rules give, in Python (UTC weeks; the database build uses each
-    technologist's zone): the optimiser's tuning market before `problem_for` existed."""
+    """The Problem the hard rules give, judged in Python on the description (weeks in UTC,
+    which is Lisbon's time in December, the zone of every site and technologist here): what
+    the bench checks `problem_for`'s pairs against, and a quick market to tune the model on
+    without a database."""
     from scheduling.matching import Reason
     from scheduling.optimiser.problem import Pair, Problem, Session, Technologist
 
