@@ -1,0 +1,210 @@
+"""Why the proposal says what it says: for each proposed pair its reasons, its hours this
+fortnight and the runner-up; for each session left open, who qualifies and what holds them.
+
+Every sentence is read off the proposal itself, so a test (or a manager) can check it: a
+technologist named as proposed elsewhere holds a clashing session in the proposal; one named at
+their weekly cap has no room left for the session in that week."""
+
+from collections.abc import Sequence
+
+from scheduling.matching import Reason
+from scheduling.optimiser.index import Index, State
+from scheduling.optimiser.problem import Pair
+from scheduling.optimiser.solve import Assignment, Proposal, Unfilled
+
+__all__ = ["proposal_from"]
+
+_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+NAMED = 3  # names (or sessions) spelt out before "and N others"
+
+
+def proposal_from(
+    index: Index, state: State, *, bound: int, status: str, seconds: float, polished: bool
+) -> Proposal:
+    """The Proposal for `state`, explained. `polished`: no move that strictly improves the
+    objective is left (solve's proposals); the greedy baseline's are not."""
+    assignments = []
+    unfilled = []
+    for sid in index.order:
+        tid = state.holder.get(sid)
+        if tid is None:
+            unfilled.append(_unfilled(index, state, sid))
+            continue
+        pair = index.pairs[sid, tid]
+        runner_up = _runner_up(index, pair)
+        fairness = _fairness_line(index, state, pair, runner_up)
+        assignments.append(
+            Assignment(
+                session_id=sid,
+                technologist_id=tid,
+                reasons=(*pair.reasons, Reason("fairness", fairness, 0)),
+                runner_up=(
+                    None
+                    if runner_up is None
+                    else (
+                        runner_up.technologist_id,
+                        _why_not(index, state, runner_up, pair, polished=polished),
+                    )
+                ),
+            )
+        )
+    return Proposal(
+        assignments=tuple(assignments),
+        unfilled=tuple(unfilled),
+        objective=state.objective(),
+        bound=bound,
+        status=status,
+        seconds=round(seconds, 3),
+    )
+
+
+# --- A proposed pair ------------------------------------------------------------------------
+
+
+def _runner_up(index: Index, chosen: Pair) -> Pair | None:
+    """The best other qualified technologist by the terms below fairness (reciprocity, then
+    experience, then the tie-break), ties by id."""
+    others = [
+        p
+        for p in index.by_session[chosen.session_id]
+        if p.technologist_id != chosen.technologist_id
+    ]
+    if not others:
+        return None
+    return min(others, key=lambda p: (-index.fit(p), p.technologist_id))
+
+
+def _fairness_line(index: Index, state: State, pair: Pair, runner_up: Pair | None) -> str:
+    minutes = index.sessions[pair.session_id].minutes
+    before = state.total(pair.technologist_id) - minutes
+    line = f"{hours(before)} this fortnight"
+    if runner_up is not None:
+        theirs = state.total(runner_up.technologist_id)
+        if theirs > before:
+            name = index.technologists[runner_up.technologist_id].name
+            line += f", fewer than {name} ({hours(theirs)})"
+    return line
+
+
+def _why_not(index: Index, state: State, other: Pair, chosen: Pair, *, polished: bool) -> str:
+    """One line on why `other` does not take the session `chosen` holds."""
+    sid = chosen.session_id
+    session = index.sessions[sid]
+    clashing = state.clashing(other)
+    if clashing:
+        first = min(clashing, key=lambda s: (-index.lane[s], index.rank[s]))
+        label = index.sessions[first].label
+        if index.lane[first] > index.lane[sid]:
+            return f"proposed for the more urgent session {label}"
+        return f"proposed for {label}, which clashes with it"
+    if state.room(other) < session.minutes:
+        return f"at their weekly cap in the week of {week_label(other)}"
+    theirs = state.total(other.technologist_id)
+    before = state.total(chosen.technologist_id) - session.minutes
+    if polished:
+        taking = index.penalty(theirs + session.minutes) - index.penalty(theirs)
+        keeping = index.penalty(before + session.minutes) - index.penalty(before)
+        if taking > keeping:
+            return f"more hours this fortnight ({hours(theirs)} against {hours(before)})"
+        if other.reciprocity < chosen.reciprocity:
+            return (
+                f"lower score: reciprocity {points(other.reciprocity)} against "
+                f"{points(chosen.reciprocity)} points"
+            )
+        if other.experience < chosen.experience:
+            return (
+                f"lower score: experience {points(other.experience)} against "
+                f"{points(chosen.experience)} points"
+            )
+        return "equal on every term; a fixed tie-break chose between them"
+    score = other.reciprocity + other.experience
+    kept = chosen.reciprocity + chosen.experience
+    if score < kept:
+        return f"lower score ({points(score)} against {points(kept)} points)"
+    return "equal score; the baseline takes technologists in id order"
+
+
+# --- A session left open --------------------------------------------------------------------
+
+
+def _unfilled(index: Index, state: State, sid: int) -> Unfilled:
+    pairs = index.by_session.get(sid, [])
+    if not pairs:
+        return Unfilled(sid, "Nobody qualifies.", ())
+    session = index.sessions[sid]
+    name = {p.technologist_id: index.technologists[p.technologist_id].name for p in pairs}
+    busy: list[int] = []
+    sessions: list[int] = []
+    capped: list[int] = []
+    free: list[int] = []
+    for pair in pairs:
+        tid = pair.technologist_id
+        clashing = state.clashing(pair)
+        if clashing:
+            busy.append(tid)
+            sessions.extend(s for s in clashing if s not in sessions)
+        elif state.room(pair) < session.minutes:
+            capped.append(tid)
+        else:
+            free.append(tid)
+    sessions.sort(key=index.rank.__getitem__)
+    n = len(pairs)
+    parts = []
+    if busy:
+        urgent = all(index.lane[s] > index.lane[sid] for s in sessions)
+        labels = [index.sessions[s].label for s in sessions]
+        if len(labels) == 1:
+            where = f"the more urgent session {labels[0]}" if urgent else f"session {labels[0]}"
+        else:
+            where = f"{'more urgent ' if urgent else ''}sessions {listing(labels)}"
+        if not urgent:
+            where += ", which clash with it" if len(labels) > 1 else ", which clashes with it"
+        parts.append((busy, f"proposed for {where}"))
+    if capped:
+        parts.append((capped, "at their weekly cap that week"))
+    if free:
+        parts.append((free, "free to take it, but the search stopped before it could"))
+    if len(parts) == 1:
+        tids, predicate = parts[0]
+        names = listing([name[t] for t in tids])
+        if n == 1:
+            why = f"The one who qualifies, {names}, is {predicate}."
+        elif tids is capped:
+            why = f"All {number(n)} qualified technologists, {names}, are {predicate}."
+        else:
+            why = f"The {number(n)} who qualify, {names}, are {predicate}."
+    else:
+        clauses = [
+            f"{listing([name[t] for t in tids])} {'is' if len(tids) == 1 else 'are'} {predicate}"
+            for tids, predicate in parts
+        ]
+        why = f"Of the {number(n)} who qualify, {'; '.join(clauses)}."
+    return Unfilled(sid, why, tuple(busy + capped + free))
+
+
+# --- Words ----------------------------------------------------------------------------------
+
+
+def hours(minutes: int) -> str:
+    return f"{round(minutes / 60, 1):g} h"
+
+
+def points(scaled: int) -> str:
+    return f"{scaled / 100:g}"
+
+
+def number(n: int) -> str:
+    return _WORDS[n] if n < len(_WORDS) else str(n)
+
+
+def week_label(pair: Pair) -> str:
+    return f"{pair.week:%a} {pair.week.day} {pair.week:%b}"
+
+
+def listing(items: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C", "A, B, C and 4 others"."""
+    if len(items) > NAMED + 1:
+        items = [*items[:NAMED], f"{len(items) - NAMED} others"]
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
