@@ -26,7 +26,7 @@ from marketplace.models import SessionPosting
 from scheduling import services
 from scheduling.models import Booking, BookingStatus, Plan, PlanStatus
 from scheduling.services import plans
-from tests.browser.test_hospital_pages import sign_in
+from tests.browser.test_hospital_pages import PHONE, assert_fits_phone, sign_in
 from tests.conftest import World
 from tests.factories import PASSWORD, UserFactory
 from tests.factories_supply import LicensedTechnologistFactory
@@ -200,14 +200,16 @@ def test_cancel_while_it_searches_keeps_the_best_so_far(
     assert plan.cancelled_by == world.manager
 
 
-def test_without_its_socket_the_page_polls(
+def test_without_its_socket_the_page_polls_and_fits_a_phone(
     world: World, server: LiveDaphne, gate: Path, new_context: Callable[..., BrowserContext]
 ) -> None:
     _technologist("ines@example.org", "Inès", "Dupont")
     _postings(world)
     # live_sockets=False: every websocket is answered by nobody in the browser itself.
-    manager = _person(new_context, server, world.manager.email)
+    manager = _person(new_context, server, world.manager.email, viewport=PHONE, is_mobile=True)
     _start(manager, server, world)
+    assert_fits_phone(manager)
     gate.touch()
     expect(manager.locator("#plan-rows")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(manager.locator("#plan-status")).to_have_text("Done")
+    assert_fits_phone(manager)
