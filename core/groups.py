@@ -3,3 +3,8 @@
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def plan_group(plan_id: int) -> str:
+    """Everyone watching one optimiser plan's page (scheduling.consumers.PlanConsumer)."""
+    return f"plan.{plan_id}"

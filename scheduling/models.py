@@ -394,3 +394,128 @@ class CalendarFeed(models.Model):
     def __str__(self) -> str:
         owner = self.user_id if self.kind == "person" else self.hospital_id
         return f"{self.kind} feed of {owner}"
+
+
+# --- Plans: the market-wide optimiser's proposals (scheduling.services.plans) --------------------
+
+
+class PlanStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+    SENT = "sent", "Sent"
+
+
+# A scope (one hospital, or the network) has at most one plan in these at a time.
+ACTIVE_PLAN_STATUSES = (PlanStatus.QUEUED, PlanStatus.RUNNING)
+
+
+class Plan(models.Model):
+    """One run of the optimiser over a scope's open postings: queued, running (with the solver's
+    progress), then done with one row per posting, or cancelled (the best found so far), or
+    failed (with why). Sending its ticked rows invites each proposed technologist. No patient
+    data: a plan describes work (postings) and people (technologists), never an exam's subject."""
+
+    # None: the whole network (platform admins, and the nightly job).
+    hospital = models.ForeignKey(
+        Hospital, null=True, blank=True, on_delete=models.CASCADE, related_name="plans"
+    )
+    # "hospital:<id>" or "network": one active plan per scope, held by a unique index.
+    scope_key = models.CharField(max_length=32)
+    # None: the nightly job.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    horizon_start = models.DateTimeField()
+    horizon_end = models.DateTimeField()
+    time_limit_s = models.FloatField()
+    status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.QUEUED)
+    # The solver's progress while running: building, solving, explaining, done.
+    phase = models.CharField(max_length=16, blank=True)
+    objective = models.BigIntegerField(null=True, blank=True)
+    bound = models.BigIntegerField(null=True, blank=True)
+    seconds_left = models.FloatField(null=True, blank=True)
+    solutions = models.PositiveIntegerField(default=0)
+    # The solver's own word once over: optimal, feasible, cancelled, infeasible.
+    solver_status = models.CharField(max_length=16, blank=True)
+    solve_seconds = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True, max_length=2000)
+    cancel_requested = models.BooleanField(default=False)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"], name="plan_status_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope_key"],
+                condition=models.Q(status__in=ACTIVE_PLAN_STATUSES),
+                name="plan_one_active_per_scope",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(horizon_end__gt=models.F("horizon_start")),
+                name="plan_horizon_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.hospital.name if self.hospital_id and self.hospital else "the network"
+        return f"Plan {self.pk} for {scope} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_PLAN_STATUSES
+
+
+class RowOutcome(models.TextChoices):
+    SENT = "sent", "Invitation sent"
+    STALE = "stale", "No longer holds"
+
+
+class PlanRow(models.Model):
+    """One posting of a plan: the technologist proposed for it, with the reasons and the
+    runner-up; or nobody, with why. After sending, what became of it."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="rows")
+    posting = models.ForeignKey(SessionPosting, on_delete=models.CASCADE, related_name="+")
+    # Copied from the posting when proposed: the table and the week view read them.
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    urgency = models.CharField(max_length=16)
+    label = models.CharField(max_length=300)
+    technologist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # [{"term", "text", "points"}] as the ranking's Reason.
+    reasons = models.JSONField(default=list, blank=True)
+    # {"id", "name", "why"} or None.
+    runner_up = models.JSONField(null=True, blank=True)
+    unfilled_why = models.TextField(blank=True)
+    blockers = models.JSONField(default=list, blank=True)
+    ticked = models.BooleanField(default=True)
+    outcome = models.CharField(max_length=16, choices=RowOutcome.choices, blank=True)
+    outcome_message = models.TextField(blank=True)
+    booking = models.ForeignKey(
+        "Booking", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["starts_at", "posting_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "posting"], name="plan_row_one_per_posting"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Plan {self.plan_id}: posting {self.posting_id} → {self.technologist_id}"

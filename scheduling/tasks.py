@@ -108,3 +108,35 @@ def booking_expire_due(now: datetime | None = None) -> int:
     start has passed are expired, and both sides told. Returns how many; a second run finds
     none."""
     return services.booking_expire_due(now=now or timezone.now())
+
+
+# --- The optimiser's plans (scheduling.services.plans) -----------------------------------------
+
+
+@shared_task
+def plan_solve(plan_id: int) -> None:
+    """Solve one queued plan (a second run finds it no longer queued and does nothing)."""
+    from scheduling.services.plans import plan_run
+
+    plan_run(plan_id=plan_id)
+
+
+@shared_task
+def plan_network_nightly(now: datetime | None = None) -> int:
+    """Every night: a plan for the whole network, for platform admins to review in the
+    morning. A proposal only: nothing is sent. Plans lost with their worker are failed first.
+    Returns the plan's id (the one already running, if any)."""
+    from scheduling.services.plans import plan_create_nightly
+
+    plan, _ = plan_create_nightly(now=now or timezone.now())
+    return plan.pk
+
+
+@shared_task
+def plan_fail_stale(now: datetime | None = None) -> int:
+    """Every few minutes: plans still queued or running well past their time limit were lost
+    with their worker (a restart, a killed process): failed with a message, never left running.
+    Returns how many."""
+    from scheduling.services.plans import plans_fail_stale
+
+    return plans_fail_stale(now=now or timezone.now())

@@ -4,6 +4,7 @@ from scheduling.views import availability as views
 from scheduling.views import bookings
 from scheduling.views import calendar as calendar_views
 from scheduling.views import ledger as ledger_views
+from scheduling.views import plans as plan_views
 
 urlpatterns = [
     path("me/availability/", views.availability_week, name="availability_week"),
@@ -51,6 +52,16 @@ urlpatterns = [
         calendar_views.hospital_calendar_rotate,
         name="hospital_calendar_rotate",
     ),
+    path("plans/", plan_views.plan_list, name="plan_list"),
+    path("plans/network/new/", plan_views.network_plan_create, name="network_plan_create"),
+    path(
+        "hospitals/<id:hospital_id>/plans/new/",
+        plan_views.hospital_plan_create,
+        name="hospital_plan_create",
+    ),
+    path("plans/<id:plan_id>/", plan_views.plan_detail, name="plan_detail"),
+    path("plans/<id:plan_id>/cancel/", plan_views.plan_cancel, name="plan_cancel"),
+    path("plans/<id:plan_id>/send/", plan_views.plan_send, name="plan_send"),
     # The token alphabet of secrets.token_urlsafe; anything else is no feed.
     re_path(
         r"^calendar/(?P<token>[A-Za-z0-9_-]{20,64})\.ics$",

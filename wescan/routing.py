@@ -6,10 +6,12 @@ from django.urls import path, re_path
 
 from cockpit.consumers import CockpitConsumer
 from core.consumers import NoRouteConsumer, NotificationConsumer
+from scheduling.consumers import PlanConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
     path("ws/cockpit/scanner/", CockpitConsumer.as_asgi(), {"scanner": True}),
     path("ws/cockpit/<id:cockpit_id>/", CockpitConsumer.as_asgi()),
+    path("ws/plans/<id:plan_id>/", PlanConsumer.as_asgi()),
     re_path(r"", NoRouteConsumer.as_asgi()),
 ]

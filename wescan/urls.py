@@ -14,6 +14,7 @@ from scheduling.api import bookings as bookings_api
 from scheduling.api import calendar as calendar_api
 from scheduling.api import ledger as ledger_api
 from scheduling.api import matching as matching_api
+from scheduling.api import plans as plans_api
 
 router = Router()
 router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
@@ -30,6 +31,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 router.register("bookings", bookings_api.BookingViewSet, basename="booking")
 router.register("on-call-windows", cockpit_api.OnCallWindowViewSet, basename="on-call-window")
 router.register("assist-requests", cockpit_api.AssistRequestViewSet, basename="assist-request")
+router.register("plans", plans_api.PlanViewSet, basename="plan")
 
 urlpatterns = [
     path("", core_views.home, name="home"),

@@ -184,6 +184,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 5 * 60.0,
         "options": {"expires": 4 * 60},
     },
+    "plan-network-nightly": {
+        "task": "scheduling.tasks.plan_network_nightly",
+        # Daily, 02:00 UTC: a proposal for the whole network is ready for admins in the morning.
+        # Proposal only: nothing is sent without a person.
+        "schedule": crontab(hour=2, minute=0),
+        "options": {"expires": 12 * 3600},
+    },
+    "fail-stale-plans": {
+        "task": "scheduling.tasks.plan_fail_stale",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
     "escalate-assist-requests": {
         "task": "cockpit.tasks.assist_escalate_due",
         # Every 15 s: a step is due 3 minutes after the last and happens within 15 s of it.
@@ -191,6 +203,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": 14},
     },
 }
+
+# --- Optimiser (scheduling.services.plans) --------------------------------------------------------
+# How long one plan's solve may search before it answers with the best it found (seconds), and
+# the most a person may ask for.
+OPTIMISER_TIME_LIMIT_S = float(os.environ.get("OPTIMISER_TIME_LIMIT_S", "10"))
+OPTIMISER_MAX_TIME_LIMIT_S = float(os.environ.get("OPTIMISER_MAX_TIME_LIMIT_S", "120"))
+# Eager Celery (the embedded mode) would solve in the request's thread: a background thread keeps
+# a plan's seconds of search off Daphne's one sync thread.
+PLAN_SOLVE_IN_BACKGROUND = CELERY_TASK_ALWAYS_EAGER
 
 # --- Senior assistance ------------------------------------------------------------------------
 # An unanswered request for help widens after this long (to experienced technologists), and
@@ -316,6 +337,8 @@ SPECTACULAR_SETTINGS = {
         "SeniorityEnum": "marketplace.models.Seniority",
         "VendorEnum": "marketplace.models.Vendor",
         "BookingSideEnum": "scheduling.models.Initiator",
+        "PlanStatusEnum": "scheduling.models.PlanStatus",
+        "PlanScopeEnum": ["hospital", "network"],
     },
 }
 # Anything larger than this is refused with 413 before it is parsed.

@@ -9,6 +9,7 @@ from .local import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 NOTIFICATION_MAIL_IN_BACKGROUND = False  # tests read mail.outbox as soon as the call returns
+PLAN_SOLVE_IN_BACKGROUND = False  # a plan is solved when its transaction commits, in the test
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Static files from the app folders, as in local mode (no collectstatic before the tests).
 WHITENOISE_AUTOREFRESH = True

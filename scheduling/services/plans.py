@@ -1,0 +1,616 @@
+"""The market-wide optimiser around its solver: plans made, watched, cancelled and sent.
+
+`plan_create` queues a plan; once its transaction commits the solve starts (a Celery task in
+production, a background thread in the embedded mode: never in a request). `plan_run` claims it,
+builds the Problem (`scheduling.optimiser.build.problem_for`) and solves it
+(`scheduling.optimiser.solve.solve`) in a thread of its own, while this thread stores the
+solver's progress (at most every PROGRESS_EVERY_S) and pushes it to the plan's viewers, and asks
+the solver to stop once someone cancelled; then it stores one row per posting. A solve that
+raises leaves the plan failed, with a message, never running. `plan_send` invites each ticked
+row's technologist through `booking_invite`, each in its own savepoint: a row that no longer
+holds (the posting was booked or cancelled, the technologist got busy) says why, and the others
+are sent.
+
+Who may do what is one rule (`plan_access_check`): a hospital's plans are its managers' (and
+platform admins'), the network's plans are platform admins'. Everyone else gets what the rest of
+the site gives them: 404 for what they may not see, 403 for a role that may not act.
+"""
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, connections, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from core.audit import audit_record
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from core.groups import plan_group
+from core.ids import as_id
+from marketplace.access import access_hospital, hospitals_managed_by
+from marketplace.models import Hospital
+from scheduling.models import (
+    ACTIVE_PLAN_STATUSES,
+    Plan,
+    PlanRow,
+    PlanStatus,
+    RowOutcome,
+)
+from scheduling.services.bookings import booking_invite
+
+if TYPE_CHECKING:
+    from scheduling.optimiser.problem import Problem
+    from scheduling.optimiser.solve import Progress, Proposal
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "HORIZON_DAYS_DEFAULT",
+    "HORIZON_DAYS_MAX",
+    "MAX_SEND_ROWS",
+    "access_plan",
+    "plan_cancel",
+    "plan_create",
+    "plan_create_nightly",
+    "plan_rows",
+    "plan_run",
+    "plan_send",
+    "plan_state",
+    "plans_fail_stale",
+    "plans_visible_to",
+]
+
+HORIZON_DAYS_DEFAULT = 14
+HORIZON_DAYS_MAX = 28
+MIN_TIME_LIMIT_S = 1.0
+# How often the progress is stored and pushed, and the cancel flag read, while the solver runs.
+PROGRESS_EVERY_S = 0.5
+# A plan still queued or running this long past its time limit was lost with its worker.
+STALE_AFTER = timedelta(minutes=10)
+# Rows one send may name: a network plan over 14 days holds about a thousand postings.
+MAX_SEND_ROWS = 2000
+
+# Closed plans: what each status means to the person reading it.
+SENDABLE_STATUSES = (PlanStatus.DONE, PlanStatus.CANCELLED)
+
+
+def scope_key(hospital: Hospital | None) -> str:
+    return "network" if hospital is None else f"hospital:{hospital.pk}"
+
+
+# --- Who may see and act on a plan (one rule) ----------------------------------------------------
+
+
+def plan_access_check(user: User, *, hospital_id: int | None) -> None:
+    """May `user` run, watch, cancel and send plans of this scope? A hospital's: its managers
+    and platform admins (404 for those who do not see the hospital, 403 for its other members).
+    The network's: platform admins only (404 for everyone else: it is not their business)."""
+    if hospital_id is None:
+        if not (user.is_authenticated and user.is_staff):
+            raise NotFound("No such plan.")
+        return
+    access_hospital(user, hospital_id, manage=True)
+
+
+def plan_may_create_network(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_staff)
+
+
+def access_plan(user: User, plan_id: int | str) -> Plan:
+    plan = (
+        Plan.objects.select_related("hospital", "created_by")
+        .filter(pk=as_id(plan_id, message="No such plan."))
+        .first()
+    )
+    if plan is None:
+        raise NotFound("No such plan.")
+    try:
+        plan_access_check(user, hospital_id=plan.hospital_id)
+    except NotFound:
+        raise NotFound("No such plan.") from None
+    return plan
+
+
+def plans_visible_to(user: User) -> QuerySet[Plan]:
+    """The plans a person may open, newest first: their managed hospitals'; admins every plan."""
+    plans = Plan.objects.select_related("hospital", "created_by")
+    if user.is_staff:
+        return plans.all()
+    return plans.filter(hospital__in=hospitals_managed_by(user))
+
+
+# --- Creating one ------------------------------------------------------------------------------
+
+
+def _horizon_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed("The horizon is a whole number of days.")
+    if not 1 <= value <= HORIZON_DAYS_MAX:
+        message = f"The horizon is from 1 to {HORIZON_DAYS_MAX} days; {value} is not."
+        raise ValidationFailed(message, fields={"horizon_days": [message]})
+    return value
+
+
+def _time_limit(value: Any) -> float:
+    if value is None:
+        return float(settings.OPTIMISER_TIME_LIMIT_S)
+    top = float(settings.OPTIMISER_MAX_TIME_LIMIT_S)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValidationFailed("The time limit is a number of seconds.")
+    if not MIN_TIME_LIMIT_S <= value <= top:
+        message = f"The time limit is from {MIN_TIME_LIMIT_S:g} to {top:g} seconds."
+        raise ValidationFailed(message, fields={"time_limit_s": [message]})
+    return float(value)
+
+
+def plan_create(
+    *,
+    actor: User,
+    hospital: Hospital | None,
+    horizon_days: int = HORIZON_DAYS_DEFAULT,
+    time_limit_s: float | None = None,
+    now: datetime | None = None,
+) -> tuple[Plan, bool]:
+    """Queue a plan for `hospital` (its managers: "Fill my open sessions") or, with None, for
+    the whole network (platform admins: "Fill the network"). A scope has one plan queued or
+    running at a time: asking again answers that one. Returns (plan, whether it is new)."""
+    if hospital is None:
+        if not plan_may_create_network(actor):
+            raise PermissionDenied("Only platform admins may fill the whole network.")
+    else:
+        plan_access_check(actor, hospital_id=hospital.pk)
+    return _create(
+        actor=actor,
+        hospital=hospital,
+        horizon_days=_horizon_days(horizon_days),
+        time_limit_s=_time_limit(time_limit_s),
+        now=now or timezone.now(),
+    )
+
+
+def plan_create_nightly(*, now: datetime | None = None) -> tuple[Plan, bool]:
+    """The nightly job's network plan: a proposal for admins to review, never sent by itself."""
+    return _create(
+        actor=None,
+        hospital=None,
+        horizon_days=HORIZON_DAYS_DEFAULT,
+        time_limit_s=float(settings.OPTIMISER_TIME_LIMIT_S),
+        now=now or timezone.now(),
+    )
+
+
+@transaction.atomic
+def _create(
+    *,
+    actor: User | None,
+    hospital: Hospital | None,
+    horizon_days: int,
+    time_limit_s: float,
+    now: datetime,
+) -> tuple[Plan, bool]:
+    key = scope_key(hospital)
+    plans_fail_stale(now=now)
+    running = Plan.objects.filter(scope_key=key, status__in=ACTIVE_PLAN_STATUSES).first()
+    if running is not None:
+        return running, False
+    plan = Plan(
+        hospital=hospital,
+        scope_key=key,
+        created_by=actor,
+        horizon_start=now,
+        horizon_end=now + timedelta(days=horizon_days),
+        time_limit_s=time_limit_s,
+        phase="queued",
+    )
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError:  # another request queued one for this scope a moment ago
+        return Plan.objects.get(scope_key=key, status__in=ACTIVE_PLAN_STATUSES), False
+    audit_record(
+        actor=actor,
+        action="plan.created",
+        target=plan,
+        hospital=hospital,
+        data={"scope": key, "horizon_days": horizon_days, "time_limit_s": time_limit_s},
+    )
+    plan_id = plan.pk
+    transaction.on_commit(lambda: plan_solve_start(plan_id), robust=True)
+    return plan, True
+
+
+def plan_solve_start(plan_id: int) -> None:
+    """After commit: the solve, off the request. Production: a Celery task. The embedded mode
+    (eager Celery would run it here): one background thread, plans one after another."""
+    if settings.PLAN_SOLVE_IN_BACKGROUND:
+        loop = _server_loop()
+        if loop is None:
+            _solver_pool.submit(_run_in_background, plan_id)
+            return
+        # Started from the server's loop, the thread's `async_to_sync` (the progress pushes)
+        # comes back to that loop, where the in-memory channel layer's queues live.
+        run = sync_to_async(_run_in_background, thread_sensitive=False, executor=_solver_pool)
+        asyncio.run_coroutine_threadsafe(run(plan_id), loop)
+        return
+    from scheduling.tasks import plan_solve
+
+    plan_solve.delay(plan_id)
+
+
+_solver_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-solve")
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The server's event loop, when this sync code runs for it (a view under Daphne)."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop if loop is not None and loop.is_running() else None
+
+
+def _run_in_background(plan_id: int) -> None:
+    try:
+        plan_run(plan_id=plan_id)
+    except Exception:
+        logger.exception("plan %s: the background solve failed", plan_id)
+    finally:
+        connections.close_all()
+
+
+def plans_fail_stale(*, now: datetime) -> int:
+    """Plans still queued or running well past their time limit were lost with their worker (a
+    restart, a killed process): failed, so that the scope can be planned again."""
+    stale = [
+        plan
+        for plan in Plan.objects.filter(status__in=ACTIVE_PLAN_STATUSES)
+        if (plan.started_at or plan.created_at) + timedelta(seconds=plan.time_limit_s) + STALE_AFTER
+        < now
+    ]
+    for plan in stale:
+        _finish_failed(plan.pk, "The solve stopped without an answer (its worker was lost).")
+    return len(stale)
+
+
+# --- Running the solve -------------------------------------------------------------------------
+
+
+def plan_run(*, plan_id: int) -> None:
+    """Claim a queued plan and solve it. Safe to run twice: a plan no longer queued is left
+    alone. Any error ends the plan failed with a message."""
+    with transaction.atomic():
+        plan = (
+            Plan.objects.select_for_update(of=("self",))
+            .select_related("hospital")
+            .filter(pk=plan_id)
+            .first()
+        )
+        if plan is None or plan.status != PlanStatus.QUEUED:
+            return
+        plan.status = PlanStatus.RUNNING
+        plan.phase = "building"
+        plan.seconds_left = plan.time_limit_s
+        plan.started_at = timezone.now()
+        plan.save(update_fields=["status", "phase", "seconds_left", "started_at", "updated_at"])
+    _push(plan)
+    try:
+        problem = _problem_for(
+            hospital=plan.hospital,
+            now=plan.horizon_start,
+            horizon=plan.horizon_end - plan.horizon_start,
+        )
+        proposal = _solve_watched(plan, problem)
+        _store(plan.pk, problem, proposal)
+    except Exception as error:
+        logger.exception("plan %s: the solve failed", plan_id)
+        _finish_failed(plan_id, f"The solve failed ({type(error).__name__}); try again.")
+
+
+@dataclass
+class _Watch:
+    """Shared between the solver's thread (which reports) and the plan's (which stores)."""
+
+    stop: threading.Event
+    lock: threading.Lock
+    latest: "Progress | None" = None
+
+    def progress(self, progress: "Progress") -> None:
+        with self.lock:
+            self.latest = progress
+
+    def take(self) -> "Progress | None":
+        with self.lock:
+            latest, self.latest = self.latest, None
+        return latest
+
+
+def _problem_for(**kwargs: Any) -> "Problem":
+    from scheduling.optimiser.build import problem_for
+
+    return problem_for(**kwargs)
+
+
+def _solve(problem: "Problem", **kwargs: Any) -> "Proposal":
+    from scheduling.optimiser.solve import solve
+
+    return solve(problem, **kwargs)
+
+
+def _solve_watched(plan: Plan, problem: "Problem") -> "Proposal":
+    watch = _Watch(stop=threading.Event(), lock=threading.Lock())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{plan.pk}") as pool:
+        future = pool.submit(
+            _solve,
+            problem,
+            time_limit_s=plan.time_limit_s,
+            on_progress=watch.progress,
+            should_stop=watch.stop.is_set,
+        )
+        while True:
+            try:
+                proposal = future.result(timeout=PROGRESS_EVERY_S)
+                break
+            except FuturesTimeout:
+                pass
+            finally:
+                progress = watch.take()
+                if progress is not None:
+                    _progress_record(plan.pk, progress)
+                if not watch.stop.is_set() and _cancel_requested(plan.pk):
+                    watch.stop.set()
+    return proposal
+
+
+def _cancel_requested(plan_id: int) -> bool:
+    return Plan.objects.filter(pk=plan_id, cancel_requested=True).exists()
+
+
+def _progress_record(plan_id: int, progress: "Progress") -> None:
+    """Store and push the solver's latest word (the plan's viewers see it live)."""
+    Plan.objects.filter(pk=plan_id, status=PlanStatus.RUNNING).update(
+        phase=progress.phase[:16],
+        objective=progress.objective,
+        bound=progress.bound,
+        seconds_left=max(0.0, progress.seconds_left),
+        solutions=progress.solutions,
+        updated_at=timezone.now(),
+    )
+    plan = Plan.objects.filter(pk=plan_id).first()
+    if plan is not None:
+        _push(plan)
+
+
+@transaction.atomic
+def _store(plan_id: int, problem: "Problem", proposal: "Proposal") -> None:
+    plan = Plan.objects.select_for_update(of=("self",)).get(pk=plan_id)
+    if plan.status != PlanStatus.RUNNING:
+        return  # failed as stale meanwhile: its scope may already be planned again
+    sessions = {session.id: session for session in problem.sessions}
+    names = {person.id: person.name for person in problem.technologists}
+    rows: dict[int, PlanRow] = {}
+    for assignment in proposal.assignments:
+        runner_up = None
+        if assignment.runner_up is not None:
+            runner_id, why = assignment.runner_up
+            runner_up = {"id": runner_id, "name": names.get(runner_id, ""), "why": why}
+        rows[assignment.session_id] = PlanRow(
+            technologist_id=assignment.technologist_id,
+            reasons=[
+                {"term": reason.term, "text": reason.text, "points": reason.points}
+                for reason in assignment.reasons
+            ],
+            runner_up=runner_up,
+        )
+    for unfilled in proposal.unfilled:
+        rows.setdefault(
+            unfilled.session_id,
+            PlanRow(unfilled_why=unfilled.why, blockers=list(unfilled.blockers), ticked=False),
+        )
+    for session_id, session in sessions.items():
+        row = rows.setdefault(
+            session_id, PlanRow(unfilled_why="Not proposed by the solver.", ticked=False)
+        )
+        row.plan = plan
+        row.posting_id = session.id
+        row.starts_at = session.starts_at
+        row.ends_at = session.ends_at
+        row.urgency = session.urgency
+        row.label = session.label[:300]
+    PlanRow.objects.bulk_create([rows[session_id] for session_id in sessions])
+    stopped = plan.cancel_requested or proposal.status == "cancelled"
+    plan.status = PlanStatus.CANCELLED if stopped else PlanStatus.DONE
+    plan.phase = "done"
+    plan.objective = proposal.objective
+    plan.bound = proposal.bound
+    plan.solver_status = proposal.status[:16]
+    plan.solve_seconds = proposal.seconds
+    plan.seconds_left = 0.0
+    plan.finished_at = timezone.now()
+    proposed = len(proposal.assignments)
+    plan.message = (
+        f"{'Stopped early: the best found so far proposes' if stopped else 'Proposes'} "
+        f"{proposed} of {len(sessions)} open session{'s' if len(sessions) != 1 else ''}."
+    )
+    plan.save()
+    transaction.on_commit(lambda: _push(plan), robust=True)
+
+
+def _finish_failed(plan_id: int, message: str) -> None:
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update(of=("self",)).filter(pk=plan_id).first()
+        if plan is None or plan.status not in ACTIVE_PLAN_STATUSES:
+            return
+        plan.status = PlanStatus.FAILED
+        plan.message = message
+        plan.finished_at = timezone.now()
+        plan.save(update_fields=["status", "message", "finished_at", "updated_at"])
+        audit_record(
+            actor=None,
+            action="plan.failed",
+            target=plan,
+            hospital=plan.hospital,
+            data={"message": message},
+        )
+        transaction.on_commit(lambda: _push(plan), robust=True)
+
+
+# --- Cancelling, sending -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def plan_cancel(*, actor: User, plan: Plan) -> Plan:
+    """Stop a plan: a queued one is cancelled at once; a running one is asked to stop (the
+    solver answers with the best it found so far, which stays to be reviewed)."""
+    plan = _locked(plan)
+    plan_access_check(actor, hospital_id=plan.hospital_id)
+    if plan.status == PlanStatus.QUEUED:
+        plan.status = PlanStatus.CANCELLED
+        plan.finished_at = timezone.now()
+        plan.message = "Cancelled before the solve started."
+    elif plan.status == PlanStatus.RUNNING:
+        if plan.cancel_requested:
+            return plan
+        plan.message = "Stopping: the best proposal found so far will show here."
+    else:
+        raise Conflict(f"This plan is {plan.get_status_display().lower()}: nothing to cancel.")
+    plan.cancel_requested = True
+    plan.cancelled_by = actor
+    plan.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "message",
+            "cancel_requested",
+            "cancelled_by",
+            "updated_at",
+        ]
+    )
+    audit_record(actor=actor, action="plan.cancelled", target=plan, hospital=plan.hospital, data={})
+    transaction.on_commit(lambda: _push(plan), robust=True)
+    return plan
+
+
+@transaction.atomic
+def plan_send(*, actor: User, plan: Plan, row_ids: Sequence[int]) -> list[PlanRow]:
+    """Invite the technologist of each of `row_ids` (the rows left ticked) to their posting,
+    through `booking_invite` and every check it makes, each in a savepoint of its own: a row
+    that no longer holds is reported with why, and the others are still sent. A plan is sent
+    once. Returns every row of the plan, with its outcome."""
+    if len(row_ids) > MAX_SEND_ROWS:
+        raise ValidationFailed(f"Send at most {MAX_SEND_ROWS} rows at once.")
+    plan = _locked(plan)
+    plan_access_check(actor, hospital_id=plan.hospital_id)
+    if plan.status not in SENDABLE_STATUSES:
+        raise Conflict(
+            f"This plan is {plan.get_status_display().lower()}; only a finished plan is sent."
+            if plan.status != PlanStatus.SENT
+            else "This plan was already sent."
+        )
+    rows = list(
+        plan.rows.select_related("posting__hospital", "posting__site", "technologist").order_by(
+            "starts_at", "posting_id"
+        )
+    )
+    by_id = {row.pk: row for row in rows}
+    chosen = set(row_ids)
+    unknown = sorted(chosen - set(by_id))
+    if unknown:
+        raise ValidationFailed(f"Not rows of this plan: {', '.join(map(str, unknown[:10]))}.")
+    nobody = sorted(pk for pk in chosen if by_id[pk].technologist_id is None)
+    if nobody:
+        raise ValidationFailed(
+            f"Row{'s' if len(nobody) > 1 else ''} {', '.join(map(str, nobody[:10]))} "
+            "propose nobody: there is no invitation to send."
+        )
+    if not chosen:
+        raise ValidationFailed("Tick at least one row to send.")
+    sent = stale = 0
+    for row in rows:
+        row.ticked = row.pk in chosen
+        if not row.ticked or row.technologist is None:
+            continue
+        try:
+            with transaction.atomic():
+                booking = booking_invite(
+                    actor=actor, posting=row.posting, technologist=row.technologist
+                )
+        except DomainError as error:
+            row.outcome = RowOutcome.STALE
+            row.outcome_message = f"No longer holds: {error.message}"
+            stale += 1
+        else:
+            row.outcome = RowOutcome.SENT
+            row.booking = booking
+            row.outcome_message = f"Invitation sent to {row.technologist.display_name}."
+            sent += 1
+    PlanRow.objects.bulk_update(rows, ["ticked", "outcome", "outcome_message", "booking"])
+    plan.status = PlanStatus.SENT
+    plan.sent_at = timezone.now()
+    plan.sent_by = actor
+    plan.message = f"{sent} invitation{'s' if sent != 1 else ''} sent" + (
+        f"; {stale} no longer held." if stale else "."
+    )
+    plan.save(update_fields=["status", "sent_at", "sent_by", "message", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="plan.sent",
+        target=plan,
+        hospital=plan.hospital,
+        data={"sent": sent, "no_longer_holds": stale, "unticked": len(rows) - len(chosen)},
+    )
+    transaction.on_commit(lambda: _push(plan), robust=True)
+    return rows
+
+
+def _locked(plan: Plan) -> Plan:
+    return Plan.objects.select_for_update(of=("self",)).select_related("hospital").get(pk=plan.pk)
+
+
+# --- What viewers see --------------------------------------------------------------------------
+
+
+def plan_state(plan: Plan) -> dict[str, Any]:
+    """The plan's state as the page's live bar and the websocket tell it (no rows)."""
+    return {
+        "id": plan.pk,
+        "status": plan.status,
+        "status_label": plan.get_status_display(),
+        "phase": plan.phase,
+        "objective": plan.objective,
+        "bound": plan.bound,
+        "seconds_left": plan.seconds_left,
+        "time_limit_s": plan.time_limit_s,
+        "solutions": plan.solutions,
+        "cancel_requested": plan.cancel_requested,
+        "message": plan.message,
+    }
+
+
+def _push(plan: Plan) -> None:
+    """The plan's state to everyone watching its page."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            plan_group(plan.pk), {"type": "plan.state", "payload": plan_state(plan)}
+        )
+    except Exception:  # a viewer who misses one update gets the next, or polls
+        logger.exception("plan %s: the progress push failed", plan.pk)
+
+
+def plan_rows(plan: Plan) -> QuerySet[PlanRow]:
+    return plan.rows.select_related(
+        "technologist", "posting__site", "posting__scanner", "posting__hospital", "booking"
+    ).order_by("starts_at", "posting_id")

@@ -1,0 +1,385 @@
+"""Plans around the solver: created once per scope, solved on commit, progress stored and
+pushed, cancelled (queued or mid-search), failed with a message, sent row by row through
+booking_invite (a row that no longer holds is reported, the others sent), and the nightly
+network proposal. The solver here is a stand-in (plans_support); test_plans_end_to_end.py runs
+the real one."""
+
+from datetime import timedelta
+
+import pytest
+
+from accounts.models import User
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.models import AuditEvent, Notification
+from marketplace.models import SessionPosting
+from scheduling import tasks
+from scheduling.models import Booking, BookingStatus, Plan, PlanRow, PlanStatus, RowOutcome
+from scheduling.services import plans
+from tests.conftest import World
+from tests.factories import UserFactory
+from tests.scheduling.plans_support import FakeOptimiser, install
+from tests.scheduling.support import Clock, available, confirmed, licensed, local, post
+
+
+@pytest.fixture
+def second(world: World, clock: Clock) -> User:
+    person = UserFactory(email="second@example.org", first_name="Noor", last_name="Claes")
+    licensed(person)
+    available(person)
+    return person
+
+
+@pytest.fixture
+def two_postings(world: World, clock: Clock) -> tuple[SessionPosting, SessionPosting]:
+    return (
+        post(world.manager, world.scanner, local(11, 30, 8)),
+        post(world.manager, world.scanner, local(12, 1, 8)),
+    )
+
+
+def _create(actor: User, hospital, django_capture_on_commit_callbacks, **options) -> Plan:
+    with django_capture_on_commit_callbacks(execute=True):
+        plan, new = plans.plan_create(actor=actor, hospital=hospital, **options)
+    assert new
+    plan.refresh_from_db()
+    return plan
+
+
+def test_a_manager_plan_is_solved_on_commit_and_keeps_one_row_per_posting(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, other = two_postings
+    optimiser = install(monkeypatch, FakeOptimiser({first: tech, other: None}, runner_up=second))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.DONE
+    assert (plan.objective, plan.bound, plan.solver_status) == (300, 300, "optimal")
+    assert plan.message == "Proposes 1 of 2 open sessions."
+    assert optimiser.calls == [
+        {"hospital": world.hospital, "now": plan.horizon_start, "horizon": timedelta(days=14)}
+    ]
+    proposed, unfilled = plan.rows.order_by("starts_at")
+    assert (proposed.posting, proposed.technologist, proposed.ticked) == (first, tech, True)
+    assert proposed.reasons[1] == {
+        "term": "fairness",
+        "text": "Fewer hours this fortnight (0 h).",
+        "points": 1.5,
+    }
+    assert proposed.runner_up == {
+        "id": second.pk,
+        "name": second.display_name,
+        "why": "More hours this fortnight.",
+    }
+    assert (unfilled.technologist, unfilled.unfilled_why, unfilled.ticked) == (
+        None,
+        "Nobody qualifies.",
+        False,
+    )
+    created = AuditEvent.objects.get(action="plan.created")
+    assert (created.actor, created.hospital, created.target_id) == (
+        world.manager,
+        world.hospital,
+        str(plan.pk),
+    )
+    # A proposal invites nobody.
+    assert not Booking.objects.exists()
+
+
+def test_one_plan_per_scope_runs_at_a_time(world: World, clock: Clock) -> None:
+    plan, new = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    again, new_again = plans.plan_create(actor=world.admin, hospital=world.hospital)
+    assert (new, new_again, again.pk) == (True, False, plan.pk)
+    other, other_new = plans.plan_create(actor=world.other_manager, hospital=world.other_hospital)
+    network, network_new = plans.plan_create(actor=world.admin, hospital=None)
+    assert other_new
+    assert network_new
+    assert len({plan.pk, other.pk, network.pk}) == 3
+
+
+@pytest.mark.parametrize(
+    ("who", "error"),
+    [
+        ("technologist", PermissionDenied),
+        ("local_staff", PermissionDenied),
+        ("other_manager", NotFound),
+        ("outsider", NotFound),
+    ],
+)
+def test_only_managers_and_admins_plan_a_hospital(world: World, clock: Clock, who, error) -> None:
+    with pytest.raises(error):
+        plans.plan_create(actor=getattr(world, who), hospital=world.hospital)
+    assert not Plan.objects.exists()
+
+
+def test_only_admins_plan_the_network(world: World, clock: Clock) -> None:
+    with pytest.raises(PermissionDenied, match="platform admins"):
+        plans.plan_create(actor=world.manager, hospital=None)
+    plan, _ = plans.plan_create(actor=world.admin, hospital=None)
+    assert plan.hospital is None
+    assert plan.scope_key == "network"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"horizon_days": 0},
+        {"horizon_days": 29},
+        {"horizon_days": "7"},
+        {"time_limit_s": 0.5},
+        {"time_limit_s": 10_000},
+        {"time_limit_s": float("nan")},
+    ],
+)
+def test_bad_horizons_and_limits_are_refused(world: World, clock: Clock, options) -> None:
+    with pytest.raises(ValidationFailed):
+        plans.plan_create(actor=world.manager, hospital=world.hospital, **options)
+
+
+def test_progress_is_stored_and_pushed_to_the_plan_viewers(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    install(monkeypatch, FakeOptimiser({posting: tech}))
+    recorded: list[dict] = []
+    original = plans._progress_record
+
+    def record(plan_id, progress) -> None:
+        original(plan_id, progress)
+        recorded.append(plans.plan_state(Plan.objects.get(pk=plan_id)))
+
+    monkeypatch.setattr(plans, "_progress_record", record)
+    pushed: list[dict] = []
+    monkeypatch.setattr(plans, "_push", lambda plan: pushed.append(plans.plan_state(plan)))
+    with django_capture_on_commit_callbacks(execute=True):
+        plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    assert recorded[0]["status"] == "running"
+    assert (recorded[0]["phase"], recorded[0]["objective"], recorded[0]["bound"]) == (
+        "solving",
+        200,
+        300,
+    )
+    assert [(state["status"], state["phase"]) for state in pushed] == [
+        ("running", "building"),
+        ("running", "solving"),
+        ("done", "done"),
+    ]
+    assert pushed[1]["seconds_left"] == plan.time_limit_s - 1
+
+
+def test_cancel_while_solving_keeps_the_best_so_far(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    def wait_for_stop(should_stop) -> None:
+        from tests.scheduling.plans_support import wait_until
+
+        wait_until(should_stop)
+
+    install(monkeypatch, FakeOptimiser({posting: tech}, while_solving=wait_for_stop))
+    original = plans._progress_record
+
+    def press_cancel(plan_id, progress) -> None:
+        """The manager presses Cancel while the bar shows the first progress."""
+        original(plan_id, progress)
+        plans.plan_cancel(actor=world.manager, plan=Plan.objects.get(pk=plan_id))
+
+    monkeypatch.setattr(plans, "_progress_record", press_cancel)
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.CANCELLED
+    assert plan.solver_status == "cancelled"
+    assert plan.message == "Stopped early: the best found so far proposes 1 of 1 open session."
+    assert plan.rows.get().technologist == tech
+    assert AuditEvent.objects.filter(action="plan.cancelled", actor=world.manager).count() == 1
+    # What was found can still be sent.
+    rows = plans.plan_send(actor=world.manager, plan=plan, row_ids=[plan.rows.get().pk])
+    assert rows[0].outcome == RowOutcome.SENT
+
+
+def test_cancel_before_the_solve_starts(world: World, clock: Clock, monkeypatch) -> None:
+    optimiser = install(monkeypatch, FakeOptimiser({}))
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    plans.plan_cancel(actor=world.manager, plan=plan)
+    plans.plan_run(plan_id=plan.pk)  # the task, arriving late
+    plan.refresh_from_db()
+    assert (plan.status, plan.message) == (
+        PlanStatus.CANCELLED,
+        "Cancelled before the solve started.",
+    )
+    assert optimiser.calls == []
+    with pytest.raises(Conflict, match="nothing to cancel"):
+        plans.plan_cancel(actor=world.manager, plan=plan)
+    # The scope is free again.
+    assert plans.plan_create(actor=world.manager, hospital=world.hospital)[1]
+
+
+def test_a_crashed_solve_leaves_the_plan_failed_not_running(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    def crash(should_stop) -> None:
+        raise RuntimeError("solver exploded")
+
+    install(monkeypatch, FakeOptimiser({posting: tech}, while_solving=crash))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.FAILED
+    assert plan.message == "The solve failed (RuntimeError); try again."
+    assert not plan.rows.exists()
+    with pytest.raises(Conflict):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[])
+    assert plans.plan_create(actor=world.manager, hospital=world.hospital)[1]
+
+
+def test_a_plan_lost_with_its_worker_is_failed_before_the_next(
+    world: World, clock: Clock, monkeypatch
+) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    Plan.objects.filter(pk=plan.pk).update(status=PlanStatus.RUNNING, started_at=clock.now)
+    assert not plans.plan_create(actor=world.manager, hospital=world.hospital)[1]
+    clock.now += timedelta(seconds=plan.time_limit_s) + plans.STALE_AFTER + timedelta(seconds=1)
+    fresh, new = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    plan.refresh_from_db()
+    assert new
+    assert fresh.pk != plan.pk
+    assert plan.status == PlanStatus.FAILED
+    assert "worker was lost" in plan.message
+
+
+def test_the_periodic_sweep_fails_a_lost_plan(world: World, clock: Clock) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    assert tasks.plan_fail_stale(now=clock.now) == 0
+    later = clock.now + timedelta(seconds=plan.time_limit_s) + plans.STALE_AFTER
+    assert tasks.plan_fail_stale(now=later + timedelta(seconds=1)) == 1
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.FAILED
+
+
+def test_send_reports_the_row_that_no_longer_holds_and_sends_the_others(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, other = two_postings
+    install(monkeypatch, FakeOptimiser({first: tech, other: second}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    # After the proposal: Noor is booked elsewhere over the second session.
+    elsewhere = post(world.other_manager, world.other_scanner, local(12, 1, 9))
+    confirmed(world.other_manager, elsewhere, second)
+    rows = {row.posting_id: row for row in plan.rows.all()}
+    with django_capture_on_commit_callbacks(execute=True):
+        result = plans.plan_send(
+            actor=world.manager, plan=plan, row_ids=[rows[first.pk].pk, rows[other.pk].pk]
+        )
+    by_posting = {row.posting_id: row for row in result}
+    sent, stale = by_posting[first.pk], by_posting[other.pk]
+    assert sent.outcome == RowOutcome.SENT
+    assert sent.booking is not None
+    assert sent.booking.status == BookingStatus.PENDING
+    assert sent.outcome_message == f"Invitation sent to {tech.display_name}."
+    assert stale.outcome == RowOutcome.STALE
+    assert stale.outcome_message.startswith("No longer holds: ")
+    assert "already booked" in stale.outcome_message
+    assert not Booking.objects.filter(posting=other).exists()
+    plan.refresh_from_db()
+    assert (plan.status, plan.sent_by, plan.message) == (
+        PlanStatus.SENT,
+        world.manager,
+        "1 invitation sent; 1 no longer held.",
+    )
+    assert Notification.objects.filter(recipient=tech, kind="booking.invited").count() == 1
+    assert not Notification.objects.filter(
+        recipient=second, kind="booking.invited", message__contains=world.hospital.name
+    ).exists()
+    event = AuditEvent.objects.get(action="plan.sent")
+    assert event.data == {"sent": 1, "no_longer_holds": 1, "unticked": 0}
+    with pytest.raises(Conflict, match="already sent"):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[rows[first.pk].pk])
+
+
+def test_an_unticked_row_is_not_invited(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, other = two_postings
+    install(monkeypatch, FakeOptimiser({first: tech, other: second}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    keep = plan.rows.get(posting=first)
+    plans.plan_send(actor=world.manager, plan=plan, row_ids=[keep.pk])
+    assert list(Booking.objects.values_list("technologist", flat=True)) == [tech.pk]
+    dropped = plan.rows.get(posting=other)
+    assert (dropped.ticked, dropped.outcome, dropped.booking) == (False, "", None)
+
+
+def test_send_refuses_rows_it_cannot_send(
+    world: World, tech: User, two_postings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    first, other = two_postings
+    install(monkeypatch, FakeOptimiser({first: tech, other: None}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    nobody = plan.rows.get(posting=other)
+    foreign = PlanRow.objects.exclude(plan=plan).first()
+    assert foreign is None
+    with pytest.raises(ValidationFailed, match="propose nobody"):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[nobody.pk])
+    with pytest.raises(ValidationFailed, match="Not rows of this plan"):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[nobody.pk + 1000])
+    with pytest.raises(ValidationFailed, match="at least one"):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[])
+    with pytest.raises(ValidationFailed, match="at most"):
+        plans.plan_send(
+            actor=world.manager, plan=plan, row_ids=list(range(1, plans.MAX_SEND_ROWS + 2))
+        )
+    with pytest.raises(NotFound):
+        plans.plan_send(actor=world.other_manager, plan=plan, row_ids=[])
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.DONE
+    assert not Booking.objects.exists()
+
+
+def test_the_nightly_job_proposes_for_the_network_and_sends_nothing(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    optimiser = install(monkeypatch, FakeOptimiser({posting: tech}))
+    with django_capture_on_commit_callbacks(execute=True):
+        plan_id = tasks.plan_network_nightly(now=local(11, 24, 3))
+    plan = Plan.objects.get(pk=plan_id)
+    assert (plan.hospital, plan.created_by, plan.status) == (None, None, PlanStatus.DONE)
+    assert optimiser.calls[0]["hospital"] is None
+    assert plan.rows.get().technologist == tech
+    assert not Booking.objects.exists()
+    assert list(plans.plans_visible_to(world.admin)) == [plan]
+    assert list(plans.plans_visible_to(world.manager)) == []
+    with pytest.raises(NotFound):
+        plans.access_plan(world.manager, plan.pk)
+    event = AuditEvent.objects.get(action="plan.created")
+    assert event.actor is None
+    assert event.data["scope"] == "network"
+
+
+def test_a_doubled_nightly_run_makes_one_plan(world: World, clock: Clock) -> None:
+    first = tasks.plan_network_nightly(now=clock.now)
+    assert tasks.plan_network_nightly(now=clock.now) == first
+    assert Plan.objects.count() == 1
