@@ -34,9 +34,6 @@ from tests.live_daphne import LiveDaphne, live_daphne
 from tests.scheduling.plans_support import Progress
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-# The optimiser lands from the i16-market and i16-solver branches.
-pytest.importorskip("scheduling.optimiser.solve")
-pytest.importorskip("scheduling.optimiser.build")
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 LIVE_TIMEOUT_MS = 30_000

@@ -14,10 +14,6 @@ from tests.conftest import World
 from tests.factories import ScannerFactory, UserFactory
 from tests.scheduling.support import Clock, available, confirmed, licensed, local, post
 
-# The optimiser lands from the i16-market and i16-solver branches.
-pytest.importorskip("scheduling.optimiser.solve")
-pytest.importorskip("scheduling.optimiser.build")
-
 
 @pytest.fixture
 def second(world: World, clock: Clock) -> User:
