@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
@@ -48,11 +48,10 @@ from scheduling.models import (
     PlanStatus,
     RowOutcome,
 )
+from scheduling.optimiser.build import problem_for
+from scheduling.optimiser.problem import Problem
+from scheduling.optimiser.solve import Progress, Proposal, solve
 from scheduling.services.bookings import booking_invite
-
-if TYPE_CHECKING:
-    from scheduling.optimiser.problem import Problem
-    from scheduling.optimiser.solve import Progress, Proposal
 
 logger = logging.getLogger(__name__)
 
@@ -323,31 +322,24 @@ class _Watch:
 
     stop: threading.Event
     lock: threading.Lock
-    latest: "Progress | None" = None
+    latest: Progress | None = None
 
-    def progress(self, progress: "Progress") -> None:
+    def progress(self, progress: Progress) -> None:
         with self.lock:
             self.latest = progress
 
-    def take(self) -> "Progress | None":
+    def take(self) -> Progress | None:
         with self.lock:
             latest, self.latest = self.latest, None
         return latest
 
 
-def _problem_for(**kwargs: Any) -> "Problem":
-    from scheduling.optimiser.build import problem_for
-
-    return problem_for(**kwargs)
-
-
-def _solve(problem: "Problem", **kwargs: Any) -> "Proposal":
-    from scheduling.optimiser.solve import solve
-
-    return solve(problem, **kwargs)
+# Named here so that tests can stand in for the market and the search.
+_problem_for = problem_for
+_solve = solve
 
 
-def _solve_watched(plan: Plan, problem: "Problem") -> "Proposal":
+def _solve_watched(plan: Plan, problem: Problem) -> Proposal:
     watch = _Watch(stop=threading.Event(), lock=threading.Lock())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{plan.pk}") as pool:
         future = pool.submit(
@@ -376,7 +368,7 @@ def _cancel_requested(plan_id: int) -> bool:
     return Plan.objects.filter(pk=plan_id, cancel_requested=True).exists()
 
 
-def _progress_record(plan_id: int, progress: "Progress") -> None:
+def _progress_record(plan_id: int, progress: Progress) -> None:
     """Store and push the solver's latest word (the plan's viewers see it live)."""
     Plan.objects.filter(pk=plan_id, status=PlanStatus.RUNNING).update(
         phase=progress.phase[:16],
@@ -392,7 +384,7 @@ def _progress_record(plan_id: int, progress: "Progress") -> None:
 
 
 @transaction.atomic
-def _store(plan_id: int, problem: "Problem", proposal: "Proposal") -> None:
+def _store(plan_id: int, problem: Problem, proposal: Proposal) -> None:
     plan = Plan.objects.select_for_update(of=("self",)).get(pk=plan_id)
     if plan.status != PlanStatus.RUNNING:
         return  # failed as stale meanwhile: its scope may already be planned again
