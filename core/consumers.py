@@ -1,5 +1,6 @@
-"""A person's own websocket: what WeScan has to tell them, on whatever page they have open; and
-the answer to a websocket address that leads nowhere.
+"""A person's own websocket: what WeScan has to tell them, on whatever page they have open; the
+feed socket it is made of (a plan's progress is another); and the answer to a websocket address
+that leads nowhere.
 
 Envelopes are `{"type", "seq", "payload"}`; bad frames get an `error` frame, never a dropped socket.
 The socket only answers `ping`, so its frames are small: read by `core.frames` with a cap of its
@@ -38,32 +39,23 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_NOT_FOUND)
 
 
-class NotificationConsumer(Cleanup, AsyncJsonWebsocketConsumer):
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels closes stale database connections before every handler, a hop onto the one
-        shared sync thread: a notice waited there behind whatever the sync thread was doing (the
-        request that caused it, say). This consumer uses no database, so the hop is skipped."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+class FeedConsumer(Cleanup, AsyncJsonWebsocketConsumer):
+    """A socket that feeds a signed-in person what a group publishes, as numbered frames, and
+    answers only `ping`: the person's notifications, a plan's progress. A subclass checks who
+    may listen in `connect` and calls `listen` with the group."""
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+    async def listen(self, group: str) -> None:
+        """Join `group` and accept the socket; frames are numbered from here."""
         self.seq = 0
-        self.group = user_group(user.pk)
+        self.group = group
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_frame("hello", {"user": user.email})
 
     async def disconnect(self, code: int) -> None:
         await self.cleanup()
 
     async def cleanup(self) -> None:
-        """Out of the person's group, however the socket ended (once)."""
+        """Out of the group, however the socket ended (once)."""
         group = self.__dict__.pop("group", None)
         if group is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -86,6 +78,25 @@ class NotificationConsumer(Cleanup, AsyncJsonWebsocketConsumer):
             )
             return
         await self.send_frame("pong", {})
+
+
+class NotificationConsumer(FeedConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels closes stale database connections before every handler, a hop onto the one
+        shared sync thread: a notice waited there behind whatever the sync thread was doing (the
+        request that caused it, say). This consumer uses no database, so the hop is skipped."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.listen(user_group(user.pk))
+        await self.send_frame("hello", {"user": user.email})
 
     async def notify(self, event: dict[str, Any]) -> None:
         """Group message from `core.notify.push`: forward it as a `notification` frame."""

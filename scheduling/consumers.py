@@ -13,17 +13,13 @@ frames (two a second while it runs). The socket answers `ping` only.
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, FRAMES, frame_buckets
+from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, FeedConsumer
 from core.errors import DomainError, NotFound
-from core.frames import error_payload, frame_loads
 from core.groups import plan_group
-from core.sockets import Cleanup
 from scheduling.services.plans import access_plan, plan_state
 
 CLOSE_FORBIDDEN = 4403
-MAX_FRAME_BYTES = 1024
 
 
 @database_sync_to_async
@@ -31,7 +27,7 @@ def _state_for(user: Any, plan_id: int) -> dict[str, Any]:
     return plan_state(access_plan(user, plan_id))
 
 
-class PlanConsumer(Cleanup, AsyncJsonWebsocketConsumer):
+class PlanConsumer(FeedConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -46,38 +42,8 @@ class PlanConsumer(Cleanup, AsyncJsonWebsocketConsumer):
         except DomainError:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.seq = 0
-        self.group = plan_group(plan_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        await self.listen(plan_group(plan_id))
         await self.send_frame("state", state)
-
-    async def disconnect(self, code: int) -> None:
-        await self.cleanup()
-
-    async def cleanup(self) -> None:
-        group = self.__dict__.pop("group", None)
-        if group is not None:
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def send_frame(self, frame_type: str, payload: dict[str, Any]) -> None:
-        self.seq += 1
-        await self.send_json({"type": frame_type, "seq": self.seq, "payload": payload})
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            if not frame_buckets.admit(self.scope["user"].pk, FRAMES, what="frames"):
-                return
-            content = frame_loads(text_data, max_bytes=MAX_FRAME_BYTES)
-        except DomainError as error:
-            await self.send_frame("error", error_payload(error))
-            return
-        if not isinstance(content, dict) or content.get("type") != "ping":
-            await self.send_frame(
-                "error", {"code": "unknown_type", "message": "This socket accepts 'ping' only."}
-            )
-            return
-        await self.send_frame("pong", {})
 
     async def plan_state(self, event: dict[str, Any]) -> None:
         """Group message from `scheduling.services.plans._push`."""

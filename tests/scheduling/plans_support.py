@@ -6,7 +6,7 @@ the real solver end to end are in test_plans_end_to_end.py."""
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,68 +14,9 @@ import pytest
 from accounts.models import User
 from marketplace.models import SessionPosting
 from scheduling.matching import Reason
+from scheduling.optimiser.problem import Problem, Session, Technologist
+from scheduling.optimiser.solve import Assignment, Progress, Proposal, Unfilled
 from scheduling.services import plans
-
-
-@dataclass(frozen=True)
-class Session:
-    id: int
-    starts_at: datetime
-    ends_at: datetime
-    minutes: int
-    urgency: str
-    hospital_id: int
-    label: str
-
-
-@dataclass(frozen=True)
-class Technologist:
-    id: int
-    name: str
-    cap_left: dict[date, int]
-    fortnight_minutes: int
-
-
-@dataclass(frozen=True)
-class Problem:
-    sessions: tuple[Session, ...]
-    technologists: tuple[Technologist, ...]
-    pairs: tuple[Any, ...] = ()
-    rest_buffer: timedelta = timedelta(minutes=30)
-
-
-@dataclass(frozen=True)
-class Progress:
-    phase: str
-    objective: int | None
-    bound: int | None
-    seconds_left: float
-    solutions: int
-
-
-@dataclass(frozen=True)
-class Assignment:
-    session_id: int
-    technologist_id: int
-    reasons: tuple[Reason, ...]
-    runner_up: tuple[int, str] | None
-
-
-@dataclass(frozen=True)
-class Unfilled:
-    session_id: int
-    why: str
-    blockers: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Proposal:
-    assignments: tuple[Assignment, ...]
-    unfilled: tuple[Unfilled, ...]
-    objective: int
-    bound: int
-    status: str
-    seconds: float
 
 
 @dataclass
@@ -111,6 +52,8 @@ class FakeOptimiser:
                 Technologist(id=pk, name=user.display_name, cap_left={}, fortnight_minutes=0)
                 for pk, user in sorted(people.items())
             ),
+            pairs=(),
+            rest_buffer=timedelta(minutes=30),
         )
 
     def solve(
