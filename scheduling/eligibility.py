@@ -274,10 +274,11 @@ def _people(
     }
 
 
-def _few(user_ids: Iterable[int]) -> list[int] | None:
-    """The ids to name in a query, or None (read everyone's) when there are too many."""
-    ids = list(user_ids)
-    return ids if len(ids) <= _IDS_IN_QUERY else None
+def _few(ids: Iterable[int]) -> list[int] | None:
+    """The ids (of users or profiles) to name in a query, or None (read everyone's) when
+    there are too many."""
+    named = list(ids)
+    return named if len(named) <= _IDS_IN_QUERY else None
 
 
 def _competencies(
