@@ -24,7 +24,8 @@ Measured at each size:
    default one per CPU up to 4, sharing one socket), BENCH_CONCURRENCY keep-alive clients
    (default 4) as that posting's manager, for a posting with a typical number of candidates:
    p50/p95 ms, requests/s, Daphne CPU per request; and SQL queries per request at limit 20
-   and 100, in-process with the test client.
+   and 100, in-process with the test client. Then the API root on the same servers and
+   clients: the CPU every request costs whatever it asks (the baseline).
 
 Targets (issue 16, eligibility judged once for all technologists with set operations):
 candidates_for within 50 ms at p95 and the server within 20 ms of CPU per request, at 2,000
@@ -52,6 +53,7 @@ from common import (
     Caller,
     LoadResult,
     analyze,
+    api_root_problem,
     count_queries,
     figure,
     json_answer,
@@ -598,6 +600,25 @@ def measure_size(bench: Bench, world: World, size: int) -> None:
             result.server_cpu_ms > SERVER_CPU_TARGET_MS,
         )
         print(f"load: {result.requests} requests checked; Daphne {result.spread}")
+        # What every request costs on the same servers (Daphne, a thread and a database
+        # connection per request, fresh on SQLite; middleware; the token): the part of the
+        # figure above that ranking cannot lower.
+        floor = load(
+            daphnes,
+            "/api/v1/",
+            [Caller(token, api_root_problem)],
+            concurrency=CONCURRENCY,
+            seconds=MEASURE_SECONDS,
+        )
+        daphnes.check_alive()
+        if problem := floor.problem():
+            raise BenchFailure(f"{size} technologists, API root: {problem}")
+        figure(
+            f"ranking.api_root_server_cpu@{size}",
+            f"{floor.server_cpu_ms:.1f}",
+            "ms/request",
+            "— (baseline)",
+        )
     finally:
         daphnes.stop()
         bench.daphnes = None

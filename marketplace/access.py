@@ -118,9 +118,11 @@ def access_posting(user: User, posting_id: int | str, *, manage: bool = False) -
     )
     if posting is None:
         raise NotFound("No such posting.")
+    # The role read once: it decides both whether they see it and whether they manage it.
+    role = None if user.is_staff else role_in(user, posting.hospital)
     visible = (
         user.is_staff
-        or Membership.objects.filter(user=user, hospital=posting.hospital_id).exists()
+        or role is not None
         or (
             posting.status == PostingStatus.OPEN
             and TechnologistProfile.objects.filter(user=user).exists()
@@ -128,8 +130,8 @@ def access_posting(user: User, posting_id: int | str, *, manage: bool = False) -
     )
     if not visible:
         raise NotFound("No such posting.")
-    if manage:
-        require_manager(user, posting.hospital)
+    if manage and not (user.is_staff or role == Role.MANAGER):
+        require_manager(user, posting.hospital)  # refuses, in the words of every other refusal
     return posting
 
 

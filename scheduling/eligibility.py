@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, Sum, Value
+from django.db.models import CharField, Count, F, Q, Sum, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -52,9 +52,6 @@ __all__ = ["Fit", "Person", "fits_for", "licence_current", "seniorities_at_least
 
 # Facts are read for the technologists named while they are few; beyond, for everyone.
 _IDS_IN_QUERY = 500
-# Up to this many postings, the database is told what each asks, and reads only who could
-# take one of them.
-_NARROWED_POSTINGS = 20
 
 
 @dataclass(frozen=True)
@@ -123,24 +120,36 @@ def fits_for(
         )
         for posting in postings
     }
-    people = _people(postings, asks, now=now, technologists=technologists)
-    if not people:
+    competent, knows, speaks = _competencies(postings, asks, technologists)
+    # Per posting, the profiles with its vendor, all its families and one of its languages.
+    competence: dict[int, set[int]] = {}
+    for posting in postings:
+        profiles = set(knows.get(posting.vendor, ()))
+        families, asked = asks[posting.pk]
+        for family in families:
+            profiles &= competent.get(family, set())
+        if asked:
+            profiles &= set().union(*(speaks.get(code, set()) for code in asked))
+        competence[posting.pk] = profiles
+    if not any(competence.values()):
         return {posting.pk: [] for posting in postings}
-    competent, knows, speaks = _competencies(postings, asks, _few(people))
+    people = _people(
+        postings,
+        now=now,
+        profiles=_few(set().union(*competence.values())),
+        technologists=technologists,
+    )
+    by_profile = {person.profile_id: user_id for user_id, person in people.items()}
     at_least = {
         level: {u for u, person in people.items() if person.seniority in allowed}
         for level in Seniority.values
         for allowed in [seniorities_at_least(level)]
     }
-    qualified: dict[int, set[int]] = {}
-    for posting in postings:
-        users = knows.get(posting.vendor, set()) & at_least[posting.min_seniority]
-        families, asked = asks[posting.pk]
-        for family in families:
-            users &= competent.get(family, set())
-        if asked:
-            users &= set().union(*(speaks.get(code, set()) for code in asked))
-        qualified[posting.pk] = users
+    qualified: dict[int, set[int]] = {
+        posting.pk: {by_profile[p] for p in competence[posting.pk] if p in by_profile}
+        & at_least[posting.min_seniority]
+        for posting in postings
+    }
     if not any(qualified.values()):
         return {posting.pk: [] for posting in postings}
 
@@ -199,7 +208,8 @@ def fits_for(
                     posting_id=posting.pk,
                     person=person,
                     shared_language=next(
-                        (code for code in asked if user_id in speaks.get(code, ())), None
+                        (code for code in asked if person.profile_id in speaks.get(code, ())),
+                        None,
                     ),
                     window_id=window_id,
                     occurrence=occurrence,
@@ -224,22 +234,17 @@ def fits_for(
 
 def _people(
     postings: Sequence[SessionPosting],
-    asks: dict[int, tuple[list[int], list[str]]],
     *,
     now: datetime,
+    profiles: list[int] | None,
     technologists: Collection[int] | None,
 ) -> dict[int, Person]:
-    """Technologists with a current licence and at least the lowest seniority asked: those
-    named, or for a few postings only those who qualify for one of them (the database narrows
-    what is read; the rules are applied to what comes back all the same)."""
+    """Technologists with a current licence and at least the lowest seniority asked, per user
+    id: among `profiles` (ids) when given, and among `technologists` (user ids) when given."""
     lowest = min((posting.min_seniority for posting in postings), key=list(Seniority.values).index)
-    narrowed = Q()
+    narrowed = Q() if profiles is None else Q(pk__in=profiles)
     if technologists is not None:
-        narrowed = Q(user_id__in=technologists)
-    elif len(postings) <= _NARROWED_POSTINGS:
-        narrowed = Q(pk__in=[])
-        for posting in postings:
-            narrowed |= _could_take(posting, *asks[posting.pk])
+        narrowed &= Q(user_id__in=technologists)
     rows = (
         TechnologistProfile.objects.filter(
             licence_current(now), narrowed, seniority__in=seniorities_at_least(lowest)
@@ -269,35 +274,21 @@ def _people(
     }
 
 
-def _could_take(posting: SessionPosting, families: list[int], asked: list[str]) -> Q:
-    """Over TechnologistProfile: the competencies and seniority this posting asks."""
-    profile = OuterRef("pk")
-    competent = TechnologistProfile.exam_families.through.objects
-    could = Q(
-        Exists(VendorFamiliarity.objects.filter(profile=profile, vendor=posting.vendor)),
-        seniority__in=seniorities_at_least(posting.min_seniority),
-    )
-    for family in families:
-        could &= Q(Exists(competent.filter(technologistprofile_id=profile, examfamily_id=family)))
-    if asked:
-        speaks = TechnologistProfile.languages.through.objects
-        could &= Q(Exists(speaks.filter(technologistprofile_id=profile, language_id__in=asked)))
-    return could
-
-
-def _few(user_ids: Iterable[int]) -> list[int] | None:
-    """The ids to name in a query, or None (read everyone's) when there are too many."""
-    ids = list(user_ids)
-    return ids if len(ids) <= _IDS_IN_QUERY else None
+def _few(ids: Iterable[int]) -> list[int] | None:
+    """The ids (of users or profiles) to name in a query, or None (read everyone's) when
+    there are too many."""
+    named = list(ids)
+    return named if len(named) <= _IDS_IN_QUERY else None
 
 
 def _competencies(
     postings: Sequence[SessionPosting],
     asks: dict[int, tuple[list[int], list[str]]],
-    user_ids: list[int] | None,
+    technologists: Collection[int] | None,
 ) -> tuple[dict[int, set[int]], dict[str, set[int]], dict[str, set[int]]]:
-    """Who (user ids) is competent in each family required, knows each vendor needed and speaks
-    each language asked: one query for the three."""
+    """Who (profile ids) is competent in each family required, knows each vendor needed and
+    speaks each language asked, among `technologists` (user ids) when given: one query for
+    the three."""
     families = {family for needed, _ in asks.values() for family in needed}
     vendors = {posting.vendor for posting in postings}
     languages = {code for _, asked in asks.values() for code in asked}
@@ -306,33 +297,33 @@ def _competencies(
         TechnologistProfile.exam_families.through.objects.filter(examfamily_id__in=families)
         .annotate(kind=Value("f", output_field=text), key=Cast("examfamily_id", text))
         # django-stubs cannot see annotations on an auto-created through model.
-        .values_list("kind", "key", "technologistprofile__user_id")  # type: ignore[misc]
+        .values_list("kind", "key", "technologistprofile_id")  # type: ignore[misc]
     )
     knows = (
         VendorFamiliarity.objects.filter(vendor__in=vendors)
         .annotate(kind=Value("v", output_field=text), key=F("vendor"))
-        .values_list("kind", "key", "profile__user_id")
+        .values_list("kind", "key", "profile_id")
     )
     speaks = (
         TechnologistProfile.languages.through.objects.filter(language_id__in=languages)
         .annotate(kind=Value("l", output_field=text), key=F("language_id"))
-        .values_list("kind", "key", "technologistprofile__user_id")  # type: ignore[misc]
+        .values_list("kind", "key", "technologistprofile_id")  # type: ignore[misc]
     )
-    if user_ids is not None:
-        competent = competent.filter(technologistprofile__user_id__in=user_ids)
-        knows = knows.filter(profile__user_id__in=user_ids)
-        speaks = speaks.filter(technologistprofile__user_id__in=user_ids)
+    if technologists is not None:
+        competent = competent.filter(technologistprofile__user_id__in=technologists)
+        knows = knows.filter(profile__user_id__in=technologists)
+        speaks = speaks.filter(technologistprofile__user_id__in=technologists)
     found: dict[str, dict[str, set[int]]] = {
         "f": defaultdict(set),
         "v": defaultdict(set),
         "l": defaultdict(set),
     }
-    for kind, key, user_id in knows.order_by().union(
+    for kind, key, profile_id in knows.order_by().union(
         competent.order_by(), speaks.order_by(), all=True
     ):
-        found[kind][key].add(user_id)
+        found[kind][key].add(profile_id)
     return (
-        {int(key): users for key, users in found["f"].items()},
+        {int(key): profiles for key, profiles in found["f"].items()},
         dict(found["v"]),
         dict(found["l"]),
     )
