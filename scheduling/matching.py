@@ -9,16 +9,15 @@ the weekly cap kept (the buffer, the cap and the week are `scheduling.workload`'
 they are `scheduling.eligibility`'s answer, the same code the optimiser builds its problem
 with.
 
-Soft terms order what passes; their weights are `WEIGHTS`, below. Queries per call are constant:
-they do not grow with the number of technologists or postings."""
+Soft terms order what passes; their weights are `scheduling.weights.WEIGHTS`, beside the
+optimiser's objective. Queries per call are constant: they do not grow with the number of
+technologists or postings."""
 
-from collections.abc import Mapping
 from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +49,7 @@ from scheduling.models import (
     LedgerEntry,
 )
 from scheduling.recurrence import Occurrence
+from scheduling.weights import WEIGHTS, Weights
 from scheduling.workload import hours_text
 
 __all__ = [
@@ -63,47 +63,6 @@ __all__ = [
     "matches_for",
     "soft_reasons",
 ]
-
-
-# --- Weights ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Weights:
-    """The soft terms of a match and what each is worth. A score is the sum of the points of
-    its terms; hard filters add nothing (they all pass, or the match is not shown). Every term
-    is bounded so that none drowns the others: a score lies between -20 and 90.
-
-    - `urgency`: points by the posting's urgency lane (0 / 10 / 20). For a technologist it
-      orders their postings; for a posting's candidates it is the same for all, and shown.
-    - `per_vendor_session` × completed sessions of the technologist on scanners of the
-      posting's vendor, counting at most `sessions_counted` (0..20).
-    - `per_hospital_session` × completed sessions at the posting's hospital, counting at most
-      `sessions_counted` (0..20).
-    - `per_reciprocity_hour` × net hours of the reciprocity ledger, counting at most
-      `reciprocity_hours_counted` either way (-20..20). For a posting's candidates: the hours
-      the posting's hospital gave the hospital lending the candidate, minus those it received
-      from it (a lender that owes the posting's hospital comes first; a candidate offering
-      their own time scores 0). For a technologist: the posting hospital's hours given to the
-      whole network minus those received (hospitals that gave more come first).
-    - `fairness` × the share of the weekly cap still free in the session's week (0..10): at
-      equal fit, whoever holds fewer confirmed hours that week ranks higher.
-    """
-
-    urgency: Mapping[str, float] = field(
-        default_factory=lambda: MappingProxyType(
-            {Urgency.ROUTINE: 0.0, Urgency.PRIORITY: 10.0, Urgency.URGENT: 20.0}
-        )
-    )
-    per_vendor_session: float = 2.0
-    per_hospital_session: float = 2.0
-    sessions_counted: int = 10
-    per_reciprocity_hour: float = 0.5
-    reciprocity_hours_counted: int = 40
-    fairness: float = 10.0
-
-
-WEIGHTS = Weights()
 
 
 # --- What a match says ------------------------------------------------------------------------

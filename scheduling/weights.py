@@ -1,4 +1,4 @@
-"""What the market-wide optimiser maximises, in one place.
+"""What the ranking orders by and what the market-wide optimiser maximises, in one place.
 
 The optimiser (`scheduling.optimiser.solve`) chooses at most one technologist per open session
 over the horizon, within the hard rules (every rule of the matching, no two sessions of one
@@ -30,16 +30,61 @@ problem gives the same proposal.
 
 Terms 2–4 are "lexicographic by weighting": each weight is computed from the problem's own
 ranges (see `scheduling.optimiser.index`), never guessed, and the objective stays an integer.
-The matching's ranking weights (`scheduling.matching.WEIGHTS`) give the reciprocity and
-experience points the optimiser reads. How the optimiser maximises this objective (staffing
-first, then the rest, both with CP-SAT) is in `scheduling/optimiser/solve.py`.
+The ranking's weights (`Weights`, below: what one posting's candidates and one technologist's
+postings are ordered by) give the reciprocity and experience points the optimiser reads, so a
+hospital's reciprocity and a technologist's experience count the same in both. How the
+optimiser maximises its objective (staffing first, then the rest, both with CP-SAT) is in
+`scheduling/optimiser/solve.py`.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["OBJECTIVE", "Objective"]
+from marketplace.models import Urgency
+
+__all__ = ["OBJECTIVE", "WEIGHTS", "Objective", "Weights"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The soft terms of a match and what each is worth. A score is the sum of the points of
+    its terms; hard filters add nothing (they all pass, or the match is not shown). Every term
+    is bounded so that none drowns the others: a score lies between -20 and 90.
+
+    - `urgency`: points by the posting's urgency lane (0 / 10 / 20). For a technologist it
+      orders their postings; for a posting's candidates it is the same for all, and shown.
+    - `per_vendor_session` × completed sessions of the technologist on scanners of the
+      posting's vendor, counting at most `sessions_counted` (0..20).
+    - `per_hospital_session` × completed sessions at the posting's hospital, counting at most
+      `sessions_counted` (0..20).
+    - `per_reciprocity_hour` × net hours of the reciprocity ledger, counting at most
+      `reciprocity_hours_counted` either way (-20..20). For a posting's candidates: the hours
+      the posting's hospital gave the hospital lending the candidate, minus those it received
+      from it (a lender that owes the posting's hospital comes first; a candidate offering
+      their own time scores 0). For a technologist: the posting hospital's hours given to the
+      whole network minus those received (hospitals that gave more come first).
+    - `fairness` × the share of the weekly cap still free in the session's week (0..10): at
+      equal fit, whoever holds fewer confirmed hours that week ranks higher.
+    """
+
+    urgency: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(
+            {Urgency.ROUTINE: 0.0, Urgency.PRIORITY: 10.0, Urgency.URGENT: 20.0}
+        )
+    )
+    per_vendor_session: float = 2.0
+    per_hospital_session: float = 2.0
+    sessions_counted: int = 10
+    per_reciprocity_hour: float = 0.5
+    reciprocity_hours_counted: int = 40
+    fairness: float = 10.0
+
+
+WEIGHTS = Weights()
+
+
+WEIGHTS = Weights()
 
 
 @dataclass(frozen=True)

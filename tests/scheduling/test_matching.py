@@ -1,6 +1,6 @@
 """Matching: who can take a posting (and which postings a technologist can take), ranked, with
 reasons. Every hard filter agrees with what the booking services accept; the soft terms order
-as `scheduling.matching.WEIGHTS` documents. Frozen clock: Monday 23 November 2026, 09:00 UTC;
+as `scheduling.weights.WEIGHTS` documents. Frozen clock: Monday 23 November 2026, 09:00 UTC;
 sessions in the weeks after (Brussels time)."""
 
 from collections.abc import Callable
