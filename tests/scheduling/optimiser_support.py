@@ -197,7 +197,8 @@ def assert_unfilled_true(p: Problem, proposal: Proposal) -> None:
 def assert_runner_ups_true(p: Problem, proposal: Proposal) -> None:
     """Each runner-up is another qualified technologist, and why they were not chosen holds in
     the proposal: proposed for a clashing session, no room under the cap that week, more hours
-    this fortnight, or a lower score."""
+    this fortnight (each figure, booked and proposed, as the proposal counts it), or a lower
+    score."""
     state = state_of(p, proposal)
     index = state.index
     for a in proposal.assignments:
