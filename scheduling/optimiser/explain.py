@@ -3,10 +3,15 @@ fortnight and the runner-up; for each session left open, who qualifies and what 
 
 Every sentence is read off the proposal itself, so a test (or a manager) can check it: a
 technologist named as proposed elsewhere holds a clashing session in the proposal; one named at
-their weekly cap has no room left for the session in that week."""
+their weekly cap has no room left for the session in that week. A row speaks for the whole
+proposal, not for itself alone: its weekly-cap line counts every session the proposal gives the
+technologist that week (the ranking's line counts only this one), and every figure of hours
+says how much is booked already and how much the proposal adds."""
 
+from collections import Counter
 from collections.abc import Sequence
 
+from scheduling import workload
 from scheduling.matching import Reason
 from scheduling.optimiser.index import Index, State
 from scheduling.optimiser.problem import Pair
@@ -25,6 +30,9 @@ def proposal_from(
     objective is left (solve's proposals); the greedy baseline's are not."""
     assignments = []
     unfilled = []
+    sessions_in_week = Counter(
+        (tid, index.pairs[sid, tid].week) for sid, tid in state.holder.items()
+    )
     for sid in index.order:
         tid = state.holder.get(sid)
         if tid is None:
@@ -32,12 +40,13 @@ def proposal_from(
             continue
         pair = index.pairs[sid, tid]
         runner_up = _runner_up(index, pair)
+        cap = _cap_reason(index, state, pair, sessions_in_week[tid, pair.week])
         fairness = _fairness_line(index, state, pair, runner_up)
         assignments.append(
             Assignment(
                 session_id=sid,
                 technologist_id=tid,
-                reasons=(*pair.reasons, Reason("fairness", fairness, 0)),
+                reasons=(*_with_cap(pair.reasons, cap), Reason("fairness", fairness, 0)),
                 runner_up=(
                     None
                     if runner_up is None
@@ -74,16 +83,66 @@ def _runner_up(index: Index, chosen: Pair) -> Pair | None:
     return min(others, key=lambda p: (-index.fit(p), p.technologist_id))
 
 
+def _cap_reason(index: Index, state: State, pair: Pair, sessions: int) -> Reason:
+    """The weekly cap in this pair's week with the whole proposal: the confirmed minutes (what
+    the cap less what it leaves) and every session proposed to the technologist that week."""
+    tid, week = pair.technologist_id, pair.week
+    cap = int(workload.WEEKLY_CAP_HOURS * 60)
+    booked = confirmed_in_week(cap, index.technologists[tid].cap_left.get(week, 0))
+    proposed = state.week_minutes.get((tid, week), 0)
+    which = (
+        "this session, the proposal's only one"
+        if sessions == 1
+        else f"this proposal's {sessions} sessions"
+    )
+    return Reason(
+        "weekly_cap",
+        f"{hours(booked + proposed)} of {workload.hours_text(workload.WEEKLY_CAP_HOURS)} that "
+        f"week with {which} ({split(booked, proposed)}) ✓",
+        0,
+    )
+
+
+def _with_cap(reasons: tuple[Reason, ...], cap: Reason) -> tuple[Reason, ...]:
+    """The ranking's reasons with its weekly-cap line (this session alone) replaced, in place,
+    by the proposal's; added at the end when the ranking gave none."""
+    if not any(r.term == cap.term for r in reasons):
+        return (*reasons, cap)
+    return tuple(cap if r.term == cap.term else r for r in reasons)
+
+
 def _fairness_line(index: Index, state: State, pair: Pair, runner_up: Pair | None) -> str:
-    minutes = index.sessions[pair.session_id].minutes
-    before = state.total(pair.technologist_id) - minutes
-    line = f"{hours(before)} this fortnight"
+    """The chosen's hours this fortnight without this session, and the runner-up's with the
+    proposal when they are more: the two figures fairness compares."""
+    before = _before(index, state, pair)
+    line = (
+        f"{hours(before)} this fortnight without this session "
+        f"({_held(index, state, pair, without=True)})"
+    )
     if runner_up is not None:
         theirs = state.total(runner_up.technologist_id)
         if theirs > before:
             name = index.technologists[runner_up.technologist_id].name
-            line += f", fewer than {name} ({hours(theirs)})"
+            line += (
+                f", fewer than {name}, who would hold {hours(theirs)} with this proposal "
+                f"({_held(index, state, runner_up, without=False)})"
+            )
     return line
+
+
+def _before(index: Index, state: State, chosen: Pair) -> int:
+    """The chosen technologist's minutes over the horizon, booked and proposed, but for the
+    session of `chosen`."""
+    return state.total(chosen.technologist_id) - index.sessions[chosen.session_id].minutes
+
+
+def _held(index: Index, state: State, pair: Pair, *, without: bool) -> str:
+    """ "3 h booked + 4 h proposed": the technologist's hours split, leaving out the session of
+    `pair` when `without` (the chosen's)."""
+    tid = pair.technologist_id
+    booked = index.technologists[tid].fortnight_minutes
+    total = _before(index, state, pair) if without else state.total(tid)
+    return split(booked, total - booked)
 
 
 def _why_not(index: Index, state: State, other: Pair, chosen: Pair, *, polished: bool) -> str:
@@ -100,12 +159,18 @@ def _why_not(index: Index, state: State, other: Pair, chosen: Pair, *, polished:
     if state.room(other) < session.minutes:
         return f"at their weekly cap in the week of {week_label(other)}"
     theirs = state.total(other.technologist_id)
-    before = state.total(chosen.technologist_id) - session.minutes
+    before = _before(index, state, chosen)
     if polished:
         taking = index.penalty(theirs + session.minutes) - index.penalty(theirs)
         keeping = index.penalty(before + session.minutes) - index.penalty(before)
         if taking > keeping:
-            return f"more hours this fortnight ({hours(theirs)} against {hours(before)})"
+            name = index.technologists[chosen.technologist_id].name
+            theirs_split = _held(index, state, other, without=False)
+            before_split = _held(index, state, chosen, without=True)
+            return (
+                f"would hold {hours(theirs)} this fortnight with this proposal ({theirs_split}), "
+                f"more than {name}'s {hours(before)} without this session ({before_split})"
+            )
         if other.reciprocity < chosen.reciprocity:
             return (
                 f"lower score: reciprocity {points(other.reciprocity)} against "
@@ -187,6 +252,15 @@ def _unfilled(index: Index, state: State, sid: int) -> Unfilled:
 
 def hours(minutes: int) -> str:
     return f"{round(minutes / 60, 1):g} h"
+
+
+def split(booked: int, proposed: int) -> str:
+    return f"{hours(booked)} booked + {hours(proposed)} proposed"
+
+
+def confirmed_in_week(cap: int, left: int) -> int:
+    """Minutes confirmed in a week whose cap of `cap` minutes leaves `left`."""
+    return max(0, cap - left)
 
 
 def points(scaled: int) -> str:

@@ -2,15 +2,18 @@
 proposal keeps the hard rules and tells the truth."""
 
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from scheduling import workload
 from scheduling.matching import Reason
 from scheduling.optimiser.index import Index, State
 from scheduling.optimiser.problem import Pair, Problem, Session, Technologist
 from scheduling.optimiser.solve import Proposal
 
 MONDAY = date(2026, 12, 7)
+CAP = workload.hours_text(workload.WEEKLY_CAP_HOURS)  # "38"
 BUFFER = timedelta(minutes=30)
 
 
@@ -60,12 +63,32 @@ def pair(s: Session, tid: int, reciprocity: int = 0, experience: int = 0) -> Pai
 def problem(
     sessions: list[Session], technologists: list[Technologist], pairs: list[Pair]
 ) -> Problem:
+    """The Problem, each pair with the ranking's weekly-cap line (this session alone, over what
+    the technologist has confirmed that week), as `problem_for` gives it."""
+    minutes = {s.id: s.minutes for s in sessions}
+    people = {t.id: t for t in technologists}
+    pairs = [
+        replace(q, reasons=(*q.reasons, _ranking_cap(people[q.technologist_id], q, minutes)))
+        if q.technologist_id in people and q.session_id in minutes
+        else q
+        for q in pairs
+    ]
     return Problem(
         sessions=tuple(sorted(sessions, key=lambda s: (s.starts_at, s.id))),
         technologists=tuple(sorted(technologists, key=lambda t: t.id)),
         pairs=tuple(sorted(pairs, key=lambda p: (p.session_id, p.technologist_id))),
         rest_buffer=BUFFER,
     )
+
+
+def _ranking_cap(person: Technologist, q: Pair, minutes: dict[int, int]) -> Reason:
+    held = confirmed(person, q.week) + minutes[q.session_id]
+    return Reason("weekly_cap", f"{held / 60:g} h of {CAP} that week with this session ✓", 0)
+
+
+def confirmed(person: Technologist, week: date) -> int:
+    """Minutes confirmed that week: the cap less what it leaves (cap_left)."""
+    return max(0, int(workload.WEEKLY_CAP_HOURS * 60) - person.cap_left.get(week, 0))
 
 
 def market(seed: int, sessions: int = 60, technologists: int = 20, days: int = 14) -> Problem:
@@ -174,7 +197,8 @@ def assert_unfilled_true(p: Problem, proposal: Proposal) -> None:
 def assert_runner_ups_true(p: Problem, proposal: Proposal) -> None:
     """Each runner-up is another qualified technologist, and why they were not chosen holds in
     the proposal: proposed for a clashing session, no room under the cap that week, more hours
-    this fortnight, or a lower score."""
+    this fortnight (each figure, booked and proposed, as the proposal counts it), or a lower
+    score."""
     state = state_of(p, proposal)
     index = state.index
     for a in proposal.assignments:
@@ -193,8 +217,9 @@ def assert_runner_ups_true(p: Problem, proposal: Proposal) -> None:
                 assert any(index.lane[s] > index.lane[a.session_id] for s in busy)
         elif why.startswith("at their weekly cap"):
             assert state.room(other) < minutes
-        elif why.startswith("more hours"):
+        elif why.startswith("would hold"):
             assert state.total(tid) > state.total(a.technologist_id) - minutes
+            assert_more_hours_true(p, proposal, a.session_id, tid, why)
         elif why.startswith("lower score: reciprocity"):
             assert other.reciprocity < chosen.reciprocity
         elif why.startswith("lower score: experience"):
@@ -203,3 +228,112 @@ def assert_runner_ups_true(p: Problem, proposal: Proposal) -> None:
         else:
             assert why.startswith("equal on every term"), why
             assert (other.reciprocity, other.experience) == (chosen.reciprocity, chosen.experience)
+
+
+# --- The figures in the words ------------------------------------------------------------------
+
+_H = r"(\d+(?:\.\d)?) h"
+_SPLIT = rf"\({_H} booked \+ {_H} proposed\)"
+CAP_LINE = re.compile(
+    rf"{_H} of {CAP} that week with "
+    rf"(?:this session, the proposal's only one|this proposal's (\d+) sessions) {_SPLIT} ✓"
+)
+FAIRNESS_LINE = re.compile(
+    rf"{_H} this fortnight without this session {_SPLIT}"
+    rf"(?:, fewer than (.+), who would hold {_H} with this proposal {_SPLIT})?"
+)
+MORE_HOURS = re.compile(
+    rf"would hold {_H} this fortnight with this proposal {_SPLIT}, "
+    rf"more than (.+)'s {_H} without this session {_SPLIT}"
+)
+
+
+def assert_hours(shown: tuple[str, ...], minutes: tuple[int, ...], text: str) -> None:
+    """Each figure shown (hours, to a tenth) is the count of minutes it stands for."""
+    assert len(shown) == len(minutes)
+    for figure, count in zip(shown, minutes, strict=True):
+        assert abs(float(figure) * 60 - count) <= 3, f"{figure} h for {count} min: {text}"
+
+
+class Held:
+    """What the proposal gives each technologist, counted from its assignments alone."""
+
+    def __init__(self, p: Problem, proposal: Proposal) -> None:
+        self.sessions = {s.id: s for s in p.sessions}
+        self.people = {t.id: t for t in p.technologists}
+        self.pairs = {(q.session_id, q.technologist_id): q for q in p.pairs}
+        self.holder = {a.session_id: a.technologist_id for a in proposal.assignments}
+
+    def proposed(self, tid: int, week: date | None = None) -> list[int]:
+        """The sessions proposed to `tid` (in `week`, the pair's, when given)."""
+        return [
+            sid
+            for sid, holder in self.holder.items()
+            if holder == tid and (week is None or self.pairs[sid, tid].week == week)
+        ]
+
+    def minutes(self, sids: list[int]) -> int:
+        return sum(self.sessions[sid].minutes for sid in sids)
+
+    def split(self, tid: int, *, without: int | None = None) -> tuple[int, int, int]:
+        """(total, booked, proposed) minutes over the horizon, leaving out session `without`."""
+        booked = self.people[tid].fortnight_minutes
+        proposed = self.minutes([s for s in self.proposed(tid) if s != without])
+        return booked + proposed, booked, proposed
+
+
+def assert_reasons_true(p: Problem, proposal: Proposal) -> None:
+    """Each assignment's reasons are the ranking's, but for the weekly-cap line, which counts
+    every session the proposal gives the technologist that week on top of what they have
+    confirmed, and a last fairness line whose hours (booked, proposed) and comparison with the
+    runner-up are those of the proposal."""
+    held = Held(p, proposal)
+    for a in proposal.assignments:
+        tid, sid = a.technologist_id, a.session_id
+        q = held.pairs[sid, tid]
+        *reasons, fairness = a.reasons
+        assert fairness.term == "fairness"
+        assert [r.term for r in reasons] == [r.term for r in q.reasons]
+        for mine, ranking in zip(reasons, q.reasons, strict=True):
+            assert mine == ranking or mine.term == "weekly_cap"
+        (cap,) = [r for r in reasons if r.term == "weekly_cap"]
+        assert cap.points == 0
+        match = CAP_LINE.fullmatch(cap.text)
+        assert match, cap.text
+        total, count, booked, proposed = match.groups()
+        week = held.proposed(tid, q.week)
+        assert sid in week
+        assert int(count or 1) == len(week), cap.text
+        booked_m = confirmed(held.people[tid], q.week)
+        proposed_m = held.minutes(week)
+        assert booked_m + proposed_m <= int(workload.WEEKLY_CAP_HOURS * 60)
+        assert_hours(
+            (total, booked, proposed), (booked_m + proposed_m, booked_m, proposed_m), cap.text
+        )
+        match = FAIRNESS_LINE.fullmatch(fairness.text)
+        assert match, fairness.text
+        before, booked, proposed, name, theirs, their_booked, their_proposed = match.groups()
+        mine_m = held.split(tid, without=sid)
+        assert_hours((before, booked, proposed), mine_m, fairness.text)
+        theirs_m = None if a.runner_up is None else held.split(a.runner_up[0])
+        if theirs_m is not None and theirs_m[0] > mine_m[0]:
+            assert a.runner_up is not None
+            assert name == held.people[a.runner_up[0]].name, fairness.text
+            assert_hours((theirs, their_booked, their_proposed), theirs_m, fairness.text)
+        else:
+            assert name is None, fairness.text
+
+
+def assert_more_hours_true(p: Problem, proposal: Proposal, sid: int, other: int, why: str) -> None:
+    """A runner-up's "would hold more hours": their hours with the proposal (booked, proposed)
+    against the chosen's without this session, each as counted from the proposal."""
+    held = Held(p, proposal)
+    chosen = held.holder[sid]
+    match = MORE_HOURS.fullmatch(why)
+    assert match, why
+    theirs, booked, proposed, name, before, chosen_booked, chosen_proposed = match.groups()
+    theirs_m, before_m = held.split(other), held.split(chosen, without=sid)
+    assert theirs_m[0] > before_m[0], why
+    assert name == held.people[chosen].name, why
+    assert_hours((theirs, booked, proposed), theirs_m, why)
+    assert_hours((before, chosen_booked, chosen_proposed), before_m, why)

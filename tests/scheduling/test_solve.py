@@ -13,6 +13,7 @@ from scheduling.optimiser.solve import Progress, Proposal, greedy, solve
 from tests.scheduling.optimiser_support import (
     MONDAY,
     assert_feasible,
+    assert_reasons_true,
     assert_runner_ups_true,
     assert_unfilled_true,
     market,
@@ -118,12 +119,14 @@ def test_random_markets_keep_every_rule_and_every_unfilled_reason_is_true(seed):
     assert_feasible(p, proposal)
     assert_unfilled_true(p, proposal)
     assert_runner_ups_true(p, proposal)
+    assert_reasons_true(p, proposal)
     assert proposal.objective <= proposal.bound
     if proposal.status == "optimal":  # the objective counted here is CP-SAT's
         assert proposal.objective == proposal.bound
     base = greedy(p)
     assert_feasible(p, base)
     assert_unfilled_true(p, base)
+    assert_reasons_true(p, base)
     assert proposal.objective >= base.objective
 
 
@@ -180,8 +183,88 @@ def test_fairness_gives_the_session_to_whoever_holds_fewer_hours():
     (assignment,) = proposal.assignments
     assert assignment.technologist_id == 2
     assert assignment.reasons[-1].term == "fairness"
-    assert assignment.reasons[-1].text == "12 h this fortnight, fewer than Ana (20 h)"
-    assert assignment.runner_up == (1, "more hours this fortnight (20 h against 12 h)")
+    assert assignment.reasons[-1].text == (
+        "12 h this fortnight without this session (12 h booked + 0 h proposed), "
+        "fewer than Ana, who would hold 20 h with this proposal (20 h booked + 0 h proposed)"
+    )
+    assert assignment.runner_up == (
+        1,
+        "would hold 20 h this fortnight with this proposal (20 h booked + 0 h proposed), "
+        "more than Ben's 12 h without this session (12 h booked + 0 h proposed)",
+    )
+    assert_reasons_true(p, proposal)
+    assert_runner_ups_true(p, proposal)
+
+
+def test_hours_the_proposal_gives_are_told_apart_from_hours_booked():
+    """Sofia has nothing booked but the proposal gives her two 4 h sessions that only she can
+    take; Ana has 3 h booked. Wednesday's session goes to Ana, and both lines say that Sofia's
+    8 h are the proposal's."""
+    monday, tuesday = session(1, 0, 8, 12), session(2, 1, 8, 12)
+    wednesday = session(3, 2, 8, 12)
+    p = problem(
+        [monday, tuesday, wednesday],
+        [technologist(1, "Sofia Rossi"), technologist(2, "Ana Lima", held_h=3)],
+        [
+            pair(monday, 1),
+            pair(tuesday, 1),
+            pair(wednesday, 1, experience=4000),
+            pair(wednesday, 2),
+        ],
+    )
+
+    proposal = solve(p)
+
+    assert holders(proposal) == {1: 1, 2: 1, 3: 2}
+    (ana,) = [a for a in proposal.assignments if a.session_id == 3]
+    assert ana.reasons[-1].text == (
+        "3 h this fortnight without this session (3 h booked + 0 h proposed), fewer than "
+        "Sofia Rossi, who would hold 8 h with this proposal (0 h booked + 8 h proposed)"
+    )
+    assert ana.runner_up == (
+        1,
+        "would hold 8 h this fortnight with this proposal (0 h booked + 8 h proposed), "
+        "more than Ana Lima's 3 h without this session (3 h booked + 0 h proposed)",
+    )
+    assert_reasons_true(p, proposal)
+    assert_runner_ups_true(p, proposal)
+
+
+def test_the_weekly_cap_line_counts_every_session_proposed_that_week():
+    """Ana has 3 h confirmed each week; the proposal gives her sessions of 3, 3 and 4 h in the
+    first week and one of 4 h in the second. Each row of the first week says 13 h, not the 6 h
+    or 7 h its session alone would make."""
+    first = [session(1, 0, 8, 11), session(2, 1, 8, 11), session(3, 2, 8, 12)]
+    second = session(4, 7, 8, 12)
+    p = problem(
+        [*first, second],
+        [technologist(1, "Ana", cap_h=35)],
+        [pair(s, 1) for s in [*first, second]],
+    )
+
+    proposal = solve(p)
+
+    caps = {
+        a.session_id: next(r for r in a.reasons if r.term == "weekly_cap")
+        for a in proposal.assignments
+    }
+    assert holders(proposal) == {1: 1, 2: 1, 3: 1, 4: 1}
+    for sid in (1, 2, 3):
+        assert caps[sid].text == (
+            "13 h of 38 that week with this proposal's 3 sessions (3 h booked + 10 h proposed) ✓"
+        )
+        assert caps[sid].points == 0
+    assert caps[4].text == (
+        "7 h of 38 that week with this session, the proposal's only one "
+        "(3 h booked + 4 h proposed) ✓"
+    )
+    # In place of the ranking's line, which spoke for the session alone.
+    assert [r.term for r in proposal.assignments[0].reasons] == [
+        "licence",
+        "weekly_cap",
+        "fairness",
+    ]
+    assert_reasons_true(p, proposal)
 
 
 def test_at_equal_hours_reciprocity_comes_before_experience():
