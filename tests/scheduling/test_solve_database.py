@@ -13,7 +13,11 @@ from scheduling.optimiser.build import problem_for
 from scheduling.optimiser.solve import solve
 from tests.conftest import World
 from tests.factories import MembershipFactory, ScannerFactory, UserFactory
-from tests.scheduling.optimiser_support import assert_runner_ups_true, assert_unfilled_true
+from tests.scheduling.optimiser_support import (
+    assert_reasons_true,
+    assert_runner_ups_true,
+    assert_unfilled_true,
+)
 from tests.scheduling.support import NOW, Clock, available, confirmed, licensed, local, post
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +62,7 @@ def test_a_hospitals_proposal_sent_and_accepted_passes_every_booking_check(
     assert proposal.status == "optimal"
     assert {s.id for s in problem.sessions} == {p.pk for p in [*monday, *tuesday, *thursday]}
     assert_unfilled_true(problem, proposal)
+    assert_reasons_true(problem, proposal)
     assert_runner_ups_true(problem, proposal)
     people = {u.pk: u for u in (ann, bob, cas)}
     postings = {p.pk: p for p in [*monday, *tuesday, *thursday]}
