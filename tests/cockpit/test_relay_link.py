@@ -149,7 +149,8 @@ async def nothing_but_probes(socket: Socket, seconds: float = 0.2) -> None:
     """For a moment (several probe and watchdog rounds), nothing but probes arrives."""
     held: list[dict[str, Any]] = socket.__dict__.setdefault("held", [])
     assert held == []
-    socket.__dict__.pop("probe", None)  # a socket checked for silence is not probed again
+    # A probe read past before (by `recv`) stays the one out: the relay sends no other until
+    # it is echoed or given up, so dropping it here would leave the socket unprobed for good.
     # Polled, as `receive_nothing` does: a `receive_output` that times out cancels the socket.
     queue = socket.communicator.output_queue
     loop = asyncio.get_running_loop()
