@@ -131,6 +131,32 @@
       button.disabled = ticked === 0;
     }
     form.addEventListener("change", count);
+    // The ticked ids go as ONE field: a form of thousands of checkboxes would pass Django's
+    // limit on form fields. The checkboxes are disabled so that they are not sent as well.
+    form.addEventListener("submit", function () {
+      var boxes = form.querySelectorAll('input[name="row"]');
+      var ids = [];
+      for (var i = 0; i < boxes.length; i++) {
+        if (boxes[i].checked) { ids.push(boxes[i].value); }
+      }
+      var joined = form.querySelector('input[name="rows"]');
+      if (!joined) {
+        joined = document.createElement("input");
+        joined.type = "hidden";
+        joined.name = "rows";
+        form.appendChild(joined);
+      }
+      joined.value = ids.join(",");
+      for (var j = 0; j < boxes.length; j++) { boxes[j].disabled = true; }
+    });
+    // Back to this page from the history: the checkboxes are usable again.
+    window.addEventListener("pageshow", function () {
+      var boxes = form.querySelectorAll('input[name="row"]');
+      for (var i = 0; i < boxes.length; i++) { boxes[i].disabled = false; }
+      var joined = form.querySelector('input[name="rows"]');
+      if (joined) { joined.parentNode.removeChild(joined); }
+      count();
+    });
     count();
   }
 

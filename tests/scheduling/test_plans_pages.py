@@ -143,6 +143,36 @@ def test_send_from_the_page_with_one_row_unticked(
     assert list(Booking.objects.values_list("technologist", flat=True)) == [tech.pk]
 
 
+def test_send_from_the_page_takes_the_ticked_ids_as_one_field(
+    world: World, proposal: Plan, tech: User, second: User
+) -> None:
+    ids = [str(row.pk) for row in proposal.rows.exclude(technologist=None)]
+    answer = client_for(world.manager).post(
+        f"/plans/{proposal.pk}/send/", {"rows": ",".join(ids)}, follow=True
+    )
+    assert "2 invitations sent." in answer.content.decode()
+    assert sorted(Booking.objects.values_list("technologist", flat=True)) == sorted(
+        [tech.pk, second.pk]
+    )
+
+
+def test_a_send_of_more_ids_than_django_takes_fields_reaches_the_plan(
+    world: World, proposal: Plan
+) -> None:
+    # 1,500 ids in one field: past DATA_UPLOAD_MAX_NUMBER_FIELDS as checkboxes, within the bound.
+    ids = ",".join(str(900_000 + number) for number in range(1500))
+    answer = client_for(world.manager).post(
+        f"/plans/{proposal.pk}/send/", {"rows": ids}, follow=True
+    )
+    assert answer.status_code == 200
+    assert "Not rows of this plan: 900000" in answer.content.decode()
+    too_many = ",".join(str(900_000 + number) for number in range(plans.MAX_SEND_ROWS + 1))
+    refused = client_for(world.manager).post(f"/plans/{proposal.pk}/send/", {"rows": too_many})
+    assert refused.status_code == 400
+    assert f"at most {plans.MAX_SEND_ROWS}".encode() in refused.content
+    assert not Booking.objects.exists()
+
+
 @pytest.mark.parametrize(
     "rows", [[], ["x"], ["0"], ["9" * 40], ["999999"], ["1"] * (plans.MAX_SEND_ROWS + 1)]
 )
