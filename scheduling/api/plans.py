@@ -196,7 +196,12 @@ class PlanSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PlanRowSerializer(many=True))
     def get_rows(self, plan: Plan) -> list[Any]:
-        if plan.status not in (PlanStatus.DONE, PlanStatus.CANCELLED, PlanStatus.SENT):
+        if plan.status not in (
+            PlanStatus.DONE,
+            PlanStatus.CANCELLED,
+            PlanStatus.SENDING,
+            PlanStatus.SENT,
+        ):
             return []
         return list(PlanRowSerializer(plan_services.plan_rows(plan), many=True).data)
 

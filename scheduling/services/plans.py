@@ -7,9 +7,9 @@ builds the Problem (`scheduling.optimiser.build.problem_for`) and solves it
 solver's progress (at most every PROGRESS_EVERY_S) and pushes it to the plan's viewers, and asks
 the solver to stop once someone cancelled; then it stores one row per posting. A solve that
 raises leaves the plan failed, with a message, never running. `plan_send` invites each ticked
-row's technologist through `booking_invite`, each in its own savepoint: a row that no longer
-holds (the posting was booked or cancelled, the technologist got busy) says why, and the others
-are sent.
+row's technologist through `booking_invite`, each row its own short transaction: a row that no
+longer holds (the posting was booked or cancelled, the technologist got busy) says why, and the
+others are sent.
 
 Who may do what is one rule (`plan_access_check`): a hospital's plans are its managers' (and
 platform admins'), the network's plans are platform admins'. Everyone else gets what the rest of
@@ -493,21 +493,59 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
     return plan
 
 
-@transaction.atomic
 def plan_send(*, actor: User, plan: Plan, row_ids: Sequence[int]) -> list[PlanRow]:
     """Invite the technologist of each of `row_ids` (the rows left ticked) to their posting,
-    through `booking_invite` and every check it makes, each in a savepoint of its own: a row
-    that no longer holds is reported with why, and the others are still sent. A plan is sent
-    once. Returns every row of the plan, with its outcome."""
+    through `booking_invite` and every check it makes: a row that no longer holds is reported
+    with why, and the others are still sent. A plan is sent once.
+
+    Thousands of rows take a while: never one transaction (it would hold the database's write
+    lock, SQLite's whole-file one, for the whole send). The plan is claimed first, in a short
+    transaction (status `sending`: a second send gets 409); then each row is its own short
+    transaction, its invitation and its outcome together; the plan's final word comes last. A
+    send that dies midway leaves the rows sent so far recorded as sent. Returns every row of the
+    plan, with its outcome."""
     if len(row_ids) > MAX_SEND_ROWS:
         raise ValidationFailed(f"Send at most {MAX_SEND_ROWS} rows at once.")
+    plan, rows, chosen = _send_claim(actor=actor, plan=plan, row_ids=row_ids)
+    sent = stale = 0
+    try:
+        for row in rows:
+            if not row.ticked or row.technologist is None:
+                continue
+            if _send_row(actor, row):
+                sent += 1
+            else:
+                stale += 1
+    except BaseException as error:
+        _send_finish(
+            actor,
+            plan,
+            sent=sent,
+            stale=stale,
+            unticked=len(rows) - len(chosen),
+            broke=type(error).__name__,
+        )
+        raise
+    _send_finish(actor, plan, sent=sent, stale=stale, unticked=len(rows) - len(chosen))
+    return rows
+
+
+@transaction.atomic
+def _send_claim(
+    *, actor: User, plan: Plan, row_ids: Sequence[int]
+) -> tuple[Plan, list[PlanRow], set[int]]:
+    """Check the send and claim the plan for it (status `sending`), the ticks stored."""
     plan = _locked(plan)
     plan_access_check(actor, hospital_id=plan.hospital_id)
     if plan.status not in SENDABLE_STATUSES:
         raise Conflict(
-            f"This plan is {plan.get_status_display().lower()}; only a finished plan is sent."
-            if plan.status != PlanStatus.SENT
-            else "This plan was already sent."
+            {
+                PlanStatus.SENT: "This plan was already sent.",
+                PlanStatus.SENDING: "This plan is being sent: its outcomes show here shortly.",
+            }.get(
+                PlanStatus(plan.status),
+                f"This plan is {plan.get_status_display().lower()}; only a finished plan is sent.",
+            )
         )
     rows = list(
         plan.rows.select_related("posting__hospital", "posting__site", "technologist").order_by(
@@ -523,46 +561,67 @@ def plan_send(*, actor: User, plan: Plan, row_ids: Sequence[int]) -> list[PlanRo
     if nobody:
         raise ValidationFailed(
             f"Row{'s' if len(nobody) > 1 else ''} {', '.join(map(str, nobody[:10]))} "
-            "propose nobody: there is no invitation to send."
+            f"propose{'' if len(nobody) > 1 else 's'} nobody: there is no invitation to send."
         )
     if not chosen:
         raise ValidationFailed("Tick at least one row to send.")
-    sent = stale = 0
     for row in rows:
         row.ticked = row.pk in chosen
-        if not row.ticked or row.technologist is None:
-            continue
-        try:
-            with transaction.atomic():
-                booking = booking_invite(
-                    actor=actor, posting=row.posting, technologist=row.technologist
-                )
-        except DomainError as error:
-            row.outcome = RowOutcome.STALE
-            row.outcome_message = f"No longer holds: {error.message}"
-            stale += 1
-        else:
+    PlanRow.objects.bulk_update(rows, ["ticked"])
+    plan.status = PlanStatus.SENDING
+    plan.sent_at = timezone.now()
+    plan.sent_by = actor
+    plan.message = f"Sending {len(chosen)} invitation{'s' if len(chosen) != 1 else ''}…"
+    plan.save(update_fields=["status", "sent_at", "sent_by", "message", "updated_at"])
+    transaction.on_commit(lambda: _push(plan), robust=True)
+    return plan, rows, chosen
+
+
+def _send_row(actor: User, row: PlanRow) -> bool:
+    """One row's invitation and its outcome, in one short transaction. True when sent."""
+    assert row.technologist is not None
+    try:
+        with transaction.atomic():
+            booking = booking_invite(
+                actor=actor, posting=row.posting, technologist=row.technologist
+            )
             row.outcome = RowOutcome.SENT
             row.booking = booking
             row.outcome_message = f"Invitation sent to {row.technologist.display_name}."
-            sent += 1
-    PlanRow.objects.bulk_update(rows, ["ticked", "outcome", "outcome_message", "booking"])
-    plan.status = PlanStatus.SENT
-    plan.sent_at = timezone.now()
-    plan.sent_by = actor
-    plan.message = f"{sent} invitation{'s' if sent != 1 else ''} sent" + (
+            row.save(update_fields=["outcome", "outcome_message", "booking"])
+        return True
+    except DomainError as error:
+        row.outcome = RowOutcome.STALE
+        row.booking = None
+        row.outcome_message = f"No longer holds: {error.message}"
+        row.save(update_fields=["outcome", "outcome_message", "booking"])
+        return False
+
+
+def _send_finish(
+    actor: User, plan: Plan, *, sent: int, stale: int, unticked: int, broke: str = ""
+) -> None:
+    """The plan's final word on its send (also when the send broke off: what went out)."""
+    message = f"{sent} invitation{'s' if sent != 1 else ''} sent" + (
         f"; {stale} no longer held." if stale else "."
     )
-    plan.save(update_fields=["status", "sent_at", "sent_by", "message", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="plan.sent",
-        target=plan,
-        hospital=plan.hospital,
-        data={"sent": sent, "no_longer_holds": stale, "unticked": len(rows) - len(chosen)},
-    )
-    transaction.on_commit(lambda: _push(plan), robust=True)
-    return rows
+    if broke:
+        message += (
+            f" The send stopped on an error ({broke}): the rows without an outcome were not sent."
+        )
+    with transaction.atomic():
+        plan.status = PlanStatus.SENT
+        plan.message = message
+        plan.save(update_fields=["status", "message", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="plan.sent",
+            target=plan,
+            hospital=plan.hospital,
+            data={"sent": sent, "no_longer_holds": stale, "unticked": unticked}
+            | ({"error": broke} if broke else {}),
+        )
+        transaction.on_commit(lambda: _push(plan), robust=True)
 
 
 def _locked(plan: Plan) -> Plan:

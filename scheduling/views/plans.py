@@ -92,7 +92,12 @@ def network_plan_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse:
     plan = plan_services.access_plan(request.user, plan_id)
-    over = plan.status in (PlanStatus.DONE, PlanStatus.CANCELLED, PlanStatus.SENT)
+    over = plan.status in (
+        PlanStatus.DONE,
+        PlanStatus.CANCELLED,
+        PlanStatus.SENDING,
+        PlanStatus.SENT,
+    )
     rows = [_local(row) for row in plan_services.plan_rows(plan)] if over else []
     proposed = [row for row in rows if row.technologist_id is not None]
     return render(
@@ -106,7 +111,7 @@ def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse
             "unfilled_count": len(rows) - len(proposed),
             "week": _week_view(rows),
             "sendable": plan.status in plan_services.SENDABLE_STATUSES and bool(proposed),
-            "sent": plan.status == PlanStatus.SENT,
+            "sent": plan.status in (PlanStatus.SENDING, PlanStatus.SENT),
         },
     )
 

@@ -7,6 +7,7 @@ the real one."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from accounts.models import User
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -15,7 +16,7 @@ from marketplace.models import SessionPosting
 from scheduling import tasks
 from scheduling.models import Booking, BookingStatus, Plan, PlanRow, PlanStatus, RowOutcome
 from scheduling.services import plans
-from tests.conftest import World
+from tests.conftest import World, client_for
 from tests.factories import UserFactory
 from tests.scheduling.plans_support import FakeOptimiser, install
 from tests.scheduling.support import Clock, available, confirmed, licensed, local, post
@@ -311,6 +312,88 @@ def test_send_reports_the_row_that_no_longer_holds_and_sends_the_others(
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[rows[first.pk].pk])
 
 
+def test_each_row_is_sent_in_a_short_transaction_of_its_own(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    """A send of thousands of rows must not hold the write lock for all of them: each row's
+    invitation runs in exactly one transaction level above the caller's, the plan claimed
+    (`sending`) and committed before."""
+    install(monkeypatch, FakeOptimiser({two_postings[0]: tech, two_postings[1]: second}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    seen: list[tuple[int, str]] = []
+    real = plans.booking_invite
+
+    def watched(**kwargs):
+        seen.append(
+            (len(connection.atomic_blocks), Plan.objects.values_list("status", flat=True).get())
+        )
+        return real(**kwargs)
+
+    monkeypatch.setattr(plans, "booking_invite", watched)
+    outside = len(connection.atomic_blocks)
+    plans.plan_send(
+        actor=world.manager, plan=plan, row_ids=list(plan.rows.values_list("pk", flat=True))
+    )
+    assert seen == [(outside + 1, PlanStatus.SENDING)] * 2
+    plan.refresh_from_db()
+    assert (plan.status, plan.message) == (PlanStatus.SENT, "2 invitations sent.")
+
+
+def test_a_plan_being_sent_is_not_sent_twice(
+    world: World, tech: User, two_postings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    install(monkeypatch, FakeOptimiser({two_postings[0]: tech}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    Plan.objects.filter(pk=plan.pk).update(status=PlanStatus.SENDING)
+    row = plan.rows.get(posting=two_postings[0])
+    with pytest.raises(Conflict, match="being sent"):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[row.pk])
+    answer = client_for(world.manager).post(
+        f"/api/v1/plans/{plan.pk}/send/", {"rows": [row.pk]}, content_type="application/json"
+    )
+    assert answer.status_code == 409
+    assert not Booking.objects.exists()
+
+
+def test_a_send_that_breaks_midway_records_what_went_out(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, other = two_postings
+    install(monkeypatch, FakeOptimiser({first: tech, other: second}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    real = plans.booking_invite
+    calls: list[int] = []
+
+    def breaks_on_the_second(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the process is going down")
+        return real(**kwargs)
+
+    monkeypatch.setattr(plans, "booking_invite", breaks_on_the_second)
+    with pytest.raises(RuntimeError):
+        plans.plan_send(
+            actor=world.manager, plan=plan, row_ids=list(plan.rows.values_list("pk", flat=True))
+        )
+    went, broke = plan.rows.get(posting=first), plan.rows.get(posting=other)
+    assert went.outcome == RowOutcome.SENT
+    assert went.booking is not None
+    assert (broke.outcome, broke.booking) == ("", None)
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.SENT
+    assert plan.message.startswith("1 invitation sent. The send stopped on an error (RuntimeError)")
+
+
 def test_an_unticked_row_is_not_invited(
     world: World,
     tech: User,
@@ -338,7 +421,7 @@ def test_send_refuses_rows_it_cannot_send(
     nobody = plan.rows.get(posting=other)
     foreign = PlanRow.objects.exclude(plan=plan).first()
     assert foreign is None
-    with pytest.raises(ValidationFailed, match="propose nobody"):
+    with pytest.raises(ValidationFailed, match="proposes nobody"):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[nobody.pk])
     with pytest.raises(ValidationFailed, match="Not rows of this plan"):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[nobody.pk + 1000])
