@@ -19,15 +19,15 @@ the site gives them: 404 for what they may not see, 403 for a role that may not 
 import asyncio
 import logging
 import os
+import queue
+import sys
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
@@ -76,6 +76,8 @@ HORIZON_DAYS_MAX = 28
 MIN_TIME_LIMIT_S = 1.0
 # How often the progress is stored and pushed, and the cancel flag read, while the solver runs.
 PROGRESS_EVERY_S = 0.5
+# A push to the server's loop waits no longer than this (the loop may be stopping).
+PUSH_TIMEOUT_S = 5.0
 # A plan still queued or running this long past its time limit was lost with its worker.
 STALE_AFTER = timedelta(minutes=10)
 # Rows one send may name: a network plan over 14 days holds about a thousand postings.
@@ -232,23 +234,50 @@ def _create(
 
 def plan_solve_start(plan_id: int) -> None:
     """After commit: the solve, off the request. Production: a Celery task. The embedded mode
-    (eager Celery would run it here): one background thread, plans one after another."""
+    (eager Celery would run it here): one background daemon thread, plans one after another."""
     if settings.PLAN_SOLVE_IN_BACKGROUND:
-        loop = _server_loop()
-        if loop is None:
-            _solver_pool.submit(_run_in_background, plan_id)
-            return
-        # Started from the server's loop, the thread's `async_to_sync` (the progress pushes)
-        # comes back to that loop, where the in-memory channel layer's queues live.
-        run = sync_to_async(_run_in_background, thread_sensitive=False, executor=_solver_pool)
-        asyncio.run_coroutine_threadsafe(run(plan_id), loop)
+        # The progress pushes go to the server's loop, where the in-memory channel layer's
+        # queues live (None outside a server: each push runs a loop of its own).
+        _background_submit(plan_id, _server_loop())
         return
     from scheduling.tasks import plan_solve
 
     plan_solve.delay(plan_id)
 
 
-_solver_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-solve")
+# The embedded mode's solver: one daemon thread (never joined at exit, so that Ctrl-C stops the
+# server at once; a plan it was solving is left to the stale sweep), fed by a queue.
+_queue: "queue.Queue[tuple[int, asyncio.AbstractEventLoop | None]]" = queue.Queue()
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
+# The loop that the current thread's progress pushes go to (the background worker's).
+_pushing = threading.local()
+
+
+def _background_submit(plan_id: int, loop: asyncio.AbstractEventLoop | None) -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_background_work, name="plan-solve", daemon=True)
+            _worker.start()
+        _queue.put((plan_id, loop))
+
+
+def plans_waiting() -> list[int]:
+    """The plans queued for the embedded mode's solver, in order (a snapshot)."""
+    with _queue.mutex:
+        return [plan_id for plan_id, _ in _queue.queue]
+
+
+def _background_work() -> None:
+    while True:
+        plan_id, loop = _queue.get()
+        _pushing.loop = loop
+        try:
+            _run_in_background(plan_id)
+        finally:
+            _pushing.loop = None
+            _queue.task_done()
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
@@ -278,7 +307,10 @@ def plans_fail_stale(*, now: datetime) -> int:
         < now
     ]
     for plan in stale:
-        _finish_failed(plan.pk, "The solve stopped without an answer (its worker was lost).")
+        _finish_failed(
+            plan.pk,
+            "The server stopped during the solve (or its worker was lost); run it again.",
+        )
     return len(stale)
 
 
@@ -309,11 +341,47 @@ def plan_run(*, plan_id: int) -> None:
             now=plan.horizon_start,
             horizon=plan.horizon_end - plan.horizon_start,
         )
+        if _cancel_requested(plan.pk):  # pressed while the market was read: no search at all
+            _finish_cancelled_unsolved(plan.pk)
+            return
         proposal = _solve_watched(plan, problem)
         _store(plan.pk, problem, proposal)
     except Exception as error:
+        if _shutting_down():
+            # The server is stopping (Ctrl-C): the plan is left running, and the stale sweep
+            # tells its viewers the server stopped; the database may be gone already.
+            logger.warning("plan %s: the server stopped during the solve", plan_id)
+            return
         logger.exception("plan %s: the solve failed", plan_id)
         _finish_failed(plan_id, f"The solve failed ({type(error).__name__}); try again.")
+
+
+def _shutting_down() -> bool:
+    """Is the interpreter on its way out (the main thread over, or finalising)?"""
+    return sys.is_finalizing() or not threading.main_thread().is_alive()
+
+
+def _finish_cancelled_unsolved(plan_id: int) -> None:
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update(of=("self",)).filter(pk=plan_id).first()
+        if plan is None or plan.status != PlanStatus.RUNNING:
+            return
+        plan.status = PlanStatus.CANCELLED
+        plan.phase = "done"
+        plan.seconds_left = 0.0
+        plan.finished_at = timezone.now()
+        plan.message = "Cancelled while reading the open sessions: nothing was proposed."
+        plan.save(
+            update_fields=[
+                "status",
+                "phase",
+                "seconds_left",
+                "finished_at",
+                "message",
+                "updated_at",
+            ]
+        )
+        transaction.on_commit(lambda: _push(plan), robust=True)
 
 
 @dataclass
@@ -340,28 +408,37 @@ _solve = solve
 
 
 def _solve_watched(plan: Plan, problem: Problem) -> Proposal:
+    """The solve in a daemon thread of its own (a server stopping does not wait for it), while
+    this thread stores its progress and passes on a cancel."""
     watch = _Watch(stop=threading.Event(), lock=threading.Lock())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{plan.pk}") as pool:
-        future = pool.submit(
-            _solve,
-            problem,
-            time_limit_s=plan.time_limit_s,
-            on_progress=watch.progress,
-            should_stop=watch.stop.is_set,
-        )
-        while True:
-            try:
-                proposal = future.result(timeout=PROGRESS_EVERY_S)
-                break
-            except FuturesTimeout:
-                pass
-            finally:
-                progress = watch.take()
-                if progress is not None:
-                    _progress_record(plan.pk, progress)
-                if not watch.stop.is_set() and _cancel_requested(plan.pk):
-                    watch.stop.set()
-    return proposal
+    outcome: dict[str, Any] = {}
+
+    def search() -> None:
+        try:
+            outcome["proposal"] = _solve(
+                problem,
+                time_limit_s=plan.time_limit_s,
+                on_progress=watch.progress,
+                should_stop=watch.stop.is_set,
+            )
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=search, name=f"plan-{plan.pk}", daemon=True)
+    thread.start()
+    while True:
+        thread.join(PROGRESS_EVERY_S)
+        over = not thread.is_alive()
+        progress = watch.take()
+        if progress is not None:
+            _progress_record(plan.pk, progress)
+        if over:
+            break
+        if not watch.stop.is_set() and _cancel_requested(plan.pk):
+            watch.stop.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["proposal"]
 
 
 def _cancel_requested(plan_id: int) -> bool:
@@ -653,10 +730,15 @@ def _push(plan: Plan) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = {"type": "plan.state", "payload": plan_state(plan)}
+    loop = getattr(_pushing, "loop", None)
     try:
-        async_to_sync(layer.group_send)(
-            plan_group(plan.pk), {"type": "plan.state", "payload": plan_state(plan)}
-        )
+        if loop is None:
+            async_to_sync(layer.group_send)(plan_group(plan.pk), message)
+        elif loop.is_running() and not loop.is_closed():
+            send = layer.group_send(plan_group(plan.pk), message)
+            asyncio.run_coroutine_threadsafe(send, loop).result(timeout=PUSH_TIMEOUT_S)
+        # else: the server's loop is gone (it is stopping): nobody is watching.
     except Exception:  # a viewer who misses one update gets the next, or polls
         logger.exception("plan %s: the progress push failed", plan.pk)
 

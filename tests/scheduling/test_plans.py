@@ -4,6 +4,8 @@ booking_invite (a row that no longer holds is reported, the others sent), and th
 network proposal. The solver here is a stand-in (plans_support); test_plans_end_to_end.py runs
 the real one."""
 
+import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
@@ -241,6 +243,104 @@ def test_a_crashed_solve_leaves_the_plan_failed_not_running(
     with pytest.raises(Conflict):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[])
     assert plans.plan_create(actor=world.manager, hospital=world.hospital)[1]
+
+
+def test_cancel_while_building_never_starts_the_search(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    optimiser = install(monkeypatch, FakeOptimiser({posting: tech}))
+    searched: list[int] = []
+
+    def build_then_cancel(**kwargs):
+        problem = optimiser.problem_for(**kwargs)
+        plans.plan_cancel(actor=world.manager, plan=Plan.objects.get())
+        return problem
+
+    monkeypatch.setattr(plans, "_problem_for", build_then_cancel)
+    monkeypatch.setattr(plans, "_solve", lambda *args, **kwargs: searched.append(1))
+    with django_capture_on_commit_callbacks(execute=True):
+        plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    plan.refresh_from_db()
+    assert searched == []
+    assert (plan.status, plan.phase, plan.message) == (
+        PlanStatus.CANCELLED,
+        "done",
+        "Cancelled while reading the open sessions: nothing was proposed.",
+    )
+    assert not plan.rows.exists()
+
+
+def test_the_embedded_solve_runs_in_daemon_threads(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    """A stopping server (Ctrl-C) does not wait for a solve: its threads are daemons."""
+    daemons: list[bool] = []
+    ran = threading.Event()
+
+    def the_run(*, plan_id: int) -> None:
+        daemons.append(threading.current_thread().daemon)
+        ran.set()
+
+    monkeypatch.setattr(plans, "plan_run", the_run)
+    monkeypatch.setattr(plans.settings, "PLAN_SOLVE_IN_BACKGROUND", True)
+    plans.plan_solve_start(123)
+    assert ran.wait(30)
+    monkeypatch.undo()
+    install(
+        monkeypatch,
+        FakeOptimiser(
+            {posting: tech},
+            while_solving=lambda stop: daemons.append(threading.current_thread().daemon),
+        ),
+    )
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.DONE
+    assert daemons == [True, True]
+
+
+def test_a_solve_cut_by_the_server_stopping_is_left_to_the_sweep(
+    world: World,
+    clock: Clock,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    def shutdown(should_stop) -> None:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    install(monkeypatch, FakeOptimiser({posting: tech}, while_solving=shutdown))
+    monkeypatch.setattr(plans, "_shutting_down", lambda: True)
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.RUNNING  # not "The solve failed (RuntimeError)"
+    later = clock.now + timedelta(seconds=plan.time_limit_s) + plans.STALE_AFTER
+    assert plans.plans_fail_stale(now=later + timedelta(seconds=1)) == 1
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.FAILED
+    assert plan.message.startswith("The server stopped during the solve")
+    assert plan.message.endswith("run it again.")
+
+
+def test_no_push_goes_to_a_closed_loop(
+    world: World, tech: User, posting: SessionPosting, monkeypatch, caplog
+) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    closed = asyncio.new_event_loop()
+    closed.close()
+    plans._pushing.loop = closed
+    try:
+        plans._push(plan)
+    finally:
+        plans._pushing.loop = None
+    assert "push failed" not in caplog.text
 
 
 def test_a_plan_lost_with_its_worker_is_failed_before_the_next(
