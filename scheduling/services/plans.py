@@ -545,6 +545,7 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
     plan_access_check(actor, hospital_id=plan.hospital_id)
     if plan.status == PlanStatus.QUEUED:
         plan.status = PlanStatus.CANCELLED
+        plan.phase = "done"
         plan.finished_at = timezone.now()
         plan.message = "Cancelled before the solve started."
     elif plan.status == PlanStatus.RUNNING:
@@ -558,6 +559,7 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
     plan.save(
         update_fields=[
             "status",
+            "phase",
             "finished_at",
             "message",
             "cancel_requested",
@@ -708,6 +710,53 @@ def _locked(plan: Plan) -> Plan:
 # --- What viewers see --------------------------------------------------------------------------
 
 
+# The solver's phases as a manager reads them.
+PHASE_LABELS = {
+    "queued": "Waiting to start",
+    "building": "Reading open sessions and technologists",
+    "solving": "Searching for the best proposal",
+    "explaining": "Writing the reasons",
+    "done": "Done",
+}
+
+
+def plan_phase_label(plan: Plan) -> str:
+    if plan.status == PlanStatus.QUEUED:
+        return PHASE_LABELS["queued"]
+    if not plan.is_active:
+        return PHASE_LABELS["done"]
+    return PHASE_LABELS.get(plan.phase, plan.phase.capitalize())
+
+
+def plan_message(plan: Plan) -> str:
+    """The plan's word to its viewers; a queued plan says what it waits for."""
+    if plan.status != PlanStatus.QUEUED or plan.message:
+        return plan.message
+    ahead = Plan.objects.filter(status__in=ACTIVE_PLAN_STATUSES, pk__lt=plan.pk).count()
+    if ahead == 0:
+        return "Waiting to start."
+    return (
+        "Waiting for another plan to finish"
+        + (f" ({ahead} ahead of this one)." if ahead > 1 else ".")
+        + " Plans are solved one at a time."
+    )
+
+
+def plan_quality(plan: Plan) -> str:
+    """How good the best proposal so far is against the best possible (the solver's proven
+    bound on the objective, which it maximises): "" while unknown."""
+    if plan.objective is None or plan.bound is None or plan.bound <= 0:
+        return ""
+    if plan.solver_status == "optimal" or plan.objective >= plan.bound:
+        return "the best possible"
+    gap = 100 * (1 - plan.objective / plan.bound)
+    return (
+        f"within {gap:.2g} % of the best possible"
+        if gap < 10
+        else (f"within {gap:.0f} % of the best possible")
+    )
+
+
 def plan_state(plan: Plan) -> dict[str, Any]:
     """The plan's state as the page's live bar and the websocket tell it (no rows)."""
     return {
@@ -715,13 +764,15 @@ def plan_state(plan: Plan) -> dict[str, Any]:
         "status": plan.status,
         "status_label": plan.get_status_display(),
         "phase": plan.phase,
+        "phase_label": plan_phase_label(plan),
+        "quality": plan_quality(plan),
         "objective": plan.objective,
         "bound": plan.bound,
         "seconds_left": plan.seconds_left,
         "time_limit_s": plan.time_limit_s,
         "solutions": plan.solutions,
         "cancel_requested": plan.cancel_requested,
-        "message": plan.message,
+        "message": plan_message(plan),
     }
 
 

@@ -105,6 +105,9 @@ def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse
         "scheduling/plan_detail.html",
         {
             "plan": plan,
+            "phase_label": plan_services.plan_phase_label(plan),
+            "quality": plan_services.plan_quality(plan),
+            "message": plan_services.plan_message(plan),
             "elapsed": _elapsed(plan),
             "rows": rows,
             "proposed_count": len(proposed),

@@ -1,6 +1,6 @@
 // A plan's page (templates/scheduling/plan_detail.html). While the plan is queued or running, a
 // live bar: the plan's socket (/ws/plans/<id>/) sends its state on connect and on every update
-// (phase, best objective so far, bound, time left); whenever the socket is closed or has been
+// (phase, how close the best so far is to the best possible, time left); whenever the socket is closed or has been
 // silent for a while (it could not open, it dropped, a proxy swallows it), the page polls the API. Cancel posts to the API without leaving the page. Once the plan is over
 // the page reloads to show the proposal. On the proposal, "Send N invitations" counts the ticked
 // rows. Without JavaScript the forms still work (Cancel and Send are plain POST forms).
@@ -40,10 +40,13 @@
       status.className = "badge status " + state.status;
     }
     box.setAttribute("data-status", state.status || "");
-    field("phase", progress.phase || "queued");
-    field("objective", progress.objective);
-    field("bound", progress.bound);
+    field("phase_label", progress.phase_label || progress.phase || "");
+    var quality = document.getElementById("plan-quality");
+    if (quality) { quality.hidden = !progress.quality; }
+    field("quality", progress.quality || "");
     var left = typeof progress.seconds_left === "number" ? progress.seconds_left : null;
+    var leftBox = document.getElementById("plan-left");
+    if (leftBox) { leftBox.hidden = state.status === "queued"; }
     field("seconds_left", left === null ? "–" : Math.max(0, Math.round(left)));
     var bar = document.getElementById("plan-bar");
     if (bar && left !== null) {

@@ -118,8 +118,8 @@ def _start(manager: Page, server: LiveDaphne, world: World) -> None:
     manager.goto(f"{server.url}/hospitals/{world.hospital.pk}/postings/")
     manager.get_by_role("button", name="Fill my open sessions").click()
     expect(manager).to_have_url(re.compile(r"/plans/\d+/$"))
-    expect(manager.locator("#plan-phase [data-field=phase]")).to_have_text(
-        "solving", timeout=LIVE_TIMEOUT_MS
+    expect(manager.locator("#plan-phase [data-field=phase_label]")).to_have_text(
+        "Searching for the best proposal", timeout=LIVE_TIMEOUT_MS
     )
     expect(manager.locator("#plan-status")).to_have_text("Running")
     expect(manager.get_by_role("progressbar")).to_be_visible()

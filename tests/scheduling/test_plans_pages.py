@@ -87,6 +87,27 @@ def test_who_may_open_a_network_plan(world: World, clock: Clock, person: str) ->
     assert answer.status_code == expected
 
 
+def test_a_queued_plan_says_it_waits_for_another(world: World, clock: Clock) -> None:
+    ahead, _ = plans.plan_create(actor=world.admin, hospital=None)
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    page = client_for(world.manager).get(f"/plans/{plan.pk}/").content.decode()
+    assert "Waiting for another plan to finish." in page
+    assert '<span id="plan-left" hidden>' in page  # no "10 s left" while it waits
+    state = client_for(world.manager).get(f"/api/v1/plans/{plan.pk}/").json()
+    assert state["message"].startswith("Waiting for another plan to finish")
+    assert state["progress"]["phase_label"] == "Waiting to start"
+    assert ahead.status == PlanStatus.QUEUED
+
+
+def test_the_result_says_how_good_it_is_in_words(world: World, proposal: Plan) -> None:
+    page = client_for(world.manager).get(f"/plans/{proposal.pk}/").content.decode()
+    assert "2 of 3 sessions staffed. The proposal is the best possible (found in 1.0 s)." in page
+    assert "Objective" not in page
+    api = client_for(world.manager).get(f"/api/v1/plans/{proposal.pk}/").json()
+    assert (api["objective"], api["bound"]) == (300, 300)  # the raw figures stay in the API
+    assert api["progress"]["quality"] == "the best possible"
+
+
 def test_a_running_plan_shows_its_progress_and_cancel(world: World, clock: Clock) -> None:
     plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
     Plan.objects.filter(pk=plan.pk).update(
@@ -94,7 +115,10 @@ def test_a_running_plan_shows_its_progress_and_cancel(world: World, clock: Clock
     )
     page = client_for(world.manager).get(f"/plans/{plan.pk}/").content.decode()
     assert 'id="plan-bar"' in page
-    assert '<span data-field="objective">1234</span>' in page
+    # People's words, not the solver's: 1 - 1234/1500 = 17.7 % from the best possible.
+    assert '<span data-field="phase_label">Searching for the best proposal</span>' in page
+    assert '<span data-field="quality">within 18 % of the best possible</span>' in page
+    assert "1234" not in page
     assert '<span data-field="seconds_left">4</span> s left' in page
     assert 'data-ws-path="/ws/plans/' in page
     assert "js/plan" in page  # the page's script, from the static files
