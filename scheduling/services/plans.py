@@ -31,7 +31,8 @@ from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -447,12 +448,15 @@ def _cancel_requested(plan_id: int) -> bool:
 
 def _progress_record(plan_id: int, progress: Progress) -> None:
     """Store and push the solver's latest word (the plan's viewers see it live)."""
+    # The solver's "done" is not the plan's: its rows are still to be stored.
+    phase = "saving" if progress.phase == "done" else progress.phase[:16]
     Plan.objects.filter(pk=plan_id, status=PlanStatus.RUNNING).update(
-        phase=progress.phase[:16],
+        phase=phase,
         objective=progress.objective,
         bound=progress.bound,
         seconds_left=max(0.0, progress.seconds_left),
-        solutions=progress.solutions,
+        # Solutions found only grow (the solver's last word may not count them).
+        solutions=Greatest(F("solutions"), progress.solutions),
         updated_at=timezone.now(),
     )
     plan = Plan.objects.filter(pk=plan_id).first()
@@ -521,9 +525,20 @@ def _finish_failed(plan_id: int, message: str) -> None:
         if plan is None or plan.status not in ACTIVE_PLAN_STATUSES:
             return
         plan.status = PlanStatus.FAILED
+        plan.phase = "done"
+        plan.seconds_left = 0.0
         plan.message = message
         plan.finished_at = timezone.now()
-        plan.save(update_fields=["status", "message", "finished_at", "updated_at"])
+        plan.save(
+            update_fields=[
+                "status",
+                "phase",
+                "seconds_left",
+                "message",
+                "finished_at",
+                "updated_at",
+            ]
+        )
         audit_record(
             actor=None,
             action="plan.failed",
@@ -716,6 +731,7 @@ PHASE_LABELS = {
     "building": "Reading open sessions and technologists",
     "solving": "Searching for the best proposal",
     "explaining": "Writing the reasons",
+    "saving": "Saving the proposal",
     "done": "Done",
 }
 

@@ -17,6 +17,7 @@ from core.models import AuditEvent, Notification
 from marketplace.models import SessionPosting
 from scheduling import tasks
 from scheduling.models import Booking, BookingStatus, Plan, PlanRow, PlanStatus, RowOutcome
+from scheduling.optimiser.solve import Progress
 from scheduling.services import plans
 from tests.conftest import World, client_for
 from tests.factories import UserFactory
@@ -176,6 +177,18 @@ def test_progress_is_stored_and_pushed_to_the_plan_viewers(
     assert pushed[1]["seconds_left"] == plan.time_limit_s - 1
 
 
+def test_the_solvers_last_word_neither_ends_the_plan_nor_loses_its_solutions(
+    world: World, clock: Clock
+) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    Plan.objects.filter(pk=plan.pk).update(status=PlanStatus.RUNNING)
+    plans._progress_record(plan.pk, Progress("solving", 200, 300, 4.0, 3))
+    plans._progress_record(plan.pk, Progress("done", 250, 300, 0.0, 0))
+    plan.refresh_from_db()
+    assert (plan.status, plan.phase, plan.solutions) == (PlanStatus.RUNNING, "saving", 3)
+    assert plans.plan_phase_label(plan) == "Saving the proposal"
+
+
 def test_cancel_while_solving_keeps_the_best_so_far(
     world: World,
     tech: User,
@@ -239,6 +252,7 @@ def test_a_crashed_solve_leaves_the_plan_failed_not_running(
     plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
     assert plan.status == PlanStatus.FAILED
     assert plan.message == "The solve failed (RuntimeError); try again."
+    assert (plan.phase, plan.seconds_left) == ("done", 0.0)  # not "building", 60 s left
     assert not plan.rows.exists()
     with pytest.raises(Conflict):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[])

@@ -11,7 +11,7 @@ from scheduling.services import plans
 from tests.conftest import MANAGER_PAGE, PEOPLE, World, client_for, who
 from tests.factories import UserFactory
 from tests.scheduling.plans_support import FakeOptimiser, install
-from tests.scheduling.support import Clock, available, licensed, local, post
+from tests.scheduling.support import Clock, available, confirmed, licensed, local, post
 
 
 @pytest.fixture
@@ -195,6 +195,41 @@ def test_a_send_of_more_ids_than_django_takes_fields_reaches_the_plan(
     assert refused.status_code == 400
     assert f"at most {plans.MAX_SEND_ROWS}".encode() in refused.content
     assert not Booking.objects.exists()
+
+
+def test_a_row_that_no_longer_held_is_not_marked_sent(
+    world: World, proposal: Plan, tech: User, second: User
+) -> None:
+    ids = [str(row.pk) for row in proposal.rows.exclude(technologist=None)]
+    # After the proposal: Noor is booked elsewhere over her session.
+    elsewhere = post(world.other_manager, world.other_scanner, local(12, 1, 9))
+    confirmed(world.other_manager, elsewhere, second)
+    client_for(world.manager).post(f"/plans/{proposal.pk}/send/", {"rows": ",".join(ids)})
+    page = client_for(world.manager).get(f"/plans/{proposal.pk}/").content.decode()
+    stale = proposal.rows.get(technologist=second)
+    went = proposal.rows.get(technologist=tech)
+    mark = '<td data-label="Sent" class="sent-mark">'
+    stale_cell = page.split(f'id="row-{stale.pk}"')[1].split(mark)[1].split("</td>")[0]
+    went_cell = page.split(f'id="row-{went.pk}"')[1].split(mark)[1].split("</td>")[0]
+    assert "✓" not in stale_cell
+    assert "not sent" in stale_cell
+    assert went_cell.strip() == "✓"
+
+
+def test_a_plan_that_proposes_nobody_has_no_send_column(
+    world: World,
+    clock: Clock,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    install(monkeypatch, FakeOptimiser({posting: None}))
+    with django_capture_on_commit_callbacks(execute=True):
+        plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    page = client_for(world.manager).get(f"/plans/{plan.pk}/").content.decode()
+    assert "Nobody qualifies." in page
+    assert '<th scope="col">Sent</th>' not in page
+    assert '<th scope="col">Send</th>' not in page
 
 
 @pytest.mark.parametrize(
