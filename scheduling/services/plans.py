@@ -41,9 +41,10 @@ from core.errors import Conflict, DomainError, NotFound, PermissionDenied, Valid
 from core.groups import plan_group
 from core.ids import as_id
 from marketplace.access import access_hospital, hospitals_managed_by
-from marketplace.models import Hospital
+from marketplace.models import Hospital, PostingStatus, SessionPosting
 from scheduling.models import (
     ACTIVE_PLAN_STATUSES,
+    LIVE_STATUSES,
     Plan,
     PlanRow,
     PlanStatus,
@@ -515,8 +516,29 @@ def _store(plan_id: int, problem: Problem, proposal: Proposal) -> None:
         f"{'Stopped early: the best found so far proposes' if stopped else 'Proposes'} "
         f"{proposed} of {len(sessions)} open session{'s' if len(sessions) != 1 else ''}."
     )
+    held = _held_count(plan)
+    if held:
+        plan.message += (
+            f" {held} open session{'s' if held != 1 else ''} already "
+            f"{'have' if held != 1 else 'has'} an invitation out or a booking and "
+            f"{'are' if held != 1 else 'is'} left as {'they are' if held != 1 else 'it is'}."
+        )
     plan.save()
     transaction.on_commit(lambda: _push(plan), robust=True)
+
+
+def _held_count(plan: Plan) -> int:
+    """Open postings of the plan's scope and horizon that it leaves alone: they have a pending
+    invitation or a confirmed booking (never moved), so they are not among its sessions."""
+    postings = SessionPosting.objects.filter(
+        status=PostingStatus.OPEN,
+        starts_at__gt=plan.horizon_start,
+        starts_at__lte=plan.horizon_end,
+        bookings__status__in=LIVE_STATUSES,
+    )
+    if plan.hospital_id is not None:
+        postings = postings.filter(hospital_id=plan.hospital_id)
+    return postings.distinct().count()
 
 
 def _finish_failed(plan_id: int, message: str) -> None:

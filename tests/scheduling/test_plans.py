@@ -19,6 +19,7 @@ from scheduling import tasks
 from scheduling.models import Booking, BookingStatus, Plan, PlanRow, PlanStatus, RowOutcome
 from scheduling.optimiser.solve import Progress
 from scheduling.services import plans
+from scheduling.services.bookings import booking_invite
 from tests.conftest import World, client_for
 from tests.factories import UserFactory
 from tests.scheduling.plans_support import FakeOptimiser, install
@@ -175,6 +176,26 @@ def test_progress_is_stored_and_pushed_to_the_plan_viewers(
         ("done", "done"),
     ]
     assert pushed[1]["seconds_left"] == plan.time_limit_s - 1
+
+
+def test_the_plan_says_which_open_sessions_it_leaves_as_they_are(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, invited = two_postings
+    booking_invite(actor=world.manager, posting=invited, technologist=second)
+    beyond = post(world.manager, world.scanner, local(12, 28, 8))  # past the 14 days
+    booking_invite(actor=world.manager, posting=beyond, technologist=second)
+    install(monkeypatch, FakeOptimiser({first: tech}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.message == (
+        "Proposes 1 of 1 open session. 1 open session already has an invitation out or a "
+        "booking and is left as it is."
+    )
 
 
 def test_the_solvers_last_word_neither_ends_the_plan_nor_loses_its_solutions(
