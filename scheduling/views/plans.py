@@ -17,7 +17,7 @@ from django.templatetags.tz import do_timezone
 from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthenticatedHttpRequest
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.ids import is_id, whole_number
 from marketplace import access
 from scheduling.models import Plan, PlanRow, PlanStatus
@@ -55,8 +55,12 @@ def _week_view(rows: list[PlanRow]) -> list[_Day]:
 def plan_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The plans one may open: a manager's hospitals', every plan for platform admins (the
     nightly network proposal among them)."""
-    plans = list(plan_services.plans_visible_to(request.user)[:50])
     managed = list(access.hospitals_managed_by(request.user).order_by("name")[:50])
+    if not managed and not plan_services.plan_may_create_network(request.user):
+        # A technologist or a hospital's local staff: nothing here is theirs (the menu does not
+        # offer it); an empty list would look like a page that is broken.
+        raise PermissionDenied("Plans are for the managers of a hospital and platform admins.")
+    plans = list(plan_services.plans_visible_to(request.user)[:50])
     return render(
         request,
         "scheduling/plan_list.html",

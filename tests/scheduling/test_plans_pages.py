@@ -74,6 +74,18 @@ def test_who_may_fill_the_network(world: World, clock: Clock, person: str) -> No
 
 
 @pytest.mark.parametrize("person", PEOPLE)
+def test_the_menu_offers_plans_to_managers_and_admins_only(
+    world: World, clock: Clock, person: str
+) -> None:
+    home = client_for(who(world, person)).get("/", follow=True).content.decode()
+    offered = home.count('href="/plans/">Plans</a>')
+    assert offered == (1 if person in ("manager", "other_manager", "admin") else 0)
+    listing = client_for(who(world, person)).get("/plans/")
+    expected = {"anonymous": 302, "manager": 200, "other_manager": 200, "admin": 200}
+    assert listing.status_code == expected.get(person, 403)
+
+
+@pytest.mark.parametrize("person", PEOPLE)
 def test_who_may_open_a_plan(world: World, proposal: Plan, person: str) -> None:
     answer = client_for(who(world, person)).get(f"/plans/{proposal.pk}/")
     assert answer.status_code == MANAGER_PAGE[person]
