@@ -42,6 +42,25 @@ def _local(row: PlanRow) -> PlanRow:
     return row
 
 
+def _zone(plan: Plan) -> ZoneInfo | None:
+    """The time zone a plan's own times are shown in: a hospital plan's first site's (the rows
+    are in site time beside them); None for a network plan (UTC, its sites span zones)."""
+    if plan.hospital is None:
+        return None
+    sites = sorted(plan.hospital.sites.all(), key=lambda site: site.pk)
+    return ZoneInfo(sites[0].time_zone) if sites else None
+
+
+def _with_zone(plan: Plan) -> Plan:
+    """The plan with its horizon and creation in its zone (`*_local`) and the zone's label."""
+    zone = _zone(plan)
+    shown = zone or ZoneInfo("UTC")
+    for name in ("horizon_start", "horizon_end", "created_at"):
+        setattr(plan, f"{name}_local", do_timezone(getattr(plan, name), shown))
+    plan.zone_label = f"{zone.key} time" if zone else "UTC"  # type: ignore[attr-defined]
+    return plan
+
+
 def _week_view(rows: list[PlanRow]) -> list[_Day]:
     """Days (site-local) × the sessions that start on them, in order."""
     days: dict[date, list[PlanRow]] = defaultdict(list)
@@ -60,7 +79,12 @@ def plan_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         # A technologist or a hospital's local staff: nothing here is theirs (the menu does not
         # offer it); an empty list would look like a page that is broken.
         raise PermissionDenied("Plans are for the managers of a hospital and platform admins.")
-    plans = list(plan_services.plans_visible_to(request.user)[:50])
+    plans = [
+        _with_zone(plan)
+        for plan in plan_services.plans_visible_to(request.user).prefetch_related(
+            "hospital__sites"
+        )[:50]
+    ]
     return render(
         request,
         "scheduling/plan_list.html",
@@ -95,7 +119,7 @@ def network_plan_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse:
-    plan = plan_services.access_plan(request.user, plan_id)
+    plan = _with_zone(plan_services.access_plan(request.user, plan_id))
     over = plan.status in (
         PlanStatus.DONE,
         PlanStatus.CANCELLED,

@@ -2,6 +2,8 @@
 platform admins, the plan page (progress while running; the proposal as a table and a week view
 once done; outcomes after sending) per role, and forms that never answer 500."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from accounts.models import User
@@ -162,6 +164,19 @@ def test_the_proposal_is_a_table_and_a_week_view(
     assert "Mon 30 Nov 08:00–12:00" in page
     assert 'id="plan-week"' in page
     assert "Wed 02 Dec" in page
+
+
+def test_a_hospital_plans_times_are_in_its_site_time(world: World, proposal: Plan) -> None:
+    zone = ZoneInfo(world.hospital.sites.order_by("pk").first().time_zone)
+    start = proposal.horizon_start.astimezone(zone)
+    page = client_for(world.manager).get(f"/plans/{proposal.pk}/").content.decode()
+    assert f"Sessions starting {start:%a %d %b %H:%M} to " in page
+    assert f"({zone.key} time)." in page
+    listing = client_for(world.manager).get("/plans/").content.decode()
+    created = proposal.created_at.astimezone(zone)
+    assert f'{created:%a %d %b %H:%M} <span class="muted">({zone.key} time)</span>' in listing
+    network, _ = plans.plan_create(actor=world.admin, hospital=None)
+    assert "(UTC)." in client_for(world.admin).get(f"/plans/{network.pk}/").content.decode()
 
 
 def test_send_from_the_page_with_one_row_unticked(
