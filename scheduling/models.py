@@ -405,6 +405,8 @@ class PlanStatus(models.TextChoices):
     DONE = "done", "Done"
     CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed"
+    # Claimed by a send under way: its rows get their outcomes one by one.
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
 
 

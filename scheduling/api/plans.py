@@ -142,10 +142,21 @@ class PlanRowSerializer(serializers.ModelSerializer):
 
 class PlanProgress(serializers.Serializer):
     phase = serializers.CharField(help_text="queued, building, solving, explaining, done.")
+    phase_label = serializers.SerializerMethodField(help_text="The phase as people read it.")
+    quality = serializers.SerializerMethodField(
+        help_text='The best so far against the best possible: "within 0.4 % of the best '
+        'possible", "the best possible", or "" while unknown.'
+    )
     objective = serializers.IntegerField(allow_null=True, help_text="Best found so far.")
     bound = serializers.IntegerField(allow_null=True, help_text="The solver's proven bound.")
     seconds_left = serializers.FloatField(allow_null=True)
     solutions = serializers.IntegerField()
+
+    def get_phase_label(self, plan: Plan) -> str:
+        return plan_services.plan_phase_label(plan)
+
+    def get_quality(self, plan: Plan) -> str:
+        return plan_services.plan_quality(plan)
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -158,6 +169,9 @@ class PlanSerializer(serializers.ModelSerializer):
         source="get_status_display", help_text="As people read it."
     )
     progress = PlanProgress(source="*")
+    message = serializers.SerializerMethodField(
+        help_text="The plan's word: a queued one says what it waits for."
+    )
     rows = serializers.SerializerMethodField(
         help_text="One per open posting once the plan is over (done, cancelled, sent); empty "
         "before."
@@ -194,9 +208,17 @@ class PlanSerializer(serializers.ModelSerializer):
     def get_scope(self, plan: Plan) -> str:
         return "network" if plan.hospital_id is None else "hospital"
 
+    def get_message(self, plan: Plan) -> str:
+        return plan_services.plan_message(plan)
+
     @extend_schema_field(PlanRowSerializer(many=True))
     def get_rows(self, plan: Plan) -> list[Any]:
-        if plan.status not in (PlanStatus.DONE, PlanStatus.CANCELLED, PlanStatus.SENT):
+        if plan.status not in (
+            PlanStatus.DONE,
+            PlanStatus.CANCELLED,
+            PlanStatus.SENDING,
+            PlanStatus.SENT,
+        ):
             return []
         return list(PlanRowSerializer(plan_services.plan_rows(plan), many=True).data)
 

@@ -7,9 +7,9 @@ builds the Problem (`scheduling.optimiser.build.problem_for`) and solves it
 solver's progress (at most every PROGRESS_EVERY_S) and pushes it to the plan's viewers, and asks
 the solver to stop once someone cancelled; then it stores one row per posting. A solve that
 raises leaves the plan failed, with a message, never running. `plan_send` invites each ticked
-row's technologist through `booking_invite`, each in its own savepoint: a row that no longer
-holds (the posting was booked or cancelled, the technologist got busy) says why, and the others
-are sent.
+row's technologist through `booking_invite`, each row its own short transaction: a row that no
+longer holds (the posting was booked or cancelled, the technologist got busy) says why, and the
+others are sent.
 
 Who may do what is one rule (`plan_access_check`): a hospital's plans are its managers' (and
 platform admins'), the network's plans are platform admins'. Everyone else gets what the rest of
@@ -19,19 +19,20 @@ the site gives them: 404 for what they may not see, 403 for a role that may not 
 import asyncio
 import logging
 import os
+import queue
+import sys
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -40,9 +41,10 @@ from core.errors import Conflict, DomainError, NotFound, PermissionDenied, Valid
 from core.groups import plan_group
 from core.ids import as_id
 from marketplace.access import access_hospital, hospitals_managed_by
-from marketplace.models import Hospital
+from marketplace.models import Hospital, PostingStatus, SessionPosting
 from scheduling.models import (
     ACTIVE_PLAN_STATUSES,
+    LIVE_STATUSES,
     Plan,
     PlanRow,
     PlanStatus,
@@ -76,6 +78,8 @@ HORIZON_DAYS_MAX = 28
 MIN_TIME_LIMIT_S = 1.0
 # How often the progress is stored and pushed, and the cancel flag read, while the solver runs.
 PROGRESS_EVERY_S = 0.5
+# A push to the server's loop waits no longer than this (the loop may be stopping).
+PUSH_TIMEOUT_S = 5.0
 # A plan still queued or running this long past its time limit was lost with its worker.
 STALE_AFTER = timedelta(minutes=10)
 # Rows one send may name: a network plan over 14 days holds about a thousand postings.
@@ -232,23 +236,50 @@ def _create(
 
 def plan_solve_start(plan_id: int) -> None:
     """After commit: the solve, off the request. Production: a Celery task. The embedded mode
-    (eager Celery would run it here): one background thread, plans one after another."""
+    (eager Celery would run it here): one background daemon thread, plans one after another."""
     if settings.PLAN_SOLVE_IN_BACKGROUND:
-        loop = _server_loop()
-        if loop is None:
-            _solver_pool.submit(_run_in_background, plan_id)
-            return
-        # Started from the server's loop, the thread's `async_to_sync` (the progress pushes)
-        # comes back to that loop, where the in-memory channel layer's queues live.
-        run = sync_to_async(_run_in_background, thread_sensitive=False, executor=_solver_pool)
-        asyncio.run_coroutine_threadsafe(run(plan_id), loop)
+        # The progress pushes go to the server's loop, where the in-memory channel layer's
+        # queues live (None outside a server: each push runs a loop of its own).
+        _background_submit(plan_id, _server_loop())
         return
     from scheduling.tasks import plan_solve
 
     plan_solve.delay(plan_id)
 
 
-_solver_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-solve")
+# The embedded mode's solver: one daemon thread (never joined at exit, so that Ctrl-C stops the
+# server at once; a plan it was solving is left to the stale sweep), fed by a queue.
+_queue: "queue.Queue[tuple[int, asyncio.AbstractEventLoop | None]]" = queue.Queue()
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
+# The loop that the current thread's progress pushes go to (the background worker's).
+_pushing = threading.local()
+
+
+def _background_submit(plan_id: int, loop: asyncio.AbstractEventLoop | None) -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_background_work, name="plan-solve", daemon=True)
+            _worker.start()
+        _queue.put((plan_id, loop))
+
+
+def plans_waiting() -> list[int]:
+    """The plans queued for the embedded mode's solver, in order (a snapshot)."""
+    with _queue.mutex:
+        return [plan_id for plan_id, _ in _queue.queue]
+
+
+def _background_work() -> None:
+    while True:
+        plan_id, loop = _queue.get()
+        _pushing.loop = loop
+        try:
+            _run_in_background(plan_id)
+        finally:
+            _pushing.loop = None
+            _queue.task_done()
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
@@ -278,7 +309,10 @@ def plans_fail_stale(*, now: datetime) -> int:
         < now
     ]
     for plan in stale:
-        _finish_failed(plan.pk, "The solve stopped without an answer (its worker was lost).")
+        _finish_failed(
+            plan.pk,
+            "The server stopped during the solve (or its worker was lost); run it again.",
+        )
     return len(stale)
 
 
@@ -309,11 +343,47 @@ def plan_run(*, plan_id: int) -> None:
             now=plan.horizon_start,
             horizon=plan.horizon_end - plan.horizon_start,
         )
+        if _cancel_requested(plan.pk):  # pressed while the market was read: no search at all
+            _finish_cancelled_unsolved(plan.pk)
+            return
         proposal = _solve_watched(plan, problem)
         _store(plan.pk, problem, proposal)
     except Exception as error:
+        if _shutting_down():
+            # The server is stopping (Ctrl-C): the plan is left running, and the stale sweep
+            # tells its viewers the server stopped; the database may be gone already.
+            logger.warning("plan %s: the server stopped during the solve", plan_id)
+            return
         logger.exception("plan %s: the solve failed", plan_id)
         _finish_failed(plan_id, f"The solve failed ({type(error).__name__}); try again.")
+
+
+def _shutting_down() -> bool:
+    """Is the interpreter on its way out (the main thread over, or finalising)?"""
+    return sys.is_finalizing() or not threading.main_thread().is_alive()
+
+
+def _finish_cancelled_unsolved(plan_id: int) -> None:
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update(of=("self",)).filter(pk=plan_id).first()
+        if plan is None or plan.status != PlanStatus.RUNNING:
+            return
+        plan.status = PlanStatus.CANCELLED
+        plan.phase = "done"
+        plan.seconds_left = 0.0
+        plan.finished_at = timezone.now()
+        plan.message = "Cancelled while reading the open sessions: nothing was proposed."
+        plan.save(
+            update_fields=[
+                "status",
+                "phase",
+                "seconds_left",
+                "finished_at",
+                "message",
+                "updated_at",
+            ]
+        )
+        transaction.on_commit(lambda: _push(plan), robust=True)
 
 
 @dataclass
@@ -340,28 +410,37 @@ _solve = solve
 
 
 def _solve_watched(plan: Plan, problem: Problem) -> Proposal:
+    """The solve in a daemon thread of its own (a server stopping does not wait for it), while
+    this thread stores its progress and passes on a cancel."""
     watch = _Watch(stop=threading.Event(), lock=threading.Lock())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plan-{plan.pk}") as pool:
-        future = pool.submit(
-            _solve,
-            problem,
-            time_limit_s=plan.time_limit_s,
-            on_progress=watch.progress,
-            should_stop=watch.stop.is_set,
-        )
-        while True:
-            try:
-                proposal = future.result(timeout=PROGRESS_EVERY_S)
-                break
-            except FuturesTimeout:
-                pass
-            finally:
-                progress = watch.take()
-                if progress is not None:
-                    _progress_record(plan.pk, progress)
-                if not watch.stop.is_set() and _cancel_requested(plan.pk):
-                    watch.stop.set()
-    return proposal
+    outcome: dict[str, Any] = {}
+
+    def search() -> None:
+        try:
+            outcome["proposal"] = _solve(
+                problem,
+                time_limit_s=plan.time_limit_s,
+                on_progress=watch.progress,
+                should_stop=watch.stop.is_set,
+            )
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=search, name=f"plan-{plan.pk}", daemon=True)
+    thread.start()
+    while True:
+        thread.join(PROGRESS_EVERY_S)
+        over = not thread.is_alive()
+        progress = watch.take()
+        if progress is not None:
+            _progress_record(plan.pk, progress)
+        if over:
+            break
+        if not watch.stop.is_set() and _cancel_requested(plan.pk):
+            watch.stop.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["proposal"]
 
 
 def _cancel_requested(plan_id: int) -> bool:
@@ -370,12 +449,15 @@ def _cancel_requested(plan_id: int) -> bool:
 
 def _progress_record(plan_id: int, progress: Progress) -> None:
     """Store and push the solver's latest word (the plan's viewers see it live)."""
+    # The solver's "done" is not the plan's: its rows are still to be stored.
+    phase = "saving" if progress.phase == "done" else progress.phase[:16]
     Plan.objects.filter(pk=plan_id, status=PlanStatus.RUNNING).update(
-        phase=progress.phase[:16],
+        phase=phase,
         objective=progress.objective,
         bound=progress.bound,
         seconds_left=max(0.0, progress.seconds_left),
-        solutions=progress.solutions,
+        # Solutions found only grow (the solver's last word may not count them).
+        solutions=Greatest(F("solutions"), progress.solutions),
         updated_at=timezone.now(),
     )
     plan = Plan.objects.filter(pk=plan_id).first()
@@ -434,8 +516,29 @@ def _store(plan_id: int, problem: Problem, proposal: Proposal) -> None:
         f"{'Stopped early: the best found so far proposes' if stopped else 'Proposes'} "
         f"{proposed} of {len(sessions)} open session{'s' if len(sessions) != 1 else ''}."
     )
+    held = _held_count(plan)
+    if held:
+        plan.message += (
+            f" {held} open session{'s' if held != 1 else ''} already "
+            f"{'have' if held != 1 else 'has'} an invitation out or a booking and "
+            f"{'are' if held != 1 else 'is'} left as {'they are' if held != 1 else 'it is'}."
+        )
     plan.save()
     transaction.on_commit(lambda: _push(plan), robust=True)
+
+
+def _held_count(plan: Plan) -> int:
+    """Open postings of the plan's scope and horizon that it leaves alone: they have a pending
+    invitation or a confirmed booking (never moved), so they are not among its sessions."""
+    postings = SessionPosting.objects.filter(
+        status=PostingStatus.OPEN,
+        starts_at__gt=plan.horizon_start,
+        starts_at__lte=plan.horizon_end,
+        bookings__status__in=LIVE_STATUSES,
+    )
+    if plan.hospital_id is not None:
+        postings = postings.filter(hospital_id=plan.hospital_id)
+    return postings.distinct().count()
 
 
 def _finish_failed(plan_id: int, message: str) -> None:
@@ -444,9 +547,20 @@ def _finish_failed(plan_id: int, message: str) -> None:
         if plan is None or plan.status not in ACTIVE_PLAN_STATUSES:
             return
         plan.status = PlanStatus.FAILED
+        plan.phase = "done"
+        plan.seconds_left = 0.0
         plan.message = message
         plan.finished_at = timezone.now()
-        plan.save(update_fields=["status", "message", "finished_at", "updated_at"])
+        plan.save(
+            update_fields=[
+                "status",
+                "phase",
+                "seconds_left",
+                "message",
+                "finished_at",
+                "updated_at",
+            ]
+        )
         audit_record(
             actor=None,
             action="plan.failed",
@@ -468,6 +582,7 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
     plan_access_check(actor, hospital_id=plan.hospital_id)
     if plan.status == PlanStatus.QUEUED:
         plan.status = PlanStatus.CANCELLED
+        plan.phase = "done"
         plan.finished_at = timezone.now()
         plan.message = "Cancelled before the solve started."
     elif plan.status == PlanStatus.RUNNING:
@@ -481,6 +596,7 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
     plan.save(
         update_fields=[
             "status",
+            "phase",
             "finished_at",
             "message",
             "cancel_requested",
@@ -493,21 +609,59 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
     return plan
 
 
-@transaction.atomic
 def plan_send(*, actor: User, plan: Plan, row_ids: Sequence[int]) -> list[PlanRow]:
     """Invite the technologist of each of `row_ids` (the rows left ticked) to their posting,
-    through `booking_invite` and every check it makes, each in a savepoint of its own: a row
-    that no longer holds is reported with why, and the others are still sent. A plan is sent
-    once. Returns every row of the plan, with its outcome."""
+    through `booking_invite` and every check it makes: a row that no longer holds is reported
+    with why, and the others are still sent. A plan is sent once.
+
+    Thousands of rows take a while: never one transaction (it would hold the database's write
+    lock, SQLite's whole-file one, for the whole send). The plan is claimed first, in a short
+    transaction (status `sending`: a second send gets 409); then each row is its own short
+    transaction, its invitation and its outcome together; the plan's final word comes last. A
+    send that dies midway leaves the rows sent so far recorded as sent. Returns every row of the
+    plan, with its outcome."""
     if len(row_ids) > MAX_SEND_ROWS:
         raise ValidationFailed(f"Send at most {MAX_SEND_ROWS} rows at once.")
+    plan, rows, chosen = _send_claim(actor=actor, plan=plan, row_ids=row_ids)
+    sent = stale = 0
+    try:
+        for row in rows:
+            if not row.ticked or row.technologist is None:
+                continue
+            if _send_row(actor, row):
+                sent += 1
+            else:
+                stale += 1
+    except BaseException as error:
+        _send_finish(
+            actor,
+            plan,
+            sent=sent,
+            stale=stale,
+            unticked=len(rows) - len(chosen),
+            broke=type(error).__name__,
+        )
+        raise
+    _send_finish(actor, plan, sent=sent, stale=stale, unticked=len(rows) - len(chosen))
+    return rows
+
+
+@transaction.atomic
+def _send_claim(
+    *, actor: User, plan: Plan, row_ids: Sequence[int]
+) -> tuple[Plan, list[PlanRow], set[int]]:
+    """Check the send and claim the plan for it (status `sending`), the ticks stored."""
     plan = _locked(plan)
     plan_access_check(actor, hospital_id=plan.hospital_id)
     if plan.status not in SENDABLE_STATUSES:
         raise Conflict(
-            f"This plan is {plan.get_status_display().lower()}; only a finished plan is sent."
-            if plan.status != PlanStatus.SENT
-            else "This plan was already sent."
+            {
+                PlanStatus.SENT: "This plan was already sent.",
+                PlanStatus.SENDING: "This plan is being sent: its outcomes show here shortly.",
+            }.get(
+                PlanStatus(plan.status),
+                f"This plan is {plan.get_status_display().lower()}; only a finished plan is sent.",
+            )
         )
     rows = list(
         plan.rows.select_related("posting__hospital", "posting__site", "technologist").order_by(
@@ -523,46 +677,67 @@ def plan_send(*, actor: User, plan: Plan, row_ids: Sequence[int]) -> list[PlanRo
     if nobody:
         raise ValidationFailed(
             f"Row{'s' if len(nobody) > 1 else ''} {', '.join(map(str, nobody[:10]))} "
-            "propose nobody: there is no invitation to send."
+            f"propose{'' if len(nobody) > 1 else 's'} nobody: there is no invitation to send."
         )
     if not chosen:
         raise ValidationFailed("Tick at least one row to send.")
-    sent = stale = 0
     for row in rows:
         row.ticked = row.pk in chosen
-        if not row.ticked or row.technologist is None:
-            continue
-        try:
-            with transaction.atomic():
-                booking = booking_invite(
-                    actor=actor, posting=row.posting, technologist=row.technologist
-                )
-        except DomainError as error:
-            row.outcome = RowOutcome.STALE
-            row.outcome_message = f"No longer holds: {error.message}"
-            stale += 1
-        else:
+    PlanRow.objects.bulk_update(rows, ["ticked"])
+    plan.status = PlanStatus.SENDING
+    plan.sent_at = timezone.now()
+    plan.sent_by = actor
+    plan.message = f"Sending {len(chosen)} invitation{'s' if len(chosen) != 1 else ''}…"
+    plan.save(update_fields=["status", "sent_at", "sent_by", "message", "updated_at"])
+    transaction.on_commit(lambda: _push(plan), robust=True)
+    return plan, rows, chosen
+
+
+def _send_row(actor: User, row: PlanRow) -> bool:
+    """One row's invitation and its outcome, in one short transaction. True when sent."""
+    assert row.technologist is not None
+    try:
+        with transaction.atomic():
+            booking = booking_invite(
+                actor=actor, posting=row.posting, technologist=row.technologist
+            )
             row.outcome = RowOutcome.SENT
             row.booking = booking
             row.outcome_message = f"Invitation sent to {row.technologist.display_name}."
-            sent += 1
-    PlanRow.objects.bulk_update(rows, ["ticked", "outcome", "outcome_message", "booking"])
-    plan.status = PlanStatus.SENT
-    plan.sent_at = timezone.now()
-    plan.sent_by = actor
-    plan.message = f"{sent} invitation{'s' if sent != 1 else ''} sent" + (
+            row.save(update_fields=["outcome", "outcome_message", "booking"])
+        return True
+    except DomainError as error:
+        row.outcome = RowOutcome.STALE
+        row.booking = None
+        row.outcome_message = f"No longer holds: {error.message}"
+        row.save(update_fields=["outcome", "outcome_message", "booking"])
+        return False
+
+
+def _send_finish(
+    actor: User, plan: Plan, *, sent: int, stale: int, unticked: int, broke: str = ""
+) -> None:
+    """The plan's final word on its send (also when the send broke off: what went out)."""
+    message = f"{sent} invitation{'s' if sent != 1 else ''} sent" + (
         f"; {stale} no longer held." if stale else "."
     )
-    plan.save(update_fields=["status", "sent_at", "sent_by", "message", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="plan.sent",
-        target=plan,
-        hospital=plan.hospital,
-        data={"sent": sent, "no_longer_holds": stale, "unticked": len(rows) - len(chosen)},
-    )
-    transaction.on_commit(lambda: _push(plan), robust=True)
-    return rows
+    if broke:
+        message += (
+            f" The send stopped on an error ({broke}): the rows without an outcome were not sent."
+        )
+    with transaction.atomic():
+        plan.status = PlanStatus.SENT
+        plan.message = message
+        plan.save(update_fields=["status", "message", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="plan.sent",
+            target=plan,
+            hospital=plan.hospital,
+            data={"sent": sent, "no_longer_holds": stale, "unticked": unticked}
+            | ({"error": broke} if broke else {}),
+        )
+        transaction.on_commit(lambda: _push(plan), robust=True)
 
 
 def _locked(plan: Plan) -> Plan:
@@ -572,6 +747,54 @@ def _locked(plan: Plan) -> Plan:
 # --- What viewers see --------------------------------------------------------------------------
 
 
+# The solver's phases as a manager reads them.
+PHASE_LABELS = {
+    "queued": "Waiting to start",
+    "building": "Reading open sessions and technologists",
+    "solving": "Searching for the best proposal",
+    "explaining": "Writing the reasons",
+    "saving": "Saving the proposal",
+    "done": "Done",
+}
+
+
+def plan_phase_label(plan: Plan) -> str:
+    if plan.status == PlanStatus.QUEUED:
+        return PHASE_LABELS["queued"]
+    if not plan.is_active:
+        return PHASE_LABELS["done"]
+    return PHASE_LABELS.get(plan.phase, plan.phase.capitalize())
+
+
+def plan_message(plan: Plan) -> str:
+    """The plan's word to its viewers; a queued plan says what it waits for."""
+    if plan.status != PlanStatus.QUEUED or plan.message:
+        return plan.message
+    ahead = Plan.objects.filter(status__in=ACTIVE_PLAN_STATUSES, pk__lt=plan.pk).count()
+    if ahead == 0:
+        return "Waiting to start."
+    return (
+        "Waiting for another plan to finish"
+        + (f" ({ahead} ahead of this one)." if ahead > 1 else ".")
+        + " Plans are solved one at a time."
+    )
+
+
+def plan_quality(plan: Plan) -> str:
+    """How good the best proposal so far is against the best possible (the solver's proven
+    bound on the objective, which it maximises): "" while unknown."""
+    if plan.objective is None or plan.bound is None or plan.bound <= 0:
+        return ""
+    if plan.solver_status == "optimal" or plan.objective >= plan.bound:
+        return "the best possible"
+    gap = 100 * (1 - plan.objective / plan.bound)
+    return (
+        f"within {gap:.2g} % of the best possible"
+        if gap < 10
+        else (f"within {gap:.0f} % of the best possible")
+    )
+
+
 def plan_state(plan: Plan) -> dict[str, Any]:
     """The plan's state as the page's live bar and the websocket tell it (no rows)."""
     return {
@@ -579,13 +802,15 @@ def plan_state(plan: Plan) -> dict[str, Any]:
         "status": plan.status,
         "status_label": plan.get_status_display(),
         "phase": plan.phase,
+        "phase_label": plan_phase_label(plan),
+        "quality": plan_quality(plan),
         "objective": plan.objective,
         "bound": plan.bound,
         "seconds_left": plan.seconds_left,
         "time_limit_s": plan.time_limit_s,
         "solutions": plan.solutions,
         "cancel_requested": plan.cancel_requested,
-        "message": plan.message,
+        "message": plan_message(plan),
     }
 
 
@@ -594,10 +819,15 @@ def _push(plan: Plan) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = {"type": "plan.state", "payload": plan_state(plan)}
+    loop = getattr(_pushing, "loop", None)
     try:
-        async_to_sync(layer.group_send)(
-            plan_group(plan.pk), {"type": "plan.state", "payload": plan_state(plan)}
-        )
+        if loop is None:
+            async_to_sync(layer.group_send)(plan_group(plan.pk), message)
+        elif loop.is_running() and not loop.is_closed():
+            send = layer.group_send(plan_group(plan.pk), message)
+            asyncio.run_coroutine_threadsafe(send, loop).result(timeout=PUSH_TIMEOUT_S)
+        # else: the server's loop is gone (it is stopping): nobody is watching.
     except Exception:  # a viewer who misses one update gets the next, or polls
         logger.exception("plan %s: the progress push failed", plan.pk)
 

@@ -17,7 +17,7 @@ from django.templatetags.tz import do_timezone
 from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthenticatedHttpRequest
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.ids import is_id, whole_number
 from marketplace import access
 from scheduling.models import Plan, PlanRow, PlanStatus
@@ -42,6 +42,25 @@ def _local(row: PlanRow) -> PlanRow:
     return row
 
 
+def _zone(plan: Plan) -> ZoneInfo | None:
+    """The time zone a plan's own times are shown in: a hospital plan's first site's (the rows
+    are in site time beside them); None for a network plan (UTC, its sites span zones)."""
+    if plan.hospital is None:
+        return None
+    sites = sorted(plan.hospital.sites.all(), key=lambda site: site.pk)
+    return ZoneInfo(sites[0].time_zone) if sites else None
+
+
+def _with_zone(plan: Plan) -> Plan:
+    """The plan with its horizon and creation in its zone (`*_local`) and the zone's label."""
+    zone = _zone(plan)
+    shown = zone or ZoneInfo("UTC")
+    for name in ("horizon_start", "horizon_end", "created_at"):
+        setattr(plan, f"{name}_local", do_timezone(getattr(plan, name), shown))
+    plan.zone_label = f"{zone.key} time" if zone else "UTC"  # type: ignore[attr-defined]
+    return plan
+
+
 def _week_view(rows: list[PlanRow]) -> list[_Day]:
     """Days (site-local) × the sessions that start on them, in order."""
     days: dict[date, list[PlanRow]] = defaultdict(list)
@@ -55,8 +74,17 @@ def _week_view(rows: list[PlanRow]) -> list[_Day]:
 def plan_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The plans one may open: a manager's hospitals', every plan for platform admins (the
     nightly network proposal among them)."""
-    plans = list(plan_services.plans_visible_to(request.user)[:50])
     managed = list(access.hospitals_managed_by(request.user).order_by("name")[:50])
+    if not managed and not plan_services.plan_may_create_network(request.user):
+        # A technologist or a hospital's local staff: nothing here is theirs (the menu does not
+        # offer it); an empty list would look like a page that is broken.
+        raise PermissionDenied("Plans are for the managers of a hospital and platform admins.")
+    plans = [
+        _with_zone(plan)
+        for plan in plan_services.plans_visible_to(request.user).prefetch_related(
+            "hospital__sites"
+        )[:50]
+    ]
     return render(
         request,
         "scheduling/plan_list.html",
@@ -91,8 +119,13 @@ def network_plan_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse:
-    plan = plan_services.access_plan(request.user, plan_id)
-    over = plan.status in (PlanStatus.DONE, PlanStatus.CANCELLED, PlanStatus.SENT)
+    plan = _with_zone(plan_services.access_plan(request.user, plan_id))
+    over = plan.status in (
+        PlanStatus.DONE,
+        PlanStatus.CANCELLED,
+        PlanStatus.SENDING,
+        PlanStatus.SENT,
+    )
     rows = [_local(row) for row in plan_services.plan_rows(plan)] if over else []
     proposed = [row for row in rows if row.technologist_id is not None]
     return render(
@@ -100,13 +133,16 @@ def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse
         "scheduling/plan_detail.html",
         {
             "plan": plan,
+            "phase_label": plan_services.plan_phase_label(plan),
+            "quality": plan_services.plan_quality(plan),
+            "message": plan_services.plan_message(plan),
             "elapsed": _elapsed(plan),
             "rows": rows,
             "proposed_count": len(proposed),
             "unfilled_count": len(rows) - len(proposed),
             "week": _week_view(rows),
             "sendable": plan.status in plan_services.SENDABLE_STATUSES and bool(proposed),
-            "sent": plan.status == PlanStatus.SENT,
+            "sent": plan.status in (PlanStatus.SENDING, PlanStatus.SENT),
         },
     )
 
@@ -135,10 +171,7 @@ def plan_cancel(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse
 @require_POST
 def plan_send(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse:
     plan = plan_services.access_plan(request.user, plan_id)
-    raw = request.POST.getlist("row")
-    if len(raw) > MAX_FORM_ROWS:
-        raise ValidationFailed(f"Send at most {MAX_FORM_ROWS} rows at once.")
-    row_ids = sorted({_row_id(value) for value in raw})
+    row_ids = sorted({_row_id(value) for value in _ticked(request)})
     try:
         plan_services.plan_send(actor=request.user, plan=plan, row_ids=row_ids)
     except (Conflict, ValidationFailed) as error:
@@ -146,6 +179,23 @@ def plan_send(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse:
     else:
         messages.success(request, Plan.objects.get(pk=plan.pk).message)
     return redirect("plan_detail", plan.pk)
+
+
+def _ticked(request: AuthenticatedHttpRequest) -> list[str]:
+    """The ticked row ids: one `rows` field ("12,13,…", filled by plan.js on submit, so that a
+    plan of thousands of rows stays under Django's limit on form fields), or, without
+    JavaScript, one `row` checkbox field each. Either way at most the API's bound."""
+    joined = request.POST.get("rows")
+    if joined is not None:
+        # Ids are short: a field longer than the bound's worth of them is refused unread.
+        if len(joined) > MAX_FORM_ROWS * 21:
+            raise ValidationFailed(f"Send at most {MAX_FORM_ROWS} rows at once.")
+        values = [value for value in joined.replace(",", " ").split() if value]
+    else:
+        values = request.POST.getlist("row")
+    if len(values) > MAX_FORM_ROWS:
+        raise ValidationFailed(f"Send at most {MAX_FORM_ROWS} rows at once.")
+    return values
 
 
 def _row_id(value: str) -> int:

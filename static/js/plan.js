@@ -1,6 +1,6 @@
 // A plan's page (templates/scheduling/plan_detail.html). While the plan is queued or running, a
 // live bar: the plan's socket (/ws/plans/<id>/) sends its state on connect and on every update
-// (phase, best objective so far, bound, time left); whenever the socket is closed or has been
+// (phase, how close the best so far is to the best possible, time left); whenever the socket is closed or has been
 // silent for a while (it could not open, it dropped, a proxy swallows it), the page polls the API. Cancel posts to the API without leaving the page. Once the plan is over
 // the page reloads to show the proposal. On the proposal, "Send N invitations" counts the ticked
 // rows. Without JavaScript the forms still work (Cancel and Send are plain POST forms).
@@ -40,10 +40,13 @@
       status.className = "badge status " + state.status;
     }
     box.setAttribute("data-status", state.status || "");
-    field("phase", progress.phase || "queued");
-    field("objective", progress.objective);
-    field("bound", progress.bound);
+    field("phase_label", progress.phase_label || progress.phase || "");
+    var quality = document.getElementById("plan-quality");
+    if (quality) { quality.hidden = !progress.quality; }
+    field("quality", progress.quality || "");
     var left = typeof progress.seconds_left === "number" ? progress.seconds_left : null;
+    var leftBox = document.getElementById("plan-left");
+    if (leftBox) { leftBox.hidden = state.status === "queued"; }
     field("seconds_left", left === null ? "–" : Math.max(0, Math.round(left)));
     var bar = document.getElementById("plan-bar");
     if (bar && left !== null) {
@@ -131,6 +134,32 @@
       button.disabled = ticked === 0;
     }
     form.addEventListener("change", count);
+    // The ticked ids go as ONE field: a form of thousands of checkboxes would pass Django's
+    // limit on form fields. The checkboxes are disabled so that they are not sent as well.
+    form.addEventListener("submit", function () {
+      var boxes = form.querySelectorAll('input[name="row"]');
+      var ids = [];
+      for (var i = 0; i < boxes.length; i++) {
+        if (boxes[i].checked) { ids.push(boxes[i].value); }
+      }
+      var joined = form.querySelector('input[name="rows"]');
+      if (!joined) {
+        joined = document.createElement("input");
+        joined.type = "hidden";
+        joined.name = "rows";
+        form.appendChild(joined);
+      }
+      joined.value = ids.join(",");
+      for (var j = 0; j < boxes.length; j++) { boxes[j].disabled = true; }
+    });
+    // Back to this page from the history: the checkboxes are usable again.
+    window.addEventListener("pageshow", function () {
+      var boxes = form.querySelectorAll('input[name="row"]');
+      for (var i = 0; i < boxes.length; i++) { boxes[i].disabled = false; }
+      var joined = form.querySelector('input[name="rows"]');
+      if (joined) { joined.parentNode.removeChild(joined); }
+      count();
+    });
     count();
   }
 

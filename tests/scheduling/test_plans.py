@@ -4,9 +4,12 @@ booking_invite (a row that no longer holds is reported, the others sent), and th
 network proposal. The solver here is a stand-in (plans_support); test_plans_end_to_end.py runs
 the real one."""
 
+import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from accounts.models import User
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -14,8 +17,10 @@ from core.models import AuditEvent, Notification
 from marketplace.models import SessionPosting
 from scheduling import tasks
 from scheduling.models import Booking, BookingStatus, Plan, PlanRow, PlanStatus, RowOutcome
+from scheduling.optimiser.solve import Progress
 from scheduling.services import plans
-from tests.conftest import World
+from scheduling.services.bookings import booking_invite
+from tests.conftest import World, client_for
 from tests.factories import UserFactory
 from tests.scheduling.plans_support import FakeOptimiser, install
 from tests.scheduling.support import Clock, available, confirmed, licensed, local, post
@@ -173,6 +178,38 @@ def test_progress_is_stored_and_pushed_to_the_plan_viewers(
     assert pushed[1]["seconds_left"] == plan.time_limit_s - 1
 
 
+def test_the_plan_says_which_open_sessions_it_leaves_as_they_are(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, invited = two_postings
+    booking_invite(actor=world.manager, posting=invited, technologist=second)
+    beyond = post(world.manager, world.scanner, local(12, 28, 8))  # past the 14 days
+    booking_invite(actor=world.manager, posting=beyond, technologist=second)
+    install(monkeypatch, FakeOptimiser({first: tech}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.message == (
+        "Proposes 1 of 1 open session. 1 open session already has an invitation out or a "
+        "booking and is left as it is."
+    )
+
+
+def test_the_solvers_last_word_neither_ends_the_plan_nor_loses_its_solutions(
+    world: World, clock: Clock
+) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    Plan.objects.filter(pk=plan.pk).update(status=PlanStatus.RUNNING)
+    plans._progress_record(plan.pk, Progress("solving", 200, 300, 4.0, 3))
+    plans._progress_record(plan.pk, Progress("done", 250, 300, 0.0, 0))
+    plan.refresh_from_db()
+    assert (plan.status, plan.phase, plan.solutions) == (PlanStatus.RUNNING, "saving", 3)
+    assert plans.plan_phase_label(plan) == "Saving the proposal"
+
+
 def test_cancel_while_solving_keeps_the_best_so_far(
     world: World,
     tech: User,
@@ -236,10 +273,109 @@ def test_a_crashed_solve_leaves_the_plan_failed_not_running(
     plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
     assert plan.status == PlanStatus.FAILED
     assert plan.message == "The solve failed (RuntimeError); try again."
+    assert (plan.phase, plan.seconds_left) == ("done", 0.0)  # not "building", 60 s left
     assert not plan.rows.exists()
     with pytest.raises(Conflict):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[])
     assert plans.plan_create(actor=world.manager, hospital=world.hospital)[1]
+
+
+def test_cancel_while_building_never_starts_the_search(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    optimiser = install(monkeypatch, FakeOptimiser({posting: tech}))
+    searched: list[int] = []
+
+    def build_then_cancel(**kwargs):
+        problem = optimiser.problem_for(**kwargs)
+        plans.plan_cancel(actor=world.manager, plan=Plan.objects.get())
+        return problem
+
+    monkeypatch.setattr(plans, "_problem_for", build_then_cancel)
+    monkeypatch.setattr(plans, "_solve", lambda *args, **kwargs: searched.append(1))
+    with django_capture_on_commit_callbacks(execute=True):
+        plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    plan.refresh_from_db()
+    assert searched == []
+    assert (plan.status, plan.phase, plan.message) == (
+        PlanStatus.CANCELLED,
+        "done",
+        "Cancelled while reading the open sessions: nothing was proposed.",
+    )
+    assert not plan.rows.exists()
+
+
+def test_the_embedded_solve_runs_in_daemon_threads(
+    world: World,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    """A stopping server (Ctrl-C) does not wait for a solve: its threads are daemons."""
+    daemons: list[bool] = []
+    ran = threading.Event()
+
+    def the_run(*, plan_id: int) -> None:
+        daemons.append(threading.current_thread().daemon)
+        ran.set()
+
+    monkeypatch.setattr(plans, "plan_run", the_run)
+    monkeypatch.setattr(plans.settings, "PLAN_SOLVE_IN_BACKGROUND", True)
+    plans.plan_solve_start(123)
+    assert ran.wait(30)
+    monkeypatch.undo()
+    install(
+        monkeypatch,
+        FakeOptimiser(
+            {posting: tech},
+            while_solving=lambda stop: daemons.append(threading.current_thread().daemon),
+        ),
+    )
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.DONE
+    assert daemons == [True, True]
+
+
+def test_a_solve_cut_by_the_server_stopping_is_left_to_the_sweep(
+    world: World,
+    clock: Clock,
+    tech: User,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    def shutdown(should_stop) -> None:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    install(monkeypatch, FakeOptimiser({posting: tech}, while_solving=shutdown))
+    monkeypatch.setattr(plans, "_shutting_down", lambda: True)
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    assert plan.status == PlanStatus.RUNNING  # not "The solve failed (RuntimeError)"
+    later = clock.now + timedelta(seconds=plan.time_limit_s) + plans.STALE_AFTER
+    assert plans.plans_fail_stale(now=later + timedelta(seconds=1)) == 1
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.FAILED
+    assert plan.message.startswith("The server stopped during the solve")
+    assert plan.message.endswith("run it again.")
+
+
+def test_no_push_goes_to_a_closed_loop(
+    world: World, tech: User, posting: SessionPosting, monkeypatch, caplog
+) -> None:
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    closed = asyncio.new_event_loop()
+    closed.close()
+    plans._pushing.loop = closed
+    try:
+        plans._push(plan)
+    finally:
+        plans._pushing.loop = None
+    assert "push failed" not in caplog.text
 
 
 def test_a_plan_lost_with_its_worker_is_failed_before_the_next(
@@ -311,6 +447,88 @@ def test_send_reports_the_row_that_no_longer_holds_and_sends_the_others(
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[rows[first.pk].pk])
 
 
+def test_each_row_is_sent_in_a_short_transaction_of_its_own(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    """A send of thousands of rows must not hold the write lock for all of them: each row's
+    invitation runs in exactly one transaction level above the caller's, the plan claimed
+    (`sending`) and committed before."""
+    install(monkeypatch, FakeOptimiser({two_postings[0]: tech, two_postings[1]: second}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    seen: list[tuple[int, str]] = []
+    real = plans.booking_invite
+
+    def watched(**kwargs):
+        seen.append(
+            (len(connection.atomic_blocks), Plan.objects.values_list("status", flat=True).get())
+        )
+        return real(**kwargs)
+
+    monkeypatch.setattr(plans, "booking_invite", watched)
+    outside = len(connection.atomic_blocks)
+    plans.plan_send(
+        actor=world.manager, plan=plan, row_ids=list(plan.rows.values_list("pk", flat=True))
+    )
+    assert seen == [(outside + 1, PlanStatus.SENDING)] * 2
+    plan.refresh_from_db()
+    assert (plan.status, plan.message) == (PlanStatus.SENT, "2 invitations sent.")
+
+
+def test_a_plan_being_sent_is_not_sent_twice(
+    world: World, tech: User, two_postings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    install(monkeypatch, FakeOptimiser({two_postings[0]: tech}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    Plan.objects.filter(pk=plan.pk).update(status=PlanStatus.SENDING)
+    row = plan.rows.get(posting=two_postings[0])
+    with pytest.raises(Conflict, match="being sent"):
+        plans.plan_send(actor=world.manager, plan=plan, row_ids=[row.pk])
+    answer = client_for(world.manager).post(
+        f"/api/v1/plans/{plan.pk}/send/", {"rows": [row.pk]}, content_type="application/json"
+    )
+    assert answer.status_code == 409
+    assert not Booking.objects.exists()
+
+
+def test_a_send_that_breaks_midway_records_what_went_out(
+    world: World,
+    tech: User,
+    second: User,
+    two_postings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    first, other = two_postings
+    install(monkeypatch, FakeOptimiser({first: tech, other: second}))
+    plan = _create(world.manager, world.hospital, django_capture_on_commit_callbacks)
+    real = plans.booking_invite
+    calls: list[int] = []
+
+    def breaks_on_the_second(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the process is going down")
+        return real(**kwargs)
+
+    monkeypatch.setattr(plans, "booking_invite", breaks_on_the_second)
+    with pytest.raises(RuntimeError):
+        plans.plan_send(
+            actor=world.manager, plan=plan, row_ids=list(plan.rows.values_list("pk", flat=True))
+        )
+    went, broke = plan.rows.get(posting=first), plan.rows.get(posting=other)
+    assert went.outcome == RowOutcome.SENT
+    assert went.booking is not None
+    assert (broke.outcome, broke.booking) == ("", None)
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.SENT
+    assert plan.message.startswith("1 invitation sent. The send stopped on an error (RuntimeError)")
+
+
 def test_an_unticked_row_is_not_invited(
     world: World,
     tech: User,
@@ -338,7 +556,7 @@ def test_send_refuses_rows_it_cannot_send(
     nobody = plan.rows.get(posting=other)
     foreign = PlanRow.objects.exclude(plan=plan).first()
     assert foreign is None
-    with pytest.raises(ValidationFailed, match="propose nobody"):
+    with pytest.raises(ValidationFailed, match="proposes nobody"):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[nobody.pk])
     with pytest.raises(ValidationFailed, match="Not rows of this plan"):
         plans.plan_send(actor=world.manager, plan=plan, row_ids=[nobody.pk + 1000])

@@ -82,6 +82,8 @@ def test_who_may_read_cancel_and_send_a_hospital_plan(
         assert body["status"] == "done"
         assert body["progress"] == {
             "phase": "done",
+            "phase_label": "Done",
+            "quality": "the best possible",
             "objective": 300,
             "bound": 300,
             "seconds_left": 0.0,

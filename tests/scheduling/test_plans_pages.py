@@ -2,6 +2,8 @@
 platform admins, the plan page (progress while running; the proposal as a table and a week view
 once done; outcomes after sending) per role, and forms that never answer 500."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from accounts.models import User
@@ -11,7 +13,7 @@ from scheduling.services import plans
 from tests.conftest import MANAGER_PAGE, PEOPLE, World, client_for, who
 from tests.factories import UserFactory
 from tests.scheduling.plans_support import FakeOptimiser, install
-from tests.scheduling.support import Clock, available, licensed, local, post
+from tests.scheduling.support import Clock, available, confirmed, licensed, local, post
 
 
 @pytest.fixture
@@ -74,6 +76,18 @@ def test_who_may_fill_the_network(world: World, clock: Clock, person: str) -> No
 
 
 @pytest.mark.parametrize("person", PEOPLE)
+def test_the_menu_offers_plans_to_managers_and_admins_only(
+    world: World, clock: Clock, person: str
+) -> None:
+    home = client_for(who(world, person)).get("/", follow=True).content.decode()
+    offered = home.count('href="/plans/">Plans</a>')
+    assert offered == (1 if person in ("manager", "other_manager", "admin") else 0)
+    listing = client_for(who(world, person)).get("/plans/")
+    expected = {"anonymous": 302, "manager": 200, "other_manager": 200, "admin": 200}
+    assert listing.status_code == expected.get(person, 403)
+
+
+@pytest.mark.parametrize("person", PEOPLE)
 def test_who_may_open_a_plan(world: World, proposal: Plan, person: str) -> None:
     answer = client_for(who(world, person)).get(f"/plans/{proposal.pk}/")
     assert answer.status_code == MANAGER_PAGE[person]
@@ -87,6 +101,27 @@ def test_who_may_open_a_network_plan(world: World, clock: Clock, person: str) ->
     assert answer.status_code == expected
 
 
+def test_a_queued_plan_says_it_waits_for_another(world: World, clock: Clock) -> None:
+    ahead, _ = plans.plan_create(actor=world.admin, hospital=None)
+    plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    page = client_for(world.manager).get(f"/plans/{plan.pk}/").content.decode()
+    assert "Waiting for another plan to finish." in page
+    assert '<span id="plan-left" hidden>' in page  # no "10 s left" while it waits
+    state = client_for(world.manager).get(f"/api/v1/plans/{plan.pk}/").json()
+    assert state["message"].startswith("Waiting for another plan to finish")
+    assert state["progress"]["phase_label"] == "Waiting to start"
+    assert ahead.status == PlanStatus.QUEUED
+
+
+def test_the_result_says_how_good_it_is_in_words(world: World, proposal: Plan) -> None:
+    page = client_for(world.manager).get(f"/plans/{proposal.pk}/").content.decode()
+    assert "2 of 3 sessions staffed. The proposal is the best possible (found in 1.0 s)." in page
+    assert "Objective" not in page
+    api = client_for(world.manager).get(f"/api/v1/plans/{proposal.pk}/").json()
+    assert (api["objective"], api["bound"]) == (300, 300)  # the raw figures stay in the API
+    assert api["progress"]["quality"] == "the best possible"
+
+
 def test_a_running_plan_shows_its_progress_and_cancel(world: World, clock: Clock) -> None:
     plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
     Plan.objects.filter(pk=plan.pk).update(
@@ -94,7 +129,10 @@ def test_a_running_plan_shows_its_progress_and_cancel(world: World, clock: Clock
     )
     page = client_for(world.manager).get(f"/plans/{plan.pk}/").content.decode()
     assert 'id="plan-bar"' in page
-    assert '<span data-field="objective">1234</span>' in page
+    # People's words, not the solver's: 1 - 1234/1500 = 17.7 % from the best possible.
+    assert '<span data-field="phase_label">Searching for the best proposal</span>' in page
+    assert '<span data-field="quality">within 18 % of the best possible</span>' in page
+    assert "1234" not in page
     assert '<span data-field="seconds_left">4</span> s left' in page
     assert 'data-ws-path="/ws/plans/' in page
     assert "js/plan" in page  # the page's script, from the static files
@@ -128,6 +166,19 @@ def test_the_proposal_is_a_table_and_a_week_view(
     assert "Wed 02 Dec" in page
 
 
+def test_a_hospital_plans_times_are_in_its_site_time(world: World, proposal: Plan) -> None:
+    zone = ZoneInfo(world.hospital.sites.order_by("pk").first().time_zone)
+    start = proposal.horizon_start.astimezone(zone)
+    page = client_for(world.manager).get(f"/plans/{proposal.pk}/").content.decode()
+    assert f"Sessions starting {start:%a %d %b %H:%M} to " in page
+    assert f"({zone.key} time)." in page
+    listing = client_for(world.manager).get("/plans/").content.decode()
+    created = proposal.created_at.astimezone(zone)
+    assert f'{created:%a %d %b %H:%M} <span class="muted">({zone.key} time)</span>' in listing
+    network, _ = plans.plan_create(actor=world.admin, hospital=None)
+    assert "(UTC)." in client_for(world.admin).get(f"/plans/{network.pk}/").content.decode()
+
+
 def test_send_from_the_page_with_one_row_unticked(
     world: World, proposal: Plan, tech: User, second: User
 ) -> None:
@@ -141,6 +192,71 @@ def test_send_from_the_page_with_one_row_unticked(
     assert "Invitation sent</span>" in page
     assert "not sent" in page
     assert list(Booking.objects.values_list("technologist", flat=True)) == [tech.pk]
+
+
+def test_send_from_the_page_takes_the_ticked_ids_as_one_field(
+    world: World, proposal: Plan, tech: User, second: User
+) -> None:
+    ids = [str(row.pk) for row in proposal.rows.exclude(technologist=None)]
+    answer = client_for(world.manager).post(
+        f"/plans/{proposal.pk}/send/", {"rows": ",".join(ids)}, follow=True
+    )
+    assert "2 invitations sent." in answer.content.decode()
+    assert sorted(Booking.objects.values_list("technologist", flat=True)) == sorted(
+        [tech.pk, second.pk]
+    )
+
+
+def test_a_send_of_more_ids_than_django_takes_fields_reaches_the_plan(
+    world: World, proposal: Plan
+) -> None:
+    # 1,500 ids in one field: past DATA_UPLOAD_MAX_NUMBER_FIELDS as checkboxes, within the bound.
+    ids = ",".join(str(900_000 + number) for number in range(1500))
+    answer = client_for(world.manager).post(
+        f"/plans/{proposal.pk}/send/", {"rows": ids}, follow=True
+    )
+    assert answer.status_code == 200
+    assert "Not rows of this plan: 900000" in answer.content.decode()
+    too_many = ",".join(str(900_000 + number) for number in range(plans.MAX_SEND_ROWS + 1))
+    refused = client_for(world.manager).post(f"/plans/{proposal.pk}/send/", {"rows": too_many})
+    assert refused.status_code == 400
+    assert f"at most {plans.MAX_SEND_ROWS}".encode() in refused.content
+    assert not Booking.objects.exists()
+
+
+def test_a_row_that_no_longer_held_is_not_marked_sent(
+    world: World, proposal: Plan, tech: User, second: User
+) -> None:
+    ids = [str(row.pk) for row in proposal.rows.exclude(technologist=None)]
+    # After the proposal: Noor is booked elsewhere over her session.
+    elsewhere = post(world.other_manager, world.other_scanner, local(12, 1, 9))
+    confirmed(world.other_manager, elsewhere, second)
+    client_for(world.manager).post(f"/plans/{proposal.pk}/send/", {"rows": ",".join(ids)})
+    page = client_for(world.manager).get(f"/plans/{proposal.pk}/").content.decode()
+    stale = proposal.rows.get(technologist=second)
+    went = proposal.rows.get(technologist=tech)
+    mark = '<td data-label="Sent" class="sent-mark">'
+    stale_cell = page.split(f'id="row-{stale.pk}"')[1].split(mark)[1].split("</td>")[0]
+    went_cell = page.split(f'id="row-{went.pk}"')[1].split(mark)[1].split("</td>")[0]
+    assert "✓" not in stale_cell
+    assert "not sent" in stale_cell
+    assert went_cell.strip() == "✓"
+
+
+def test_a_plan_that_proposes_nobody_has_no_send_column(
+    world: World,
+    clock: Clock,
+    posting: SessionPosting,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    install(monkeypatch, FakeOptimiser({posting: None}))
+    with django_capture_on_commit_callbacks(execute=True):
+        plan, _ = plans.plan_create(actor=world.manager, hospital=world.hospital)
+    page = client_for(world.manager).get(f"/plans/{plan.pk}/").content.decode()
+    assert "Nobody qualifies." in page
+    assert '<th scope="col">Sent</th>' not in page
+    assert '<th scope="col">Send</th>' not in page
 
 
 @pytest.mark.parametrize(

@@ -50,10 +50,18 @@ def _socket(plan_id: int, cookie: str | None) -> WebsocketCommunicator:
 
 
 async def _connect(plan_id: int, user: Any) -> tuple[WebsocketCommunicator, bool, Any]:
+    """(socket, whether it stays open, the close code it got). A refused socket is accepted
+    and then closed with its code: a browser sees the code only on a socket that opened."""
     cookie = await database_sync_to_async(_session_cookie)(user) if user else None
     socket = _socket(plan_id, cookie)
     connected, code = await socket.connect()
-    return socket, connected, code
+    assert connected, f"the handshake was refused ({code}): a browser would not see why"
+    first = await socket.receive_output()
+    if first["type"] == "websocket.close":
+        return socket, False, first["code"]
+    # Open: the first frame goes back for the test to read.
+    await socket.output_queue.put(first)
+    return socket, True, None
 
 
 def _plan(world: World, *, network: bool) -> Plan:
@@ -106,7 +114,9 @@ async def test_updates_and_the_end_reach_the_viewer(world: World) -> None:
             "id": plan.pk,
             "status": "cancelled",
             "status_label": "Cancelled",
-            "phase": "queued",
+            "phase": "done",
+            "phase_label": "Done",
+            "quality": "",
             "objective": None,
             "bound": None,
             "seconds_left": None,
