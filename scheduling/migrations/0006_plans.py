@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('horizon_start', models.DateTimeField()),
                 ('horizon_end', models.DateTimeField()),
                 ('time_limit_s', models.FloatField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('cancelled', 'Cancelled'), ('failed', 'Failed'), ('sent', 'Sent')], default='queued', max_length=16)),
+                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('cancelled', 'Cancelled'), ('failed', 'Failed'), ('sending', 'Sending'), ('sent', 'Sent')], default='queued', max_length=16)),
                 ('phase', models.CharField(blank=True, max_length=16)),
                 ('objective', models.BigIntegerField(blank=True, null=True)),
                 ('bound', models.BigIntegerField(blank=True, null=True)),
