@@ -256,6 +256,20 @@ _worker_lock = threading.Lock()
 _pushing = threading.local()
 
 
+def _forget_worker_after_fork() -> None:
+    """A forked process (a server started by a test, a pre-forking server) has no worker
+    thread, but would inherit the queue with the parent's worker waiting on it: the first plan
+    put there would wake that waiter, who does not exist here, and wait for ever. A fresh queue
+    and worker for the child."""
+    global _queue, _worker, _worker_lock
+    _queue = queue.Queue()
+    _worker = None
+    _worker_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_worker_after_fork)
+
+
 def _background_submit(plan_id: int, loop: asyncio.AbstractEventLoop | None) -> None:
     global _worker
     with _worker_lock:

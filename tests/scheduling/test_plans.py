@@ -5,6 +5,7 @@ network proposal. The solver here is a stand-in (plans_support); test_plans_end_
 the real one."""
 
 import asyncio
+import os
 import threading
 from datetime import timedelta
 
@@ -601,3 +602,21 @@ def test_a_doubled_nightly_run_makes_one_plan(world: World, clock: Clock) -> Non
     first = tasks.plan_network_nightly(now=clock.now)
     assert tasks.plan_network_nightly(now=clock.now) == first
     assert Plan.objects.count() == 1
+
+
+def test_a_forked_server_solves_its_own_plans(monkeypatch) -> None:
+    """The embedded solver's worker thread is not inherited by a forked process (a server a
+    test starts, a pre-forking server): the child starts its own and its plans are solved,
+    where the parent's waiter on the inherited queue used to swallow the first one."""
+    ran = threading.Event()
+    monkeypatch.setattr(plans, "_run_in_background", lambda plan_id: ran.set())
+    plans._background_submit(1, None)
+    assert ran.wait(30)  # the parent's worker now waits on its queue
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through its exit code)
+        solved = threading.Event()
+        plans._run_in_background = lambda plan_id: solved.set()  # type: ignore[assignment]
+        plans._background_submit(2, None)
+        os._exit(0 if solved.wait(10) else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
