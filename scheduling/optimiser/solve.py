@@ -38,6 +38,7 @@ from datetime import date
 
 from ortools.sat.python import cp_model
 
+from core.threads import join_for
 from scheduling.matching import Reason
 from scheduling.optimiser.index import Index, State
 from scheduling.optimiser.problem import Pair, Problem
@@ -399,8 +400,7 @@ class _Search:
         self._thread.start()
 
     def running(self, wait_s: float) -> bool:
-        self._thread.join(wait_s)
-        return self._thread.is_alive()
+        return join_for(self._thread, wait_s)
 
     def stop(self) -> None:
         with self._lock:

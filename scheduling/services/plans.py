@@ -40,6 +40,7 @@ from core.audit import audit_record
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.groups import plan_group
 from core.ids import as_id
+from core.threads import join_for
 from marketplace.access import access_hospital, hospitals_managed_by
 from marketplace.models import Hospital, PostingStatus, SessionPosting
 from scheduling.models import (
@@ -443,8 +444,7 @@ def _solve_watched(plan: Plan, problem: Problem) -> Proposal:
     thread = threading.Thread(target=search, name=f"plan-{plan.pk}", daemon=True)
     thread.start()
     while True:
-        thread.join(PROGRESS_EVERY_S)
-        over = not thread.is_alive()
+        over = not join_for(thread, PROGRESS_EVERY_S)
         progress = watch.take()
         if progress is not None:
             _progress_record(plan.pk, progress)

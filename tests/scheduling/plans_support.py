@@ -3,7 +3,7 @@ progress, cancel, failure, sending): it proposes what the test says, through the
 as scheduling.optimiser (problem_for, solve with on_progress and should_stop). The tests that run
 the real solver end to end are in test_plans_end_to_end.py."""
 
-import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -109,9 +109,8 @@ def install(monkeypatch: pytest.MonkeyPatch, optimiser: FakeOptimiser) -> FakeOp
 
 def wait_until(condition: Callable[[], bool], *, polls: int = 400) -> None:
     """Until `condition()` holds (a bounded number of short waits; no time is asserted)."""
-    pause = threading.Event()
     for _ in range(polls):
         if condition():
             return
-        pause.wait(0.025)
+        time.sleep(0.025)  # not Event.wait: see core.threads
     raise AssertionError("the condition never held")
