@@ -17,21 +17,7 @@ from core import notify
 from core.api import error_body
 from core.errors import ValidationFailed
 from core.ids import is_id, whole_number
-from marketplace import selectors
 from marketplace.views import _next_or, hospital_time_zone
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return render(request, "core/landing.html")
-    return render(
-        request,
-        "core/dashboard.html",
-        {
-            "hospitals": selectors.hospital_list(user=request.user),
-            "invitations": selectors.invitations_addressed_to(user=request.user),
-        },
-    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

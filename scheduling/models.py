@@ -174,6 +174,13 @@ class Initiator(models.TextChoices):
     TECHNOLOGIST = "technologist", "Applied by the technologist"
 
 
+class Side(models.TextChoices):
+    """One side of a booking, as a no-show names it (same values as `Initiator`)."""
+
+    HOSPITAL = "hospital", "The hospital"
+    TECHNOLOGIST = "technologist", "The technologist"
+
+
 class Booking(models.Model):
     """A technologist on a posting: pending (invited or applied) until the other side accepts.
 
@@ -213,6 +220,9 @@ class Booking(models.Model):
         max_digits=8, decimal_places=2, null=True, blank=True
     )
     late = models.BooleanField(default=False, help_text="Cancelled under 24 h before the start.")
+    # Which side did not come to a no-show: the technologist (the hospital records it), or the
+    # hospital (the technologist records that the site was not there to scan).
+    no_show_side = models.CharField(max_length=16, choices=Side.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

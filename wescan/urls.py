@@ -34,7 +34,7 @@ router.register("assist-requests", cockpit_api.AssistRequestViewSet, basename="a
 router.register("plans", plans_api.PlanViewSet, basename="plan")
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", include("operations.urls")),
     # allauth's sign-in page, answering 429 when sign-ins are held back (before allauth's own).
     path("accounts/login/", account_views.login, name="account_login"),
     path("accounts/", include("allauth.urls")),

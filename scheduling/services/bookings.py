@@ -51,6 +51,7 @@ from scheduling.models import (
     Booking,
     BookingStatus,
     Initiator,
+    Side,
 )
 from scheduling.selectors import Slot, availability_slots
 from scheduling.services.ledger import ledger_record_completed, ledger_record_late_cancellation
@@ -401,8 +402,9 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
     if now < booking.starts_at + NO_SHOW_AFTER:
         raise Conflict("A no-show is recorded 15 minutes after the start at the earliest.")
     booking.status = BookingStatus.NO_SHOW
+    booking.no_show_side = Side.TECHNOLOGIST
     booking.closed_at = now
-    booking.save(update_fields=["status", "closed_at", "updated_at"])
+    booking.save(update_fields=["status", "no_show_side", "closed_at", "updated_at"])
     _tell_closed(
         booking, actor=actor, reason="The hospital recorded that the technologist did not come."
     )

@@ -157,7 +157,7 @@ def test_a_page_failure_keeps_the_sites_error_page(world: World, monkeypatch: An
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr("core.views.selectors.hospital_list", broken)
+    monkeypatch.setattr("operations.views.selectors.hospital_list", broken)
     client = Client(raise_request_exception=False)
     client.force_login(world.manager)
     response = client.get("/")
