@@ -87,6 +87,7 @@ urlpatterns = [
         calendar_api.HospitalCalendarRotateView.as_view(),
         name="api_hospital_calendar_rotate",
     ),
+    path("api/v1/", include("operations.api_urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
