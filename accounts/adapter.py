@@ -2,18 +2,16 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
-from django.contrib import messages
 from django.http import HttpRequest
 
 from accounts import services as account_services
+from accounts.signals import account_signed_up
 from core.client_address import client_ip
-from core.errors import DomainError
-
-INVITATION_SESSION_KEY = "wescan_invitation_token"
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sign-up through an invitation link joins the hospital at once, with the invited role.
+    """A sign-up tells the apps above (`accounts.signals.account_signed_up`: an invitation link
+    followed joins the hospital at once, with the invited role).
 
     Password sign-ins are counted by `accounts.services.login_authenticate`, as the API token
     endpoint's are, and allauth's limits read the client address from `core.client_address`."""
@@ -39,22 +37,6 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         user = super().save_user(request, user, form, commit=commit)
-        token = request.session.get(INVITATION_SESSION_KEY) if commit else None
-        if token:
-            from marketplace import selectors, services
-
-            invitation = selectors.invitation_by_token(token=token)
-            if invitation is not None:
-                try:
-                    membership = services.invitation_accept(user=user, invitation=invitation)
-                except DomainError as error:
-                    # The account stands; the person is told why the invitation did not apply.
-                    messages.warning(request, error.message)
-                else:
-                    messages.success(
-                        request,
-                        f"Welcome to {membership.hospital.name} as "
-                        f"{membership.get_role_display().lower()}.",
-                    )
-            request.session.pop(INVITATION_SESSION_KEY, None)
+        if commit:
+            account_signed_up.send(sender=type(user), request=request, user=user)
         return user

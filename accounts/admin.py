@@ -2,22 +2,17 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import User
-from marketplace.models import Membership
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["hospital"]
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """People. Their hospitals (a filter by role, and their memberships inline) are added by
+    `marketplace.admin.MemberAdmin`: accounts sits below the marketplace and knows no hospital."""
+
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "is_staff", "is_active", "last_login"]
-    list_filter = ["is_staff", "is_superuser", "is_active", "memberships__role"]
+    list_filter = ["is_staff", "is_superuser", "is_active"]
     search_fields = ["email", "first_name", "last_name"]
-    inlines = [MembershipInline]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Person", {"fields": ("first_name", "last_name")}),

@@ -7,13 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
-from accounts.requests import request_user
-from accounts.serializers import (
-    MeSerializer,
-    ProfileUpdateSerializer,
-    TokenRequestSerializer,
-    TokenSerializer,
-)
+from accounts.serializers import TokenRequestSerializer, TokenSerializer
 from core.client_address import ClientAddressThrottle
 
 
@@ -56,29 +50,3 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         return Response({"token": token.key})
-
-
-class MeView(APIView):
-    """Who you are, and the hospitals you belong to with your role in each."""
-
-    @extend_schema(responses=MeSerializer)
-    def get(self, request: Request) -> Response:
-        return Response(MeSerializer(_me(request)).data)
-
-    @extend_schema(request=ProfileUpdateSerializer, responses=MeSerializer)
-    def patch(self, request: Request) -> Response:
-        serializer = ProfileUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        user = request_user(request)
-        services.user_update_profile(
-            user=user,
-            first_name=serializer.validated_data.get("first_name", user.first_name),
-            last_name=serializer.validated_data.get("last_name", user.last_name),
-        )
-        return Response(MeSerializer(_me(request)).data)
-
-
-def _me(request: Request) -> Any:
-    user: Any = request_user(request)
-    user.memberships_list = list(user.memberships.select_related("hospital"))
-    return user

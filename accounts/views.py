@@ -7,12 +7,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import services
 from accounts.forms import ProfileForm
 from accounts.requests import AuthenticatedHttpRequest
 from core.errors import PermissionDenied
+from core.pages import next_or
 
 
 @login_required
@@ -59,16 +59,6 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     told so, rather than sent round between the two pages."""
     if request.user.is_authenticated:
         if request.user.is_staff:
-            return redirect(_next_or(request, "admin:index"))
+            return redirect(next_or(request, reverse("admin:index")))
         raise PermissionDenied("The admin is for platform staff; your account is not one.")
-    return redirect_to_login(_next_or(request, "admin:index"), login_url="account_login")
-
-
-def _next_or(request: HttpRequest, fallback: str) -> str:
-    """The `next` of the request when it is a path on this site, else the `fallback` page."""
-    target = request.GET.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse(fallback)
+    return redirect_to_login(next_or(request, reverse("admin:index")), login_url="account_login")

@@ -25,8 +25,8 @@ from cockpit.serializers import (
     OnCallWindowCreateSerializer,
     OnCallWindowSerializer,
 )
+from core.api import for_schema, query_filters, valid_body
 from core.errors import NotFound
-from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import TechnologistProfile
 from marketplace.selectors import technologist_profile_for
 from scheduling import services as scheduling_services
@@ -48,10 +48,10 @@ class AssistRequestViewSet(
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return AssistRequest.objects.none()
         user = request_user(self.request)
-        if _filters(AssistFilterSerializer, self.request).get("open"):
+        if query_filters(AssistFilterSerializer, self.request).get("open"):
             return selectors.assist_incoming(user=user)
         return selectors.assist_history(user=user)
 
@@ -100,7 +100,7 @@ class CockpitAssistRequestView(APIView):
         open request per cockpit (409 otherwise); a note that looks like patient data is 400."""
         user = request_user(request)
         cockpit = selectors.access_cockpit(user, cockpit_id)
-        data = _valid(AssistRaiseSerializer, request)
+        data = valid_body(AssistRaiseSerializer, request)
         role = data.get("role") or next(
             (role for role in selectors.roles_for(user, cockpit) if role in ASSIST_REQUESTER_ROLES),
             "",
@@ -133,7 +133,7 @@ class OnCallWindowViewSet(
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return OnCallWindow.objects.none()
         return own_on_call_windows(request_user(self.request))
 
@@ -144,7 +144,7 @@ class OnCallWindowViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Publish a one-off or recurring (RRULE) window for yourself."""
         user = request_user(request)
-        data = _valid(OnCallWindowCreateSerializer, request)
+        data = valid_body(OnCallWindowCreateSerializer, request)
         window = scheduling_services.on_call_create(actor=user, technologist=user, **data)
         window = access_own_on_call_window(user, window.pk)
         return Response(self.get_serializer(window).data, status=status.HTTP_201_CREATED)
@@ -172,7 +172,7 @@ class MyOnCallView(APIView):
         your windows."""
         user = request_user(request)
         _own_profile(user)
-        data = _valid(OnCallSwitchSerializer, request)
+        data = valid_body(OnCallSwitchSerializer, request)
         profile = scheduling_services.on_call_pause(
             actor=user, technologist=user, paused=data["paused"]
         )

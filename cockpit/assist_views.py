@@ -25,11 +25,11 @@ from cockpit import selectors, services
 from cockpit.forms import ON_CALL_NOW_HOURS, OnCallNowForm, OnCallWindowForm
 from cockpit.models import AssistNotice, AssistRequest, AssistStatus, Role
 from cockpit.serializers import vendor_label
-from cockpit.views import _viewer_time_zone
+from cockpit.views import booking_time_zone
 from core.errors import DomainError, ValidationFailed
+from core.pages import form_error, next_or
 from marketplace.models import TechnologistProfile
 from marketplace.selectors import technologist_profile_for
-from marketplace.views import _next_or
 from scheduling import services as scheduling_services
 from scheduling.forms import describe_rule
 from scheduling.models import LedgerEntry, OnCallWindow
@@ -55,16 +55,6 @@ def _occurrences(window: OnCallWindow, start: datetime, end: datetime) -> list[A
 
 # The service's field names, as the window form calls them.
 _WINDOW_FIELDS = {"starts_at": "starts", "ends_at": "ends"}
-
-
-def _window_form_error(form: OnCallWindowForm, error: DomainError) -> None:
-    for field, problems in error.fields.items():
-        name = _WINDOW_FIELDS.get(field, field)
-        target = name if name in form.fields else None
-        for problem in problems if isinstance(problems, list) else [problems]:
-            form.add_error(target, str(problem))
-    if not error.fields:
-        form.add_error(None, error.message)
 
 
 # --- The on-call page -------------------------------------------------------------------------
@@ -212,7 +202,7 @@ def on_call_add(request: AuthenticatedHttpRequest) -> HttpResponse:
                 actor=request.user, technologist=request.user, **form.service_arguments()
             )
         except DomainError as error:
-            _window_form_error(form, error)
+            form_error(form, error, renamed=_WINDOW_FIELDS)
         else:
             zone = ZoneInfo(profile.home_time_zone)
             starts, ends = window.starts_at.astimezone(zone), window.ends_at.astimezone(zone)
@@ -344,7 +334,7 @@ def assist_incoming(request: AuthenticatedHttpRequest) -> HttpResponse:
         notice = notices.get(assist.pk)
         may_accept = bool(notice and notice.may_accept)
         view = selectors.assist_view(assist) or {}
-        zone = _viewer_time_zone(user, assist.cockpit.booking)
+        zone = booking_time_zone(user, assist.cockpit.booking)
         rows.append(
             {
                 "assist": assist,
@@ -394,7 +384,7 @@ def assist_history(request: AuthenticatedHttpRequest) -> HttpResponse:
             "part": _part(user, assist, notices.get(assist.pk)),
             "vendor": vendor_label(assist.vendor),
             "when": assist.created_at.astimezone(
-                ZoneInfo(_viewer_time_zone(user, assist.cockpit.booking))
+                ZoneInfo(booking_time_zone(user, assist.cockpit.booking))
             ).strftime("%a %-d %b %Y, %H:%M"),
             "duration": _duration(assist, now),
             "hours": hours.get(assist.pk),
@@ -434,7 +424,7 @@ def assist_accept(request: AuthenticatedHttpRequest, assist_id: int) -> HttpResp
 
 def _after_end(request: AuthenticatedHttpRequest, assist: AssistRequest) -> str:
     """Back to the cockpit for someone in it, else to the history."""
-    return _next_or(request, _cockpit_url(request.user, assist) or reverse("assist_history"))
+    return next_or(request, _cockpit_url(request.user, assist) or reverse("assist_history"))
 
 
 @login_required

@@ -12,10 +12,10 @@ from cockpit.selectors import assist_notice_for, assist_view, assist_wanted_mess
 from cockpit.services import NOTE_MAX
 from core.api import BoundedListField, StrictSerializer
 from marketplace.models import Vendor
-from marketplace.serializers import UTCDateTimeField, UTCModelSerializer, _code_list
+from marketplace.serializers import UTCDateTimeField, UTCModelSerializer, code_list
 from scheduling.forms import describe_rule
 from scheduling.models import OnCallWindow
-from scheduling.serializers import _WindowWriteFields
+from scheduling.serializers import WindowWriteFields
 
 # --- Requests for help ------------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class AssistRaiseSerializer(StrictSerializer):
 class OnCallWindowSerializer(UTCModelSerializer):
     """A window; for a recurring one `starts_at`/`ends_at` are its first occurrence."""
 
-    exam_families = _code_list(
+    exam_families = code_list(
         help_text="Exam families it covers; empty: every family on your profile."
     )
     recurring = serializers.BooleanField(source="is_recurring", read_only=True)
@@ -179,7 +179,7 @@ class OnCallWindowSerializer(UTCModelSerializer):
         return describe_rule(window.rrule)
 
 
-class OnCallWindowCreateSerializer(_WindowWriteFields):
+class OnCallWindowCreateSerializer(WindowWriteFields):
     exam_families = BoundedListField(
         child=serializers.CharField(max_length=40),
         max_length=50,

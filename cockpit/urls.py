@@ -10,6 +10,8 @@ urlpatterns = [
         views.cockpit_stop_reason,
         name="cockpit_stop_reason",
     ),
+    # The booking's own page shows its cockpit section: the cockpit composes it.
+    path("bookings/<id:booking_id>/", views.booking_detail, name="booking_detail"),
     path("bookings/<id:booking_id>/cockpit/", views.booking_cockpit, name="booking_cockpit"),
     path(
         "bookings/<id:booking_id>/cockpit/approve/",

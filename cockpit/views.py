@@ -1,7 +1,7 @@
-"""The cockpit pages: the cockpits a person is due in, opening one from its booking,
-pre-approving the operator's join, and the console page itself (a server-rendered shell that
-`static/js/cockpit.js` brings to life over the relay's websocket). Every write is a service; a
-refused one comes back as a message on the page it was asked from."""
+"""The cockpit pages: the cockpits a person is due in, a booking's page with its cockpit section,
+opening one from its booking, pre-approving the operator's join, and the console page itself (a
+server-rendered shell that `static/js/cockpit.js` brings to life over the relay's websocket).
+Every write is a service; a refused one comes back as a message on the page it was asked from."""
 
 from datetime import datetime
 from typing import Any
@@ -27,13 +27,16 @@ from cockpit.models import (
     Role,
 )
 from core.errors import DomainError, NotFound, PermissionDenied
+from core.pages import next_or
 from marketplace.models import ExamFamily
 from marketplace.selectors import technologist_profile_for
-from marketplace.views import _next_or
+from scheduling import selectors as scheduling_selectors
+from scheduling import services as scheduling_services
 from scheduling.models import Booking, BookingStatus
+from scheduling.views.bookings import technologist_record
 
 
-def _viewer_time_zone(user: User, booking: Booking) -> str:
+def booking_time_zone(user: User, booking: Booking) -> str:
     """The wall clock a person reads a booking's times in: a technologist's home time zone,
     everyone else the scanning site's."""
     profile = technologist_profile_for(user=user)
@@ -88,7 +91,7 @@ def cockpit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         roles = selectors.roles_for(user, cockpit)
         if not roles:
             continue
-        zone = _viewer_time_zone(user, booking)
+        zone = booking_time_zone(user, booking)
         rows.append(
             {
                 "booking": booking,
@@ -112,18 +115,18 @@ def booking_cockpit(request: AuthenticatedHttpRequest, booking_id: int) -> HttpR
     """Open the booking's cockpit (made on first use) and go to its console."""
     booking, _cockpit, _roles = _booking_with_roles(request.user, booking_id)
     if booking.status == BookingStatus.CONFIRMED and timezone.now() < _opens_at(booking):
-        zone = _viewer_time_zone(request.user, booking)
+        zone = booking_time_zone(request.user, booking)
         messages.error(
             request,
             f"This cockpit is not open yet: it opens at {_local_time(_opens_at(booking), zone)} "
             f"({zone}), 15 minutes before the booking starts.",
         )
-        return redirect(_next_or(request, reverse("cockpit_list")))
+        return redirect(next_or(request, reverse("cockpit_list")))
     try:
         cockpit = services.cockpit_open(booking=booking)
     except DomainError as error:
         messages.error(request, error.message)
-        return redirect(_next_or(request, reverse("cockpit_list")))
+        return redirect(next_or(request, reverse("cockpit_list")))
     return redirect("cockpit_console", cockpit_id=cockpit.pk)
 
 
@@ -133,7 +136,7 @@ def cockpit_preapprove(request: AuthenticatedHttpRequest, booking_id: int) -> Ht
     """Local staff (or a manager) of the scanning hospital approve the operator's join ahead of
     the day."""
     booking, _cockpit, roles = _booking_with_roles(request.user, booking_id)
-    back = _next_or(request, reverse("booking_detail", args=[booking.pk]))
+    back = next_or(request, reverse("booking_detail", args=[booking.pk]))
     if Role.LOCAL not in roles:
         messages.error(
             request, "Only local staff or a manager of the scanning site may approve the join."
@@ -244,7 +247,7 @@ def cockpit_stop_reason(
     roles = selectors.roles_for(request.user, cockpit)
     role = request.POST.get("role") or roles[0]
     shown_as = role if role in roles else roles[0]
-    back = _next_or(request, reverse("cockpit_console", args=[cockpit.pk]) + f"?role={shown_as}")
+    back = next_or(request, reverse("cockpit_console", args=[cockpit.pk]) + f"?role={shown_as}")
     try:
         services.stop_reason_set(
             actor=request.user,
@@ -260,7 +263,28 @@ def cockpit_stop_reason(
     return redirect(back)
 
 
-# --- The booking page's "Cockpit" section -------------------------------------------------------
+# --- The booking page, with its "Cockpit" section -----------------------------------------------
+
+
+@login_required
+def booking_detail(request: AuthenticatedHttpRequest, booking_id: int) -> HttpResponse:
+    """One booking with the moves open to the viewer (scheduling's) and its cockpit section.
+    Here, not in scheduling: scheduling sits below the cockpit and never reads it."""
+    booking = scheduling_selectors.access_booking(request.user, booking_id)
+    (booking,) = scheduling_services.bookings_with_actions([booking], user=request.user)
+    profile = technologist_profile_for(user=request.user)
+    return render(
+        request,
+        "scheduling/booking_detail.html",
+        {
+            "booking": booking,
+            "posting": booking.posting,
+            "viewer_time_zone": profile.home_time_zone if profile else None,
+            "is_technologist": booking.technologist_id == request.user.pk,
+            "record": technologist_record(booking.technologist),
+            **booking_cockpit_context(request.user, booking),
+        },
+    )
 
 
 def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
@@ -272,7 +296,7 @@ def booking_cockpit_context(user: User, booking: Booking) -> dict[str, Any]:
     roles = selectors.roles_for(user, cockpit)
     if not roles:
         return {"cockpit_section": None}
-    zone = _viewer_time_zone(user, booking)
+    zone = booking_time_zone(user, booking)
     may_approve = (
         rules.refusal("approve", selectors.room_of(cockpit), rules.Who(Role.LOCAL, user.pk)) is None
     )

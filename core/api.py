@@ -4,7 +4,7 @@ bodies, and serializers that refuse fields they do not know."""
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from rest_framework import exceptions, pagination, routers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -105,6 +105,38 @@ def query_bool(request: Request, name: str) -> bool | None:
     if raw.lower() in {"false", "0", "no"}:
         return False
     raise ValidationFailed(f"'{name}' must be true or false.", fields={name: ["true or false."]})
+
+
+def query_filters(serializer_class: Any, request: Request) -> dict[str, Any]:
+    """Query parameters read through a serializer: a bad value is a 400 naming the parameter.
+    Empty values count as absent."""
+    given = {key: value for key, value in request.query_params.items() if value != ""}
+    serializer = serializer_class(data=given)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def valid_body(serializer_class: Any, request: Request, **kwargs: Any) -> dict[str, Any]:
+    """The request body read through a serializer: what is wrong is a 400 naming the fields."""
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def for_schema(view: Any) -> bool:
+    """drf-spectacular builds the schema with an anonymous fake request: no scoping to do."""
+    return bool(getattr(view, "swagger_fake_view", False))
+
+
+def request_user_id(request: Request | HttpRequest) -> int:
+    """The id of the person signed in on a request that passed authentication. Core sits below
+    accounts, so it reads the user as Django's auth knows it (AUTH_USER_MODEL), not as
+    `accounts.requests.request_user` does."""
+    user = request.user
+    if user is None or not user.is_authenticated:
+        # Unreachable behind login_required and IsAuthenticated; fail loudly, never act as nobody.
+        raise TypeError("request_user_id() needs an authenticated request")
+    return int(user.pk)
 
 
 class Router(routers.DefaultRouter):

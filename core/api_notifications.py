@@ -8,9 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.requests import request_user
 from core import notify
-from core.api import IdField, StrictSerializer
+from core.api import IdField, StrictSerializer, request_user_id
 from core.models import Notification
 
 
@@ -57,7 +56,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         filters = NotificationFilterSerializer(data=given)
         filters.is_valid(raise_exception=True)
         return notify.notification_list(
-            user_id=request_user(self.request).pk, unread=filters.validated_data["unread"]
+            user_id=request_user_id(self.request), unread=filters.validated_data["unread"]
         )
 
     @extend_schema(request=None, responses=NotificationSerializer)
@@ -65,7 +64,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def read(self, request: Request, pk: str) -> Response:
         """Mark one of your notifications read (again is harmless)."""
         notification = notify.notification_mark_read(
-            user_id=request_user(request).pk, notification_id=int(pk)
+            user_id=request_user_id(request), notification_id=int(pk)
         )
         return Response(NotificationSerializer(notification).data)
 
@@ -76,7 +75,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         # No body at all is "all of them"; a JSON null or a non-object is refused.
         body = ReadAllSerializer(data=request.data if request.stream is not None else {})
         body.is_valid(raise_exception=True)
-        user_id = request_user(request).pk
+        user_id = request_user_id(request)
         marked = notify.notification_mark_all_read(
             user_id=user_id, up_to_id=body.validated_data["up_to"]
         )

@@ -1,29 +1,30 @@
 """Writing the audit trail. Call inside the service's transaction so that the change and its
-record commit or roll back together."""
+record commit or roll back together.
 
-from typing import TYPE_CHECKING, Any
+Core sits below accounts and the marketplace: it knows the actor as Django's auth user (the
+AUTH_USER_MODEL, `accounts.User`) and the hospital the change belongs to as a model whose id it
+keeps (`marketplace.Hospital`)."""
 
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from core.models import AuditEvent
 
-if TYPE_CHECKING:
-    from accounts.models import User
-    from marketplace.models import Hospital
-
 
 def audit_record(
     *,
-    actor: "User | None",
+    actor: AbstractUser | None,
     action: str,
     target: models.Model,
-    hospital: "Hospital | None" = None,
+    hospital: models.Model | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
-        actor=actor,
+        actor_id=actor.pk if actor is not None else None,
         actor_label=actor.email if actor is not None else "",
-        hospital=hospital,
+        hospital_id=hospital.pk if hospital is not None else None,
         action=action,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),

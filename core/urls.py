@@ -2,8 +2,8 @@ from django.urls import path
 
 from core import views
 
+# The list of notices, `notifications/`, is marketplace's page (see marketplace.urls).
 urlpatterns = [
-    path("notifications/", views.notifications, name="notifications"),
     path("notifications/read-all/", views.notifications_read_all, name="notifications_read_all"),
     path(
         "notifications/<id:notification_id>/open/",

@@ -2,7 +2,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,13 +10,11 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
-from accounts.requests import AuthenticatedHttpRequest
 from core import notify
-from core.api import error_body
+from core.api import error_body, request_user_id
 from core.errors import ValidationFailed
 from core.ids import is_id, whole_number
-from marketplace.views import _next_or, hospital_time_zone
+from core.pages import next_or
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -81,45 +78,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 # --- Notifications ------------------------------------------------------------------------------
-
-NOTIFICATIONS_PER_PAGE = 25
-
-
-def viewer_time_zone(user: User) -> str:
-    """The wall clock a person's own pages use: a technologist's home time zone, else that of
-    their first hospital, else UTC."""
-    profile = getattr(user, "technologist_profile", None)
-    if profile is not None:
-        return str(profile.home_time_zone)
-    membership = user.memberships.select_related("hospital").order_by("pk").first()
-    return hospital_time_zone(membership.hospital) if membership is not None else "UTC"
+# Opening and marking notices read. The list itself is `marketplace.views.notifications`: it
+# shows each notice on the viewer's own wall clock, which only the marketplace knows.
 
 
 @login_required
-def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
-    unread_only = request.GET.get("show") == "unread"
-    notices = notify.notification_list(
-        user_id=request.user.pk, unread=True if unread_only else None
-    )
-    page = Paginator(notices, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
-    for notification in page:
-        notification.age = notify.notification_age(notification)  # type: ignore[attr-defined]
-    return render(
-        request,
-        "core/notifications.html",
-        {
-            "page": page,
-            "unread_only": unread_only,
-            "viewer_time_zone": viewer_time_zone(request.user),
-        },
-    )
-
-
-@login_required
-def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
+def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
     """Follow a notice's link; opening it marks it read."""
     notification = notify.notification_mark_read(
-        user_id=request.user.pk, notification_id=notification_id
+        user_id=request_user_id(request), notification_id=notification_id
     )
     target = notification.url
     if not target or not url_has_allowed_host_and_scheme(
@@ -131,18 +98,18 @@ def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -
 
 @login_required
 @require_POST
-def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
-    notify.notification_mark_read(user_id=request.user.pk, notification_id=notification_id)
-    return redirect(_next_or(request, reverse("notifications")))
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    notify.notification_mark_read(user_id=request_user_id(request), notification_id=notification_id)
+    return redirect(next_or(request, reverse("notifications")))
 
 
 @login_required
 @require_POST
-def notifications_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("up_to", "")
     up_to = whole_number(raw) if raw else None
     if raw and (up_to is None or not is_id(up_to)):
         raise ValidationFailed("'up_to' must be a notification id.")
-    marked = notify.notification_mark_all_read(user_id=request.user.pk, up_to_id=up_to)
+    marked = notify.notification_mark_all_read(user_id=request_user_id(request), up_to_id=up_to)
     messages.success(request, f"{marked} notification{'' if marked == 1 else 's'} marked read.")
-    return redirect(_next_or(request, reverse("notifications")))
+    return redirect(next_or(request, reverse("notifications")))

@@ -19,6 +19,12 @@ from marketplace.models import (
     TechnologistProfile,
 )
 
+# What the API answers a person who asks for their technologist profile before having one.
+NO_PROFILE = (
+    "You have no technologist profile yet: add your competencies and licence "
+    "(PATCH /api/v1/technologists/me/)."
+)
+
 
 def hospitals_visible_to(user: User) -> QuerySet[Hospital]:
     if user.is_staff:

@@ -8,6 +8,8 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.admin import UserAdmin
+from accounts.models import User
 from core.errors import DomainError
 from marketplace import services
 from marketplace.models import (
@@ -22,6 +24,22 @@ from marketplace.models import (
     TechnologistProfile,
     VendorFamiliarity,
 )
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["hospital"]
+
+
+# A person's hospitals on their admin page: accounts' UserAdmin registered it without them.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class MemberAdmin(UserAdmin):
+    list_filter = [*UserAdmin.list_filter, "memberships__role"]
+    inlines = [*UserAdmin.inlines, MembershipInline]
 
 
 class SiteInline(admin.TabularInline):

@@ -9,12 +9,16 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from accounts import services as account_services
 from accounts.requests import request_user
-from core.api import query_bool, query_id
+from accounts.serializers import ProfileUpdateSerializer
+from core.api import for_schema, query_bool, query_filters, query_id, valid_body
 from core.errors import ValidationFailed
 from core.ids import ID_SCHEMA, as_id
 from marketplace import access, selectors, services
+from marketplace.access import NO_PROFILE
 from marketplace.models import (
     ExamFamily,
     Hospital,
@@ -34,6 +38,7 @@ from marketplace.serializers import (
     InvitationSerializer,
     LanguageSerializer,
     MembershipSerializer,
+    MeSerializer,
     OpenPostingFilterSerializer,
     OpenPostingPageSerializer,
     PostingCancelSerializer,
@@ -54,28 +59,17 @@ from marketplace.serializers import (
 HOSPITAL_FILTER = OpenApiParameter("hospital", ID_SCHEMA, description="Hospital id")
 
 
-def _for_schema(view: Any) -> bool:
-    """drf-spectacular builds the schema with an anonymous fake request: no scoping to do."""
-    return bool(getattr(view, "swagger_fake_view", False))
-
-
-def _valid(serializer_class: Any, request: Request, **kwargs: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class HospitalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = HospitalSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Hospital.objects.none()
         return selectors.hospital_list(user=request_user(self.request))
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
-        if not _for_schema(self):
+        if not for_schema(self):
             mine = Membership.objects.filter(user=request_user(self.request))
             context["roles"] = dict(mine.order_by().values_list("hospital_id", "role"))
         return context
@@ -84,13 +78,13 @@ class HospitalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return access.access_hospital(request_user(self.request), self.kwargs["pk"])
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(HospitalSerializer, request)
+        data = valid_body(HospitalSerializer, request)
         hospital = services.hospital_create(actor=request_user(request), **data)
         return Response(self.get_serializer(hospital).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         hospital = access.access_hospital(request_user(request), kwargs["pk"], manage=True)
-        data = _valid(HospitalSerializer, request, instance=hospital, partial=True)
+        data = valid_body(HospitalSerializer, request, instance=hospital, partial=True)
         hospital = services.hospital_update(actor=request_user(request), hospital=hospital, **data)
         return Response(self.get_serializer(hospital).data)
 
@@ -100,7 +94,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     serializer_class = SiteSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Site.objects.none()
         return selectors.site_list(
             user=request_user(self.request), hospital_id=query_id(self.request, "hospital")
@@ -110,7 +104,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return access.access_site(request_user(self.request), self.kwargs["pk"])
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(SiteSerializer, request)
+        data = valid_body(SiteSerializer, request)
         hospital = access.access_hospital(
             request_user(request), data.pop("hospital_id"), manage=True
         )
@@ -120,7 +114,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(request=SiteUpdateSerializer, responses=SiteSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         site = access.access_site(request_user(request), kwargs["pk"], manage=True)
-        data = _valid(SiteUpdateSerializer, request, instance=site, partial=True)
+        data = valid_body(SiteUpdateSerializer, request, instance=site, partial=True)
         site = services.site_update(actor=request_user(request), site=site, **data)
         return Response(SiteSerializer(site).data)
 
@@ -143,7 +137,7 @@ class ScannerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = ScannerSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Scanner.objects.none()
         return selectors.scanner_list(
             user=request_user(self.request),
@@ -156,7 +150,7 @@ class ScannerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return access.access_scanner(request_user(self.request), self.kwargs["pk"])
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = _valid(ScannerSerializer, request)
+        data = valid_body(ScannerSerializer, request)
         site = _site_for_write(request, data.pop("site_id"))
         scanner = services.scanner_create(actor=request_user(request), site=site, **data)
         return Response(ScannerSerializer(scanner).data, status=status.HTTP_201_CREATED)
@@ -164,7 +158,7 @@ class ScannerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=ScannerUpdateSerializer, responses=ScannerSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         scanner = access.access_scanner(request_user(request), kwargs["pk"], manage=True)
-        data = _valid(ScannerUpdateSerializer, request, instance=scanner, partial=True)
+        data = valid_body(ScannerUpdateSerializer, request, instance=scanner, partial=True)
         site = _site_for_write(request, data.pop("site")) if "site" in data else None
         scanner = services.scanner_update(
             actor=request_user(request), scanner=scanner, site=site, **data
@@ -200,7 +194,7 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = MembershipSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Membership.objects.none()
         return selectors.membership_list(
             user=request_user(self.request), hospital_id=query_id(self.request, "hospital")
@@ -212,7 +206,7 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(request=RoleSerializer, responses=MembershipSerializer)
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         membership = access.access_membership(request_user(request), kwargs["pk"], manage=True)
-        data = _valid(RoleSerializer, request)
+        data = valid_body(RoleSerializer, request)
         membership = services.membership_change_role(
             actor=request_user(request), membership=membership, role=data["role"]
         )
@@ -229,7 +223,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = InvitationSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Invitation.objects.none()
         return selectors.invitation_list(
             user=request_user(self.request), hospital_id=query_id(self.request, "hospital")
@@ -240,7 +234,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Invite someone by e-mail; the link is mailed to them and usable once."""
-        data = _valid(InvitationSerializer, request)
+        data = valid_body(InvitationSerializer, request)
         hospital = access.access_hospital(request_user(request), data["hospital_id"], manage=True)
         invitation, _token = services.invitation_create(
             actor=request_user(request), hospital=hospital, email=data["email"], role=data["role"]
@@ -257,7 +251,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @action(detail=False, methods=["post"])
     def accept(self, request: Request) -> Response:
         """Accept an invitation sent to your e-mail address, with the token from its link."""
-        data = _valid(InvitationAcceptSerializer, request)
+        data = valid_body(InvitationAcceptSerializer, request)
         invitation = selectors.invitation_by_token(token=data["token"])
         if invitation is None:
             raise access.NotFound("No such invitation.")
@@ -278,19 +272,6 @@ PAGE_PARAMETERS = [
 TECHNOLOGIST_ID = OpenApiParameter(
     "id", ID_SCHEMA, OpenApiParameter.PATH, description="The technologist's user id."
 )
-NO_PROFILE = (
-    "You have no technologist profile yet: add your competencies and licence "
-    "(PATCH /api/v1/technologists/me/)."
-)
-
-
-def _filters(serializer_class: Any, request: Request) -> dict[str, Any]:
-    """Query parameters read through a serializer: a bad value is a 400 naming the parameter.
-    Empty values count as absent."""
-    given = {key: value for key, value in request.query_params.items() if value != ""}
-    serializer = serializer_class(data=given)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class ExamFamilyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -321,9 +302,9 @@ class TechnologistViewSet(
     serializer_class = TechnologistSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return TechnologistProfile.objects.none()
-        filters = _filters(TechnologistFilterSerializer, self.request)
+        filters = query_filters(TechnologistFilterSerializer, self.request)
         return selectors.technologist_list(
             user=request_user(self.request),
             hospital_id=filters.get("hospital"),
@@ -350,7 +331,7 @@ class TechnologistViewSet(
         sent; changing the licence withdraws its verification."""
         user = request_user(request)
         if request.method == "PATCH":
-            data = _valid(TechnologistProfileUpdateSerializer, request)
+            data = valid_body(TechnologistProfileUpdateSerializer, request)
             services.technologist_profile_update(actor=user, user=user, **data)
         profile = selectors.technologist_profile_for(user=user)
         if profile is None:
@@ -409,9 +390,9 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = PostingSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return SessionPosting.objects.none()
-        filters = _filters(PostingFilterSerializer, self.request)
+        filters = query_filters(PostingFilterSerializer, self.request)
         return selectors.posting_list(user=request_user(self.request), **_posting_filters(filters))
 
     def get_object(self) -> Any:
@@ -422,7 +403,7 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """A draft, or an open posting with `publish: true`. Refused with field errors, saving
         nothing: a scanner not of this hospital, an end not after the start or more than 12
         hours later, a start in the past, notes that look like a patient identifier."""
-        data = _valid(PostingCreateSerializer, request)
+        data = valid_body(PostingCreateSerializer, request)
         hospital = _hospital_for_write(request, data.pop("hospital"))
         data["scanner"] = _scanner_for_write(request, data["scanner"])
         posting = services.posting_create(actor=request_user(request), hospital=hospital, **data)
@@ -433,7 +414,7 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """Change a draft or open posting (409 once filled, cancelled or expired); it is checked
         again as a whole, like a new one."""
         posting = access.access_posting(request_user(request), kwargs["pk"], manage=True)
-        data = _valid(PostingUpdateSerializer, request)
+        data = valid_body(PostingUpdateSerializer, request)
         if "scanner" in data:
             data["scanner"] = _scanner_for_write(request, data["scanner"])
         posting = services.posting_update(actor=request_user(request), posting=posting, **data)
@@ -452,7 +433,7 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def cancel(self, request: Request, pk: str) -> Response:
         """Cancel a draft or open posting, saying why (409 once filled, cancelled or expired)."""
         posting = access.access_posting(request_user(request), pk, manage=True)
-        data = _valid(PostingCancelSerializer, request)
+        data = valid_body(PostingCancelSerializer, request)
         posting = services.posting_cancel(
             actor=request_user(request), posting=posting, reason=data["reason"]
         )
@@ -469,7 +450,7 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         vendor, a shared language when languages are asked, your seniority. While you cannot be
         booked (no profile, licence unverified or expired) the list is empty and
         `ineligibility_reasons` says why."""
-        filters = _posting_filters(_filters(OpenPostingFilterSerializer, request))
+        filters = _posting_filters(query_filters(OpenPostingFilterSerializer, request))
         # Only what the filter needs: no prefetch of names this list never shows.
         profile = TechnologistProfile.objects.filter(user=request_user(request)).first()
         postings: QuerySet[SessionPosting] = SessionPosting.objects.none()
@@ -482,3 +463,34 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         response = self.get_paginated_response(PostingSerializer(page, many=True).data)
         response.data["ineligibility_reasons"] = reasons
         return response
+
+
+# --- Who you are, with your hospitals ---------------------------------------------------------
+# Here, not in accounts: the answer lists the hospitals you belong to, which accounts (below the
+# marketplace) does not know.
+
+
+class MeView(APIView):
+    """Who you are, and the hospitals you belong to with your role in each."""
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(_me(request)).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=MeSerializer)
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = request_user(request)
+        account_services.user_update_profile(
+            user=user,
+            first_name=serializer.validated_data.get("first_name", user.first_name),
+            last_name=serializer.validated_data.get("last_name", user.last_name),
+        )
+        return Response(MeSerializer(_me(request)).data)
+
+
+def _me(request: Request) -> Any:
+    user: Any = request_user(request)
+    user.memberships_list = list(user.memberships.select_related("hospital"))
+    return user

@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
+
+    def ready(self) -> None:
+        # A sign-up through an invitation link joins the hospital: accounts (below) knows no
+        # hospitals, so it tells the marketplace.
+        from accounts.signals import account_signed_up
+        from marketplace.invitations import invitation_join_on_sign_up
+
+        account_signed_up.connect(
+            invitation_join_on_sign_up, dispatch_uid="marketplace.invitation_join"
+        )

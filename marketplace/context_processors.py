@@ -2,8 +2,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from accounts.adapter import INVITATION_SESSION_KEY
 from marketplace import selectors
+from marketplace.invitations import INVITATION_SESSION_KEY
 
 
 def pending_invitation(request: HttpRequest) -> dict[str, Any]:

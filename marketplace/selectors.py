@@ -1,6 +1,7 @@
 """Reads shared by the pages, the API and tasks, always scoped through `marketplace.access`."""
 
 import hashlib
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +120,26 @@ def scanner_by_device_token(*, token: str) -> Scanner | None:
         .filter(device_token_hash=token_hash(token))
         .first()
     )
+
+
+# --- Wall clocks ------------------------------------------------------------------------------
+
+
+def hospital_time_zone(hospital: Hospital) -> str:
+    """The wall clock a hospital's pages use when no single site is meant: the time zone most of
+    its sites share (UTC for a hospital without sites)."""
+    zones = Counter(site.time_zone for site in hospital.sites.all())
+    return zones.most_common(1)[0][0] if zones else "UTC"
+
+
+def viewer_time_zone(user: User) -> str:
+    """The wall clock a person's own pages use: a technologist's home time zone, else that of
+    their first hospital, else UTC."""
+    profile = getattr(user, "technologist_profile", None)
+    if profile is not None:
+        return str(profile.home_time_zone)
+    membership = user.memberships.select_related("hospital").order_by("pk").first()
+    return hospital_time_zone(membership.hospital) if membership is not None else "UTC"
 
 
 # --- Technologists and postings ---------------------------------------------------------------

@@ -219,7 +219,7 @@ def _codes(model: Any, what: str, **kwargs: Any) -> Any:
     return VocabularyCodesField(model=model, what=what, **kwargs)
 
 
-def _code_list(**kwargs: Any) -> Any:
+def code_list(**kwargs: Any) -> Any:
     """Vocabulary codes of a many-to-many relation, read only."""
     return serializers.SlugRelatedField(slug_field="code", many=True, read_only=True, **kwargs)
 
@@ -265,8 +265,8 @@ class TechnologistSerializer(UTCModelSerializer):
     id = serializers.IntegerField(source="user_id", read_only=True, help_text="The user id.")
     email = serializers.EmailField(source="user.email", read_only=True)
     name = serializers.CharField(source="user.display_name", read_only=True)
-    exam_families = _code_list()
-    languages = _code_list()
+    exam_families = code_list()
+    languages = code_list()
     vendors = serializers.SerializerMethodField()
     licence_verified = serializers.SerializerMethodField()
     eligible = serializers.SerializerMethodField()
@@ -454,3 +454,23 @@ class OpenPostingPageSerializer(serializers.Serializer):
         child=serializers.CharField(),
         help_text="Empty when you can be booked; otherwise why the list is empty.",
     )
+
+
+# --- Who you are, with your hospitals (/api/v1/me/) -----------------------------------------
+
+
+class MyMembershipSerializer(serializers.ModelSerializer):
+    hospital_name = serializers.CharField(source="hospital.name")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "hospital", "hospital_name", "role"]
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    is_platform_admin = serializers.BooleanField(source="is_staff")
+    memberships = MyMembershipSerializer(many=True, source="memberships_list")

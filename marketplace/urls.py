@@ -31,13 +31,17 @@ urlpatterns = [
     ),
 ]
 
+# A posting's own page, its cancelling and a technologist's open postings show bookings and
+# matches: they are scheduling's (scheduling.urls).
 urlpatterns += [
     path("me/technologist/", views.technologist_profile, name="technologist_profile"),
-    path("me/postings/", views.open_postings, name="open_postings"),
     path("hospitals/<id:hospital_id>/postings/", views.hospital_postings, name="hospital_postings"),
     path("hospitals/<id:hospital_id>/postings/new/", views.posting_create, name="posting_create"),
-    path("postings/<id:posting_id>/", views.posting_detail, name="posting_detail"),
     path("postings/<id:posting_id>/edit/", views.posting_edit, name="posting_edit"),
     path("postings/<id:posting_id>/publish/", views.posting_publish, name="posting_publish"),
-    path("postings/<id:posting_id>/cancel/", views.posting_cancel, name="posting_cancel"),
+]
+
+urlpatterns += [
+    # A person's notices, on their own wall clock (core keeps the moves on them: core.urls).
+    path("notifications/", views.notifications, name="notifications"),
 ]

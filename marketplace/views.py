@@ -1,40 +1,39 @@
-"""Server-rendered pages for hospitals. Each view fetches through `access`, calls one service and
-redirects; a refused action comes back as a DomainError, shown by `DomainErrorMiddleware`."""
+"""Server-rendered pages for hospitals, technologists' profiles and postings, and a person's
+notifications. Each view fetches through `access`, calls one service and redirects; a refused
+action comes back as a DomainError, shown by `DomainErrorMiddleware`. The pages of a posting that
+show its bookings and matches are scheduling's (`scheduling.views.postings`)."""
 
-from collections import Counter
 from typing import Any
 
 from allauth.account.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.adapter import INVITATION_SESSION_KEY
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
-from core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from core import notify
+from core.errors import Conflict, DomainError, NotFound
+from core.pages import form_error, next_or
 from marketplace import access, selectors, services
 from marketplace.forms import (
-    CancelPostingForm,
     HospitalPostingFilterForm,
     InviteForm,
-    OpenPostingFilterForm,
     PostingForm,
     RoleForm,
     ScannerForm,
     SiteForm,
     TechnologistProfileForm,
 )
+from marketplace.invitations import INVITATION_SESSION_KEY
 from marketplace.models import Hospital, PostingStatus, Role, SessionPosting, TechnologistProfile
+from marketplace.selectors import hospital_time_zone, viewer_time_zone
 from marketplace.services import EDITABLE_POSTING_STATUSES
-from scheduling import matching
-from scheduling import selectors as scheduling_selectors
-from scheduling import services as scheduling_services
 
 
 def _hospital_page(
@@ -68,15 +67,6 @@ def hospital_detail(request: AuthenticatedHttpRequest, hospital_id: int) -> Http
     return _hospital_page(request, access.access_hospital(request.user, hospital_id))
 
 
-def _form_error(request: AuthenticatedHttpRequest, form: Any, error: DomainError) -> None:
-    for field, problems in error.fields.items():
-        target = field if field in form.fields else None
-        for problem in problems if isinstance(problems, list) else [problems]:
-            form.add_error(target, str(problem))
-    if not error.fields:
-        form.add_error(None, error.message)
-
-
 @login_required
 @require_POST
 def hospital_invite(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResponse:
@@ -88,7 +78,7 @@ def hospital_invite(request: AuthenticatedHttpRequest, hospital_id: int) -> Http
                 actor=request.user, hospital=hospital, **form.cleaned_data
             )
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(
                 request,
@@ -107,7 +97,7 @@ def site_add(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpRespons
         try:
             site = services.site_create(actor=request.user, hospital=hospital, **form.cleaned_data)
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(request, f"Site {site.name} added.")
             return redirect("hospital_detail", hospital.pk)
@@ -123,7 +113,7 @@ def scanner_add(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResp
         try:
             scanner = services.scanner_create(actor=request.user, **form.cleaned_data)
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(request, f"Scanner {scanner.name} added.")
             return redirect("hospital_detail", hospital.pk)
@@ -243,28 +233,7 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-def _next_or(request: HttpRequest, default: str) -> str:
-    """Where to go after a POST: the page it came from when it says so (same site only)."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
-
-
-def hospital_time_zone(hospital: Hospital) -> str:
-    """The wall clock a hospital's pages use when no single site is meant: the time zone most of
-    its sites share (UTC for a hospital without sites)."""
-    zones = Counter(site.time_zone for site in hospital.sites.all())
-    return zones.most_common(1)[0][0] if zones else "UTC"
-
-
-# The ranked postings a technologist sees on one page.
-MATCHES_SHOWN = 50
-
-
-# --- Technologists: profile and the postings they qualify for -------------------------------------
+# --- Technologists: profile --------------------------------------------------------------------
 
 
 def _profile_initial(profile: TechnologistProfile | None) -> dict[str, Any]:
@@ -298,7 +267,7 @@ def technologist_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
                     actor=user, user=user, **form.cleaned_data
                 )
             except DomainError as error:
-                _form_error(request, form, error)
+                form_error(form, error)
             else:
                 messages.success(request, "Your technologist profile is saved.")
                 if was_verified and saved.licence_verified_at is None:
@@ -321,50 +290,6 @@ def technologist_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             "time_zone": profile.home_time_zone if profile else "UTC",
         },
         status=status,
-    )
-
-
-@login_required
-def open_postings(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Open postings for a technologist: first those they can be booked on, ranked with the
-    reasons, each with an Apply button; then those they qualify for but are not free for. When
-    their licence stands in the way, the reasons instead of an empty list."""
-    profile = selectors.technologist_profile_for(user=request.user)
-    form = OpenPostingFilterForm(request.GET or None)
-    reasons = profile.ineligibility_reasons() if profile else []
-    matches: list[matching.Match] = []
-    others: list[SessionPosting] = []
-    if profile is not None and not reasons:
-        filters = form.selector_filters(profile.home_time_zone)
-        qualifying = list(selectors.open_postings_for(profile=profile, **filters))
-        in_range = {posting.pk for posting in qualifying}
-        # Ranked: the postings they can be booked on now (free for the whole session, no
-        # clash, under the weekly cap), with the reasons; the date filters apply to both lists.
-        matches = [
-            match
-            for match in matching.matches_for(
-                profile=profile,
-                limit=MATCHES_SHOWN,
-                urgency=filters["urgency"],
-                exam_family=filters["exam_family"],
-            )
-            if match.posting.pk in in_range
-        ]
-        ranked = {match.posting.pk for match in matches}
-        held = scheduling_selectors.live_booking_posting_ids(technologist_id=request.user.pk)
-        others = [p for p in qualifying if p.pk not in ranked and p.pk not in held]
-    return render(
-        request,
-        "marketplace/open_postings.html",
-        {
-            "profile": profile,
-            "reasons": reasons,
-            "form": form,
-            "matches": matches,
-            "others": others,
-            "time_zone": profile.home_time_zone if profile else "UTC",
-        },
-        status=400 if form.is_bound and not form.is_valid() else 200,
     )
 
 
@@ -429,7 +354,7 @@ def posting_create(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpR
                 **form.cleaned_data,
             )
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(
                 request,
@@ -439,52 +364,6 @@ def posting_create(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpR
             )
             return redirect("posting_detail", posting.pk)
     return _posting_form_page(request, form, hospital=hospital, status=400)
-
-
-def _posting_page(
-    request: AuthenticatedHttpRequest,
-    posting: SessionPosting,
-    *,
-    cancel_form: CancelPostingForm | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    profile = selectors.technologist_profile_for(user=request.user)
-    is_manager = access.can_manage(request.user, posting.hospital)
-    on_posting = scheduling_selectors.posting_bookings(posting_id=posting.pk)
-    # Others see only their own booking on it; local staff see who comes.
-    if not (is_manager or request.user.is_staff) and (
-        access.role_in(request.user, posting.hospital) != Role.LOCAL_STAFF
-    ):
-        on_posting = on_posting.filter(technologist=request.user)
-    bookings = scheduling_services.bookings_with_actions(on_posting, user=request.user)
-    mine_live = any(b.technologist_id == request.user.pk and b.is_open for b in bookings)
-    return render(
-        request,
-        "marketplace/posting_detail.html",
-        {
-            "posting": posting,
-            "is_manager": is_manager,
-            "editable": posting.status in EDITABLE_POSTING_STATUSES,
-            "cancel_form": cancel_form or CancelPostingForm(),
-            "viewer_time_zone": profile.home_time_zone if profile else None,
-            "bookings": bookings,
-            # The ranked candidates, for its managers while it takes bookings.
-            "candidates": (
-                matching.candidates_for(posting=posting)
-                if is_manager and posting.status == PostingStatus.OPEN
-                else None
-            ),
-            "can_apply": (
-                profile is not None and posting.status == PostingStatus.OPEN and not mine_live
-            ),
-        },
-        status=status,
-    )
-
-
-@login_required
-def posting_detail(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
-    return _posting_page(request, access.access_posting(request.user, posting_id))
 
 
 @login_required
@@ -511,7 +390,7 @@ def posting_edit(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResp
                 **changes,
             )
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(request, "Posting saved.")
             return redirect("posting_detail", posting.pk)
@@ -524,22 +403,32 @@ def posting_publish(request: AuthenticatedHttpRequest, posting_id: int) -> HttpR
     posting = access.access_posting(request.user, posting_id, manage=True)
     services.posting_publish(actor=request.user, posting=posting)
     messages.success(request, "Posting published: technologists who qualify can see it.")
-    return redirect(_next_or(request, reverse("posting_detail", args=[posting.pk])))
+    return redirect(next_or(request, reverse("posting_detail", args=[posting.pk])))
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+NOTIFICATIONS_PER_PAGE = 25
 
 
 @login_required
-@require_POST
-def posting_cancel(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
-    posting = access.access_posting(request.user, posting_id, manage=True)
-    form = CancelPostingForm(request.POST)
-    if form.is_valid():
-        try:
-            services.posting_cancel(
-                actor=request.user, posting=posting, reason=form.cleaned_data["reason"]
-            )
-        except ValidationFailed as error:
-            _form_error(request, form, error)
-        else:
-            messages.success(request, "Posting cancelled.")
-            return redirect("posting_detail", posting.pk)
-    return _posting_page(request, posting, cancel_form=form, status=400)
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A person's notices, newest first, each at the time their own pages use. Core keeps the
+    notices and the moves on them (`core.views`); the page is here because that wall clock is
+    the marketplace's to know (a technologist's home, else their hospital's)."""
+    unread_only = request.GET.get("show") == "unread"
+    notices = notify.notification_list(
+        user_id=request.user.pk, unread=True if unread_only else None
+    )
+    page = Paginator(notices, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    for notification in page:
+        notification.age = notify.notification_age(notification)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "core/notifications.html",
+        {
+            "page": page,
+            "unread_only": unread_only,
+            "viewer_time_zone": viewer_time_zone(request.user),
+        },
+    )

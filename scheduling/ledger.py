@@ -8,7 +8,7 @@ the counterpart owes the hospital hours. Counterparts are hospitals, and indepen
 technologists (who only ever give: they are never a debtor).
 
 Months are calendar months on the wall clock of the time zone the caller passes (the pages and
-the API pass the hospital's own, `marketplace.views.hospital_time_zone`): an entry at 23:30 UTC
+the API pass the hospital's own, `marketplace.selectors.hospital_time_zone`): an entry at 23:30 UTC
 on 31 March belongs to April in Brussels. Callers say so next to the figures."""
 
 import csv

@@ -77,7 +77,7 @@ class AvailabilityWindowSerializer(UTCModelSerializer):
         return _local(window.ends_at, _zone_for(self.context, window))
 
 
-class _WindowWriteFields(StrictSerializer):
+class WindowWriteFields(StrictSerializer):
     starts_at = AwareDateTimeField(help_text="The (first) occurrence's start, with its offset.")
     ends_at = AwareDateTimeField(help_text="The (first) occurrence's end: at most 24 h later.")
     time_zone = serializers.CharField(
@@ -101,7 +101,7 @@ class _WindowWriteFields(StrictSerializer):
     )
 
 
-class AvailabilityCreateSerializer(_WindowWriteFields):
+class AvailabilityCreateSerializer(WindowWriteFields):
     technologist = IdField(
         required=False,
         help_text="The technologist's user id: yourself (default) or one you manage (lending).",
@@ -113,7 +113,7 @@ class AvailabilityCreateSerializer(_WindowWriteFields):
     )
 
 
-class AvailabilityUpdateSerializer(_WindowWriteFields):
+class AvailabilityUpdateSerializer(WindowWriteFields):
     """Only the fields sent are changed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from scheduling.views import bookings
 from scheduling.views import calendar as calendar_views
 from scheduling.views import ledger as ledger_views
 from scheduling.views import plans as plan_views
+from scheduling.views import postings as posting_views
 
 urlpatterns = [
     path("me/availability/", views.availability_week, name="availability_week"),
@@ -22,8 +23,10 @@ urlpatterns = [
         views.staff_lend,
         name="staff_lend",
     ),
+    path("me/postings/", posting_views.open_postings, name="open_postings"),
+    path("postings/<id:posting_id>/", posting_views.posting_detail, name="posting_detail"),
+    path("postings/<id:posting_id>/cancel/", posting_views.posting_cancel, name="posting_cancel"),
     path("me/bookings/", bookings.my_bookings, name="my_bookings"),
-    path("bookings/<id:booking_id>/", bookings.booking_detail, name="booking_detail"),
     path("bookings/<id:booking_id>/<slug:move>/", bookings.booking_move, name="booking_move"),
     path("postings/<id:posting_id>/invite/", bookings.posting_invite, name="posting_invite"),
     path("postings/<id:posting_id>/apply/", bookings.posting_apply, name="posting_apply"),

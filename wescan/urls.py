@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
-from accounts.api import MeView, TokenView
+from accounts.api import TokenView
 from cockpit import api as cockpit_api
 from core import views as core_views
 from core.api import Router
@@ -48,7 +48,7 @@ urlpatterns = [
     path("admin/login/", account_views.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
-    path("api/v1/me/", MeView.as_view(), name="api_me"),
+    path("api/v1/me/", marketplace_api.MeView.as_view(), name="api_me"),
     path("api/v1/me/on-call/", cockpit_api.MyOnCallView.as_view(), name="api_my_on_call"),
     path(
         "api/v1/cockpits/<id:cockpit_id>/assist-requests/",

@@ -24,7 +24,7 @@ from marketplace.models import (
     Scanner,
     SessionPosting,
 )
-from scheduling.services.bookings import bookings_close_for_cancelled_posting
+from marketplace.signals import posting_cancelled
 
 __all__ = [
     "CANCEL_REASON_MAX",
@@ -222,7 +222,12 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
     posting.status = PostingStatus.CANCELLED
     posting.closed_at = timezone.now()
     posting.save(update_fields=["status", "closed_at"])
-    closed = bookings_close_for_cancelled_posting(actor=actor, posting=posting)
+    # Scheduling (above) closes the pending bookings on it, in this transaction, and answers
+    # how many (django-stubs types a receiver's answer as str | None; ours is an int).
+    answers: list[tuple[Any, Any]] = posting_cancelled.send(
+        sender=SessionPosting, posting=posting, actor=actor
+    )
+    closed = sum(answer for _receiver, answer in answers if isinstance(answer, int))
     audit_record(
         actor=actor,
         action="posting.cancelled",

@@ -14,9 +14,9 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.requests import request_user
+from core.api import for_schema, query_filters, valid_body
 from core.errors import NotFound, ValidationFailed
 from marketplace import access
-from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import Hospital, validate_time_zone
 from scheduling import selectors, services
 from scheduling.models import AvailabilityWindow
@@ -81,16 +81,16 @@ class AvailabilityViewSet(
     serializer_class = AvailabilityWindowSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return AvailabilityWindow.objects.none()
-        filters = _filters(AvailabilityFilterSerializer, self.request)
+        filters = query_filters(AvailabilityFilterSerializer, self.request)
         return selectors.availability_window_list(
             user=request_user(self.request), technologist_id=filters.get("technologist")
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
-        if not _for_schema(self):
+        if not for_schema(self):
             context["display_zone"] = _display_zone(self.request)
         return context
 
@@ -103,7 +103,7 @@ class AvailabilityViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Publish a one-off or recurring window for yourself, or, as a manager, for a
         technologist of your hospital (404 for anyone else's)."""
-        data = _valid(AvailabilityCreateSerializer, request)
+        data = valid_body(AvailabilityCreateSerializer, request)
         technologist = _technologist_for_write(request, data.pop("technologist", None))
         lender = _lending_hospital_for_write(request, data.pop("lending_hospital", None))
         window = services.availability_create(
@@ -118,7 +118,7 @@ class AvailabilityViewSet(
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Change a window: the technologist's own, or one their hospital lent."""
         window = self.get_object()
-        data = _valid(AvailabilityUpdateSerializer, request)
+        data = valid_body(AvailabilityUpdateSerializer, request)
         window = services.availability_update(actor=request_user(request), window=window, **data)
         return Response(self.get_serializer(window).data)
 
@@ -135,7 +135,7 @@ class AvailabilityViewSet(
         their own wall-clock time, so a weekly 08:00 stays 08:00 local across DST changes."""
         zone = _display_zone(request)
         with timezone.override(zone or ZoneInfo("UTC")):  # dates without offset are read here
-            query = _filters(OccurrenceQuerySerializer, request)
+            query = query_filters(OccurrenceQuerySerializer, request)
         people = selectors.availability_people(
             user=request_user(request), technologist_id=query.get("technologist")
         )

@@ -26,9 +26,8 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.requests import request_user
-from core.api import IdField, StrictSerializer
+from core.api import IdField, StrictSerializer, for_schema, query_filters, valid_body
 from marketplace import access
-from marketplace.api import _filters, _for_schema, _valid
 from marketplace.models import SessionPosting
 from marketplace.serializers import UTCDateTimeField
 from scheduling import selectors, services
@@ -237,9 +236,9 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = BookingSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Booking.objects.none()
-        filters = _filters(BookingFilterSerializer, self.request)
+        filters = query_filters(BookingFilterSerializer, self.request)
         for key in ("hospital", "posting", "technologist"):
             if key in filters:
                 filters[f"{key}_id"] = filters.pop(key)
@@ -250,7 +249,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
-        if not _for_schema(self):
+        if not for_schema(self):
             context.update(_context(self.request))
         return context
 
@@ -265,7 +264,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         available for the whole session, are already booked within 30 minutes of it, would pass
         the 38 h weekly cap, or the posting takes no bookings."""
         user = request_user(request)
-        data = _valid(BookingCreateSerializer, request)
+        data = valid_body(BookingCreateSerializer, request)
         posting = access.access_posting(user, data["posting"])
         if "technologist" in data and data["technologist"] != user.pk:
             booking = services.booking_invite(
@@ -285,7 +284,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=BookingReasonSerializer, responses=BookingSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str) -> Response:
-        reason = _valid(BookingReasonSerializer, request).get("reason", "")
+        reason = valid_body(BookingReasonSerializer, request).get("reason", "")
         return self._move(request, pk, services.booking_decline, reason=reason)
 
     @extend_schema(request=BookingReasonSerializer, responses=BookingSerializer)
@@ -294,7 +293,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """Either side, before the start, saying why. Under 24 h before the start a confirmed
         booking's cancellation is late: it shows on the record of the side that cancelled, and
         a hospital owes the booked hours in the reciprocity ledger."""
-        reason = _valid(BookingReasonSerializer, request).get("reason", "")
+        reason = valid_body(BookingReasonSerializer, request).get("reason", "")
         return self._move(request, pk, services.booking_cancel, reason=reason)
 
     @extend_schema(request=None, responses=BookingSerializer)

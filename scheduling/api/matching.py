@@ -11,9 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.requests import request_user
+from core.api import query_filters
 from core.ids import ID_SCHEMA
 from marketplace import access
-from marketplace.api import NO_PROFILE, _filters
+from marketplace.access import NO_PROFILE
 from marketplace.models import ExamFamily, TechnologistProfile, Urgency
 from marketplace.serializers import PostingSerializer
 from scheduling import matching
@@ -158,7 +159,7 @@ class PostingCandidatesView(APIView):
     )
     def get(self, request: Request, posting_id: int) -> Response:
         posting = access.access_posting(request_user(request), posting_id, manage=True)
-        limit = _filters(CandidateQuerySerializer, request)["limit"]
+        limit = query_filters(CandidateQuerySerializer, request)["limit"]
         candidates = matching.candidates_for(posting=posting, limit=limit)
         return Response(
             {"posting": posting.pk, "results": CandidateSerializer(candidates, many=True).data}
@@ -178,7 +179,7 @@ class MyMatchesView(APIView):
         responses=MatchListSerializer,
     )
     def get(self, request: Request) -> Response:
-        filters = _filters(MatchQuerySerializer, request)
+        filters = query_filters(MatchQuerySerializer, request)
         profile = TechnologistProfile.objects.filter(user=request_user(request)).first()
         if profile is None:
             raise access.NotFound(NO_PROFILE)

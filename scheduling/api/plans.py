@@ -19,10 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.requests import request_user
-from core.api import BoundedListField, IdField, StrictSerializer
+from core.api import BoundedListField, IdField, StrictSerializer, for_schema, valid_body
 from core.errors import ValidationFailed
 from marketplace import access
-from marketplace.api import _for_schema, _valid
 from marketplace.serializers import UTCDateTimeField
 from scheduling.api.matching import ReasonSerializer
 from scheduling.models import Plan, PlanRow, PlanStatus, RowOutcome
@@ -243,7 +242,7 @@ class PlanViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = PlanListSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        if _for_schema(self):
+        if for_schema(self):
             return Plan.objects.none()
         return plan_services.plans_visible_to(request_user(self.request))
 
@@ -256,7 +255,7 @@ class PlanViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         answered (200) instead of a second one. 403 for the network unless a platform admin;
         a hospital you do not manage is 404 (or 403 if you are another member of it)."""
         user = request_user(request)
-        data = _valid(PlanCreateSerializer, request)
+        data = valid_body(PlanCreateSerializer, request)
         hospital = None
         if data["scope"] == "hospital":
             hospital = access.access_hospital(user, data["hospital"], manage=True)
@@ -291,7 +290,7 @@ class PlanViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         `stale` and says why; the others are sent. A plan is sent once (409 after)."""
         user = request_user(request)
         plan = plan_services.access_plan(user, pk)
-        rows = _valid(PlanSendSerializer, request)["rows"]
+        rows = valid_body(PlanSendSerializer, request)["rows"]
         if len(set(rows)) != len(rows):
             raise ValidationFailed("Name each row once.", fields={"rows": ["Name each row once."]})
         plan_services.plan_send(actor=user, plan=plan, row_ids=rows)

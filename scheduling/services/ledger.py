@@ -10,7 +10,7 @@ kind (a unique constraint): recording twice changes nothing."""
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,10 +20,35 @@ from marketplace.models import Membership
 from scheduling.ledger import worked_hours
 from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry, LedgerKind
 
-if TYPE_CHECKING:
-    from cockpit.models import AssistRequest
+__all__ = [
+    "HelpGiven",
+    "ledger_record_assist",
+    "ledger_record_completed",
+    "ledger_record_late_cancellation",
+]
 
-__all__ = ["ledger_record_assist", "ledger_record_completed", "ledger_record_late_cancellation"]
+
+class _InCockpit(Protocol):
+    @property
+    def booking(self) -> Booking: ...
+
+
+class HelpGiven(Protocol):
+    """A senior's help in a cockpit as the ledger reads it: the cockpit's `AssistRequest`.
+    Scheduling sits below the cockpit and never imports it; the cockpit passes its own row."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def cockpit(self) -> _InCockpit: ...
+    @property
+    def accepted_by_id(self) -> int | None: ...
+    @property
+    def accepted_at(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def senior_hospital_id(self) -> int | None: ...
 
 
 @transaction.atomic
@@ -64,7 +89,7 @@ def ledger_record_late_cancellation(*, booking: Booking) -> LedgerEntry | None:
 
 
 @transaction.atomic
-def ledger_record_assist(*, assist: "AssistRequest") -> LedgerEntry | None:
+def ledger_record_assist(*, assist: HelpGiven) -> LedgerEntry | None:
     """A senior's help in a cockpit: the time from accepting to the end of the help, credited to
     the senior's hospital (or to the independent senior) and debited to the scanning hospital.
     Nothing when the senior works for the scanning hospital itself. Once per request."""
@@ -83,7 +108,7 @@ def ledger_record_assist(*, assist: "AssistRequest") -> LedgerEntry | None:
     ):
         return None
     entry, created = LedgerEntry.objects.get_or_create(
-        assist=assist,
+        assist_id=assist.pk,
         defaults={
             "booking": booking,
             "kind": LedgerKind.ASSIST,

@@ -19,9 +19,10 @@ from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
 from core.dates import within_calendar
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from core.pages import form_error, next_or
 from marketplace import access, selectors
 from marketplace.models import Hospital, Role
-from marketplace.views import _form_error, _next_or, hospital_time_zone
+from marketplace.selectors import hospital_time_zone
 from scheduling import services
 from scheduling.forms import AvailabilityForm, SkipOccurrenceForm, describe_rule
 from scheduling.models import AvailabilityWindow
@@ -236,7 +237,7 @@ def _form_page(
             "technologist": technologist,
             "hospital": hospital,
             "time_zone": form.time_zone,
-            "next": _next_or(request, ""),
+            "next": next_or(request, ""),
         },
         status=status,
     )
@@ -268,7 +269,7 @@ def availability_add(request: AuthenticatedHttpRequest) -> HttpResponse:
                 actor=request.user, technologist=request.user, **form.service_arguments()
             )
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(request, f"Availability added: {_summary(window, time_zone)}.")
             return redirect(_week_url(window.starts_at.astimezone(ZoneInfo(time_zone)).date()))
@@ -304,10 +305,10 @@ def _changeable_window(request: AuthenticatedHttpRequest, window_id: int) -> Ava
 def _after_change(request: AuthenticatedHttpRequest, window: AvailabilityWindow) -> str:
     if window.technologist_id == request.user.pk:
         zone = ZoneInfo(window.time_zone)
-        return _next_or(request, _week_url(window.starts_at.astimezone(zone).date()))
+        return next_or(request, _week_url(window.starts_at.astimezone(zone).date()))
     if window.lending_hospital_id:
-        return _next_or(request, reverse("hospital_staff", args=[window.lending_hospital_id]))
-    return _next_or(request, reverse("home"))
+        return next_or(request, reverse("hospital_staff", args=[window.lending_hospital_id]))
+    return next_or(request, reverse("home"))
 
 
 @login_required
@@ -326,7 +327,7 @@ def availability_edit(request: AuthenticatedHttpRequest, window_id: int) -> Http
                 actor=request.user, window=window, **form.service_arguments()
             )
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(
                 request, f"Availability changed: {_summary(window, window.time_zone)}."
@@ -424,7 +425,7 @@ def staff_lend(
                 **form.service_arguments(),
             )
         except DomainError as error:
-            _form_error(request, form, error)
+            form_error(form, error)
         else:
             messages.success(
                 request,

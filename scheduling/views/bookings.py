@@ -1,7 +1,8 @@
-"""Server-rendered pages for bookings: one booking with the moves open to the viewer, a
-technologist's invitations and bookings, a hospital's bookings, and the forms that invite, apply,
-accept, decline, cancel, start, complete and record a no-show. Every move is a service; a refused
-move comes back as a message on the page it was made from."""
+"""Server-rendered pages for bookings: a technologist's invitations and bookings, a hospital's
+bookings, and the forms that invite, apply, accept, decline, cancel, start, complete and record a
+no-show. Every move is a service; a refused move comes back as a message on the page it was made
+from. One booking's own page shows its cockpit too, so it is the cockpit's
+(`cockpit.views.booking_detail`)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -18,13 +19,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
-from cockpit.views import booking_cockpit_context
 from core.errors import DomainError, NotFound
 from core.ids import is_id, whole_number
+from core.pages import next_or
 from marketplace import access
 from marketplace.models import TechnologistProfile
-from marketplace.selectors import technologist_profile_for
-from marketplace.views import _next_or, hospital_time_zone
+from marketplace.selectors import hospital_time_zone, technologist_profile_for
 from scheduling import selectors, services
 from scheduling.exams import bookings_with_exam
 from scheduling.ledger import Facts, record_of_facts
@@ -49,28 +49,6 @@ MOVES: dict[str, tuple[Callable[..., Booking], str]] = {
     "complete": (services.booking_complete, "Session completed."),
     "no-show": (services.booking_mark_no_show, "No-show recorded."),
 }
-
-
-# --- One booking ------------------------------------------------------------------------------
-
-
-@login_required
-def booking_detail(request: AuthenticatedHttpRequest, booking_id: int) -> HttpResponse:
-    booking = selectors.access_booking(request.user, booking_id)
-    (booking,) = services.bookings_with_actions([booking], user=request.user)
-    profile = technologist_profile_for(user=request.user)
-    return render(
-        request,
-        "scheduling/booking_detail.html",
-        {
-            "booking": booking,
-            "posting": booking.posting,
-            "viewer_time_zone": profile.home_time_zone if profile else None,
-            "is_technologist": booking.technologist_id == request.user.pk,
-            "record": _record_of(booking.technologist),
-            **booking_cockpit_context(request.user, booking),
-        },
-    )
 
 
 @login_required
@@ -100,7 +78,7 @@ def booking_move(request: AuthenticatedHttpRequest, booking_id: int, move: str) 
                     else "."
                 ),
             )
-    return redirect(_next_or(request, reverse("booking_detail", args=[booking.pk])))
+    return redirect(next_or(request, reverse("booking_detail", args=[booking.pk])))
 
 
 # --- Opening a booking from a posting ---------------------------------------------------------
@@ -111,7 +89,7 @@ def booking_move(request: AuthenticatedHttpRequest, booking_id: int, move: str) 
 def posting_invite(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
     """A manager invites a technologist (one click from the ranked candidates)."""
     posting = access.access_posting(request.user, posting_id, manage=True)
-    back = _next_or(request, reverse("posting_detail", args=[posting.pk]))
+    back = next_or(request, reverse("posting_detail", args=[posting.pk]))
     technologist_id = whole_number(request.POST.get("technologist", ""))
     if technologist_id is None or not is_id(technologist_id):
         messages.error(request, "Choose a technologist to invite.")
@@ -132,7 +110,7 @@ def posting_invite(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRe
 @require_POST
 def posting_apply(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
     posting = access.access_posting(request.user, posting_id)
-    back = _next_or(request, reverse("posting_detail", args=[posting.pk]))
+    back = next_or(request, reverse("posting_detail", args=[posting.pk]))
     try:
         services.booking_apply(actor=request.user, posting=posting)
     except DomainError as error:
@@ -174,7 +152,7 @@ def my_bookings(request: AuthenticatedHttpRequest) -> HttpResponse:
             "invitations": invitations,
             "upcoming": upcoming,
             "past": past,
-            "record": _record_of(user),
+            "record": technologist_record(user),
         },
     )
 
@@ -227,7 +205,8 @@ def hospital_bookings(request: AuthenticatedHttpRequest, hospital_id: int) -> Ht
     )
 
 
-def _record_of(technologist: User) -> Facts | None:
+def technologist_record(technologist: User) -> Facts | None:
+    """A technologist's record of facts (None for someone without a technologist profile)."""
     if not TechnologistProfile.objects.filter(user=technologist).exists():
         return None
     return record_of_facts(technologist=technologist)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.requests import AuthenticatedHttpRequest
 from marketplace import access, selectors
 from marketplace.models import Hospital
-from marketplace.views import hospital_time_zone
+from marketplace.selectors import hospital_time_zone
 from scheduling import ical, services
 from scheduling.models import CalendarFeed, CalendarFeedKind
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.requests import AuthenticatedHttpRequest
 from marketplace import access
 from marketplace.models import Hospital
-from marketplace.views import hospital_time_zone
+from marketplace.selectors import hospital_time_zone
 from scheduling import ledger
 
 # How many past months the ledger page links to directly; the picker reaches the others.
