@@ -1,6 +1,7 @@
 """Server-rendered pages for bookings: one booking with the moves open to the viewer, a
 technologist's invitations and bookings, a hospital's bookings, and the forms that invite, apply,
-accept, decline, cancel, start, complete and record a no-show. Every move is a service; a refused
+accept, decline, cancel, start, complete and record a no-show (of the technologist, by the
+hospital; of the site, by the technologist). Every move is a service; a refused
 move comes back as a message on the page it was made from."""
 
 from collections.abc import Callable
@@ -48,6 +49,10 @@ MOVES: dict[str, tuple[Callable[..., Booking], str]] = {
     "start": (services.booking_start, "Session started."),
     "complete": (services.booking_complete, "Session completed."),
     "no-show": (services.booking_mark_no_show, "No-show recorded."),
+    "site-no-show": (
+        services.booking_mark_site_no_show,
+        "Recorded: the site was not there to scan. The hospital's managers are told.",
+    ),
 }
 
 
