@@ -486,7 +486,7 @@ def _close(rng: random.Random, session: _Session) -> None:
         if roll < 0.14
         else (ExamOutcome.COMPLETED, rng.uniform(0.88, 0.98))
     )
-    ended = started + (posting.ends_at - posting.starts_at) * share
+    ended = started + (posting.ends_at - started) * share
     booking.started_at, booking.completed_at, booking.closed_at = started, ended, ended
     session.outcome = outcome
 
