@@ -276,8 +276,9 @@ def test_the_api_lists_it_and_refuses_it_early(
     for bad in ("abc", "0", "99999999999999999999999"):
         assert client.post(f"/api/v1/bookings/{bad}/site-no-show/").status_code == 404
     schema = api_as(world.admin).get("/api/schema/")
-    if schema.status_code == 200:
-        assert "site-no-show" in schema.content.decode()
+    assert schema.status_code == 200
+    assert "/api/v1/bookings/{id}/site-no-show/" in schema.content.decode()
+    assert "the site was not there to scan" in schema.content.decode()
 
 
 def test_an_attacker_cannot_reach_another_hospitals_booking(
