@@ -28,7 +28,7 @@ from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound
 from core.ids import is_id, whole_number
 from marketplace.models import Hospital
-from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry
+from scheduling.models import Booking, BookingStatus, LedgerEntry, Side
 
 ZERO = Decimal("0.00")
 HUNDREDTH = Decimal("0.01")
@@ -371,7 +371,9 @@ class Facts:
     - completed: sessions done.
     - late_cancelled: confirmed sessions this side cancelled under 24 h before the start (the
       technologist's when a technologist is given, otherwise the hospital's).
-    - no_show: sessions the booked technologist did not come to (theirs, or at the hospital's).
+    - no_show: this side's no-shows: sessions the booked technologist did not come to (the
+      technologist's record, or theirs at one hospital), or sessions the hospital was not there
+      to scan when the booked technologist was (the hospital's record).
     - hours: hours worked in the completed sessions, from the cockpit's record (`worked_hours`).
 
     Field names as `templates/scheduling/_record.html` reads them."""
@@ -392,13 +394,13 @@ def record_of_facts(*, technologist: User | None = None, hospital: Hospital | No
         bookings = bookings.filter(technologist=technologist)
     if hospital is not None:
         bookings = bookings.filter(posting__hospital=hospital)
-    side = Initiator.TECHNOLOGIST if technologist is not None else Initiator.HOSPITAL
+    side = Side.TECHNOLOGIST if technologist is not None else Side.HOSPITAL
     counts = bookings.aggregate(
         completed=Count("pk", filter=Q(status=BookingStatus.COMPLETED)),
         late_cancelled=Count(
             "pk", filter=Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=side)
         ),
-        no_show=Count("pk", filter=Q(status=BookingStatus.NO_SHOW)),
+        no_show=Count("pk", filter=Q(status=BookingStatus.NO_SHOW, no_show_side=side)),
     )
     completed: Iterable[tuple[datetime | None, datetime | None, Decimal]] = bookings.filter(
         status=BookingStatus.COMPLETED

@@ -269,13 +269,15 @@ class Booking(models.Model):
 class LedgerKind(models.TextChoices):
     COMPLETED = "completed", "Hours worked"
     LATE_CANCELLATION = "late_cancellation", "Late cancellation by the hospital"
+    HOSPITAL_NO_SHOW = "hospital_no_show", "No-show by the hospital"
     ASSIST = "assist", "Senior assistance"
 
 
 class LedgerEntry(models.Model):
     """Hours one side gave another. A completed booking credits the lending hospital (or the
     independent technologist) and debits the receiving hospital with the hours worked, from the
-    cockpit's record of start and end; a hospital's late cancellation debits it the booked hours.
+    cockpit's record of start and end; a hospital's late cancellation or no-show debits it the
+    booked hours.
     A senior who answered a request for help in the booking's cockpit credits their hospital
     with the assist time (`assist`). One entry per booking and kind (per assist request for
     assistance), so recording twice changes nothing. Written by `scheduling.services.ledger`,

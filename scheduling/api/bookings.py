@@ -11,6 +11,7 @@ not see), move through one service per transition (409 with a message when the m
     POST /api/v1/bookings/{id}/start/       from 15 minutes before the start
     POST /api/v1/bookings/{id}/complete/
     POST /api/v1/bookings/{id}/no-show/     the hospital, 15 minutes after the start
+    POST /api/v1/bookings/{id}/site-no-show/  the technologist: the site was not there to scan
 """
 
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from marketplace.models import SessionPosting
 from marketplace.serializers import UTCDateTimeField
 from scheduling import selectors, services
 from scheduling.exams import booking_exam, booking_status_label, bookings_with_exam
-from scheduling.models import Booking, BookingStatus, Initiator
+from scheduling.models import Booking, BookingStatus, Initiator, Side
 
 
 class _Named(serializers.Serializer):
@@ -117,9 +118,16 @@ class BookingSerializer(serializers.ModelSerializer):
     cancelled_hours_before = serializers.DecimalField(
         max_digits=8, decimal_places=2, coerce_to_string=False, allow_null=True
     )
+    no_show_side = _BlankAsNullChoiceField(
+        choices=Side.choices,
+        allow_null=True,
+        help_text="Which side did not come: technologist (recorded by the hospital) or hospital "
+        "(the site was not there to scan, recorded by the technologist); null unless a no-show.",
+    )
     actions = serializers.SerializerMethodField(
         help_text="What you may do with this booking now: accept, decline, cancel, start, "
-        "complete, no_show."
+        "complete, no_show (the hospital records the technologist's), site_no_show (the "
+        "technologist records the site's)."
     )
     status_label = serializers.SerializerMethodField(
         help_text="The status as people read it: a completed booking whose exam was partial or "
@@ -146,6 +154,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "cancel_reason",
             "cancelled_hours_before",
             "late",
+            "no_show_side",
             "created_at",
             "confirmed_at",
             "started_at",
@@ -309,7 +318,19 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=None, responses=BookingSerializer)
     @action(detail=True, methods=["post"], url_path="no-show")
     def no_show(self, request: Request, pk: str) -> Response:
+        """A manager of the hospital records that the technologist did not come, 15 minutes
+        after the start at the earliest."""
         return self._move(request, pk, services.booking_mark_no_show)
+
+    @extend_schema(request=None, responses=BookingSerializer)
+    @action(detail=True, methods=["post"], url_path="site-no-show")
+    def site_no_show(self, request: Request, pk: str) -> Response:
+        """The booked technologist records that the site was not there to scan (no local
+        staff, the scanner not ready), 15 minutes after the start at the earliest and before any
+        exam started in the cockpit. The hospital owes the booked hours in the reciprocity
+        ledger; its managers are told. 403 for anyone else, 409 when too early or the booking
+        is not confirmed."""
+        return self._move(request, pk, services.booking_mark_site_no_show)
 
     def _move(
         self, request: Request, pk: str, service: Callable[..., Booking], **kwargs: Any
@@ -319,7 +340,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         # What the move left, on the rows already loaded: no second read of the same booking.
         for field in ("status", "confirmed_at", "started_at", "completed_at", "closed_at"):
             setattr(booking, field, getattr(moved, field))
-        for field in ("cancelled_side", "cancel_reason", "cancelled_hours_before", "late"):
+        for field in (
+            "cancelled_side",
+            "cancel_reason",
+            "cancelled_hours_before",
+            "late",
+            "no_show_side",
+        ):
             setattr(booking, field, getattr(moved, field))
         booking.posting.status = moved.posting.status
         return self._answer(request, booking)

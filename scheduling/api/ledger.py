@@ -48,7 +48,10 @@ class HospitalRefSerializer(serializers.Serializer):
 class FactsSerializer(serializers.Serializer):
     completed = serializers.IntegerField()
     late_cancelled = serializers.IntegerField(help_text="By the hospital, under 24 h ahead.")
-    no_show = serializers.IntegerField(help_text="Booked technologists who did not come.")
+    no_show = serializers.IntegerField(
+        help_text="The hospital's no-shows: sessions it was not there to scan when the booked "
+        "technologist was."
+    )
     hours = serializers.DecimalField(max_digits=9, decimal_places=2)
 
 

@@ -44,6 +44,7 @@ from scheduling.exams import (
     bookings_with_exam,
     exam_close,
     exam_lock,
+    exam_summaries,
 )
 from scheduling.models import (
     LIVE_STATUSES,
@@ -54,7 +55,11 @@ from scheduling.models import (
     Side,
 )
 from scheduling.selectors import Slot, availability_slots
-from scheduling.services.ledger import ledger_record_completed, ledger_record_late_cancellation
+from scheduling.services.ledger import (
+    ledger_record_completed,
+    ledger_record_hospital_no_show,
+    ledger_record_late_cancellation,
+)
 from scheduling.signals import booking_closed
 
 __all__ = [
@@ -70,6 +75,7 @@ __all__ = [
     "booking_expire_due",
     "booking_invite",
     "booking_mark_no_show",
+    "booking_mark_site_no_show",
     "booking_start",
     "bookings_close_for_cancelled_posting",
     "bookings_with_actions",
@@ -421,6 +427,57 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
     return booking
 
 
+@transaction.atomic
+def booking_mark_site_no_show(*, actor: User, booking: Booking) -> Booking:
+    """The booked technologist records that the site was not there to scan (no local staff, the
+    scanner not ready), 15 minutes after the start at the earliest, and only while no exam has
+    started in the cockpit (then the session ran). The hospital's no-show costs it the booked
+    hours in the reciprocity ledger, as its late cancellation does; its managers are told."""
+    exam_lock(booking.pk)
+    booking = _locked(booking)
+    if actor.pk != booking.technologist_id:
+        raise PermissionDenied(
+            f"Only {booking.technologist.display_name}, the booked technologist, may record that "
+            "the site was not there."
+        )
+    _require_status(booking, BookingStatus.CONFIRMED, verb="marked as the site's no-show")
+    now = timezone.now()
+    if now < booking.starts_at + NO_SHOW_AFTER:
+        raise Conflict("A no-show is recorded 15 minutes after the start at the earliest.")
+    exam = exam_summaries([booking.pk]).get(booking.pk)
+    if exam is not None and exam.ran:
+        raise Conflict(
+            "An exam has started in this session's cockpit: the site was there. End the session "
+            "from the cockpit instead."
+        )
+    booking.status = BookingStatus.NO_SHOW
+    booking.no_show_side = Side.HOSPITAL
+    booking.closed_at = now
+    booking.save(update_fields=["status", "no_show_side", "closed_at", "updated_at"])
+    owed = ledger_record_hospital_no_show(booking=booking)
+    _tell_closed(
+        booking,
+        actor=actor,
+        reason="The technologist recorded that the site was not there to scan.",
+    )
+    audit_record(
+        actor=actor,
+        action="booking.no_show",
+        target=booking,
+        hospital=booking.posting.hospital,
+        data={"side": Side.HOSPITAL},
+    )
+    _notify(
+        booking,
+        to=Initiator.HOSPITAL,
+        kind="booking.no_show",
+        message=f"{booking.technologist.display_name} recorded that the site was not there to "
+        f"scan (no local staff or the scanner not ready) for the session {_when(booking)}."
+        + (f" {_hours_text(owed.hours)} h are owed in the ledger." if owed is not None else ""),
+    )
+    return booking
+
+
 def booking_expire_due(*, now: datetime | None = None) -> int:
     """Pending bookings whose start has passed: expired, and both sides told in the app. Safe to
     run again (for beat)."""
@@ -739,8 +796,12 @@ def booking_actions(
     if status == BookingStatus.CONFIRMED:
         if booking.starts_at - EARLIEST_START <= now < booking.ends_at:
             actions.append("start")
-        if manages and now >= booking.starts_at + NO_SHOW_AFTER:
-            actions.append("no_show")
+        if now >= booking.starts_at + NO_SHOW_AFTER:
+            if manages:
+                actions.append("no_show")
+            exam = getattr(booking, "exam", None)
+            if is_technologist and not (exam is not None and exam.ran):
+                actions.append("site_no_show")
     if status == BookingStatus.IN_PROGRESS:
         actions.append("complete")
     return actions

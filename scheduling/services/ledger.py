@@ -3,7 +3,8 @@ right after the move is saved, so that the booking and its entry commit or roll 
 
 A completed booking credits whoever gave the hours (the lending hospital, or the independent
 technologist when no hospital lent them) and debits the posting's hospital with the hours worked;
-a hospital's late cancellation debits it the booked hours. No entry when the lender is the
+a hospital's late cancellation or its no-show (the booked technologist was there, the site was not)
+debits it the booked hours. No entry when the lender is the
 receiving hospital itself, nor when a member of the receiving hospital worked for it on their own
 time: both are its own staff, and nothing passes between hospitals. One entry per booking and
 kind (a unique constraint): recording twice changes nothing."""
@@ -18,12 +19,13 @@ from django.utils import timezone
 from core.audit import audit_record
 from marketplace.models import Membership
 from scheduling.ledger import worked_hours
-from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry, LedgerKind
+from scheduling.models import Booking, BookingStatus, Initiator, LedgerEntry, LedgerKind, Side
 
 __all__ = [
     "HelpGiven",
     "ledger_record_assist",
     "ledger_record_completed",
+    "ledger_record_hospital_no_show",
     "ledger_record_late_cancellation",
 ]
 
@@ -83,6 +85,22 @@ def ledger_record_late_cancellation(*, booking: Booking) -> LedgerEntry | None:
     return _record(
         booking,
         kind=LedgerKind.LATE_CANCELLATION,
+        hours=booking.hours,
+        occurred_at=booking.closed_at or timezone.now(),
+    )
+
+
+@transaction.atomic
+def ledger_record_hospital_no_show(*, booking: Booking) -> LedgerEntry | None:
+    """The site was not there to scan (no local staff, the scanner not ready) when the booked
+    technologist was: the hospital owes the booked hours, as for its late cancellation, since
+    the technologist's side had kept the session free and lost it at the last moment. A
+    technologist's no-show is no entry (it is in their record of facts)."""
+    if not (booking.status == BookingStatus.NO_SHOW and booking.no_show_side == Side.HOSPITAL):
+        return None
+    return _record(
+        booking,
+        kind=LedgerKind.HOSPITAL_NO_SHOW,
         hours=booking.hours,
         occurred_at=booking.closed_at or timezone.now(),
     )

@@ -1,8 +1,8 @@
 """Server-rendered pages for bookings: a technologist's invitations and bookings, a hospital's
 bookings, and the forms that invite, apply, accept, decline, cancel, start, complete and record a
-no-show. Every move is a service; a refused move comes back as a message on the page it was made
-from. One booking's own page shows its cockpit too, so it is the cockpit's
-(`cockpit.views.booking_detail`)."""
+no-show (of the technologist, by the hospital; of the site, by the technologist). Every move is a
+service; a refused move comes back as a message on the page it was made from. One booking's own
+page shows its cockpit too, so it is the cockpit's (`cockpit.views.booking_detail`)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +48,10 @@ MOVES: dict[str, tuple[Callable[..., Booking], str]] = {
     "start": (services.booking_start, "Session started."),
     "complete": (services.booking_complete, "Session completed."),
     "no-show": (services.booking_mark_no_show, "No-show recorded."),
+    "site-no-show": (
+        services.booking_mark_site_no_show,
+        "Recorded: the site was not there to scan. The hospital's managers are told.",
+    ),
 }
 
 

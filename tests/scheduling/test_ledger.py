@@ -358,9 +358,10 @@ def test_the_record_of_facts(world: World, lent: User, lent_by_other: User, cloc
     assert ledger.record_of_facts(technologist=lent) == ledger.Facts(
         completed=1, late_cancelled=1, no_show=1, hours=H("3.75")
     )
-    # Scheldeland: the session done, and no late cancellation of its own.
+    # Scheldeland: the session done, and no late cancellation nor no-show of its own (the
+    # technologist's no-show is on the technologist's record).
     assert ledger.record_of_facts(hospital=world.other_hospital) == ledger.Facts(
-        completed=1, late_cancelled=0, no_show=1, hours=H("3.75")
+        completed=1, late_cancelled=0, no_show=0, hours=H("3.75")
     )
     assert ledger.record_of_facts(hospital=world.hospital) == ledger.Facts(
         completed=0, late_cancelled=1, no_show=0, hours=H("0")

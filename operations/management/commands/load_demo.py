@@ -44,6 +44,7 @@ from marketplace.models import (
     Urgency,
     Vendor,
 )
+from operations.demo_history import demo_history_load
 from scheduling import matching
 from scheduling.models import (
     LIVE_STATUSES,
@@ -498,6 +499,7 @@ class Command(BaseCommand):
         drafted = self._postings(hospitals, managers, DRAFTS, publish=False)
         invited, confirmed = self._bookings(hospitals, managers)
         worked = self._history(hospitals, managers)
+        history = demo_history_load(hospitals=hospitals)
         live = self._live_cockpits(hospitals, managers)
         on_call = self._on_call(managers)
         open_now = SessionPosting.objects.filter(
@@ -509,6 +511,8 @@ class Command(BaseCommand):
             f"windows, {invited} invitations ({confirmed} accepted), {worked} completed sessions "
             "of the past weeks."
         )
+        if history.postings:
+            summary += f"\n{history}"
         if live:
             summary += "\nLive cockpits now (`make run` starts a scanner agent for each):"
             for scanner, operator, local, cockpit in live:
