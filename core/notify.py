@@ -5,6 +5,7 @@ Services call `notification_send`; pages, the API and the header menu read throu
 selectors at the end. `push_on_commit` is the bare live push, for notices that are not kept."""
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -178,8 +179,14 @@ def _queue_mail(notification_ids: list[int]) -> None:
 
     if settings.NOTIFICATION_MAIL_IN_BACKGROUND:
         # Embedded mode: Celery runs tasks in the caller's thread, which in Daphne is the one
-        # thread every database call shares; two hundred mails would hold it for seconds.
-        _mailer.submit(_mail_all, notification_ids)
+        # thread every database call shares; two hundred mails would hold it for seconds. Notices
+        # queued while a batch waits join it, so a burst of moves (the demo loader makes dozens)
+        # waits MAIL_AFTER_PUSH_S once, not once per move.
+        with _pending_lock:
+            waiting = bool(_pending)
+            _pending.extend(notification_ids)
+        if not waiting:
+            _mailer.submit(_mail_pending)
         return
     if len(notification_ids) == 1:
         notification_mail.delay(notification_ids[0])
@@ -196,10 +203,21 @@ MAIL_AFTER_PUSH_S = 1.0
 MAIL_GAP_S = 0.01
 
 
+_pending: list[int] = []
+_pending_lock = threading.Lock()
+
+
+def _mail_pending() -> None:
+    time.sleep(MAIL_AFTER_PUSH_S)
+    with _pending_lock:
+        notification_ids = _pending.copy()
+        _pending.clear()
+    _mail_all(notification_ids)
+
+
 def _mail_all(notification_ids: list[int]) -> None:
     from core.tasks import notification_mail
 
-    time.sleep(MAIL_AFTER_PUSH_S)
     try:
         for notification_id in notification_ids:
             try:

@@ -342,3 +342,30 @@ def test_a_channel_layer_that_is_down_loses_the_live_push_only(
     assert Notification.objects.filter(recipient=tech, kind="booking.invited").exists()
     assert [m.to for m in mail.outbox] == [[tech.email]]
     assert "Redis is down" in caplog.text
+
+
+def test_a_burst_of_notices_waits_once_for_its_mail(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Embedded mode mails in the background after a pause; notices queued during the pause join
+    the batch, so a burst of moves (the demo loader's dozens) waits once, not once per move."""
+    settings.NOTIFICATION_MAIL_IN_BACKGROUND = True
+    monkeypatch.setattr(notify, "MAIL_AFTER_PUSH_S", 0.3)
+    batches: list[list[int]] = []
+    mailed = threading.Event()
+
+    def mail_all(notification_ids: list[int]) -> None:
+        batches.append(notification_ids)
+        mailed.set()
+
+    monkeypatch.setattr(notify, "_mail_all", mail_all)
+    started = time.monotonic()
+    for first in (1, 3, 5):
+        notify._queue_mail([first, first + 1])
+    while not mailed.is_set() and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    assert batches == [[1, 2, 3, 4, 5, 6]]
+    notify._queue_mail([7])  # after the batch went, a new one starts
+    while len(batches) < 2 and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    assert batches == [[1, 2, 3, 4, 5, 6], [7]]
