@@ -1,5 +1,13 @@
 """The operations API (figures and coverage), under /api/v1/."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from operations.api_coverage import HospitalCoverageView
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "hospitals/<id:hospital_id>/coverage/",
+        HospitalCoverageView.as_view(),
+        name="api_hospital_coverage",
+    ),
+]
