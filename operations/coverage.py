@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Q
 
 from marketplace.models import Hospital, PostingStatus, Scanner, SessionPosting, Urgency
+from operations.charts import cell_text
 from scheduling.models import CONFIRMED_STATUSES, BookingStatus
 
 DAYS_AHEAD = 28
@@ -40,6 +41,11 @@ _URGENCY_RANK: dict[str, int] = {Urgency.URGENT: 0, Urgency.PRIORITY: 1, Urgency
 class Tally:
     sessions: int = 0
     hours: Decimal = Decimal("0.00")
+
+    @property
+    def hours_text(self) -> str:
+        """'4', '2.5': as the dashboard writes hours."""
+        return cell_text(self.hours)
 
     def add(self, hours: Decimal) -> None:
         self.sessions += 1
@@ -81,6 +87,10 @@ class Unfilled:
     state: State
     starts_at: datetime  # in the site's time zone
     ends_at: datetime
+
+    @property
+    def hours_text(self) -> str:
+        return cell_text(self.posting.duration_hours)
 
 
 @dataclass
