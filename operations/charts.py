@@ -129,7 +129,7 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
         )
     if chart.unit:
         parts.append(
-            f'<text class="unit" x="{MARGIN_LEFT - 6}" y="{top - 4}" text-anchor="end">'
+            f'<text class="unit" x="{MARGIN_LEFT - 6}" y="{top - 14}" text-anchor="end">'
             f"{escape(chart.unit)}</text>"
         )
     slot = plot_width / len(chart.labels)
@@ -143,11 +143,11 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
 
 
 def _legend_rows(chart: Chart) -> list[list[int]]:
-    """The series' indexes, cut into rows that fit the width (about 7 units a character)."""
+    """The series' indexes, cut into rows that fit the width (about 8 units a character)."""
     rows: list[list[int]] = [[]]
     used = 0.0
     for index, series in enumerate(chart.series):
-        width = 28 + 7 * len(series.label)
+        width = 28 + 8 * len(series.label)
         if rows[-1] and used + width > WIDTH - MARGIN_LEFT:
             rows.append([])
             used = 0
@@ -168,7 +168,7 @@ def _legend(chart: Chart, rows: list[list[int]]) -> list[str]:
                 f'fill="{_colour(index)}"/>'
                 f'<text x="{x + 20}" y="{y + 12}">{escape(series.label)}</text>'
             )
-            x += 28 + 7 * len(series.label)
+            x += 28 + 8 * len(series.label)
     parts.append("</g>")
     return parts
 
@@ -188,7 +188,10 @@ def _category_axis(chart: Chart, top: float, slot: float) -> list[str]:
         if index % every:
             continue
         x = round(MARGIN_LEFT + slot * (index + 0.5), 1)
-        shown = text if len(text) <= 22 else text[:21] + "…"
+        # "Week of 7 Dec 2026" under a week axis is "7 Dec 2026": the table beside says it whole.
+        prefix = f"{chart.axis} of "
+        short = text[len(prefix) :] if text.startswith(prefix) else text
+        shown = short if len(short) <= 22 else short[:21] + "…"
         parts.append(
             f'<text class="category" x="{x}" y="{base + 14}" text-anchor="end" '
             f'transform="rotate(-30 {x} {base + 14})">{escape(shown)}</text>'
