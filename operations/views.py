@@ -79,6 +79,7 @@ def _period(request: HttpRequest, time_zone: str, today: date) -> tuple[PeriodFo
     none)."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
+        _as_typed(form)
         return form, None
     params = {name: request.GET.get(name, "") for name in ("start", "end", "granularity")}
     try:
@@ -89,8 +90,17 @@ def _period(request: HttpRequest, time_zone: str, today: date) -> tuple[PeriodFo
                 form.add_error(name if name in form.fields else None, str(problem))
         if not error.fields or error.message not in str(form.errors):
             form.add_error(None, error.message)
+        _as_typed(form)
         return form, None
     return form, period
+
+
+def _as_typed(form: PeriodForm) -> None:
+    """A date field in error is shown as text: a date picker would blank what it cannot read,
+    and the person could not see what to correct."""
+    for name in ("start", "end"):
+        if name in form.errors:
+            form.fields[name].widget.input_type = "text"
 
 
 def _day(day: date) -> str:

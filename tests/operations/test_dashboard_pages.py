@@ -242,6 +242,9 @@ def test_a_bad_period_is_told_and_nothing_typed_is_lost(
     assert any(problem in html for problem in problems)
     for name in ("start", "end"):
         assert f'value="{params[name]}"' in html
+    for name in refused.value.fields:
+        if name in ("start", "end"):  # as text: a date picker would blank what it cannot read
+            assert f'type="text" name="{name}" value="{params[name]}"' in html
     if params["granularity"] in ("week", "month"):
         assert f'<option value="{params["granularity"]}" selected>' in html
     assert figures == []  # no figures for a period that is none
