@@ -157,7 +157,10 @@ def test_the_default_period_and_the_figures(world: World) -> None:
     assert "cockpit itself recorded" in hours["definition"]
     # Nothing to take a median of: null, not 0.
     time_to_fill = data["sections"][2]["headline"][0]
-    assert (time_to_fill["current"], time_to_fill["previous"]) == (48.0, 48.0)  # 2 days each
+    assert (time_to_fill["current"], time_to_fill["previous"]) == (
+        24.0,
+        24.0,
+    )  # confirmed a day after publication
     help_ = data["sections"][4]["headline"][1]
     assert help_ == {
         "label": "Median time to accept",
