@@ -5,8 +5,11 @@ query parameters the page, the CSV and the API share) and its sections, counted 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
+from core.ids import as_id
+from marketplace import access
 from marketplace.models import Hospital
 from operations import metrics
 from operations.figures import GRANULARITIES, Dashboard, Granularity, Period
@@ -80,3 +83,24 @@ def dashboard_for(*, hospital: Hospital | None, period: Period, now: datetime) -
         previous=period.previous(),
         sections=tuple(family(scope) for family in metrics.FAMILIES),
     )
+
+
+# --- Who sees which dashboard ------------------------------------------------------------------
+
+
+def access_dashboard(user: User, hospital_id: int | str) -> Hospital:
+    """A hospital's figures are its managers' (and platform admins'): to anyone else, members of
+    it included, the hospital's dashboard does not exist (404)."""
+    missing = "No such hospital."
+    pk = as_id(hospital_id, message=missing)
+    hospital = access.hospitals_managed_by(user).filter(pk=pk).first()
+    if hospital is None:
+        raise NotFound(missing)
+    return hospital
+
+
+def access_network_dashboard(user: User) -> None:
+    """The network's figures are platform admins'; for anyone else there is nothing here
+    (404, as for the network's plans)."""
+    if not (user.is_authenticated and user.is_staff):
+        raise NotFound("No such page.")

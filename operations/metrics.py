@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -160,19 +160,24 @@ TENTH = Decimal("0.1")
 # --- Rounding, once -----------------------------------------------------------------------------
 
 
+def tenth(value: Decimal) -> Decimal:
+    """Rounded to one decimal, halves up (2.25 h is 2.3 h), as people round."""
+    return value.quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
 def hours(seconds: float) -> Decimal:
-    return (Decimal(seconds) / 3600).quantize(TENTH)
+    return tenth(Decimal(seconds) / 3600)
 
 
 def minutes(seconds: float) -> Decimal:
-    return (Decimal(seconds) / 60).quantize(TENTH)
+    return tenth(Decimal(seconds) / 60)
 
 
 def share(part: float, whole: float) -> Decimal | None:
     """Part of whole in percent; None when there is no whole to be part of."""
     if not whole:
         return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(TENTH)
+    return tenth(Decimal(part) * 100 / Decimal(whole))
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -957,7 +962,7 @@ def reciprocity(scope: Scope) -> Section:
         values: dict[date, Cell] = {}
         for b in buckets:
             balance += sum((a.per_bucket.get(b, Decimal(0)) for a in group), Decimal(0))
-            values[b] = balance.quantize(TENTH)
+            values[b] = tenth(balance)
         return values
 
     series = [] if network else [_series(scope, "All counterparts", running(ordered))]
@@ -971,20 +976,18 @@ def reciprocity(scope: Scope) -> Section:
     if network:
         # Every entry has a debtor hospital: what they received is all the ledger recorded.
         headline: tuple[Value, ...] = (
-            Value(
-                "Hours exchanged", received.quantize(TENTH), received_before.quantize(TENTH), "h"
-            ),
+            Value("Hours exchanged", tenth(received), tenth(received_before), "h"),
         )
     else:
         headline = (
             Value(
                 "Balance at the end",
-                sum((a.at_end for a in ordered), Decimal(0)).quantize(TENTH),
-                sum((a.at_previous_end for a in ordered), Decimal(0)).quantize(TENTH),
+                tenth(sum((a.at_end for a in ordered), Decimal(0))),
+                tenth(sum((a.at_previous_end for a in ordered), Decimal(0))),
                 "h",
             ),
-            Value("Hours given", given.quantize(TENTH), given_before.quantize(TENTH), "h"),
-            Value("Hours received", received.quantize(TENTH), received_before.quantize(TENTH), "h"),
+            Value("Hours given", tenth(given), tenth(given_before), "h"),
+            Value("Hours received", tenth(received), tenth(received_before), "h"),
         )
     return Section(
         key="reciprocity",
@@ -1002,9 +1005,9 @@ def reciprocity(scope: Scope) -> Section:
             rows=tuple(
                 (
                     a.name,
-                    a.given.quantize(TENTH),
-                    a.received.quantize(TENTH),
-                    a.at_end.quantize(TENTH),
+                    tenth(a.given),
+                    tenth(a.received),
+                    tenth(a.at_end),
                 )
                 for a in ordered
             ),
