@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -271,3 +273,23 @@ def test_api_coverage_is_in_the_schema(world: World) -> None:
     operation = schema["paths"]["/api/v1/hospitals/{hospital_id}/coverage/"]["get"]
     assert operation["operationId"] == "hospital_coverage"
     assert "Coverage" in schema["components"]["schemas"]
+
+
+def test_the_page_asks_as_many_queries_whatever_the_size(world: World, ahead: dict) -> None:
+    """The real figures and the coverage: more sessions and bookings, not one query more."""
+    client = client_for(world.manager)
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    before = queries()
+    scanner = ahead["scanners"][2]
+    for day in range(15):
+        item = posting(scanner, at(11, 24, 8) + timedelta(days=day), 2)
+        booked(item, UserFactory(), BookingStatus.PENDING)
+        past = posting(scanner, at(10, 1, 8) + timedelta(days=day), 2, status=PostingStatus.FILLED)
+        booked(past, UserFactory(), BookingStatus.COMPLETED)
+    assert queries() == before
