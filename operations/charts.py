@@ -30,6 +30,16 @@ AXIS_LABELS = 64  # room under the plot for the slanted category labels
 TICKS = 5
 # Category labels written under the axis at most; with more, every n-th (the table has all).
 MAX_AXIS_LABELS = 14
+# The least room a label's values get: with more labels the drawing grows wider (and the page
+# lets it scroll) rather than writing numbers over each other.
+LINE_SLOT = 46
+BAR_SLOT_PER_SERIES = 26
+
+
+def chart_width(chart: Chart) -> int:
+    """The drawing's width in its own units: WIDTH, or wider for many labels."""
+    slot = LINE_SLOT if chart.kind == "line" else BAR_SLOT_PER_SERIES * max(1, len(chart.series))
+    return max(WIDTH, MARGIN_LEFT + MARGIN_RIGHT + slot * len(chart.labels))
 
 
 def cell_text(cell: Cell) -> str:
@@ -101,17 +111,20 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
             f'<text x="{WIDTH / 2}" y="44" text-anchor="middle" class="empty-note">'
             "Nothing to show for this period.</text></svg>"
         )
+    width = chart_width(chart)
     legend_rows = _legend_rows(chart)
     top = 12 + LEGEND_ROW * len(legend_rows) + 8
     height = top + PLOT_HEIGHT + AXIS_LABELS
+    # A wide drawing keeps its numbers readable: never drawn narrower than 3/4 of its units.
+    floor = f' style="min-width:{round(width * 0.75)}px"' if width > WIDTH else ""
     parts = [
-        f'<svg class="chart chart-{chart.kind}" role="img" viewBox="0 0 {WIDTH} {height}" '
-        f'preserveAspectRatio="xMidYMin meet" aria-label="{escape(label)}">',
+        f'<svg class="chart chart-{chart.kind}" role="img" viewBox="0 0 {width} {height}" '
+        f'preserveAspectRatio="xMidYMin meet" aria-label="{escape(label)}"{floor}>',
         f"<title>{escape(label)}</title>",
         *_legend(chart, legend_rows),
     ]
     low, high, step = _scale(chart)
-    plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_width = width - MARGIN_LEFT - MARGIN_RIGHT
 
     def y_of(value: float) -> float:
         return round(top + PLOT_HEIGHT * (high - value) / (high - low), 1)
@@ -123,7 +136,7 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
         y = y_of(value)
         parts.append(
             f'<line class="grid{" zero" if value == 0 else ""}" x1="{MARGIN_LEFT}" y1="{y}" '
-            f'x2="{WIDTH - MARGIN_RIGHT}" y2="{y}"/>'
+            f'x2="{width - MARGIN_RIGHT}" y2="{y}"/>'
             f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 4}" text-anchor="end">'
             f"{_tick_text(value)}</text>"
         )
@@ -133,9 +146,9 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
             f"{escape(chart.unit)}</text>"
         )
     slot = plot_width / len(chart.labels)
-    parts += _category_axis(chart, top, slot)
+    parts += _category_axis(chart, top, slot, width)
     if chart.kind == "line":
-        parts += _lines(chart, slot, y_of)
+        parts += _lines(chart, slot, y_of, top + PLOT_HEIGHT)
     else:
         parts += _bars(chart, slot, y_of, y_of(0.0))
     parts.append("</svg>")
@@ -177,11 +190,11 @@ def _colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def _category_axis(chart: Chart, top: float, slot: float) -> list[str]:
-    every = math.ceil(len(chart.labels) / MAX_AXIS_LABELS)
+def _category_axis(chart: Chart, top: float, slot: float, width: int) -> list[str]:
+    every = 1 if slot >= 40 else math.ceil(len(chart.labels) / MAX_AXIS_LABELS)
     base = top + PLOT_HEIGHT
     parts = [
-        f'<line class="axis" x1="{MARGIN_LEFT}" y1="{base}" x2="{WIDTH - MARGIN_RIGHT}" '
+        f'<line class="axis" x1="{MARGIN_LEFT}" y1="{base}" x2="{width - MARGIN_RIGHT}" '
         f'y2="{base}"/>'
     ]
     for index, text in enumerate(chart.labels):
@@ -205,7 +218,7 @@ def _mark_title(chart: Chart, row: int, col: int, value: Cell) -> str:
     return escape(f"{series.label}, {chart.labels[row]}: {cell_text(value)}{unit}")
 
 
-def _lines(chart: Chart, slot: float, y_of: Callable[[float], float]) -> list[str]:
+def _lines(chart: Chart, slot: float, y_of: Callable[[float], float], base: float) -> list[str]:
     parts = []
     for col, series in enumerate(chart.series):
         colour = _colour(col)
@@ -228,15 +241,21 @@ def _lines(chart: Chart, slot: float, y_of: Callable[[float], float]) -> list[st
             if len(run) > 1:
                 coords = " ".join(f"{x},{y}" for x, y in run)
                 parts.append(f'<polyline class="line" stroke="{colour}" points="{coords}"/>')
+        # Every other series writes its values under its marks: two lines close together do
+        # not write over each other.
+        offset = -8 if col % 2 == 0 else 18
         for row, (point, value) in enumerate(zip(points, series.values, strict=True)):
             if point is None:
                 continue
             x, y = point
+            # Under the mark, unless that would write on the axis' labels.
+            label_y = y + offset if y + offset < base - 4 else y - 8
             parts.append(
                 f'<circle class="mark" cx="{x}" cy="{y}" r="4" fill="{colour}" '
                 f'data-row="{row}" data-col="{col + 1}"><title>'
                 f"{_mark_title(chart, row, col, value)}</title></circle>"
-                f'<text class="value" x="{x}" y="{y - 8}" text-anchor="middle" fill="{colour}" '
+                f'<text class="value" x="{x}" y="{label_y}" text-anchor="middle" '
+                f'fill="{colour}" '
                 f'data-row="{row}" data-col="{col + 1}">{escape(cell_text(value))}</text>'
             )
     return parts

@@ -139,6 +139,7 @@ class ShownSection:
     headline: list[Headline]
     svg: SafeString
     empty: bool
+    wide: bool  # a drawing wider than the usual: the table goes under it
     chart_table: ShownTable
     breakdown: ShownTable | None
 
@@ -186,6 +187,7 @@ def _shown(section: Section, csv_url: str, query: str) -> ShownSection:
         headline=[_headline(value) for value in section.headline],
         svg=charts.chart_svg(chart, title=section.title),
         empty=charts.is_empty(chart),
+        wide=charts.chart_width(chart) > charts.WIDTH,
         chart_table=_shown_table(chart.table(), f"{csv_url}?{query}", chart.unit),
         breakdown=(
             _shown_table(section.breakdown, f"{csv_url}?{query}&table=breakdown")
