@@ -241,15 +241,11 @@ def _lines(chart: Chart, slot: float, y_of: Callable[[float], float], base: floa
             if len(run) > 1:
                 coords = " ".join(f"{x},{y}" for x, y in run)
                 parts.append(f'<polyline class="line" stroke="{colour}" points="{coords}"/>')
-        # Every other series writes its values under its marks: two lines close together do
-        # not write over each other.
-        offset = -8 if col % 2 == 0 else 18
         for row, (point, value) in enumerate(zip(points, series.values, strict=True)):
             if point is None:
                 continue
             x, y = point
-            # Under the mark, unless that would write on the axis' labels.
-            label_y = y + offset if y + offset < base - 4 else y - 8
+            label_y = y - 8 if _writes_above(chart, row, col) or y + 18 >= base - 4 else y + 18
             parts.append(
                 f'<circle class="mark" cx="{x}" cy="{y}" r="4" fill="{colour}" '
                 f'data-row="{row}" data-col="{col + 1}"><title>'
@@ -259,6 +255,19 @@ def _lines(chart: Chart, slot: float, y_of: Callable[[float], float], base: floa
                 f'data-row="{row}" data-col="{col + 1}">{escape(cell_text(value))}</text>'
             )
     return parts
+
+
+def _writes_above(chart: Chart, row: int, col: int) -> bool:
+    """A line's value is written above its mark when no other line is higher there (the first
+    of equals), under it otherwise: two lines close together do not write over each other."""
+    mine = _number(chart.series[col].values[row])
+    for other, series in enumerate(chart.series):
+        theirs = _number(series.values[row])
+        if other == col or theirs is None or mine is None:
+            continue
+        if theirs > mine or (theirs == mine and other < col):
+            return False
+    return True
 
 
 def _bars(chart: Chart, slot: float, y_of: Callable[[float], float], zero: float) -> list[str]:
