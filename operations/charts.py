@@ -10,6 +10,7 @@ Every label is escaped. A chart with nothing to draw says so instead of drawing 
 `viewBox` lets the drawing scale to the width of a phone."""
 
 import math
+import textwrap
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -113,7 +114,7 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
         )
     width = chart_width(chart)
     legend_rows = _legend_rows(chart)
-    top = 12 + LEGEND_ROW * len(legend_rows) + 8
+    top = 12 + LEGEND_ROW * len(legend_rows) + 20  # room for a value written above the top
     height = top + PLOT_HEIGHT + AXIS_LABELS
     # A wide drawing keeps its numbers readable: never drawn narrower than 3/4 of its units.
     floor = f' style="min-width:{round(width * 0.75)}px"' if width > WIDTH else ""
@@ -204,6 +205,18 @@ def _category_axis(chart: Chart, top: float, slot: float, width: int) -> list[st
         # "Week of 7 Dec 2026" under a week axis is "7 Dec 2026": the table beside says it whole.
         prefix = f"{chart.axis} of "
         short = text[len(prefix) :] if text.startswith(prefix) else text
+        per_line = int(slot // 8)
+        if per_line >= 9:  # room to write it level, in up to three lines
+            lines = textwrap.wrap(short, per_line, max_lines=3, placeholder="…")
+            spans = "".join(
+                f'<tspan x="{x}" dy="{0 if n == 0 else 15}">{escape(line)}</tspan>'
+                for n, line in enumerate(lines)
+            )
+            parts.append(
+                f'<text class="category" x="{x}" y="{base + 18}" text-anchor="middle">{spans}'
+                "</text>"
+            )
+            continue
         shown = short if len(short) <= 22 else short[:21] + "…"
         parts.append(
             f'<text class="category" x="{x}" y="{base + 14}" text-anchor="end" '
