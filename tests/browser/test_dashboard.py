@@ -45,7 +45,7 @@ def test_demo_manager_reads_every_chart_and_its_table(live_server, page: Page) -
     hospital = Hospital.objects.get(name="Hôpital Sainte-Claire")
 
     sign_in(page, base, "manager@sainte-claire.demo", DEMO_PASSWORD)
-    page.get_by_role("link", name="Dashboard of Hôpital Sainte-Claire").click()
+    page.locator("#my-dashboards").get_by_role("link", name="the operations dashboard").click()
     expect(page).to_have_url(f"{base}/hospitals/{hospital.pk}/dashboard/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard · Hôpital Sainte-Claire")
     expect(page.locator("#period-names")).to_contain_text("This period:")
