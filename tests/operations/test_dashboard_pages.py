@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from core.errors import ValidationFailed
 from marketplace.models import Hospital, Role
-from operations import views
+from operations import charts, views
 from operations.charts import cell_text
 from operations.dashboard import period_from
 from operations.figures import Chart, Dashboard, Period, Section, Series, Table, Value
@@ -399,3 +399,51 @@ def test_links_to_the_dashboards(world: World, figures: list) -> None:
         )
     admin_home = client_for(world.admin).get("/").content.decode()
     assert f'href="{reverse("network_dashboard")}"' in admin_home
+
+
+def test_a_long_period_draws_wider_rather_than_writing_numbers_over_each_other() -> None:
+    labels = tuple(f"Week {n}" for n in range(27))
+    long = Chart(
+        kind="line",
+        unit="h",
+        axis="Week",
+        labels=labels,
+        series=(Series("Hours", tuple(range(27))), Series("Posted", tuple(range(1, 28)))),
+    )
+    svg = str(charts.chart_svg(long, title="Hours"))
+    width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))  # type: ignore[union-attr]
+    assert width == charts.chart_width(long) > charts.WIDTH
+    assert f'style="min-width:{round(width * 0.75)}px"' in svg  # never shrunk unreadable
+    assert svg.count('class="mark"') == 54
+    # The higher line writes its values above its marks, the lower one under them.
+    mark_and_value = (
+        r'cy="([\d.]+)"[^>]*data-row="5" data-col="{}">.*?'
+        r'<text class="value" x="[\d.]+" y="([\d.]+)"'
+    )
+    above = re.search(mark_and_value.format(2), svg)
+    below = re.search(mark_and_value.format(1), svg)
+    assert above is not None
+    assert below is not None
+    assert float(above.group(2)) < float(above.group(1))
+    assert float(below.group(2)) > float(below.group(1))
+
+
+def test_a_negative_bar_hangs_under_the_zero_line() -> None:
+    bars = Chart(
+        kind="bar",
+        unit="h",
+        axis="Counterpart",
+        labels=("A", "B"),
+        series=(Series("Balance", (4, -2)),),
+    )
+    svg = str(charts.chart_svg(bars, title="Balance"))
+    zero = re.search(r'<line class="grid zero" x1="\d+" y1="([\d.]+)"', svg)
+    marks = re.findall(
+        r'<rect class="mark" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"', svg
+    )
+    assert zero is not None
+    assert len(marks) == 2
+    (up_y, up_height), (down_y, down_height) = ((float(y), float(h)) for y, h in marks)
+    assert up_y + up_height == pytest.approx(float(zero.group(1)))
+    assert down_y == pytest.approx(float(zero.group(1)))
+    assert up_height == pytest.approx(2 * down_height)
