@@ -88,8 +88,7 @@ def _period(request: HttpRequest, time_zone: str, today: date) -> tuple[PeriodFo
         for name, problems in error.fields.items():
             for problem in problems if isinstance(problems, list) else [problems]:
                 form.add_error(name if name in form.fields else None, str(problem))
-        if not error.fields or error.message not in str(form.errors):
-            form.add_error(None, error.message)
+        form.add_error(None, error.message)  # the whole sentence, above the fields
         _as_typed(form)
         return form, None
     return form, period
