@@ -4,4 +4,16 @@ from operations import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("dashboard/", views.network_dashboard, name="network_dashboard"),
+    path("dashboard/<slug:key>.csv", views.network_dashboard_csv, name="network_dashboard_csv"),
+    path(
+        "hospitals/<id:hospital_id>/dashboard/",
+        views.hospital_dashboard,
+        name="hospital_dashboard",
+    ),
+    path(
+        "hospitals/<id:hospital_id>/dashboard/<slug:key>.csv",
+        views.hospital_dashboard_csv,
+        name="hospital_dashboard_csv",
+    ),
 ]

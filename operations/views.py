@@ -1,7 +1,39 @@
+"""The pages that read every app: the home page, and the operations dashboard of a hospital (its
+managers and platform admins) and of the whole network (platform admins).
+
+The dashboard's figures come whole from `operations.dashboard` (one module defines them); this
+module only lays them out: the period form, each section's headline against the previous
+period, its chart (operations.charts) with the chart's own table beside it, the breakdown, and
+the CSV of each table. A hospital's page opens with its coverage of the weeks ahead."""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.text import slugify
 
-from marketplace import selectors
+from accounts.requests import AuthenticatedHttpRequest
+from core.errors import NotFound, ValidationFailed
+from marketplace import access, selectors
+from marketplace.models import Hospital
+from marketplace.views import hospital_time_zone
+from operations import charts
+from operations.coverage import DEFINITION as COVERAGE_DEFINITION
+from operations.coverage import coverage_ahead
+from operations.dashboard import dashboard_for, period_from
+from operations.figures import GRANULARITIES, Cell, Dashboard, Period, Section, Table, Value
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -13,5 +45,300 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "hospitals": selectors.hospital_list(user=request.user),
             "invitations": selectors.invitations_addressed_to(user=request.user),
+            "dashboards": access.hospitals_managed_by(request.user).order_by("name")[:20]
+            if not request.user.is_staff
+            else [],
         },
     )
+
+
+# --- The period ---------------------------------------------------------------------------------
+
+
+class PeriodForm(forms.Form):
+    """What the person typed, bounded; `operations.dashboard.period_from` decides what it means."""
+
+    start = forms.CharField(
+        required=False, max_length=10, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.CharField(
+        required=False, max_length=10, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    # Text, not a choice: `period_from` tells what a granularity may be, in the same words as
+    # the API.
+    granularity = forms.CharField(
+        required=False,
+        max_length=10,
+        label="Per",
+        widget=forms.Select(choices=[(value, value) for value in GRANULARITIES]),
+    )
+
+
+def _period(request: HttpRequest, time_zone: str, today: date) -> tuple[PeriodForm, Period | None]:
+    """The form as typed, and the period it names (None, with the form's errors, when it names
+    none)."""
+    form = PeriodForm(request.GET)
+    if not form.is_valid():
+        _as_typed(form)
+        return form, None
+    params = {name: request.GET.get(name, "") for name in ("start", "end", "granularity")}
+    try:
+        period = period_from(params, time_zone=time_zone, today=today)
+    except ValidationFailed as error:
+        for name, problems in error.fields.items():
+            for problem in problems if isinstance(problems, list) else [problems]:
+                form.add_error(name if name in form.fields else None, str(problem))
+        form.add_error(None, error.message)  # the whole sentence, above the fields
+        _as_typed(form)
+        return form, None
+    return form, period
+
+
+def _as_typed(form: PeriodForm) -> None:
+    """A date field in error is shown as text: a date picker would blank what it cannot read,
+    and the person could not see what to correct."""
+    for name in ("start", "end"):
+        if name in form.errors:
+            form.fields[name].widget.input_type = "text"
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def period_text(period: Period) -> str:
+    """'1 Sep 2026 – 23 Nov 2026 (84 days, per week)'."""
+    per = "per week" if period.granularity == "week" else "per month"
+    days = f"{period.days} day{'s' if period.days != 1 else ''}"
+    return f"{_day(period.start)} – {_day(period.end)} ({days}, {per})"
+
+
+# --- How a section is laid out ------------------------------------------------------------------
+
+
+@dataclass
+class Headline:
+    label: str
+    current: str
+    previous: str
+    change: str  # "+3.5 h", "−2", "no change", "" when either side has no value
+    direction: str  # "up", "down", "same", ""
+
+
+@dataclass
+class ShownTable:
+    columns: list[str]
+    rows: list[list[str]]
+    csv_url: str
+
+
+@dataclass
+class ShownSection:
+    section: Section
+    headline: list[Headline]
+    svg: SafeString
+    empty: bool
+    wide: bool  # a drawing wider than the usual: the table goes under it
+    chart_table: ShownTable
+    breakdown: ShownTable | None
+
+
+def _with_unit(text: str, unit: str) -> str:
+    return f"{text} {unit}" if unit and text != "—" else text
+
+
+def _headline(value: Value) -> Headline:
+    current, previous = value.current, value.previous
+    change, direction = "", ""
+    if isinstance(current, int | Decimal) and isinstance(previous, int | Decimal):
+        delta = Decimal(current) - Decimal(previous)
+        unit = "pp" if value.unit == "%" else value.unit
+        if delta == 0:
+            change, direction = "no change", "same"
+        else:
+            sign = "+" if delta > 0 else "−"
+            change = _with_unit(f"{sign}{charts.cell_text(abs(delta))}", unit)
+            direction = "up" if delta > 0 else "down"
+    return Headline(
+        label=value.label,
+        current=_with_unit(charts.cell_text(current), value.unit),
+        previous=_with_unit(charts.cell_text(previous), value.unit),
+        change=change,
+        direction=direction,
+    )
+
+
+def _shown_table(table: Table, csv_url: str, unit: str = "") -> ShownTable:
+    columns = list(table.columns)
+    if unit:  # a chart's table: every column but the first holds values in the chart's unit
+        columns = [columns[0], *(f"{name} ({unit})" for name in columns[1:])]
+    return ShownTable(
+        columns=columns,
+        rows=[[charts.cell_text(cell) for cell in row] for row in table.rows],
+        csv_url=csv_url,
+    )
+
+
+def _shown(section: Section, csv_url: str, query: str) -> ShownSection:
+    chart = section.chart
+    return ShownSection(
+        section=section,
+        headline=[_headline(value) for value in section.headline],
+        svg=charts.chart_svg(chart, title=section.title),
+        empty=charts.is_empty(chart),
+        wide=charts.chart_width(chart) > charts.WIDTH,
+        chart_table=_shown_table(chart.table(), f"{csv_url}?{query}", chart.unit),
+        breakdown=(
+            _shown_table(section.breakdown, f"{csv_url}?{query}&table=breakdown")
+            if section.breakdown is not None
+            else None
+        ),
+    )
+
+
+def _query(period: Period) -> str:
+    return f"start={period.start}&end={period.end}&granularity={period.granularity}"
+
+
+def _dashboard_page(
+    request: HttpRequest,
+    *,
+    hospital: Hospital | None,
+    time_zone: str,
+    csv_url_of: Any,
+    extra: dict[str, Any],
+) -> HttpResponse:
+    now = timezone.now()
+    form, period = _period(request, time_zone, now.astimezone(ZoneInfo(time_zone)).date())
+    context: dict[str, Any] = {"form": form, "time_zone": time_zone, **extra}
+    if period is None:
+        return render(request, "operations/dashboard.html", context, status=400)
+    dashboard = dashboard_for(hospital=hospital, period=period, now=now)
+    query = _query(period)
+    context.update(
+        dashboard=dashboard,
+        period_text=period_text(dashboard.period),
+        previous_text=period_text(dashboard.previous),
+        sections=[
+            _shown(section, csv_url_of(section.key), query) for section in dashboard.sections
+        ],
+    )
+    return render(request, "operations/dashboard.html", context)
+
+
+@login_required
+def hospital_dashboard(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResponse:
+    hospital = access.access_hospital(request.user, hospital_id, manage=True)
+    time_zone = hospital_time_zone(hospital)
+    return _dashboard_page(
+        request,
+        hospital=hospital,
+        time_zone=time_zone,
+        csv_url_of=lambda key: reverse("hospital_dashboard_csv", args=[hospital.pk, key]),
+        extra={
+            "hospital": hospital,
+            "scope": hospital.name,
+            "coverage": coverage_ahead(hospital=hospital, time_zone=time_zone, now=timezone.now()),
+            "coverage_definition": COVERAGE_DEFINITION,
+        },
+    )
+
+
+def _require_staff(request: AuthenticatedHttpRequest) -> None:
+    if not request.user.is_staff:
+        raise NotFound("Not found.")
+
+
+@login_required
+def network_dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_staff(request)
+    return _dashboard_page(
+        request,
+        hospital=None,
+        time_zone=settings.TIME_ZONE,
+        csv_url_of=lambda key: reverse("network_dashboard_csv", args=[key]),
+        extra={"hospital": None, "scope": "The WeScan network"},
+    )
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _csv_text(cell: Cell) -> str:
+    """A cell for a spreadsheet: nothing for no value, numbers as the page writes them, and a
+    name that starts like a formula kept from running."""
+    if cell is None:
+        return ""
+    text = charts.cell_text(cell)
+    if isinstance(cell, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return f"'{text}"
+    return text
+
+
+def table_csv(table: Table, *, unit: str = "") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    columns = list(table.columns)
+    if unit:
+        columns = [columns[0], *(f"{name} ({unit})" for name in columns[1:])]
+    writer.writerow([_csv_text(name) for name in columns])
+    for row in table.rows:
+        writer.writerow([_csv_text(cell) for cell in row])
+    return buffer.getvalue()
+
+
+def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpResponse:
+    try:
+        section = dashboard.section(key)
+    except KeyError:
+        raise NotFound("No such figure on the dashboard.") from None
+    which = request.GET.get("table", "chart")
+    if which == "breakdown":
+        if section.breakdown is None:
+            raise NotFound("This figure has no breakdown.")
+        content = table_csv(section.breakdown)
+    elif which == "chart":
+        content = table_csv(section.chart.table(), unit=section.chart.unit)
+    else:
+        raise ValidationFailed("The table is `chart` (the default) or `breakdown`.")
+    period = dashboard.period
+    parts = [
+        "wescan",
+        slugify(dashboard.scope) or "dashboard",
+        key.replace("_", "-"),
+        *(["breakdown"] if which == "breakdown" else []),
+        str(period.start),
+        str(period.end),
+        period.granularity,
+    ]
+    response = HttpResponse(content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{"-".join(parts)}.csv"'
+    return response
+
+
+def _csv_period(request: HttpRequest, time_zone: str) -> Period:
+    form, period = _period(
+        request, time_zone, timezone.now().astimezone(ZoneInfo(time_zone)).date()
+    )
+    if period is None:
+        messages = [str(m) for problems in form.errors.values() for m in problems]
+        raise ValidationFailed(" ".join(messages) or "The period is not valid.")
+    return period
+
+
+@login_required
+def hospital_dashboard_csv(
+    request: AuthenticatedHttpRequest, hospital_id: int, key: str
+) -> HttpResponse:
+    hospital = access.access_hospital(request.user, hospital_id, manage=True)
+    period = _csv_period(request, hospital_time_zone(hospital))
+    dashboard = dashboard_for(hospital=hospital, period=period, now=timezone.now())
+    return _csv_response(request, dashboard, key)
+
+
+@login_required
+def network_dashboard_csv(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    _require_staff(request)
+    period = _csv_period(request, settings.TIME_ZONE)
+    dashboard = dashboard_for(hospital=None, period=period, now=timezone.now())
+    return _csv_response(request, dashboard, key)

@@ -1,0 +1,106 @@
+"""The operations dashboard of one hospital or of the network: which period it covers (from the
+query parameters the page, the CSV and the API share) and its sections, counted by
+`operations.metrics`."""
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+
+from accounts.models import User
+from core.dates import FIRST_DAY, LAST_DAY
+from core.errors import NotFound, ValidationFailed
+from core.ids import as_id
+from marketplace import access
+from marketplace.models import Hospital
+from operations import metrics
+from operations.figures import GRANULARITIES, Dashboard, Granularity, Period
+
+# The default period: the 12 weeks ending today.
+DEFAULT_DAYS = 12 * 7
+# The longest period: two years (one of them a leap year).
+MAX_DAYS = 731
+
+NETWORK = "The WeScan network"
+
+
+def _day(params: Mapping[str, str], name: str) -> date | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"'{name}' must be a date as YYYY-MM-DD, not {raw[:20]!r}.",
+            fields={name: ["A date as YYYY-MM-DD."]},
+        ) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationFailed(
+            f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}.",
+            fields={name: [f"A date between {FIRST_DAY} and {LAST_DAY}."]},
+        )
+    return day
+
+
+def period_from(params: Mapping[str, str], *, time_zone: str, today: date) -> Period:
+    """The period `start`..`end` (inclusive, YYYY-MM-DD) by `granularity` (week or month).
+    Without them: the 12 weeks ending today, by week; `start` alone runs 12 weeks from it (to
+    today at most), `end` alone the 12 weeks ending then. Empty values count as absent."""
+    granularity = (params.get("granularity") or "").strip() or "week"
+    if granularity not in GRANULARITIES:
+        raise ValidationFailed(
+            f"'granularity' must be week or month, not {granularity[:20]!r}.",
+            fields={"granularity": ["week or month."]},
+        )
+    start, end = _day(params, "start"), _day(params, "end")
+    if end is None:
+        end = today if start is None else min(today, start + timedelta(days=DEFAULT_DAYS - 1))
+        end = max(end, start) if start is not None else end
+    if start is None:
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise ValidationFailed(
+            "'end' must not be before 'start'.", fields={"end": ["On or after the start."]}
+        )
+    if (end - start).days + 1 > MAX_DAYS:
+        raise ValidationFailed(
+            f"The period may cover at most {MAX_DAYS} days (two years).",
+            fields={"start": [f"At most {MAX_DAYS} days before the end."]},
+        )
+    checked: Granularity = "month" if granularity == "month" else "week"
+    return Period(start=start, end=end, granularity=checked, time_zone=time_zone)
+
+
+def dashboard_for(*, hospital: Hospital | None, period: Period, now: datetime) -> Dashboard:
+    """Every section for `hospital` (None: the network) over `period`, compared with the period
+    before it. Eleven queries for a hospital, twelve for the network, whatever the history."""
+    scope = metrics.scope_for(hospital=hospital, period=period, now=now)
+    return Dashboard(
+        scope=NETWORK if hospital is None else hospital.name,
+        hospital_id=None if hospital is None else hospital.pk,
+        period=period,
+        previous=period.previous(),
+        sections=tuple(family(scope) for family in metrics.FAMILIES),
+    )
+
+
+# --- Who sees which dashboard ------------------------------------------------------------------
+
+
+def access_dashboard(user: User, hospital_id: int | str) -> Hospital:
+    """A hospital's figures are its managers' (and platform admins'): to anyone else, members of
+    it included, the hospital's dashboard does not exist (404)."""
+    missing = "No such hospital."
+    pk = as_id(hospital_id, message=missing)
+    hospital = access.hospitals_managed_by(user).filter(pk=pk).first()
+    if hospital is None:
+        raise NotFound(missing)
+    return hospital
+
+
+def access_network_dashboard(user: User) -> None:
+    """The network's figures are platform admins'; for anyone else there is nothing here
+    (404, as for the network's plans)."""
+    if not (user.is_authenticated and user.is_staff):
+        raise NotFound("No such page.")

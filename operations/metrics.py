@@ -1,0 +1,1027 @@
+"""The operations dashboard's figures: what each one means (written once, here, and shown beside
+the figure on the page, in the CSV's section and in the API), and how it is counted.
+
+Every family is counted in the database with grouped aggregates (one query per family, or two
+where it counts two tables), over the period and the one before it at once: each row of the
+answer is one (bucket, this period or the previous one, breakdown row[, lane]) group. Medians
+and 90th percentiles are taken in Python from one ordered query of the durations. Nothing is
+queried per row, so the number of queries does not grow with the history.
+
+A bucket is a week (Monday first) or a calendar month on the wall clock of the period's time
+zone (the hospital's; the network's is the platform's), truncated in the database
+(`TruncWeek`/`TruncMonth` with that zone), so a booking at 23:30 UTC on a Sunday in summer falls
+in the next Brussels week. A period starting mid-week keeps only its own days in its first
+bucket: the chart's buckets add up to the headline.
+
+Figures are rounded once, where the section is built (hours and minutes to 0.1, percentages to
+0.1 %): the chart, its table, the CSV and the API carry the same numbers."""
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    When,
+)
+from django.db.models import (
+    Value as V,
+)
+from django.db.models.functions import Trunc
+
+from cockpit.models import (
+    AssistRequest,
+    AssistStage,
+    AssistStatus,
+    CockpitSession,
+    CockpitStop,
+    ExamOutcome,
+    ExamRecord,
+)
+from marketplace.models import Hospital, PostingStatus, Scanner, SessionPosting, Urgency
+from operations.figures import Cell, Chart, Period, Section, Series, Table, Value
+from scheduling.ledger import Counterpart
+from scheduling.models import (
+    CONFIRMED_STATUSES,
+    Booking,
+    BookingStatus,
+    Initiator,
+    LedgerEntry,
+    Side,
+)
+
+# --- Definitions (shown beside each figure) ---------------------------------------------------
+
+PUBLISHED_SESSIONS = (
+    "A published session is a posting that was published (it has a publication time) and is "
+    "neither a draft nor cancelled by the hospital; it counts in the bucket its session starts in."
+)
+
+HOURS_RECOVERED = (
+    "Exam hours run through WeScan cockpits: for every cockpit whose exam started and ended, the "
+    "time from its first sequence to its close, as the cockpit itself recorded them (not the "
+    "booked hours), counted in the bucket the exam started in. Posted hours are the lengths of "
+    "the published sessions on the same scanners (" + PUBLISHED_SESSIONS + "). The share is exam "
+    "hours over posted hours."
+)
+
+FILL_RATE = (
+    "Of the published sessions that started in the period and before now (later ones may still "
+    "be filled), the share that were staffed: a technologist's booking on them was confirmed "
+    "(confirmed, in progress, completed) or ended as a no-show (the session was filled; who did "
+    "not come is under Reliability). By sessions (staffed over published) and by hours (staffed "
+    "hours over published hours), for every lane and per urgency lane. " + PUBLISHED_SESSIONS
+)
+
+TIME_TO_FILL = (
+    "For every booking confirmed in the period, the time from its posting's publication to the "
+    "confirmation, in hours: the median (half were filled faster) and the 90th percentile (the "
+    "nearest-rank value nine in ten were filled within). Per urgency lane, and by how far ahead "
+    "of the session it was posted (publication to session start): under 24 h, 1-7 days, "
+    "1-4 weeks, over 4 weeks. A posting filled again after a cancellation counts once per "
+    "confirmation. Empty when nothing was confirmed."
+)
+
+RELIABILITY = (
+    "Bookings on the scope's sessions that start in the period: late cancellations (a confirmed "
+    "booking cancelled under 24 h before its start) by the hospital and by the technologist, and "
+    "no-shows: the hospital's (the technologist came and the site was not there to scan) and the "
+    "technologist's (recorded by the hospital). Facts counted, never a score."
+)
+
+HELP = (
+    "Requests for help raised in the cockpits of the scope's sessions, in the bucket they were "
+    "raised in. Time to accept: from the request to a senior's acceptance, in minutes (median "
+    "and nearest-rank 90th percentile of the accepted ones). Escalated: the request was widened "
+    "beyond the on-call seniors (to experienced technologists, then managers). Unanswered: it "
+    "closed unanswered, or ended without any senior accepting it; requests still waiting are in "
+    "neither."
+)
+
+COCKPIT = (
+    "Exams run in the scope's cockpits, counted when they ended, as the exam record says: all of "
+    "them, the partial ones (some sequences not done) and the aborted ones. STOPs: every time "
+    "someone pressed STOP in those cockpits (usually the local staff beside the patient)."
+)
+
+RECIPROCITY = (
+    "The reciprocity ledger: hours given (this hospital's people worked for the counterpart, or "
+    "a senior of it assisted) minus hours received, all entries since the first. A positive "
+    "balance means the counterpart owes this hospital hours. The chart is the running balance "
+    "with each of the largest counterparts at the end of each bucket (the rest as 'Others'); the "
+    "table the hours given and received in the period and the balance at its end. Entries count "
+    "when the work ended or the booking was cancelled."
+)
+
+NETWORK_RECIPROCITY = (
+    "The reciprocity ledger, per hospital: hours it gave other hospitals minus hours it received "
+    "(from hospitals or independent technologists), all entries since the first. The chart is "
+    "the running balance of the hospitals furthest from even at the end of each bucket (the rest "
+    "as 'Others'); the table every hospital's hours given and received in the period and its "
+    "balance at the end. Hours exchanged: all hours the ledger recorded in the period."
+)
+
+# The lanes, in the order they are shown.
+LANES: tuple[tuple[str, str], ...] = tuple((str(v), str(label)) for v, label in Urgency.choices)
+
+# How far ahead of the session it was posted: (label, upper bound, exclusive).
+LEAD_BANDS: tuple[tuple[str, timedelta | None], ...] = (
+    ("Posted under 24 h ahead", timedelta(hours=24)),
+    ("Posted 1-7 days ahead", timedelta(days=7)),
+    ("Posted 1-4 weeks ahead", timedelta(days=28)),
+    ("Posted over 4 weeks ahead", None),
+)
+
+# Staffed sessions: a booking confirmed (and later worked or not yet), or a no-show.
+STAFFED_STATUSES = (*CONFIRMED_STATUSES, BookingStatus.NO_SHOW)
+
+# Counterparts drawn one by one on the reciprocity chart; the rest add up to "Others".
+TOP_COUNTERPARTS = 4
+
+TENTH = Decimal("0.1")
+
+
+# --- Rounding, once -----------------------------------------------------------------------------
+
+
+def tenth(value: Decimal) -> Decimal:
+    """Rounded to one decimal, halves up (2.25 h is 2.3 h), as people round."""
+    return value.quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def hours(seconds: float) -> Decimal:
+    return tenth(Decimal(seconds) / 3600)
+
+
+def minutes(seconds: float) -> Decimal:
+    return tenth(Decimal(seconds) / 60)
+
+
+def share(part: float, whole: float) -> Decimal | None:
+    """Part of whole in percent; None when there is no whole to be part of."""
+    if not whole:
+        return None
+    return tenth(Decimal(part) * 100 / Decimal(whole))
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The middle value of sorted `values` (the mean of the two middle ones for an even count)."""
+    n = len(values)
+    if not n:
+        return None
+    middle = n // 2
+    return values[middle] if n % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def p90(values: Sequence[float]) -> float | None:
+    """The nearest-rank 90th percentile of sorted `values`: the smallest value with at least
+    90 % of the values at or below it."""
+    if not values:
+        return None
+    return values[math.ceil(0.9 * len(values)) - 1]
+
+
+def _rounded(seconds: float | None, unit: Callable[[float], Decimal]) -> Decimal | None:
+    return None if seconds is None else unit(seconds)
+
+
+# --- The scope: who is counted and how the breakdown is cut --------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One hospital (broken down per site and scanner) or the network (per hospital), over a
+    period and the one before it."""
+
+    hospital: Hospital | None
+    period: Period
+    now: datetime
+    rows: tuple[tuple[int, str], ...]  # breakdown rows: (scanner or hospital id, label)
+
+    @property
+    def previous(self) -> Period:
+        return self.period.previous()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.period.time_zone)
+
+    @property
+    def row_axis(self) -> str:
+        return "Hospital" if self.hospital is None else "Scanner"
+
+    def key(self, to_posting: str) -> str:
+        """The breakdown key of a row reached through `to_posting` ('' for a posting)."""
+        return f"{to_posting}{'hospital_id' if self.hospital is None else 'scanner_id'}"
+
+    def where(self, to_posting: str) -> Q:
+        if self.hospital is None:
+            return Q()
+        return Q(**{f"{to_posting}hospital": self.hospital})
+
+    def bucket(self, moment: str) -> Trunc:
+        return Trunc(moment, self.period.granularity, output_field=DateField(), tzinfo=self.zone)
+
+    def current(self, moment: str) -> Case:
+        """True for this period, False for the previous one."""
+        return Case(
+            When(**{f"{moment}__gte": self.period.start_at}, then=V(True)),
+            default=V(False),
+            output_field=BooleanField(),
+        )
+
+    def window(self, moment: str, *, until: datetime | None = None) -> Q:
+        end = self.period.end_at if until is None else min(self.period.end_at, until)
+        return Q(**{f"{moment}__gte": self.previous.start_at, f"{moment}__lt": end})
+
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.period.bucket_label(b) for b in self.period.buckets())
+
+
+def scope_for(*, hospital: Hospital | None, period: Period, now: datetime) -> Scope:
+    """The scope and its breakdown rows: one query."""
+    if hospital is None:
+        rows = tuple(Hospital.objects.order_by("name").values_list("pk", "name"))
+    else:
+        scanners = (
+            Scanner.objects.filter(site__hospital=hospital)
+            .order_by("site__name", "name", "pk")
+            .values_list("pk", "site__name", "name")
+        )
+        rows = tuple((pk, f"{site} — {name}") for pk, site, name in scanners)
+    return Scope(hospital=hospital, period=period, now=now, rows=rows)
+
+
+def _duration(end: str, start: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+def _grouped(
+    scope: Scope,
+    queryset: QuerySet[Any],
+    *,
+    to_posting: str,
+    moment: str,
+    until: datetime | None = None,
+    by: Sequence[str] = (),
+    aggregates: Mapping[str, Any],
+) -> "Tally":
+    """One query: the aggregates per (bucket, period, breakdown row, *by) over both periods."""
+    rows = (
+        queryset.filter(scope.where(to_posting), scope.window(moment, until=until))
+        .values(
+            *by,
+            bucket=scope.bucket(moment),
+            current=scope.current(moment),
+            key=F(scope.key(to_posting)),
+        )
+        .annotate(**aggregates)
+        .order_by()
+    )
+    return Tally([_plain(row) for row in rows])
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Durations as seconds, missing sums as 0."""
+    plain = {}
+    for name, value in row.items():
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        plain[name] = value
+    return plain
+
+
+class Tally:
+    """Sums over the grouped rows of one query, for the headline, the chart and the breakdown."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def _pick(self, current: bool, where: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+        for row in self.rows:
+            if row["current"] == current and all(row[k] == v for k, v in where.items()):
+                yield row
+
+    def total(self, field: str, *, current: bool = True, **where: Any) -> float:
+        return sum((row[field] or 0 for row in self._pick(current, where)), 0)
+
+    def per(self, by: str, field: str, **where: Any) -> dict[Any, float]:
+        """This period's sums per value of `by` (bucket, key, ...)."""
+        sums: dict[Any, float] = defaultdict(int)
+        for row in self._pick(True, where):
+            sums[row[by]] += row[field] or 0
+        return sums
+
+
+def _series(scope: Scope, label: str, values: Mapping[date, Cell]) -> Series:
+    return Series(label, tuple(values.get(bucket) for bucket in scope.period.buckets()))
+
+
+def _line(scope: Scope, unit: str, series: Sequence[Series]) -> Chart:
+    axis = "Week" if scope.period.granularity == "week" else "Month"
+    return Chart(kind="line", unit=unit, axis=axis, labels=scope.labels(), series=tuple(series))
+
+
+def _count(values: Mapping[Any, float], key: Any) -> int:
+    return int(values.get(key, 0))
+
+
+def _breakdown(
+    scope: Scope, columns: Sequence[str], cells: Callable[[int], tuple[Cell, ...]]
+) -> Table:
+    return Table(
+        columns=(scope.row_axis, *columns),
+        rows=tuple((label, *cells(pk)) for pk, label in scope.rows),
+    )
+
+
+def _published_postings() -> QuerySet[SessionPosting]:
+    return SessionPosting.objects.filter(published_at__isnull=False).exclude(
+        status__in=[PostingStatus.DRAFT, PostingStatus.CANCELLED]
+    )
+
+
+# --- Scanner hours recovered ---------------------------------------------------------------------
+
+
+def hours_recovered(scope: Scope) -> Section:
+    """Two queries: the cockpits' exam time, the published sessions' length."""
+    exams = _grouped(
+        scope,
+        CockpitSession.objects.filter(started_at__isnull=False, ended_at__isnull=False),
+        to_posting="booking__posting__",
+        moment="started_at",
+        aggregates={"seconds": Sum(_duration("ended_at", "started_at"))},
+    )
+    posted = _grouped(
+        scope,
+        _published_postings(),
+        to_posting="",
+        moment="starts_at",
+        aggregates={"seconds": Sum(_duration("ends_at", "starts_at"))},
+    )
+    run_now, run_before = exams.total("seconds"), exams.total("seconds", current=False)
+    posted_now, posted_before = posted.total("seconds"), posted.total("seconds", current=False)
+    run_by_bucket, posted_by_bucket = (
+        exams.per("bucket", "seconds"),
+        posted.per("bucket", "seconds"),
+    )
+    buckets = scope.period.buckets()
+    run_by_key, posted_by_key = exams.per("key", "seconds"), posted.per("key", "seconds")
+    return Section(
+        key="hours_recovered",
+        title="Scanner hours recovered",
+        definition=HOURS_RECOVERED,
+        headline=(
+            Value("Exam hours run through WeScan", hours(run_now), hours(run_before), "h"),
+            Value("Posted hours", hours(posted_now), hours(posted_before), "h"),
+            Value(
+                "Share of posted hours",
+                share(run_now, posted_now),
+                share(run_before, posted_before),
+                "%",
+            ),
+        ),
+        chart=_line(
+            scope,
+            "h",
+            [
+                _series(scope, "Exam hours", {b: hours(run_by_bucket.get(b, 0)) for b in buckets}),
+                _series(
+                    scope, "Posted hours", {b: hours(posted_by_bucket.get(b, 0)) for b in buckets}
+                ),
+            ],
+        ),
+        breakdown=_breakdown(
+            scope,
+            ("Exam hours", "Posted hours", "Share of posted hours (%)"),
+            lambda pk: (
+                hours(run_by_key.get(pk, 0)),
+                hours(posted_by_key.get(pk, 0)),
+                share(run_by_key.get(pk, 0), posted_by_key.get(pk, 0)),
+            ),
+        ),
+    )
+
+
+# --- Fill rate -----------------------------------------------------------------------------------
+
+
+def fill_rate(scope: Scope) -> Section:
+    """One query: published and staffed sessions and hours per bucket, period, row and lane."""
+    staffed = Exists(Booking.objects.filter(posting=OuterRef("pk"), status__in=STAFFED_STATUSES))
+    length = _duration("ends_at", "starts_at")
+    tally = _grouped(
+        scope,
+        _published_postings(),
+        to_posting="",
+        moment="starts_at",
+        until=scope.now,
+        by=("urgency",),
+        aggregates={
+            "published": Count("pk"),
+            "staffed": Count("pk", filter=staffed),
+            "seconds": Sum(length),
+            "staffed_seconds": Sum(length, filter=staffed),
+        },
+    )
+
+    def rate(current: bool, **where: Any) -> tuple[Decimal | None, Decimal | None]:
+        return (
+            share(
+                tally.total("staffed", current=current, **where),
+                tally.total("published", current=current, **where),
+            ),
+            share(
+                tally.total("staffed_seconds", current=current, **where),
+                tally.total("seconds", current=current, **where),
+            ),
+        )
+
+    (by_count, by_hours), (by_count_before, by_hours_before) = rate(True), rate(False)
+    buckets = scope.period.buckets()
+    series = []
+    for label, where in [("All lanes", {}), *((name, {"urgency": lane}) for lane, name in LANES)]:
+        staffed_per, published_per = (
+            tally.per("bucket", "staffed", **where),
+            tally.per("bucket", "published", **where),
+        )
+        series.append(
+            _series(
+                scope,
+                label,
+                {b: share(staffed_per.get(b, 0), published_per.get(b, 0)) for b in buckets},
+            )
+        )
+    published_by_key, staffed_by_key = tally.per("key", "published"), tally.per("key", "staffed")
+    seconds_by_key = tally.per("key", "seconds")
+    staffed_seconds_by_key = tally.per("key", "staffed_seconds")
+    headline = [
+        Value("Fill rate (sessions)", by_count, by_count_before, "%"),
+        Value("Fill rate (hours)", by_hours, by_hours_before, "%"),
+        Value(
+            "Sessions published",
+            int(tally.total("published")),
+            int(tally.total("published", current=False)),
+            "",
+        ),
+    ]
+    for lane, name in LANES:
+        headline.append(
+            Value(
+                f"Fill rate, {name.lower()} (sessions)",
+                rate(True, urgency=lane)[0],
+                rate(False, urgency=lane)[0],
+                "%",
+            )
+        )
+    return Section(
+        key="fill_rate",
+        title="Fill rate",
+        definition=FILL_RATE,
+        headline=tuple(headline),
+        chart=_line(scope, "%", series),
+        breakdown=_breakdown(
+            scope,
+            ("Published", "Staffed", "Fill rate (sessions, %)", "Fill rate (hours, %)"),
+            lambda pk: (
+                _count(published_by_key, pk),
+                _count(staffed_by_key, pk),
+                share(staffed_by_key.get(pk, 0), published_by_key.get(pk, 0)),
+                share(staffed_seconds_by_key.get(pk, 0), seconds_by_key.get(pk, 0)),
+            ),
+        ),
+    )
+
+
+# --- Time to fill --------------------------------------------------------------------------------
+
+
+def lead_band(ahead: float) -> str:
+    """The band of a session posted `ahead` seconds before it starts."""
+    for label, bound in LEAD_BANDS:
+        if bound is None or ahead < bound.total_seconds():
+            return label
+    raise AssertionError("the last band has no bound")
+
+
+def time_to_fill(scope: Scope) -> Section:
+    """One ordered query of every confirmation's wait, shortest first."""
+    waits = (
+        Booking.objects.filter(
+            scope.where("posting__"),
+            scope.window("confirmed_at"),
+            posting__published_at__isnull=False,
+        )
+        .annotate(
+            wait=_duration("confirmed_at", "posting__published_at"),
+            ahead=_duration("posting__starts_at", "posting__published_at"),
+        )
+        .values_list(
+            scope.current("confirmed_at"),
+            "posting__urgency",
+            scope.key("posting__"),
+            "wait",
+            "ahead",
+        )
+        .order_by("wait", "pk")
+    )
+    now: list[float] = []
+    before: list[float] = []
+    groups: dict[str, list[float]] = defaultdict(list)
+    per_key: dict[int, list[float]] = defaultdict(list)
+    for current, lane, key, wait, ahead in waits:
+        seconds = wait.total_seconds()
+        if not current:
+            before.append(seconds)
+            continue
+        now.append(seconds)
+        groups[lane].append(seconds)
+        groups[lead_band(ahead.total_seconds())].append(seconds)
+        per_key[key].append(seconds)
+    labels = (*(name for _lane, name in LANES), *(label for label, _bound in LEAD_BANDS))
+    keys = (*(lane for lane, _name in LANES), *(label for label, _bound in LEAD_BANDS))
+    return Section(
+        key="time_to_fill",
+        title="Time to fill",
+        definition=TIME_TO_FILL,
+        headline=(
+            Value(
+                "Median time to fill",
+                _rounded(median(now), hours),
+                _rounded(median(before), hours),
+                "h",
+            ),
+            Value("90th percentile", _rounded(p90(now), hours), _rounded(p90(before), hours), "h"),
+            Value("Bookings confirmed", len(now), len(before), ""),
+        ),
+        chart=Chart(
+            kind="bar",
+            unit="h",
+            axis="Lane or notice",
+            labels=labels,
+            series=(
+                Series("Median", tuple(_rounded(median(groups[k]), hours) for k in keys)),
+                Series("90th percentile", tuple(_rounded(p90(groups[k]), hours) for k in keys)),
+            ),
+        ),
+        breakdown=_breakdown(
+            scope,
+            ("Confirmed", "Median (h)", "90th percentile (h)"),
+            lambda pk: (
+                len(per_key[pk]),
+                _rounded(median(per_key[pk]), hours),
+                _rounded(p90(per_key[pk]), hours),
+            ),
+        ),
+    )
+
+
+# --- Reliability ---------------------------------------------------------------------------------
+
+RELIABILITY_FIGURES: tuple[tuple[str, str, Q], ...] = (
+    (
+        "late_by_hospital",
+        "Late cancellations by the hospital",
+        Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=Initiator.HOSPITAL),
+    ),
+    (
+        "late_by_technologist",
+        "Late cancellations by the technologist",
+        Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=Initiator.TECHNOLOGIST),
+    ),
+    (
+        "no_show_hospital",
+        "No-shows of the hospital",
+        Q(status=BookingStatus.NO_SHOW, no_show_side=Side.HOSPITAL),
+    ),
+    (
+        # Before the side was recorded, only the hospital recorded no-shows: the technologist's.
+        "no_show_technologist",
+        "No-shows of the technologist",
+        Q(status=BookingStatus.NO_SHOW) & ~Q(no_show_side=Side.HOSPITAL),
+    ),
+)
+
+
+def reliability(scope: Scope) -> Section:
+    """One query: the four counts per bucket, period and row."""
+    tally = _grouped(
+        scope,
+        Booking.objects.all(),
+        to_posting="posting__",
+        moment="starts_at",
+        aggregates={name: Count("pk", filter=q) for name, _label, q in RELIABILITY_FIGURES},
+    )
+    per_key = {name: tally.per("key", name) for name, _label, _q in RELIABILITY_FIGURES}
+    return Section(
+        key="reliability",
+        title="Reliability, both sides",
+        definition=RELIABILITY,
+        headline=tuple(
+            Value(label, int(tally.total(name)), int(tally.total(name, current=False)), "")
+            for name, label, _q in RELIABILITY_FIGURES
+        ),
+        chart=_line(
+            scope,
+            "",
+            [
+                _series(
+                    scope,
+                    label,
+                    {b: _count(tally.per("bucket", name), b) for b in scope.period.buckets()},
+                )
+                for name, label, _q in RELIABILITY_FIGURES
+            ],
+        ),
+        breakdown=_breakdown(
+            scope,
+            tuple(label for _name, label, _q in RELIABILITY_FIGURES),
+            lambda pk: tuple(_count(per_key[name], pk) for name, _l, _q in RELIABILITY_FIGURES),
+        ),
+    )
+
+
+# --- Help ----------------------------------------------------------------------------------------
+
+UNANSWERED = Q(status=AssistStatus.EXPIRED) | Q(
+    accepted_by__isnull=True, status__in=[AssistStatus.RESOLVED, AssistStatus.CANCELLED]
+)
+
+
+def help_given(scope: Scope) -> Section:
+    """Two queries: the counts, and every accepted request's wait, shortest first."""
+    to_posting = "cockpit__booking__posting__"
+    tally = _grouped(
+        scope,
+        AssistRequest.objects.all(),
+        to_posting=to_posting,
+        moment="created_at",
+        aggregates={
+            "requests": Count("pk"),
+            "escalated": Count("pk", filter=Q(stage__gte=AssistStage.WIDENED)),
+            "unanswered": Count("pk", filter=UNANSWERED),
+        },
+    )
+    waits = (
+        AssistRequest.objects.filter(
+            scope.where(to_posting), scope.window("created_at"), accepted_at__isnull=False
+        )
+        .annotate(wait=_duration("accepted_at", "created_at"))
+        .values_list(scope.current("created_at"), scope.key(to_posting), "wait")
+        .order_by("wait", "pk")
+    )
+    now: list[float] = []
+    before: list[float] = []
+    per_key: dict[int, list[float]] = defaultdict(list)
+    for current, key, wait in waits:
+        (now if current else before).append(wait.total_seconds())
+        if current:
+            per_key[key].append(wait.total_seconds())
+    counts = ("requests", "escalated", "unanswered")
+    per = {name: tally.per("key", name) for name in counts}
+    buckets = scope.period.buckets()
+    return Section(
+        key="help",
+        title="Help",
+        definition=HELP,
+        headline=(
+            Value(
+                "Requests for help",
+                int(tally.total("requests")),
+                int(tally.total("requests", current=False)),
+                "",
+            ),
+            Value(
+                "Median time to accept",
+                _rounded(median(now), minutes),
+                _rounded(median(before), minutes),
+                "min",
+            ),
+            Value(
+                "90th percentile time to accept",
+                _rounded(p90(now), minutes),
+                _rounded(p90(before), minutes),
+                "min",
+            ),
+            Value(
+                "Escalated",
+                int(tally.total("escalated")),
+                int(tally.total("escalated", current=False)),
+                "",
+            ),
+            Value(
+                "Unanswered",
+                int(tally.total("unanswered")),
+                int(tally.total("unanswered", current=False)),
+                "",
+            ),
+        ),
+        chart=_line(
+            scope,
+            "",
+            [
+                _series(scope, label, {b: _count(tally.per("bucket", name), b) for b in buckets})
+                for name, label in (
+                    ("requests", "Requests"),
+                    ("escalated", "Escalated"),
+                    ("unanswered", "Unanswered"),
+                )
+            ],
+        ),
+        breakdown=_breakdown(
+            scope,
+            ("Requests", "Median time to accept (min)", "Escalated", "Unanswered"),
+            lambda pk: (
+                _count(per["requests"], pk),
+                _rounded(median(per_key[pk]), minutes),
+                _count(per["escalated"], pk),
+                _count(per["unanswered"], pk),
+            ),
+        ),
+    )
+
+
+# --- Cockpit -------------------------------------------------------------------------------------
+
+
+def cockpit(scope: Scope) -> Section:
+    """Two queries: the exam records, the STOPs."""
+    to_posting = "cockpit__booking__posting__"
+    exams = _grouped(
+        scope,
+        ExamRecord.objects.all(),
+        to_posting=to_posting,
+        moment="ended_at",
+        aggregates={
+            "exams": Count("pk"),
+            "partial": Count("pk", filter=Q(outcome=ExamOutcome.PARTIAL)),
+            "aborted": Count("pk", filter=Q(outcome=ExamOutcome.ABORTED)),
+        },
+    )
+    stops = _grouped(
+        scope,
+        CockpitStop.objects.all(),
+        to_posting=to_posting,
+        moment="at",
+        aggregates={"stops": Count("pk")},
+    )
+    figures = (
+        (exams, "exams", "Exams run"),
+        (exams, "partial", "Partial"),
+        (exams, "aborted", "Aborted"),
+        (stops, "stops", "STOPs"),
+    )
+    buckets = scope.period.buckets()
+    per_key = {name: tally.per("key", name) for tally, name, _label in figures}
+    return Section(
+        key="cockpit",
+        title="Cockpit",
+        definition=COCKPIT,
+        headline=tuple(
+            Value(label, int(tally.total(name)), int(tally.total(name, current=False)), "")
+            for tally, name, label in figures
+        ),
+        chart=_line(
+            scope,
+            "",
+            [
+                _series(scope, label, {b: _count(tally.per("bucket", name), b) for b in buckets})
+                for tally, name, label in figures
+            ],
+        ),
+        breakdown=_breakdown(
+            scope,
+            tuple(label for _tally, _name, label in figures),
+            lambda pk: tuple(_count(per_key[name], pk) for _t, name, _label in figures),
+        ),
+    )
+
+
+# --- Reciprocity ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Account:
+    """One counterpart's (or, for the network, one hospital's) hours, signed: + given."""
+
+    name: str
+    opening: Decimal  # before the previous period
+    previous_given: Decimal
+    previous_received: Decimal
+    given: Decimal
+    received: Decimal
+    per_bucket: dict[date, Decimal]  # this period's net per bucket
+
+    @property
+    def at_previous_end(self) -> Decimal:
+        return self.opening + self.previous_given - self.previous_received
+
+    @property
+    def at_end(self) -> Decimal:
+        return self.at_previous_end + self.given - self.received
+
+
+def _ledger_phase(scope: Scope) -> tuple[Case, Case]:
+    """0 before the previous period, 1 in it, 2 in this one; and the bucket in this one."""
+    phase = Case(
+        When(occurred_at__gte=scope.period.start_at, then=V(2)),
+        When(occurred_at__gte=scope.previous.start_at, then=V(1)),
+        default=V(0),
+    )
+    bucket = Case(
+        When(occurred_at__gte=scope.period.start_at, then=scope.bucket("occurred_at")),
+        default=V(None),
+        output_field=DateField(),
+    )
+    return phase, bucket
+
+
+def _account(accounts: dict[Any, _Account], key: Any, name: str) -> _Account:
+    zero = Decimal("0.00")
+    if key not in accounts:
+        accounts[key] = _Account(name, zero, zero, zero, zero, zero, defaultdict(Decimal))
+    return accounts[key]
+
+
+def _post(account: _Account, phase: int, bucket: date | None, signed: Decimal) -> None:
+    given, received = max(signed, Decimal(0)), max(-signed, Decimal(0))
+    if phase == 0:
+        account.opening += signed
+    elif phase == 1:
+        account.previous_given += given
+        account.previous_received += received
+    else:
+        account.given += given
+        account.received += received
+        assert bucket is not None
+        account.per_bucket[bucket] += signed
+
+
+def _hospital_accounts(scope: Scope) -> dict[Any, _Account]:
+    """One query: the hospital's entries grouped per counterpart, phase and bucket."""
+    hospital = scope.hospital
+    assert hospital is not None
+    phase, bucket = _ledger_phase(scope)
+    rows = (
+        LedgerEntry.objects.filter(
+            Q(creditor_hospital=hospital) | Q(debtor_hospital=hospital),
+            occurred_at__lt=scope.period.end_at,
+        )
+        .values(
+            "creditor_hospital_id",
+            "creditor_hospital__name",
+            "creditor_technologist_id",
+            "creditor_technologist__first_name",
+            "creditor_technologist__last_name",
+            "creditor_technologist__email",
+            "debtor_hospital_id",
+            "debtor_hospital__name",
+            phase=phase,
+            bucket=bucket,
+        )
+        .annotate(hours=Sum("hours"))
+        .order_by()
+    )
+    accounts: dict[Any, _Account] = {}
+    for row in rows:
+        gave = row["creditor_hospital_id"] == hospital.pk
+        if gave:
+            other = Counterpart("hospital", row["debtor_hospital_id"], row["debtor_hospital__name"])
+        elif row["creditor_hospital_id"] is not None:
+            other = Counterpart(
+                "hospital", row["creditor_hospital_id"], row["creditor_hospital__name"]
+            )
+        else:
+            full = f"{row['creditor_technologist__first_name']} "
+            full += row["creditor_technologist__last_name"]
+            other = Counterpart(
+                "technologist",
+                row["creditor_technologist_id"],
+                full.strip() or row["creditor_technologist__email"],
+            )
+        signed = row["hours"] if gave else -row["hours"]
+        _post(_account(accounts, other.key, other.name), row["phase"], row["bucket"], signed)
+    return accounts
+
+
+def _network_accounts(scope: Scope) -> dict[Any, _Account]:
+    """Two queries: what each hospital gave, what each received, per phase and bucket."""
+    phase, bucket = _ledger_phase(scope)
+    names = dict(scope.rows)
+    accounts: dict[Any, _Account] = {}
+    for side, sign in (("creditor_hospital_id", 1), ("debtor_hospital_id", -1)):
+        rows = (
+            LedgerEntry.objects.filter(
+                occurred_at__lt=scope.period.end_at, **{f"{side}__isnull": False}
+            )
+            .values(side, phase=phase, bucket=bucket)
+            .annotate(hours=Sum("hours"))
+            .order_by()
+        )
+        for row in rows:
+            key = row[side]
+            _post(
+                _account(accounts, key, names.get(key, str(key))),
+                row["phase"],
+                row["bucket"],
+                sign * row["hours"],
+            )
+    return accounts
+
+
+def reciprocity(scope: Scope) -> Section:
+    network = scope.hospital is None
+    accounts = _network_accounts(scope) if network else _hospital_accounts(scope)
+    if network:  # every hospital has a row, even one with no entries
+        for pk, name in scope.rows:
+            _account(accounts, pk, name)
+    ordered = sorted(accounts.values(), key=lambda a: (-a.at_end, a.name))
+    drawn = sorted(ordered, key=lambda a: (-abs(a.at_end), a.name))[:TOP_COUNTERPARTS]
+    others = [a for a in ordered if a not in drawn]
+    buckets = scope.period.buckets()
+
+    def running(group: Sequence[_Account]) -> dict[date, Cell]:
+        balance = sum((a.at_previous_end for a in group), Decimal(0))
+        values: dict[date, Cell] = {}
+        for b in buckets:
+            balance += sum((a.per_bucket.get(b, Decimal(0)) for a in group), Decimal(0))
+            values[b] = tenth(balance)
+        return values
+
+    series = [] if network else [_series(scope, "All counterparts", running(ordered))]
+    series += [_series(scope, a.name, running([a])) for a in drawn]
+    if others:
+        series.append(_series(scope, "Others", running(others)))
+    given = sum((a.given for a in ordered), Decimal(0))
+    received = sum((a.received for a in ordered), Decimal(0))
+    given_before = sum((a.previous_given for a in ordered), Decimal(0))
+    received_before = sum((a.previous_received for a in ordered), Decimal(0))
+    if network:
+        # Every entry has a debtor hospital: what they received is all the ledger recorded.
+        headline: tuple[Value, ...] = (
+            Value("Hours exchanged", tenth(received), tenth(received_before), "h"),
+        )
+    else:
+        headline = (
+            Value(
+                "Balance at the end",
+                tenth(sum((a.at_end for a in ordered), Decimal(0))),
+                tenth(sum((a.at_previous_end for a in ordered), Decimal(0))),
+                "h",
+            ),
+            Value("Hours given", tenth(given), tenth(given_before), "h"),
+            Value("Hours received", tenth(received), tenth(received_before), "h"),
+        )
+    return Section(
+        key="reciprocity",
+        title="Reciprocity",
+        definition=NETWORK_RECIPROCITY if network else RECIPROCITY,
+        headline=headline,
+        chart=_line(scope, "h", series),
+        breakdown=Table(
+            columns=(
+                "Hospital" if network else "Counterpart",
+                "Hours given",
+                "Hours received",
+                "Balance at the end (h)",
+            ),
+            rows=tuple(
+                (
+                    a.name,
+                    tenth(a.given),
+                    tenth(a.received),
+                    tenth(a.at_end),
+                )
+                for a in ordered
+            ),
+        ),
+    )
+
+
+# The families in the order the dashboard shows them.
+FAMILIES: tuple[Callable[[Scope], Section], ...] = (
+    hours_recovered,
+    fill_rate,
+    time_to_fill,
+    reliability,
+    help_given,
+    cockpit,
+    reciprocity,
+)

@@ -1,0 +1,96 @@
+"""The dashboard as JSON (read only): the same shapes as `operations.figures`, so that the API,
+the page and the CSV carry the same numbers."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from operations.figures import GRANULARITIES
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "number"}, {"type": "string"}],
+        "nullable": True,
+        "description": "A count or an amount (hours, minutes, percent: see the unit), a label, "
+        "or null where there is nothing to show (the median of nothing).",
+    }
+)
+class CellField(serializers.Field):
+    """A table cell or a chart point as it is: numbers stay numbers (decimals are written as
+    JSON numbers, with the one decimal they were rounded to)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class PeriodSerializer(serializers.Serializer):
+    start = serializers.DateField(help_text="The first day, included.")
+    end = serializers.DateField(help_text="The last day, included.")
+    granularity = serializers.ChoiceField(choices=list(GRANULARITIES))
+    time_zone = serializers.CharField(help_text="The wall clock days and buckets run on.")
+    start_at = serializers.DateTimeField(help_text="Midnight starting the first day.")
+    end_at = serializers.DateTimeField(help_text="Midnight after the last day.")
+    buckets = serializers.ListField(
+        child=serializers.DateField(),
+        help_text="The first day of each week (Monday) or month the period touches.",
+    )
+
+
+class ValueSerializer(serializers.Serializer):
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label"
+    current = CellField(help_text="This period's.")
+    previous = CellField(help_text="The previous period's.")
+    unit = serializers.CharField(help_text='"h", "min", "%" or "" for counts.')
+
+
+class SeriesSerializer(serializers.Serializer):
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label"
+    values = serializers.ListField(child=CellField(), help_text="One per label of the chart.")
+
+
+class TableSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(
+        child=serializers.ListField(child=CellField()), help_text="One cell per column."
+    )
+
+
+class ChartSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["line", "bar"])
+    unit = serializers.CharField()
+    axis = serializers.CharField(help_text="What the labels are: Week, Month, ...")
+    labels = serializers.ListField(child=serializers.CharField())
+    series = SeriesSerializer(many=True)
+    table = TableSerializer(help_text="Exactly the numbers drawn: a row per label.")
+
+
+class SectionSerializer(serializers.Serializer):
+    key = serializers.ChoiceField(
+        choices=[
+            "hours_recovered",
+            "fill_rate",
+            "time_to_fill",
+            "reliability",
+            "help",
+            "cockpit",
+            "reciprocity",
+        ]
+    )
+    title = serializers.CharField()
+    definition = serializers.CharField(help_text="What the figures mean and how they are counted.")
+    headline = ValueSerializer(many=True)
+    chart = ChartSerializer()
+    breakdown = TableSerializer(
+        allow_null=True,
+        help_text="Per site and scanner (a hospital) or per hospital (the network).",
+    )
+
+
+class DashboardSerializer(serializers.Serializer):
+    scope = serializers.CharField(help_text="The hospital's name, or the network.")
+    hospital_id = serializers.IntegerField(allow_null=True, help_text="null for the network.")
+    period = PeriodSerializer()
+    previous = PeriodSerializer(help_text="The period of the same length just before.")
+    sections = SectionSerializer(many=True)
