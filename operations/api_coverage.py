@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.requests import request_user
 from marketplace import access
-from marketplace.views import hospital_time_zone
+from marketplace.selectors import hospital_time_zone
 from operations import coverage
 
 

@@ -28,7 +28,7 @@ from accounts.requests import AuthenticatedHttpRequest
 from core.errors import NotFound, ValidationFailed
 from marketplace import access, selectors
 from marketplace.models import Hospital
-from marketplace.views import hospital_time_zone
+from marketplace.selectors import hospital_time_zone
 from operations import charts
 from operations.coverage import DEFINITION as COVERAGE_DEFINITION
 from operations.coverage import coverage_ahead
