@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -43,7 +44,6 @@ from django.db.models import (
 from django.db.models import (
     Value as V,
 )
-from django.db.models.functions import Trunc
 
 from cockpit.models import (
     AssistRequest,
@@ -235,8 +235,22 @@ class Scope:
             return Q()
         return Q(**{f"{to_posting}hospital": self.hospital})
 
-    def bucket(self, moment: str) -> Trunc:
-        return Trunc(moment, self.period.granularity, output_field=DateField(), tzinfo=self.zone)
+    def bucket(self, moment: str) -> Case:
+        """The first day of this period's bucket `moment` falls in; None in the previous period.
+
+        The bucket edges are midnights on the period's wall clock, computed here with the time
+        zone's rules (a DST change included) and compared in SQL, the same on every database:
+        SQLite's `TruncWeek`/`TruncMonth` with a time zone call Python once per row, which
+        cost a third of each query at 200,000 bookings."""
+        edges = [
+            (max(self.period.start_at, datetime.combine(b, time(), tzinfo=self.zone)), b)
+            for b in self.period.buckets()
+        ]
+        return Case(
+            *(When(**{f"{moment}__gte": edge}, then=V(b)) for edge, b in reversed(edges)),
+            default=V(None),
+            output_field=DateField(),
+        )
 
     def current(self, moment: str) -> Case:
         """True for this period, False for the previous one."""
@@ -288,7 +302,6 @@ def _grouped(
         .values(
             *by,
             bucket=scope.bucket(moment),
-            current=scope.current(moment),
             key=F(scope.key(to_posting)),
         )
         .annotate(**aggregates)
@@ -298,8 +311,8 @@ def _grouped(
 
 
 def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Durations as seconds, missing sums as 0."""
-    plain = {}
+    """Durations as seconds; `current` for the rows of this period (those with a bucket)."""
+    plain = {"current": row["bucket"] is not None}
     for name, value in row.items():
         if isinstance(value, timedelta):
             value = value.total_seconds()
@@ -352,9 +365,9 @@ def _breakdown(
 
 
 def _published_postings() -> QuerySet[SessionPosting]:
-    return SessionPosting.objects.filter(published_at__isnull=False).exclude(
-        status__in=[PostingStatus.DRAFT, PostingStatus.CANCELLED]
-    )
+    # Named rather than excluded: the (hospital, status, starts_at) index then finds them.
+    shown = [PostingStatus.OPEN, PostingStatus.FILLED, PostingStatus.EXPIRED]
+    return SessionPosting.objects.filter(published_at__isnull=False, status__in=shown)
 
 
 # --- Scanner hours recovered ---------------------------------------------------------------------
@@ -845,11 +858,7 @@ def _ledger_phase(scope: Scope) -> tuple[Case, Case]:
         When(occurred_at__gte=scope.previous.start_at, then=V(1)),
         default=V(0),
     )
-    bucket = Case(
-        When(occurred_at__gte=scope.period.start_at, then=scope.bucket("occurred_at")),
-        default=V(None),
-        output_field=DateField(),
-    )
+    bucket = scope.bucket("occurred_at")
     return phase, bucket
 
 
@@ -884,19 +893,18 @@ def _hospital_accounts(scope: Scope) -> dict[Any, _Account]:
             Q(creditor_hospital=hospital) | Q(debtor_hospital=hospital),
             occurred_at__lt=scope.period.end_at,
         )
-        .values(
-            "creditor_hospital_id",
-            "creditor_hospital__name",
-            "creditor_technologist_id",
-            "creditor_technologist__first_name",
-            "creditor_technologist__last_name",
-            "creditor_technologist__email",
-            "debtor_hospital_id",
-            "debtor_hospital__name",
+        .values("creditor_hospital_id", "creditor_technologist_id", "debtor_hospital_id")
+        # Grouped by ids only; the names ride along (one per id).
+        .annotate(
             phase=phase,
             bucket=bucket,
+            hours=Sum("hours"),
+            creditor_hospital__name=Max("creditor_hospital__name"),
+            creditor_technologist__first_name=Max("creditor_technologist__first_name"),
+            creditor_technologist__last_name=Max("creditor_technologist__last_name"),
+            creditor_technologist__email=Max("creditor_technologist__email"),
+            debtor_hospital__name=Max("debtor_hospital__name"),
         )
-        .annotate(hours=Sum("hours"))
         .order_by()
     )
     accounts: dict[Any, _Account] = {}
