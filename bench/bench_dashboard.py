@@ -561,12 +561,18 @@ def measure(bench: Bench, world: World) -> None:
             daphnes.check_alive()
             p50, p95 = percentile(timings, 50), percentile(timings, 95)
             figure(f"dashboard.{name}_p50_ms", f"{p50:.1f}", "ms", "—")
-            target = name.startswith("page") or (name.startswith("api") and main == "api")
+            # The target holds what a director opens: the page (the API until the page is in
+            # this tree) for the default period. Two years by month is shown beside it.
+            target = name == main
             figure(
                 f"dashboard.{name}_p95_ms",
                 f"{p95:.1f}",
                 "ms",
-                f"<= {PAGE_P95_TARGET_MS:.0f}" if target else "—",
+                f"<= {PAGE_P95_TARGET_MS:.0f}"
+                if target
+                else "— (two years by month)"
+                if name.endswith("two_years")
+                else "— (the page's is the target)",
                 target and p95 > PAGE_P95_TARGET_MS,
             )
     finally:

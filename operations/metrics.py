@@ -355,6 +355,10 @@ def _count(values: Mapping[Any, float], key: Any) -> int:
     return int(values.get(key, 0))
 
 
+def _counts(values: Mapping[date, float], buckets: Sequence[date]) -> dict[date, Cell]:
+    return {b: int(values.get(b, 0)) for b in buckets}
+
+
 def _breakdown(
     scope: Scope, columns: Sequence[str], cells: Callable[[int], tuple[Cell, ...]]
 ) -> Table:
@@ -658,7 +662,7 @@ def reliability(scope: Scope) -> Section:
                 _series(
                     scope,
                     label,
-                    {b: _count(tally.per("bucket", name), b) for b in scope.period.buckets()},
+                    _counts(tally.per("bucket", name), scope.period.buckets()),
                 )
                 for name, label, _q in RELIABILITY_FIGURES
             ],
@@ -750,7 +754,7 @@ def help_given(scope: Scope) -> Section:
             scope,
             "",
             [
-                _series(scope, label, {b: _count(tally.per("bucket", name), b) for b in buckets})
+                _series(scope, label, _counts(tally.per("bucket", name), buckets))
                 for name, label in (
                     ("requests", "Requests"),
                     ("escalated", "Escalated"),
@@ -815,7 +819,7 @@ def cockpit(scope: Scope) -> Section:
             scope,
             "",
             [
-                _series(scope, label, {b: _count(tally.per("bucket", name), b) for b in buckets})
+                _series(scope, label, _counts(tally.per("bucket", name), buckets))
                 for tally, name, label in figures
             ],
         ),
