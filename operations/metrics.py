@@ -8,13 +8,15 @@ and 90th percentiles are taken in Python from one ordered query of the durations
 queried per row, so the number of queries does not grow with the history.
 
 A bucket is a week (Monday first) or a calendar month on the wall clock of the period's time
-zone (the hospital's; the network's is the platform's), truncated in the database
-(`TruncWeek`/`TruncMonth` with that zone), so a booking at 23:30 UTC on a Sunday in summer falls
-in the next Brussels week. A period starting mid-week keeps only its own days in its first
-bucket: the chart's buckets add up to the headline.
+zone (the hospital's; the network's is the platform's). Its edges are midnights in that zone,
+computed with the zone's rules and compared in SQL (`Scope.bucket`), so a booking at 22:30 UTC
+on a Sunday in summer falls in the next Brussels week, on SQLite as on PostgreSQL. A period
+starting mid-week keeps only its own days in its first bucket: the chart's buckets add up to
+the headline. Rows of the previous period have no bucket: it only gives the headline's
+comparison.
 
 Figures are rounded once, where the section is built (hours and minutes to 0.1, percentages to
-0.1 %): the chart, its table, the CSV and the API carry the same numbers."""
+0.1 %, halves up): the chart, its table, the CSV and the API carry the same numbers."""
 
 import math
 from collections import defaultdict
