@@ -32,10 +32,10 @@ from django.db.models import (
     Case,
     Count,
     DateField,
-    DurationField,
     Exists,
-    ExpressionWrapper,
     F,
+    FloatField,
+    Func,
     Max,
     OuterRef,
     Q,
@@ -284,8 +284,26 @@ def scope_for(*, hospital: Hospital | None, period: Period, now: datetime) -> Sc
     return Scope(hospital=hospital, period=period, now=now, rows=rows)
 
 
-def _duration(end: str, start: str) -> ExpressionWrapper:
-    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+class Seconds(Func):
+    """Seconds from `start` to `end`, in SQL on each database. Django's own `F(end) - F(start)`
+    is a Python function per row on SQLite: at 200,000 bookings, a quarter of the dashboard's
+    time over two years."""
+
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))::double precision"  # PostgreSQL
+    arg_joiner = " - "
+    output_field = FloatField()
+
+    def __init__(self, end: str, start: str) -> None:
+        super().__init__(F(end), F(start))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
 
 
 def _grouped(
@@ -386,14 +404,14 @@ def hours_recovered(scope: Scope) -> Section:
         CockpitSession.objects.filter(started_at__isnull=False, ended_at__isnull=False),
         to_posting="booking__posting__",
         moment="started_at",
-        aggregates={"seconds": Sum(_duration("ended_at", "started_at"))},
+        aggregates={"seconds": Sum(Seconds("ended_at", "started_at"))},
     )
     posted = _grouped(
         scope,
         _published_postings(),
         to_posting="",
         moment="starts_at",
-        aggregates={"seconds": Sum(_duration("ends_at", "starts_at"))},
+        aggregates={"seconds": Sum(Seconds("ends_at", "starts_at"))},
     )
     run_now, run_before = exams.total("seconds"), exams.total("seconds", current=False)
     posted_now, posted_before = posted.total("seconds"), posted.total("seconds", current=False)
@@ -445,7 +463,7 @@ def hours_recovered(scope: Scope) -> Section:
 def fill_rate(scope: Scope) -> Section:
     """One query: published and staffed sessions and hours per bucket, period, row and lane."""
     staffed = Exists(Booking.objects.filter(posting=OuterRef("pk"), status__in=STAFFED_STATUSES))
-    length = _duration("ends_at", "starts_at")
+    length = Seconds("ends_at", "starts_at")
     tally = _grouped(
         scope,
         _published_postings(),
@@ -549,8 +567,8 @@ def time_to_fill(scope: Scope) -> Section:
             posting__published_at__isnull=False,
         )
         .annotate(
-            wait=_duration("confirmed_at", "posting__published_at"),
-            ahead=_duration("posting__starts_at", "posting__published_at"),
+            wait=Seconds("confirmed_at", "posting__published_at"),
+            ahead=Seconds("posting__starts_at", "posting__published_at"),
         )
         .values_list(
             scope.current("confirmed_at"),
@@ -566,13 +584,13 @@ def time_to_fill(scope: Scope) -> Section:
     groups: dict[str, list[float]] = defaultdict(list)
     per_key: dict[int, list[float]] = defaultdict(list)
     for current, lane, key, wait, ahead in waits:
-        seconds = wait.total_seconds()
+        seconds = wait
         if not current:
             before.append(seconds)
             continue
         now.append(seconds)
         groups[lane].append(seconds)
-        groups[lead_band(ahead.total_seconds())].append(seconds)
+        groups[lead_band(ahead)].append(seconds)
         per_key[key].append(seconds)
     labels = (*(name for _lane, name in LANES), *(label for label, _bound in LEAD_BANDS))
     keys = (*(lane for lane, _name in LANES), *(label for label, _bound in LEAD_BANDS))
@@ -702,7 +720,7 @@ def help_given(scope: Scope) -> Section:
         AssistRequest.objects.filter(
             scope.where(to_posting), scope.window("created_at"), accepted_at__isnull=False
         )
-        .annotate(wait=_duration("accepted_at", "created_at"))
+        .annotate(wait=Seconds("accepted_at", "created_at"))
         .values_list(scope.current("created_at"), scope.key(to_posting), "wait")
         .order_by("wait", "pk")
     )
@@ -710,9 +728,9 @@ def help_given(scope: Scope) -> Section:
     before: list[float] = []
     per_key: dict[int, list[float]] = defaultdict(list)
     for current, key, wait in waits:
-        (now if current else before).append(wait.total_seconds())
+        (now if current else before).append(wait)
         if current:
-            per_key[key].append(wait.total_seconds())
+            per_key[key].append(wait)
     counts = ("requests", "escalated", "unanswered")
     per = {name: tally.per("key", name) for name in counts}
     buckets = scope.period.buckets()
