@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.requests import request_user
 from marketplace.models import Hospital
-from marketplace.views import hospital_time_zone
+from marketplace.selectors import hospital_time_zone
 from operations.dashboard import (
     DEFAULT_DAYS,
     MAX_DAYS,

@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.requests import request_user
-from marketplace import access
 from marketplace.selectors import hospital_time_zone
 from operations import coverage
+from operations.dashboard import access_dashboard
 
 
 class TallySerializer(serializers.Serializer):
@@ -78,7 +78,7 @@ class HospitalCoverageView(APIView):
 
     @extend_schema(operation_id="hospital_coverage", responses=CoverageSerializer)
     def get(self, request: Request, hospital_id: int) -> Response:
-        hospital = access.access_hospital(request_user(request), hospital_id, manage=True)
+        hospital = access_dashboard(request_user(request), hospital_id)
         ahead = coverage.coverage_ahead(
             hospital=hospital, time_zone=hospital_time_zone(hospital), now=timezone.now()
         )

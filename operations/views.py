@@ -32,7 +32,12 @@ from marketplace.selectors import hospital_time_zone
 from operations import charts
 from operations.coverage import DEFINITION as COVERAGE_DEFINITION
 from operations.coverage import coverage_ahead
-from operations.dashboard import dashboard_for, period_from
+from operations.dashboard import (
+    access_dashboard,
+    access_network_dashboard,
+    dashboard_for,
+    period_from,
+)
 from operations.figures import GRANULARITIES, Cell, Dashboard, Period, Section, Table, Value
 
 
@@ -228,7 +233,7 @@ def _dashboard_page(
 
 @login_required
 def hospital_dashboard(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResponse:
-    hospital = access.access_hospital(request.user, hospital_id, manage=True)
+    hospital = access_dashboard(request.user, hospital_id)
     time_zone = hospital_time_zone(hospital)
     return _dashboard_page(
         request,
@@ -244,14 +249,9 @@ def hospital_dashboard(request: AuthenticatedHttpRequest, hospital_id: int) -> H
     )
 
 
-def _require_staff(request: AuthenticatedHttpRequest) -> None:
-    if not request.user.is_staff:
-        raise NotFound("Not found.")
-
-
 @login_required
 def network_dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_staff(request)
+    access_network_dashboard(request.user)
     return _dashboard_page(
         request,
         hospital=None,
@@ -330,7 +330,7 @@ def _csv_period(request: HttpRequest, time_zone: str) -> Period:
 def hospital_dashboard_csv(
     request: AuthenticatedHttpRequest, hospital_id: int, key: str
 ) -> HttpResponse:
-    hospital = access.access_hospital(request.user, hospital_id, manage=True)
+    hospital = access_dashboard(request.user, hospital_id)
     period = _csv_period(request, hospital_time_zone(hospital))
     dashboard = dashboard_for(hospital=hospital, period=period, now=timezone.now())
     return _csv_response(request, dashboard, key)
@@ -338,7 +338,7 @@ def hospital_dashboard_csv(
 
 @login_required
 def network_dashboard_csv(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
-    _require_staff(request)
+    access_network_dashboard(request.user)
     period = _csv_period(request, settings.TIME_ZONE)
     dashboard = dashboard_for(hospital=None, period=period, now=timezone.now())
     return _csv_response(request, dashboard, key)
