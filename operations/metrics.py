@@ -58,7 +58,7 @@ from cockpit.models import (
 )
 from marketplace.models import Hospital, PostingStatus, Scanner, SessionPosting, Urgency
 from operations.figures import Cell, Chart, Period, Section, Series, Table, Value
-from scheduling.ledger import Counterpart
+from scheduling.ledger import Counterpart, creditor_counterpart
 from scheduling.models import (
     CONFIRMED_STATUSES,
     Booking,
@@ -936,18 +936,8 @@ def _hospital_accounts(scope: Scope) -> dict[Any, _Account]:
         gave = row["creditor_hospital_id"] == hospital.pk
         if gave:
             other = Counterpart("hospital", row["debtor_hospital_id"], row["debtor_hospital__name"])
-        elif row["creditor_hospital_id"] is not None:
-            other = Counterpart(
-                "hospital", row["creditor_hospital_id"], row["creditor_hospital__name"]
-            )
         else:
-            full = f"{row['creditor_technologist__first_name']} "
-            full += row["creditor_technologist__last_name"]
-            other = Counterpart(
-                "technologist",
-                row["creditor_technologist_id"],
-                full.strip() or row["creditor_technologist__email"],
-            )
+            other = creditor_counterpart(row)
         signed = row["hours"] if gave else -row["hours"]
         _post(_account(accounts, other.key, other.name), row["phase"], row["bucket"], signed)
     return accounts

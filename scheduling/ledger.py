@@ -14,10 +14,11 @@ on 31 March belongs to April in Brussels. Callers say so next to the figures."""
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -144,6 +145,22 @@ class Counterpart:
         return f"{self.kind[0]}{self.id}"
 
 
+def creditor_counterpart(row: Mapping[str, Any]) -> Counterpart:
+    """Who was credited in a `values()` row of entries that read `creditor_hospital_id`,
+    `creditor_hospital__name`, `creditor_technologist_id` and the technologist's first name,
+    last name and e-mail: the lending hospital, or the independent technologist."""
+    if row["creditor_hospital_id"] is not None:
+        return Counterpart("hospital", row["creditor_hospital_id"], row["creditor_hospital__name"])
+    full_name = (
+        f"{row['creditor_technologist__first_name']} {row['creditor_technologist__last_name']}"
+    )
+    return Counterpart(
+        "technologist",
+        row["creditor_technologist_id"],
+        full_name.strip() or row["creditor_technologist__email"],
+    )
+
+
 @dataclass(frozen=True)
 class Balance:
     counterpart: Counterpart
@@ -214,19 +231,7 @@ def ledger_balances(*, hospital: Hospital) -> list[Balance]:
         other = Counterpart("hospital", gave["debtor_hospital_id"], gave["debtor_hospital__name"])
         sums.setdefault(other, [ZERO, ZERO])[0] += gave["hours"]
     for row in received:
-        if row["creditor_hospital_id"] is not None:
-            other = Counterpart(
-                "hospital", row["creditor_hospital_id"], row["creditor_hospital__name"]
-            )
-        else:
-            full_name = f"{row['creditor_technologist__first_name']} "
-            full_name += row["creditor_technologist__last_name"]
-            other = Counterpart(
-                "technologist",
-                row["creditor_technologist_id"],
-                full_name.strip() or row["creditor_technologist__email"],
-            )
-        sums.setdefault(other, [ZERO, ZERO])[1] += row["hours"]
+        sums.setdefault(creditor_counterpart(row), [ZERO, ZERO])[1] += row["hours"]
     balances = [Balance(other, given=g, received=r) for other, (g, r) in sums.items()]
     return sorted(balances, key=lambda b: (-b.balance, b.counterpart.name, b.counterpart.key))
 
