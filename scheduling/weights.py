@@ -84,9 +84,6 @@ class Weights:
 WEIGHTS = Weights()
 
 
-WEIGHTS = Weights()
-
-
 @dataclass(frozen=True)
 class Objective:
     """The optimiser's weights; the module docstring says how they combine."""
