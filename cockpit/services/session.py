@@ -477,7 +477,9 @@ def cockpit_mark_started(*, cockpit: CockpitSession) -> CockpitSession:
     booking = cockpit.booking
     if booking.status == BookingStatus.CONFIRMED:
         booking = booking_start(actor=booking.technologist, booking=booking)
-    cockpit.started_at = booking.started_at or timezone.now()
+    # The first sequence, now: not the booking's start, which someone may have pressed up to 15
+    # minutes before the session (and before any exam ran).
+    cockpit.started_at = timezone.now()
     cockpit.status = CockpitStatus.LIVE
     cockpit.save(update_fields=["started_at", "status", "updated_at"])
     _audit(None, "cockpit.started", cockpit)
