@@ -166,6 +166,13 @@ def _join_person(user: User, cockpit_id: int, wanted: str | None) -> Joined:
     if role not in roles:
         raise Refused(CLOSE_FORBIDDEN)
     _cockpit_gate(cockpit)
+    if role == Role.OPERATOR:
+        # The evidence that the technologist came (scheduling.no_shows), kept in the database:
+        # presence lives in the relay's store and does not last.
+        try:
+            services.cockpit_operator_joined(actor=user, cockpit=cockpit)
+        except DomainError:
+            raise Refused(CLOSE_ENDED) from None
     return Joined(
         cockpit=cockpit,
         role=role,

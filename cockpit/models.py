@@ -68,6 +68,9 @@ class CockpitSession(models.Model):
     )
     control_requested_role = models.CharField(max_length=16, choices=Role.choices, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True, help_text="The last local STOP.")
+    # The booked technologist's first connection as operator (waiting in the lobby counts): the
+    # evidence that they came, which decides either side's no-show (`scheduling.no_shows`).
+    operator_joined_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # Seniors who answered a request for help (issue 7 joins them here); they connect as

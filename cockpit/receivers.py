@@ -5,6 +5,8 @@ is closed as when the cockpit ends itself. A booking completed that way ends its
 its own transaction instead (`booking_exam_close`), so the booking's notice names the exam's
 outcome and the hours it ran."""
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -66,3 +68,12 @@ def _ended_send(cockpit_id: int, reason: str) -> None:
     session_event_send(
         fresh, "session", {**session_view(fresh), "ended_reason": reason}, ended=True
     )
+
+
+def operator_joins(booking_ids: Sequence[int]) -> dict[int, datetime]:
+    """When the booked technologist first joined each booking's cockpit as operator (the reader
+    `scheduling.no_shows` asks; bookings whose operator never joined are left out). One query."""
+    rows = CockpitSession.objects.filter(
+        booking_id__in=booking_ids, operator_joined_at__isnull=False
+    ).values_list("booking_id", "operator_joined_at")
+    return {booking_id: joined for booking_id, joined in rows if joined is not None}

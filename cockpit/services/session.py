@@ -41,6 +41,7 @@ __all__ = [
     "cockpit_close",
     "cockpit_mark_started",
     "cockpit_open",
+    "cockpit_operator_joined",
     "cockpit_stop",
     "command_record",
     "contrast_confirm",
@@ -80,6 +81,26 @@ def cockpit_open(*, booking: Booking, ahead: bool = False) -> CockpitSession:
             )
     except IntegrityError:  # opened at the same moment by someone else (the scanner, say)
         cockpit = CockpitSession.objects.get(booking=booking)
+    return cockpit
+
+
+@transaction.atomic
+def cockpit_operator_joined(*, actor: User, cockpit: CockpitSession) -> CockpitSession:
+    """The booked technologist connected to the cockpit as operator (the relay calls this on
+    every join; waiting in the lobby for local staff's approval counts): the first time is
+    recorded, once and for good, as the evidence that they came (`scheduling.no_shows`). The
+    cockpit's row is locked first, as a no-show recorded at the same moment locks it, and the
+    booking must still be open: a join never lands after the booking closed."""
+    cockpit = _locked(cockpit)
+    if actor.pk != cockpit.booking.technologist_id:
+        raise PermissionDenied("Only the booked technologist joins as operator.")
+    if cockpit.operator_joined_at is not None:
+        return cockpit
+    if cockpit.status == CockpitStatus.ENDED or not booking_cockpit_open(cockpit.booking):
+        raise Conflict("This booking's cockpit is closed.")
+    cockpit.operator_joined_at = timezone.now()
+    cockpit.save(update_fields=["operator_joined_at", "updated_at"])
+    _audit(actor, "cockpit.operator_joined", cockpit)
     return cockpit
 
 
@@ -456,7 +477,9 @@ def cockpit_mark_started(*, cockpit: CockpitSession) -> CockpitSession:
     booking = cockpit.booking
     if booking.status == BookingStatus.CONFIRMED:
         booking = booking_start(actor=booking.technologist, booking=booking)
-    cockpit.started_at = booking.started_at or timezone.now()
+    # The first sequence, now: not the booking's start, which someone may have pressed up to 15
+    # minutes before the session (and before any exam ran).
+    cockpit.started_at = timezone.now()
     cockpit.status = CockpitStatus.LIVE
     cockpit.save(update_fields=["started_at", "status", "updated_at"])
     _audit(None, "cockpit.started", cockpit)

@@ -34,6 +34,7 @@ from marketplace.serializers import UTCDateTimeField
 from scheduling import selectors, services
 from scheduling.exams import booking_exam, booking_status_label, bookings_with_exam
 from scheduling.models import Booking, BookingStatus, Initiator, Side
+from scheduling.no_shows import bookings_with_operator_joins
 
 
 class _Named(serializers.Serializer):
@@ -96,11 +97,12 @@ class _Exam(serializers.Serializer):
 
 
 class _BookingList(serializers.ListSerializer):
-    """A page of bookings: how their exams went is read once for the page."""
+    """A page of bookings: how their exams went, and whether their operators joined the
+    cockpit (the no-shows' evidence), are read once for the page."""
 
     def to_representation(self, data: Any) -> list[Any]:
         rows = data.all() if hasattr(data, "all") else data
-        return super().to_representation(bookings_with_exam(rows))
+        return super().to_representation(bookings_with_operator_joins(bookings_with_exam(rows)))
 
 
 class BookingSerializer(serializers.ModelSerializer):

@@ -44,7 +44,6 @@ from scheduling.exams import (
     bookings_with_exam,
     exam_close,
     exam_lock,
-    exam_summaries,
 )
 from scheduling.models import (
     LIVE_STATUSES,
@@ -53,6 +52,12 @@ from scheduling.models import (
     BookingStatus,
     Initiator,
     Side,
+)
+from scheduling.no_shows import (
+    NO_SHOW_AFTER,
+    bookings_with_operator_joins,
+    site_no_show_refusal,
+    technologist_no_show_refusal,
 )
 from scheduling.selectors import Slot, availability_slots
 from scheduling.services.ledger import (
@@ -85,8 +90,6 @@ __all__ = [
 LATE_CANCELLATION = timedelta(hours=24)
 # A confirmed session can be started this long before its start, not earlier.
 EARLIEST_START = timedelta(minutes=15)
-# The hospital marks a no-show once this long has passed since the start.
-NO_SHOW_AFTER = timedelta(minutes=15)
 
 
 # --- Opening a booking: invite or apply -------------------------------------------------------
@@ -400,13 +403,17 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
 @transaction.atomic
 def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
     """The hospital records that the confirmed technologist did not come, 15 minutes after the
-    start at the earliest."""
+    start at the earliest, and only if they never joined the booking's cockpit
+    (`scheduling.no_shows`)."""
+    # The cockpit's row first, as the operator's join locks it: a join and this no-show at
+    # the same moment wait for each other, and the no-show reads the join.
+    exam_lock(booking.pk)
     booking = _locked(booking)
     require_manager(actor, booking.posting.hospital)
-    _require_status(booking, BookingStatus.CONFIRMED, verb="marked as a no-show")
     now = timezone.now()
-    if now < booking.starts_at + NO_SHOW_AFTER:
-        raise Conflict("A no-show is recorded 15 minutes after the start at the earliest.")
+    refusal = technologist_no_show_refusal(booking, now=now)
+    if refusal:
+        raise Conflict(refusal)
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_side = Side.TECHNOLOGIST
     booking.closed_at = now
@@ -430,9 +437,11 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
 @transaction.atomic
 def booking_mark_site_no_show(*, actor: User, booking: Booking) -> Booking:
     """The booked technologist records that the site was not there to scan (no local staff, the
-    scanner not ready), 15 minutes after the start at the earliest, and only while no exam has
-    started in the cockpit (then the session ran). The hospital's no-show costs it the booked
-    hours in the reciprocity ledger, as its late cancellation does; its managers are told."""
+    scanner not ready): only if they joined the booking's cockpit, 15 minutes after the start at
+    the earliest and shortly after its end at the latest, while no exam has started in the
+    cockpit (then the session ran); see `scheduling.no_shows`. The hospital's no-show costs it
+    the booked hours in the reciprocity ledger, as its late cancellation does; its managers are
+    told."""
     exam_lock(booking.pk)
     booking = _locked(booking)
     if actor.pk != booking.technologist_id:
@@ -440,16 +449,10 @@ def booking_mark_site_no_show(*, actor: User, booking: Booking) -> Booking:
             f"Only {booking.technologist.display_name}, the booked technologist, may record that "
             "the site was not there."
         )
-    _require_status(booking, BookingStatus.CONFIRMED, verb="marked as the site's no-show")
     now = timezone.now()
-    if now < booking.starts_at + NO_SHOW_AFTER:
-        raise Conflict("A no-show is recorded 15 minutes after the start at the earliest.")
-    exam = exam_summaries([booking.pk]).get(booking.pk)
-    if exam is not None and exam.ran:
-        raise Conflict(
-            "An exam has started in this session's cockpit: the site was there. End the session "
-            "from the cockpit instead."
-        )
+    refusal = site_no_show_refusal(booking, now=now)
+    if refusal:
+        raise Conflict(refusal)
     booking.status = BookingStatus.NO_SHOW
     booking.no_show_side = Side.HOSPITAL
     booking.closed_at = now
@@ -793,15 +796,15 @@ def booking_actions(
             actions += ["accept", "decline"]
     if status in (BookingStatus.PENDING, BookingStatus.CONFIRMED) and booking.starts_at > now:
         actions.append("cancel")
-    if status == BookingStatus.CONFIRMED:
-        if booking.starts_at - EARLIEST_START <= now < booking.ends_at:
-            actions.append("start")
-        if now >= booking.starts_at + NO_SHOW_AFTER:
-            if manages:
-                actions.append("no_show")
-            exam = getattr(booking, "exam", None)
-            if is_technologist and not (exam is not None and exam.ran):
-                actions.append("site_no_show")
+    if (
+        status == BookingStatus.CONFIRMED
+        and booking.starts_at - EARLIEST_START <= now < booking.ends_at
+    ):
+        actions.append("start")
+    if manages and technologist_no_show_refusal(booking, now=now) is None:
+        actions.append("no_show")
+    if is_technologist and site_no_show_refusal(booking, now=now) is None:
+        actions.append("site_no_show")
     if status == BookingStatus.IN_PROGRESS:
         actions.append("complete")
     return actions
@@ -813,7 +816,7 @@ def bookings_with_actions(bookings: Iterable[Booking], *, user: User) -> list[Bo
     hospitals the viewer manages is read once for the whole list."""
     managed = set(hospitals_managed_by(user).values_list("pk", flat=True))
     now = timezone.now()
-    rows = bookings_with_exam(bookings)
+    rows = bookings_with_operator_joins(bookings_with_exam(bookings))
     for booking in rows:
         booking.actions = booking_actions(  # type: ignore[attr-defined]
             booking=booking,

@@ -233,6 +233,7 @@ def test_operator_controls_and_scans_local_staff_stop(
     )
     assert actions == [
         "cockpit.join_approved",
+        "cockpit.operator_joined",  # the evidence that they came (scheduling.no_shows)
         "cockpit.control_granted",
         "cockpit.prescan_confirmed",
         "cockpit.command",

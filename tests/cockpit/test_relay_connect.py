@@ -345,3 +345,35 @@ async def test_the_largest_since_is_read(world: World, relay: Any) -> None:
         "snapshot",
         "presence",
     ]
+
+
+# --- The operator's join, kept as evidence ----------------------------------------------------
+
+
+async def test_the_operators_first_join_is_recorded_even_waiting_in_the_lobby(
+    world: World, relay: Any
+) -> None:
+    """The technologist who came and found nobody to let them in waits in the lobby: that join
+    is in the database (presence does not last), the evidence either no-show reads. Observers
+    and local staff joining record nothing; a second join keeps the first time."""
+
+    @database_sync_to_async
+    def joined_at(cockpit: CockpitSession) -> Any:
+        return CockpitSession.objects.get(pk=cockpit.pk).operator_joined_at
+
+    cockpit = await database_sync_to_async(open_cockpit)(world, approved=False)
+    observer = await relay.person(world.manager, cockpit.pk)
+    assert (await observer.recv())["payload"]["role"] == "observer"
+    local = await relay.person(world.local_staff, cockpit.pk)
+    assert (await local.recv())["payload"]["role"] == "local"
+    assert await joined_at(cockpit) is None
+
+    socket = await relay.person(world.technologist, cockpit.pk)
+    welcome = await socket.recv()
+    assert (welcome["payload"]["role"], welcome["payload"]["waiting"]) == ("operator", True)
+    first = await joined_at(cockpit)
+    assert first is not None
+    await socket.disconnect()
+    again = await relay.person(world.technologist, cockpit.pk)
+    assert (await again.recv())["type"] == "welcome"
+    assert await joined_at(cockpit) == first

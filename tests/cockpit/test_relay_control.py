@@ -175,6 +175,8 @@ async def test_request_grant_take_over_release_and_override(world: World, room: 
     assert [(action, actor) for action, actor, _ in await audit_trail(room.cockpit)] == [
         ("cockpit.join_approved", world.local_staff.email),
         ("cockpit.prescan_confirmed", world.local_staff.email),
+        # The operator's first connection: the evidence that they came (scheduling.no_shows).
+        ("cockpit.operator_joined", world.technologist.email),
         ("cockpit.control_granted", world.technologist.email),
         ("cockpit.control_requested", world.local_staff.email),
         ("cockpit.control_granted", world.technologist.email),

@@ -200,7 +200,12 @@ async def test_first_running_state_starts_the_booking_and_close_completes_it(
             .values_list("action", flat=True)
         )
     )()
-    assert actions == ["cockpit.join_approved", "cockpit.started", "cockpit.closed"]
+    assert actions == [
+        "cockpit.join_approved",
+        "cockpit.operator_joined",
+        "cockpit.started",
+        "cockpit.closed",
+    ]
 
 
 async def test_chat_is_relayed_and_patient_data_is_refused(world: World, relay: Any) -> None:

@@ -245,6 +245,29 @@ def test_the_cockpit_records_the_hours_the_ledger_credits(
         services.control_request(actor=operator, role="operator", cockpit=cockpit)
 
 
+def test_a_booking_started_by_hand_counts_the_exam_from_its_first_sequence(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Start" pressed 10 minutes before the session (allowed from 15): the booking is in
+    progress from then, but the cockpit's start, which the dashboard's exam hours and the exam's
+    hours count from, is its first sequence, 15 minutes later."""
+    booking = open_booking(
+        world.manager, world.scanner, world.technologist, starts_in=timedelta(minutes=10)
+    )
+    cockpit = services.cockpit_open(booking=booking)
+    pressed = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: pressed)
+    scheduling_services.booking_start(actor=world.technologist, booking=booking)
+    first_sequence = pressed + timedelta(minutes=15)
+    monkeypatch.setattr(timezone, "now", lambda: first_sequence)
+    cockpit = services.cockpit_mark_started(cockpit=cockpit)
+    booking.refresh_from_db()
+    assert (booking.status, booking.started_at) == ("in_progress", pressed)
+    assert (cockpit.status, cockpit.started_at) == ("live", first_sequence)
+    monkeypatch.setattr(timezone, "now", lambda: first_sequence + timedelta(minutes=5))
+    assert services.cockpit_mark_started(cockpit=cockpit).started_at == first_sequence
+
+
 def test_chat_never_carries_patient_data() -> None:
     assert services.chat_check("  Coil ready, table in.  ") == "Coil ready, table in."
     with pytest.raises(ValidationFailed, match="phone number"):

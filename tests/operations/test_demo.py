@@ -256,6 +256,36 @@ def test_demo_cockpits_are_live_on_every_cockpit_ready_scanner() -> None:
         ).exists()
 
 
+def test_todays_demo_bookings_carry_the_hospital_that_lends_the_technologist() -> None:
+    """A technologist of a hospital operating a live demo cockpit is lent by that hospital, as
+    any booking is (the lending hospital comes from the availability window: published by their
+    manager): the reciprocity figures and the ledger credit the hospital, a no-show is the
+    hospital's, never the person's as if they were independent."""
+    call_command("load_demo")
+    live = [
+        booking
+        for scanner in Scanner.objects.filter(cockpit_ready=True)
+        if (booking := scanner_open_booking(scanner=scanner)) is not None
+    ]
+    assert len(live) == 4
+    for booking in live:
+        home = Membership.objects.get(user=booking.technologist, role="technologist").hospital
+        assert booking.lending_hospital == home, booking
+    # Pieter (Scheldeland) at Sainte-Claire: Scheldeland lends him.
+    (pieter,) = [b for b in live if b.technologist.email.startswith("pieter.")]
+    assert pieter.lending_hospital is not None
+    assert "Scheldeland" in pieter.lending_hospital.name
+    # Every upcoming booking of a hospital's technologist whose window that hospital published
+    # carries it; the others are on the technologist's own time (they published it themselves).
+    for booking in Booking.objects.filter(
+        starts_at__gt=timezone.now(), status__in=["pending", "confirmed"]
+    ).select_related("lending_hospital"):
+        if booking.lending_hospital is not None:
+            assert Membership.objects.filter(
+                user=booking.technologist, hospital=booking.lending_hospital, role="technologist"
+            ).exists()
+
+
 def _domain(scanner: Scanner) -> str:
     return User.objects.get(
         memberships__hospital=scanner.site.hospital, memberships__role="local_staff"

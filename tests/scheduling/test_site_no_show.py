@@ -1,8 +1,11 @@
 """The hospital's no-show: the booked technologist records that the site was not there to scan
-(no local staff, the scanner not ready). Only they may, 15 minutes after the start at the
-earliest, while the booking is confirmed and no exam has started in its cockpit; the hospital
-owes the booked hours in the ledger, its managers are told, and each side's record counts its
-own no-shows. On the frozen clock of support.py (sessions from Monday 30 November, Brussels)."""
+(no local staff, the scanner not ready). Evidence decides (scheduling.no_shows): only they may,
+only if they joined the booking's cockpit as operator, 15 minutes after the start at the earliest
+and 30 minutes after its end at the latest, while the booking is confirmed or in progress and no
+exam has started in its cockpit; once they joined, the hospital may no longer record their
+no-show. The hospital owes the booked hours in the ledger, its managers are told, and each side's
+record counts its own no-shows. On the frozen clock of support.py (sessions from Monday 30
+November, Brussels)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 from accounts.models import User
+from cockpit import services as cockpit_services
 from cockpit.models import CockpitSession
 from core.errors import Conflict, PermissionDenied
 from core.models import AuditEvent, Notification
@@ -47,12 +51,26 @@ def _site_no_show(actor: User, booking: Booking) -> Booking:
     return services.booking_mark_site_no_show(actor=actor, booking=booking)
 
 
+def _joins(booking: Booking, clock: Clock, *, after: timedelta = timedelta(minutes=2)) -> None:
+    """The booked technologist connects to the booking's cockpit as operator `after` its start,
+    as the relay records it (and waits there: nobody lets them in)."""
+    clock.now = booking.starts_at + after
+    cockpit = cockpit_services.cockpit_open(booking=booking)
+    cockpit_services.cockpit_operator_joined(actor=booking.technologist, cockpit=cockpit)
+
+
+def _actions(booking: Booking, user: User) -> list[str]:
+    (row,) = services.bookings_with_actions([Booking.objects.get(pk=booking.pk)], user=user)
+    return list(row.actions)  # type: ignore[attr-defined]
+
+
 # --- The service ----------------------------------------------------------------------------------
 
 
 def test_the_technologist_records_the_sites_no_show_and_the_hospital_owes_the_hours(
     world: World, lent: User, at_scheldeland: Booking, clock: Clock
 ) -> None:
+    _joins(at_scheldeland, clock)
     clock.now = at_scheldeland.starts_at + timedelta(minutes=15)
     booking = _site_no_show(lent, at_scheldeland)
 
@@ -130,13 +148,98 @@ def test_only_a_confirmed_booking(world: World, lent: User, clock: Clock) -> Non
         _site_no_show(lent, pending)
 
 
-def test_a_started_session_is_no_sites_no_show(
+def test_a_technologist_who_never_joined_the_cockpit_cannot_bill_the_site(
     world: World, lent: User, at_scheldeland: Booking, clock: Clock
 ) -> None:
+    """The tester's case: the cockpit stayed waiting with nobody in it, and the technologist
+    clicked "Site not there" at start + 15 minutes. Nothing shows they came: refused, nothing
+    owed, not offered; the hospital may record the technologist's no-show instead."""
+    CockpitSession.objects.create(booking=at_scheldeland, protocol="brain")  # opened, unvisited
+    clock.now = at_scheldeland.starts_at + timedelta(minutes=15)
+    assert "site_no_show" not in _actions(at_scheldeland, lent)
+    with pytest.raises(Conflict, match="You never joined this session's cockpit"):
+        _site_no_show(lent, at_scheldeland)
+    assert Booking.objects.get(pk=at_scheldeland.pk).status == BookingStatus.CONFIRMED
+    assert not LedgerEntry.objects.exists()
+    assert "no_show" in _actions(at_scheldeland, world.other_manager)
+    booking = services.booking_mark_no_show(actor=world.other_manager, booking=at_scheldeland)
+    assert (booking.status, booking.no_show_side) == (BookingStatus.NO_SHOW, Side.TECHNOLOGIST)
+
+
+def test_once_the_technologist_joined_the_hospital_cannot_record_their_no_show(
+    world: World, lent: User, at_scheldeland: Booking, clock: Clock
+) -> None:
+    """Whoever clicks first no longer wins: the technologist joined the cockpit (waiting for
+    local staff who never came), so they came; the manager is neither offered nor allowed the
+    technologist's no-show, and the technologist records the site's."""
+    _joins(at_scheldeland, clock, after=timedelta(minutes=-5))
+    clock.now = at_scheldeland.starts_at + timedelta(minutes=20)
+    assert "no_show" not in _actions(at_scheldeland, world.other_manager)
+    assert "site_no_show" in _actions(at_scheldeland, lent)
+    with pytest.raises(Conflict, match=r"joined this session's cockpit at 07:55: they came"):
+        services.booking_mark_no_show(actor=world.other_manager, booking=at_scheldeland)
+    assert Booking.objects.get(pk=at_scheldeland.pk).status == BookingStatus.CONFIRMED
+    booking = _site_no_show(lent, at_scheldeland)
+    assert booking.no_show_side == Side.HOSPITAL
+
+
+def test_only_the_first_join_is_kept_and_only_the_operators(
+    world: World, lent: User, at_scheldeland: Booking, clock: Clock
+) -> None:
+    _joins(at_scheldeland, clock, after=timedelta(minutes=1))
+    _joins(at_scheldeland, clock, after=timedelta(minutes=40))
+    cockpit = CockpitSession.objects.get(booking=at_scheldeland)
+    assert cockpit.operator_joined_at == at_scheldeland.starts_at + timedelta(minutes=1)
+    with pytest.raises(PermissionDenied, match="Only the booked technologist"):
+        cockpit_services.cockpit_operator_joined(actor=world.other_manager, cockpit=cockpit)
+
+
+def test_not_later_than_30_minutes_after_the_end(
+    world: World, lent: User, at_scheldeland: Booking, clock: Clock
+) -> None:
+    """A confirmed booking is never moved on after its end: the claim is not made days later."""
+    _joins(at_scheldeland, clock)
+    for moment, offered in (
+        (at_scheldeland.ends_at + timedelta(minutes=30), True),
+        (at_scheldeland.ends_at + timedelta(minutes=30, seconds=1), False),
+        (at_scheldeland.ends_at + timedelta(days=3), False),
+    ):
+        clock.now = moment
+        assert ("site_no_show" in _actions(at_scheldeland, lent)) is offered, moment
+    with pytest.raises(Conflict, match="at the latest 30 minutes after the session's end"):
+        _site_no_show(lent, at_scheldeland)
+    assert not LedgerEntry.objects.exists()
+    clock.now = at_scheldeland.ends_at + timedelta(minutes=29)
+    assert _site_no_show(lent, at_scheldeland).status == BookingStatus.NO_SHOW
+
+
+def test_started_by_hand_but_nobody_there_the_site_no_show_stands(
+    world: World, lent: User, at_scheldeland: Booking, clock: Clock
+) -> None:
+    """The technologist pressed "Start" and joined, but no sequence ever ran: the booking is in
+    progress and the site's no-show is still theirs to record, by the same rule."""
     clock.now = at_scheldeland.starts_at
     services.booking_start(actor=lent, booking=at_scheldeland)
     clock.now = at_scheldeland.starts_at + timedelta(minutes=20)
-    with pytest.raises(Conflict, match="in progress; it can be marked"):
+    with pytest.raises(Conflict, match="You never joined"):
+        _site_no_show(lent, at_scheldeland)
+    _joins(at_scheldeland, clock, after=timedelta(minutes=20))
+    assert "site_no_show" in _actions(at_scheldeland, lent)
+    booking = _site_no_show(lent, at_scheldeland)
+    assert (booking.status, booking.no_show_side) == (BookingStatus.NO_SHOW, Side.HOSPITAL)
+    assert LedgerEntry.objects.get(booking=booking).kind == LedgerKind.HOSPITAL_NO_SHOW
+
+
+def test_started_by_hand_with_an_exam_run_is_no_sites_no_show(
+    world: World, lent: User, at_scheldeland: Booking, clock: Clock
+) -> None:
+    _joins(at_scheldeland, clock)
+    services.booking_start(actor=lent, booking=at_scheldeland)
+    cockpit = CockpitSession.objects.get(booking=at_scheldeland)
+    cockpit_services.cockpit_mark_started(cockpit=cockpit)
+    clock.now = at_scheldeland.starts_at + timedelta(minutes=20)
+    assert "site_no_show" not in _actions(at_scheldeland, lent)
+    with pytest.raises(Conflict, match="An exam has started in this session's cockpit"):
         _site_no_show(lent, at_scheldeland)
 
 
@@ -164,6 +267,7 @@ def test_own_staff_owe_nothing(world: World, clock: Clock) -> None:
     booking = confirmed(
         world.manager, post(world.manager, world.scanner, _monday_8()), world.technologist
     )
+    _joins(booking, clock)
     clock.now = booking.starts_at + timedelta(minutes=20)
     _site_no_show(world.technologist, booking)
     assert not LedgerEntry.objects.exists()
@@ -178,17 +282,19 @@ def test_own_staff_owe_nothing(world: World, clock: Clock) -> None:
 def test_the_technologist_is_offered_it_and_the_manager_the_technologists_no_show(
     world: World, lent: User, at_scheldeland: Booking, clock: Clock
 ) -> None:
-    def actions(user: User) -> list[str]:
-        (row,) = services.bookings_with_actions([at_scheldeland], user=user)
-        return list(row.actions)  # type: ignore[attr-defined]
-
-    clock.now = at_scheldeland.starts_at + timedelta(minutes=14)
-    assert "site_no_show" not in actions(lent)
+    """Never both: before the technologist joined, only the manager's no-show; once they
+    joined, only the technologist's record of the site's."""
     clock.now = at_scheldeland.starts_at + timedelta(minutes=15)
-    assert "site_no_show" in actions(lent)
-    assert "no_show" not in actions(lent)
-    assert "no_show" in actions(world.other_manager)
-    assert "site_no_show" not in actions(world.other_manager)
+    assert "site_no_show" not in _actions(at_scheldeland, lent)
+    assert "no_show" in _actions(at_scheldeland, world.other_manager)
+    _joins(at_scheldeland, clock, after=timedelta(minutes=10))
+    clock.now = at_scheldeland.starts_at + timedelta(minutes=14)
+    assert "site_no_show" not in _actions(at_scheldeland, lent)
+    clock.now = at_scheldeland.starts_at + timedelta(minutes=15)
+    assert "site_no_show" in _actions(at_scheldeland, lent)
+    assert "no_show" not in _actions(at_scheldeland, lent)
+    assert "no_show" not in _actions(at_scheldeland, world.other_manager)
+    assert "site_no_show" not in _actions(at_scheldeland, world.other_manager)
 
 
 # --- The record of facts --------------------------------------------------------------------------
@@ -203,6 +309,7 @@ def test_each_side_counts_its_own_no_shows(world: World, lent: User, clock: Cloc
         post(world.other_manager, world.other_scanner, _monday_8() + timedelta(days=1)),
         lent,
     )
+    _joins(site_absent, clock)
     clock.now = site_absent.starts_at + timedelta(minutes=20)
     _site_no_show(lent, site_absent)
     clock.now = tech_absent.starts_at + timedelta(minutes=20)
@@ -249,6 +356,7 @@ def test_the_api_action_per_role(
     """A booking at Sainte-Claire (world.hospital): its own managers and staff see it but may
     not record the site's no-show; another hospital's manager does not see it."""
     booking = confirmed(world.manager, posting, tech)
+    _joins(booking, clock)
     clock.now = posting.starts_at + timedelta(minutes=20)
     response = api_as(who(world, person)).post(f"/api/v1/bookings/{booking.pk}/site-no-show/")
     assert response.status_code == API_SITE_NO_SHOW[person], response.content
@@ -270,6 +378,14 @@ def test_the_api_lists_it_and_refuses_it_early(
     assert early.status_code == 409
     assert "15 minutes after the start" in early.json()["error"]["message"]
     clock.now = posting.starts_at + timedelta(minutes=20)
+    never_joined = client.post(f"/api/v1/bookings/{booking.pk}/site-no-show/")
+    assert never_joined.status_code == 409
+    assert "You never joined this session's cockpit" in never_joined.json()["error"]["message"]
+    assert "site_no_show" not in client.get("/api/v1/bookings/").json()["results"][0]["actions"]
+    _joins(booking, clock)
+    clock.now = posting.starts_at + timedelta(minutes=20)
+    listed = client.get("/api/v1/bookings/").json()["results"]
+    assert "site_no_show" in listed[0]["actions"]
     shown = client.get(f"/api/v1/bookings/{booking.pk}/").json()
     assert "site_no_show" in shown["actions"]
     assert shown["no_show_side"] is None
@@ -309,12 +425,20 @@ def test_the_button_on_the_booking_page(
 ) -> None:
     booking = confirmed(world.manager, posting, tech)
     clock.now = posting.starts_at + timedelta(minutes=20)
+    manager_page = client_for(world.manager).get(f"/bookings/{booking.pk}/").content.decode()
+    assert 'data-action="no-show"' in manager_page  # nobody has joined yet
+    assert (
+        'data-action="site-no-show"'
+        not in client_for(tech).get(f"/bookings/{booking.pk}/").content.decode()
+    )
+    _joins(booking, clock)
+    clock.now = posting.starts_at + timedelta(minutes=20)
     page = client_for(tech).get(f"/bookings/{booking.pk}/").content.decode()
     assert 'data-action="site-no-show"' in page
     assert "return confirm('Record that the site was not there to scan" in page
     manager_page = client_for(world.manager).get(f"/bookings/{booking.pk}/").content.decode()
     assert 'data-action="site-no-show"' not in manager_page
-    assert 'data-action="no-show"' in manager_page
+    assert 'data-action="no-show"' not in manager_page  # the technologist came
 
     # The manager posting to the technologist's action: a message, not an error page.
     refused = client_for(world.manager).post(f"/bookings/{booking.pk}/site-no-show/", follow=True)

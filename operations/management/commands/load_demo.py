@@ -836,7 +836,8 @@ class Command(BaseCommand):
             local = User.objects.get(email=f"local@{domain}")
             booking = scanner_open_booking(scanner=scanner)
             if booking is None:
-                booking = self._book_now(managers[domain], scanner, work, email)
+                lender = managers.get(email.split("@")[1])  # their hospital's, if they have one
+                booking = self._book_now(managers[domain], scanner, work, email, lender=lender)
             if booking is None:
                 continue
             cockpit = cockpit_open(booking=booking)
@@ -869,7 +870,13 @@ class Command(BaseCommand):
         seniors = assist_candidates(assist=probe, stage=AssistStage.SENIORS)
         return [f"{email} ({family.name})" for email in seniors.values_list("email", flat=True)]
 
-    def _book_now(self, manager: User, scanner: Scanner, work: str, email: str) -> Booking | None:
+    def _book_now(
+        self, manager: User, scanner: Scanner, work: str, email: str, *, lender: User | None
+    ) -> Booking | None:
+        """Booked through the services as on any day: the technologist's availability for it is
+        published by their hospital's manager (`lender`), who lends them, so the booking carries
+        the lending hospital (the reciprocity ledger credits it, not the person); published by
+        themselves only when they belong to no hospital."""
         technologist = User.objects.get(email=email)
         starts_at = (timezone.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
         ends_at = starts_at + timedelta(hours=3)
@@ -877,7 +884,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 availability_create(
-                    actor=technologist,
+                    actor=lender or technologist,
                     technologist=technologist,
                     starts_at=starts_at - timedelta(minutes=30),
                     ends_at=ends_at + timedelta(minutes=30),
