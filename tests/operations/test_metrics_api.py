@@ -208,10 +208,21 @@ def test_the_network(world: World) -> None:
         ("end=2026-01-01&start=2026-02-01", "'end' must not be before 'start'."),
         ("start=2020-01-01&end=2026-01-01", "The period may cover at most 731 days (two years)."),
         ("granularity=year", "'granularity' must be week or month, not 'year'."),
+        # The same rule as the page and the CSV: only YYYY-MM-DD, the length bounded first, and
+        # nothing unprintable said back.
+        ("start=2026-W40-1", "'start' must be a date as YYYY-MM-DD, not '2026-W40-1'."),
+        ("start=" + "9" * 10_000, "'start' must be a date as YYYY-MM-DD, not 10000 characters."),
+        (
+            "start=2026-01-0%00",
+            "'start' must be a date as YYYY-MM-DD, not a text with control characters.",
+        ),
     ],
 )
 def test_a_bad_period_is_a_400_that_says_why(world: World, query: str, message: str) -> None:
     for url in (hospital_url(world), "/api/v1/metrics/"):
-        error = _error(api_as(world.admin).get(f"{url}?{query}"), 400)
+        response = api_as(world.admin).get(f"{url}?{query}")
+        error = _error(response, 400)
         assert error["code"] == "invalid"
         assert error["message"] == message
+        assert b"\\u0000" not in response.content
+        assert b"\x00" not in response.content
