@@ -79,7 +79,9 @@ HOURS_RECOVERED = (
     "Exam hours run through WeScan cockpits: for every cockpit whose exam started and ended, the "
     "time from its first sequence to its close, as the cockpit itself recorded them (not the "
     "booked hours), counted in the bucket the exam started in. Posted hours are the lengths of "
-    "the published sessions on the same scanners (" + PUBLISHED_SESSIONS + "). The share is exam "
+    "the published sessions on the same scanners that started before now ("
+    + PUBLISHED_SESSIONS
+    + "). Later sessions are left out, since their exams cannot have run yet. The share is exam "
     "hours over posted hours."
 )
 
@@ -411,6 +413,7 @@ def hours_recovered(scope: Scope) -> Section:
         _published_postings(),
         to_posting="",
         moment="starts_at",
+        until=scope.now,  # exam hours can only be past: so are the posted hours they share
         aggregates={"seconds": Sum(Seconds("ends_at", "starts_at"))},
     )
     run_now, run_before = exams.total("seconds"), exams.total("seconds", current=False)

@@ -22,6 +22,8 @@ Postings (published, unless said):
   (2 h, in the previous period), a no-show of the technologist.
 - P9 MR 2, Wed 14 Oct 08:00, 2 h, routine, published 13 Oct 08:00 (24 h ahead: 1-7 days). B11
   confirmed 10:00 (2 h), a no-show of the hospital.
+- P10 MR 2, Wed 28 Oct 15:00, 2 h, routine, published 27 Oct: later today than now, nobody on
+  it yet.
 - P5 MR 2, a draft, and P6 MR 1, cancelled: counted nowhere.
 - P7 MR 1 (previous period), Tue 15 Sep 08:00, 5 h, priority, published 10 Sep 08:00. B7
   completed, confirmed 18:00 (10 h); cockpit 08:00-12:00 (4 h), exam aborted, one STOP, A6
@@ -237,6 +239,7 @@ def history(world: World) -> History:
     b8 = _booking(p8, worker, BookingStatus.NO_SHOW, at(10, 4, 12, 30), no_show_side="technologist")
     p9 = _posting(world, mr2, at(10, 14, 8), 2, routine, at(10, 13, 8), PostingStatus.FILLED)
     b11 = _booking(p9, worker, BookingStatus.NO_SHOW, at(10, 13, 10), no_show_side="hospital")
+    _posting(world, mr2, at(10, 28, 15), 2, routine, at(10, 27, 8))  # P10, later today
     _posting(world, mr2, at(10, 13, 8), 3, routine, None, PostingStatus.DRAFT)
     _posting(world, mr1, at(10, 14, 8), 3, routine, at(10, 1, 8), PostingStatus.CANCELLED)
 
@@ -304,20 +307,21 @@ def test_sections_come_in_order_with_their_definitions(history: History) -> None
 
 def test_hours_recovered(history: History) -> None:
     section = hospital_dashboard(history).section("hours_recovered")
-    # Exams: 3.5 h (B1) + 2 h (B2); before: 4 h (B7). Posted: P1 4, P8 1, P9 2, P3 3, P2 2,
-    # P4 4 = 16 h; before: P7 5 h. 5.5 / 16 = 34.375 %; 4 / 5 = 80 %.
+    # Exams: 3.5 h (B1) + 2 h (B2); before: 4 h (B7). Posted, of the sessions started before
+    # now: P1 4, P8 1, P9 2, P3 3, P2 2 = 12 h (not P4 on Friday, nor P10 later today: their
+    # exams cannot have run yet); before: P7 5 h. 5.5 / 12 = 45.83 %; 4 / 5 = 80 %.
     assert headline(section) == {
         "Exam hours run through WeScan": (d("5.5"), d("4.0")),
-        "Posted hours": (d("16.0"), d("5.0")),
-        "Share of posted hours": (d("34.4"), d("80.0")),
+        "Posted hours": (d("12.0"), d("5.0")),
+        "Share of posted hours": (d("45.8"), d("80.0")),
     }
     assert chart(section) == {
         "Exam hours": (d("3.5"), d("0.0"), d("0.0"), d("2.0")),
-        "Posted hours": (d("5.0"), d("2.0"), d("3.0"), d("6.0")),  # P8 in the first week
+        "Posted hours": (d("5.0"), d("2.0"), d("3.0"), d("2.0")),  # P8 in the first week
     }
-    # MR 1: 3.5 of 11 h (31.8 %); MR 2: 2 of 5 h.
+    # MR 1: 3.5 of 7 h (P1, P3); MR 2: 2 of 5 h (P8, P9, P2).
     assert breakdown(section) == [
-        (MR1, d("3.5"), d("11.0"), d("31.8")),
+        (MR1, d("3.5"), d("7.0"), d("50.0")),
         (MR2, d("2.0"), d("5.0"), d("40.0")),
     ]
     assert section.chart.table().rows[0] == (WEEKS[0], d("3.5"), d("5.0"))
@@ -460,7 +464,7 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
     assert (dashboard.scope, dashboard.hospital_id) == ("The WeScan network", None)
     hours = dashboard.section("hours_recovered")
     assert breakdown(hours) == [
-        ("Hôpital Sainte-Claire", d("5.5"), d("16.0"), d("34.4")),
+        ("Hôpital Sainte-Claire", d("5.5"), d("12.0"), d("45.8")),
         ("Hôpital Trois-Rivières", d("0.0"), d("0.0"), None),
         ("Ziekenhuis Scheldeland", d("0.0"), d("0.0"), None),
     ]
@@ -493,7 +497,7 @@ def test_by_month(history: History) -> None:
     )
     hours = dashboard.section("hours_recovered")
     assert hours.chart.labels == ("Oct 2026",)
-    assert chart(hours) == {"Exam hours": (d("5.5"),), "Posted hours": (d("16.0"),)}
+    assert chart(hours) == {"Exam hours": (d("5.5"),), "Posted hours": (d("12.0"),)}
     assert headline(hours)["Exam hours run through WeScan"] == (d("5.5"), d("4.0"))
     cockpit = dashboard.section("cockpit")
     assert chart(cockpit) == {"Exams run": (2,), "Partial": (1,), "Aborted": (0,), "STOPs": (2,)}
