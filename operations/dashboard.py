@@ -112,7 +112,7 @@ def period_from(params: Mapping[str, str], *, time_zone: str, today: date) -> Pe
 
 def dashboard_for(*, hospital: Hospital | None, period: Period, now: datetime) -> Dashboard:
     """Every section for `hospital` (None: the network) over `period`, compared with the period
-    before it. Eleven queries for a hospital, twelve for the network, whatever the history."""
+    before it. Twelve queries, for a hospital as for the network, whatever the history."""
     scope = metrics.scope_for(hospital=hospital, period=period, now=now)
     return Dashboard(
         scope=NETWORK if hospital is None else hospital.name,

@@ -1,8 +1,8 @@
 """The operations dashboard's figures: what each one means (written once, here, and shown beside
 the figure on the page, in the CSV's section and in the API), and how it is counted.
 
-Every family is counted in the database with grouped aggregates (one query per family, or two
-where it counts two tables), over the period and the one before it at once: each row of the
+Every family is counted in the database with grouped aggregates (one query per family, or one
+per table it counts), over the period and the one before it at once: each row of the
 answer is one (bucket, this period or the previous one, breakdown row[, lane]) group. Medians
 and 90th percentiles are taken in Python from one ordered query of the durations. Nothing is
 queried per row, so the number of queries does not grow with the history.
@@ -109,13 +109,25 @@ RELIABILITY = (
     "technologist's (recorded by the hospital). Facts counted, never a score."
 )
 
-HELP = (
+HELP_REQUESTS = (
     "Requests for help raised in the cockpits of the scope's sessions, in the bucket they were "
     "raised in. Time to accept: from the request to a senior's acceptance, in minutes (median "
     "and nearest-rank 90th percentile of the accepted ones). Escalated: the request was widened "
     "beyond the on-call seniors (to experienced technologists, then managers). Unanswered: it "
     "closed unanswered, or ended without any senior accepting it; requests still waiting are in "
     "neither."
+)
+
+HELP = (
+    HELP_REQUESTS + " Help given: the requests from other hospitals' cockpits that this "
+    "hospital's seniors accepted, counted when the help ended, and its hours, from acceptance "
+    "to the end of the help, as the reciprocity ledger credits them. The per-scanner table "
+    "counts the requests raised on each scanner: help given is on other hospitals' scanners."
+)
+
+NETWORK_HELP = (
+    HELP_REQUESTS + " Across the network, the help given is the help received: each request "
+    "is counted once, in the cockpit it was raised in."
 )
 
 COCKPIT = (
@@ -169,12 +181,19 @@ def tenth(value: Decimal) -> Decimal:
     return value.quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
+def _exact(seconds: float) -> Decimal:
+    """Seconds to the millisecond: SQLite's durations are differences of Julian days, off by tens
+    of microseconds, which would round 75 minutes (1.25 h) down to 1.2 h there and up to 1.3 h
+    on PostgreSQL."""
+    return Decimal(round(seconds, 3))
+
+
 def hours(seconds: float) -> Decimal:
-    return tenth(Decimal(seconds) / 3600)
+    return tenth(_exact(seconds) / 3600)
 
 
 def minutes(seconds: float) -> Decimal:
-    return tenth(Decimal(seconds) / 60)
+    return tenth(_exact(seconds) / 60)
 
 
 def share(part: float, whole: float) -> Decimal | None:
@@ -705,8 +724,28 @@ UNANSWERED = Q(status=AssistStatus.EXPIRED) | Q(
 )
 
 
+def _help_given_to_others(scope: Scope) -> Tally:
+    """One query, for a hospital: the help its seniors gave in other hospitals' cockpits that
+    ended in either period, and its seconds from acceptance to the end (what the ledger credits
+    the hospital), per bucket. Across the network help given is help received: no query."""
+    hospital = scope.hospital
+    if hospital is None:
+        return Tally([])
+    rows = (
+        AssistRequest.objects.filter(
+            scope.window("ended_at"), senior_hospital=hospital, accepted_at__isnull=False
+        )
+        .exclude(cockpit__booking__posting__hospital=hospital)
+        .values(bucket=scope.bucket("ended_at"))
+        .annotate(given=Count("pk"), seconds=Sum(Seconds("ended_at", "accepted_at")))
+        .order_by()
+    )
+    return Tally([_plain(row) for row in rows])
+
+
 def help_given(scope: Scope) -> Section:
-    """Two queries: the counts, and every accepted request's wait, shortest first."""
+    """Two queries: the counts, and every accepted request's wait, shortest first; for a
+    hospital, a third: the help its seniors gave other hospitals."""
     to_posting = "cockpit__booking__posting__"
     tally = _grouped(
         scope,
@@ -737,10 +776,35 @@ def help_given(scope: Scope) -> Section:
     counts = ("requests", "escalated", "unanswered")
     per = {name: tally.per("key", name) for name in counts}
     buckets = scope.period.buckets()
+    network = scope.hospital is None
+    given = _help_given_to_others(scope)
+    given_headline = (
+        ()
+        if network
+        else (
+            Value(
+                "Help given to other hospitals",
+                int(given.total("given")),
+                int(given.total("given", current=False)),
+                "",
+            ),
+            Value(
+                "Hours of help given",
+                hours(given.total("seconds")),
+                hours(given.total("seconds", current=False)),
+                "h",
+            ),
+        )
+    )
+    given_series = (
+        ()
+        if network
+        else (_series(scope, "Help given", _counts(given.per("bucket", "given"), buckets)),)
+    )
     return Section(
         key="help",
         title="Help",
-        definition=HELP,
+        definition=NETWORK_HELP if network else HELP,
         headline=(
             Value(
                 "Requests for help",
@@ -772,17 +836,21 @@ def help_given(scope: Scope) -> Section:
                 int(tally.total("unanswered", current=False)),
                 "",
             ),
+            *given_headline,
         ),
         chart=_line(
             scope,
             "",
             [
-                _series(scope, label, _counts(tally.per("bucket", name), buckets))
-                for name, label in (
-                    ("requests", "Requests"),
-                    ("escalated", "Escalated"),
-                    ("unanswered", "Unanswered"),
-                )
+                *(
+                    _series(scope, label, _counts(tally.per("bucket", name), buckets))
+                    for name, label in (
+                        ("requests", "Requests"),
+                        ("escalated", "Escalated"),
+                        ("unanswered", "Unanswered"),
+                    )
+                ),
+                *given_series,
             ],
         ),
         breakdown=_breakdown(

@@ -158,6 +158,8 @@ def _assist(
     accepted_after: timedelta | None = None,
     stage: int = AssistStage.SENIORS,
     senior: User | None = None,
+    senior_hospital: Hospital | None = None,
+    helped_for: timedelta | None = None,
 ) -> None:
     booking = cockpit.booking
     AssistRequest.objects.create(
@@ -171,6 +173,12 @@ def _assist(
         created_at=created,
         accepted_by=senior if accepted_after is not None else None,
         accepted_at=created + accepted_after if accepted_after is not None else None,
+        senior_hospital=senior_hospital,
+        ended_at=(
+            created + accepted_after + helped_for
+            if accepted_after is not None and helped_for is not None
+            else None
+        ),
     )
 
 
@@ -206,8 +214,14 @@ def history(world: World) -> History:
     p1 = _posting(world, mr1, at(10, 6, 8), 4, routine, at(10, 1, 8), PostingStatus.FILLED)
     b1 = _booking(p1, worker, BookingStatus.COMPLETED, at(10, 2, 8))
     c1 = _cockpit(b1, at(10, 6, 8, 10), at(10, 6, 11, 40), ExamOutcome.COMPLETED)
-    _assist(
-        c1, at(10, 6, 9), AssistStatus.RESOLVED, accepted_after=timedelta(minutes=4), senior=senior
+    _assist(  # A1: the hospital's own senior, in its own cockpit: help received, not given
+        c1,
+        at(10, 6, 9),
+        AssistStatus.RESOLVED,
+        accepted_after=timedelta(minutes=4),
+        senior=senior,
+        senior_hospital=world.hospital,
+        helped_for=timedelta(minutes=30),
     )
     _assist(
         c1,
@@ -242,6 +256,40 @@ def history(world: World) -> History:
     _posting(world, mr2, at(10, 28, 15), 2, routine, at(10, 27, 8))  # P10, later today
     _posting(world, mr2, at(10, 13, 8), 3, routine, None, PostingStatus.DRAFT)
     _posting(world, mr1, at(10, 14, 8), 3, routine, at(10, 1, 8), PostingStatus.CANCELLED)
+
+    # P11, at Scheldeland: its requests for help are Scheldeland's; the help Sainte-Claire's
+    # seniors gave there is Sainte-Claire's help given.
+    p11 = _posting(
+        world, world.other_scanner, at(10, 15, 8), 3, routine, at(10, 10, 8), PostingStatus.FILLED
+    )
+    b12 = _booking(p11, worker, BookingStatus.COMPLETED, at(10, 11, 8))
+    c11 = _cockpit(b12, at(10, 15, 8), at(10, 15, 11), ExamOutcome.COMPLETED)
+    helped = {"senior": senior, "senior_hospital": world.hospital}
+    for created, accepted, lasted in ((at(10, 15, 9), 5, 45), (at(10, 15, 10), 2, 30)):  # A7, A8
+        _assist(
+            c11,
+            created,
+            AssistStatus.RESOLVED,
+            accepted_after=timedelta(minutes=accepted),
+            helped_for=timedelta(minutes=lasted),
+            **helped,
+        )
+    _assist(  # A9: a senior of Scheldeland's own, there
+        c11,
+        at(10, 15, 10, 40),
+        AssistStatus.RESOLVED,
+        accepted_after=timedelta(minutes=1),
+        helped_for=timedelta(minutes=10),
+        senior=senior,
+        senior_hospital=world.other_hospital,
+    )
+    _assist(  # A10: Sainte-Claire's senior still helping: nothing credited yet
+        c11,
+        at(10, 15, 10, 55),
+        AssistStatus.ACCEPTED,
+        accepted_after=timedelta(minutes=1),
+        **helped,
+    )
 
     p7 = _posting(world, mr1, at(9, 15, 8), 5, priority, at(9, 10, 8), PostingStatus.FILLED)
     b7 = _booking(p7, worker, BookingStatus.COMPLETED, at(9, 10, 18))
@@ -411,12 +459,18 @@ def test_help(history: History) -> None:
         "90th percentile time to accept": (d("10.0"), d("20.0")),
         "Escalated": (2, 0),  # A2 widened, A3 up to the managers
         "Unanswered": (2, 0),  # A3 expired, A4 ended with nobody
+        # A7 and A8, at Scheldeland: 45 and 30 min from acceptance to the end, 1.25 h (halves
+        # up). Not A1 (in its own cockpit), A9 (Scheldeland's senior), A10 (still helping).
+        "Help given to other hospitals": (2, 0),
+        "Hours of help given": (d("1.3"), d("0.0")),
     }
     assert chart(section) == {
         "Requests": (2, 0, 0, 2),
         "Escalated": (1, 0, 0, 1),
         "Unanswered": (0, 0, 0, 2),
+        "Help given": (0, 2, 0, 0),
     }
+    assert section.definition.count("Help given:") == 1
     assert breakdown(section) == [(MR1, 2, d("7.0"), 1, 0), (MR2, 2, None, 1, 2)]
 
 
@@ -466,8 +520,16 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
     assert breakdown(hours) == [
         ("Hôpital Sainte-Claire", d("5.5"), d("12.0"), d("45.8")),
         ("Hôpital Trois-Rivières", d("0.0"), d("0.0"), None),
-        ("Ziekenhuis Scheldeland", d("0.0"), d("0.0"), None),
+        ("Ziekenhuis Scheldeland", d("3.0"), d("3.0"), d("100.0")),  # P11
     ]
+    help_ = dashboard.section("help")
+    # Across the network help given is help received: every request once, where it was raised
+    # (A1-A4 at Sainte-Claire, A7-A10 at Scheldeland; before, A6), and no second count.
+    assert headline(help_)["Requests for help"] == (8, 1)
+    assert "Help given to other hospitals" not in headline(help_)
+    assert "Help given" not in chart(help_)
+    assert "the help given is the help received" in help_.definition
+    assert breakdown(help_)[2][:2] == ("Ziekenhuis Scheldeland", 4)
     reciprocity = dashboard.section("reciprocity")
     # H: -10, +4 | +3 -6 -2 = -11. O: +10, -4 | +5 -3 = 8. T: -5 (L6, week of 5 Oct), +6 (L4,
     # week of 19 Oct) = 1. All entries in the
@@ -551,6 +613,6 @@ def test_the_number_of_queries_does_not_grow_with_the_history(
         with CaptureQueriesContext(connection) as captured:
             dashboard_for(hospital=hospital, period=PERIOD, now=NOW)
         counts.append(len(captured))
-    assert counts[0] == counts[1] == (12 if network else 11)
+    assert counts[0] == counts[1] == 12
     with django_assert_num_queries(counts[0]):
         dashboard_for(hospital=hospital, period=PERIOD, now=NOW)
