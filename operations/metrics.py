@@ -46,6 +46,7 @@ from django.db.models import (
 from django.db.models import (
     Value as V,
 )
+from django.urls import reverse
 
 from cockpit.models import (
     AssistRequest,
@@ -406,7 +407,16 @@ def _breakdown(
     return Table(
         columns=(scope.row_axis, *columns),
         rows=tuple((label, *cells(pk)) for pk, label in scope.rows),
+        links=_links(scope, [pk for pk, _label in scope.rows]),
     )
+
+
+def _links(scope: Scope, keys: Sequence[int]) -> tuple[str | None, ...]:
+    """The network's rows are hospitals: each leads to its dashboard. A hospital's rows (its
+    scanners, its counterparts) lead nowhere."""
+    if scope.hospital is not None:
+        return ()
+    return tuple(reverse("hospital_dashboard", args=[key]) for key in keys)
 
 
 def _published_postings() -> QuerySet[SessionPosting]:
@@ -638,6 +648,7 @@ def time_to_fill(scope: Scope) -> Section:
             series=(
                 Series("Median", tuple(_rounded(median(groups[k]), hours) for k in keys)),
                 Series("90th percentile", tuple(_rounded(p90(groups[k]), hours) for k in keys)),
+                Series("Bookings confirmed", tuple(len(groups[k]) for k in keys), drawn=False),
             ),
         ),
         breakdown=_breakdown(
@@ -1045,7 +1056,8 @@ def reciprocity(scope: Scope) -> Section:
     if network:  # every hospital has a row, even one with no entries
         for pk, name in scope.rows:
             _account(accounts, pk, name)
-    ordered = sorted(accounts.values(), key=lambda a: (-a.at_end, a.name))
+    keyed = sorted(accounts.items(), key=lambda item: (-item[1].at_end, item[1].name))
+    ordered = [account for _key, account in keyed]
     drawn = sorted(ordered, key=lambda a: (-abs(a.at_end), a.name))[:TOP_COUNTERPARTS]
     others = [a for a in ordered if a not in drawn]
     buckets = scope.period.buckets()
@@ -1104,6 +1116,7 @@ def reciprocity(scope: Scope) -> Section:
                 )
                 for a in ordered
             ),
+            links=_links(scope, [key for key, _account in keyed]),
         ),
     )
 

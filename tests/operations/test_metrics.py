@@ -422,10 +422,17 @@ def test_time_to_fill(history: History) -> None:
     )
     # Routine: 2, 24, 936: median 24, rank ceil(2.7) = 3. Urgent: B2. Under 24 h: B2. 1-7 days:
     # B11 (posted exactly 24 h ahead). 1-4 weeks: B10. Over 4 weeks: B9.
+    # How many confirmations each rests on, in the table beside the chart (not drawn).
     assert chart(section) == {
         "Median": (d("24.0"), None, d("2.0"), d("2.0"), d("2.0"), d("24.0"), d("936.0")),
         "90th percentile": (d("936.0"), None, d("2.0"), d("2.0"), d("2.0"), d("24.0"), d("936.0")),
+        "Bookings confirmed": (3, 0, 1, 1, 1, 1, 1),
     }
+    assert [s.label for s in section.chart.drawn] == ["Median", "90th percentile"]
+    table = section.chart.table()
+    assert table.columns == ("Lane or notice", "Median", "90th percentile", "Bookings confirmed")
+    assert table.rows[0] == ("Routine", d("24.0"), d("936.0"), 3)
+    assert "how far ahead" in section.definition
     # MR 1: B10 24, B9 936: median 480, rank ceil(1.8) = 2.
     assert breakdown(section) == [
         (MR1, 2, d("480.0"), d("936.0")),
@@ -522,6 +529,16 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
         ("Hôpital Trois-Rivières", d("0.0"), d("0.0"), None),
         ("Ziekenhuis Scheldeland", d("3.0"), d("3.0"), d("100.0")),  # P11
     ]
+    # Each hospital's row leads to its dashboard; a hospital's own rows lead nowhere.
+    assert hours.breakdown is not None
+    assert hours.breakdown.links == tuple(
+        f"/hospitals/{pk}/dashboard/"
+        for pk in (history.world.hospital.pk, history.third.pk, history.world.other_hospital.pk)
+    )
+    assert all(
+        section.breakdown is None or section.breakdown.links == ()
+        for section in hospital_dashboard(history).sections
+    )
     help_ = dashboard.section("help")
     # Across the network help given is help received: every request once, where it was raised
     # (A1-A4 at Sainte-Claire, A7-A10 at Scheldeland; before, A6), and no second count.
@@ -540,6 +557,11 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
         ("Hôpital Trois-Rivières", d("6.0"), d("5.0"), d("1.0")),
         ("Hôpital Sainte-Claire", d("3.0"), d("8.0"), d("-11.0")),
     ]
+    assert reciprocity.breakdown is not None
+    assert reciprocity.breakdown.links == tuple(
+        f"/hospitals/{pk}/dashboard/"
+        for pk in (history.world.other_hospital.pk, history.third.pk, history.world.hospital.pk)
+    )
     assert chart(reciprocity) == {
         "Hôpital Sainte-Claire": (d("-3.0"), d("-3.0"), d("-9.0"), d("-11.0")),
         "Ziekenhuis Scheldeland": (d("8.0"), d("8.0"), d("8.0"), d("8.0")),

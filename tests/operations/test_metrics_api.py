@@ -153,6 +153,7 @@ def test_the_default_period_and_the_figures(world: World) -> None:
     assert hours["breakdown"] == {
         "columns": ["Scanner", "Exam hours", "Posted hours", "Share of posted hours (%)"],
         "rows": [["Campus Nord — MR 1", 2.3, 4.0, 56.3]],
+        "links": [],  # a hospital's scanners lead nowhere
     }
     assert "cockpit itself recorded" in hours["definition"]
     # Nothing to take a median of: null, not 0.
@@ -199,6 +200,20 @@ def test_the_network(world: World) -> None:
         ["Hôpital Sainte-Claire", 2.0, 4.0, 50.0],
         ["Ziekenhuis Scheldeland", 0.0, 0.0, None],
     ]
+    # Each hospital's row leads to its dashboard.
+    assert hours["breakdown"]["links"] == [
+        f"/hospitals/{world.hospital.pk}/dashboard/",
+        f"/hospitals/{world.other_hospital.pk}/dashboard/",
+    ]
+    # Time to fill says how many confirmations each median rests on, a count not drawn.
+    time_to_fill = data["sections"][2]["chart"]
+    assert [(s["label"], s["drawn"]) for s in time_to_fill["series"]] == [
+        ("Median", True),
+        ("90th percentile", True),
+        ("Bookings confirmed", False),
+    ]
+    assert time_to_fill["table"]["columns"][-1] == "Bookings confirmed"
+    assert time_to_fill["table"]["rows"][0] == ["Routine", 24.0, 24.0, 1]
 
 
 @pytest.mark.parametrize(
