@@ -43,7 +43,7 @@ AXIS_LABEL_CHARS = 26
 # little wider): enough to tell whether two labels would overlap.
 CHAR_WIDTH = 7.0
 VALUE_CHAR_WIDTH = 7.8
-VALUE_HEIGHT = 13.0
+VALUE_HEIGHT = 17.0  # a 13px line box, ascent and descent, and a little air
 # Per series, besides its colour: the marker's shape and the line's dash pattern.
 SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down")
 DASHES = ("", "8 4", "2 3", "12 3 2 3")
@@ -321,7 +321,7 @@ class _Values:
     def box(text: str, x: float, y: float) -> tuple[float, float, float, float]:
         """Left, top, right, bottom of `text` written centred on x with its baseline at y."""
         half = VALUE_CHAR_WIDTH * len(text) / 2 + 1
-        return (x - half, y - VALUE_HEIGHT + 2, x + half, y + 3)
+        return (x - half, y - VALUE_HEIGHT + 4, x + half, y + 4)
 
     def fits(self, text: str, x: float, y: float) -> bool:
         left, top, right, bottom = self.box(text, x, y)

@@ -428,7 +428,7 @@ def value_boxes(svg: str) -> list[tuple[float, float, float, float]]:
         r'<text class="value" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>', svg
     ):
         half = charts.VALUE_CHAR_WIDTH * len(unescape(text)) / 2
-        boxes.append((float(x) - half, float(y) - 11, float(x) + half, float(y) + 3))
+        boxes.append((float(x) - half, float(y) - 12, float(x) + half, float(y) + 3.5))
     return boxes
 
 
