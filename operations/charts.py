@@ -170,8 +170,8 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
 
 
 def _legend_width(chart: Chart, index: int) -> float:
-    swatch = 38 if chart.kind == "line" else 28
-    return swatch + 8 * len(chart.series[index].label)
+    swatch = 44 if chart.kind == "line" else 32
+    return swatch + 8.5 * len(chart.series[index].label)
 
 
 def _legend_rows(chart: Chart) -> list[list[int]]:
@@ -396,8 +396,11 @@ def _lines(
                 )
             )
             written.append((row, col, x, y))
-    # The values, the most recent first: where two would overlap, the later one is written.
+    # The values, the most recent first: where two would overlap, the later one is written. A
+    # value the same as on both sides of it (a run of zeros) is read from the line.
     for row, col, x, y in sorted(written, key=lambda mark: (-mark[0], mark[1])):
+        if _flat(chart.series[col].values, row):
+            continue
         above, below = y - 8, y + 18
         places = [above, below] if _writes_above(chart, row, col) else [below, above]
         places = [p for p in places if p <= base - 2 or p == above]
@@ -408,6 +411,13 @@ def _lines(
             f' fill="{_colour(col)}" data-row="{row}" data-col="{col + 1}"',
         )
     return parts
+
+
+def _flat(values: tuple[Cell, ...], row: int) -> bool:
+    """The value at `row` is its neighbours' on both sides (the last one is always written)."""
+    if row == 0 or row == len(values) - 1:
+        return False
+    return values[row - 1] == values[row] == values[row + 1]
 
 
 def _writes_above(chart: Chart, row: int, col: int) -> bool:

@@ -470,6 +470,8 @@ def test_two_years_of_weeks_fit_the_usual_width_and_end_on_the_latest() -> None:
     assert all(titled(svg)[cell] == text for cell, text in written.items())
     assert overlapping(value_boxes(svg)) == []
     assert ("104", "1") in written  # the latest value is the one kept
+    # A run of zeros is read from the line, not written 78 times over.
+    assert not any((str(row), "1") in written for row in range(1, 78))
 
 
 def test_values_that_would_overlap_are_left_to_the_marks_titles() -> None:
