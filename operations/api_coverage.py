@@ -16,9 +16,20 @@ from operations import coverage
 from operations.dashboard import access_dashboard
 
 
+def hours_field(help_text: str, source: str | None = None) -> serializers.DecimalField:
+    """Hours as JSON numbers (4.0, 2.5), as the metrics API writes them, never strings."""
+    return serializers.DecimalField(
+        max_digits=9,
+        decimal_places=2,
+        coerce_to_string=False,
+        help_text=help_text,
+        source=source,
+    )
+
+
 class TallySerializer(serializers.Serializer):
     sessions = serializers.IntegerField()
-    hours = serializers.DecimalField(max_digits=9, decimal_places=2, help_text="Posted hours.")
+    hours = hours_field(help_text="The sessions' posted hours.")
 
 
 class CoverageDaySerializer(serializers.Serializer):
@@ -41,9 +52,7 @@ class UnfilledSerializer(serializers.Serializer):
     scanner = serializers.IntegerField(source="posting.scanner_id")
     starts_at = serializers.DateTimeField(source="posting.starts_at")
     ends_at = serializers.DateTimeField(source="posting.ends_at")
-    hours = serializers.DecimalField(
-        max_digits=6, decimal_places=2, source="posting.duration_hours"
-    )
+    hours = hours_field(source="posting.duration_hours", help_text="The posted hours.")
     urgency = serializers.CharField(source="posting.urgency")
     state = serializers.ChoiceField(choices=["pending", "short"])
 

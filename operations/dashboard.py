@@ -19,22 +19,31 @@ DEFAULT_DAYS = 12 * 7
 # The longest period: two years (one of them a leap year).
 MAX_DAYS = 731
 
+# The longest value a period parameter may have: a date (YYYY-MM-DD) and a granularity ("month")
+# both fit. Longer is refused before anything else is done with it, in the one message the page,
+# the CSV and the API give.
+MAX_PARAMETER_LENGTH = 10
+
+# What each period parameter must be: in the refusal's sentence, and as the field's hint.
+_EXPECTED = {
+    "start": ("a date as YYYY-MM-DD", "A date as YYYY-MM-DD."),
+    "end": ("a date as YYYY-MM-DD", "A date as YYYY-MM-DD."),
+    "granularity": ("week or month", "week or month."),
+}
+
 NETWORK = "The WeScan network"
 
 
 def _day(params: Mapping[str, str], name: str) -> date | None:
-    raw = (params.get(name) or "").strip()
+    raw = _parameter(params, name)
     if not raw:
         return None
     try:
-        if len(raw) != 10:
+        if not _looks_like_a_day(raw):
             raise ValueError(raw)
         day = date.fromisoformat(raw)
     except ValueError:
-        raise ValidationFailed(
-            f"'{name}' must be a date as YYYY-MM-DD, not {raw[:20]!r}.",
-            fields={name: ["A date as YYYY-MM-DD."]},
-        ) from None
+        raise _refused(name, raw) from None
     if not FIRST_DAY <= day <= LAST_DAY:
         raise ValidationFailed(
             f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}.",
@@ -43,16 +52,45 @@ def _day(params: Mapping[str, str], name: str) -> date | None:
     return day
 
 
+def _refused(name: str, raw: str) -> ValidationFailed:
+    """'<name>' must be <what it may be>, not <what was sent>: the value itself when it is short
+    and printable; else only its length, or that it holds control characters (never repeated)."""
+    expected, hint = _EXPECTED[name]
+    if len(raw) > MAX_PARAMETER_LENGTH:
+        sent = f"{len(raw)} characters"
+    elif not raw.isprintable():
+        sent = "a text with control characters"
+    else:
+        sent = repr(raw)
+    return ValidationFailed(f"'{name}' must be {expected}, not {sent}.", fields={name: [hint]})
+
+
+def _parameter(params: Mapping[str, str], name: str) -> str:
+    """The parameter's value, bounded before anything else is done with it, without surrounding
+    spaces ('' when absent or blank)."""
+    raw = params.get(name) or ""
+    if len(raw) > MAX_PARAMETER_LENGTH:
+        raise _refused(name, raw)
+    return raw.strip()
+
+
+def _looks_like_a_day(raw: str) -> bool:
+    """Exactly YYYY-MM-DD in ASCII digits: `date.fromisoformat` also reads "20261005" and ISO
+    week dates ("2026-W40-1"), which nobody means by a day."""
+    return len(raw) == 10 and all(
+        char == "-" if at in (4, 7) else char in "0123456789" for at, char in enumerate(raw)
+    )
+
+
 def period_from(params: Mapping[str, str], *, time_zone: str, today: date) -> Period:
-    """The period `start`..`end` (inclusive, YYYY-MM-DD) by `granularity` (week or month).
-    Without them: the 12 weeks ending today, by week; `start` alone runs 12 weeks from it (to
-    today at most), `end` alone the 12 weeks ending then. Empty values count as absent."""
-    granularity = (params.get("granularity") or "").strip() or "week"
+    """The period `start`..`end` (inclusive, exactly YYYY-MM-DD) by `granularity` (week or
+    month). Without them: the 12 weeks ending today, by week; `start` alone runs 12 weeks from it
+    (to today at most), `end` alone the 12 weeks ending then. Empty values count as absent. Each
+    value is bounded to MAX_PARAMETER_LENGTH characters first; a refusal never repeats a long
+    value or a control character."""
+    granularity = _parameter(params, "granularity") or "week"
     if granularity not in GRANULARITIES:
-        raise ValidationFailed(
-            f"'granularity' must be week or month, not {granularity[:20]!r}.",
-            fields={"granularity": ["week or month."]},
-        )
+        raise _refused("granularity", granularity)
     start, end = _day(params, "start"), _day(params, "end")
     if end is None:
         end = today if start is None else min(today, start + timedelta(days=DEFAULT_DAYS - 1))
@@ -74,7 +112,7 @@ def period_from(params: Mapping[str, str], *, time_zone: str, today: date) -> Pe
 
 def dashboard_for(*, hospital: Hospital | None, period: Period, now: datetime) -> Dashboard:
     """Every section for `hospital` (None: the network) over `period`, compared with the period
-    before it. Eleven queries for a hospital, twelve for the network, whatever the history."""
+    before it. Twelve queries, for a hospital as for the network, whatever the history."""
     scope = metrics.scope_for(hospital=hospital, period=period, now=now)
     return Dashboard(
         scope=NETWORK if hospital is None else hospital.name,

@@ -97,12 +97,19 @@ class Value:
 class Series:
     label: str
     values: tuple[Cell, ...]  # one per label of the chart
+    # False for a count the drawn values rest on (how many bookings a median was taken of): it
+    # is in the chart's table, its CSV and the API, but not drawn, and it is a count, never in
+    # the chart's unit. Such series come after the drawn ones.
+    drawn: bool = True
 
 
 @dataclass(frozen=True)
 class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
+    # Where each row leads, if anywhere: the network's rows per hospital link to that hospital's
+    # dashboard (a path, without the period's query). Empty, or one per row (None: no link).
+    links: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,14 @@ class Chart:
     labels: tuple[str, ...]
     series: tuple[Series, ...]
 
+    @property
+    def drawn(self) -> tuple[Series, ...]:
+        """The series drawn, in order (the first ones: the table's columns 1 to n)."""
+        return tuple(series for series in self.series if series.drawn)
+
     def table(self) -> Table:
-        """Exactly the numbers drawn: one row per label, one column per series."""
+        """Exactly the numbers drawn, then the counts they rest on (the series not drawn): one
+        row per label, one column per series."""
         return Table(
             columns=(self.axis, *(series.label for series in self.series)),
             rows=tuple(

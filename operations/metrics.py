@@ -1,8 +1,8 @@
 """The operations dashboard's figures: what each one means (written once, here, and shown beside
 the figure on the page, in the CSV's section and in the API), and how it is counted.
 
-Every family is counted in the database with grouped aggregates (one query per family, or two
-where it counts two tables), over the period and the one before it at once: each row of the
+Every family is counted in the database with grouped aggregates (one query per family, or one
+per table it counts), over the period and the one before it at once: each row of the
 answer is one (bucket, this period or the previous one, breakdown row[, lane]) group. Medians
 and 90th percentiles are taken in Python from one ordered query of the durations. Nothing is
 queried per row, so the number of queries does not grow with the history.
@@ -46,6 +46,7 @@ from django.db.models import (
 from django.db.models import (
     Value as V,
 )
+from django.urls import reverse
 
 from cockpit.models import (
     AssistRequest,
@@ -79,7 +80,9 @@ HOURS_RECOVERED = (
     "Exam hours run through WeScan cockpits: for every cockpit whose exam started and ended, the "
     "time from its first sequence to its close, as the cockpit itself recorded them (not the "
     "booked hours), counted in the bucket the exam started in. Posted hours are the lengths of "
-    "the published sessions on the same scanners (" + PUBLISHED_SESSIONS + "). The share is exam "
+    "the published sessions on the same scanners that started before now ("
+    + PUBLISHED_SESSIONS
+    + "). Later sessions are left out, since their exams cannot have run yet. The share is exam "
     "hours over posted hours."
 )
 
@@ -107,13 +110,25 @@ RELIABILITY = (
     "technologist's (recorded by the hospital). Facts counted, never a score."
 )
 
-HELP = (
+HELP_REQUESTS = (
     "Requests for help raised in the cockpits of the scope's sessions, in the bucket they were "
     "raised in. Time to accept: from the request to a senior's acceptance, in minutes (median "
     "and nearest-rank 90th percentile of the accepted ones). Escalated: the request was widened "
     "beyond the on-call seniors (to experienced technologists, then managers). Unanswered: it "
     "closed unanswered, or ended without any senior accepting it; requests still waiting are in "
     "neither."
+)
+
+HELP = (
+    HELP_REQUESTS + " Help given: the requests from other hospitals' cockpits that this "
+    "hospital's seniors accepted, counted when the help ended, and its hours, from acceptance "
+    "to the end of the help, as the reciprocity ledger credits them. The per-scanner table "
+    "counts the requests raised on each scanner: help given is on other hospitals' scanners."
+)
+
+NETWORK_HELP = (
+    HELP_REQUESTS + " Across the network, the help given is the help received: each request "
+    "is counted once, in the cockpit it was raised in."
 )
 
 COCKPIT = (
@@ -167,12 +182,19 @@ def tenth(value: Decimal) -> Decimal:
     return value.quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
+def _exact(seconds: float) -> Decimal:
+    """Seconds to the millisecond: SQLite's durations are differences of Julian days, off by tens
+    of microseconds, which would round 75 minutes (1.25 h) down to 1.2 h there and up to 1.3 h
+    on PostgreSQL."""
+    return Decimal(round(seconds, 3))
+
+
 def hours(seconds: float) -> Decimal:
-    return tenth(Decimal(seconds) / 3600)
+    return tenth(_exact(seconds) / 3600)
 
 
 def minutes(seconds: float) -> Decimal:
-    return tenth(Decimal(seconds) / 60)
+    return tenth(_exact(seconds) / 60)
 
 
 def share(part: float, whole: float) -> Decimal | None:
@@ -385,7 +407,16 @@ def _breakdown(
     return Table(
         columns=(scope.row_axis, *columns),
         rows=tuple((label, *cells(pk)) for pk, label in scope.rows),
+        links=_links(scope, [pk for pk, _label in scope.rows]),
     )
+
+
+def _links(scope: Scope, keys: Sequence[int]) -> tuple[str | None, ...]:
+    """The network's rows are hospitals: each leads to its dashboard. A hospital's rows (its
+    scanners, its counterparts) lead nowhere."""
+    if scope.hospital is not None:
+        return ()
+    return tuple(reverse("hospital_dashboard", args=[key]) for key in keys)
 
 
 def _published_postings() -> QuerySet[SessionPosting]:
@@ -411,6 +442,7 @@ def hours_recovered(scope: Scope) -> Section:
         _published_postings(),
         to_posting="",
         moment="starts_at",
+        until=scope.now,  # exam hours can only be past: so are the posted hours they share
         aggregates={"seconds": Sum(Seconds("ends_at", "starts_at"))},
     )
     run_now, run_before = exams.total("seconds"), exams.total("seconds", current=False)
@@ -616,6 +648,7 @@ def time_to_fill(scope: Scope) -> Section:
             series=(
                 Series("Median", tuple(_rounded(median(groups[k]), hours) for k in keys)),
                 Series("90th percentile", tuple(_rounded(p90(groups[k]), hours) for k in keys)),
+                Series("Bookings confirmed", tuple(len(groups[k]) for k in keys), drawn=False),
             ),
         ),
         breakdown=_breakdown(
@@ -702,8 +735,28 @@ UNANSWERED = Q(status=AssistStatus.EXPIRED) | Q(
 )
 
 
+def _help_given_to_others(scope: Scope) -> Tally:
+    """One query, for a hospital: the help its seniors gave in other hospitals' cockpits that
+    ended in either period, and its seconds from acceptance to the end (what the ledger credits
+    the hospital), per bucket. Across the network help given is help received: no query."""
+    hospital = scope.hospital
+    if hospital is None:
+        return Tally([])
+    rows = (
+        AssistRequest.objects.filter(
+            scope.window("ended_at"), senior_hospital=hospital, accepted_at__isnull=False
+        )
+        .exclude(cockpit__booking__posting__hospital=hospital)
+        .values(bucket=scope.bucket("ended_at"))
+        .annotate(given=Count("pk"), seconds=Sum(Seconds("ended_at", "accepted_at")))
+        .order_by()
+    )
+    return Tally([_plain(row) for row in rows])
+
+
 def help_given(scope: Scope) -> Section:
-    """Two queries: the counts, and every accepted request's wait, shortest first."""
+    """Two queries: the counts, and every accepted request's wait, shortest first; for a
+    hospital, a third: the help its seniors gave other hospitals."""
     to_posting = "cockpit__booking__posting__"
     tally = _grouped(
         scope,
@@ -734,10 +787,35 @@ def help_given(scope: Scope) -> Section:
     counts = ("requests", "escalated", "unanswered")
     per = {name: tally.per("key", name) for name in counts}
     buckets = scope.period.buckets()
+    network = scope.hospital is None
+    given = _help_given_to_others(scope)
+    given_headline = (
+        ()
+        if network
+        else (
+            Value(
+                "Help given to other hospitals",
+                int(given.total("given")),
+                int(given.total("given", current=False)),
+                "",
+            ),
+            Value(
+                "Hours of help given",
+                hours(given.total("seconds")),
+                hours(given.total("seconds", current=False)),
+                "h",
+            ),
+        )
+    )
+    given_series = (
+        ()
+        if network
+        else (_series(scope, "Help given", _counts(given.per("bucket", "given"), buckets)),)
+    )
     return Section(
         key="help",
         title="Help",
-        definition=HELP,
+        definition=NETWORK_HELP if network else HELP,
         headline=(
             Value(
                 "Requests for help",
@@ -769,17 +847,21 @@ def help_given(scope: Scope) -> Section:
                 int(tally.total("unanswered", current=False)),
                 "",
             ),
+            *given_headline,
         ),
         chart=_line(
             scope,
             "",
             [
-                _series(scope, label, _counts(tally.per("bucket", name), buckets))
-                for name, label in (
-                    ("requests", "Requests"),
-                    ("escalated", "Escalated"),
-                    ("unanswered", "Unanswered"),
-                )
+                *(
+                    _series(scope, label, _counts(tally.per("bucket", name), buckets))
+                    for name, label in (
+                        ("requests", "Requests"),
+                        ("escalated", "Escalated"),
+                        ("unanswered", "Unanswered"),
+                    )
+                ),
+                *given_series,
             ],
         ),
         breakdown=_breakdown(
@@ -974,7 +1056,8 @@ def reciprocity(scope: Scope) -> Section:
     if network:  # every hospital has a row, even one with no entries
         for pk, name in scope.rows:
             _account(accounts, pk, name)
-    ordered = sorted(accounts.values(), key=lambda a: (-a.at_end, a.name))
+    keyed = sorted(accounts.items(), key=lambda item: (-item[1].at_end, item[1].name))
+    ordered = [account for _key, account in keyed]
     drawn = sorted(ordered, key=lambda a: (-abs(a.at_end), a.name))[:TOP_COUNTERPARTS]
     others = [a for a in ordered if a not in drawn]
     buckets = scope.period.buckets()
@@ -1033,6 +1116,7 @@ def reciprocity(scope: Scope) -> Section:
                 )
                 for a in ordered
             ),
+            links=_links(scope, [key for key, _account in keyed]),
         ),
     )
 

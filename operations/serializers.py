@@ -48,12 +48,21 @@ class ValueSerializer(serializers.Serializer):
 class SeriesSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]  # a field named "label"
     values = serializers.ListField(child=CellField(), help_text="One per label of the chart.")
+    drawn = serializers.BooleanField(
+        help_text="false for a count the drawn values rest on (how many bookings a median was "
+        "taken of): in the table, not drawn, and not in the chart's unit."
+    )
 
 
 class TableSerializer(serializers.Serializer):
     columns = serializers.ListField(child=serializers.CharField())
     rows = serializers.ListField(
         child=serializers.ListField(child=CellField()), help_text="One cell per column."
+    )
+    links = serializers.ListField(
+        child=serializers.CharField(allow_null=True),
+        help_text="Empty, or one per row: the path the row leads to (for the network, each "
+        "hospital's dashboard), null for none.",
     )
 
 

@@ -234,14 +234,14 @@ def test_api_coverage(world: World, ahead: dict) -> None:
         "2026-11-23",
         "2026-12-20",
     )
-    assert body["totals"]["short"] == {"sessions": 5, "hours": "11.50"}
+    assert body["totals"]["short"] == {"sessions": 5, "hours": 11.5}
     mr1 = body["scanners"][0]
     assert (mr1["name"], mr1["site"], len(mr1["days"])) == ("MR 1", "Campus Nord", 28)
     assert mr1["days"][0] == {
         "date": "2026-11-23",
-        "staffed": {"sessions": 1, "hours": "4.00"},
-        "pending": {"sessions": 1, "hours": "2.50"},
-        "short": {"sessions": 1, "hours": "1.00"},
+        "staffed": {"sessions": 1, "hours": 4.0},
+        "pending": {"sessions": 1, "hours": 2.5},
+        "short": {"sessions": 1, "hours": 1.0},
     }
     p = ahead["postings"]
     assert [u["posting"] for u in body["unfilled"]] == [
@@ -249,7 +249,7 @@ def test_api_coverage(world: World, ahead: dict) -> None:
     ]
     first = body["unfilled"][0]
     assert first["url"] == reverse("posting_detail", args=[p["urgent"].pk])
-    assert (first["urgency"], first["state"], first["hours"]) == ("urgent", "short", "4.00")
+    assert (first["urgency"], first["state"], first["hours"]) == ("urgent", "short", 4.0)
 
 
 @pytest.mark.parametrize(
@@ -273,6 +273,10 @@ def test_api_coverage_is_in_the_schema(world: World) -> None:
     operation = schema["paths"]["/api/v1/hospitals/{hospital_id}/coverage/"]["get"]
     assert operation["operationId"] == "hospital_coverage"
     assert "Coverage" in schema["components"]["schemas"]
+    # Hours are numbers, as in the metrics API.
+    components = schema["components"]["schemas"]
+    assert components["Tally"]["properties"]["hours"]["type"] == "number"
+    assert components["Unfilled"]["properties"]["hours"]["type"] == "number"
 
 
 def test_the_page_asks_as_many_queries_whatever_the_size(world: World, ahead: dict) -> None:

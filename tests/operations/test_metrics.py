@@ -22,6 +22,8 @@ Postings (published, unless said):
   (2 h, in the previous period), a no-show of the technologist.
 - P9 MR 2, Wed 14 Oct 08:00, 2 h, routine, published 13 Oct 08:00 (24 h ahead: 1-7 days). B11
   confirmed 10:00 (2 h), a no-show of the hospital.
+- P10 MR 2, Wed 28 Oct 15:00, 2 h, routine, published 27 Oct: later today than now, nobody on
+  it yet.
 - P5 MR 2, a draft, and P6 MR 1, cancelled: counted nowhere.
 - P7 MR 1 (previous period), Tue 15 Sep 08:00, 5 h, priority, published 10 Sep 08:00. B7
   completed, confirmed 18:00 (10 h); cockpit 08:00-12:00 (4 h), exam aborted, one STOP, A6
@@ -156,6 +158,8 @@ def _assist(
     accepted_after: timedelta | None = None,
     stage: int = AssistStage.SENIORS,
     senior: User | None = None,
+    senior_hospital: Hospital | None = None,
+    helped_for: timedelta | None = None,
 ) -> None:
     booking = cockpit.booking
     AssistRequest.objects.create(
@@ -169,6 +173,12 @@ def _assist(
         created_at=created,
         accepted_by=senior if accepted_after is not None else None,
         accepted_at=created + accepted_after if accepted_after is not None else None,
+        senior_hospital=senior_hospital,
+        ended_at=(
+            created + accepted_after + helped_for
+            if accepted_after is not None and helped_for is not None
+            else None
+        ),
     )
 
 
@@ -204,8 +214,14 @@ def history(world: World) -> History:
     p1 = _posting(world, mr1, at(10, 6, 8), 4, routine, at(10, 1, 8), PostingStatus.FILLED)
     b1 = _booking(p1, worker, BookingStatus.COMPLETED, at(10, 2, 8))
     c1 = _cockpit(b1, at(10, 6, 8, 10), at(10, 6, 11, 40), ExamOutcome.COMPLETED)
-    _assist(
-        c1, at(10, 6, 9), AssistStatus.RESOLVED, accepted_after=timedelta(minutes=4), senior=senior
+    _assist(  # A1: the hospital's own senior, in its own cockpit: help received, not given
+        c1,
+        at(10, 6, 9),
+        AssistStatus.RESOLVED,
+        accepted_after=timedelta(minutes=4),
+        senior=senior,
+        senior_hospital=world.hospital,
+        helped_for=timedelta(minutes=30),
     )
     _assist(
         c1,
@@ -237,8 +253,43 @@ def history(world: World) -> History:
     b8 = _booking(p8, worker, BookingStatus.NO_SHOW, at(10, 4, 12, 30), no_show_side="technologist")
     p9 = _posting(world, mr2, at(10, 14, 8), 2, routine, at(10, 13, 8), PostingStatus.FILLED)
     b11 = _booking(p9, worker, BookingStatus.NO_SHOW, at(10, 13, 10), no_show_side="hospital")
+    _posting(world, mr2, at(10, 28, 15), 2, routine, at(10, 27, 8))  # P10, later today
     _posting(world, mr2, at(10, 13, 8), 3, routine, None, PostingStatus.DRAFT)
     _posting(world, mr1, at(10, 14, 8), 3, routine, at(10, 1, 8), PostingStatus.CANCELLED)
+
+    # P11, at Scheldeland: its requests for help are Scheldeland's; the help Sainte-Claire's
+    # seniors gave there is Sainte-Claire's help given.
+    p11 = _posting(
+        world, world.other_scanner, at(10, 15, 8), 3, routine, at(10, 10, 8), PostingStatus.FILLED
+    )
+    b12 = _booking(p11, worker, BookingStatus.COMPLETED, at(10, 11, 8))
+    c11 = _cockpit(b12, at(10, 15, 8), at(10, 15, 11), ExamOutcome.COMPLETED)
+    helped = {"senior": senior, "senior_hospital": world.hospital}
+    for created, accepted, lasted in ((at(10, 15, 9), 5, 45), (at(10, 15, 10), 2, 30)):  # A7, A8
+        _assist(
+            c11,
+            created,
+            AssistStatus.RESOLVED,
+            accepted_after=timedelta(minutes=accepted),
+            helped_for=timedelta(minutes=lasted),
+            **helped,
+        )
+    _assist(  # A9: a senior of Scheldeland's own, there
+        c11,
+        at(10, 15, 10, 40),
+        AssistStatus.RESOLVED,
+        accepted_after=timedelta(minutes=1),
+        helped_for=timedelta(minutes=10),
+        senior=senior,
+        senior_hospital=world.other_hospital,
+    )
+    _assist(  # A10: Sainte-Claire's senior still helping: nothing credited yet
+        c11,
+        at(10, 15, 10, 55),
+        AssistStatus.ACCEPTED,
+        accepted_after=timedelta(minutes=1),
+        **helped,
+    )
 
     p7 = _posting(world, mr1, at(9, 15, 8), 5, priority, at(9, 10, 8), PostingStatus.FILLED)
     b7 = _booking(p7, worker, BookingStatus.COMPLETED, at(9, 10, 18))
@@ -304,20 +355,21 @@ def test_sections_come_in_order_with_their_definitions(history: History) -> None
 
 def test_hours_recovered(history: History) -> None:
     section = hospital_dashboard(history).section("hours_recovered")
-    # Exams: 3.5 h (B1) + 2 h (B2); before: 4 h (B7). Posted: P1 4, P8 1, P9 2, P3 3, P2 2,
-    # P4 4 = 16 h; before: P7 5 h. 5.5 / 16 = 34.375 %; 4 / 5 = 80 %.
+    # Exams: 3.5 h (B1) + 2 h (B2); before: 4 h (B7). Posted, of the sessions started before
+    # now: P1 4, P8 1, P9 2, P3 3, P2 2 = 12 h (not P4 on Friday, nor P10 later today: their
+    # exams cannot have run yet); before: P7 5 h. 5.5 / 12 = 45.83 %; 4 / 5 = 80 %.
     assert headline(section) == {
         "Exam hours run through WeScan": (d("5.5"), d("4.0")),
-        "Posted hours": (d("16.0"), d("5.0")),
-        "Share of posted hours": (d("34.4"), d("80.0")),
+        "Posted hours": (d("12.0"), d("5.0")),
+        "Share of posted hours": (d("45.8"), d("80.0")),
     }
     assert chart(section) == {
         "Exam hours": (d("3.5"), d("0.0"), d("0.0"), d("2.0")),
-        "Posted hours": (d("5.0"), d("2.0"), d("3.0"), d("6.0")),  # P8 in the first week
+        "Posted hours": (d("5.0"), d("2.0"), d("3.0"), d("2.0")),  # P8 in the first week
     }
-    # MR 1: 3.5 of 11 h (31.8 %); MR 2: 2 of 5 h.
+    # MR 1: 3.5 of 7 h (P1, P3); MR 2: 2 of 5 h (P8, P9, P2).
     assert breakdown(section) == [
-        (MR1, d("3.5"), d("11.0"), d("31.8")),
+        (MR1, d("3.5"), d("7.0"), d("50.0")),
         (MR2, d("2.0"), d("5.0"), d("40.0")),
     ]
     assert section.chart.table().rows[0] == (WEEKS[0], d("3.5"), d("5.0"))
@@ -370,10 +422,17 @@ def test_time_to_fill(history: History) -> None:
     )
     # Routine: 2, 24, 936: median 24, rank ceil(2.7) = 3. Urgent: B2. Under 24 h: B2. 1-7 days:
     # B11 (posted exactly 24 h ahead). 1-4 weeks: B10. Over 4 weeks: B9.
+    # How many confirmations each rests on, in the table beside the chart (not drawn).
     assert chart(section) == {
         "Median": (d("24.0"), None, d("2.0"), d("2.0"), d("2.0"), d("24.0"), d("936.0")),
         "90th percentile": (d("936.0"), None, d("2.0"), d("2.0"), d("2.0"), d("24.0"), d("936.0")),
+        "Bookings confirmed": (3, 0, 1, 1, 1, 1, 1),
     }
+    assert [s.label for s in section.chart.drawn] == ["Median", "90th percentile"]
+    table = section.chart.table()
+    assert table.columns == ("Lane or notice", "Median", "90th percentile", "Bookings confirmed")
+    assert table.rows[0] == ("Routine", d("24.0"), d("936.0"), 3)
+    assert "how far ahead" in section.definition
     # MR 1: B10 24, B9 936: median 480, rank ceil(1.8) = 2.
     assert breakdown(section) == [
         (MR1, 2, d("480.0"), d("936.0")),
@@ -407,12 +466,18 @@ def test_help(history: History) -> None:
         "90th percentile time to accept": (d("10.0"), d("20.0")),
         "Escalated": (2, 0),  # A2 widened, A3 up to the managers
         "Unanswered": (2, 0),  # A3 expired, A4 ended with nobody
+        # A7 and A8, at Scheldeland: 45 and 30 min from acceptance to the end, 1.25 h (halves
+        # up). Not A1 (in its own cockpit), A9 (Scheldeland's senior), A10 (still helping).
+        "Help given to other hospitals": (2, 0),
+        "Hours of help given": (d("1.3"), d("0.0")),
     }
     assert chart(section) == {
         "Requests": (2, 0, 0, 2),
         "Escalated": (1, 0, 0, 1),
         "Unanswered": (0, 0, 0, 2),
+        "Help given": (0, 2, 0, 0),
     }
+    assert section.definition.count("Help given:") == 1
     assert breakdown(section) == [(MR1, 2, d("7.0"), 1, 0), (MR2, 2, None, 1, 2)]
 
 
@@ -460,10 +525,28 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
     assert (dashboard.scope, dashboard.hospital_id) == ("The WeScan network", None)
     hours = dashboard.section("hours_recovered")
     assert breakdown(hours) == [
-        ("Hôpital Sainte-Claire", d("5.5"), d("16.0"), d("34.4")),
+        ("Hôpital Sainte-Claire", d("5.5"), d("12.0"), d("45.8")),
         ("Hôpital Trois-Rivières", d("0.0"), d("0.0"), None),
-        ("Ziekenhuis Scheldeland", d("0.0"), d("0.0"), None),
+        ("Ziekenhuis Scheldeland", d("3.0"), d("3.0"), d("100.0")),  # P11
     ]
+    # Each hospital's row leads to its dashboard; a hospital's own rows lead nowhere.
+    assert hours.breakdown is not None
+    assert hours.breakdown.links == tuple(
+        f"/hospitals/{pk}/dashboard/"
+        for pk in (history.world.hospital.pk, history.third.pk, history.world.other_hospital.pk)
+    )
+    assert all(
+        section.breakdown is None or section.breakdown.links == ()
+        for section in hospital_dashboard(history).sections
+    )
+    help_ = dashboard.section("help")
+    # Across the network help given is help received: every request once, where it was raised
+    # (A1-A4 at Sainte-Claire, A7-A10 at Scheldeland; before, A6), and no second count.
+    assert headline(help_)["Requests for help"] == (8, 1)
+    assert "Help given to other hospitals" not in headline(help_)
+    assert "Help given" not in chart(help_)
+    assert "the help given is the help received" in help_.definition
+    assert breakdown(help_)[2][:2] == ("Ziekenhuis Scheldeland", 4)
     reciprocity = dashboard.section("reciprocity")
     # H: -10, +4 | +3 -6 -2 = -11. O: +10, -4 | +5 -3 = 8. T: -5 (L6, week of 5 Oct), +6 (L4,
     # week of 19 Oct) = 1. All entries in the
@@ -474,6 +557,11 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
         ("Hôpital Trois-Rivières", d("6.0"), d("5.0"), d("1.0")),
         ("Hôpital Sainte-Claire", d("3.0"), d("8.0"), d("-11.0")),
     ]
+    assert reciprocity.breakdown is not None
+    assert reciprocity.breakdown.links == tuple(
+        f"/hospitals/{pk}/dashboard/"
+        for pk in (history.world.other_hospital.pk, history.third.pk, history.world.hospital.pk)
+    )
     assert chart(reciprocity) == {
         "Hôpital Sainte-Claire": (d("-3.0"), d("-3.0"), d("-9.0"), d("-11.0")),
         "Ziekenhuis Scheldeland": (d("8.0"), d("8.0"), d("8.0"), d("8.0")),
@@ -493,7 +581,7 @@ def test_by_month(history: History) -> None:
     )
     hours = dashboard.section("hours_recovered")
     assert hours.chart.labels == ("Oct 2026",)
-    assert chart(hours) == {"Exam hours": (d("5.5"),), "Posted hours": (d("16.0"),)}
+    assert chart(hours) == {"Exam hours": (d("5.5"),), "Posted hours": (d("12.0"),)}
     assert headline(hours)["Exam hours run through WeScan"] == (d("5.5"), d("4.0"))
     cockpit = dashboard.section("cockpit")
     assert chart(cockpit) == {"Exams run": (2,), "Partial": (1,), "Aborted": (0,), "STOPs": (2,)}
@@ -547,6 +635,6 @@ def test_the_number_of_queries_does_not_grow_with_the_history(
         with CaptureQueriesContext(connection) as captured:
             dashboard_for(hospital=hospital, period=PERIOD, now=NOW)
         counts.append(len(captured))
-    assert counts[0] == counts[1] == (12 if network else 11)
+    assert counts[0] == counts[1] == 12
     with django_assert_num_queries(counts[0]):
         dashboard_for(hospital=hospital, period=PERIOD, now=NOW)

@@ -153,6 +153,7 @@ def test_the_default_period_and_the_figures(world: World) -> None:
     assert hours["breakdown"] == {
         "columns": ["Scanner", "Exam hours", "Posted hours", "Share of posted hours (%)"],
         "rows": [["Campus Nord — MR 1", 2.3, 4.0, 56.3]],
+        "links": [],  # a hospital's scanners lead nowhere
     }
     assert "cockpit itself recorded" in hours["definition"]
     # Nothing to take a median of: null, not 0.
@@ -199,6 +200,20 @@ def test_the_network(world: World) -> None:
         ["Hôpital Sainte-Claire", 2.0, 4.0, 50.0],
         ["Ziekenhuis Scheldeland", 0.0, 0.0, None],
     ]
+    # Each hospital's row leads to its dashboard.
+    assert hours["breakdown"]["links"] == [
+        f"/hospitals/{world.hospital.pk}/dashboard/",
+        f"/hospitals/{world.other_hospital.pk}/dashboard/",
+    ]
+    # Time to fill says how many confirmations each median rests on, a count not drawn.
+    time_to_fill = data["sections"][2]["chart"]
+    assert [(s["label"], s["drawn"]) for s in time_to_fill["series"]] == [
+        ("Median", True),
+        ("90th percentile", True),
+        ("Bookings confirmed", False),
+    ]
+    assert time_to_fill["table"]["columns"][-1] == "Bookings confirmed"
+    assert time_to_fill["table"]["rows"][0] == ["Routine", 24.0, 24.0, 1]
 
 
 @pytest.mark.parametrize(
@@ -208,10 +223,21 @@ def test_the_network(world: World) -> None:
         ("end=2026-01-01&start=2026-02-01", "'end' must not be before 'start'."),
         ("start=2020-01-01&end=2026-01-01", "The period may cover at most 731 days (two years)."),
         ("granularity=year", "'granularity' must be week or month, not 'year'."),
+        # The same rule as the page and the CSV: only YYYY-MM-DD, the length bounded first, and
+        # nothing unprintable said back.
+        ("start=2026-W40-1", "'start' must be a date as YYYY-MM-DD, not '2026-W40-1'."),
+        ("start=" + "9" * 10_000, "'start' must be a date as YYYY-MM-DD, not 10000 characters."),
+        (
+            "start=2026-01-0%00",
+            "'start' must be a date as YYYY-MM-DD, not a text with control characters.",
+        ),
     ],
 )
 def test_a_bad_period_is_a_400_that_says_why(world: World, query: str, message: str) -> None:
     for url in (hospital_url(world), "/api/v1/metrics/"):
-        error = _error(api_as(world.admin).get(f"{url}?{query}"), 400)
+        response = api_as(world.admin).get(f"{url}?{query}")
+        error = _error(response, 400)
         assert error["code"] == "invalid"
         assert error["message"] == message
+        assert b"\\u0000" not in response.content
+        assert b"\x00" not in response.content

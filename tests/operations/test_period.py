@@ -70,10 +70,44 @@ def test_two_years_at_most() -> None:
             "end",
         ),
         ({"granularity": "day"}, "'granularity' must be week or month, not 'day'.", "granularity"),
+        # Only exactly YYYY-MM-DD: not an ISO week date, nor the basic format.
         (
-            {"start": "x" * 5000},
-            "'start' must be a date as YYYY-MM-DD, not '" + "x" * 20 + "'.",
+            {"start": "2026-W40-1"},
+            "'start' must be a date as YYYY-MM-DD, not '2026-W40-1'.",
             "start",
+        ),
+        ({"end": "20261005"}, "'end' must be a date as YYYY-MM-DD, not '20261005'.", "end"),
+        (
+            {"end": "２０２６-10-05"},
+            "'end' must be a date as YYYY-MM-DD, not '２０２６-10-05'.",
+            "end",
+        ),
+        # Too long: refused before anything else, without repeating it.
+        (
+            {"start": "x" * 10_000},
+            "'start' must be a date as YYYY-MM-DD, not 10000 characters.",
+            "start",
+        ),
+        (
+            {"start": "2026-10-05", "end": " 2026-10-05"},
+            "'end' must be a date as YYYY-MM-DD, not 11 characters.",
+            "end",
+        ),
+        (
+            {"granularity": "w" * 11},
+            "'granularity' must be week or month, not 11 characters.",
+            "granularity",
+        ),
+        # A control character is never repeated.
+        (
+            {"start": "2026-10-0\x00"},
+            "'start' must be a date as YYYY-MM-DD, not a text with control characters.",
+            "start",
+        ),
+        (
+            {"granularity": "week\x1b[2J"},
+            "'granularity' must be week or month, not a text with control characters.",
+            "granularity",
         ),
     ],
 )
@@ -82,6 +116,16 @@ def test_refusals_say_what_is_wrong(params: dict[str, str], message: str, field:
     assert error.status == 400
     assert error.message == message
     assert list(error.fields) == [field]
+
+
+def test_a_long_value_is_refused_before_it_is_read() -> None:
+    # Even where the other parameter alone would already be wrong: the length is checked first,
+    # so the page, the CSV and the API all give this one message.
+    error = refusal(start="2026-13-01" + " " * 9_990, granularity="week")
+    assert error.message == "'start' must be a date as YYYY-MM-DD, not 10000 characters."
+    assert error.fields == {"start": ["A date as YYYY-MM-DD."]}
+    # Blank within the bound is absent, as before.
+    assert period(start=" " * 10, granularity=" ") == period()
 
 
 def test_the_previous_period_and_buckets_cross_a_dst_change() -> None:
