@@ -18,6 +18,7 @@ Every label is escaped. A chart with nothing to draw says so instead of drawing 
 import math
 import textwrap
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from django.utils.html import escape
@@ -74,9 +75,9 @@ def _number(cell: Cell) -> float | None:
 
 
 def is_empty(chart: Chart) -> bool:
-    """Nothing to draw: no labels, or not one number among the series."""
+    """Nothing to draw: no labels, or not one number among the series drawn."""
     return not chart.labels or all(
-        _number(value) is None for series in chart.series for value in series.values
+        _number(value) is None for series in chart.drawn for value in series.values
     )
 
 
@@ -113,6 +114,9 @@ def _describe(chart: Chart, title: str) -> str:
 
 def chart_svg(chart: Chart, *, title: str) -> SafeString:
     """The chart as an inline SVG (or its empty state): safe to put in a page as it is."""
+    # Only the series drawn (the counts they rest on are the table's): they come first, so a
+    # mark's column is the table's.
+    chart = replace(chart, series=chart.drawn)
     label = _describe(chart, title)
     if is_empty(chart):
         # Every text in it escaped above.

@@ -34,6 +34,7 @@ from operations import charts
 from operations.coverage import DEFINITION as COVERAGE_DEFINITION
 from operations.coverage import coverage_ahead
 from operations.dashboard import (
+    MAX_PARAMETER_LENGTH,
     access_dashboard,
     access_network_dashboard,
     dashboard_for,
@@ -73,20 +74,38 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- The period ---------------------------------------------------------------------------------
 
 
+def _refusals(name: str, expected: str) -> dict[str, str]:
+    """A value too long or holding a NUL, told in the words `period_from` (the CSV, the API)
+    uses: '<name>' must be <what it may be>, not <what was sent>."""
+    return {
+        "max_length": f"'{name}' must be {expected}, not %(show_value)d characters.",
+        "null_characters_not_allowed": (
+            f"'{name}' must be {expected}, not a text with control characters."
+        ),
+    }
+
+
 class PeriodForm(forms.Form):
     """What the person typed, bounded; `operations.dashboard.period_from` decides what it means."""
 
     start = forms.CharField(
-        required=False, max_length=10, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        max_length=MAX_PARAMETER_LENGTH,
+        error_messages=_refusals("start", "a date as YYYY-MM-DD"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     end = forms.CharField(
-        required=False, max_length=10, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        max_length=MAX_PARAMETER_LENGTH,
+        error_messages=_refusals("end", "a date as YYYY-MM-DD"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     # Text, not a choice: `period_from` tells what a granularity may be, in the same words as
     # the API.
     granularity = forms.CharField(
         required=False,
-        max_length=10,
+        max_length=MAX_PARAMETER_LENGTH,
+        error_messages=_refusals("granularity", "week or month"),
         label="Per",
         widget=forms.Select(choices=[(value, value) for value in GRANULARITIES]),
     )
@@ -163,6 +182,7 @@ class ShownTable:
     columns: list[str]
     rows: list[list[str]]
     csv_url: str
+    drawn: int = 0  # a chart's table: its columns 1..drawn are drawn (the rest, counts, are not)
     title: str = ""  # what a row is: "Per scanner", "Per counterpart"
     links: list[str] | None = None  # per row: where its first cell leads (another dashboard)
 
@@ -207,14 +227,22 @@ def _headline(value: Value) -> Headline:
     )
 
 
-def _shown_table(table: Table, csv_url: str, unit: str = "") -> ShownTable:
-    columns = list(table.columns)
-    if unit:  # a chart's table: every column but the first holds values in the chart's unit
-        columns = [columns[0], *(f"{name} ({unit})" for name in columns[1:])]
+def _with_units(columns: tuple[str, ...], unit: str, drawn: int) -> list[str]:
+    """A chart's table's column names: the drawn values' in the chart's unit, the counts they
+    rest on as they are."""
+    return [
+        f"{name} ({unit})" if unit and 0 < index <= drawn else name
+        for index, name in enumerate(columns)
+    ]
+
+
+def _shown_table(table: Table, csv_url: str, chart: Chart | None = None) -> ShownTable:
+    drawn = len(chart.drawn) if chart is not None else 0
     return ShownTable(
-        columns=columns,
+        columns=_with_units(table.columns, chart.unit if chart else "", drawn),
         rows=[[charts.cell_text(cell) for cell in row] for row in table.rows],
         csv_url=csv_url,
+        drawn=drawn,
     )
 
 
@@ -251,39 +279,27 @@ def with_partial_buckets(chart: Chart, period: Period) -> Chart:
     return replace(chart, labels=tuple(labels))
 
 
-def _breakdown_links(table: Table, query: str, network: bool) -> list[str] | None:
-    """On the network's dashboard, each hospital's row leads to that hospital's dashboard for
-    the same period. The rows are named by hospital (names are unique): one query."""
-    given = getattr(table, "links", None)  # the figures may carry them (operations.figures)
-    if given is not None:
-        return [f"{link}?{query}" if link else "" for link in given]
-    if not network or not table.columns or table.columns[0] != "Hospital":
+def _breakdown_links(table: Table, query: str) -> list[str] | None:
+    """Where each breakdown row leads, for the same period: the figures say (on the network's
+    dashboard, each hospital's row leads to that hospital's dashboard)."""
+    if not table.links:
         return None
-    names = [row[0] for row in table.rows if isinstance(row[0], str)]
-    ids = dict(Hospital.objects.filter(name__in=names).values_list("name", "pk"))
-    return [
-        f"{reverse('hospital_dashboard', args=[ids[row[0]]])}?{query}"
-        if isinstance(row[0], str) and row[0] in ids
-        else ""
-        for row in table.rows
-    ]
+    return [f"{link}?{query}" if link else "" for link in table.links]
 
 
-def _shown(
-    section: Section, csv_url: str, query: str, period: Period, network: bool
-) -> ShownSection:
+def _shown(section: Section, csv_url: str, query: str, period: Period) -> ShownSection:
     chart = with_partial_buckets(section.chart, period)
     breakdown = None
     if section.breakdown is not None:
         breakdown = _shown_table(section.breakdown, f"{csv_url}?{query}&table=breakdown")
         breakdown.title = breakdown_title(section.breakdown)
-        breakdown.links = _breakdown_links(section.breakdown, query, network)
+        breakdown.links = _breakdown_links(section.breakdown, query)
     return ShownSection(
         section=section,
         headline=[_headline(value) for value in section.headline],
         svg=charts.chart_svg(chart, title=section.title),
         empty=charts.is_empty(chart),
-        chart_table=_shown_table(chart.table(), f"{csv_url}?{query}", chart.unit),
+        chart_table=_shown_table(chart.table(), f"{csv_url}?{query}", chart),
         breakdown=breakdown,
     )
 
@@ -312,7 +328,7 @@ def _dashboard_page(
         period_text=period_text(dashboard.period),
         previous_text=period_text(dashboard.previous),
         sections=[
-            _shown(section, csv_url_of(section.key), query, dashboard.period, hospital is None)
+            _shown(section, csv_url_of(section.key), query, dashboard.period)
             for section in dashboard.sections
         ],
     )
@@ -363,12 +379,13 @@ def _csv_text(cell: Cell) -> str:
     return text
 
 
-def table_csv(table: Table, *, unit: str = "") -> str:
+def table_csv(table: Table, *, chart: Chart | None = None) -> str:
+    """The table as the page shows it (a chart's: the drawn values' columns in its unit)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    columns = list(table.columns)
-    if unit:
-        columns = [columns[0], *(f"{name} ({unit})" for name in columns[1:])]
+    columns = _with_units(
+        table.columns, chart.unit if chart else "", len(chart.drawn) if chart else 0
+    )
     writer.writerow([_csv_text(name) for name in columns])
     for row in table.rows:
         writer.writerow([_csv_text(cell) for cell in row])
@@ -387,7 +404,7 @@ def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpR
         content = table_csv(section.breakdown)
     elif which == "chart":
         chart = with_partial_buckets(section.chart, dashboard.period)
-        content = table_csv(chart.table(), unit=chart.unit)
+        content = table_csv(chart.table(), chart=chart)
     else:
         raise ValidationFailed("The table is `chart` (the default) or `breakdown`.")
     period = dashboard.period

@@ -270,11 +270,28 @@ def test_a_bad_period_is_told_and_nothing_typed_is_lost(
     assert 'id="coverage"' in html  # the weeks ahead do not depend on it
 
 
-def test_an_overlong_value_is_refused_with_the_form(world: World, figures: list) -> None:
+@pytest.mark.parametrize("value", ["2" * 5000, "2026-09-01\x00"])
+def test_an_overlong_value_is_refused_with_the_form(
+    world: World, figures: list, value: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        period_from({"start": value}, time_zone="Europe/Brussels", today=NOW.date())
     url = reverse("hospital_dashboard", args=[world.hospital.pk])
-    response = client_for(world.manager).get(url, {"start": "2" * 5000})
+    response = client_for(world.manager).get(url, {"start": value})
     assert response.status_code == 400
-    assert "at most 10 characters" in response.content.decode()
+    # In the same words as the CSV and the API, and the value not repeated.
+    html = unescape(response.content.decode())
+    assert refused.value.message in html
+    assert "\x00" not in html
+    typed = re.search(r'name="start" value="([^"]*)"', html)
+    assert typed is not None
+    assert len(typed.group(1)) <= views.ECHOED  # written back cut short
+    download = client_for(world.manager).get(
+        reverse("hospital_dashboard_csv", args=[world.hospital.pk, "hours_recovered"]),
+        {"start": value},
+    )
+    assert download.status_code == 400
+    assert refused.value.message in unescape(download.content.decode())
 
 
 def csv_rows(response: Any) -> list[list[str]]:
@@ -584,6 +601,15 @@ def whole_period(hospital: Hospital | None, period: Period) -> Dashboard:
         breakdown=Table(
             columns=("Hospital" if hospital is None else "Counterpart", "Hours given"),
             rows=tuple((name, 1) for name in names),
+            # As the figures give them: the network's rows lead to each hospital's dashboard.
+            links=tuple(
+                reverse("hospital_dashboard", args=[found.pk])
+                if (found := Hospital.objects.filter(name=name).first())
+                else None
+                for name in names
+            )
+            if hospital is None
+            else (),
         ),
     )
     return Dashboard(
@@ -669,7 +695,7 @@ def test_the_network_leads_to_each_hospitals_dashboard_for_the_same_period(
     assert link in breakdown
     other = reverse("hospital_dashboard", args=[world.other_hospital.pk])
     assert f'href="{other}?{query}"' not in breakdown  # not in this table: no link invented
-    assert "<td>Gone Hospital</td>" in breakdown  # a name no hospital has: no link
+    assert "<td>Gone Hospital</td>" in breakdown  # a row without a link
     # The link opens that hospital's dashboard for the period.
     opened = unescape(page_of(client_for(world.admin), unescape(link[6:-1])))
     assert "Dashboard · Hôpital Sainte-Claire" in opened
@@ -713,3 +739,32 @@ def test_control_characters_are_never_written_back(world: World, figures: list) 
     assert "\x00" not in html
     assert "\x1b" not in html
     assert 'name="start" value="2026-09-01"' in html  # the rest, to correct
+
+
+def test_a_count_the_values_rest_on_is_tabled_not_drawn(world: World, monkeypatch: Any) -> None:
+    period = Period(date(2026, 9, 7), date(2026, 11, 29), "week", "Europe/Brussels")
+    chart = Chart(
+        kind="bar",
+        unit="h",
+        axis="Lane",
+        labels=("Urgent", "Planned"),
+        series=(Series("Median", (Decimal("2.5"), 30)), Series("Bookings", (3, 12), drawn=False)),
+    )
+    section = Section("time_to_fill", "Time to fill", "Publish to confirmed.", (), chart, None)
+    dashboard = Dashboard("H", world.hospital.pk, period, period.previous(), (section,))
+    monkeypatch.setattr(views, "dashboard_for", lambda **kwargs: dashboard)
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+    html = page_of(client_for(world.manager), url)
+    html = figure_html(html, "time_to_fill")
+    assert titled(html) == {("0", "1"): "2.5", ("1", "1"): "30"}  # the counts not drawn
+    assert tabled(html) == {("0", "1"): "2.5", ("1", "1"): "30"}
+    assert '<th scope="col">Median (h)</th><th scope="col">Bookings</th>' in html
+    assert re.findall(r'<td class="count">(\d+)</td>', html) == ["3", "12"]
+    download = client_for(world.manager).get(
+        reverse("hospital_dashboard_csv", args=[world.hospital.pk, "time_to_fill"])
+    )
+    assert csv_rows(download) == [
+        ["Lane", "Median (h)", "Bookings"],
+        ["Urgent", "2.5", "3"],
+        ["Planned", "30", "12"],
+    ]
