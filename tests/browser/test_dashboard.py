@@ -51,7 +51,7 @@ figure => {
     marks: marks.length,
     titled,
     overlaps,
-    tabled: cells(figure.querySelectorAll('table.chart-table td')),
+    tabled: cells(figure.querySelectorAll('table.chart-table td[data-col]')),
     box: figure.querySelector('svg.chart').getBoundingClientRect().height,
     svgWidth: figure.querySelector('svg.chart').getBoundingClientRect().width,
     boxWidth: figure.querySelector('.chart-box').clientWidth,
