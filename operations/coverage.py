@@ -28,9 +28,10 @@ DAYS_AHEAD = 28
 State = Literal["staffed", "pending", "short"]
 STATES: tuple[State, ...] = ("staffed", "pending", "short")
 DEFINITION = (
-    "Published sessions from today over the next four weeks, per scanner and day (site time). "
-    "Staffed: a technologist has confirmed. Pending: only invitations or applications so far. "
-    "Short: open, with nobody invited or applying. Hours are the sessions' posted length."
+    "The published sessions from today to four weeks ahead, per scanner and day (on the site's "
+    "clock). Staffed: a technologist has confirmed. Pending: only invitations or applications "
+    "so far. Short: still open, with nobody invited or applying. Hours: the sessions' posted "
+    "length."
 )
 
 # Most urgent first.

@@ -70,88 +70,110 @@ from scheduling.models import (
 )
 
 # --- Definitions (shown beside each figure) ---------------------------------------------------
+# Written for a hospital's director: whole sentences, no internal words (posting, bucket, scope).
 
 PUBLISHED_SESSIONS = (
-    "A published session is a posting that was published (it has a publication time) and is "
-    "neither a draft nor cancelled by the hospital; it counts in the bucket its session starts in."
+    "Published sessions are the sessions offered on WeScan: drafts, and sessions the hospital "
+    "cancelled, are left out. Each counts in the week or month it starts in."
 )
 
 HOURS_RECOVERED = (
-    "Exam hours run through WeScan cockpits: for every cockpit whose exam started and ended, the "
-    "time from its first sequence to its close, as the cockpit itself recorded them (not the "
-    "booked hours), counted in the bucket the exam started in. Posted hours are the lengths of "
-    "the published sessions on the same scanners that started before now ("
+    "Exam hours: the time exams ran through WeScan cockpits, from each cockpit's first sequence "
+    "to its close, as the cockpit itself recorded it (not the hours booked). Only exams that "
+    "both started and ended count, in the week or month they started. Posted hours: the length "
+    "of the published sessions on the same scanners that have already started; later sessions "
+    "are left out, since no exam can have run in them yet. "
     + PUBLISHED_SESSIONS
-    + "). Later sessions are left out, since their exams cannot have run yet. The share is exam "
-    "hours over posted hours."
+    + " Share of posted hours: exam hours divided by posted hours."
 )
 
 FILL_RATE = (
-    "Of the published sessions that started in the period and before now (later ones may still "
-    "be filled), the share that were staffed: a technologist's booking on them was confirmed "
-    "(confirmed, in progress, completed) or ended as a no-show (the session was filled; who did "
-    "not come is under Reliability). By sessions (staffed over published) and by hours (staffed "
-    "hours over published hours), for every lane and per urgency lane. " + PUBLISHED_SESSIONS
+    "Of the published sessions that started in the period, up to now, the share that were "
+    "staffed; later sessions are left out, since they can still be filled. A session is staffed "
+    "when a technologist's booking on it was confirmed (whether the work is still to come, "
+    "under way or done), or ended as a no-show: the session was filled, and who did not come is "
+    "counted under Reliability. By sessions (staffed sessions divided by published sessions) "
+    "and by hours (the hours of staffed sessions divided by the hours of published sessions), "
+    "for all urgency lanes together and for each lane. " + PUBLISHED_SESSIONS
 )
 
 TIME_TO_FILL = (
-    "For every booking confirmed in the period, the time from its posting's publication to the "
-    "confirmation, in hours: the median (half were filled faster) and the 90th percentile (the "
-    "nearest-rank value nine in ten were filled within). Per urgency lane, and by how far ahead "
-    "of the session it was posted (publication to session start): under 24 h, 1-7 days, "
-    "1-4 weeks, over 4 weeks. A posting filled again after a cancellation counts once per "
-    "confirmation. Empty when nothing was confirmed."
+    "How long sessions waited for a technologist: for every booking confirmed in the period, the "
+    "hours from the session's publication to the confirmation. Median: half were filled faster. "
+    "90th percentile: nine in ten were filled within this time. The chart and its table show "
+    "each urgency lane (routine, priority, urgent), then each notice: how far ahead of the "
+    "session it was published (under 24 hours, 1 to 7 days, 1 to 4 weeks, or over 4 weeks "
+    "before it started). Bookings confirmed: how many confirmations each row rests on; a "
+    "session filled again after a cancellation counts once per confirmation. Empty when nothing "
+    "was confirmed."
 )
 
 RELIABILITY = (
-    "Bookings on the scope's sessions that start in the period: late cancellations (a confirmed "
-    "booking cancelled under 24 h before its start) by the hospital and by the technologist, and "
-    "no-shows: the hospital's (the technologist came and the site was not there to scan) and the "
-    "technologist's (recorded by the hospital). Facts counted, never a score."
+    "Facts, never a score, about the bookings on sessions that start in the period. Late "
+    "cancellations: a confirmed booking cancelled less than 24 hours before the session starts, "
+    "by the hospital or by the technologist. No-shows of the hospital: the technologist came, "
+    "but the site was not ready to scan. No-shows of the technologist: the technologist did not "
+    "come, as the hospital recorded it."
 )
 
-HELP_REQUESTS = (
-    "Requests for help raised in the cockpits of the scope's sessions, in the bucket they were "
-    "raised in. Time to accept: from the request to a senior's acceptance, in minutes (median "
-    "and nearest-rank 90th percentile of the accepted ones). Escalated: the request was widened "
-    "beyond the on-call seniors (to experienced technologists, then managers). Unanswered: it "
-    "closed unanswered, or ended without any senior accepting it; requests still waiting are in "
-    "neither."
+_HELP_REQUESTS = (
+    " counted in the week or month they were raised. Time to accept: the minutes from a request "
+    "to a senior's acceptance (the median and the 90th percentile of the requests accepted). "
+    "Escalated: no on-call senior accepted in time, so the request was widened to experienced "
+    "technologists (and, later still, the managers were alerted). Unanswered: the request "
+    "expired, or ended with nobody accepting it. Requests still waiting count in neither."
 )
 
 HELP = (
-    HELP_REQUESTS + " Help given: the requests from other hospitals' cockpits that this "
-    "hospital's seniors accepted, counted when the help ended, and its hours, from acceptance "
-    "to the end of the help, as the reciprocity ledger credits them. The per-scanner table "
-    "counts the requests raised on each scanner: help given is on other hospitals' scanners."
+    "Requests for help raised in this hospital's cockpits," + _HELP_REQUESTS + " Help given: "
+    "the requests from other hospitals' cockpits that this hospital's seniors accepted, counted "
+    "in the week or month the help ended, and their hours, from acceptance to the end of the "
+    "help, as the reciprocity ledger credits them. The table per scanner counts only the "
+    "requests raised on this hospital's own scanners."
 )
 
 NETWORK_HELP = (
-    HELP_REQUESTS + " Across the network, the help given is the help received: each request "
-    "is counted once, in the cockpit it was raised in."
+    "Requests for help raised in every hospital's cockpits," + _HELP_REQUESTS + " Across the "
+    "network, the help given is the help received: each request is counted once, where it was "
+    "raised."
 )
 
 COCKPIT = (
-    "Exams run in the scope's cockpits, counted when they ended, as the exam record says: all of "
-    "them, the partial ones (some sequences not done) and the aborted ones. STOPs: every time "
-    "someone pressed STOP in those cockpits (usually the local staff beside the patient)."
+    "Exams run through the cockpits, counted when they ended, as each exam record says: all "
+    "exams, the partial ones (some sequences not done) and the aborted ones. STOPs: how many "
+    "times someone pressed STOP in those cockpits, usually the local staff beside the patient."
+)
+
+_LEDGER_KINDS = (
+    "The ledger records four kinds of entries: hours worked (a completed booking, from the "
+    "cockpit's record of its start and end); a senior's help (from acceptance to the end of the "
+    "help); and a hospital's late cancellation or no-show, for which it owes the booked hours "
+    "although nobody worked them. Each entry counts when the work or the help ended, or when "
+    "the booking was cancelled or recorded as a no-show."
 )
 
 RECIPROCITY = (
-    "The reciprocity ledger: hours given (this hospital's people worked for the counterpart, or "
-    "a senior of it assisted) minus hours received, all entries since the first. A positive "
-    "balance means the counterpart owes this hospital hours. The chart is the running balance "
-    "with each of the largest counterparts at the end of each bucket (the rest as 'Others'); the "
-    "table the hours given and received in the period and the balance at its end. Entries count "
-    "when the work ended or the booking was cancelled."
+    "The reciprocity ledger between this hospital and each counterpart (another hospital or an "
+    "independent technologist), all entries since the first. "
+    + _LEDGER_KINDS
+    + " Hours given are the entries in this hospital's favour; hours received, those in the "
+    "counterpart's favour, including the booked hours of this hospital's own late "
+    "cancellations and no-shows. Balance: hours given minus hours received; above zero, the "
+    "counterpart owes this hospital hours. The chart shows the running balance at the end of "
+    "each week or month, for all counterparts and for each of the largest (the rest together "
+    "as 'Others'); the table shows the hours given and received in the period, and the balance "
+    "at its end."
 )
 
 NETWORK_RECIPROCITY = (
-    "The reciprocity ledger, per hospital: hours it gave other hospitals minus hours it received "
-    "(from hospitals or independent technologists), all entries since the first. The chart is "
-    "the running balance of the hospitals furthest from even at the end of each bucket (the rest "
-    "as 'Others'); the table every hospital's hours given and received in the period and its "
-    "balance at the end. Hours exchanged: all hours the ledger recorded in the period."
+    "The reciprocity ledger, per hospital, all entries since the first: the hours it gave other "
+    "hospitals minus the hours it received from hospitals or independent technologists. "
+    + _LEDGER_KINDS
+    + " A hospital's own late cancellations and no-shows count in its hours received. The chart "
+    "shows the running balance, at the end of each week or month, of the hospitals furthest "
+    "from even (the rest together as 'Others'); the table shows every hospital's hours given "
+    "and received in the period, and its balance at the end. Hours exchanged: all the hours "
+    "the ledger recorded in the period."
 )
 
 # The lanes, in the order they are shown.

@@ -67,6 +67,7 @@ from marketplace.models import (
     SessionPosting,
     Urgency,
 )
+from operations import coverage
 from operations.dashboard import dashboard_for
 from operations.figures import Dashboard, Period, Section
 from scheduling.models import Booking, BookingStatus, LedgerEntry, LedgerKind
@@ -546,6 +547,7 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
     assert "Help given to other hospitals" not in headline(help_)
     assert "Help given" not in chart(help_)
     assert "the help given is the help received" in help_.definition
+    assert "Help given:" not in help_.definition
     assert breakdown(help_)[2][:2] == ("Ziekenhuis Scheldeland", 4)
     reciprocity = dashboard.section("reciprocity")
     # H: -10, +4 | +3 -6 -2 = -11. O: +10, -4 | +5 -3 = 8. T: -5 (L6, week of 5 Oct), +6 (L4,
@@ -567,6 +569,34 @@ def test_the_network_is_broken_down_per_hospital(history: History) -> None:
         "Ziekenhuis Scheldeland": (d("8.0"), d("8.0"), d("8.0"), d("8.0")),
         "Hôpital Trois-Rivières": (d("-5.0"), d("-5.0"), d("1.0"), d("1.0")),
     }
+
+
+def test_every_definition_reads_as_plain_sentences(history: History) -> None:
+    """A hospital's director reads them: whole sentences, no stray punctuation ("...starts
+    in.)."), none of the code's own words."""
+    network = dashboard_for(hospital=None, period=PERIOD, now=NOW)
+    texts = {s.definition for s in (*hospital_dashboard(history).sections, *network.sections)}
+    assert len(texts) == 9  # help and reciprocity say it their own way for the network
+    for text in (*texts, coverage.DEFINITION):
+        assert text.endswith("."), text
+        for awkward in (".)", "..", "  ", " .", " ,", ";.", ":.", ",."):
+            assert awkward not in text, (awkward, text)
+        assert text.count("(") == text.count(")"), text
+        for word in ("bucket", "scope", "posting", "nearest-rank"):
+            assert word not in text.lower(), (word, text)
+        for sentence in text.split(". "):
+            assert sentence[0].isupper() or sentence[0].isdigit(), (sentence, text)
+
+
+def test_reciprocity_names_what_the_ledger_counts(history: History) -> None:
+    # A hospital's own no-shows and late cancellations count in its hours received: it says so.
+    for hospital in (history.world.hospital, None):
+        dashboard = dashboard_for(hospital=hospital, period=PERIOD, now=NOW)
+        text = dashboard.section("reciprocity").definition
+        for kind in ("hours worked", "a senior's help", "late cancellation", "no-show"):
+            assert kind in text
+        assert "late cancellations and no-shows" in text
+        assert "hours received" in text
 
 
 # --- Granularity, emptiness, size ---------------------------------------------------------------
