@@ -8,8 +8,9 @@ the CSV of each table. A hospital's page opens with its coverage of the weeks ah
 
 import csv
 import io
-from dataclasses import dataclass
-from datetime import date
+from calendar import monthrange
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,26 +34,39 @@ from operations import charts
 from operations.coverage import DEFINITION as COVERAGE_DEFINITION
 from operations.coverage import coverage_ahead
 from operations.dashboard import (
+    MAX_PARAMETER_LENGTH,
     access_dashboard,
     access_network_dashboard,
     dashboard_for,
     period_from,
 )
-from operations.figures import GRANULARITIES, Cell, Dashboard, Period, Section, Table, Value
+from operations.figures import (
+    GRANULARITIES,
+    Cell,
+    Chart,
+    Dashboard,
+    Period,
+    Section,
+    Table,
+    Value,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "core/landing.html")
+    managed = access.hospitals_managed_by(request.user)
     return render(
         request,
         "operations/home.html",
         {
             "hospitals": selectors.hospital_list(user=request.user),
             "invitations": selectors.invitations_addressed_to(user=request.user),
-            "dashboards": access.hospitals_managed_by(request.user).order_by("name")[:20]
-            if not request.user.is_staff
-            else [],
+            "dashboards": managed.order_by("name")[:20] if not request.user.is_staff else [],
+            # Whose tile offers its dashboard: every hospital's for staff, managers' own.
+            "dashboard_ids": (
+                None if request.user.is_staff else set(managed.values_list("pk", flat=True))
+            ),
         },
     )
 
@@ -60,28 +74,47 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- The period ---------------------------------------------------------------------------------
 
 
+def _refusals(name: str, expected: str) -> dict[str, str]:
+    """A value too long or holding a NUL, told in the words `period_from` (the CSV, the API)
+    uses: '<name>' must be <what it may be>, not <what was sent>."""
+    return {
+        "max_length": f"'{name}' must be {expected}, not %(show_value)d characters.",
+        "null_characters_not_allowed": (
+            f"'{name}' must be {expected}, not a text with control characters."
+        ),
+    }
+
+
 class PeriodForm(forms.Form):
     """What the person typed, bounded; `operations.dashboard.period_from` decides what it means."""
 
     start = forms.CharField(
-        required=False, max_length=10, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        max_length=MAX_PARAMETER_LENGTH,
+        error_messages=_refusals("start", "a date as YYYY-MM-DD"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     end = forms.CharField(
-        required=False, max_length=10, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        max_length=MAX_PARAMETER_LENGTH,
+        error_messages=_refusals("end", "a date as YYYY-MM-DD"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     # Text, not a choice: `period_from` tells what a granularity may be, in the same words as
     # the API.
     granularity = forms.CharField(
         required=False,
-        max_length=10,
+        max_length=MAX_PARAMETER_LENGTH,
+        error_messages=_refusals("granularity", "week or month"),
         label="Per",
         widget=forms.Select(choices=[(value, value) for value in GRANULARITIES]),
     )
 
 
 def _period(request: HttpRequest, time_zone: str, today: date) -> tuple[PeriodForm, Period | None]:
-    """The form as typed, and the period it names (None, with the form's errors, when it names
-    none)."""
+    """The form, and the period it names (None, with the form's errors, when it names none).
+    A period named shows in the form as used (the default one too, so From and To say what the
+    page shows); a bad one as typed, without its control characters."""
     form = PeriodForm(request.GET)
     if not form.is_valid():
         _as_typed(form)
@@ -96,12 +129,26 @@ def _period(request: HttpRequest, time_zone: str, today: date) -> tuple[PeriodFo
         form.add_error(None, error.message)  # the whole sentence, above the fields
         _as_typed(form)
         return form, None
-    return form, period
+    used = PeriodForm(
+        {"start": str(period.start), "end": str(period.end), "granularity": period.granularity}
+    )
+    used.is_valid()
+    return used, period
+
+
+# What of a bad value is written back into its field: enough to see what to correct.
+ECHOED = 40
 
 
 def _as_typed(form: PeriodForm) -> None:
-    """A date field in error is shown as text: a date picker would blank what it cannot read,
-    and the person could not see what to correct."""
+    """The values are shown as typed, less control characters (a NUL) and cut short; a date
+    field in error is shown as text: a date picker would blank what it cannot read, and the
+    person could not see what to correct. Called once the form is checked: what it shows
+    changes, not what it refused."""
+    form.data = {
+        name: "".join(c for c in str(form.data.get(name, "")) if c.isprintable())[:ECHOED]
+        for name in form.fields
+    }
     for name in ("start", "end"):
         if name in form.errors:
             form.fields[name].widget.input_type = "text"
@@ -135,6 +182,14 @@ class ShownTable:
     columns: list[str]
     rows: list[list[str]]
     csv_url: str
+    drawn: int = 0  # a chart's table: its columns 1..drawn are drawn (the rest, counts, are not)
+    title: str = ""  # what a row is: "Per scanner", "Per counterpart"
+    links: list[str] | None = None  # per row: where its first cell leads (another dashboard)
+
+    def linked_rows(self) -> list[tuple[list[str], str]]:
+        """Each row with where its first cell leads ('' for nowhere)."""
+        links = self.links or []
+        return [(row, links[n] if n < len(links) else "") for n, row in enumerate(self.rows)]
 
 
 @dataclass
@@ -143,7 +198,6 @@ class ShownSection:
     headline: list[Headline]
     svg: SafeString
     empty: bool
-    wide: bool  # a drawing wider than the usual: the table goes under it
     chart_table: ShownTable
     breakdown: ShownTable | None
 
@@ -173,31 +227,80 @@ def _headline(value: Value) -> Headline:
     )
 
 
-def _shown_table(table: Table, csv_url: str, unit: str = "") -> ShownTable:
-    columns = list(table.columns)
-    if unit:  # a chart's table: every column but the first holds values in the chart's unit
-        columns = [columns[0], *(f"{name} ({unit})" for name in columns[1:])]
+def _with_units(columns: tuple[str, ...], unit: str, drawn: int) -> list[str]:
+    """A chart's table's column names: the drawn values' in the chart's unit, the counts they
+    rest on as they are."""
+    return [
+        f"{name} ({unit})" if unit and 0 < index <= drawn else name
+        for index, name in enumerate(columns)
+    ]
+
+
+def _shown_table(table: Table, csv_url: str, chart: Chart | None = None) -> ShownTable:
+    drawn = len(chart.drawn) if chart is not None else 0
     return ShownTable(
-        columns=columns,
+        columns=_with_units(table.columns, chart.unit if chart else "", drawn),
         rows=[[charts.cell_text(cell) for cell in row] for row in table.rows],
         csv_url=csv_url,
+        drawn=drawn,
     )
 
 
-def _shown(section: Section, csv_url: str, query: str) -> ShownSection:
-    chart = section.chart
+def breakdown_title(table: Table) -> str:
+    """What the breakdown's rows are, from its first column: 'Per scanner', 'Per counterpart'."""
+    return f"Per {table.columns[0].lower()}" if table.columns else "Breakdown"
+
+
+def _day_month(day: date) -> str:
+    return f"{day.day} {day:%b}"
+
+
+def with_partial_buckets(chart: Chart, period: Period) -> Chart:
+    """A time chart whose first or last bucket the period covers only in part says so in its
+    label: 'Week of 7 Sep 2026 (from 11 Sep)', 'Week of 30 Nov 2026 (to 3 Dec)'. Any other
+    chart as it is."""
+    buckets = period.buckets()
+    if not buckets or chart.labels != tuple(period.bucket_label(b) for b in buckets):
+        return chart
+    labels = list(chart.labels)
+    last_day = (
+        buckets[-1] + timedelta(days=6)
+        if period.granularity == "week"
+        else buckets[-1].replace(day=monthrange(buckets[-1].year, buckets[-1].month)[1])
+    )
+    starts_late, ends_early = period.start > buckets[0], period.end < last_day
+    if len(buckets) == 1 and (starts_late or ends_early):
+        labels[0] += f" ({_day_month(period.start)} to {_day_month(period.end)})"
+    else:
+        if starts_late:
+            labels[0] += f" (from {_day_month(period.start)})"
+        if ends_early:
+            labels[-1] += f" (to {_day_month(period.end)})"
+    return replace(chart, labels=tuple(labels))
+
+
+def _breakdown_links(table: Table, query: str) -> list[str] | None:
+    """Where each breakdown row leads, for the same period: the figures say (on the network's
+    dashboard, each hospital's row leads to that hospital's dashboard)."""
+    if not table.links:
+        return None
+    return [f"{link}?{query}" if link else "" for link in table.links]
+
+
+def _shown(section: Section, csv_url: str, query: str, period: Period) -> ShownSection:
+    chart = with_partial_buckets(section.chart, period)
+    breakdown = None
+    if section.breakdown is not None:
+        breakdown = _shown_table(section.breakdown, f"{csv_url}?{query}&table=breakdown")
+        breakdown.title = breakdown_title(section.breakdown)
+        breakdown.links = _breakdown_links(section.breakdown, query)
     return ShownSection(
         section=section,
         headline=[_headline(value) for value in section.headline],
         svg=charts.chart_svg(chart, title=section.title),
         empty=charts.is_empty(chart),
-        wide=charts.chart_width(chart) > charts.WIDTH,
-        chart_table=_shown_table(chart.table(), f"{csv_url}?{query}", chart.unit),
-        breakdown=(
-            _shown_table(section.breakdown, f"{csv_url}?{query}&table=breakdown")
-            if section.breakdown is not None
-            else None
-        ),
+        chart_table=_shown_table(chart.table(), f"{csv_url}?{query}", chart),
+        breakdown=breakdown,
     )
 
 
@@ -225,7 +328,8 @@ def _dashboard_page(
         period_text=period_text(dashboard.period),
         previous_text=period_text(dashboard.previous),
         sections=[
-            _shown(section, csv_url_of(section.key), query) for section in dashboard.sections
+            _shown(section, csv_url_of(section.key), query, dashboard.period)
+            for section in dashboard.sections
         ],
     )
     return render(request, "operations/dashboard.html", context)
@@ -275,12 +379,13 @@ def _csv_text(cell: Cell) -> str:
     return text
 
 
-def table_csv(table: Table, *, unit: str = "") -> str:
+def table_csv(table: Table, *, chart: Chart | None = None) -> str:
+    """The table as the page shows it (a chart's: the drawn values' columns in its unit)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    columns = list(table.columns)
-    if unit:
-        columns = [columns[0], *(f"{name} ({unit})" for name in columns[1:])]
+    columns = _with_units(
+        table.columns, chart.unit if chart else "", len(chart.drawn) if chart else 0
+    )
     writer.writerow([_csv_text(name) for name in columns])
     for row in table.rows:
         writer.writerow([_csv_text(cell) for cell in row])
@@ -292,13 +397,14 @@ def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpR
         section = dashboard.section(key)
     except KeyError:
         raise NotFound("No such figure on the dashboard.") from None
-    which = request.GET.get("table", "chart")
+    which = request.GET.get("table", "").strip() or "chart"  # empty: the default
     if which == "breakdown":
         if section.breakdown is None:
             raise NotFound("This figure has no breakdown.")
         content = table_csv(section.breakdown)
     elif which == "chart":
-        content = table_csv(section.chart.table(), unit=section.chart.unit)
+        chart = with_partial_buckets(section.chart, dashboard.period)
+        content = table_csv(chart.table(), chart=chart)
     else:
         raise ValidationFailed("The table is `chart` (the default) or `breakdown`.")
     period = dashboard.period

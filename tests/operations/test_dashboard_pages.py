@@ -125,6 +125,17 @@ def drawn(html: str) -> dict[tuple[str, str], str]:
     }
 
 
+def titled(html: str) -> dict[tuple[str, str], str]:
+    """Each mark's value as its <title> says it ('Series, Label: 12.5 h'), by (row, column)."""
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    return {
+        (row, col): unescape(title).rsplit(": ", 1)[1].split(" ")[0]
+        for row, col, title in re.findall(
+            r'class="mark"[^>]*data-row="(\d+)" data-col="(\d+)"><title>([^<]*)</title>', svg
+        )
+    }
+
+
 def tabled(html: str) -> dict[tuple[str, str], str]:
     """The chart table's value cells by (row, column)."""
     table = html[html.index('<table class="chart-table"') :]
@@ -153,11 +164,12 @@ def test_every_chart_is_drawn_with_its_numbers_beside_it(world: World, figures: 
             for c, cell in enumerate(row)
             if c > 0 and cell is not None
         }
-        assert drawn(part) == values  # every value drawn is written on the chart ...
+        # With room for them, every value is written on the chart (where two would overlap,
+        # one is left to its mark's title: see the tests further down) ...
+        assert drawn(part) == values
         table_cells = tabled(part)
         assert {k: v for k, v in table_cells.items() if v != "—"} == values  # ... and tabled
-        marks = re.findall(r'class="mark"[^>]*data-row="(\d+)" data-col="(\d+)"', part)
-        assert sorted(marks) == sorted(values)  # one mark per value, none for a gap
+        assert titled(part) == values  # one mark per value, none for a gap, each titled
         if not values:
             assert "Nothing to show for this period." in part
             assert 'class="mark"' not in part
@@ -173,9 +185,16 @@ def test_the_chart_is_an_image_that_says_what_it_shows(world: World, figures: li
         'aria-label="Scanner hours recovered: line chart of Hours recovered, '
         'Posted hours &lt;b&gt; (h) by week"' in part
     )
-    # One colour per series, each in the legend.
-    assert part.count('fill="#0072B2"/><text') == 1
-    assert part.count('fill="#D55E00"/><text') == 1
+    # Each series told apart by its colour AND its marker and dash pattern, the legend drawing
+    # the same: not by colour alone.
+    legend = part[part.index('<g class="legend">') : part.index("</g>")]
+    assert re.search(r'<line class="line"[^>]*stroke="#0072B2"/><circle ', legend)
+    assert re.search(
+        r'<line class="line"[^>]*stroke="#D55E00" stroke-dasharray="8 4"/><rect ', legend
+    )
+    assert re.search(r'<circle cx="[\d.]+" cy="[\d.]+" r="4" fill="#0072B2" class="mark"', part)
+    assert re.search(r'<rect [^>]*fill="#D55E00" class="mark"', part)
+    assert re.search(r'<polyline class="line" stroke="#D55E00" stroke-dasharray="8 4"', part)
     assert "<b>" not in part
     assert "<script>" not in part
     assert "<du>" not in html
@@ -251,11 +270,28 @@ def test_a_bad_period_is_told_and_nothing_typed_is_lost(
     assert 'id="coverage"' in html  # the weeks ahead do not depend on it
 
 
-def test_an_overlong_value_is_refused_with_the_form(world: World, figures: list) -> None:
+@pytest.mark.parametrize("value", ["2" * 5000, "2026-09-01\x00"])
+def test_an_overlong_value_is_refused_with_the_form(
+    world: World, figures: list, value: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        period_from({"start": value}, time_zone="Europe/Brussels", today=NOW.date())
     url = reverse("hospital_dashboard", args=[world.hospital.pk])
-    response = client_for(world.manager).get(url, {"start": "2" * 5000})
+    response = client_for(world.manager).get(url, {"start": value})
     assert response.status_code == 400
-    assert "at most 10 characters" in response.content.decode()
+    # In the same words as the CSV and the API, and the value not repeated.
+    html = unescape(response.content.decode())
+    assert refused.value.message in html
+    assert "\x00" not in html
+    typed = re.search(r'name="start" value="([^"]*)"', html)
+    assert typed is not None
+    assert len(typed.group(1)) <= views.ECHOED  # written back cut short
+    download = client_for(world.manager).get(
+        reverse("hospital_dashboard_csv", args=[world.hospital.pk, "hours_recovered"]),
+        {"start": value},
+    )
+    assert download.status_code == 400
+    assert refused.value.message in unescape(download.content.decode())
 
 
 def csv_rows(response: Any) -> list[list[str]]:
@@ -402,31 +438,123 @@ def test_links_to_the_dashboards(world: World, figures: list) -> None:
     assert f'href="{reverse("network_dashboard")}"' in admin_home
 
 
-def test_a_long_period_draws_wider_rather_than_writing_numbers_over_each_other() -> None:
-    labels = tuple(f"Week {n}" for n in range(27))
+def value_boxes(svg: str) -> list[tuple[float, float, float, float]]:
+    """Where each written value sits (left, top, right, bottom), as wide as its characters."""
+    boxes = []
+    for x, y, text in re.findall(
+        r'<text class="value" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>', svg
+    ):
+        half = charts.VALUE_CHAR_WIDTH * len(unescape(text)) / 2
+        boxes.append((float(x) - half, float(y) - 12, float(x) + half, float(y) + 3.5))
+    return boxes
+
+
+def overlapping(boxes: list[tuple[float, float, float, float]]) -> list[tuple[int, int]]:
+    return [
+        (i, j)
+        for i, (l1, t1, r1, b1) in enumerate(boxes)
+        for j, (l2, t2, r2, b2) in enumerate(boxes)
+        if i < j and l1 < r2 and l2 < r1 and t1 < b2 and t2 < b1
+    ]
+
+
+def test_two_years_of_weeks_fit_the_usual_width_and_end_on_the_latest() -> None:
+    period = Period(date(2024, 12, 2), date(2026, 12, 6), "week", "Europe/Brussels")
+    labels = tuple(period.bucket_label(bucket) for bucket in period.buckets())
+    assert len(labels) == 105
+    values = tuple([0] * 79 + [Decimal(n) / 2 for n in range(26)])
     long = Chart(
         kind="line",
         unit="h",
         axis="Week",
         labels=labels,
-        series=(Series("Hours", tuple(range(27))), Series("Posted", tuple(range(1, 28)))),
+        series=(Series("Hours", values), Series("Posted", tuple(v + 2 for v in values))),
     )
     svg = str(charts.chart_svg(long, title="Hours"))
     width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))  # type: ignore[union-attr]
-    assert width == charts.chart_width(long) > charts.WIDTH
-    assert f'style="min-width:{round(width * 0.75)}px"' in svg  # never shrunk unreadable
-    assert svg.count('class="mark"') == 54
-    # The higher line writes its values above its marks, the lower one under them.
-    mark_and_value = (
-        r'cy="([\d.]+)"[^>]*data-row="5" data-col="{}">.*?'
-        r'<text class="value" x="[\d.]+" y="([\d.]+)"'
+    assert width == charts.WIDTH  # nothing to scroll
+    assert "min-width" not in svg
+    # Every n-th week is named under the axis, the latest always; the table names them all.
+    named = re.findall(r'<text class="category"[^>]*>([^<]*)</text>', svg)
+    assert 8 <= len(named) <= 20
+    assert named[-1] == "30 Nov 2026"
+    # Every point is a mark with its value in its title; values are written only where they
+    # overlap none.
+    assert len(titled(svg)) == 2 * 105
+    assert svg.count('class="mark"') == 2 * 105
+    written = drawn(svg)
+    assert 0 < len(written) < 2 * 105
+    assert all(titled(svg)[cell] == text for cell, text in written.items())
+    assert overlapping(value_boxes(svg)) == []
+    assert ("104", "1") in written  # the latest value is the one kept
+    # A run of zeros is read from the line, not written 78 times over.
+    assert not any((str(row), "1") in written for row in range(1, 78))
+
+
+def test_values_that_would_overlap_are_left_to_the_marks_titles() -> None:
+    # The reciprocity chart the tester could not read: values close together on every week.
+    chart = Chart(
+        kind="line",
+        unit="h",
+        axis="Week",
+        labels=tuple(f"Week {n}" for n in range(52)),
+        series=(
+            Series("Given", tuple(Decimal("3.6") for _ in range(52))),
+            Series("Received", tuple(Decimal(4) for _ in range(52))),
+            Series("Balance", tuple(Decimal("-0.4") for _ in range(52))),
+        ),
     )
-    above = re.search(mark_and_value.format(2), svg)
-    below = re.search(mark_and_value.format(1), svg)
-    assert above is not None
-    assert below is not None
-    assert float(above.group(2)) < float(above.group(1))
-    assert float(below.group(2)) > float(below.group(1))
+    svg = str(charts.chart_svg(chart, title="Reciprocity"))
+    assert overlapping(value_boxes(svg)) == []
+    assert len(titled(svg)) == 3 * 52  # each mark says its value
+    assert 0 < len(drawn(svg)) < 3 * 52
+    assert all(titled(svg)[cell] == text for cell, text in drawn(svg).items())
+
+
+def test_the_higher_line_writes_above_its_marks_the_lower_one_under() -> None:
+    chart = Chart(
+        kind="line",
+        unit="h",
+        axis="Week",
+        labels=tuple(f"Week {n}" for n in range(6)),
+        series=(Series("Hours", tuple(range(6))), Series("Posted", tuple(range(10, 16)))),
+    )
+    svg = str(charts.chart_svg(chart, title="Hours"))
+    lower = re.search(r'<circle cx="[\d.]+" cy="([\d.]+)"[^>]*data-row="4" data-col="1"', svg)
+    higher = re.search(
+        r'<rect x="[\d.]+" y="([\d.]+)" width="([\d.]+)"[^>]*data-row="4" data-col="2"', svg
+    )
+    assert lower is not None
+    assert higher is not None
+    values = {
+        (row, col): float(y)
+        for y, row, col in re.findall(
+            r'<text class="value" x="[\d.]+" y="([\d.]+)"[^>]*data-row="(\d+)" data-col="(\d+)"',
+            svg,
+        )
+    }
+    assert values[("4", "1")] > float(lower.group(1))
+    assert values[("4", "2")] < float(higher.group(1))
+
+
+def test_each_line_has_its_own_marker_and_dash() -> None:
+    chart = Chart(
+        kind="line",
+        unit="",
+        axis="Week",
+        labels=("a", "b"),
+        series=tuple(Series(f"S{n}", (n, n + 1)) for n in range(4)),
+    )
+    svg = str(charts.chart_svg(chart, title="Lines"))
+    dashes = re.findall(
+        r'<polyline class="line" stroke="[^"]+"(?: stroke-dasharray="([^"]+)")?', svg
+    )
+    assert len(set(dashes)) == 4
+    shapes = re.findall(r'<(circle|rect|polygon) [^>]*class="mark"[^>]*data-row="0"', svg)
+    assert len(shapes) == 4
+    assert len(set(shapes)) == 3  # circle, square, and two triangles pointing apart
+    points = re.findall(r'<polygon points="([^"]+)"[^>]*class="mark"[^>]*data-row="0"', svg)
+    assert len(set(points)) == 2
 
 
 def test_a_negative_bar_hangs_under_the_zero_line() -> None:
@@ -448,3 +576,195 @@ def test_a_negative_bar_hangs_under_the_zero_line() -> None:
     assert up_y + up_height == pytest.approx(float(zero.group(1)))
     assert down_y == pytest.approx(float(zero.group(1)))
     assert up_height == pytest.approx(2 * down_height)
+
+
+# --- What the tester found -------------------------------------------------------------------
+
+
+def whole_period(hospital: Hospital | None, period: Period) -> Dashboard:
+    """One figure over every bucket of the period, broken down as the real ones are: per
+    hospital (the network) or per counterpart."""
+    buckets = period.buckets()
+    names = ("Hôpital Sainte-Claire", "Clinique du Parc", "Gone Hospital")
+    section = Section(
+        key="reciprocity",
+        title="Reciprocity",
+        definition="Hours given minus hours received.",
+        headline=(),
+        chart=Chart(
+            kind="line",
+            unit="h",
+            axis="Week" if period.granularity == "week" else "Month",
+            labels=tuple(period.bucket_label(bucket) for bucket in buckets),
+            series=(Series("Given", tuple(range(len(buckets)))),),
+        ),
+        breakdown=Table(
+            columns=("Hospital" if hospital is None else "Counterpart", "Hours given"),
+            rows=tuple((name, 1) for name in names),
+            # As the figures give them: the network's rows lead to each hospital's dashboard.
+            links=tuple(
+                reverse("hospital_dashboard", args=[found.pk])
+                if (found := Hospital.objects.filter(name=name).first())
+                else None
+                for name in names
+            )
+            if hospital is None
+            else (),
+        ),
+    )
+    return Dashboard(
+        scope=hospital.name if hospital else "The WeScan network",
+        hospital_id=hospital.pk if hospital else None,
+        period=period,
+        previous=period.previous(),
+        sections=(section,),
+    )
+
+
+@pytest.fixture
+def whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        views,
+        "dashboard_for",
+        lambda *, hospital, period, now: whole_period(hospital, period),
+    )
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+
+
+@pytest.mark.parametrize(
+    ("params", "first", "last"),
+    [
+        (
+            {"start": "2026-09-11", "end": "2026-12-03"},
+            "Week of 7 Sep 2026 (from 11 Sep)",
+            "Week of 30 Nov 2026 (to 3 Dec)",
+        ),
+        ({"start": "2026-09-07", "end": "2026-11-29"}, "Week of 7 Sep 2026", "Week of 23 Nov 2026"),
+        (
+            {"start": "2026-09-11", "end": "2026-12-03", "granularity": "month"},
+            "Sep 2026 (from 11 Sep)",
+            "Dec 2026 (to 3 Dec)",
+        ),
+        ({"start": "2026-09-08", "end": "2026-09-10"}, "Week of 7 Sep 2026 (8 Sep to 10 Sep)", ""),
+    ],
+)
+def test_a_bucket_the_period_covers_in_part_says_so(
+    world: World, whole: None, params: dict[str, str], first: str, last: str
+) -> None:
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+    html = unescape(page_of(client_for(world.manager), url, **params))
+    rows = re.findall(r'<tr><th scope="row">([^<]*)</th>', html)
+    assert rows[0] == first
+    assert rows[-1] == (last or first)
+    assert sum("(" in row for row in rows) == (first != rows[0].split(" (")[0]) + (
+        last != "" and last != rows[-1].split(" (")[0]
+    )
+    # The axis says it too (less "Week of"), and so does the CSV of the table.
+    axis = [
+        " ".join(re.findall(r">([^<>]+)<", text))
+        for text in re.findall(r'<text class="category".*?</text>', html)
+    ]
+    assert axis[0] == first.removeprefix("Week of ")
+    download = client_for(world.manager).get(
+        reverse("hospital_dashboard_csv", args=[world.hospital.pk, "reciprocity"]), params
+    )
+    table = csv_rows(download)
+    assert (table[1][0], table[-1][0]) == (first, last or first)
+
+
+def test_the_breakdown_is_headed_by_what_its_rows_are(world: World, whole: None) -> None:
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+    html = page_of(client_for(world.manager), url)
+    assert "<summary>Per counterpart</summary>" in html
+    assert "Per site and scanner" not in html
+    # A counterpart's dashboard is not the manager's to open.
+    assert "/dashboard/?" not in html.split("<summary>Per counterpart</summary>")[1]
+    network = page_of(client_for(world.admin), reverse("network_dashboard"))
+    assert "<summary>Per hospital</summary>" in network
+
+
+def test_the_network_leads_to_each_hospitals_dashboard_for_the_same_period(
+    world: World, whole: None
+) -> None:
+    params = {"start": "2026-09-07", "end": "2026-11-29", "granularity": "month"}
+    html = page_of(client_for(world.admin), reverse("network_dashboard"), **params)
+    breakdown = html[html.index('<table class="breakdown-table"') :]
+    breakdown = breakdown[: breakdown.index("</table>")]
+    query = "start=2026-09-07&amp;end=2026-11-29&amp;granularity=month"
+    link = f'href="{reverse("hospital_dashboard", args=[world.hospital.pk])}?{query}"'
+    assert link in breakdown
+    other = reverse("hospital_dashboard", args=[world.other_hospital.pk])
+    assert f'href="{other}?{query}"' not in breakdown  # not in this table: no link invented
+    assert "<td>Gone Hospital</td>" in breakdown  # a row without a link
+    # The link opens that hospital's dashboard for the period.
+    opened = unescape(page_of(client_for(world.admin), unescape(link[6:-1])))
+    assert "Dashboard · Hôpital Sainte-Claire" in opened
+    assert "This period:</strong> 7 Sep 2026 – 29 Nov 2026 (84 days, per month)" in opened
+
+
+def test_an_admin_home_offers_every_hospitals_dashboard(world: World, figures: list) -> None:
+    home = client_for(world.admin).get("/").content.decode()
+    assert f'href="{reverse("network_dashboard")}"' in home
+    for hospital in Hospital.objects.all():
+        assert f'href="{reverse("hospital_dashboard", args=[hospital.pk])}"' in home
+    # A manager's tile offers their own hospital's only.
+    manager_home = client_for(world.manager).get("/").content.decode()
+    own = reverse("hospital_dashboard", args=[world.hospital.pk])
+    assert f'class="tile-dashboard" href="{own}"' in manager_home
+    assert reverse("hospital_dashboard", args=[world.other_hospital.pk]) not in manager_home
+
+
+def test_an_empty_table_parameter_is_the_default_table(world: World, figures: list) -> None:
+    url = reverse("hospital_dashboard_csv", args=[world.hospital.pk, "hours_recovered"])
+    response = client_for(world.manager).get(url, {"table": ""})
+    assert response.status_code == 200
+    assert csv_rows(response)[0] == ["Week", "Hours recovered (h)", "Posted hours <b> (h)"]
+
+
+def test_the_form_shows_the_period_in_use(world: World, figures: list) -> None:
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+    html = page_of(client_for(world.manager), url)
+    # The 12 weeks ending today (23 Nov 2026), as the page says.
+    assert 'type="date" name="start" value="2026-09-01"' in html
+    assert 'type="date" name="end" value="2026-11-23"' in html
+    assert '<option value="week" selected>' in html
+    assert "This period:</strong> 1 Sep 2026 – 23 Nov 2026" in html
+
+
+def test_control_characters_are_never_written_back(world: World, figures: list) -> None:
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+    response = client_for(world.manager).get(url, {"start": "2026-09\x00-01", "end": "\x1b[2J"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "\x00" not in html
+    assert "\x1b" not in html
+    assert 'name="start" value="2026-09-01"' in html  # the rest, to correct
+
+
+def test_a_count_the_values_rest_on_is_tabled_not_drawn(world: World, monkeypatch: Any) -> None:
+    period = Period(date(2026, 9, 7), date(2026, 11, 29), "week", "Europe/Brussels")
+    chart = Chart(
+        kind="bar",
+        unit="h",
+        axis="Lane",
+        labels=("Urgent", "Planned"),
+        series=(Series("Median", (Decimal("2.5"), 30)), Series("Bookings", (3, 12), drawn=False)),
+    )
+    section = Section("time_to_fill", "Time to fill", "Publish to confirmed.", (), chart, None)
+    dashboard = Dashboard("H", world.hospital.pk, period, period.previous(), (section,))
+    monkeypatch.setattr(views, "dashboard_for", lambda **kwargs: dashboard)
+    url = reverse("hospital_dashboard", args=[world.hospital.pk])
+    html = page_of(client_for(world.manager), url)
+    html = figure_html(html, "time_to_fill")
+    assert titled(html) == {("0", "1"): "2.5", ("1", "1"): "30"}  # the counts not drawn
+    assert tabled(html) == {("0", "1"): "2.5", ("1", "1"): "30"}
+    assert '<th scope="col">Median (h)</th><th scope="col">Bookings</th>' in html
+    assert re.findall(r'<td class="count">(\d+)</td>', html) == ["3", "12"]
+    download = client_for(world.manager).get(
+        reverse("hospital_dashboard_csv", args=[world.hospital.pk, "time_to_fill"])
+    )
+    assert csv_rows(download) == [
+        ["Lane", "Median (h)", "Bookings"],
+        ["Urgent", "2.5", "3"],
+        ["Planned", "30", "12"],
+    ]
