@@ -76,11 +76,33 @@ class Period:
             return day - timedelta(days=day.weekday())
         return day.replace(day=1)
 
-    def bucket_label(self, bucket: date) -> str:
-        """'Week of 7 Dec 2026' or 'Dec 2026'."""
+    def bucket_last_day(self, bucket: date) -> date:
+        """The last day of the week or month that starts on `bucket`."""
         if self.granularity == "week":
-            return f"Week of {bucket.day} {bucket:%b %Y}"
-        return f"{bucket:%b %Y}"
+            return bucket + timedelta(days=6)
+        return bucket.replace(day=monthrange(bucket.year, bucket.month)[1])
+
+    def bucket_label(self, bucket: date) -> str:
+        """'Week of 7 Dec 2026' or 'Dec 2026'; a bucket the period covers only in part says which
+        days it holds: 'Week of 7 Sep 2026 (from 11 Sep)', 'Nov 2026 (to 3 Nov)',
+        'Week of 30 Nov 2026 (1 Dec to 3 Dec)'. The page, the CSV and the API all read it."""
+        if self.granularity == "week":
+            label = f"Week of {bucket.day} {bucket:%b %Y}"
+        else:
+            label = f"{bucket:%b %Y}"
+        starts_late = self.start > bucket
+        ends_early = self.end < self.bucket_last_day(bucket)
+        if starts_late and ends_early:
+            return f"{label} ({_day_month(self.start)} to {_day_month(self.end)})"
+        if starts_late:
+            return f"{label} (from {_day_month(self.start)})"
+        if ends_early:
+            return f"{label} (to {_day_month(self.end)})"
+        return label
+
+
+def _day_month(day: date) -> str:
+    return f"{day.day} {day:%b}"
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ the CSV of each table. A hospital's page opens with its coverage of the weeks ah
 
 import csv
 import io
-from calendar import monthrange
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -251,34 +250,6 @@ def breakdown_title(table: Table) -> str:
     return f"Per {table.columns[0].lower()}" if table.columns else "Breakdown"
 
 
-def _day_month(day: date) -> str:
-    return f"{day.day} {day:%b}"
-
-
-def with_partial_buckets(chart: Chart, period: Period) -> Chart:
-    """A time chart whose first or last bucket the period covers only in part says so in its
-    label: 'Week of 7 Sep 2026 (from 11 Sep)', 'Week of 30 Nov 2026 (to 3 Dec)'. Any other
-    chart as it is."""
-    buckets = period.buckets()
-    if not buckets or chart.labels != tuple(period.bucket_label(b) for b in buckets):
-        return chart
-    labels = list(chart.labels)
-    last_day = (
-        buckets[-1] + timedelta(days=6)
-        if period.granularity == "week"
-        else buckets[-1].replace(day=monthrange(buckets[-1].year, buckets[-1].month)[1])
-    )
-    starts_late, ends_early = period.start > buckets[0], period.end < last_day
-    if len(buckets) == 1 and (starts_late or ends_early):
-        labels[0] += f" ({_day_month(period.start)} to {_day_month(period.end)})"
-    else:
-        if starts_late:
-            labels[0] += f" (from {_day_month(period.start)})"
-        if ends_early:
-            labels[-1] += f" (to {_day_month(period.end)})"
-    return replace(chart, labels=tuple(labels))
-
-
 def _breakdown_links(table: Table, query: str) -> list[str] | None:
     """Where each breakdown row leads, for the same period: the figures say (on the network's
     dashboard, each hospital's row leads to that hospital's dashboard)."""
@@ -287,8 +258,8 @@ def _breakdown_links(table: Table, query: str) -> list[str] | None:
     return [f"{link}?{query}" if link else "" for link in table.links]
 
 
-def _shown(section: Section, csv_url: str, query: str, period: Period) -> ShownSection:
-    chart = with_partial_buckets(section.chart, period)
+def _shown(section: Section, csv_url: str, query: str) -> ShownSection:
+    chart = section.chart
     breakdown = None
     if section.breakdown is not None:
         breakdown = _shown_table(section.breakdown, f"{csv_url}?{query}&table=breakdown")
@@ -328,8 +299,7 @@ def _dashboard_page(
         period_text=period_text(dashboard.period),
         previous_text=period_text(dashboard.previous),
         sections=[
-            _shown(section, csv_url_of(section.key), query, dashboard.period)
-            for section in dashboard.sections
+            _shown(section, csv_url_of(section.key), query) for section in dashboard.sections
         ],
     )
     return render(request, "operations/dashboard.html", context)
@@ -403,8 +373,7 @@ def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpR
             raise NotFound("This figure has no breakdown.")
         content = table_csv(section.breakdown)
     elif which == "chart":
-        chart = with_partial_buckets(section.chart, dashboard.period)
-        content = table_csv(chart.table(), chart=chart)
+        content = table_csv(section.chart.table(), chart=section.chart)
     else:
         raise ValidationFailed("The table is `chart` (the default) or `breakdown`.")
     period = dashboard.period
