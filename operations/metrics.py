@@ -721,32 +721,13 @@ def reliability(scope: Scope) -> Section:
         moment="starts_at",
         aggregates={name: Count("pk", filter=q) for name, _label, q in RELIABILITY_FIGURES},
     )
-    per_key = {name: tally.per("key", name) for name, _label, _q in RELIABILITY_FIGURES}
-    return Section(
+    figures = tuple((tally, name, label) for name, label, _q in RELIABILITY_FIGURES)
+    return _count_section(
+        scope,
         key="reliability",
         title="Reliability, both sides",
         definition=RELIABILITY,
-        headline=tuple(
-            Value(label, int(tally.total(name)), int(tally.total(name, current=False)), "")
-            for name, label, _q in RELIABILITY_FIGURES
-        ),
-        chart=_line(
-            scope,
-            "",
-            [
-                _series(
-                    scope,
-                    label,
-                    _counts(tally.per("bucket", name), scope.period.buckets()),
-                )
-                for name, label, _q in RELIABILITY_FIGURES
-            ],
-        ),
-        breakdown=_breakdown(
-            scope,
-            tuple(label for _name, label, _q in RELIABILITY_FIGURES),
-            lambda pk: tuple(_count(per_key[name], pk) for name, _l, _q in RELIABILITY_FIGURES),
-        ),
+        figures=figures,
     )
 
 
@@ -929,12 +910,27 @@ def cockpit(scope: Scope) -> Section:
         (exams, "aborted", "Aborted"),
         (stops, "stops", "STOPs"),
     )
+    return _count_section(
+        scope, key="cockpit", title="Cockpit", definition=COCKPIT, figures=figures
+    )
+
+
+def _count_section(
+    scope: Scope,
+    *,
+    key: str,
+    title: str,
+    definition: str,
+    figures: Sequence[tuple[Tally, str, str]],
+) -> Section:
+    """A family of counts (each a tally's aggregate, named and labelled): the totals against the
+    previous period, a line per count over the buckets, and the counts per breakdown row."""
     buckets = scope.period.buckets()
     per_key = {name: tally.per("key", name) for tally, name, _label in figures}
     return Section(
-        key="cockpit",
-        title="Cockpit",
-        definition=COCKPIT,
+        key=key,
+        title=title,
+        definition=definition,
         headline=tuple(
             Value(label, int(tally.total(name)), int(tally.total(name, current=False)), "")
             for tally, name, label in figures
