@@ -13,3 +13,8 @@ class MarketplaceConfig(AppConfig):
         account_signed_up.connect(
             invitation_join_on_sign_up, dispatch_uid="marketplace.invitation_join"
         )
+        # Managers and local staff must have a second factor: accounts knows no roles.
+        from accounts.second_factor import register_required_reader
+        from marketplace.selectors import holds_role_needing_second_factor
+
+        register_required_reader(holds_role_needing_second_factor)

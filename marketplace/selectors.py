@@ -25,6 +25,7 @@ from marketplace.models import (
     Invitation,
     Membership,
     PostingStatus,
+    Role,
     Scanner,
     Seniority,
     SessionPosting,
@@ -278,3 +279,9 @@ def _filter_postings(
     if starts_before is not None:
         postings = postings.filter(starts_at__lt=starts_before)
     return postings
+
+
+def holds_role_needing_second_factor(user: User) -> bool:
+    """Managers (who book and decide who may) and local staff (who hand over a scanner with a
+    patient in it) must sign in with a second factor."""
+    return Membership.objects.filter(user=user, role__in=[Role.MANAGER, Role.LOCAL_STAFF]).exists()
