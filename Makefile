@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# make test: pytest-xdist workers, one test file at a time each (module fixtures stay whole);
+# PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 # Mailed links (invitations) point at the server that sent them.
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
@@ -51,7 +54,7 @@ dev: demo
 ## make test: install what the tests need (dev extras, Debian's chromium) and run the whole suite.
 test: install-dev
 	scripts/system-packages.sh chromium
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -36,6 +36,16 @@ def _clear_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _seeded_vocabulary(request: pytest.FixtureRequest) -> None:
+    """Every test with the database finds the seeded vocabularies, whatever ran before it in
+    this process (the suite runs on several workers, each in its own order)."""
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    ):
+        request.getfixturevalue("vocabulary")
+
+
 @pytest.fixture
 def vocabulary(db: None) -> None:
     """The vocabularies a migration seeds (exam families, languages). A transactional test

@@ -28,3 +28,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # The relay's link check is off: the suite's test sockets do not echo its probes. The tests of
 # the link check and of the fall-back of control turn it on (tests/cockpit/test_relay_link.py).
 COCKPIT_LINK_PROBE_S = 0.0
+
+# pytest-xdist (`make test` runs the suite on two workers): each worker has its own test database
+# (pytest-django suffixes it), and here its own Redis database for the cache (a test's
+# cache.clear() flushes only its worker's) and its own channel-layer prefix (pub/sub channels are
+# shared by every Redis database; cockpit ids repeat across the workers' databases). Live servers
+# the tests fork inherit the worker's environment, hence these settings.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and REDIS_URL:  # noqa: F405
+    _WORKER_INDEX = int(_WORKER.removeprefix("gw") or 0)
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-{_WORKER}"  # noqa: F405
+    CACHES["default"]["LOCATION"] = f"{REDIS_URL.rsplit('/', 1)[0]}/{1 + _WORKER_INDEX}"  # noqa: F405
