@@ -10,7 +10,15 @@ from core.models import AuditEvent
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit trail is append-only, in the admin as everywhere."""
 
-    list_display = ["created_at", "actor_label", "action", "target_type", "target_id", "hospital"]
+    list_display = [
+        "seq",
+        "created_at",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "hospital",
+    ]
     list_filter = ["action", "target_type", "created_at"]
     search_fields = ["actor_label", "action", "target_id"]
     date_hierarchy = "created_at"

@@ -2,6 +2,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AppendOnlyError(Exception):
@@ -15,16 +16,29 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def delete(self) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only.")
 
+    def relabel_actor(self, label: str) -> int:
+        """The one change an audit row allows: the display label of its actor (a person's
+        e-mail, replaced by a pseudonym on erasure). The label is outside the hash chain; the
+        PostgreSQL trigger allows this update and no other. Use
+        `core.audit.audit_actor_pseudonymise`."""
+        return super().update(actor_label=label)
+
 
 class AuditEvent(models.Model):
     """Who did what, when. Written by services in the same transaction as the change it records.
 
-    Append-only: the ORM refuses update and delete; on PostgreSQL a trigger refuses them too.
-    Actor and hospital are kept as plain ids (no database constraint) so that the log never
-    blocks nor follows the deletion of what it describes.
+    Append-only: the ORM refuses update and delete; on PostgreSQL a trigger refuses them too
+    (the actor's display label excepted, see `core.audit`). Actor and hospital are kept as plain
+    ids (no database constraint) so that the log never blocks nor follows the deletion of what it
+    describes.
+
+    Tamper-evident: `seq` numbers the events 1, 2, 3, ... without gaps, `prev_hash` is the
+    previous event's `hash`, and `hash` is SHA-256 over this event's content and `prev_hash`
+    (`core.audit.event_hash`); `manage.py audit_verify` walks the chain.
     """
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by core.audit before the insert (the hash covers it), not on save.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -46,12 +60,22 @@ class AuditEvent(models.Model):
     target_type = models.CharField(max_length=64)
     target_id = models.CharField(max_length=64)
     data = models.JSONField(default=dict, blank=True)
+    # The chain (core.audit): position, the previous event's hash, this event's hash (hex).
+    seq = models.PositiveBigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            # A hospital's trail, newest first (the manager's audit page and CSV).
+            models.Index(
+                fields=["hospital", "-created_at", "-id"], name="core_audit_hospital_time"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or 'system'} {self.action}"

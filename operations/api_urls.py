@@ -3,6 +3,7 @@
 from django.urls import URLPattern, path
 
 from operations import api
+from operations.api_audit import HospitalAuditEventsView
 from operations.api_coverage import HospitalCoverageView
 
 urlpatterns: list[URLPattern] = [
@@ -16,5 +17,10 @@ urlpatterns: list[URLPattern] = [
         "hospitals/<id:hospital_id>/coverage/",
         HospitalCoverageView.as_view(),
         name="api_hospital_coverage",
+    ),
+    path(
+        "hospitals/<id:hospital_id>/audit-events/",
+        HospitalAuditEventsView.as_view(),
+        name="api_hospital_audit_events",
     ),
 ]

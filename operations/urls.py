@@ -1,6 +1,6 @@
 from django.urls import path
 
-from operations import views
+from operations import audit_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,5 +15,11 @@ urlpatterns = [
         "hospitals/<id:hospital_id>/dashboard/<slug:key>.csv",
         views.hospital_dashboard_csv,
         name="hospital_dashboard_csv",
+    ),
+    path("hospitals/<id:hospital_id>/audit/", audit_views.hospital_audit, name="hospital_audit"),
+    path(
+        "hospitals/<id:hospital_id>/audit.csv",
+        audit_views.hospital_audit_csv,
+        name="hospital_audit_csv",
     ),
 ]

@@ -1,0 +1,296 @@
+"""A hospital's audit trail as its managers read it: which events (filtered by person, kind and
+period, from the query parameters the page, the CSV and the API share), and what each says in
+words. Who may read it is the dashboard's rule (`operations.dashboard.access_dashboard`):
+the hospital's managers and platform admins; to anyone else it does not exist (404).
+
+An event belongs to a hospital when the service that wrote it said so (`AuditEvent.hospital`):
+every move of its sites, scanners, postings, bookings, cockpits, plans, members, invitations,
+calendar feeds, lent staff's availability and on-call windows, and the ledger entries it owes.
+A technologist's own profile, licence and on-call switch are the person's, not a hospital's."""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Max, QuerySet
+from django.urls import NoReverseMatch, reverse
+
+from core.errors import ValidationFailed
+from core.ids import is_id
+from core.models import AuditEvent
+from marketplace.models import Hospital
+from operations.dashboard import period_from
+from operations.figures import Period
+
+# The longest value the person and kind filters may have: an id, and an action code.
+MAX_PERSON_LENGTH = 20
+MAX_KIND_LENGTH = 64
+
+# What each action is, in words. An action missing here reads as its code, tidied.
+ACTION_LABELS = {
+    "assist.accepted": "Help request accepted",
+    "assist.asked_newcomers": "Help request sent to more seniors",
+    "assist.cancelled": "Help request cancelled",
+    "assist.escalated": "Help request escalated",
+    "assist.expired": "Help request expired",
+    "assist.requested": "Help requested",
+    "assist.resolved": "Help request finished",
+    "availability.created": "Availability published",
+    "availability.deleted": "Availability removed",
+    "availability.occurrence_skipped": "Availability occurrence skipped",
+    "availability.updated": "Availability changed",
+    "booking.applied": "Technologist applied",
+    "booking.cancelled": "Booking cancelled",
+    "booking.completed": "Booking completed",
+    "booking.confirmed": "Booking confirmed",
+    "booking.declined": "Booking declined",
+    "booking.expired": "Booking expired",
+    "booking.invited": "Technologist invited",
+    "booking.no_show": "No-show recorded",
+    "booking.started": "Booking started",
+    "calendar_feed.created": "Calendar feed created",
+    "calendar_feed.rotated": "Calendar feed address renewed",
+    "cockpit.closed": "Cockpit closed",
+    "cockpit.command": "Console command",
+    "cockpit.contrast_confirmed": "Contrast confirmed on site",
+    "cockpit.control_fallback": "Control fell back to local staff",
+    "cockpit.control_granted": "Control granted",
+    "cockpit.control_released": "Control released",
+    "cockpit.control_requested": "Control requested",
+    "cockpit.control_taken_over": "Control taken over",
+    "cockpit.ended_by_booking": "Cockpit ended with its booking",
+    "cockpit.ended_early": "Exam ended early",
+    "cockpit.join_approved": "Operator's join approved",
+    "cockpit.local_override": "Local staff took the scanner back",
+    "cockpit.operator_joined": "Operator joined",
+    "cockpit.prescan_confirmed": "Pre-scan checks confirmed",
+    "cockpit.started": "Exam started",
+    "cockpit.stop_reason": "Reason for a STOP given",
+    "cockpit.stopped": "Scan STOPPED",
+    "hospital.created": "Hospital created",
+    "hospital.updated": "Hospital changed",
+    "invitation.accepted": "Invitation accepted",
+    "invitation.created": "Invitation sent",
+    "invitation.revoked": "Invitation revoked",
+    "ledger.assist": "Ledger: senior assistance",
+    "ledger.completed": "Ledger: hours worked",
+    "ledger.hospital_no_show": "Ledger: no-show by the hospital",
+    "ledger.late_cancellation": "Ledger: late cancellation",
+    "membership.removed": "Member removed",
+    "membership.role_changed": "Member's role changed",
+    "on_call.created": "On-call window added",
+    "on_call.deleted": "On-call window removed",
+    "on_call.paused": "On-call paused",
+    "on_call.resumed": "On-call resumed",
+    "plan.cancelled": "Staffing plan cancelled",
+    "plan.created": "Staffing plan requested",
+    "plan.failed": "Staffing plan failed",
+    "plan.sent": "Staffing plan's invitations sent",
+    "posting.cancelled": "Posting cancelled",
+    "posting.created": "Posting created",
+    "posting.expired": "Posting expired",
+    "posting.published": "Posting published",
+    "posting.updated": "Posting changed",
+    "scanner.created": "Scanner added",
+    "scanner.deleted": "Scanner removed",
+    "scanner.token_rotated": "Scanner's device token renewed",
+    "scanner.updated": "Scanner changed",
+    "site.created": "Site added",
+    "site.deleted": "Site removed",
+    "site.updated": "Site changed",
+    "technologist.licence_verified": "Licence verified",
+    "technologist.profile_created": "Technologist profile created",
+    "technologist.profile_updated": "Technologist profile changed",
+    "user.profile_updated": "Profile changed",
+}
+
+# What each kind of object is called, and the page that shows it (url name), where one does.
+TARGETS: dict[str, tuple[str, str | None]] = {
+    "marketplace.hospital": ("Hospital", "hospital_detail"),
+    "marketplace.site": ("Site", None),
+    "marketplace.scanner": ("Scanner", None),
+    "marketplace.membership": ("Membership", None),
+    "marketplace.invitation": ("Invitation", None),
+    "marketplace.sessionposting": ("Posting", "posting_detail"),
+    "marketplace.technologistprofile": ("Technologist profile", None),
+    "scheduling.booking": ("Booking", "booking_detail"),
+    "scheduling.plan": ("Staffing plan", "plan_detail"),
+    "scheduling.recurringwindow": ("Availability", None),
+    "scheduling.ledgerentry": ("Ledger entry", None),
+    "scheduling.calendarfeed": ("Calendar feed", None),
+    "cockpit.cockpitsession": ("Cockpit", "cockpit_console"),
+    "cockpit.assistrequest": ("Help request", None),
+    "accounts.user": ("Person", None),
+}
+
+
+def action_label(code: str) -> str:
+    return ACTION_LABELS.get(code) or code.replace(".", ": ").replace("_", " ").capitalize()
+
+
+def target_label(target_type: str) -> str:
+    known = TARGETS.get(target_type)
+    return known[0] if known else target_type
+
+
+def target_url(target_type: str, target_id: str) -> str | None:
+    """The page of the object, where there is one (who may open it is that page's business)."""
+    known = TARGETS.get(target_type)
+    if known is None or known[1] is None or not target_id.isdigit():
+        return None
+    try:
+        return reverse(known[1], args=[int(target_id)])
+    except NoReverseMatch:
+        return None
+
+
+# --- Filters -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    person: int | None  # the actor's id; None: anyone (and the system)
+    kind: str  # an action code; "": every kind
+    period: Period
+
+    @property
+    def start(self) -> date:
+        return self.period.start
+
+    @property
+    def end(self) -> date:
+        return self.period.end
+
+    def query(self) -> str:
+        parts = [f"start={self.period.start}", f"end={self.period.end}"]
+        if self.person is not None:
+            parts.append(f"person={self.person}")
+        if self.kind:
+            parts.append(f"kind={self.kind}")
+        return "&".join(parts)
+
+
+def _bounded(params: Mapping[str, str], name: str, limit: int) -> str:
+    raw = params.get(name) or ""
+    if len(raw) > limit:
+        raise ValidationFailed(
+            f"'{name}' may hold at most {limit} characters, not {len(raw)}.",
+            fields={name: [f"At most {limit} characters."]},
+        )
+    return raw.strip()
+
+
+def audit_filters_from(
+    params: Mapping[str, str], *, hospital: Hospital, time_zone: str, today: date
+) -> AuditFilters:
+    """`person` (an actor's id among those in the hospital's trail), `kind` (an action code
+    among those in it) and the period `start`..`end` (as the dashboard's: at most two years,
+    by default the 12 weeks ending today). Each value is bounded before anything else."""
+    person_raw = _bounded(params, "person", MAX_PERSON_LENGTH)
+    kind = _bounded(params, "kind", MAX_KIND_LENGTH)
+    period = period_from(
+        {"start": params.get("start") or "", "end": params.get("end") or ""},
+        time_zone=time_zone,
+        today=today,
+    )
+    person = None
+    if person_raw:
+        number = int(person_raw) if person_raw.isdigit() and person_raw.isascii() else 0
+        if not is_id(number) or number not in dict(audit_people(hospital=hospital)):
+            raise ValidationFailed(
+                "'person' must be someone in this hospital's audit trail.",
+                fields={"person": ["Choose a person from the list."]},
+            )
+        person = number
+    if kind and kind not in dict(audit_kinds(hospital=hospital)):
+        raise ValidationFailed(
+            "'kind' must be a kind of event in this hospital's audit trail.",
+            fields={"kind": ["Choose a kind from the list."]},
+        )
+    return AuditFilters(person=person, kind=kind, period=period)
+
+
+# --- Reads ---------------------------------------------------------------------------------------
+
+
+def audit_people(*, hospital: Hospital) -> list[tuple[int, str]]:
+    """Everyone who appears as the actor of one of the hospital's events: (id, their label on
+    their latest event), by label."""
+    latest = (
+        AuditEvent.objects.filter(hospital=hospital, actor_id__isnull=False)
+        .values("actor_id")
+        .annotate(last=Max("pk"))
+        .order_by()
+        .values_list("last", flat=True)
+    )
+    people = AuditEvent.objects.filter(pk__in=list(latest)).values_list("actor_id", "actor_label")
+    return sorted(
+        ((actor_id, label or f"Person {actor_id}") for actor_id, label in people if actor_id),
+        key=lambda person: (person[1].casefold(), person[0]),
+    )
+
+
+def audit_kinds(*, hospital: Hospital) -> list[tuple[str, str]]:
+    """Every action in the hospital's trail: (code, label), by label."""
+    codes = (
+        AuditEvent.objects.filter(hospital=hospital)
+        .values_list("action", flat=True)
+        .distinct()
+        .order_by()
+    )
+    return sorted(((code, action_label(code)) for code in codes), key=lambda kind: kind[1])
+
+
+def audit_events(*, hospital: Hospital, filters: AuditFilters) -> QuerySet[AuditEvent]:
+    """The hospital's events that the filters keep, newest first."""
+    events = AuditEvent.objects.filter(
+        hospital=hospital,
+        created_at__gte=filters.period.start_at,
+        created_at__lt=filters.period.end_at,
+    )
+    if filters.person is not None:
+        events = events.filter(actor_id=filters.person)
+    if filters.kind:
+        events = events.filter(action=filters.kind)
+    return events.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class ShownEvent:
+    """One event as a manager reads it."""
+
+    id: int
+    at: datetime  # in the hospital's time zone
+    person: str
+    action: str
+    action_label: str
+    target_type: str
+    target_label: str
+    target_id: str
+    target_url: str | None
+    data: dict[str, Any]
+
+
+def shown(event: AuditEvent, *, time_zone: str) -> ShownEvent:
+    return ShownEvent(
+        id=event.pk,
+        at=event.created_at.astimezone(ZoneInfo(time_zone)),
+        person=event.actor_label or ("WeScan" if event.actor_id is None else "(unknown)"),
+        action=event.action,
+        action_label=action_label(event.action),
+        target_type=event.target_type,
+        target_label=target_label(event.target_type),
+        target_id=event.target_id,
+        target_url=target_url(event.target_type, event.target_id),
+        data=event.data,
+    )
+
+
+def shown_events(
+    events: QuerySet[AuditEvent], *, time_zone: str, chunk_size: int = 2000
+) -> Iterator[ShownEvent]:
+    """Every event, streamed a chunk at a time (the CSV)."""
+    for event in events.iterator(chunk_size=chunk_size):
+        yield shown(event, time_zone=time_zone)
