@@ -28,3 +28,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # The relay's link check is off: the suite's test sockets do not echo its probes. The tests of
 # the link check and of the fall-back of control turn it on (tests/cockpit/test_relay_link.py).
 COCKPIT_LINK_PROBE_S = 0.0
+# The idle timeout is off: tests move the frozen clock by hours between a person's requests.
+# Its own tests turn it on (tests/accounts/test_sessions.py, tests/cockpit/test_sessions_*.py).
+SESSION_IDLE_TIMEOUT_S = 0

@@ -1,0 +1,8 @@
+from django.http import HttpRequest, HttpResponse
+
+
+def privacy(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError
+
+
+privacy_export = privacy_erase = privacy
