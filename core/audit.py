@@ -8,7 +8,7 @@ keeps (`marketplace.Hospital`)."""
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import connection, models
 
 from core.models import AuditEvent
 
@@ -30,3 +30,21 @@ def audit_record(
         target_id=str(target.pk),
         data=data or {},
     )
+
+
+# TEMPORARY (privacy helper, issue 18): a minimal stand-in for the audit helper's
+# `audit_actor_pseudonymise`, which replaces it at merge (with the hash chain in mind). Events
+# are append-only: the ORM refuses updates, so this relabels with a raw UPDATE, on SQLite only;
+# on PostgreSQL the append-only trigger refuses any UPDATE, and the label stays until the audit
+# helper's version lands.
+def audit_actor_pseudonymise(*, actor_id: int, label: str) -> int:
+    """Name an erased person by `label` in every event they did; how many events."""
+    if connection.vendor != "sqlite":
+        return 0
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET actor_label = %s WHERE actor_id = %s",  # noqa: S608
+            [label, actor_id],
+        )
+        return int(cursor.rowcount)

@@ -47,7 +47,7 @@ urlpatterns = [
         sessions_views.sessions_sign_out,
         name="account_sessions_sign_out",
     ),
-    path("account/privacy/", privacy_views.privacy, name="account_privacy"),
+    path("account/privacy/", privacy_views.privacy_page, name="account_privacy"),
     path("account/privacy/export/", privacy_views.privacy_export, name="account_privacy_export"),
     path("account/privacy/erase/", privacy_views.privacy_erase, name="account_privacy_erase"),
     path("", include("core.urls")),
