@@ -17,11 +17,11 @@ next request or its socket's next keep-alive; nothing extends a session that is 
 already idle.
 """
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
 
-from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.usersessions.adapter import get_adapter as get_sessions_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
@@ -31,6 +31,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from core.client_address import client_ip
 
 # "Last seen" is kept to the minute: at most one write a minute per session.
 SESSION_TOUCH_EVERY_S = 60
@@ -54,28 +55,51 @@ def _due(last_seen_at: datetime, now: datetime) -> bool:
 def session_activity(request: HttpRequest) -> bool:
     """A request of a signed-in session: False when the session had been idle too long (the
     caller signs it out); otherwise its activity is recorded (to the minute) and True."""
-    session = request.session
-    if not session.session_key:
+    session_key = request.session.session_key
+    if not session_key:
         return True
     now = timezone.now()
+    address, user_agent = _address(request), _user_agent(request)
     row = (
-        UserSession.objects.filter(session_key=session.session_key)
+        UserSession.objects.filter(session_key=session_key)
         .only("user_id", "last_seen_at", "ip", "user_agent")
         .first()
     )
-    if row is not None and row.user_id == request.user.pk:
-        if session_is_idle(row.last_seen_at, now):
-            return False
-        ip = get_account_adapter().get_client_ip(request)
-        user_agent = _user_agent(request)
-        if not _due(row.last_seen_at, now) and (row.ip, row.user_agent) == (ip, user_agent):
-            return True
-        UserSession.objects.filter(pk=row.pk).update(last_seen_at=now, ip=ip, user_agent=user_agent)
+    if row is None:
+        # Signed in without allauth's signal (a test's force_login, the admin): start it here.
+        UserSession.objects.get_or_create(
+            session_key=session_key,
+            defaults={
+                "user": request.user,
+                "ip": address,
+                "user_agent": user_agent,
+                "created_at": now,
+                "last_seen_at": now,
+            },
+        )
         return True
-    # Signed in without allauth's signal (or the key now belongs to someone else): start it.
-    UserSession.objects.create_from_request(request)
-    UserSession.objects.filter(session_key=session.session_key).update(last_seen_at=now)
+    if row.user_id != request.user.pk:
+        # The key now carries someone else (signed in anew on this browser): their session.
+        UserSession.objects.filter(pk=row.pk).update(
+            user=request.user, ip=address, user_agent=user_agent, created_at=now, last_seen_at=now
+        )
+        return True
+    if session_is_idle(row.last_seen_at, now):
+        return False
+    if _due(row.last_seen_at, now) or (row.ip, row.user_agent) != (address, user_agent):
+        UserSession.objects.filter(pk=row.pk).update(
+            last_seen_at=now, ip=address, user_agent=user_agent
+        )
     return True
+
+
+def _address(request: HttpRequest) -> str:
+    """The client's address as WeScan reads it (trusted proxies); 0.0.0.0 when it is none."""
+    address = client_ip(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return "0.0.0.0"  # noqa: S104 (a placeholder stored, not an address bound)
 
 
 def _user_agent(request: HttpRequest) -> str:

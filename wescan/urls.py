@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import privacy_views, sessions_views
@@ -38,6 +39,13 @@ urlpatterns = [
     path("", include("operations.urls")),
     # allauth's sign-in page, answering 429 when sign-ins are held back (before allauth's own).
     path("accounts/login/", account_views.login, name="account_login"),
+    # allauth's own list of sessions needs django.contrib.humanize (not installed): WeScan's
+    # page, under both names.
+    path(
+        "accounts/sessions/",
+        RedirectView.as_view(pattern_name="account_sessions"),
+        name="usersessions_list",
+    ),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
     # Sessions and personal data (accounts.sessions, accounts.privacy).

@@ -158,3 +158,10 @@ def test_the_pages_are_for_signed_in_people(db: None) -> None:
     client = Client()
     assert client.get(reverse("account_sessions")).status_code == 302
     assert client.post(reverse("account_sessions_sign_out"), {"which": "all"}).status_code == 302
+
+
+def test_allauth_s_address_for_the_list_leads_to_wescan_s(world: World, clock: Clock) -> None:
+    response = client_for(world.technologist).get("/accounts/sessions/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_sessions")
+    assert reverse("usersessions_list") == "/accounts/sessions/"
