@@ -85,6 +85,7 @@ def session_activity(request: HttpRequest) -> bool:
         )
         return True
     if session_is_idle(row.last_seen_at, now):
+        row.delete()  # the caller signs the session itself out
         return False
     if _due(row.last_seen_at, now) or (row.ip, row.user_agent) != (address, user_agent):
         UserSession.objects.filter(pk=row.pk).update(

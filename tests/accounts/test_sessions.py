@@ -44,6 +44,20 @@ def test_a_page_after_31_idle_minutes_sends_to_sign_in_with_a_message(
     assert "signed out after 30 minutes without activity" in page.content.decode()
     assert not signed_in(client)
     assert client.get("/profile/").status_code == 302  # still anonymous
+    assert not UserSession.objects.filter(user=world.technologist).exists()
+
+
+def test_a_form_sent_after_the_idle_time_is_not_saved(world: World, clock: Clock) -> None:
+    client = client_for(world.technologist)
+    client.get("/profile/")
+    clock.now += timedelta(minutes=31)
+
+    response = client.post("/profile/", {"first_name": "Changed", "last_name": "Late"})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_login") + "?next=/profile/"
+    world.technologist.refresh_from_db()
+    assert world.technologist.first_name != "Changed"
 
 
 def test_requests_29_minutes_apart_keep_the_session(world: World, clock: Clock) -> None:
