@@ -112,8 +112,8 @@ def session_keep_alive(*, session_key: str, user_id: int) -> bool:
     """A live socket of this session says the person is still there (the cockpit relay, once a
     minute). False when the session is signed out (ended, signed out everywhere, idle too long,
     or no longer this person's): the socket closes and the session is not extended."""
-    store = _session_store(session_key)
-    if not store.exists(session_key) or str(store.load().get(SESSION_KEY)) != str(user_id):
+    # A session signed out, ended or expired loads empty.
+    if str(_session_store(session_key).load().get(SESSION_KEY)) != str(user_id):
         return False
     now = timezone.now()
     row = (
