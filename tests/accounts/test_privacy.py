@@ -24,6 +24,7 @@ from core.models import AuditEvent, Notification
 from marketplace.models import Role, SessionPosting
 from scheduling import ledger, services
 from scheduling.models import AvailabilityWindow, Booking, BookingStatus, LedgerEntry
+from tests.cockpit.support import open_cockpit
 from tests.conftest import World, client_for
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.scheduling.support import Clock, available, confirmed, freeze, licensed, local, post
@@ -342,3 +343,16 @@ def test_signed_in_people_see_the_page(world: World, clock: Clock) -> None:
     assert page.status_code == 200
     assert "Download my data" in page.content.decode()
     assert "Erase my account for good" in page.content.decode()
+
+
+def test_a_cockpit_not_ended_holds_the_erasure_back(world: World) -> None:
+    cockpit = open_cockpit(world)  # on the real clock: it opens 15 minutes before the start
+    senior = UserFactory(email="senior@example.org")
+    cockpit.assistants.add(senior)
+
+    assert privacy.erasure_refusals(user=senior) == [
+        "You are in a cockpit that has not ended: finish or leave it first."
+    ]
+    assert any("cockpit" in reason for reason in privacy.erasure_refusals(user=world.technologist))
+    with pytest.raises(CommandError, match="cockpit that has not ended"):
+        call_command("erase_account", "senior@example.org")
