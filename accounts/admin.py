@@ -1,7 +1,18 @@
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from accounts.models import User
+from accounts.privacy import account_erase, erasure_refusals, is_erased
+from core.errors import DomainError
+
+# The most people one erasure action takes (it is one person's right; a few at a time).
+ERASE_AT_ONCE = 20
 
 
 @admin.register(User)
@@ -23,3 +34,49 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    actions = ["erase_accounts"]
+
+    @admin.action(description="Erase the selected people (anonymise; ledger and audit kept)")
+    def erase_accounts(self, request: HttpRequest, queryset: QuerySet[User]) -> Any:
+        """The same rules as a person's own request (accounts.privacy), after a confirmation
+        page that says who would be erased and who cannot be yet."""
+        people = list(queryset.order_by("pk")[: ERASE_AT_ONCE + 1])
+        if len(people) > ERASE_AT_ONCE:
+            self.message_user(
+                request, f"Erase at most {ERASE_AT_ONCE} people at once.", messages.ERROR
+            )
+            return None
+        if request.POST.get("confirmed") != "yes":
+            rows = [
+                {
+                    "person": person,
+                    "erased": is_erased(person),
+                    "refusals": erasure_refusals(user=person),
+                }
+                for person in people
+            ]
+            return TemplateResponse(
+                request,
+                "admin/accounts/user/erase_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Erase these people?",
+                    "rows": rows,
+                    "opts": self.model._meta,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        assert isinstance(request.user, User)
+        erased = 0
+        for person in people:
+            try:
+                account_erase(actor=request.user, user=person)
+            except DomainError as error:
+                self.message_user(request, f"{person.email}: {error.message}", messages.WARNING)
+            else:
+                erased += 1
+        if erased:
+            self.message_user(
+                request, f"Erased {erased} account{'s' if erased != 1 else ''}.", messages.SUCCESS
+            )
+        return None

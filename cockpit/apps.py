@@ -24,3 +24,7 @@ class CockpitConfig(AppConfig):
         exam_reader_set(exam_summaries)
         exam_closer_set(booking_exam_close, locker=booking_exam_lock)
         operator_joins_reader_set(operator_joins)
+        # What it holds about a person, for their download and erasure (accounts.privacy).
+        from cockpit import privacy
+
+        privacy.register()

@@ -66,6 +66,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.sessions import session_keep_alive
 from cockpit import link, rules, selectors, services
 from cockpit.groups import lobby_group, session_group, store_prefix
 from cockpit.link import LinkMeter
@@ -117,6 +118,11 @@ STOP_MAX_CHARS = 256
 # Frames each participant may send, per cockpit (settings COCKPIT_PERSON_FRAMES and
 # COCKPIT_SCANNER_FRAMES), on this process's monotonic clock; a person's sockets share a bucket.
 frame_buckets = TokenBuckets()
+
+# A person's open cockpit keeps their signed-in session alive (accounts.sessions, whose "last
+# seen" is kept to the minute): the heartbeat says so at most this often, and closes the socket
+# (4401) once that session is signed out (idle, ended from "sign out everywhere", erased).
+SESSION_KEEP_ALIVE_S = 60.0
 
 
 class Refused(Exception):
@@ -385,6 +391,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             self.prefix, self.channel_name, self.presence_person, joined=self.joined_at
         )
         await self.publish_presence(joined=self.presence_person)
+        self.session_kept_at = time.monotonic()
         self.heartbeat = asyncio.create_task(self.beat())
         await self.link_start(joined.control)
 
@@ -467,6 +474,38 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                     await self.publish_presence(left=gone)
             except Exception:  # the store is back on the next beat; the socket lives on
                 logger.exception("cockpit presence heartbeat failed")
+            try:
+                signed_in = await self.keep_session_alive()
+            except Exception:  # the database is back on the next beat; the socket lives on
+                logger.exception("cockpit session keep-alive failed")
+                continue
+            if not signed_in:
+                self.heartbeat = None  # this task: leave() must not wait on itself
+                await self.send_error(
+                    "signed_out", "You were signed out: sign in again to rejoin the cockpit."
+                )
+                await self.leave()
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+
+    async def keep_session_alive(self) -> bool:
+        """Tell the person's signed-in session they are still here (at most once every
+        SESSION_KEEP_ALIVE_S); False once that session is signed out. The scanner's socket has
+        no session."""
+        if self.is_scanner:
+            return True
+        now = time.monotonic()
+        if now - self.session_kept_at < SESSION_KEEP_ALIVE_S:
+            return True
+        self.session_kept_at = now
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if not session_key:
+            return True
+        return bool(
+            await database_sync_to_async(session_keep_alive)(
+                session_key=session_key, user_id=self.person["id"]
+            )
+        )
 
     # --- Sending ------------------------------------------------------------------------------
 

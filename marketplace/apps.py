@@ -18,3 +18,7 @@ class MarketplaceConfig(AppConfig):
         from marketplace.selectors import holds_role_needing_second_factor
 
         register_required_reader(holds_role_needing_second_factor)
+        # What it holds about a person, for their download and erasure (accounts.privacy).
+        from marketplace import privacy
+
+        privacy.register()

@@ -14,3 +14,7 @@ class SchedulingConfig(AppConfig):
         posting_cancelled.connect(
             posting_cancelled_received, dispatch_uid="scheduling.posting_cancelled"
         )
+        # What it holds about a person, for their download and erasure (accounts.privacy).
+        from scheduling import privacy
+
+        privacy.register()

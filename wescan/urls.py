@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import privacy_views, sessions_views
 from accounts import views as account_views
 from accounts.api import TokenView
 from cockpit import api as cockpit_api
@@ -37,8 +39,25 @@ urlpatterns = [
     path("", include("operations.urls")),
     # allauth's sign-in page, answering 429 when sign-ins are held back (before allauth's own).
     path("accounts/login/", account_views.login, name="account_login"),
+    # allauth's own list of sessions needs django.contrib.humanize (not installed): WeScan's
+    # page, under both names.
+    path(
+        "accounts/sessions/",
+        RedirectView.as_view(pattern_name="account_sessions"),
+        name="usersessions_list",
+    ),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
+    # Sessions and personal data (accounts.sessions, accounts.privacy).
+    path("account/sessions/", sessions_views.session_list, name="account_sessions"),
+    path(
+        "account/sessions/sign-out/",
+        sessions_views.sessions_sign_out,
+        name="account_sessions_sign_out",
+    ),
+    path("account/privacy/", privacy_views.privacy_page, name="account_privacy"),
+    path("account/privacy/export/", privacy_views.privacy_export, name="account_privacy_export"),
+    path("account/privacy/erase/", privacy_views.privacy_erase, name="account_privacy_erase"),
     path("", include("core.urls")),
     path("", include("marketplace.urls")),
     # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.

@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.sessions_middleware.SessionIdleMiddleware",  # sessions: idle timeout, last seen
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "core.middleware.DomainErrorMiddleware",
@@ -290,6 +291,13 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[WeScan] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = "WeScan"
+# --- Sessions (accounts.sessions) ---
+# A signed-in session not seen for this long is signed out on its next request (a connected
+# cockpit page keeps it alive); 0 turns the timeout off. allauth.usersessions keeps the list of
+# one's sessions; its "last seen" is the clock the timeout reads (kept by WeScan's middleware,
+# to the minute, instead of allauth's, which writes on every request).
+SESSION_IDLE_TIMEOUT_S = int(os.environ.get("SESSION_IDLE_TIMEOUT_S", str(30 * 60)))
+USERSESSIONS_TRACK_ACTIVITY = True
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "WeScan <no-reply@wescan.local>")
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 

@@ -39,3 +39,7 @@ if _WORKER and REDIS_URL:  # noqa: F405
     _WORKER_INDEX = int(_WORKER.removeprefix("gw") or 0)
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-{_WORKER}"  # noqa: F405
     CACHES["default"]["LOCATION"] = f"{REDIS_URL.rsplit('/', 1)[0]}/{1 + _WORKER_INDEX}"  # noqa: F405
+
+# The idle timeout is off: tests move the frozen clock by hours between a person's requests.
+# Its own tests turn it on (tests/accounts/test_sessions.py, tests/cockpit/test_sessions_*.py).
+SESSION_IDLE_TIMEOUT_S = 0
