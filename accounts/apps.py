@@ -5,3 +5,12 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     # allauth's own app is already "Accounts" in the admin; two sections of that name confused.
     verbose_name = "People"
+
+    def ready(self) -> None:
+        # A signed-out session (its own sign-out, or the idle timeout) stops hearing notices on
+        # the pages it still has open.
+        from django.contrib.auth.signals import user_logged_out
+
+        from accounts.sessions import session_signed_out
+
+        user_logged_out.connect(session_signed_out, dispatch_uid="accounts.session_signed_out")

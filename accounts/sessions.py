@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.client_address import client_ip
+from core.notify import sessions_ended_on_commit
 
 # "Last seen" is kept to the minute: at most one write a minute per session.
 SESSION_TOUCH_EVERY_S = 60
@@ -183,6 +184,7 @@ def sessions_end_others(request: HttpRequest) -> int:
         )
     )
     get_sessions_adapter().end_sessions(others)
+    sessions_ended_on_commit(user_id=user.pk, session_keys=[row.session_key for row in others])
     return len(others)
 
 
@@ -190,14 +192,26 @@ def sessions_end_all(request: HttpRequest) -> int:
     """Sign out every session of this person, this one too; how many were ended."""
     ended = sessions_end_others(request)
     UserSession.objects.filter(session_key=request.session.session_key or "").delete()
-    logout(request)
+    logout(request)  # its notification sockets close on `user_logged_out`
     return ended + 1
+
+
+def session_signed_out(
+    sender: object, *, request: HttpRequest | None, user: User | None, **kwargs: object
+) -> None:
+    """`user_logged_out`: the session being signed out closes its notification sockets."""
+    if request is None or user is None:
+        return
+    key = request.session.session_key
+    if key:
+        sessions_ended_on_commit(user_id=user.pk, session_keys=[key])
 
 
 def sessions_end_for_user(*, user: User) -> int:
     """Every session of this person, wherever they are (erasure, a platform admin's action)."""
     rows = list(UserSession.objects.filter(user_id=user.pk))
     get_sessions_adapter().end_sessions(rows)
+    sessions_ended_on_commit(user_id=user.pk, session_keys=[row.session_key for row in rows])
     return len(rows)
 
 

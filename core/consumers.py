@@ -101,3 +101,15 @@ class NotificationConsumer(FeedConsumer):
     async def notify(self, event: dict[str, Any]) -> None:
         """Group message from `core.notify.push`: forward it as a `notification` frame."""
         await self.send_frame("notification", event["payload"])
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """Group message from `core.notify.sessions_ended_on_commit`: if this socket's session
+        was signed out (here, from another device, or everywhere), it stops hearing notices."""
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        if key is None or key not in event["session_keys"]:
+            return
+        await self.send_frame(
+            "error", {"code": "signed_out", "message": "This session was signed out."}
+        )
+        await self.close(code=CLOSE_UNAUTHENTICATED)

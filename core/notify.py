@@ -43,6 +43,22 @@ def push_on_commit(*, user_ids: Iterable[int], payload: dict[str, Any]) -> None:
         transaction.on_commit(push, robust=True)
 
 
+def sessions_ended_on_commit(*, user_id: int, session_keys: Iterable[str]) -> None:
+    """Once the transaction commits, tell this person's notification sockets that these
+    sessions were signed out: a socket opened by one of them closes (`NotificationConsumer`)."""
+    keys = sorted({key for key in session_keys if key})
+    layer = get_channel_layer()
+    if not keys or layer is None:
+        return
+
+    def send() -> None:
+        async_to_sync(layer.group_send)(
+            user_group(user_id), {"type": "session.ended", "session_keys": keys}
+        )
+
+    transaction.on_commit(send, robust=True)
+
+
 def _push(user_ids: list[int], payload: dict[str, Any]) -> None:
     _send_all([(user_id, payload) for user_id in user_ids])
 

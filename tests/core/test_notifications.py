@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from allauth.usersessions.models import UserSession
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -12,7 +13,10 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
+from django.utils import timezone
 
+from accounts.sessions import sessions_end_others
 from core import consumers
 from core.consumers import FRAMES
 from core.groups import user_group
@@ -280,3 +284,44 @@ async def test_a_socket_gone_while_hello_is_sent_leaves_its_group(world: World) 
     layer = get_channel_layer()
     assert layer is not None
     assert user_group(world.manager.pk) not in getattr(layer, "groups", {})
+
+
+async def test_a_session_signed_out_elsewhere_stops_hearing_notices(world: World) -> None:
+    """Signing out every other session (the sessions page) closes the notification sockets those
+    sessions still have open; this session's socket stays and goes on hearing notices."""
+
+    def tracked(user: Any) -> str:
+        cookie = _session_cookie(user)
+        UserSession.objects.create(
+            user=user,
+            session_key=cookie.split("=", 1)[1],
+            ip="192.0.2.1",
+            user_agent="Firefox",
+            last_seen_at=timezone.now(),
+        )
+        return cookie
+
+    here = await database_sync_to_async(tracked)(world.manager)
+    elsewhere = await database_sync_to_async(tracked)(world.manager)
+    kept, ended = _socket(here), _socket(elsewhere)
+    for socket in (kept, ended):
+        assert (await socket.connect())[0]
+        assert (await socket.receive_json_from())["type"] == "hello"
+
+    def sign_out_the_others() -> int:
+        request = RequestFactory().post("/account/sessions/")
+        request.user = world.manager
+        request.session = SessionStore(session_key=here.split("=", 1)[1])
+        return sessions_end_others(request)
+
+    assert await database_sync_to_async(sign_out_the_others)() == 1
+
+    frame = await ended.receive_json_from()
+    assert frame["type"] == "error"
+    assert frame["payload"]["code"] == "signed_out"
+    assert (await ended.receive_output())["code"] == 4401
+    await database_sync_to_async(notification_send)(
+        user_ids=[world.manager.pk], kind="test", message="Still here."
+    )
+    assert (await kept.receive_json_from())["type"] == "notification"
+    await kept.disconnect()
