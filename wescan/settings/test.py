@@ -37,7 +37,12 @@ COCKPIT_LINK_PROBE_S = 0.0
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _WORKER and REDIS_URL:  # noqa: F405
     _WORKER_INDEX = int(_WORKER.removeprefix("gw") or 0)
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-{_WORKER}"  # noqa: F405
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"asgi-{_WORKER}"},  # noqa: F405
+        }
+    }
     CACHES["default"]["LOCATION"] = f"{REDIS_URL.rsplit('/', 1)[0]}/{1 + _WORKER_INDEX}"  # noqa: F405
 
 # The idle timeout is off: tests move the frozen clock by hours between a person's requests.
