@@ -19,7 +19,14 @@ class TokenThrottle(ClientAddressThrottle):
 
 
 class TokenView(APIView):
-    """Exchange an e-mail and password for an API token (send it as `Authorization: Token …`).
+    """Exchange an e-mail and password for an API token (send it as `Authorization: Token …`),
+    for people whom a password alone signs in: technologists who have not set up a second
+    factor. The token is named "API sign-in", has write scope and lasts 30 days; each call makes
+    a new one, and only the newest five stay valid. They are listed, and can be revoked, on the
+    personal access tokens page (`/account/tokens/`).
+
+    Managers, local staff, platform admins and anyone who has set up a second factor get 403:
+    they make their tokens on that page, signed in with their second factor.
 
     Failed attempts count against the same budget as the sign-in page's: after too many, for the
     account from your address, or for the account from many addresses (then only addresses it
@@ -35,7 +42,16 @@ class TokenView(APIView):
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(description="Unknown e-mail address or wrong password."),
-            403: OpenApiResponse(description="The e-mail address is not verified yet."),
+            403: OpenApiResponse(
+                description=(
+                    "The e-mail address is not verified yet (`email_unverified`), or the "
+                    "account must have, or has, a second factor (`second_factor_required`): "
+                    "make a token on the personal access tokens page, /account/tokens/."
+                )
+            ),
+            409: OpenApiResponse(
+                description="The person already holds the most active tokens one may (50)."
+            ),
             429: OpenApiResponse(
                 description="Too many attempts: try again after Retry-After seconds."
             ),
@@ -44,9 +60,20 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token = services.api_token_obtain(
+        made = services.api_token_obtain(
             request=request._request,
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
         )
-        return Response({"token": token.key})
+        return Response(
+            TokenSerializer(
+                {
+                    "token": made.secret,
+                    "name": made.token.name,
+                    "prefix": made.token.prefix,
+                    "scope": made.token.scope,
+                    "expires_at": made.token.expires_at,
+                }
+            ).data,
+            headers={"Cache-Control": "no-store"},
+        )

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts.models import TokenScope
 from core.api import StrictSerializer
 
 
@@ -16,4 +17,10 @@ class TokenRequestSerializer(StrictSerializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(
+        help_text="The secret, shown this once: send it as `Authorization: Token <secret>`."
+    )
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The first characters, as the tokens page shows.")
+    scope = serializers.ChoiceField(choices=TokenScope.choices)
+    expires_at = serializers.DateTimeField()

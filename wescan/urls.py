@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import tokens_views
 from accounts import views as account_views
 from accounts.api import TokenView
 from cockpit import api as cockpit_api
@@ -39,6 +40,13 @@ urlpatterns = [
     path("accounts/login/", account_views.login, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
+    # Personal access tokens for the API (accounts.tokens).
+    path("account/tokens/", tokens_views.token_list, name="access_tokens"),
+    path(
+        "account/tokens/<id:token_id>/revoke/",
+        tokens_views.token_revoke,
+        name="access_token_revoke",
+    ),
     path("", include("core.urls")),
     path("", include("marketplace.urls")),
     # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.
