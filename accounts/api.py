@@ -1,13 +1,18 @@
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
-from accounts.serializers import TokenRequestSerializer, TokenSerializer
+from accounts import services, tokens
+from accounts.models import AccessToken
+from accounts.requests import request_user
+from accounts.serializers import AccessTokenSerializer, TokenRequestSerializer, TokenSerializer
+from core.api import for_schema
 from core.client_address import ClientAddressThrottle
 
 
@@ -77,3 +82,34 @@ class TokenView(APIView):
             ).data,
             headers={"Cache-Control": "no-store"},
         )
+
+
+class MyTokensView(ListAPIView[AccessToken]):
+    """Your personal access tokens, newest first, whatever their state; never their secrets.
+    Tokens are made on the personal access tokens page (`/account/tokens/`), signed in: a token
+    cannot make another."""
+
+    serializer_class = AccessTokenSerializer
+
+    def get_queryset(self) -> QuerySet[AccessToken]:
+        if for_schema(self):
+            return AccessToken.objects.none()
+        return tokens.access_tokens_of(request_user(self.request))
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        for token in page if page is not None else []:
+            token.status = tokens.token_status(token)
+        return page
+
+
+class MyTokenRevokeView(APIView):
+    """Revoke one of your tokens (the one you call with, too: a script can end its own). It
+    stops working at once; revoking it again changes nothing. Another person's token answers
+    404. A read token may not revoke (403)."""
+
+    @extend_schema(request=None, responses=AccessTokenSerializer, operation_id="me_token_revoke")
+    def post(self, request: Request, token_id: int) -> Response:
+        token = tokens.access_token_revoke(user=request_user(request), token_id=token_id)
+        token.status = tokens.token_status(token)  # type: ignore[attr-defined]
+        return Response(AccessTokenSerializer(token).data)

@@ -4,9 +4,9 @@ A token is made on the personal access tokens page (`/account/tokens/`) from a s
 session, or, for people a password alone still signs in (technologists without a second factor),
 by `POST /api/v1/auth/token/`. People who must have a second factor (managers, local staff,
 platform admins) and people who have set one up make theirs only from a session that passed it,
-and a token of someone who must have one works only if it was made that way: a password alone
-never reaches their account through the API. Each rule is written here once, for the page, the
-API and the authentication class.
+and a token of theirs works only if it was made that way (one given for a password before they
+set up a second factor stops working): a password alone never reaches their account. Each rule
+is written here once, for the page, the API and the authentication class.
 
 The secret (`wst_` and 43 URL-safe characters, 256 random bits) is shown once; WeScan keeps its
 SHA-256 and its first twelve characters. A read token may only look (GET, HEAD, OPTIONS).
@@ -270,7 +270,8 @@ def access_token_authenticate(
     """The token this secret is, if it signs its owner in for a request of this `method`.
 
     Raises `TokenRefused` (unknown, expired, revoked, an inactive person, or made without the
-    second factor its owner must have) or `PermissionDenied` (a read token asked to change)."""
+    second factor its owner must have, or has set up since) or `PermissionDenied` (a read token
+    asked to change)."""
     now = now or timezone.now()
     if len(secret) > SECRET_MAX_LENGTH or not secret.startswith(SECRET_PREFIX):
         raise TokenRefused("Invalid token.")
@@ -292,11 +293,11 @@ def access_token_authenticate(
     user = token.user
     if not user.is_active:
         raise TokenRefused("This account is disabled.")
-    if not token.created_with_second_factor and second_factor_required(user):
+    if not token.created_with_second_factor and second_factor_guards(user):
         raise TokenRefused(
             f"This token ({token.prefix}…) was made without a second factor, which your "
-            "account requires: sign in on the website with your second factor and make a new "
-            f"one on the personal access tokens page ({TOKENS_PAGE})."
+            "account requires (or has, since): sign in on the website with your second factor "
+            f"and make a new one on the personal access tokens page ({TOKENS_PAGE})."
         )
     if not scope_allows(token.scope, method):
         raise PermissionDenied(

@@ -106,13 +106,22 @@ def manage(env: dict[str, str], log: Path, *args: str) -> str:
     return result.stdout
 
 
+# A personal access token per role, write scope, made as from a session that passed the second
+# factor for the roles that must have one (a token of theirs made without it is refused), as from
+# a password-only session for the technologist.
 TOKENS = """
 import json
-from rest_framework.authtoken.models import Token
 from accounts.models import User
-emails = json.loads({emails!r})
-print(json.dumps({{e: Token.objects.get_or_create(user=User.objects.get(email=e))[0].key
-                  for e in emails}}))
+from accounts.second_factor import second_factor_required
+from accounts.tokens import access_token_create
+tokens = {{}}
+for email in json.loads({emails!r}):
+    user = User.objects.get(email=email)
+    tokens[email] = access_token_create(
+        user=user, name="fuzz", scope="write", expires_in_days=7,
+        with_second_factor=second_factor_required(user),
+    ).secret
+print(json.dumps(tokens))
 """
 
 

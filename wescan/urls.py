@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import tokens_views
 from accounts import views as account_views
-from accounts.api import TokenView
+from accounts.api import MyTokenRevokeView, MyTokensView, TokenView
 from cockpit import api as cockpit_api
 from core import views as core_views
 from core.api import Router
@@ -57,6 +57,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
     path("api/v1/me/", marketplace_api.MeView.as_view(), name="api_me"),
+    path("api/v1/me/tokens/", MyTokensView.as_view(), name="api_my_tokens"),
+    path(
+        "api/v1/me/tokens/<id:token_id>/revoke/",
+        MyTokenRevokeView.as_view(),
+        name="api_my_token_revoke",
+    ),
     path("api/v1/me/on-call/", cockpit_api.MyOnCallView.as_view(), name="api_my_on_call"),
     path(
         "api/v1/cockpits/<id:cockpit_id>/assist-requests/",

@@ -468,3 +468,69 @@ def test_only_the_owner_lists_their_tokens(world: World, clock: list[datetime]) 
     page = client_for(other).get("/account/tokens/").content.decode()
     assert "Managers secret script" not in page
     assert "No tokens yet." in page
+
+
+def test_a_password_only_token_stops_working_once_its_owner_sets_up_a_second_factor(
+    world: World, clock: list[datetime]
+) -> None:
+    response = password_token(world.technologist.email)
+    secret = response.json()["token"]
+    assert api_with(secret).get("/api/v1/me/").status_code == 200
+    enrol_totp(world.technologist)
+    assert "second factor" in refusal(api_with(secret).get("/api/v1/me/"), 401)
+    # One made with the second factor works.
+    assert (
+        api_with(make(world.technologist, with_second_factor=True).secret)
+        .get("/api/v1/me/")
+        .status_code
+        == 200
+    )
+
+
+# --- The API: listing and revoking one's own ------------------------------------------------------
+
+
+def test_the_api_lists_ones_own_tokens_without_secrets(world: World, clock: list[datetime]) -> None:
+    made = make(world.technologist, name="Laptop")
+    make(world.manager, name="Not yours", with_second_factor=True)
+    response = api_with(made.secret).get("/api/v1/me/tokens/")
+    assert response.status_code == 200
+    (row,) = response.json()["results"]
+    assert row["name"] == "Laptop"
+    assert row["prefix"] == made.secret[:12]
+    assert row["status"] == "active"
+    assert row["last_used_at"] == "2026-11-23T09:00:00Z"
+    assert made.secret not in response.content.decode()
+
+
+def test_a_script_revokes_its_own_token(world: World, clock: list[datetime]) -> None:
+    made = make(world.technologist)
+    response = api_with(made.secret).post(f"/api/v1/me/tokens/{made.token.pk}/revoke/")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "revoked"
+    assert api_with(made.secret).get("/api/v1/me/").status_code == 401
+
+
+def test_the_api_cannot_revoke_another_persons_token(world: World, clock: list[datetime]) -> None:
+    theirs = make(world.manager, with_second_factor=True)
+    mine = make(world.technologist)
+    response = api_with(mine.secret).post(f"/api/v1/me/tokens/{theirs.token.pk}/revoke/")
+    assert refusal(response, 404)
+    assert AccessToken.objects.get(pk=theirs.token.pk).revoked_at is None
+
+
+def test_a_read_token_cannot_revoke(world: World, clock: list[datetime]) -> None:
+    made = make(world.technologist, scope="read")
+    response = api_with(made.secret).post(f"/api/v1/me/tokens/{made.token.pk}/revoke/")
+    assert "read scope" in refusal(response, 403)
+    assert AccessToken.objects.get(pk=made.token.pk).revoked_at is None
+
+
+def test_the_token_endpoints_are_in_the_schema(db: None) -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert "get" in schema["paths"]["/api/v1/me/tokens/"]
+    assert "post" in schema["paths"]["/api/v1/me/tokens/{token_id}/revoke/"]
+    assert "403" in schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
+    assert schema["components"]["securitySchemes"]["tokenAuth"]["type"] == "apiKey"
