@@ -250,7 +250,7 @@ def access_token_revoke(*, user: User, token_id: int, now: datetime | None = Non
     return token
 
 
-def _revoke(token: AccessToken, *, actor: User, now: datetime, reason: str) -> None:
+def _revoke(token: AccessToken, *, actor: User | None, now: datetime, reason: str) -> None:
     token.revoked_at = now
     token.save(update_fields=["revoked_at"])
     audit_record(
@@ -258,6 +258,35 @@ def _revoke(token: AccessToken, *, actor: User, now: datetime, reason: str) -> N
         action="access_token.revoked",
         target=token,
         data={"name": token.name, "prefix": token.prefix, "reason": reason},
+    )
+
+
+def access_tokens_revoke_all(
+    *,
+    user: User,
+    actor: User | None,
+    reason: str,
+    password_given_only: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Revoke every active token of `user` (only those given for a password, if asked): when
+    their password changes, or their account is erased or disabled. Answers how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        active = AccessToken.objects.select_for_update().filter(_active(now), user=user)
+        if password_given_only:
+            active = active.filter(by_password_sign_in=True)
+        revoked = list(active)
+        for token in revoked:
+            _revoke(token, actor=actor, now=now, reason=reason)
+    return len(revoked)
+
+
+def password_changed(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    """A new password ends the tokens the old one was exchanged for (allauth's password_changed
+    and password_reset signals; connected in `AccountsConfig.ready`)."""
+    access_tokens_revoke_all(
+        user=user, actor=user, reason="the password changed", password_given_only=True
     )
 
 

@@ -534,3 +534,32 @@ def test_the_token_endpoints_are_in_the_schema(db: None) -> None:
     assert "post" in schema["paths"]["/api/v1/me/tokens/{token_id}/revoke/"]
     assert "403" in schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
     assert schema["components"]["securitySchemes"]["tokenAuth"]["type"] == "apiKey"
+
+
+def test_a_new_password_ends_the_tokens_given_for_the_old_one(
+    world: World, clock: list[datetime]
+) -> None:
+    given = password_token(world.technologist.email).json()["token"]
+    made_on_page = make(world.technologist).secret
+    client = client_for(world.technologist)
+    response = client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": PASSWORD,
+            "password1": "a-new-long-pass-phrase",
+            "password2": "a-new-long-pass-phrase",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert "revoked" in refusal(api_with(given).get("/api/v1/me/"), 401)
+    assert api_with(made_on_page).get("/api/v1/me/").status_code == 200
+
+
+def test_revoking_all_of_a_persons_tokens(world: World, clock: list[datetime]) -> None:
+    secrets = [make(world.technologist).secret for _ in range(3)]
+    other = make(world.manager, with_second_factor=True).secret
+    assert (
+        tokens.access_tokens_revoke_all(user=world.technologist, actor=None, reason="erased") == 3
+    )
+    assert all(api_with(s).get("/api/v1/me/").status_code == 401 for s in secrets)
+    assert api_with(other).get("/api/v1/me/").status_code == 200
