@@ -32,7 +32,7 @@ class TokenCreateForm(forms.Form):
         choices=TokenScope.choices,
         initial=TokenScope.READ,
         widget=forms.RadioSelect,
-        help_text="Read: GET only. Write: everything your account may do.",
+        help_text="A read token only looks (GET): enough for reports and calendars.",
     )
     expires_in_days = forms.TypedChoiceField(
         label="Expires after",
