@@ -237,16 +237,21 @@ def _password_tokens_prune(*, user: User, now: datetime) -> None:
         _revoke(token, actor=user, now=now, reason="replaced by a newer sign-in")
 
 
-def access_token_revoke(*, user: User, token_id: int, now: datetime | None = None) -> AccessToken:
-    """Revoke one of the person's own tokens (another person's does not exist for them). Once
-    revoked it stays so; revoking it again changes nothing."""
+def access_token_revoke(
+    *, user: User, token_id: int, actor: User | None = None, now: datetime | None = None
+) -> AccessToken:
+    """Revoke one of `user`'s tokens (another person's does not exist for them), by its owner
+    or, when `actor` says so, a platform admin. Once revoked it stays so; revoking it again
+    changes nothing."""
     now = now or timezone.now()
+    actor = actor or user
     with transaction.atomic():
         token = AccessToken.objects.select_for_update().filter(pk=token_id, user=user).first()
         if token is None:
             raise NotFound("No such token among yours.")
         if token.revoked_at is None:
-            _revoke(token, actor=user, now=now, reason="revoked by its owner")
+            reason = "revoked by its owner" if actor == user else "revoked by a platform admin"
+            _revoke(token, actor=actor, now=now, reason=reason)
     return token
 
 

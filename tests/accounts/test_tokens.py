@@ -563,3 +563,29 @@ def test_revoking_all_of_a_persons_tokens(world: World, clock: list[datetime]) -
     )
     assert all(api_with(s).get("/api/v1/me/").status_code == 401 for s in secrets)
     assert api_with(other).get("/api/v1/me/").status_code == 200
+
+
+def test_a_platform_admin_sees_and_revokes_tokens_in_the_admin(
+    world: World, clock: list[datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = make(world.technologist, name="Leaked laptop")
+    enrol_totp(world.admin)
+    client = client_for(world.admin)
+    pass_second_factor(client, monkeypatch)
+    listing = client.get("/admin/accounts/accesstoken/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "Leaked laptop" in page
+    assert made.token.secret_hash not in page
+    detail = client.get(f"/admin/accounts/accesstoken/{made.token.pk}/change/").content.decode()
+    assert made.token.secret_hash not in detail
+
+    response = client.post(
+        "/admin/accounts/accesstoken/",
+        {"action": "revoke", "_selected_action": [made.token.pk]},
+    )
+    assert response.status_code == 302
+    assert api_with(made.secret).get("/api/v1/me/").status_code == 401
+    event = AuditEvent.objects.filter(action="access_token.revoked").get()
+    assert event.actor_id == world.admin.pk
+    assert event.data["reason"] == "revoked by a platform admin"
