@@ -13,6 +13,7 @@ SHA-256 and its first twelve characters. A read token may only look (GET, HEAD, 
 """
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,9 @@ PASSWORD_TOKEN_DAYS = 30
 PASSWORD_TOKENS_KEPT = 5
 # `last_used_at` is written at most this often per token (it is for people, not an access log).
 LAST_USED_PRECISION = timedelta(minutes=1)
+# What DRF's authtoken gave out before personal access tokens: a client still sending one is
+# told what to do instead.
+DRF_TOKEN = re.compile(r"[0-9a-f]{40}")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKENS_PAGE = "/account/tokens/"
 
@@ -80,12 +84,11 @@ class NewToken:
 @dataclass(frozen=True)
 class SessionTokenRight:
     """Whether this signed-in session may make tokens, and whether they count as made with a
-    second factor. `second_factor_needed`: the person must prove one first (`enrolled` says
-    whether they have one to prove, or must set one up)."""
+    second factor. Refused, `enrolled` says whether the person has a second factor to prove
+    (re-authenticate) or must set one up first."""
 
     allowed: bool
     with_second_factor: bool
-    second_factor_needed: bool
     enrolled: bool
 
 
@@ -94,7 +97,7 @@ def secret_hash(secret: str) -> str:
 
 
 def token_status(token: AccessToken, *, now: datetime | None = None) -> str:
-    """ "revoked", "expired" or "active"."""
+    """One of "active", "expired" and "revoked"."""
     now = now or timezone.now()
     if token.revoked_at is not None:
         return "revoked"
@@ -133,16 +136,12 @@ def session_token_right(request: HttpRequest) -> SessionTokenRight:
     """May the person signed in on this session make a token here, and how is it made?"""
     user = request.user
     if not isinstance(user, User):
-        return SessionTokenRight(
-            allowed=False, with_second_factor=False, second_factor_needed=False, enrolled=False
-        )
+        return SessionTokenRight(allowed=False, with_second_factor=False, enrolled=False)
     passed = session_passed_second_factor(request)
     enrolled = second_factor_enrolled(user)
-    guarded = enrolled or second_factor_required(user)
     return SessionTokenRight(
-        allowed=passed or not guarded,
+        allowed=passed or not (enrolled or second_factor_required(user)),
         with_second_factor=passed,
-        second_factor_needed=guarded and not passed,
         enrolled=enrolled,
     )
 
@@ -307,6 +306,12 @@ def access_token_authenticate(
     second factor its owner must have, or has set up since) or `PermissionDenied` (a read token
     asked to change)."""
     now = now or timezone.now()
+    if DRF_TOKEN.fullmatch(secret):
+        raise TokenRefused(
+            "WeScan no longer accepts this kind of token (40 hexadecimal digits). Make a "
+            f"personal access token on the personal access tokens page ({TOKENS_PAGE}); they "
+            "start with wst_."
+        )
     if len(secret) > SECRET_MAX_LENGTH or not secret.startswith(SECRET_PREFIX):
         raise TokenRefused("Invalid token.")
     token = (
