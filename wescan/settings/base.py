@@ -357,6 +357,8 @@ SPECTACULAR_SETTINGS = {
         "BookingSideEnum": "scheduling.models.Initiator",
         "PlanStatusEnum": "scheduling.models.PlanStatus",
         "PlanScopeEnum": ["hospital", "network"],
+        "TokenScopeEnum": "accounts.models.TokenScope",
+        "TokenStatusEnum": ["active", "expired", "revoked"],
     },
 }
 # Anything larger than this is refused with 413 before it is parsed.
