@@ -7,7 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from accounts.models import User
+from accounts import tokens
+from accounts.models import AccessToken, User
 from accounts.privacy import account_erase, erasure_refusals, is_erased
 from core.errors import DomainError
 
@@ -80,3 +81,46 @@ class UserAdmin(BaseUserAdmin):
                 request, f"Erased {erased} account{'s' if erased != 1 else ''}.", messages.SUCCESS
             )
         return None
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    """Personal access tokens, to see and revoke (a leaked one, a departed person's). Read-only:
+    secrets are made by their owner on the tokens page, and only their hash is here."""
+
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "created_with_second_factor",
+    ]
+    list_filter = ["scope", "created_with_second_factor", "by_password_sign_in"]
+    search_fields = ["name", "prefix", "user__email"]
+    list_select_related = ["user"]
+    # Everything but the hash: a fingerprint of a live secret has no reader here.
+    readonly_fields = [
+        field.name for field in AccessToken._meta.fields if field.name not in {"id", "secret_hash"}
+    ]
+    fields = tuple(readonly_fields)
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AccessToken | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AccessToken | None = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["view"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[AccessToken]) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        for token in queryset.select_related("user"):
+            tokens.access_token_revoke(user=token.user, token_id=token.pk, actor=actor)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.")

@@ -9,8 +9,13 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # A signed-out session (its own sign-out, or the idle timeout) stops hearing notices on
         # the pages it still has open.
+        from allauth.account import signals as allauth_signals
         from django.contrib.auth.signals import user_logged_out
 
+        from accounts import tokens
         from accounts.sessions import session_signed_out
 
         user_logged_out.connect(session_signed_out, dispatch_uid="accounts.session_signed_out")
+        # A new password ends the tokens the old one was exchanged for.
+        for signal in (allauth_signals.password_changed, allauth_signals.password_reset):
+            signal.connect(tokens.password_changed, dispatch_uid=f"tokens-{id(signal)}")

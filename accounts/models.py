@@ -67,3 +67,48 @@ class UsualAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} from {self.address_hash[:8]}…"
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read: look, change nothing"
+    WRITE = "write", "Write: everything you may do"
+
+
+class AccessToken(models.Model):
+    """A personal access token for the API (`Authorization: Token <secret>`).
+
+    The secret is shown once, when the token is made; only its SHA-256 is kept (a random
+    secret of 256 bits needs no slow hash: there is nothing to guess from it), with the first
+    characters (`prefix`) so that its owner can tell their tokens apart. Every token expires.
+    Made, used and revoked through `accounts.tokens`."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices)
+    prefix = models.CharField(max_length=16)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Made from a session that passed a second factor; people who must have one (managers,
+    # local staff, platform admins) can use no other.
+    created_with_second_factor = models.BooleanField(default=False)
+    # Given for a password at `POST /api/v1/auth/token/` (a person keeps only the newest few).
+    by_password_sign_in = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="access_token_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(scope__in=["read", "write"]), name="access_token_scope_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

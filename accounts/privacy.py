@@ -28,9 +28,8 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from accounts.models import User, UsualAddress
+from accounts.models import AccessToken, User, UsualAddress
 from accounts.sessions import sessions_end_for_user
 from core.audit import audit_actor_pseudonymise, audit_record
 from core.errors import Conflict, ValidationFailed
@@ -126,6 +125,11 @@ def _own_sections() -> dict[str, Reader]:
             .order_by("pk")
             .values("type", "created_at", "last_used_at")
         ),
+        "access_tokens": lambda user: (
+            AccessToken.objects.filter(user=user)
+            .order_by("pk")
+            .values("name", "prefix", "scope", "created_at", "expires_at", "revoked_at")
+        ),
         "sessions": lambda user: (
             UserSession.objects.filter(user=user)
             .order_by("created_at")
@@ -220,7 +224,7 @@ def account_erase(*, actor: User | None, user: User) -> str:
     Authenticator.objects.filter(user=user).delete()
     EmailAddress.objects.filter(user=user).delete()
     UsualAddress.objects.filter(user=user).delete()
-    Token.objects.filter(user=user).delete()
+    AccessToken.objects.filter(user=user).delete()  # no secret outlives the account
     Notification.objects.filter(recipient=user).delete()
     sessions_end_for_user(user=user)
 

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from rest_framework.authtoken.models import Token
 
+from accounts import tokens
 from accounts.models import User, UsualAddress
 from core.audit import audit_record
 from core.client_address import client_ip, rate_limit_address
@@ -136,8 +136,10 @@ def login_authenticate(
     return None
 
 
-def api_token_obtain(*, request: HttpRequest, email: str, password: str) -> Token:
-    """The API token of the user who signs in with this e-mail address and password."""
+def api_token_obtain(*, request: HttpRequest, email: str, password: str) -> tokens.NewToken:
+    """A new API token for the person who signs in with this e-mail address and password, when
+    a password alone signs them in (`accounts.tokens.access_token_for_password`): not for
+    people who must have, or have, a second factor."""
     user = login_authenticate(request=request, email=email, password=password)
     if user is None or not user.is_active:
         raise BadCredentials("Unknown e-mail address or wrong password.")
@@ -148,8 +150,7 @@ def api_token_obtain(*, request: HttpRequest, email: str, password: str) -> Toke
             "Verify your e-mail address first: follow the link in the message we sent you "
             "(signing in on the website sends a new one), then ask for a token again."
         )
-    token, _created = Token.objects.get_or_create(user=user)
-    return token
+    return tokens.access_token_for_password(user=user)
 
 
 def _login_refuse_if_throttled(*, email: str, address: str, now: datetime) -> None:

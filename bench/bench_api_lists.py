@@ -8,7 +8,7 @@ Set-up, made fresh on every run:
 - "Bench General": 250 sites, 10,000 scanners, 300 members, 300 invitations; two other hospitals
   with 500 scanners each that the manager must never see; 200 partner hospitals where the
   manager is a technologist (so the hospitals list has 201 rows);
-- one manager with a DRF token.
+- one manager with an API token.
 
 Then real Daphne processes serve that database, laid out as in production (several per machine,
 README "Production"): BENCH_DAPHNE_PROCESSES of them (default: one per CPU, at most 4) accept from
@@ -44,6 +44,7 @@ from common import (
     QueryCount,
     analyze,
     api_root_problem,
+    api_token,
     count_queries,
     figure,
     json_answer,
@@ -128,7 +129,6 @@ def seed() -> Seeded:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
     from marketplace.models import (
@@ -239,10 +239,10 @@ def seed() -> Seeded:
         Membership.objects.bulk_create(
             Membership(user=manager, hospital=p, role=Role.TECHNOLOGIST) for p in partners
         )
-        token = Token.objects.create(user=manager)
+        token = api_token(manager)
     analyze()
     return Seeded(
-        token=token.key,
+        token=token,
         home_id=home.pk,
         visible_hospital_ids=frozenset([home.pk, *(p.pk for p in partners)]),
     )

@@ -9,7 +9,7 @@ Set-up, made fresh on every run:
 - migrated with wescan.settings.local (BENCH_SETTINGS overrides), DEBUG off;
 - 3 hospitals with a manager, 2 sites (Brussels time) and 6 cockpit-ready scanners each;
 - 200 technologists (home time zone Brussels, verified licence), each with daily availability
-  06:00-22:00 and a DRF token;
+  06:00-22:00 and an API token;
 - 600 open postings and 1,300 pending invitations in the coming three weeks, written in bulk
   as `posting_create(publish=True)` and `booking_invite` write them (through the services they
   take ~100 ms each here: minutes for the seed alone), then checked with the selectors
@@ -70,6 +70,7 @@ from common import (
     HttpClient,
     analyze,
     api_root_problem,
+    api_token,
     connect_evenly,
     connections_each,
     figure,
@@ -207,7 +208,6 @@ def seed() -> Seeded:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
     from marketplace.models import (
@@ -311,10 +311,7 @@ def seed() -> Seeded:
             for profile in profiles
             for vendor in VENDORS
         )
-        tokens = Token.objects.bulk_create(
-            Token(key=Token.generate_key(), user=user) for user in technologists
-        )
-        token_of = {token.user_id: token.key for token in tokens}
+        token_of = {user.pk: api_token(user) for user in technologists}
         for user in technologists:
             services.availability_create(
                 actor=user,

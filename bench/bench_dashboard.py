@@ -5,7 +5,7 @@ Set-up, made fresh on every run:
 - a throwaway database: SQLite at bench/.data/dashboard.sqlite3, or, when DATABASE_URL names a
   PostgreSQL server, a separate database `wescan_bench_dashboard` (BENCH_DB_NAME) on it, dropped
   at the end; migrated with wescan.settings.local (BENCH_SETTINGS overrides), DEBUG off;
-- 50 hospitals with 2 sites (Brussels time) and 150 scanners, a manager each (a DRF token and a
+- 50 hospitals with 2 sites (Brussels time) and 150 scanners, a manager each (an API token and a
   signed-in session), a platform admin, 600 technologists;
 - bookings over the last two years, each on a posting of its own published 6 h to 6 weeks ahead
   (urgency 6:3:1): 70 % completed, with a cockpit (its own start and end), an exam record (a
@@ -43,7 +43,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from common import Bench, BenchFailure, analyze, figure, machine, percentile, run, session_cookie
+from common import (
+    Bench,
+    BenchFailure,
+    analyze,
+    api_token,
+    figure,
+    machine,
+    percentile,
+    run,
+    session_cookie,
+)
 
 HOSPITALS = 50
 SCANNERS = 150
@@ -77,7 +87,6 @@ def seed() -> World:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
     from marketplace.models import ExamFamily, Hospital, Membership, Role, Scanner, Site, Vendor
@@ -122,11 +131,11 @@ def seed() -> World:
         )
         for user, hospital in zip(managers, hospitals, strict=True):
             world.managers[hospital.pk] = user
-            world.tokens[hospital.pk] = Token.objects.create(user=user).key
+            world.tokens[hospital.pk] = api_token(user)
         admin = User.objects.create(
             email="admin@dashboard.example", password=unusable, is_staff=True
         )
-        world.admin_token = Token.objects.create(user=admin).key
+        world.admin_token = api_token(admin)
         people = User.objects.bulk_create(
             User(
                 email=f"tech{i:04d}@dashboard.example",

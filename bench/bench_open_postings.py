@@ -48,6 +48,7 @@ from common import (
     analyze,
     api_client,
     api_root_problem,
+    api_token,
     count_queries,
     figure,
     json_answer,
@@ -274,8 +275,7 @@ def seed() -> Seeded:
 def choose(seeded: Seeded) -> tuple[list[Technologist], Technologist]:
     """Technologists for the load (eligible, with more than a page of results, mixed
     seniorities) with a token each, and one ineligible technologist who must see nothing."""
-    from rest_framework.authtoken.models import Token
-
+    from accounts.models import User
     from marketplace import selectors
     from marketplace.models import TechnologistProfile
 
@@ -300,8 +300,9 @@ def choose(seeded: Seeded) -> tuple[list[Technologist], Technologist]:
             "postings: the data set does not exercise the page"
         )
     ineligible = next(t for t in seeded.technologists if not t.eligible)
+    users = User.objects.in_bulk([tech.user_id for tech in [*chosen, ineligible]])
     for tech in [*chosen, ineligible]:
-        tech.token = Token.objects.create(user_id=tech.user_id).key
+        tech.token = api_token(users[tech.user_id])
     return chosen, ineligible
 
 

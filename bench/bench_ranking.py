@@ -6,7 +6,7 @@ Set-up, made fresh on every run:
   PostgreSQL server, a separate database `wescan_bench_rank` (BENCH_DB_NAME) on it, dropped at
   the end; migrated with wescan.settings.local (BENCH_SETTINGS overrides), DEBUG off;
 - 20 hospitals with 2 sites (Brussels and Lisbon time) and 3 scanners each, of five vendors, a
-  manager each with a DRF token, and 300 reciprocity ledger entries between them;
+  manager each with an API token, and 300 reciprocity ledger entries between them;
 - 300 open postings over the next 14 days: one required exam family (two on a fifth), languages
   asked on 30%, mixed minimum seniority and urgency;
 - technologists, in two steps (500, then 1,500 more: 2,000): 3-6 exam families, 1-3 vendors,
@@ -54,6 +54,7 @@ from common import (
     LoadResult,
     analyze,
     api_root_problem,
+    api_token,
     count_queries,
     figure,
     json_answer,
@@ -103,7 +104,6 @@ def seed() -> World:
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from accounts.models import User
     from marketplace.models import (
@@ -165,7 +165,7 @@ def seed() -> World:
             for user, hospital in zip(managers, hospitals, strict=True)
         )
         for user, hospital in zip(managers, hospitals, strict=True):
-            world.managers[hospital.pk] = Token.objects.create(user=user).key
+            world.managers[hospital.pk] = api_token(user)
 
         # Open postings over the next 14 days, 3-5 h, from 07:00 to 15:00 UTC.
         postings = []

@@ -210,6 +210,17 @@ def run(
 # --- Queries per request, in-process ---------------------------------------------------------
 
 
+def api_token(user: Any) -> str:
+    """The secret of a new personal access token of `user` (accounts.tokens), write scope, for a
+    year, made as from a session that passed a second factor: it serves every role, managers and
+    platform admins included."""
+    from accounts.tokens import access_token_create
+
+    return access_token_create(
+        user=user, name="bench", scope="write", expires_in_days=365, with_second_factor=True
+    ).secret
+
+
 def api_client(token: str) -> Any:
     """Django's test client for the API, in this process, as the owner of `token`."""
     from rest_framework.test import APIClient

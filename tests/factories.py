@@ -83,3 +83,19 @@ class TechnologistProfileFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     seniority = factory.Iterator([Seniority.JUNIOR, Seniority.EXPERIENCED, Seniority.SENIOR])
     years_experience = factory.Faker("pyint", min_value=0, max_value=30)
+
+
+def access_token(
+    user: User, *, scope: str = "write", with_second_factor: bool = True, days: int = 365
+) -> str:
+    """The secret of a new personal access token of `user` (made, by default, as from a session
+    that passed a second factor: it works for every role)."""
+    from accounts.tokens import access_token_create
+
+    return access_token_create(
+        user=user,
+        name="Test client",
+        scope=scope,
+        expires_in_days=days,
+        with_second_factor=with_second_factor,
+    ).secret

@@ -3,9 +3,9 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts import privacy_views, sessions_views
+from accounts import privacy_views, sessions_views, tokens_views
 from accounts import views as account_views
-from accounts.api import TokenView
+from accounts.api import MyTokenRevokeView, MyTokensView, TokenView
 from cockpit import api as cockpit_api
 from core import views as core_views
 from core.api import Router
@@ -58,6 +58,13 @@ urlpatterns = [
     path("account/privacy/", privacy_views.privacy_page, name="account_privacy"),
     path("account/privacy/export/", privacy_views.privacy_export, name="account_privacy_export"),
     path("account/privacy/erase/", privacy_views.privacy_erase, name="account_privacy_erase"),
+    # Personal access tokens for the API (accounts.tokens).
+    path("account/tokens/", tokens_views.token_list, name="access_tokens"),
+    path(
+        "account/tokens/<id:token_id>/revoke/",
+        tokens_views.token_revoke,
+        name="access_token_revoke",
+    ),
     path("", include("core.urls")),
     path("", include("marketplace.urls")),
     # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.
@@ -68,6 +75,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", TokenView.as_view(), name="api_token"),
     path("api/v1/me/", marketplace_api.MeView.as_view(), name="api_me"),
+    path("api/v1/me/tokens/", MyTokensView.as_view(), name="api_my_tokens"),
+    path(
+        "api/v1/me/tokens/<id:token_id>/revoke/",
+        MyTokenRevokeView.as_view(),
+        name="api_my_token_revoke",
+    ),
     path("api/v1/me/on-call/", cockpit_api.MyOnCallView.as_view(), name="api_my_on_call"),
     path(
         "api/v1/cockpits/<id:cockpit_id>/assist-requests/",

@@ -11,10 +11,9 @@ from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from pytest_django.fixtures import Settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import AccessToken, User
 from tests.factories import PASSWORD, UserFactory
 
 OWNER_HOME = "198.51.100.1"
@@ -106,7 +105,7 @@ def test_failures_on_the_sign_in_page_count_against_the_api(owner: User) -> None
     for _ in range(5):
         assert web(owner.email, "guess").status_code == 200
     assert_throttled_json(api(owner.email, PASSWORD))
-    assert not Token.objects.filter(user=owner).exists()
+    assert not AccessToken.objects.filter(user=owner).exists()
 
 
 def test_failures_on_the_api_count_against_the_sign_in_page(owner: User) -> None:
@@ -203,7 +202,7 @@ def test_an_unverified_address_gets_no_token_under_mandatory_verification(
     error = response.json()["error"]
     assert error["code"] == "email_unverified"
     assert "verify" in error["message"].lower()
-    assert not Token.objects.filter(user=owner).exists()
+    assert not AccessToken.objects.filter(user=owner).exists()
     # A wrong password is told only that: the state of the address is for its owner.
     assert api(owner.email, "guess").json()["error"]["code"] == "bad_credentials"
 

@@ -15,18 +15,17 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts import privacy
-from accounts.models import User
+from accounts.models import AccessToken, User
 from core.models import AuditEvent, Notification
 from marketplace.models import Role, SessionPosting
 from scheduling import ledger, services
 from scheduling.models import AvailabilityWindow, Booking, BookingStatus, LedgerEntry
 from tests.cockpit.support import open_cockpit
 from tests.conftest import World, client_for
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, access_token
 from tests.scheduling.support import Clock, available, confirmed, freeze, licensed, local, post
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +152,7 @@ def test_erasure_anonymises_the_account(world: World, history: History) -> None:
     tina = history.lent
     Authenticator.objects.create(user=tina, type=Authenticator.Type.TOTP, data={"secret": "x"})
     EmailAddress.objects.create(user=tina, email=tina.email, verified=True, primary=True)
-    Token.objects.create(user=tina)
+    access_token(tina)
 
     erase_from_page(tina)
 
@@ -165,7 +164,7 @@ def test_erasure_anonymises_the_account(world: World, history: History) -> None:
     assert not tina.is_active
     assert not Authenticator.objects.filter(user=tina).exists()
     assert not EmailAddress.objects.filter(user=tina).exists()
-    assert not Token.objects.filter(user=tina).exists()
+    assert not AccessToken.objects.filter(user=tina).exists()
     assert not tina.memberships.exists()
     assert tina.technologist_profile.licence_number == ""
     # Availability ahead withdrawn; the pending booking withdrawn, the hospital told why.
@@ -198,7 +197,7 @@ def test_the_audit_trail_names_the_erased_person_by_a_pseudonym(
 
 def test_the_erased_person_can_no_longer_sign_in(world: World, history: History) -> None:
     tina = history.lent
-    token = Token.objects.create(user=tina)
+    token = access_token(tina)
     elsewhere = client_for(tina)
     assert elsewhere.get("/profile/").status_code == 200
 
@@ -214,7 +213,7 @@ def test_the_erased_person_can_no_longer_sign_in(world: World, history: History)
         assert api.status_code == 400
     assert elsewhere.get("/profile/").status_code == 302  # the other session is over
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert api.get("/api/v1/me/").status_code == 401
 
 

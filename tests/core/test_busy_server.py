@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from scheduling.models import Booking, BookingStatus
 from tests.cockpit.conftest import session_cookie
 from tests.cockpit.support import open_booking
 from tests.conftest import World
+from tests.factories import access_token
 from tests.live_daphne import HOST, LiveDaphne, live_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,7 +165,7 @@ def test_a_1_mib_cancellation_reason_on_the_page_stalls_nobody(
 def test_a_1_mib_cancellation_reason_through_the_api_stalls_nobody(
     world: World, booking: Booking, server: LiveDaphne
 ) -> None:
-    token = Token.objects.create(user=world.manager).key
+    token = access_token(world.manager)
     body = b'{"reason": "' + b"a" * (MIB - 100) + b'"}'
     headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
     answers: list[int] = []

@@ -158,12 +158,25 @@ def test_token_login_then_use(world: World) -> None:
     from tests.factories import PASSWORD
 
     response = APIClient().post(
-        "/api/v1/auth/token/", {"email": world.manager.email, "password": PASSWORD}, format="json"
+        "/api/v1/auth/token/",
+        {"email": world.technologist.email, "password": PASSWORD},
+        format="json",
     )
     assert response.status_code == 200, response.content
     client = APIClient(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     me = client.get("/api/v1/me/").json()
-    assert me["email"] == world.manager.email
+    assert me["email"] == world.technologist.email
+
+
+def test_a_managers_password_alone_gets_no_token(world: World) -> None:
+    from tests.factories import PASSWORD
+
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"email": world.manager.email, "password": PASSWORD}, format="json"
+    )
+    error = _error(response, 403)
+    assert error["code"] == "second_factor_required"
+    assert "/account/tokens/" in error["message"]
 
 
 def test_token_login_is_throttled(world: World) -> None:

@@ -46,7 +46,6 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "csp",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -325,7 +324,8 @@ LOGIN_USUAL_ADDRESS_DAYS = 90
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API client is told 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        # Personal access tokens (accounts.tokens), `Authorization: Token <secret>`.
+        "accounts.tokens.AccessTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -365,6 +365,8 @@ SPECTACULAR_SETTINGS = {
         "BookingSideEnum": "scheduling.models.Initiator",
         "PlanStatusEnum": "scheduling.models.PlanStatus",
         "PlanScopeEnum": ["hospital", "network"],
+        "TokenScopeEnum": "accounts.models.TokenScope",
+        "TokenStatusEnum": ["active", "expired", "revoked"],
     },
 }
 # Anything larger than this is refused with 413 before it is parsed.
