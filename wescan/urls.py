@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import mfa_views
 from accounts import views as account_views
 from accounts.api import TokenView
 from cockpit import api as cockpit_api
@@ -39,6 +40,7 @@ urlpatterns = [
     path("accounts/login/", account_views.login, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
+    path("account/second-factor/", mfa_views.second_factor_setup, name="second_factor_setup"),
     path("", include("core.urls")),
     path("", include("marketplace.urls")),
     # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.
