@@ -125,7 +125,12 @@ def test_invited_technologist_signs_up_from_the_mailed_link(
         newcomer.get_by_text("Welcome to Hôpital Sainte-Claire as technologist.")
     ).to_be_visible()
     newcomer.get_by_role("link", name="My profile").click()
-    membership = newcomer.get_by_role("main").get_by_role("listitem")
+    hospitals = (
+        newcomer.get_by_role("main")
+        .locator("section")
+        .filter(has=newcomer.get_by_role("heading", name="Hospitals"))
+    )
+    membership = hospitals.get_by_role("listitem")
     expect(membership).to_have_text(["Hôpital Sainte-Claire — Technologist"])
     membership.get_by_role("link", name="Hôpital Sainte-Claire").click()
     expect(newcomer.get_by_role("heading", level=1)).to_have_text("Hôpital Sainte-Claire")
