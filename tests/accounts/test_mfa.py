@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import pyotp
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.test import Client
 from django.urls import reverse
@@ -227,3 +228,18 @@ def test_the_last_second_factor_of_one_who_must_stays(world: World) -> None:
     confirm_password(other, reverse("mfa_deactivate_totp"))
     assert other.post(reverse("mfa_deactivate_totp"))["Location"] == reverse("mfa_index")
     assert not Authenticator.objects.filter(user=technologist).exists()
+
+
+def test_an_unconfirmed_address_is_confirmed_first_and_the_page_says_so(world: World) -> None:
+    manager = person(world, Role.MANAGER)
+    EmailAddress.objects.create(user=manager, email=manager.email, verified=False, primary=True)
+    client = Client()
+    client.force_login(manager)
+    page = client.get(SETUP)
+    assert "First confirm your e-mail address" in page.text
+    # allauth lets no one add a second factor to an unconfirmed address (someone could sign up
+    # with another's address and lock its owner out); it says why, on a page still open.
+    refused = client.get(reverse("mfa_activate_totp"), follow=True)
+    assert refused.redirect_chain[-1][0] == reverse("mfa_index")
+    assert "Confirm your e-mail address first" in refused.text
+    assert client.get(reverse("account_email")).status_code == 200
