@@ -52,7 +52,13 @@
     } catch (problem) {
       button.disabled = false
       if (error) {
-        error.textContent = 'No passkey was used: ' + (problem && problem.message ? problem.message : problem)
+        let text = 'No passkey was used: ' + (problem && problem.message ? problem.message : problem)
+        if (problem && problem.name === 'SecurityError' && /^[\d.]+$|^\[/.test(window.location.hostname)) {
+          // Browsers bind passkeys to a site's name and refuse them on an IP address.
+          text += ' Passkeys need the site\'s name in the address, not an IP address' +
+            ' (on this computer: http://localhost:' + window.location.port + '/).'
+        }
+        error.textContent = text
         error.hidden = false
       }
     }

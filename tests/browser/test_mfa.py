@@ -55,6 +55,27 @@ def confirm_password(page: Page) -> None:
     page.get_by_role("button", name="Confirm").click()
 
 
+def with_virtual_authenticator(context: BrowserContext) -> Page:
+    """A page whose browser has a platform authenticator (as a laptop's fingerprint reader):
+    it keeps passkeys and verifies its user without asking."""
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    return page
+
+
 def test_manager_sets_up_an_app_then_signs_in_with_its_codes_and_a_recovery_code_once(
     live_server, world: World, page: Page
 ) -> None:
@@ -115,22 +136,7 @@ def test_passkey_made_with_a_virtual_authenticator_then_signs_in_alone(
 ) -> None:
     base = live_server.url
     manager = new_manager(world)
-    context = new_context()
-    page = context.new_page()
-    devtools = context.new_cdp_session(page)
-    devtools.send("WebAuthn.enable")
-    devtools.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-            }
-        },
-    )
+    page = with_virtual_authenticator(new_context())
 
     password_step(page, base, manager.email)
     expect(page).to_have_url(SETUP)
@@ -151,3 +157,22 @@ def test_passkey_made_with_a_virtual_authenticator_then_signs_in_alone(
     page.get_by_role("button", name="Sign in with a passkey").click()
     expect(page).to_have_url(f"{base}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Nora New")
+
+
+def test_on_an_ip_address_the_page_says_passkeys_need_the_sites_name(
+    live_server, world: World, new_context: Callable[..., BrowserContext]
+) -> None:
+    # `make run` prints http://127.0.0.1:8000: Chromium refuses passkeys there ("invalid
+    # domain"), and the page tells the person where they work instead.
+    base = live_server.url.replace("localhost", "127.0.0.1")
+    manager = new_manager(world)
+    page = with_virtual_authenticator(new_context())
+    password_step(page, base, manager.email)
+    page.get_by_role("link", name="Add a passkey").click()
+    confirm_password(page)
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator("#webauthn-error")).to_contain_text(
+        "Passkeys need the site's name in the address, not an IP address (on this computer: "
+        f"http://localhost:{live_server.url.rsplit(':', 1)[1]}/)."
+    )
+    assert not Authenticator.objects.filter(user=manager).exists()
