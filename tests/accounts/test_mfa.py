@@ -162,6 +162,9 @@ def test_sign_in_sets_one_up_first_then_goes_where_it_was_going(world: World) ->
 def test_one_with_an_app_types_its_code_after_the_password(world: World) -> None:
     client = Client()
     assert sign_in_with_password(client, world.manager.email) == reverse("mfa_authenticate")
+    asked = client.get(reverse("mfa_authenticate"))
+    assert "Enter the code your authenticator app shows now" in asked.text
+    assert "Use a passkey" not in asked.text  # they have none
     # Not signed in yet: the password alone opens nothing.
     assert client.get("/profile/")["Location"].startswith(reverse("account_login"))
     refused = client.post(reverse("mfa_authenticate"), {"code": "000000"})

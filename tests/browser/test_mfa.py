@@ -131,7 +131,7 @@ def test_manager_sets_up_an_app_then_signs_in_with_its_codes_and_a_recovery_code
     expect(page).to_have_url(f"{base}/accounts/2fa/authenticate/")
 
 
-def test_passkey_made_with_a_virtual_authenticator_then_signs_in_alone(
+def test_passkey_made_with_a_virtual_authenticator_signs_in_alone_and_as_second_factor(
     live_server, world: World, new_context: Callable[..., BrowserContext]
 ) -> None:
     base = live_server.url
@@ -155,6 +155,14 @@ def test_passkey_made_with_a_virtual_authenticator_then_signs_in_alone(
     sign_out(page, base)
     page.goto(f"{base}/accounts/login/")
     page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page).to_have_url(f"{base}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Nora New")
+
+    # After a password, the passkey is the second factor.
+    sign_out(page, base)
+    password_step(page, base, manager.email)
+    expect(page).to_have_url(f"{base}/accounts/2fa/authenticate/")
+    page.get_by_role("button", name="Use a passkey").click()
     expect(page).to_have_url(f"{base}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Nora New")
 
