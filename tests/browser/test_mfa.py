@@ -3,7 +3,8 @@ before anything else: an authenticator app, whose codes the test computes from t
 page shows (pyotp, as a phone would, at the moment they are typed: the server reads the same real
 clock, and accepts the neighbouring 30 s period too). Then they sign out and in with a code, and
 with a recovery code once (the second time it is refused). And a passkey, made and then used to
-sign in by Chromium's virtual authenticator (the DevTools WebAuthn domain)."""
+sign in by Chromium's virtual authenticator (the DevTools WebAuthn domain), alone and after
+the password."""
 
 import re
 from collections.abc import Callable
