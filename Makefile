@@ -41,6 +41,8 @@ run: demo
 	@echo
 	@echo "WeScan is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo "Sign in with any demo login above; the password is 'wescan-demo'."
+	@echo "Then the second factor: a code from '$(BIN)/python manage.py demo_totp' (or an app holding the demo secret above)."
+	@echo "Passkeys work on http://localhost:$(PORT)/ (browsers refuse them on an IP address)."
 	@echo "Live cockpits: sign in as an operator or local staff listed above, then open Cockpits."
 	@echo
 	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) HOST=$(HOST) PORT=$(PORT) scripts/run.sh

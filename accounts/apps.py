@@ -19,3 +19,5 @@ class AccountsConfig(AppConfig):
         # A new password ends the tokens the old one was exchanged for.
         for signal in (allauth_signals.password_changed, allauth_signals.password_reset):
             signal.connect(tokens.password_changed, dispatch_uid=f"tokens-{id(signal)}")
+        # Setting up a second factor counts as passing one (a signal receiver).
+        from accounts import mfa  # noqa: F401

@@ -67,7 +67,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.sessions import session_keep_alive
-from cockpit import link, rules, selectors, services
+from cockpit import link, rules, second_factor, selectors, services
 from cockpit.groups import lobby_group, session_group, store_prefix
 from cockpit.link import LinkMeter
 from cockpit.models import CockpitSession, CockpitStatus, Role
@@ -171,6 +171,8 @@ def _join_person(user: User, cockpit_id: int, wanted: str | None) -> Joined:
     role = wanted or roles[0]
     if role not in roles:
         raise Refused(CLOSE_FORBIDDEN)
+    if second_factor.second_factor_missing(user):
+        raise Refused(CLOSE_FORBIDDEN, second_factor.MESSAGE, error="second_factor_required")
     _cockpit_gate(cockpit)
     if role == Role.OPERATOR:
         # The evidence that the technologist came (scheduling.no_shows), kept in the database:

@@ -19,6 +19,8 @@ from tests.factories import (
     ScannerFactory,
     SiteFactory,
     UserFactory,
+    enrol_totp,
+    forget_used_codes,
 )
 
 
@@ -32,8 +34,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    # allauth's rate limits live in the cache; on Redis it outlives a test.
+    # allauth's rate limits live in the cache; on Redis it outlives a test. So do the codes
+    # allauth saw used: the test's own record of them starts afresh too.
     cache.clear()
+    forget_used_codes()
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +93,11 @@ def world(db: None) -> World:
     for key, (where, role) in people.items():
         users[key] = UserFactory(email=f"{key.replace('_', '-')}@example.org")
         MembershipFactory(user=users[key], hospital=where, role=role)
+        # Everyone here has an authenticator app: managers, local staff and admins must before
+        # any page, the technologist before a cockpit (tests of the requirement make their own).
+        enrol_totp(users[key])
+    admin = UserFactory(email="admin@example.org", is_staff=True, is_superuser=True)
+    enrol_totp(admin)
     return World(
         hospital=hospital,
         site=site,
@@ -96,7 +105,7 @@ def world(db: None) -> World:
         other_hospital=other,
         other_site=other_site,
         other_scanner=ScannerFactory(site=other_site, name="MRI A"),
-        admin=UserFactory(email="admin@example.org", is_staff=True, is_superuser=True),
+        admin=admin,
         outsider=UserFactory(email="independent@example.org"),
         **users,
     )

@@ -1,6 +1,11 @@
+import time
 from decimal import Decimal
 
 import factory
+import pyotp
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
@@ -17,6 +22,39 @@ from marketplace.models import (
 )
 
 PASSWORD = "correct-horse-battery"
+
+
+def enrol_totp(user: User) -> str:
+    """Give `user` an authenticator app (and recovery codes), as setting one up on the page
+    does; returns its secret (`totp_code` reads it back). A person who must have a second factor
+    needs one before any page (accounts.mfa_required), a technologist before a cockpit."""
+    secret = pyotp.random_base32()
+    TOTP.activate(user, secret)
+    RecoveryCodes.activate(user)
+    return secret
+
+
+# Codes a test typed, per person: allauth takes each code once, so a second sign-in in the
+# same 30 s takes the next period's (MFA_TOTP_TOLERANCE = 1 accepts it).
+_used_codes: set[tuple[int, int]] = set()
+
+
+def totp_code(user: User) -> str:
+    """A code `user`'s authenticator app shows now (or the next one, if this one was used).
+    Computed at the moment it is typed, from the same clock the server reads: no time frozen."""
+    authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+    totp = pyotp.TOTP(authenticator.data["secret"])
+    period = int(time.time()) // totp.interval
+    for counter in (period, period + 1):
+        if (user.pk, counter) not in _used_codes:
+            _used_codes.add((user.pk, counter))
+            return totp.at(counter * totp.interval)
+    raise AssertionError(f"{user.email} signed in more than twice in 30 seconds")
+
+
+def forget_used_codes() -> None:
+    """A new test: the server's record of used codes (its cache) is new too."""
+    _used_codes.clear()
 
 
 class UserFactory(DjangoModelFactory):

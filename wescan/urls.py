@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts import privacy_views, sessions_views, tokens_views
+from accounts import mfa_views, privacy_views, sessions_views, tokens_views
 from accounts import views as account_views
 from accounts.api import MyTokenRevokeView, MyTokensView, TokenView
 from cockpit import api as cockpit_api
@@ -65,6 +65,7 @@ urlpatterns = [
         tokens_views.token_revoke,
         name="access_token_revoke",
     ),
+    path("account/second-factor/", mfa_views.second_factor_setup, name="second_factor_setup"),
     path("", include("core.urls")),
     path("", include("marketplace.urls")),
     # Before scheduling's: its `bookings/<id>/<move>/` would take `bookings/<id>/cockpit/`.

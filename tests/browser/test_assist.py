@@ -22,7 +22,7 @@ from tests.browser.test_cockpit import LIVE_TIMEOUT_MS, _off_the_loop
 from tests.browser.test_hospital_pages import sign_in
 from tests.cockpit.support import open_cockpit
 from tests.conftest import World
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, enrol_totp
 from tests.factories_supply import LicensedTechnologistFactory
 from tests.live_daphne import LiveDaphne, live_daphne
 
@@ -59,6 +59,7 @@ def _on_call_senior(world: World, first_name: str, last_name: str) -> User:
         ends_at=now + timedelta(hours=4),
         exam_families=["neuro"],
     )
+    enrol_totp(senior)  # a cockpit needs a second factor (they join one to assist)
     return senior
 
 

@@ -22,7 +22,7 @@ from tests.browser.test_cockpit import (
 )
 from tests.cockpit.support import open_cockpit, prescan_confirmed
 from tests.conftest import World
-from tests.factories import UserFactory
+from tests.factories import UserFactory, enrol_totp
 from tests.live_daphne import LiveDaphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,6 +32,7 @@ def _cockpit_assistant_and_token(world: World) -> tuple[CockpitSession, User, st
     def make() -> tuple[CockpitSession, User, str]:
         cockpit = open_cockpit(world)
         senior = UserFactory(email="wim.claes@example.org", first_name="Wim", last_name="Claes")
+        enrol_totp(senior)  # a cockpit needs a second factor
         cockpit.assistants.add(senior)
         return cockpit, senior, scanner_rotate_token(actor=world.manager, scanner=world.scanner)
 

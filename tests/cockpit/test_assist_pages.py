@@ -18,7 +18,7 @@ from scheduling.models import LedgerEntry
 from scheduling.services import on_call_create
 from tests.cockpit.support import open_cockpit
 from tests.conftest import World, client_for
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, enrol_totp
 from tests.factories_supply import LicensedTechnologistFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +45,7 @@ def technologist(
     if hospital is not None:
         MembershipFactory(user=user, hospital=hospital, role=Role.TECHNOLOGIST)
     LicensedTechnologistFactory(user=user, seniority=seniority, exam_families=list(families))
+    enrol_totp(user)  # a cockpit needs a second factor (they may join one to assist)
     return user
 
 

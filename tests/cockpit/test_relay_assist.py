@@ -23,7 +23,7 @@ from scheduling.services import availability_create
 from scheduling.services.on_call import on_call_create
 from tests.cockpit.support import open_cockpit
 from tests.conftest import World
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, enrol_totp
 from tests.factories_supply import LicensedTechnologistFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -60,6 +60,7 @@ def on_call_senior(world: World, *, family: str = "neuro") -> User:
         ends_at=now + timedelta(hours=4),
         exam_families=[family],
     )
+    enrol_totp(senior)  # a cockpit needs a second factor (they join one to assist)
     return senior
 
 

@@ -16,7 +16,7 @@ from core.models import AuditEvent
 from marketplace.services.tenancy import scanner_rotate_token
 from tests.cockpit.support import open_cockpit, prescan_confirmed
 from tests.conftest import World
-from tests.factories import UserFactory
+from tests.factories import UserFactory, enrol_totp
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -42,6 +42,7 @@ def control_now(cockpit: CockpitSession) -> dict[str, Any]:
 def with_assistant(world: World) -> tuple[CockpitSession, Any]:
     cockpit = open_cockpit(world)
     senior = UserFactory(email="wim.claes@example.org", first_name="Wim", last_name="Claes")
+    enrol_totp(senior)  # a cockpit needs a second factor
     cockpit.assistants.add(senior)
     return cockpit, senior
 

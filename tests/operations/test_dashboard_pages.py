@@ -25,7 +25,7 @@ from operations.charts import cell_text
 from operations.dashboard import period_from
 from operations.figures import Chart, Dashboard, Period, Section, Series, Table, Value
 from tests.conftest import World, client_for
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, enrol_totp
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -355,6 +355,7 @@ def other_people(world: World) -> dict[str, Any]:
     for role in (Role.TECHNOLOGIST, Role.LOCAL_STAFF):
         people[f"other_{role}"] = UserFactory(email=f"other-{role}@example.org")
         MembershipFactory(user=people[f"other_{role}"], hospital=world.other_hospital, role=role)
+        enrol_totp(people[f"other_{role}"])  # local staff have a second factor before any page
     return people
 
 

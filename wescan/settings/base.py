@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "accounts.sessions_middleware.SessionIdleMiddleware",  # sessions: idle timeout, last seen
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Nothing but setting up a second factor for one who must have one (accounts.mfa_required).
+    "accounts.mfa_required.SecondFactorRequiredMiddleware",
     "core.middleware.DomainErrorMiddleware",
 ]
 
@@ -297,6 +299,17 @@ MFA_TOTP_ISSUER = "WeScan"
 # to the minute, instead of allauth's, which writes on every request).
 SESSION_IDLE_TIMEOUT_S = int(os.environ.get("SESSION_IDLE_TIMEOUT_S", str(30 * 60)))
 USERSESSIONS_TRACK_ACTIVITY = True
+# --- Second factor: WeScan's choices (accounts.mfa, accounts.mfa_required) ---
+MFA_ADAPTER = "accounts.mfa.MFAAdapter"
+# A code from the period before or after the server's is accepted too: a phone's clock a few
+# seconds off, or a code typed as its 30 s run out, still signs in (each code once: allauth
+# remembers the used ones for the whole window).
+MFA_TOTP_TOLERANCE = 1
+# Passkeys are bound to the host name: browsers refuse them on an IP address, and allow plain
+# http only on localhost, so in development open http://localhost:PORT to use one. No insecure
+# origins are accepted (MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN stays False).
+# Recovery codes are shown again on request (after confirming one's password), not only once.
+MFA_RECOVERY_CODES_SHOW_ONCE = False
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "WeScan <no-reply@wescan.local>")
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 

@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -64,6 +66,13 @@ from scheduling.services import (
 from scheduling.services.on_call import on_call_create
 
 DEMO_PASSWORD = "wescan-demo"
+# Every demo login has an authenticator app set up with this one public secret (base32), so
+# that signing in asks for a code as it does for real accounts, and the demo still opens:
+# managers, local staff and admins need a second factor before anything else, technologists
+# before a cockpit. Add it once to an authenticator app (it serves every demo login), or run
+# `manage.py demo_totp` for the code of the moment. Demo only: a real account's secret is made
+# when its owner sets up their app.
+DEMO_TOTP_SECRET = "WESCANDEMOWESCANDEMOWESCANDEMO23"
 
 HOSPITALS: list[dict[str, Any]] = [
     {
@@ -422,6 +431,11 @@ class Command(BaseCommand):
         )
         for role, email in logins:
             self.stdout.write(f"  {email:<40} {role}")
+        self.stdout.write(
+            "Each then asks for a second factor: the code of an authenticator app holding the "
+            f"demo secret {DEMO_TOTP_SECRET}\n(add it once, for every demo login), or print the "
+            "code of the moment with `.venv/bin/python manage.py demo_totp`."
+        )
         self.stdout.write(summary)
 
     def _user(self, email: str, first: str, last: str, **extra: Any) -> User:
@@ -440,6 +454,8 @@ class Command(BaseCommand):
         EmailAddress.objects.get_or_create(
             user=user, email=email, defaults={"verified": True, "primary": True}
         )
+        if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(user, DEMO_TOTP_SECRET)
         return user
 
     def _load(self) -> tuple[list[tuple[str, str]], str]:
