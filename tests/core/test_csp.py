@@ -116,6 +116,15 @@ def test_the_websocket_source_is_the_host_asked_in_the_page_s_own_security() -> 
     ]
 
 
+@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+def test_behind_the_production_proxy_an_https_page_gets_wss_only() -> None:
+    response = Client().get(
+        "/accounts/login/", HTTP_HOST="localhost", HTTP_X_FORWARDED_PROTO="https"
+    )
+    connect = _directives(response["Content-Security-Policy"])["connect-src"]
+    assert connect == ["'self'", "wss://localhost"]
+
+
 def test_a_host_that_is_not_ours_gets_a_400_and_no_websocket_source() -> None:
     response = Client().get("/accounts/login/", HTTP_HOST="evil.example.com")
     assert response.status_code == 400
