@@ -103,6 +103,10 @@ NOT_VISITED: dict[str, str] = {
 # Pages that are the same for everyone (no person's data in them, no site navigation): opened
 # by the first person only.
 ONCE: dict[str, str] = {"api_docs": "Swagger UI and the one public schema"}
+# The site's error pages, as each signed-in person sees them (with the site's navigation), and
+# the 403 page, as everyone but platform staff sees the admin's sign-in.
+ERROR_PAGES = {"/no-such-page/": 404, "/csp-report/": 405}
+FORBIDDEN_PAGE = "/admin/login/"
 # Not pages at all: the catch-all JSON 404 of the API, the admin's catch-all redirect.
 NOT_ROUTES = {"", "admin:"}
 
@@ -611,10 +615,12 @@ def open_context(
     return context
 
 
-def visit(page: Page, base: str, url: str, *, route: str, person: Person) -> None:
+def visit(
+    page: Page, base: str, url: str, *, route: str, person: Person, status: int = 200
+) -> None:
     response = page.goto(base + url, wait_until="load")
     assert response is not None, url
-    assert response.status == 200, f"{person.role} got {response.status} at {url}"
+    assert response.status == status, f"{person.role} got {response.status} at {url}"
     page_ready(page, route, person)
 
 
@@ -657,15 +663,19 @@ def test_every_page_of_every_role_keeps_to_the_policy(
                 violations.watch(context)
                 page = context.new_page()
                 violations.watch_page(page)
-                pages = [(a.url, a.route.name) for a in answers.result() if a.is_page]
+                pages = [(a.url, a.route.name, 200) for a in answers.result() if a.is_page]
                 if person.role == API_VISITOR:
-                    pages += [(a.url, a.route.name) for a in api.result()]
+                    pages += [(a.url, a.route.name, 200) for a in api.result()]
                 if person.role == "platform admin":
-                    pages += [(url, "admin") for url in admin_urls.result()]
-                for url, route in pages:
+                    pages += [(url, "admin", 200) for url in admin_urls.result()]
+                if person.user is not None:
+                    pages += [(url, "error", status) for url, status in ERROR_PAGES.items()]
+                    if not person.user.is_staff:
+                        pages.append((FORBIDDEN_PAGE, "error", 403))
+                for url, route, status in pages:
                     if route in ONCE and route in opened:
                         continue
-                    visit(page, daphne.url, url, route=route, person=person)
+                    visit(page, daphne.url, url, route=route, person=person, status=status)
                     opened.append(route)
                 context.close()
             assert scanner.error is None, scanner.error
