@@ -4,6 +4,8 @@ from core import views
 
 # The list of notices, `notifications/`, is marketplace's page (see marketplace.urls).
 urlpatterns = [
+    # Where browsers report what the Content Security Policy blocked (settings' report-uri).
+    path("csp-report/", views.csp_report, name="csp_report"),
     path("notifications/read-all/", views.notifications_read_all, name="notifications_read_all"),
     path(
         "notifications/<id:notification_id>/open/",

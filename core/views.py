@@ -10,11 +10,13 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from core import notify
+from core import csp, notify
 from core.api import error_body, request_user_id
-from core.errors import ValidationFailed
+from core.client_address import client_ip, rate_limit_address
+from core.errors import Throttled, ValidationFailed
 from core.ids import is_id, whole_number
 from core.pages import next_or
+from core.ratelimit import Rate, TokenBuckets
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -113,3 +115,52 @@ def notifications_read_all(request: HttpRequest) -> HttpResponse:
     marked = notify.notification_mark_all_read(user_id=request_user_id(request), up_to_id=up_to)
     messages.success(request, f"{marked} notification{'' if marked == 1 else 's'} marked read.")
     return redirect(next_or(request, reverse("notifications")))
+
+
+# --- Content Security Policy violation reports ----------------------------------------------
+
+# Reports per client address: a page that breaks the policy sends one per violation at once (the
+# burst), a stranger flooding the log is held to the steady rate.
+report_buckets = TokenBuckets()
+
+
+@csrf_exempt  # browsers send reports without a token (or a cookie, under report-to)
+@require_POST
+def csp_report(request: HttpRequest) -> HttpResponse:
+    """Where browsers report what the Content Security Policy blocked (`report-uri` and the
+    Reporting API's `report-to` bodies): each violation is logged, the answer is empty."""
+    try:
+        report_buckets.take(
+            rate_limit_address(client_ip(request)),
+            Rate.of(settings.CSP_REPORTS_PER_ADDRESS),
+            what="violation reports",
+        )
+    except Throttled as refused:
+        return JsonResponse(
+            error_body(refused.code, refused.message), status=429, headers=refused.headers
+        )
+    kind = csp.media_type(request.content_type or "")
+    if kind not in csp.REPORT_TYPES:
+        accepted = ", ".join(sorted(csp.REPORT_TYPES))
+        return JsonResponse(
+            error_body("unsupported_media_type", f"A report is sent as one of: {accepted}."),
+            status=415,
+        )
+    limit: int = settings.CSP_REPORT_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    # The declared length first, then what is read: never more than the limit and one byte.
+    body = b"" if declared > limit else request.read(limit + 1)
+    if declared > limit or len(body) > limit:
+        return JsonResponse(
+            error_body("request_too_large", f"A report is at most {limit // 1024} KiB."),
+            status=413,
+        )
+    try:
+        violations = csp.violations_parse(body, content_type=kind)
+    except ValidationFailed as refused:
+        return JsonResponse(error_body(refused.code, refused.message), status=400)
+    csp.violations_log(violations)
+    return HttpResponse(status=204)

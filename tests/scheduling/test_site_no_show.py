@@ -435,7 +435,7 @@ def test_the_button_on_the_booking_page(
     clock.now = posting.starts_at + timedelta(minutes=20)
     page = client_for(tech).get(f"/bookings/{booking.pk}/").content.decode()
     assert 'data-action="site-no-show"' in page
-    assert "return confirm('Record that the site was not there to scan" in page
+    assert 'data-confirm="Record that the site was not there to scan' in page
     manager_page = client_for(world.manager).get(f"/bookings/{booking.pk}/").content.decode()
     assert 'data-action="site-no-show"' not in manager_page
     assert 'data-action="no-show"' not in manager_page  # the technologist came

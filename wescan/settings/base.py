@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 
 from core.ids import ID_SCHEMA
 
@@ -40,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # allauth's passkey list and session list pages load its `humanize` filters.
+    "django.contrib.humanize",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -60,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # django-csp's CSPMiddleware, adding the site's own websocket origin (see the policy below).
+    "core.csp.SiteCSPMiddleware",
     "core.middleware.ApiRequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -359,6 +364,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Nothing fetched from elsewhere (the Content Security Policy would block it, and the schema's
+    # address is no one else's business): no badge from Swagger's online validator.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "DESCRIPTION": (
         "Hospitals, sites, scanners, memberships and invitations; technologists and their "
         "licences, availability, and session postings. Every list is scoped to the "
@@ -384,6 +392,42 @@ SPECTACULAR_SETTINGS = {
 }
 # Anything larger than this is refused with 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- Content Security Policy (django-csp; core.csp) ---------------------------------------------
+# Every script, stylesheet, font and image is a file under /static/ (images may also be data:
+# URIs: the charts and Swagger UI's icons); nothing inline: no <script> or <style> element with
+# code in it, no style="" or on…="" attribute, no javascript: address. Behaviour comes from
+# static JS reading data-* attributes, so no nonce is needed anywhere (a page that ever needs one
+# reads `request.csp_nonce`, and django-csp adds it to that response's script-src).
+# connect-src: this site, plus the websocket origin of the host each request came to
+# (core.csp.SiteCSPMiddleware): the cockpit and notifications sockets, never another host.
+# frame-ancestors 'none': no site may frame WeScan (X_FRAME_OPTIONS says the same to older
+# browsers). Violations are reported to /csp-report/ (core.views.csp_report), which logs them on
+# the `wescan.csp` logger. report-uri, not report-to: Chromium, given both, uses only the
+# Reporting API, which batches reports and sends them up to a minute later; report-uri reports
+# arrive at once, from every browser. The endpoint reads both kinds.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": "/csp-report/",
+    }
+}
+# A violation report is refused with 413 above this size, before it is parsed; reports from one
+# client address are counted in a token bucket (a page sends one per violation at once).
+CSP_REPORT_MAX_BYTES = 16 * 1024
+CSP_REPORTS_PER_ADDRESS = {
+    "per_second": float(os.environ.get("CSP_REPORTS_PER_SECOND", "2")),
+    "burst": int(os.environ.get("CSP_REPORTS_BURST", "60")),
+}
 
 # --- Internationalisation, static files --------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
