@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pyotp
 import pytest
+from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal import auth as allauth_totp
 from playwright.sync_api import Page, expect
 
@@ -21,6 +22,13 @@ pytestmark = pytest.mark.browser
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 MOMENT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture(autouse=True)
+def _no_second_factor_yet(world: World) -> None:
+    """Nobody has a second factor yet (the `world` fixture enrols everyone): the technologist
+    makes tokens with a password session, the manager's is set up with a known secret below."""
+    Authenticator.objects.all().delete()
 
 
 def sign_in(page: Page, base_url: str, email: str, password: str) -> None:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from allauth.mfa.models import Authenticator
 from rest_framework.test import APIClient
 
 from core.models import AuditEvent
@@ -156,6 +157,9 @@ def test_token_login_with_a_wrong_password(world: World) -> None:
 
 def test_token_login_then_use(world: World) -> None:
     from tests.factories import PASSWORD
+
+    # A technologist who has not set up a second factor yet (their password is then enough).
+    Authenticator.objects.filter(user=world.technologist).delete()
 
     response = APIClient().post(
         "/api/v1/auth/token/",

@@ -16,7 +16,7 @@ from marketplace import services
 from marketplace.models import Invitation, Membership, Role
 from marketplace.tasks import invitation_send_email
 from tests.conftest import World, api_as
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -226,6 +226,11 @@ def test_sign_in_with_email_and_password(world: World) -> None:
     client = Client()
     response = client.post(
         "/accounts/login/", {"login": world.manager.email, "password": PASSWORD}, follow=True
+    )
+    assert response.status_code == 200
+    # A manager's code from their authenticator app follows the password.
+    response = client.post(
+        "/accounts/2fa/authenticate/", {"code": totp_code(world.manager)}, follow=True
     )
     assert response.status_code == 200
     assert "Hôpital Sainte-Claire" in response.content.decode()
