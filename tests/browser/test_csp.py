@@ -34,6 +34,7 @@ from allauth.account.forms import default_token_generator
 from allauth.account.internal.flows.login import record_authentication
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from allauth.account.utils import user_pk_to_url_str
+from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.apps import apps
@@ -46,7 +47,7 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 from django.utils import timezone
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
 
-from accounts.models import User
+from accounts.models import AccessToken, User
 from accounts.second_factor import second_factor_enrolled, second_factor_required
 from cockpit.models import AssistRequest, CockpitSession, CockpitStatus, CockpitStop
 from core.models import Notification
@@ -55,6 +56,7 @@ from marketplace.services.tenancy import invitation_create, scanner_rotate_token
 from scheduling.models import AvailabilityWindow, Booking, OnCallWindow
 from scheduling.services import plans
 from tests.browser.test_cockpit import ScannerThread
+from tests.factories import access_token
 from tests.live_daphne import LiveDaphne, live_daphne
 from wescan.urls import router as api_router
 
@@ -71,6 +73,8 @@ PEOPLE: dict[str, str | None] = {
     "local staff": "local@atlantico.demo",
     "senior": "lotte.peeters@sainte-claire.demo",
     "platform admin": "admin@wescan.demo",
+    # A technologist who joined and has no second factor yet: the pages that set one up.
+    "newcomer": "newcomer@sainte-claire.demo",
 }
 LIVE_SCANNER = ("Clínica Atlântico", "RM 1")
 # The browsable API (DRF's pages) is opened as this person: every API route they may GET.
@@ -99,6 +103,12 @@ NOT_VISITED: dict[str, str] = {
     "network_dashboard_csv": "a CSV download",
     "hospital_dashboard_csv": "a CSV download",
     "api_schema": "the OpenAPI schema (YAML), read by the docs page",
+    "usersessions_list": "a redirect to WeScan's own sessions page (visited)",
+    "access_token_revoke": "the tokens page's Revoke form address (POST)",
+    "account_sessions_sign_out": "the sessions page's sign-out form address (POST)",
+    "account_privacy_export": "a JSON download",
+    "account_privacy_erase": "the privacy page's erasure form address (POST)",
+    "hospital_audit_csv": "a CSV download",
 }
 # Pages that are the same for everyone (no person's data in them, no site navigation): opened
 # by the first person only.
@@ -342,6 +352,7 @@ ARGUMENTS: dict[str, Callable[[Person, Seeded], object | None]] = {
         Notification.objects.filter(recipient=p.user).values_list("pk", flat=True).first()
     ),
     "key": lambda p, s: _confirm_key(p),
+    "token_id": lambda p, s: AccessToken.objects.values_list("pk", flat=True).first() or 1,
     "account_reset_password_from_key:uidb36": lambda p, s: _reset_key(p)[0],
     "account_reset_password_from_key:key": lambda p, s: _reset_key(p)[1],
 }
@@ -579,12 +590,24 @@ def seed() -> Seeded:
         actor=manager, hospital=hospital, email="new.colleague@example.org", role=Role.TECHNOLOGIST
     )
     plan, _ = plans.plan_create(actor=manager, hospital=hospital, time_limit_s=1)
+    access_token(manager)  # the tokens page lists one, and the admin has one to show
+    newcomer = User.objects.create_user(email=PEOPLE["newcomer"], password="wescan-demo")
+    EmailAddress.objects.create(user=newcomer, email=newcomer.email, verified=True, primary=True)
+    Membership.objects.create(user=newcomer, hospital=hospital, role=Role.TECHNOLOGIST)
     for role, email in PEOPLE.items():
         user = User.objects.filter(email=email).first() if email else None
         # Those who must have a second factor have one (and the cockpit's operator, who needs
         # one before a cockpit): their sessions have passed it (`signed_in_session`).
-        if user is not None and (second_factor_required(user) or role == "technologist"):
+        # (The demo's logins come with the demo's authenticator app; others get one here.)
+        needs_one = user is not None and (second_factor_required(user) or role == "technologist")
+        if needs_one and not second_factor_enrolled(user):
             TOTP.activate(user, generate_totp_secret())
+        if (
+            needs_one
+            and not Authenticator.objects.filter(
+                user=user, type=Authenticator.Type.RECOVERY_CODES
+            ).exists()
+        ):
             RecoveryCodes.activate(user)
     return Seeded(invitation_token=token, plan_id=plan.pk)
 
