@@ -30,21 +30,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 COCKPIT_LINK_PROBE_S = 0.0
 
 # pytest-xdist (`make test` runs the suite on two workers): each worker has its own test database
-# (pytest-django suffixes it), and here its own Redis database for the cache (a test's
-# cache.clear() flushes only its worker's) and its own channel-layer prefix (pub/sub channels are
-# shared by every Redis database; cockpit ids repeat across the workers' databases). Live servers
-# the tests fork inherit the worker's environment, hence these settings.
+# (pytest-django suffixes it) and its own Redis database (the cache, whose clear() flushes it,
+# and the cockpit relay's store, whose keys repeat across the workers' databases), and its own
+# channel-layer prefix (pub/sub channels are shared by every Redis database). Live servers the
+# tests fork inherit the worker's environment, hence these settings.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _WORKER and REDIS_URL:  # noqa: F405
-    _WORKER_INDEX = int(_WORKER.removeprefix("gw") or 0)
+_SHARED_REDIS_URL = os.environ.get("REDIS_URL", "")
+if _WORKER and _SHARED_REDIS_URL:
+    REDIS_URL = f"{_SHARED_REDIS_URL.rsplit('/', 1)[0]}/{1 + int(_WORKER.removeprefix('gw') or 0)}"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"asgi-{_WORKER}"},  # noqa: F405
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"asgi-{_WORKER}"},
         }
     }
-    CACHES["default"]["LOCATION"] = f"{REDIS_URL.rsplit('/', 1)[0]}/{1 + _WORKER_INDEX}"  # noqa: F405
-
+    CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 # The idle timeout is off: tests move the frozen clock by hours between a person's requests.
 # Its own tests turn it on (tests/accounts/test_sessions.py, tests/cockpit/test_sessions_*.py).
 SESSION_IDLE_TIMEOUT_S = 0
