@@ -3,7 +3,11 @@
 person was going (`?next=`, same site only) and sends them there once one is set up: allauth's
 pages end on the recovery codes, whose "Continue" comes back here."""
 
+from typing import Any
+
 from allauth.account.models import EmailAddress
+from allauth.mfa.base.views import AuthenticateView as AllauthAuthenticateView
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -33,3 +37,33 @@ def second_factor_setup(request: AuthenticatedHttpRequest) -> HttpResponse:
             "email_unconfirmed": EmailAddress.objects.filter(user=user, verified=False).exists(),
         },
     )
+
+
+class AuthenticateView(AllauthAuthenticateView):
+    """allauth's second-factor step, answering 429 with Retry-After when too many wrong codes
+    hold it back (`accounts.mfa.AuthenticateForm`), as the password step does."""
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response: HttpResponse = super().form_invalid(form)
+        refusal = getattr(form, "throttled", None)
+        if refusal is not None:
+            response.status_code = refusal.status
+            for name, value in refusal.headers.items():
+                response[name] = value
+        return response
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # What this person has decides what the page offers, and in which order.
+        context = super().get_context_data(**kwargs)
+        types = set(
+            Authenticator.objects.filter(user=self.stage.login.user).values_list("type", flat=True)
+        )
+        context.update(
+            has_passkey=Authenticator.Type.WEBAUTHN in types,
+            has_app=Authenticator.Type.TOTP in types,
+            has_recovery_codes=Authenticator.Type.RECOVERY_CODES in types,
+        )
+        return context
+
+
+authenticate = AuthenticateView.as_view()

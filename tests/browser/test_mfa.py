@@ -33,9 +33,9 @@ def new_manager(world: World) -> User:
 
 def password_step(page: Page, base: str, email: str) -> None:
     page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In", exact=True).click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def code_step(page: Page, base: str, code: str) -> None:

@@ -34,9 +34,9 @@ def _no_second_factor_yet(world: World) -> None:
 def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
     """The password step of allauth's sign-in page (beside it, "Sign in with a passkey")."""
     page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign In", exact=True).click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def enter_code(page: Page) -> None:
