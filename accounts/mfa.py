@@ -19,6 +19,8 @@ from allauth.mfa.base.forms import AuthenticateForm as AllauthAuthenticateForm
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.signals import authenticator_added
+from allauth.mfa.totp.forms import ActivateTOTPForm
+from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from allauth.mfa.webauthn.forms import AddWebAuthnForm
 from django import forms
 from django.core.cache import cache
@@ -96,6 +98,19 @@ class AddPasskeyForm(AddWebAuthnForm):
                 "this: it still works after your password."
             )
             passwordless.initial = True
+
+
+class ActivateAppForm(ActivateTOTPForm):
+    """Setting up an authenticator app: reloading the page keeps the secret it showed (allauth
+    makes a new one each time, and the entry already scanned into the app would then never
+    work). The secret lives in this session only, until a code from it is typed; allauth then
+    forgets it, and a later set-up gets a new one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        shown = context.request.session.get(SECRET_SESSION_KEY)
+        super().__init__(*args, **kwargs)
+        if shown and not self.is_bound:
+            self.secret = context.request.session[SECRET_SESSION_KEY] = shown
 
 
 # allauth's own failed-code limit (account rate limit "login_failed", per person and address).

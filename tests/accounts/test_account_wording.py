@@ -4,6 +4,7 @@ many wrong codes that says when to come back."""
 
 import re
 
+import pyotp
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
@@ -11,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import World, client_for
-from tests.factories import PASSWORD, totp_code
+from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +80,21 @@ def test_the_sessions_page_says_tokens_outlive_signing_out(world: World) -> None
     assert page.status_code == 200
     assert "keep working after you sign out: they are for scripts, not browsers" in page.text
     assert f'href="{reverse("access_tokens")}"' in page.text
+
+
+def test_reloading_the_app_set_up_page_keeps_its_secret(db: None) -> None:
+    # Someone who scanned the code, then reloaded the page, keeps an entry that works.
+    person = UserFactory()
+    client = Client()
+    client.post(reverse("account_login"), {"login": person.email, "password": PASSWORD})
+    asked = client.get(reverse("mfa_activate_totp"))
+    client.post(asked["Location"], {"password": PASSWORD})
+    first = client.get(reverse("mfa_activate_totp"))
+    secret = first.context["form"].secret
+    assert secret in first.text
+    again = client.get(reverse("mfa_activate_totp"))
+    assert again.context["form"].secret == secret
+    assert secret in again.text
+    done = client.post(reverse("mfa_activate_totp"), {"code": pyotp.TOTP(secret).now()})
+    assert done["Location"] == reverse("mfa_view_recovery_codes")
+    assert Authenticator.objects.filter(user=person, type=Authenticator.Type.TOTP).exists()
