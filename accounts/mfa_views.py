@@ -7,6 +7,7 @@ from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.base.views import AuthenticateView as AllauthAuthenticateView
+from allauth.mfa.base.views import ReauthenticateView as AllauthReauthenticateView
 from allauth.mfa.models import Authenticator
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -53,17 +54,31 @@ class AuthenticateView(AllauthAuthenticateView):
         return response
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        # What this person has decides what the page offers, and in which order.
         context = super().get_context_data(**kwargs)
-        types = set(
-            Authenticator.objects.filter(user=self.stage.login.user).values_list("type", flat=True)
-        )
-        context.update(
-            has_passkey=Authenticator.Type.WEBAUTHN in types,
-            has_app=Authenticator.Type.TOTP in types,
-            has_recovery_codes=Authenticator.Type.RECOVERY_CODES in types,
-        )
+        context.update(factors_held(self.stage.login.user))
         return context
 
 
 authenticate = AuthenticateView.as_view()
+
+
+class ReauthenticateView(AllauthReauthenticateView):
+    """allauth's "confirm it is you" with a code, worded by what the person has."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(factors_held(self.request.user))
+        return context
+
+
+reauthenticate = ReauthenticateView.as_view()
+
+
+def factors_held(user: Any) -> dict[str, bool]:
+    """What this person has decides what a second-factor page offers, and in which order."""
+    types = set(Authenticator.objects.filter(user_id=user.pk).values_list("type", flat=True))
+    return {
+        "has_passkey": Authenticator.Type.WEBAUTHN in types,
+        "has_app": Authenticator.Type.TOTP in types,
+        "has_recovery_codes": Authenticator.Type.RECOVERY_CODES in types,
+    }

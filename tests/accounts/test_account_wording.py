@@ -98,3 +98,18 @@ def test_reloading_the_app_set_up_page_keeps_its_secret(db: None) -> None:
     done = client.post(reverse("mfa_activate_totp"), {"code": pyotp.TOTP(secret).now()})
     assert done["Location"] == reverse("mfa_view_recovery_codes")
     assert Authenticator.objects.filter(user=person, type=Authenticator.Type.TOTP).exists()
+
+
+def test_confirming_it_is_you_offers_a_passkey_holder_their_passkey(db: None) -> None:
+    # Someone with a passkey and recovery codes, and no authenticator app: the page with the
+    # code field does not speak of an app they do not have.
+    person = UserFactory()
+    Authenticator.objects.create(user=person, type=Authenticator.Type.WEBAUTHN, data={})
+    RecoveryCodes.activate(person)
+    page = client_for(person).get(reverse("mfa_reauthenticate"))
+    assert page.status_code == 200
+    assert "Use your passkey (the link below), or type one of your recovery codes." in page.text
+    assert f'href="{reverse("mfa_reauthenticate_webauthn")}' in page.text
+    assert "Use your passkey</a>" in page.text
+    assert "authenticator app shows" not in page.text
+    assert "security key</a>" not in page.text
