@@ -21,7 +21,7 @@ from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.signals import authenticator_added
 from allauth.mfa.totp.forms import ActivateTOTPForm
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
-from allauth.mfa.webauthn.forms import AddWebAuthnForm
+from allauth.mfa.webauthn.forms import AddWebAuthnForm, AuthenticateWebAuthnForm
 from django import forms
 from django.core.cache import cache
 from django.dispatch import receiver
@@ -153,6 +153,15 @@ def _used_recovery_code(user: User, code: str) -> bool:
     )
 
 
+def _too_many_wrong(user: User) -> Throttled:
+    wait = _code_retry_after(context.request, user)
+    minutes = math.ceil(wait / 60)
+    return Throttled(
+        f"Too many wrong codes. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        retry_after=wait,
+    )
+
+
 class AuthenticateForm(AllauthAuthenticateForm):
     """The second-factor step's code: a recovery code used before is named as such, and too
     many wrong codes is a refusal that says when to come back (`throttled`:
@@ -165,17 +174,29 @@ class AuthenticateForm(AllauthAuthenticateForm):
             return super().clean_code()
         except forms.ValidationError as error:
             if error.code == "too_many_login_attempts":
-                wait = _code_retry_after(context.request, self.user)
-                minutes = math.ceil(wait / 60)
-                self.throttled = Throttled(
-                    f"Too many wrong codes. Try again in {minutes} "
-                    f"minute{'s' if minutes != 1 else ''}.",
-                    retry_after=wait,
-                )
+                self.throttled = _too_many_wrong(self.user)
                 raise forms.ValidationError(
                     self.throttled.message, code=self.throttled.code
                 ) from None
             code = str(self.data.get("code", ""))[:64].strip()
             if error.code == "incorrect_code" and _used_recovery_code(self.user, code):
                 raise MFAAdapter().validation_error("recovery_code_used") from None
+            raise
+
+
+class AuthenticatePasskeyForm(AuthenticateWebAuthnForm):
+    """The second-factor step's passkey: allauth counts its failures with the codes'; held
+    back, it says when to come back (429 with Retry-After, as for a code)."""
+
+    throttled: Throttled | None = None
+
+    def clean_credential(self) -> Authenticator:
+        try:
+            return super().clean_credential()
+        except forms.ValidationError as error:
+            if error.code == "too_many_login_attempts" and self.user is not None:
+                self.throttled = _too_many_wrong(self.user)
+                raise forms.ValidationError(
+                    self.throttled.message, code=self.throttled.code
+                ) from None
             raise

@@ -2,6 +2,7 @@
 pages: the site's words, messages that are true for what the person has, and a refusal for too
 many wrong codes that says when to come back."""
 
+import json
 import re
 
 import pyotp
@@ -10,6 +11,8 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from django.test import Client
 from django.urls import reverse
+from fido2.utils import websafe_encode
+from fido2.webauthn import AuthenticatorData, CollectedClientData
 
 from tests.conftest import World, client_for
 from tests.factories import PASSWORD, UserFactory, totp_code
@@ -113,3 +116,35 @@ def test_confirming_it_is_you_offers_a_passkey_holder_their_passkey(db: None) ->
     assert "Use your passkey</a>" in page.text
     assert "authenticator app shows" not in page.text
     assert "security key</a>" not in page.text
+
+
+def a_passkey_answer() -> str:
+    """What a browser sends back from a passkey: well formed, signed by no passkey of theirs."""
+    client_data = CollectedClientData.create(
+        type="webauthn.get", challenge=b"0" * 16, origin="http://testserver"
+    )
+    signed = AuthenticatorData.create(rp_id_hash=bytes(32), flags=0x05, counter=1)
+    return json.dumps(
+        {
+            "id": websafe_encode(b"not-theirs"),
+            "rawId": websafe_encode(b"not-theirs"),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": websafe_encode(client_data),
+                "authenticatorData": websafe_encode(signed),
+                "signature": websafe_encode(b"signature"),
+            },
+            "clientExtensionResults": {},
+        }
+    )
+
+
+def test_a_passkey_held_back_after_wrong_codes_answers_429_too(world: World) -> None:
+    client = Client()
+    password_step(client, world.manager.email)
+    for _ in range(5):
+        client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    held = client.post(reverse("mfa_authenticate"), {"credential": a_passkey_answer()})
+    assert held.status_code == 429
+    assert 1 <= int(held["Retry-After"]) <= 300
+    assert re.search(r"Too many wrong codes\. Try again in \d minutes?\.", held.text)

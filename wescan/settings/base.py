@@ -313,6 +313,7 @@ MFA_FORMS = {
     "activate_totp": "accounts.mfa.ActivateAppForm",
     "add_webauthn": "accounts.mfa.AddPasskeyForm",
     "authenticate": "accounts.mfa.AuthenticateForm",
+    "authenticate_webauthn": "accounts.mfa.AuthenticatePasskeyForm",
 }
 # A code from the period before or after the server's is accepted too: a phone's clock a few
 # seconds off, or a code typed as its 30 s run out, still signs in (each code once: allauth
