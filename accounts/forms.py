@@ -12,10 +12,18 @@ class ProfileForm(forms.Form):
 
 
 class LoginForm(AllauthLoginForm):
-    """allauth's sign-in form; a refusal for too many failures is a form error that says when to
-    come back, and `accounts.views.LoginView` answers it with 429 and Retry-After."""
+    """allauth's sign-in form in the site's words; a refusal for too many failures is a form
+    error that says when to come back, and `accounts.views.LoginView` answers it with 429 and
+    Retry-After."""
 
     throttled: Throttled | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The site's words ("E-mail address", as on every other form), not allauth's.
+        self.fields["login"].label = "E-mail address"
+        if "remember" in self.fields:
+            self.fields["remember"].label = "Remember me"
 
     def clean(self) -> dict[str, Any]:
         try:

@@ -39,6 +39,10 @@ urlpatterns = [
     path("", include("operations.urls")),
     # allauth's sign-in page, answering 429 when sign-ins are held back (before allauth's own).
     path("accounts/login/", account_views.login, name="account_login"),
+    # allauth's second-factor step, answering 429 when wrong codes hold it back.
+    path("accounts/2fa/authenticate/", mfa_views.authenticate, name="mfa_authenticate"),
+    # Its "confirm it is you" with a code, worded by what the person has.
+    path("accounts/2fa/reauthenticate/", mfa_views.reauthenticate, name="mfa_reauthenticate"),
     # allauth's own list of sessions needs django.contrib.humanize (not installed): WeScan's
     # page, under both names.
     path(

@@ -220,7 +220,10 @@ def test_the_last_second_factor_of_one_who_must_stays(world: World) -> None:
     confirm_password(client, reverse("mfa_deactivate_totp"))
     response = client.post(reverse("mfa_deactivate_totp"))
     assert response.status_code == 200
-    assert "before you remove your last one" in response.text
+    assert (
+        "Your role needs a second factor, and this is your last one: add a passkey first, "
+        "then remove this one." in response.text
+    )
     assert Authenticator.objects.filter(user=world.manager, type="totp").exists()
     # A technologist may remove theirs.
     technologist = person(world, Role.TECHNOLOGIST)

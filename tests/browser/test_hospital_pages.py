@@ -26,9 +26,9 @@ def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
     """Sign in through the page; one with a second factor types the code their authenticator
     app shows (computed from its secret as they sign in)."""
     page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign In", exact=True).click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     second_factor = f"{base_url}/accounts/2fa/authenticate/"
     page.wait_for_url(lambda url: url in (f"{base_url}/", second_factor))
     if page.url == second_factor:

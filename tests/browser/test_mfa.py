@@ -33,9 +33,9 @@ def new_manager(world: World) -> User:
 
 def password_step(page: Page, base: str, email: str) -> None:
     page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In", exact=True).click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def code_step(page: Page, base: str, code: str) -> None:
@@ -125,7 +125,9 @@ def test_manager_sets_up_an_app_then_signs_in_with_its_codes_and_a_recovery_code
     sign_out(page, base)
     password_step(page, base, manager.email)
     code_step(page, base, recovery_codes[0])
-    expect(page.get_by_text("Incorrect code.")).to_be_visible()
+    expect(
+        page.get_by_text("This recovery code was already used: each one works once.")
+    ).to_be_visible()
     expect(page).to_have_url(f"{base}/accounts/2fa/authenticate/")
     # Still not signed in: the profile sends them back to finish signing in.
     page.goto(f"{base}/profile/")
@@ -145,9 +147,12 @@ def test_passkey_made_with_a_virtual_authenticator_signs_in_alone_and_as_second_
     confirm_password(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Add a passkey")
     page.get_by_label("Name").fill("Work laptop")
-    page.get_by_label("Passwordless").check()
+    # Ticked at first: a passkey signs in alone.
+    expect(page.get_by_label("Use it to sign in without a password")).to_be_checked()
+    expect(page.get_by_text("Passwordless")).to_have_count(0)
     page.get_by_role("button", name="Add a passkey").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Recovery codes")
+    expect(page.get_by_text("Passkey added.")).to_be_visible()
     passkey = Authenticator.objects.get(user=manager, type=Authenticator.Type.WEBAUTHN)
     assert passkey.wrap().is_passwordless
     page.get_by_role("link", name="Continue").click()
@@ -163,6 +168,11 @@ def test_passkey_made_with_a_virtual_authenticator_signs_in_alone_and_as_second_
     sign_out(page, base)
     password_step(page, base, manager.email)
     expect(page).to_have_url(f"{base}/accounts/2fa/authenticate/")
+    # The step offers what they have: the passkey first, then their recovery codes; no app.
+    expect(page.locator("main")).to_contain_text("Confirm it is you with your passkey")
+    expect(page.get_by_text("No passkey at hand?")).to_be_visible()
+    expect(page.get_by_text("Type one of your recovery codes.")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("authenticator app")
     page.get_by_role("button", name="Use a passkey").click()
     expect(page).to_have_url(f"{base}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Nora New")

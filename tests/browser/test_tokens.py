@@ -34,9 +34,9 @@ def _no_second_factor_yet(world: World) -> None:
 def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
     """The password step of allauth's sign-in page (beside it, "Sign in with a passkey")."""
     page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign In", exact=True).click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def enter_code(page: Page) -> None:
@@ -145,3 +145,38 @@ def test_the_tokens_page_fits_a_phone(live_server, world: World, new_context) ->
     page.get_by_role("button", name="Make the token").click()
     expect(page.locator("#token-secret")).to_be_visible()
     assert_fits_phone(page)
+    # Each cell stacks under the one before, named by its column; the button is not (no stray
+    # ":" before "Revoke"), and once revoked its empty cell takes no line (no lone ":").
+    assert stacked_cells(page, "#tokens tbody td")[-1] == ("", "Revoke")
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#tokens tbody tr")).to_have_attribute("data-status", "revoked")
+    assert [caption for caption, _ in stacked_cells(page, "#tokens tbody td")] == [
+        "Name: ",
+        "Token: ",
+        "Scope: ",
+        "Created: ",
+        "Expires: ",
+        "Last used: ",
+        "Status: ",
+    ]
+    page.goto(f"{base}/account/sessions/")
+    assert stacked_cells(page, "#sessions tbody td")[-1] == ("", "this one")
+    assert_fits_phone(page)
+
+
+def stacked_cells(page: Page, cells: str) -> list[tuple[str, str]]:
+    """(caption shown before it, its text) of each table cell shown, in page order: the caption
+    is the CSS-generated "<column>: " of the phone layout, or "" when there is none."""
+    page.wait_for_load_state("load")
+    shown: list[list[str]] = page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter((cell) => cell.getClientRects().length > 0)
+            .map((cell) => {
+              const before = getComputedStyle(cell, "::before").content
+              const caption = before === "none" || before === "normal"
+                ? "" : (cell.dataset.label || "") + ": "
+              return [caption, cell.innerText.trim()]
+            })""",
+        cells,
+    )
+    return [(caption, text) for caption, text in shown]

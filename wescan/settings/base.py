@@ -306,6 +306,15 @@ SESSION_IDLE_TIMEOUT_S = int(os.environ.get("SESSION_IDLE_TIMEOUT_S", str(30 * 6
 USERSESSIONS_TRACK_ACTIVITY = True
 # --- Second factor: WeScan's choices (accounts.mfa, accounts.mfa_required) ---
 MFA_ADAPTER = "accounts.mfa.MFAAdapter"
+# Plain words for adding a passkey; an app's set-up page keeps its secret when reloaded; the
+# code step names a used recovery code and says when to come back after too many wrong codes
+# (accounts.mfa).
+MFA_FORMS = {
+    "activate_totp": "accounts.mfa.ActivateAppForm",
+    "add_webauthn": "accounts.mfa.AddPasskeyForm",
+    "authenticate": "accounts.mfa.AuthenticateForm",
+    "authenticate_webauthn": "accounts.mfa.AuthenticatePasskeyForm",
+}
 # A code from the period before or after the server's is accepted too: a phone's clock a few
 # seconds off, or a code typed as its 30 s run out, still signs in (each code once: allauth
 # remembers the used ones for the whole window).
