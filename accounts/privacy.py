@@ -27,9 +27,11 @@ from allauth.usersessions.models import UserSession
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Replace
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AccessToken, User, UsualAddress
+from accounts.services import login_authenticate
 from accounts.sessions import sessions_end_for_user
 from core.audit import audit_actor_pseudonymise, audit_record
 from core.errors import Conflict, ValidationFailed
@@ -168,11 +170,22 @@ def is_erased(user: User) -> bool:
     return user.email.startswith("erased-") and user.email.endswith(f"@{ERASED_DOMAIN}")
 
 
-def erasure_check_confirmation(*, user: User, password: str, word: str) -> None:
-    """The person confirms with their password and the typed word (bounded before any work)."""
+def erasure_check_confirmation(
+    *, request: HttpRequest, user: User, password: str, word: str
+) -> None:
+    """The person confirms with their password and the typed word (bounded before any work).
+
+    The password is checked as a sign-in is (`accounts.services.login_authenticate`): a wrong
+    one spends the account's budget of failed sign-ins, and once it is used up the check is
+    refused with `Throttled` (429, Retry-After) before the password is looked at, so this form
+    is no better a way to guess a password than the sign-in page."""
     errors: dict[str, list[str]] = {}
-    if len(password) > 4096 or not user.check_password(password):
+    if len(password) > 4096:
         errors["password"] = ["That is not your password."]
+    else:
+        checked = login_authenticate(request=request, email=user.email, password=password)
+        if checked is None or checked.pk != user.pk:
+            errors["password"] = ["That is not your password."]
     if word.strip() != ERASE_CONFIRMATION_WORD:
         errors["confirmation"] = [f"Type {ERASE_CONFIRMATION_WORD} to confirm."]
     if errors:

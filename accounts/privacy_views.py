@@ -69,6 +69,7 @@ def privacy_erase(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     try:
         privacy.erasure_check_confirmation(
+            request=request,
             user=user,
             password=form.cleaned_data["password"],
             word=form.cleaned_data["confirmation"],
@@ -80,7 +81,10 @@ def privacy_erase(request: AuthenticatedHttpRequest) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, problem)
         if not error.fields:
             form.add_error(None, error.message)
-        return _page(request, form, status=error.status)
+        response = _page(request, form, status=error.status)
+        for header, value in error.headers.items():  # Retry-After, when held back
+            response[header] = value
+        return response
     logout(request)
     messages.info(
         request,

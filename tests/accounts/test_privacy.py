@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
 from django.test import Client
@@ -356,3 +357,22 @@ def test_a_cockpit_not_ended_holds_the_erasure_back(world: World) -> None:
     assert any("cockpit" in reason for reason in privacy.erasure_refusals(user=world.technologist))
     with pytest.raises(CommandError, match="cockpit that has not ended"):
         call_command("erase_account", "senior@example.org")
+
+
+def test_the_erasure_form_is_no_password_oracle(world: World, history: History) -> None:
+    """Wrong passwords typed here spend the sign-in budget: once it is used up the form answers
+    429 with Retry-After, the right password included, as the sign-in page would."""
+    client = client_for(history.lent)
+    url = reverse("account_privacy_erase")
+    failures, _window = settings.LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS
+    for _ in range(failures):
+        response = client.post(url, {"password": "wrong-password", "confirmation": "ERASE"})
+        assert response.status_code == 400
+
+    for password in ("wrong-password", PASSWORD):
+        response = client.post(url, {"password": password, "confirmation": "ERASE"})
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) > 0
+        assert "Too many failed sign-ins to this account" in response.content.decode()
+    history.lent.refresh_from_db()
+    assert history.lent.is_active
