@@ -80,6 +80,7 @@ ACTION_LABELS = {
     "ledger.completed": "Ledger: hours worked",
     "ledger.hospital_no_show": "Ledger: no-show by the hospital",
     "ledger.late_cancellation": "Ledger: late cancellation",
+    "membership.erased": "Member's account erased",
     "membership.removed": "Member removed",
     "membership.role_changed": "Member's role changed",
     "on_call.created": "On-call window added",

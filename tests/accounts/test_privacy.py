@@ -186,8 +186,8 @@ def test_the_audit_trail_names_the_erased_person_by_a_pseudonym(
     erase_from_page(tina)
 
     tina.refresh_from_db()
-    # Hers, then withdrawing her pending booking, then the erasure itself.
-    assert AuditEvent.objects.filter(actor_id=tina.pk).count() == theirs + 2
+    # Hers, then withdrawing her pending booking, leaving her hospital, then the erasure itself.
+    assert AuditEvent.objects.filter(actor_id=tina.pk).count() == theirs + 3
     assert set(
         AuditEvent.objects.filter(actor_id=tina.pk).values_list("actor_label", flat=True)
     ) == {tina.email}
@@ -340,7 +340,7 @@ def test_the_pages_are_for_signed_in_people(db: None) -> None:
 
 
 def test_signed_in_people_see_the_page(world: World, clock: Clock) -> None:
-    page = client_for(world.manager).get(reverse("account_privacy"))
+    page = client_for(world.technologist).get(reverse("account_privacy"))
     assert page.status_code == 200
     assert "Download my data" in page.content.decode()
     assert "Erase my account for good" in page.content.decode()
@@ -376,3 +376,35 @@ def test_the_erasure_form_is_no_password_oracle(world: World, history: History) 
         assert "Too many failed sign-ins to this account" in response.content.decode()
     history.lent.refresh_from_db()
     assert history.lent.is_active
+
+
+def test_the_only_manager_of_a_hospital_cannot_be_erased(world: World, history: History) -> None:
+    page = client_for(world.manager).get(reverse("account_privacy")).content.decode()
+    assert f"You are the only manager of {world.hospital.name}" in page
+
+    response = erase_from_page(world.manager)
+
+    assert response.status_code == 409
+    assert "make someone else manager first" in response.content.decode()
+    world.manager.refresh_from_db()
+    assert world.manager.is_active
+
+
+def test_the_hospital_reads_a_members_erasure_under_the_pseudonym(
+    world: World, history: History
+) -> None:
+    MembershipFactory(user=UserFactory(), hospital=world.hospital, role=Role.MANAGER)
+    assert erase_from_page(world.manager).status_code == 302
+    world.manager.refresh_from_db()
+
+    [event] = AuditEvent.objects.filter(action="membership.erased")
+    assert (event.hospital_id, event.data) == (world.hospital.pk, {"role": "manager"})
+    other = UserFactory()
+    MembershipFactory(user=other, hospital=world.hospital, role=Role.MANAGER)
+    enrol_totp(other)
+    html = (
+        client_for(other).get(reverse("hospital_audit", args=[world.hospital.pk])).content.decode()
+    )
+    assert "Member&#x27;s account erased" in html
+    assert world.manager.email in html  # the pseudonym
+    assert "manager@example.org" not in html
