@@ -104,6 +104,11 @@ def personal_data_export(*, user: User) -> dict[str, Any]:
     }
 
 
+def personal_data_exported(*, user: User) -> None:
+    """The person downloaded their data: a fact of their trail (they find it in the next one)."""
+    audit_record(actor=user, action="account.data_exported", target=user)
+
+
 def _own_sections() -> dict[str, Reader]:
     return {
         "account": lambda user: [

@@ -50,6 +50,7 @@ def privacy_page(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def privacy_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     data = privacy.personal_data_export(user=request.user)
+    privacy.personal_data_exported(user=request.user)
     response = HttpResponse(
         json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=1),
         content_type="application/json; charset=utf-8",

@@ -31,6 +31,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from core.audit import audit_record
 from core.client_address import client_ip
 from core.notify import sessions_ended_on_commit
 
@@ -185,6 +186,9 @@ def sessions_end_others(request: HttpRequest) -> int:
     )
     get_sessions_adapter().end_sessions(others)
     sessions_ended_on_commit(user_id=user.pk, session_keys=[row.session_key for row in others])
+    audit_record(
+        actor=user, action="auth.other_sessions_ended", target=user, data={"count": len(others)}
+    )
     return len(others)
 
 
