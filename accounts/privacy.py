@@ -30,7 +30,7 @@ from django.db.models.functions import Replace
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import AccessToken, User, UsualAddress
+from accounts.models import ERASED_DOMAIN, ERASED_PREFIX, AccessToken, User, UsualAddress
 from accounts.services import login_authenticate
 from accounts.sessions import sessions_end_for_user
 from core.audit import audit_actor_pseudonymise, audit_record
@@ -44,7 +44,6 @@ EXPORT_FORMAT = "wescan-personal-data/1"
 
 # What the person types to confirm their erasure.
 ERASE_CONFIRMATION_WORD = "ERASE"
-ERASED_DOMAIN = "invalid"
 
 Reader = Callable[[User], Any]  # a `values()` queryset or a list of dicts
 Eraser = Callable[[User], None]
@@ -172,7 +171,7 @@ def erasure_refusals(*, user: User) -> list[str]:
 
 
 def is_erased(user: User) -> bool:
-    return user.email.startswith("erased-") and user.email.endswith(f"@{ERASED_DOMAIN}")
+    return user.is_erased
 
 
 def erasure_check_confirmation(
@@ -218,7 +217,7 @@ def account_erase(*, actor: User | None, user: User) -> str:
     _scrub_notices(names=[user.get_full_name(), user.email])
 
     pseudonym = secrets.token_hex(6)
-    label = f"erased-{pseudonym}@{ERASED_DOMAIN}"
+    label = f"{ERASED_PREFIX}{pseudonym}@{ERASED_DOMAIN}"
     user.email = label
     user.first_name = ""
     user.last_name = ""

@@ -90,6 +90,7 @@ def privacy_erase(request: AuthenticatedHttpRequest) -> HttpResponse:
     messages.info(
         request,
         "Your account is erased: your name and e-mail address are gone from WeScan. "
-        "The hours you worked stay in the hospitals' ledgers, under no name.",
+        "The hours you worked stay in the hospitals' ledgers, as a former member's, and their "
+        "audit trails name you by a pseudonym.",
     )
     return redirect("account_login")

@@ -408,3 +408,34 @@ def test_the_hospital_reads_a_members_erasure_under_the_pseudonym(
     assert "Member&#x27;s account erased" in html
     assert world.manager.email in html  # the pseudonym
     assert "manager@example.org" not in html
+
+
+def test_hospital_pages_call_an_erased_person_a_former_member(
+    world: World, history: History
+) -> None:
+    ines = history.independent
+    assert erase_from_page(ines).status_code == 302
+    ines.refresh_from_db()
+
+    assert ines.display_name == "Former member"
+    names = {b.counterpart.name for b in ledger.ledger_balances(hospital=world.other_hospital)}
+    assert "Former member" in names
+    assert ines.email not in names
+    page = client_for(world.other_manager).get(
+        reverse("booking_detail", args=[history.ines_worked.pk])
+    )
+    assert page.status_code == 200
+    assert "Former member" in page.content.decode()
+    assert ines.email not in page.content.decode()
+
+
+def test_the_erasure_page_and_its_outcome_promise_the_same(world: World, history: History) -> None:
+    page = client_for(history.lent).get(reverse("account_privacy")).content.decode()
+    assert "name you by a pseudonym" in page
+    client = client_for(history.lent)
+    response = client.post(
+        reverse("account_privacy_erase"), {"password": PASSWORD, "confirmation": "ERASE"}
+    )
+    after = client.get(response["Location"]).content.decode()
+    assert "name you by a pseudonym" in after
+    assert "under no name" not in after
