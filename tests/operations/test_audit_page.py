@@ -351,3 +351,13 @@ def test_a_rewritten_actor_label_does_not_change_who_is_shown(trail: World) -> N
         "manager@example.org",
         "admin@example.org",
     }
+
+
+def test_the_admin_also_names_the_person_of_the_hashed_actor(trail: World) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE core_auditevent SET actor_label = 'intruder@example.org'")
+
+    html = client_for(trail.admin).get("/admin/core/auditevent/").content.decode()
+
+    assert "intruder@example.org" not in html
+    assert "manager@example.org" in html
