@@ -20,4 +20,7 @@ class AccountsConfig(AppConfig):
         for signal in (allauth_signals.password_changed, allauth_signals.password_reset):
             signal.connect(tokens.password_changed, dispatch_uid=f"tokens-{id(signal)}")
         # Setting up a second factor counts as passing one (a signal receiver).
-        from accounts import mfa  # noqa: F401
+        from accounts import (
+            mfa,  # noqa: F401
+            security_audit,  # noqa: F401  (signing in, in the audit trail)
+        )

@@ -3,6 +3,12 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
+# An erased account's address is ERASED_PREFIX + a pseudonym + "@" + ERASED_DOMAIN (a domain
+# that never receives mail); pages call the person FORMER_MEMBER.
+ERASED_PREFIX = "erased-"
+ERASED_DOMAIN = "invalid"
+FORMER_MEMBER = "Former member"
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -45,7 +51,16 @@ class User(AbstractUser):
         return self.display_name
 
     @property
+    def is_erased(self) -> bool:
+        """Erased (accounts.privacy): the address is the pseudonym erasure gave it."""
+        return self.email.startswith(ERASED_PREFIX) and self.email.endswith(f"@{ERASED_DOMAIN}")
+
+    @property
     def display_name(self) -> str:
+        """How pages name the person: their name, else their address; an erased person is a
+        "Former member" (their pseudonym stays for the audit trail and the admin)."""
+        if self.is_erased:
+            return FORMER_MEMBER
         return self.get_full_name() or self.email
 
 

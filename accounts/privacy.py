@@ -27,9 +27,11 @@ from allauth.usersessions.models import UserSession
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Replace
+from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import AccessToken, User, UsualAddress
+from accounts.models import ERASED_DOMAIN, ERASED_PREFIX, AccessToken, User, UsualAddress
+from accounts.services import login_authenticate
 from accounts.sessions import sessions_end_for_user
 from core.audit import audit_actor_pseudonymise, audit_record
 from core.errors import Conflict, ValidationFailed
@@ -42,7 +44,6 @@ EXPORT_FORMAT = "wescan-personal-data/1"
 
 # What the person types to confirm their erasure.
 ERASE_CONFIRMATION_WORD = "ERASE"
-ERASED_DOMAIN = "invalid"
 
 Reader = Callable[[User], Any]  # a `values()` queryset or a list of dicts
 Eraser = Callable[[User], None]
@@ -100,6 +101,11 @@ def personal_data_export(*, user: User) -> dict[str, Any]:
         ],
         "sections": data,
     }
+
+
+def personal_data_exported(*, user: User) -> None:
+    """The person downloaded their data: a fact of their trail (they find it in the next one)."""
+    audit_record(actor=user, action="account.data_exported", target=user)
 
 
 def _own_sections() -> dict[str, Reader]:
@@ -165,14 +171,25 @@ def erasure_refusals(*, user: User) -> list[str]:
 
 
 def is_erased(user: User) -> bool:
-    return user.email.startswith("erased-") and user.email.endswith(f"@{ERASED_DOMAIN}")
+    return user.is_erased
 
 
-def erasure_check_confirmation(*, user: User, password: str, word: str) -> None:
-    """The person confirms with their password and the typed word (bounded before any work)."""
+def erasure_check_confirmation(
+    *, request: HttpRequest, user: User, password: str, word: str
+) -> None:
+    """The person confirms with their password and the typed word (bounded before any work).
+
+    The password is checked as a sign-in is (`accounts.services.login_authenticate`): a wrong
+    one spends the account's budget of failed sign-ins, and once it is used up the check is
+    refused with `Throttled` (429, Retry-After) before the password is looked at, so this form
+    is no better a way to guess a password than the sign-in page."""
     errors: dict[str, list[str]] = {}
-    if len(password) > 4096 or not user.check_password(password):
+    if len(password) > 4096:
         errors["password"] = ["That is not your password."]
+    else:
+        checked = login_authenticate(request=request, email=user.email, password=password)
+        if checked is None or checked.pk != user.pk:
+            errors["password"] = ["That is not your password."]
     if word.strip() != ERASE_CONFIRMATION_WORD:
         errors["confirmation"] = [f"Type {ERASE_CONFIRMATION_WORD} to confirm."]
     if errors:
@@ -200,7 +217,7 @@ def account_erase(*, actor: User | None, user: User) -> str:
     _scrub_notices(names=[user.get_full_name(), user.email])
 
     pseudonym = secrets.token_hex(6)
-    label = f"erased-{pseudonym}@{ERASED_DOMAIN}"
+    label = f"{ERASED_PREFIX}{pseudonym}@{ERASED_DOMAIN}"
     user.email = label
     user.first_name = ""
     user.last_name = ""

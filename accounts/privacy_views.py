@@ -50,6 +50,7 @@ def privacy_page(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def privacy_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     data = privacy.personal_data_export(user=request.user)
+    privacy.personal_data_exported(user=request.user)
     response = HttpResponse(
         json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=1),
         content_type="application/json; charset=utf-8",
@@ -69,6 +70,7 @@ def privacy_erase(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     try:
         privacy.erasure_check_confirmation(
+            request=request,
             user=user,
             password=form.cleaned_data["password"],
             word=form.cleaned_data["confirmation"],
@@ -80,11 +82,15 @@ def privacy_erase(request: AuthenticatedHttpRequest) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, problem)
         if not error.fields:
             form.add_error(None, error.message)
-        return _page(request, form, status=error.status)
+        response = _page(request, form, status=error.status)
+        for header, value in error.headers.items():  # Retry-After, when held back
+            response[header] = value
+        return response
     logout(request)
     messages.info(
         request,
         "Your account is erased: your name and e-mail address are gone from WeScan. "
-        "The hours you worked stay in the hospitals' ledgers, under no name.",
+        "The hours you worked stay in the hospitals' ledgers, as a former member's, and their "
+        "audit trails name you by a pseudonym.",
     )
     return redirect("account_login")

@@ -3,8 +3,8 @@
 The clock of a session's activity is allauth's `UserSession.last_seen_at` (allauth.usersessions
 keeps one row per signed-in session): the list shows it as "last seen", and the idle timeout
 reads the same field, so what a person sees is what signs them out. It is written at most once
-every SESSION_TOUCH_EVERY_S (a write per request would cost every page a write for a figure
-shown to the minute):
+every `session_touch_every()` (a minute, or a quarter of the idle timeout if shorter: a write
+per request would cost every page a write for a figure shown to the minute):
 
 - every request of a signed-in session (`session_activity`, from
   `accounts.sessions_middleware.SessionIdleMiddleware`), which also records a session signed in
@@ -27,15 +27,21 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.sessions.backends.base import SessionBase
+from django.core import checks
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
+from core.audit import audit_record
 from core.client_address import client_ip
 from core.notify import sessions_ended_on_commit
 
-# "Last seen" is kept to the minute: at most one write a minute per session.
+# "Last seen" is kept to the minute: at most one write a minute per session (more often when
+# a quarter of the idle timeout is shorter, so that an active session is never seen as idle).
 SESSION_TOUCH_EVERY_S = 60
+# The shortest idle timeout allowed (0 turns it off): shorter would sign out someone reading a
+# page, and cost a write every few requests.
+SESSION_IDLE_TIMEOUT_MIN_S = 5 * 60
 
 
 def session_idle_timeout() -> timedelta | None:
@@ -44,13 +50,44 @@ def session_idle_timeout() -> timedelta | None:
     return timedelta(seconds=seconds) if seconds > 0 else None
 
 
+def session_touch_every() -> timedelta:
+    """How stale "last seen" may get: a minute, or a quarter of the idle timeout if shorter."""
+    every = timedelta(seconds=SESSION_TOUCH_EVERY_S)
+    timeout = session_idle_timeout()
+    return every if timeout is None else min(every, timeout / 4)
+
+
+def session_idle_timeout_words() -> str:
+    """The idle timeout as a sentence says it: "30 minutes", "1 minute", "90 seconds"."""
+    timeout = session_idle_timeout()
+    seconds = int(timeout.total_seconds()) if timeout else 0
+    amount, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
+@checks.register(checks.Tags.security)
+def check_idle_timeout(**kwargs: object) -> list[checks.CheckMessage]:
+    """SESSION_IDLE_TIMEOUT_S is 0 (off) or at least SESSION_IDLE_TIMEOUT_MIN_S."""
+    raw = getattr(settings, "SESSION_IDLE_TIMEOUT_S", 0)
+    if isinstance(raw, int) and (raw == 0 or raw >= SESSION_IDLE_TIMEOUT_MIN_S):
+        return []
+    return [
+        checks.Error(
+            f"SESSION_IDLE_TIMEOUT_S is {raw!r}: it must be 0 (no idle timeout) or at least "
+            f"{SESSION_IDLE_TIMEOUT_MIN_S} seconds.",
+            hint="A shorter timeout signs out people who are reading a page.",
+            id="accounts.E001",
+        )
+    ]
+
+
 def session_is_idle(last_seen_at: datetime, now: datetime) -> bool:
     timeout = session_idle_timeout()
     return timeout is not None and now - last_seen_at > timeout
 
 
 def _due(last_seen_at: datetime, now: datetime) -> bool:
-    return now - last_seen_at >= timedelta(seconds=SESSION_TOUCH_EVERY_S)
+    return now - last_seen_at >= session_touch_every()
 
 
 def session_activity(request: HttpRequest) -> bool:
@@ -185,6 +222,9 @@ def sessions_end_others(request: HttpRequest) -> int:
     )
     get_sessions_adapter().end_sessions(others)
     sessions_ended_on_commit(user_id=user.pk, session_keys=[row.session_key for row in others])
+    audit_record(
+        actor=user, action="auth.other_sessions_ended", target=user, data={"count": len(others)}
+    )
     return len(others)
 
 

@@ -11,10 +11,10 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from accounts.sessions import session_activity, session_idle_timeout
+from accounts.sessions import session_activity, session_idle_timeout_words
 from core.api import error_body
 
-IDLE_MESSAGE = "You were signed out after {minutes} minutes without activity. Sign in again."
+IDLE_MESSAGE = "You were signed out after {duration} without activity. Sign in again."
 
 
 class SessionIdleMiddleware:
@@ -27,9 +27,7 @@ class SessionIdleMiddleware:
         return self.get_response(request)
 
     def signed_out(self, request: HttpRequest) -> HttpResponse:
-        timeout = session_idle_timeout()
-        minutes = int(timeout.total_seconds() // 60) if timeout else 0
-        text = IDLE_MESSAGE.format(minutes=minutes)
+        text = IDLE_MESSAGE.format(duration=session_idle_timeout_words())
         logout(request)
         if request.path.startswith("/api/"):
             if request.headers.get("Authorization"):

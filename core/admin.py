@@ -13,16 +13,26 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = [
         "seq",
         "created_at",
-        "actor_label",
+        "who",
         "action",
         "target_type",
         "target_id",
         "hospital",
     ]
     list_filter = ["action", "target_type", "created_at"]
-    search_fields = ["actor_label", "action", "target_id"]
+    search_fields = ["actor__email", "action", "target_id"]
     date_hierarchy = "created_at"
-    list_select_related = ["hospital"]
+    list_select_related = ["hospital", "actor"]
+
+    @admin.display(description="Who")
+    def who(self, event: AuditEvent) -> str:
+        """The person of the hashed actor id (their address now: the pseudonym once erased),
+        not the unhashed label a change to the database could rewrite; the label only when no
+        account answers the id."""
+        if event.actor_id is None:
+            return "WeScan"
+        actor = event.actor
+        return actor.email if actor is not None else event.actor_label or f"#{event.actor_id}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -45,6 +45,7 @@ a receipt) closes that gap; `audit_verify` prints it.
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -182,23 +183,30 @@ def audit_actor_pseudonymise(*, actor_id: int, label: str) -> int:
 # --- Verifying the chain -------------------------------------------------------------------------
 
 
+def _when(moment: object) -> str:
+    """`created_at` as the report shows it, whatever a malformed row holds."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        return _utc_iso(moment)
+    return repr(moment)[:60]
+
+
 @dataclass(frozen=True)
 class BrokenLink:
     """The first event at which the chain does not hold, and why: its `content` no longer
     gives its hash (it was changed), or its `link` to the event before it is wrong (an event
     before it was removed, or changed and hashed again)."""
 
-    event_id: int
-    seq: int
-    created_at: datetime
-    action: str
+    event_id: int | None
+    seq: object  # as the row holds it: a malformed row may hold anything
+    created_at: object
+    action: object
     problem: Literal["content", "link"]
     detail: str
 
     def __str__(self) -> str:
         what = "its content" if self.problem == "content" else "its link to the previous event"
         return (
-            f"Chain broken at event {self.event_id} (#{self.seq}, {_utc_iso(self.created_at)}, "
+            f"Chain broken at event {self.event_id} (#{self.seq}, {_when(self.created_at)}, "
             f"{self.action}): {what} is wrong. {self.detail}"
         )
 
@@ -214,7 +222,14 @@ def _problem(
     event: AuditEvent, *, expected_seq: int, prev_hash: str
 ) -> tuple[Literal["content", "link"], str] | None:
     """What is wrong with `event` where the chain expects #`expected_seq` after `prev_hash`."""
-    if hash_of(event) != event.hash:
+    malformed = _malformed(event)
+    if malformed:
+        return "content", f"It holds a malformed {malformed}: the row was changed."
+    try:
+        expected_hash = hash_of(event)
+    except (TypeError, ValueError, AttributeError, OverflowError) as error:
+        return "content", f"Its content cannot be hashed ({type(error).__name__}): it was changed."
+    if expected_hash != event.hash:
         return "content", "What it holds no longer gives the hash it was written with."
     if event.seq != expected_seq:
         missing = event.seq - expected_seq
@@ -232,12 +247,45 @@ def _problem(
     return None
 
 
+_TYPES: tuple[tuple[str, type | tuple[type, ...], bool], ...] = (
+    # (column, the Python type it must come back as, whether null is allowed)
+    ("seq", int, False),
+    ("created_at", datetime, False),
+    ("actor_id", int, True),
+    ("hospital_id", int, True),
+    ("action", str, False),
+    ("target_type", str, False),
+    ("target_id", str, False),
+    ("data", dict, False),
+    ("prev_hash", str, False),
+    ("hash", str, False),
+)
+
+
+def _malformed(event: AuditEvent) -> str | None:
+    """The first column of `event` whose value no writer could have put there (null, another
+    type, text that is not JSON, a naive time), or None. audit_record writes only a dict as
+    `data`, so a JSON column that reads back as anything else was changed."""
+    for column, kind, nullable in _TYPES:
+        value = getattr(event, column)
+        if value is None and nullable:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{column} ({repr(value)[:40]})"
+    if event.created_at.tzinfo is None:
+        return "created_at (no time zone)"
+    return None
+
+
 def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
     """Walk the whole trail in chain order, a chunk at a time (constant memory), and stop at
-    the first event that breaks it."""
+    the first event that breaks it. A row the database cannot even hand back as an event (a
+    column it fails to convert) breaks it too."""
     expected_seq, prev_hash, count = 1, GENESIS, 0
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
+    for event in _events_in_order(chunk_size=chunk_size):
         count += 1
+        if isinstance(event, BrokenLink):
+            return ChainReport(count=count, head=prev_hash, broken=event)
         problem = _problem(event, expected_seq=expected_seq, prev_hash=prev_hash)
         if problem is not None:
             broken = BrokenLink(
@@ -251,3 +299,50 @@ def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
             return ChainReport(count=count, head=prev_hash, broken=broken)
         prev_hash, expected_seq = event.hash, event.seq + 1
     return ChainReport(count=count, head=prev_hash, broken=None)
+
+
+# What the database raises converting a malformed value into Python (a time that is none, a
+# number that is text).
+_UNREADABLE = (TypeError, ValueError, OverflowError, ArithmeticError)
+
+
+def _events_in_order(*, chunk_size: int) -> Iterator[AuditEvent | BrokenLink]:
+    """Every event by `seq`; in place of the first one that cannot be read back, a BrokenLink
+    naming it (and nothing after it). When a chunk fails, it is read again one row at a time
+    from the last event handed out, to find the row."""
+    last_seq: Any = None
+    try:
+        for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
+            last_seq = event.seq
+            yield event
+        return
+    except _UNREADABLE:
+        pass
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    while True:
+        with connection.cursor() as cursor:
+            if last_seq is None:
+                cursor.execute(f"SELECT id, seq, action FROM {table} ORDER BY seq LIMIT 1")  # noqa: S608
+            else:
+                cursor.execute(
+                    f"SELECT id, seq, action FROM {table} WHERE seq > %s ORDER BY seq LIMIT 1",  # noqa: S608
+                    [last_seq],
+                )
+            row = cursor.fetchone()
+        if row is None:
+            return
+        event_id, seq, action = row
+        try:
+            event = AuditEvent.objects.get(pk=event_id)
+        except _UNREADABLE as error:
+            yield BrokenLink(
+                event_id=event_id,
+                seq=seq,
+                created_at=None,
+                action=action,
+                problem="content",
+                detail=f"It cannot be read back ({type(error).__name__}): a column was changed.",
+            )
+            return
+        last_seq = event.seq
+        yield event

@@ -4,7 +4,8 @@
 from typing import Any
 
 from accounts.models import User
-from marketplace.models import Invitation, Membership, SessionPosting, TechnologistProfile
+from core.audit import audit_record
+from marketplace.models import Invitation, Membership, Role, SessionPosting, TechnologistProfile
 
 
 def memberships(user: User) -> Any:
@@ -66,9 +67,37 @@ def postings_created(user: User) -> Any:
     )
 
 
+def refusals(user: User) -> list[str]:
+    """A hospital is never left without a manager: its only (active) manager cannot go."""
+    managed = Membership.objects.filter(user=user, role=Role.MANAGER).select_related("hospital")
+    reasons = []
+    for membership in managed.order_by("hospital__name", "hospital_id"):
+        others = Membership.objects.filter(
+            hospital_id=membership.hospital_id, role=Role.MANAGER, user__is_active=True
+        ).exclude(user=user)
+        if not others.exists():
+            reasons.append(
+                f"You are the only manager of {membership.hospital.name}: "
+                "make someone else manager first."
+            )
+    return reasons
+
+
 def erase(user: User) -> None:
     """An erased person belongs to no hospital, receives no invitation, and their profile
-    says nothing about them (it stays, empty, for the bookings that point at them)."""
+    says nothing about them (it stays, empty, for the bookings that point at them).
+
+    Each hospital they belonged to reads their departure in its own trail: an event in the
+    hospital's name whose actor is the person (the page names them by their pseudonym, as
+    erasure pseudonymises the account right after), holding their role and nothing else."""
+    for membership in Membership.objects.filter(user=user).order_by("pk"):
+        audit_record(
+            actor=user,
+            action="membership.erased",
+            target=membership,
+            hospital=membership.hospital,
+            data={"role": membership.role},
+        )
     Membership.objects.filter(user=user).delete()
     Invitation.objects.filter(email__iexact=user.email).delete()
     profile = TechnologistProfile.objects.filter(user=user).first()
@@ -97,11 +126,16 @@ def erase(user: User) -> None:
 
 
 def register() -> None:
-    from accounts.privacy import register_personal_data_eraser, register_personal_data_section
+    from accounts.privacy import (
+        register_erasure_refusal,
+        register_personal_data_eraser,
+        register_personal_data_section,
+    )
 
     register_personal_data_section("hospital_memberships", memberships)
     register_personal_data_section("technologist_profile", technologist_profile)
     register_personal_data_section("invitations_received", invitations_received)
     register_personal_data_section("invitations_sent", invitations_sent)
     register_personal_data_section("postings_created", postings_created)
+    register_erasure_refusal(refusals)
     register_personal_data_eraser("marketplace", erase)

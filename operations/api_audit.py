@@ -17,15 +17,24 @@ from accounts.requests import request_user
 from core.models import AuditEvent
 from marketplace.selectors import hospital_time_zone
 from operations.api import PERIOD_PARAMETERS
-from operations.audit import action_label, audit_events, audit_filters_from, target_label
+from operations.audit import (
+    action_label,
+    actor_name,
+    audit_events,
+    audit_filters_from,
+    target_label,
+)
 from operations.dashboard import access_dashboard
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
-    """One event: who (their label when they acted; null actor_id: WeScan itself), what (the
-    action's code and its words), when (UTC), on which object, and its place in the hash chain."""
+    """One event: who (the person of the hashed actor_id, as their account names them now;
+    null actor_id: WeScan itself), what (the action's code and its words), when (UTC), on
+    which object, and its place in the hash chain."""
 
     actor_id = serializers.IntegerField(allow_null=True)
+    # Who the hashed actor_id is (operations.audit.actor_name), not the unhashed label cache.
+    actor_label = serializers.SerializerMethodField()
     action_label = serializers.SerializerMethodField()
     target_label = serializers.SerializerMethodField()
 
@@ -47,6 +56,9 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
             "hash",
         ]
         read_only_fields = fields
+
+    def get_actor_label(self, event: AuditEvent) -> str:
+        return actor_name(event)
 
     def get_action_label(self, event: AuditEvent) -> str:
         return action_label(event.action)

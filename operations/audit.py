@@ -14,9 +14,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Max, QuerySet
+from django.apps import apps
+from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 
+from accounts.models import User
 from core.errors import ValidationFailed
 from core.ids import is_id
 from core.models import AuditEvent
@@ -78,6 +80,7 @@ ACTION_LABELS = {
     "ledger.completed": "Ledger: hours worked",
     "ledger.hospital_no_show": "Ledger: no-show by the hospital",
     "ledger.late_cancellation": "Ledger: late cancellation",
+    "membership.erased": "Member's account erased",
     "membership.removed": "Member removed",
     "membership.role_changed": "Member's role changed",
     "on_call.created": "On-call window added",
@@ -118,6 +121,8 @@ TARGETS: dict[str, tuple[str, str | None]] = {
     "scheduling.booking": ("Booking", "booking_detail"),
     "scheduling.plan": ("Staffing plan", "plan_detail"),
     "scheduling.recurringwindow": ("Availability", None),
+    "scheduling.availabilitywindow": ("Availability window", None),
+    "scheduling.oncallwindow": ("On-call window", None),
     "scheduling.ledgerentry": ("Ledger entry", None),
     "scheduling.calendarfeed": ("Calendar feed", None),
     "cockpit.cockpitsession": ("Cockpit", "cockpit_console"),
@@ -131,8 +136,16 @@ def action_label(code: str) -> str:
 
 
 def target_label(target_type: str) -> str:
+    """The kind of object in words: from `TARGETS`, else the model's own name ("Availability
+    window"), else the code as it is (a model since removed)."""
     known = TARGETS.get(target_type)
-    return known[0] if known else target_type
+    if known:
+        return known[0]
+    try:
+        model = apps.get_model(target_type)
+    except (LookupError, ValueError):
+        return target_type
+    return str(model._meta.verbose_name).capitalize()
 
 
 def target_url(target_type: str, target_id: str) -> str | None:
@@ -216,20 +229,35 @@ def audit_filters_from(
 
 
 def audit_people(*, hospital: Hospital) -> list[tuple[int, str]]:
-    """Everyone who appears as the actor of one of the hospital's events: (id, their label on
-    their latest event), by label."""
-    latest = (
+    """Everyone who appears as the actor of one of the hospital's events: (id, who they are:
+    `actor_name`), by name."""
+    ids = set(
         AuditEvent.objects.filter(hospital=hospital, actor_id__isnull=False)
-        .values("actor_id")
-        .annotate(last=Max("pk"))
+        .values_list("actor_id", flat=True)
+        .distinct()
         .order_by()
-        .values_list("last", flat=True)
     )
-    people = AuditEvent.objects.filter(pk__in=list(latest)).values_list("actor_id", "actor_label")
+    emails = dict(User.objects.filter(pk__in=ids).values_list("pk", "email"))
     return sorted(
-        ((actor_id, label or f"Person {actor_id}") for actor_id, label in people if actor_id),
+        ((actor_id, emails.get(actor_id) or f"Person {actor_id}") for actor_id in ids),
         key=lambda person: (person[1].casefold(), person[0]),
     )
+
+
+def actor_name(event: AuditEvent) -> str:
+    """Who did it, as the page, the CSV and the API say: the person of the hashed `actor_id`
+    (their account's e-mail address now; a pseudonym once erased), never the unhashed
+    `actor_label` cache, which a change to the database could rewrite unseen. The label is
+    used only when no account row answers the id (one deleted by hand); no actor: WeScan."""
+    if event.actor_id is None:
+        return "WeScan"
+    try:
+        actor = event.actor
+    except User.DoesNotExist:
+        actor = None
+    if actor is not None:
+        return actor.email
+    return event.actor_label or f"Person {event.actor_id}"
 
 
 def audit_kinds(*, hospital: Hospital) -> list[tuple[str, str]]:
@@ -254,7 +282,7 @@ def audit_events(*, hospital: Hospital, filters: AuditFilters) -> QuerySet[Audit
         events = events.filter(actor_id=filters.person)
     if filters.kind:
         events = events.filter(action=filters.kind)
-    return events.order_by("-created_at", "-id")
+    return events.select_related("actor").order_by("-created_at", "-id")
 
 
 @dataclass(frozen=True)
@@ -277,7 +305,7 @@ def shown(event: AuditEvent, *, time_zone: str) -> ShownEvent:
     return ShownEvent(
         id=event.pk,
         at=event.created_at.astimezone(ZoneInfo(time_zone)),
-        person=event.actor_label or ("WeScan" if event.actor_id is None else "(unknown)"),
+        person=actor_name(event),
         action=event.action,
         action_label=action_label(event.action),
         target_type=event.target_type,

@@ -151,14 +151,12 @@ def creditor_counterpart(row: Mapping[str, Any]) -> Counterpart:
     last name and e-mail: the lending hospital, or the independent technologist."""
     if row["creditor_hospital_id"] is not None:
         return Counterpart("hospital", row["creditor_hospital_id"], row["creditor_hospital__name"])
-    full_name = (
-        f"{row['creditor_technologist__first_name']} {row['creditor_technologist__last_name']}"
+    person = User(  # named as pages name people (an erased one: "Former member")
+        first_name=row["creditor_technologist__first_name"],
+        last_name=row["creditor_technologist__last_name"],
+        email=row["creditor_technologist__email"],
     )
-    return Counterpart(
-        "technologist",
-        row["creditor_technologist_id"],
-        full_name.strip() or row["creditor_technologist__email"],
-    )
+    return Counterpart("technologist", row["creditor_technologist_id"], person.display_name)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
 from django.test import Client
@@ -185,8 +186,8 @@ def test_the_audit_trail_names_the_erased_person_by_a_pseudonym(
     erase_from_page(tina)
 
     tina.refresh_from_db()
-    # Hers, then withdrawing her pending booking, then the erasure itself.
-    assert AuditEvent.objects.filter(actor_id=tina.pk).count() == theirs + 2
+    # Hers, then withdrawing her pending booking, leaving her hospital, then the erasure itself.
+    assert AuditEvent.objects.filter(actor_id=tina.pk).count() == theirs + 3
     assert set(
         AuditEvent.objects.filter(actor_id=tina.pk).values_list("actor_label", flat=True)
     ) == {tina.email}
@@ -339,7 +340,7 @@ def test_the_pages_are_for_signed_in_people(db: None) -> None:
 
 
 def test_signed_in_people_see_the_page(world: World, clock: Clock) -> None:
-    page = client_for(world.manager).get(reverse("account_privacy"))
+    page = client_for(world.technologist).get(reverse("account_privacy"))
     assert page.status_code == 200
     assert "Download my data" in page.content.decode()
     assert "Erase my account for good" in page.content.decode()
@@ -356,3 +357,85 @@ def test_a_cockpit_not_ended_holds_the_erasure_back(world: World) -> None:
     assert any("cockpit" in reason for reason in privacy.erasure_refusals(user=world.technologist))
     with pytest.raises(CommandError, match="cockpit that has not ended"):
         call_command("erase_account", "senior@example.org")
+
+
+def test_the_erasure_form_is_no_password_oracle(world: World, history: History) -> None:
+    """Wrong passwords typed here spend the sign-in budget: once it is used up the form answers
+    429 with Retry-After, the right password included, as the sign-in page would."""
+    client = client_for(history.lent)
+    url = reverse("account_privacy_erase")
+    failures, _window = settings.LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS
+    for _ in range(failures):
+        response = client.post(url, {"password": "wrong-password", "confirmation": "ERASE"})
+        assert response.status_code == 400
+
+    for password in ("wrong-password", PASSWORD):
+        response = client.post(url, {"password": password, "confirmation": "ERASE"})
+        assert response.status_code == 429
+        assert int(response["Retry-After"]) > 0
+        assert "Too many failed sign-ins to this account" in response.content.decode()
+    history.lent.refresh_from_db()
+    assert history.lent.is_active
+
+
+def test_the_only_manager_of_a_hospital_cannot_be_erased(world: World, history: History) -> None:
+    page = client_for(world.manager).get(reverse("account_privacy")).content.decode()
+    assert f"You are the only manager of {world.hospital.name}" in page
+
+    response = erase_from_page(world.manager)
+
+    assert response.status_code == 409
+    assert "make someone else manager first" in response.content.decode()
+    world.manager.refresh_from_db()
+    assert world.manager.is_active
+
+
+def test_the_hospital_reads_a_members_erasure_under_the_pseudonym(
+    world: World, history: History
+) -> None:
+    MembershipFactory(user=UserFactory(), hospital=world.hospital, role=Role.MANAGER)
+    assert erase_from_page(world.manager).status_code == 302
+    world.manager.refresh_from_db()
+
+    [event] = AuditEvent.objects.filter(action="membership.erased")
+    assert (event.hospital_id, event.data) == (world.hospital.pk, {"role": "manager"})
+    other = UserFactory()
+    MembershipFactory(user=other, hospital=world.hospital, role=Role.MANAGER)
+    enrol_totp(other)
+    html = (
+        client_for(other).get(reverse("hospital_audit", args=[world.hospital.pk])).content.decode()
+    )
+    assert "Member&#x27;s account erased" in html
+    assert world.manager.email in html  # the pseudonym
+    assert "manager@example.org" not in html
+
+
+def test_hospital_pages_call_an_erased_person_a_former_member(
+    world: World, history: History
+) -> None:
+    ines = history.independent
+    assert erase_from_page(ines).status_code == 302
+    ines.refresh_from_db()
+
+    assert ines.display_name == "Former member"
+    names = {b.counterpart.name for b in ledger.ledger_balances(hospital=world.other_hospital)}
+    assert "Former member" in names
+    assert ines.email not in names
+    page = client_for(world.other_manager).get(
+        reverse("booking_detail", args=[history.ines_worked.pk])
+    )
+    assert page.status_code == 200
+    assert "Former member" in page.content.decode()
+    assert ines.email not in page.content.decode()
+
+
+def test_the_erasure_page_and_its_outcome_promise_the_same(world: World, history: History) -> None:
+    page = client_for(history.lent).get(reverse("account_privacy")).content.decode()
+    assert "name you by a pseudonym" in page
+    client = client_for(history.lent)
+    response = client.post(
+        reverse("account_privacy_erase"), {"password": PASSWORD, "confirmation": "ERASE"}
+    )
+    after = client.get(response["Location"]).content.decode()
+    assert "name you by a pseudonym" in after
+    assert "under no name" not in after

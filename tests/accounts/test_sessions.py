@@ -9,6 +9,7 @@ from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
 
+from accounts.sessions import check_idle_timeout, session_idle_timeout_words, session_touch_every
 from tests.conftest import World, client_for
 from tests.scheduling.support import NOW, Clock, freeze
 
@@ -179,3 +180,36 @@ def test_allauth_s_address_for_the_list_leads_to_wescan_s(world: World, clock: C
     assert response.status_code == 302
     assert response["Location"] == reverse("account_sessions")
     assert reverse("usersessions_list") == "/accounts/sessions/"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "refused"), [(0, False), (60, True), (299, True), (300, False)]
+)
+def test_an_idle_timeout_under_five_minutes_is_refused_at_start(
+    settings: object, seconds: int, refused: bool
+) -> None:
+    settings.SESSION_IDLE_TIMEOUT_S = seconds  # type: ignore[attr-defined]
+    errors = [e.id for e in check_idle_timeout()]
+    assert errors == (["accounts.E001"] if refused else [])
+
+
+def test_a_short_idle_timeout_keeps_an_active_person_signed_in(
+    world: World, clock: Clock, settings: object
+) -> None:
+    """ "Last seen" is written at least four times per timeout, so a request every 70 s (longer
+    than a quarter of it) keeps a 2-minute timeout from being reached."""
+    settings.SESSION_IDLE_TIMEOUT_S = 4 * 60  # type: ignore[attr-defined]  (below the minimum)
+    assert session_touch_every() == timedelta(minutes=1)
+    settings.SESSION_IDLE_TIMEOUT_S = 2 * 60  # type: ignore[attr-defined]
+    assert session_touch_every() == timedelta(seconds=30)
+    client = client_for(world.technologist)
+    for _ in range(10):
+        assert client.get("/profile/").status_code == 200
+        clock.now += timedelta(seconds=50)
+    assert signed_in(client)
+
+
+def test_the_sign_out_message_counts_in_words(settings: object) -> None:
+    for seconds, words in [(60, "1 minute"), (30 * 60, "30 minutes"), (90, "90 seconds")]:
+        settings.SESSION_IDLE_TIMEOUT_S = seconds  # type: ignore[attr-defined]
+        assert session_idle_timeout_words() == words

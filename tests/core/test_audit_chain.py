@@ -196,3 +196,43 @@ def test_postgresql_allows_a_relabel_and_nothing_more(events: list[AuditEvent]) 
 def test_a_bad_chunk_size_is_refused() -> None:
     with pytest.raises(CommandError, match="chunk-size"):
         call_command("audit_verify", "--chunk-size", "0")
+
+
+# A malformed column (as someone with the database could write it, SQLite storing anything in
+# any column): the verifier names the event and exits 1, never a traceback.
+MALFORMED = [
+    ("created_at", "garbage"),
+    ("created_at", "2026-13-45 99:00:00"),  # the shape of a time, but none
+    ("data", "{not json"),
+    ("data", "[1, 2]"),
+    ("actor_id", "someone"),
+    ("target_id", 7),
+    ("hash", 1.5),
+    ("prev_hash", 12),
+]
+
+
+@pytest.mark.parametrize(("column", "value"), MALFORMED)
+def test_a_malformed_column_breaks_the_chain_there_without_a_traceback(
+    events: list[AuditEvent], column: str, value: str | int | float
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL refuses these values by their column types.")
+    target = events[2]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        try:
+            cursor.execute(
+                f"UPDATE core_auditevent SET {column} = %s WHERE id = %s",  # noqa: S608
+                [value, target.pk],
+            )
+        except DatabaseError:
+            pytest.skip(f"SQLite refuses {value!r} in {column}.")
+        finally:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+    said = _verify()
+
+    assert said.startswith(f"FAILED (exit 1): Chain broken at event {target.pk} "), said
+    assert "its content is wrong" in said
+    assert "(2 event(s) before it hold.)" in said
