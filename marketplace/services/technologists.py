@@ -118,7 +118,7 @@ def technologist_licence_verify(
         action="technologist.licence_verified",
         target=profile,
         data={
-            "technologist": profile.user.email,
+            "technologist": profile.user_id,
             "licence_number": profile.licence_number,
             "valid_until": profile.licence_valid_until.isoformat(),
         },

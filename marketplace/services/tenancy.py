@@ -304,7 +304,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
         action="membership.role_changed",
         target=membership,
         hospital=membership.hospital,
-        data={"user": membership.user.email, "from": previous, "to": role},
+        data={"user": membership.user_id, "from": previous, "to": role},
     )
     return membership
 
@@ -324,7 +324,7 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
         action="membership.removed",
         target=membership,
         hospital=membership.hospital,
-        data={"user": membership.user.email, "role": membership.role},
+        data={"user": membership.user_id, "role": membership.role},
     )
     membership.delete()
 
@@ -372,7 +372,7 @@ def invitation_create(
         action="invitation.created",
         target=invitation,
         hospital=hospital,
-        data={"email": email, "role": role},
+        data={"role": role},
     )
     from marketplace.tasks import invitation_send_email
 
@@ -405,7 +405,7 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
         action="invitation.revoked",
         target=invitation,
         hospital=invitation.hospital,
-        data={"email": invitation.email},
+        data={"role": invitation.role},
     )
     return invitation
 

@@ -151,7 +151,7 @@ def availability_create(
         action="availability.created",
         target=window,
         hospital=lender,
-        data={"technologist": technologist.email, "recurring": window.is_recurring},
+        data={"technologist": technologist.pk, "recurring": window.is_recurring},
     )
     return window
 

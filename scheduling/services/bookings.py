@@ -179,7 +179,7 @@ def _open(
         hospital=posting.hospital,
         data={
             "posting": posting.pk,
-            "technologist": technologist.email,
+            "technologist": technologist.pk,
             "lending_hospital": booking.lending_hospital_id,
         },
     )

@@ -117,7 +117,7 @@ def on_call_create(
         target=window,
         hospital=lender,
         data={
-            "technologist": technologist.email,
+            "technologist": technologist.pk,
             "recurring": window.is_recurring,
             "exam_families": [family.code for family in families],
         },
@@ -178,6 +178,6 @@ def on_call_pause(*, actor: User, technologist: User, paused: bool) -> Technolog
             actor=actor,
             action="on_call.paused" if paused else "on_call.resumed",
             target=profile,
-            data={"technologist": technologist.email},
+            data={"technologist": technologist.pk},
         )
     return profile

@@ -63,7 +63,7 @@ def test_a_senior_goes_on_call_for_some_of_their_families(senior: User) -> None:
     event = AuditEvent.objects.get(action="on_call.created")
     assert (event.actor, event.hospital) == (senior, None)
     assert event.data == {
-        "technologist": senior.email,
+        "technologist": senior.pk,
         "recurring": True,
         "exam_families": ["neuro"],
     }
