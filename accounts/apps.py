@@ -21,3 +21,9 @@ class AccountsConfig(AppConfig):
             signal.connect(tokens.password_changed, dispatch_uid=f"tokens-{id(signal)}")
         # Setting up a second factor counts as passing one (a signal receiver).
         from accounts import mfa  # noqa: F401
+
+        # A person's own socket (notifications, in core) opens only past the second factor.
+        from accounts.mfa_required import socket_check
+        from core.gates import register_socket_check
+
+        register_socket_check(socket_check)

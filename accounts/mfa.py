@@ -2,7 +2,8 @@
 setting one up counting as passing one.
 
 Who must have a second factor is `accounts.second_factor`; the requirement itself (nothing
-else until one is set up) is `accounts.mfa_required`.
+else until one is set up, or passed in this session) is `accounts.mfa_required`. Setting one up
+signs out the person's other sessions: they were signed in with the password alone.
 """
 
 import re
@@ -12,12 +13,14 @@ from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added
+from django.contrib import messages
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.second_factor import second_factor_required
+from accounts.sessions import sessions_end_others
 
 SECOND_FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 _XML_PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
@@ -59,8 +62,17 @@ def _setting_up_is_passing(
     """Setting up an authenticator app (a code from it was typed) or a passkey (the browser
     signed with it) proves the factor as signing in with it would: the session records it, so
     what asks `session_passed_second_factor` (API tokens) need not send the person to sign in
-    again. Recovery codes are generated, not proved."""
-    if authenticator.type in SECOND_FACTOR_TYPES:
-        record_authentication(
-            request, user, "mfa", id=authenticator.pk, type=authenticator.type, enrolled=True
+    again. Recovery codes are generated, not proved.
+
+    Every other session of the person was signed in without this factor (with the password, or
+    whoever else holds it): they are signed out, their open pages stop hearing notices, and the
+    person is told on the page."""
+    if authenticator.type not in SECOND_FACTOR_TYPES:
+        return
+    record_authentication(
+        request, user, "mfa", id=authenticator.pk, type=authenticator.type, enrolled=True
+    )
+    if sessions_end_others(request):
+        messages.info(
+            request, "Your other sessions were signed out: sign in there again.", fail_silently=True
         )
