@@ -47,6 +47,19 @@ class FeedConsumer(Cleanup, AsyncJsonWebsocketConsumer):
     answers only `ping`: the person's notifications, a plan's progress. A subclass checks who
     may listen in `connect` and calls `listen` with the group."""
 
+    async def held_back(self) -> bool:
+        """A layer above holds the signed-in person back (a second factor not set up, or not
+        passed in this session: `core.gates`): the socket is refused with an `error` frame that
+        says why, then 4403, and True. They hear nothing until it lets them."""
+        refusal = await database_sync_to_async(socket_refusal)(self.scope)
+        if refusal is None:
+            return False
+        self.seq = 0
+        await self.accept()
+        await self.send_frame("error", error_payload(refusal))
+        await self.close(code=CLOSE_FORBIDDEN)
+        return True
+
     async def listen(self, group: str) -> None:
         """Join `group` and accept the socket; frames are numbered from here."""
         self.seq = 0
@@ -98,14 +111,7 @@ class NotificationConsumer(FeedConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        # A layer above may hold the person back (a second factor not set up, or not passed in
-        # this session: `core.gates`): they hear nothing until it lets them.
-        refusal = await database_sync_to_async(socket_refusal)(self.scope)
-        if refusal is not None:
-            self.seq = 0
-            await self.accept()
-            await self.send_frame("error", error_payload(refusal))
-            await self.close(code=CLOSE_FORBIDDEN)
+        if await self.held_back():
             return
         await self.listen(user_group(user.pk))
         await self.send_frame("hello", {"user": user.email})

@@ -166,3 +166,21 @@ async def test_the_notification_socket_opens_only_past_the_second_factor(world: 
     assert connected
     assert (await passed.receive_json_from())["type"] == "hello"
     await passed.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_plans_socket_opens_only_past_the_second_factor_too(world: World) -> None:
+    # Held before the plan is even looked up: the same answer for any plan.
+    cookie = await database_sync_to_async(session_cookie)(world.manager, second_factor=False)
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"host", b"localhost"),
+        (b"cookie", cookie.encode()),
+    ]
+    socket = WebsocketCommunicator(application, "/ws/plans/1/", headers=headers)
+    connected, _ = await socket.connect()
+    assert connected
+    assert (await socket.receive_json_from())["payload"]["code"] == "second_factor_required"
+    assert (await socket.receive_output())["code"] == 4403
+    await socket.disconnect()
