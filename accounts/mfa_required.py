@@ -112,6 +112,14 @@ class SecondFactorRequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Marked before any view (a 404 page too): a held page's header lists nothing.
+        user = getattr(request, "user", None)
+        hold = None
+        if user is not None and user.is_authenticated:
+            hold = second_factor_hold(user, request.session)
+        if hold is not None:
+            request_hold(request)
+        request._second_factor_hold = hold  # type: ignore[attr-defined]
         return self.get_response(request)
 
     def process_view(
@@ -121,14 +129,8 @@ class SecondFactorRequiredMiddleware:
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
     ) -> HttpResponse | None:
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return None
-        hold = second_factor_hold(user, request.session)
-        if hold is None:
-            return None
-        request_hold(request)
-        if _open(request, hold):
+        hold: Hold | None = getattr(request, "_second_factor_hold", None)
+        if hold is None or _open(request, hold):
             return None
         if request.path_info.startswith("/api/") and _url_name(request) not in API_PAGE_URL_NAMES:
             if hold == Hold.SET_UP:

@@ -117,6 +117,10 @@ def test_one_who_must_set_one_up_sees_nothing_of_the_hospital_meanwhile(world: W
     assert world.hospital.name not in text
     assert "Sofia Rossi" not in text
     assert "notifications.js" not in text  # nor its poll of /api/v1/assist-requests/
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    assert world.hospital.name not in missing.content.decode()
+    assert "Sofia Rossi" not in missing.content.decode()
 
 
 def _socket(cookie: str) -> WebsocketCommunicator:
