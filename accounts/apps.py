@@ -24,3 +24,9 @@ class AccountsConfig(AppConfig):
             mfa,  # noqa: F401
             security_audit,  # noqa: F401  (signing in, in the audit trail)
         )
+
+        # A person's own socket (notifications, in core) opens only past the second factor.
+        from accounts.mfa_required import socket_check
+        from core.gates import register_socket_check
+
+        register_socket_check(socket_check)

@@ -2,7 +2,8 @@
 setting one up counting as passing one.
 
 Who must have a second factor is `accounts.second_factor`; the requirement itself (nothing
-else until one is set up) is `accounts.mfa_required`.
+else until one is set up, or passed in this session) is `accounts.mfa_required`. Setting one up
+signs out the person's other sessions: they were signed in with the password alone.
 """
 
 import math
@@ -23,6 +24,7 @@ from allauth.mfa.totp.forms import ActivateTOTPForm
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from allauth.mfa.webauthn.forms import AddWebAuthnForm, AuthenticateWebAuthnForm
 from django import forms
+from django.contrib import messages
 from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -30,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.second_factor import second_factor_required
+from accounts.sessions import sessions_end_others
 from core.errors import Throttled
 
 SECOND_FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
@@ -75,10 +78,19 @@ def _setting_up_is_passing(
     """Setting up an authenticator app (a code from it was typed) or a passkey (the browser
     signed with it) proves the factor as signing in with it would: the session records it, so
     what asks `session_passed_second_factor` (API tokens) need not send the person to sign in
-    again. Recovery codes are generated, not proved."""
-    if authenticator.type in SECOND_FACTOR_TYPES:
-        record_authentication(
-            request, user, "mfa", id=authenticator.pk, type=authenticator.type, enrolled=True
+    again. Recovery codes are generated, not proved.
+
+    Every other session of the person was signed in without this factor (with the password, or
+    whoever else holds it): they are signed out, their open pages stop hearing notices, and the
+    person is told on the page."""
+    if authenticator.type not in SECOND_FACTOR_TYPES:
+        return
+    record_authentication(
+        request, user, "mfa", id=authenticator.pk, type=authenticator.type, enrolled=True
+    )
+    if sessions_end_others(request):
+        messages.info(
+            request, "Your other sessions were signed out: sign in there again.", fail_silently=True
         )
 
 

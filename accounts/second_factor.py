@@ -6,12 +6,19 @@ layer, which knows memberships: it registers a reader here at start-up
 known here. Sessions record how they signed in through allauth's authentication records; a
 record of method "mfa" means this session passed a second factor (at sign-in, or since, by
 re-authenticating or by setting one up).
+
+`second_factor_hold` is the one rule every door asks (pages, the API, the cockpit, the
+notification socket): a person who has a second factor uses WeScan only from a session that
+passed it (having one elsewhere proves nothing about this session), and one who must have one
+and has none sets one up first.
 """
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from allauth.account.authentication import get_authentication_records
 from allauth.mfa.models import Authenticator
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -46,8 +53,37 @@ def second_factor_enrolled(user: User) -> bool:
 def session_passed_second_factor(request: HttpRequest) -> bool:
     """This signed-in session proved a second factor (a code, a recovery code or a passkey)."""
     user = request.user
-    if not user.is_authenticated:
+    if not isinstance(user, User) or not user.is_authenticated:
         return False
+    return session_records_second_factor(request.session, user)
+
+
+def session_records_second_factor(session: SessionBase, user: User) -> bool:
+    """The session (of a request, or of a websocket's scope) of `user` holds allauth's record of
+    a second factor passed. allauth reads its records off a request; a bare one carries the
+    session to it."""
+    carrier = HttpRequest()
+    carrier.session = session
     return any(
-        record.get("method") == "mfa" for record in get_authentication_records(request, user)
+        record.get("method") == "mfa" for record in get_authentication_records(carrier, user)
     )
+
+
+class Hold(StrEnum):
+    """Why a signed-in session may not use WeScan yet."""
+
+    SET_UP = "set_up"  # the person must have a second factor and has none
+    PROVE = "prove"  # the person has one and this session has not passed it
+
+
+def second_factor_hold(
+    user: User, session: SessionBase, *, needed: bool | None = None
+) -> Hold | None:
+    """What this signed-in session of `user` must do about a second factor first, or None.
+    `needed` overrides who must have one (a cockpit needs one whatever the role)."""
+    if not user.is_authenticated:
+        return None
+    if second_factor_enrolled(user):
+        return None if session_records_second_factor(session, user) else Hold.PROVE
+    must = second_factor_required(user) if needed is None else needed
+    return Hold.SET_UP if must else None

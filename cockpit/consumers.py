@@ -63,9 +63,11 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.second_factor import Hold
 from accounts.sessions import session_keep_alive
 from cockpit import link, rules, second_factor, selectors, services
 from cockpit.groups import lobby_group, session_group, store_prefix
@@ -160,7 +162,9 @@ def _cockpit_gate(cockpit: CockpitSession) -> None:
         raise Refused(CLOSE_ENDED)
 
 
-def _join_person(user: User, cockpit_id: int, wanted: str | None) -> Joined:
+def _join_person(
+    user: User, session: SessionBase | None, cockpit_id: int, wanted: str | None
+) -> Joined:
     if not user.is_authenticated:
         raise Refused(CLOSE_UNAUTHENTICATED)
     try:
@@ -171,8 +175,9 @@ def _join_person(user: User, cockpit_id: int, wanted: str | None) -> Joined:
     role = wanted or roles[0]
     if role not in roles:
         raise Refused(CLOSE_FORBIDDEN)
-    if second_factor.second_factor_missing(user):
-        raise Refused(CLOSE_FORBIDDEN, second_factor.MESSAGE, error="second_factor_required")
+    hold = second_factor.cockpit_hold(user, session) if session is not None else Hold.PROVE
+    if hold is not None:
+        raise Refused(CLOSE_FORBIDDEN, second_factor.refusal(hold), error="second_factor_required")
     _cockpit_gate(cockpit)
     if role == Role.OPERATOR:
         # The evidence that the technologist came (scheduling.no_shows), kept in the database:
@@ -332,7 +337,10 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             else:
                 wanted = (query.get("role") or [None])[0]
                 joined = await database_sync_to_async(_join_person)(
-                    self.scope.get("user"), int(kwargs["cockpit_id"]), wanted
+                    self.scope.get("user"),
+                    self.scope.get("session"),
+                    int(kwargs["cockpit_id"]),
+                    wanted,
                 )
         except Refused as refusal:
             await self.accept()

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.mfa_required import setup_url
+from accounts.mfa_required import hold_url
 from accounts.models import User
 from accounts.requests import AuthenticatedHttpRequest
 from cockpit import rules, second_factor, selectors, services
@@ -115,8 +115,9 @@ def cockpit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 def booking_cockpit(request: AuthenticatedHttpRequest, booking_id: int) -> HttpResponse:
     """Open the booking's cockpit (made on first use) and go to its console."""
     booking, _cockpit, _roles = _booking_with_roles(request.user, booking_id)
-    if second_factor.second_factor_missing(request.user):
-        return redirect(setup_url(reverse("booking_cockpit", args=[booking.pk])))
+    hold = second_factor.cockpit_hold(request.user, request.session)
+    if hold is not None:
+        return redirect(hold_url(hold, reverse("booking_cockpit", args=[booking.pk])))
     if booking.status == BookingStatus.CONFIRMED and timezone.now() < _opens_at(booking):
         zone = booking_time_zone(request.user, booking)
         messages.error(
@@ -166,8 +167,9 @@ def cockpit_preapprove(request: AuthenticatedHttpRequest, booking_id: int) -> Ht
 def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpResponse:
     """The console shell for one role; the live console is `static/js/cockpit.js`."""
     cockpit = selectors.access_cockpit(request.user, cockpit_id)
-    if second_factor.second_factor_missing(request.user):
-        return redirect(setup_url(request.get_full_path()))
+    hold = second_factor.cockpit_hold(request.user, request.session)
+    if hold is not None:
+        return redirect(hold_url(hold, request.get_full_path()))
     roles = selectors.roles_for(request.user, cockpit)
     role = request.GET.get("role") or roles[0]
     if role not in roles:

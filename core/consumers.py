@@ -12,15 +12,18 @@ their sockets on this process) before it is read; past it, frames are dropped un
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 from core.errors import DomainError
 from core.frames import error_payload, frame_loads
+from core.gates import socket_refusal
 from core.groups import user_group
 from core.ratelimit import Rate, TokenBuckets
 from core.sockets import Cleanup
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME_BYTES = 1024
 
@@ -43,6 +46,19 @@ class FeedConsumer(Cleanup, AsyncJsonWebsocketConsumer):
     """A socket that feeds a signed-in person what a group publishes, as numbered frames, and
     answers only `ping`: the person's notifications, a plan's progress. A subclass checks who
     may listen in `connect` and calls `listen` with the group."""
+
+    async def held_back(self) -> bool:
+        """A layer above holds the signed-in person back (a second factor not set up, or not
+        passed in this session: `core.gates`): the socket is refused with an `error` frame that
+        says why, then 4403, and True. They hear nothing until it lets them."""
+        refusal = await database_sync_to_async(socket_refusal)(self.scope)
+        if refusal is None:
+            return False
+        self.seq = 0
+        await self.accept()
+        await self.send_frame("error", error_payload(refusal))
+        await self.close(code=CLOSE_FORBIDDEN)
+        return True
 
     async def listen(self, group: str) -> None:
         """Join `group` and accept the socket; frames are numbered from here."""
@@ -94,6 +110,8 @@ class NotificationConsumer(FeedConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if await self.held_back():
             return
         await self.listen(user_group(user.pk))
         await self.send_frame("hello", {"user": user.email})

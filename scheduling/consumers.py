@@ -33,6 +33,8 @@ class PlanConsumer(FeedConsumer):
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
+        if await self.held_back():
+            return
         plan_id = self.scope["url_route"]["kwargs"]["plan_id"]
         try:
             state = await _state_for(user, plan_id)

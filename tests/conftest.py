@@ -1,6 +1,7 @@
 """The usual graph: two hospitals, each with a site and a scanner, and one person per role."""
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -22,6 +23,7 @@ from tests.factories import (
     enrol_totp,
     forget_used_codes,
 )
+from tests.sessions import record_signed_in
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -30,6 +32,24 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"wescan: database {connection.vendor} ({settings.DATABASES['default']['ENGINE']}), "
         f"channel layer {layer}, cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
     ]
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_second_factor() -> Iterator[None]:
+    """`client.force_login(user)` signs in as allauth's sign-in would: with the password and,
+    when the person has one, their second factor (`tests.sessions`). Patched on a MonkeyPatch
+    of its own: a test's `monkeypatch.undo()` leaves it in place."""
+    login = Client._login
+
+    def login_as_signed_in(self: Client, user: User, backend: str | None = None) -> None:
+        login(self, user, backend)
+        session = self.session
+        record_signed_in(session, user)
+        session.save()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Client, "_login", login_as_signed_in)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -13,15 +13,13 @@ import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from accounts.models import User
 from cockpit import consumers
 from cockpit.groups import store_prefix
 from cockpit.models import CockpitSession
 from cockpit.store import MemoryStore, RedisStore, store
+from tests.sessions import session_cookie
 from wescan.asgi import application
 
 # Worker threads on PostgreSQL are slower than the default second.
@@ -68,15 +66,6 @@ async def relay_store() -> AsyncIterator[MemoryStore | RedisStore]:
 
 
 # --- Sockets on the relay, through the real ASGI stack (origin check, session cookie) -----------
-
-
-def session_cookie(user: User) -> str:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 class Socket:
@@ -159,11 +148,13 @@ class Relay:
         role: str | None = None,
         since: int | str | None = None,
         through: Any = application,
+        second_factor: bool = True,
     ) -> Socket:
-        """A person's socket (`through`: the ASGI application it is served by)."""
+        """A person's socket (`through`: the ASGI application it is served by), from a session
+        that passed the person's second factor if they have one (not if not `second_factor`)."""
         headers = []
         if user is not None:
-            cookie = await database_sync_to_async(session_cookie)(user)
+            cookie = await database_sync_to_async(session_cookie)(user, second_factor=second_factor)
             headers.append((b"cookie", cookie.encode()))
         query = urlencode(
             {key: value for key, value in (("role", role), ("since", since)) if value is not None}

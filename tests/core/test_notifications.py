@@ -10,8 +10,6 @@ from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 from django.utils import timezone
@@ -29,6 +27,7 @@ from scheduling.services import bookings as booking_services
 from tests.clock import ManualClock
 from tests.conftest import World
 from tests.scheduling.support import available, freeze, licensed, local, post
+from tests.sessions import session_cookie
 from wescan.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -40,15 +39,6 @@ def _full_buckets() -> Iterator[None]:
     consumers.frame_buckets.reset()
     yield
     consumers.frame_buckets.reset()
-
-
-def _session_cookie(user: Any) -> str:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 def _socket(cookie: str | None = None, origin: str = "http://localhost") -> WebsocketCommunicator:
@@ -65,13 +55,13 @@ async def test_anonymous_sockets_are_closed_with_a_clear_code(world: World) -> N
 
 
 async def test_a_foreign_origin_is_refused(world: World) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(world.manager)
+    cookie = await database_sync_to_async(session_cookie)(world.manager)
     connected, _ = await _socket(cookie, origin="https://evil.example").connect()
     assert not connected
 
 
 async def test_hello_ping_and_error_frames(world: World) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(world.manager)
+    cookie = await database_sync_to_async(session_cookie)(world.manager)
     socket = _socket(cookie)
     connected, _ = await socket.connect()
     assert connected
@@ -92,7 +82,7 @@ async def test_hello_ping_and_error_frames(world: World) -> None:
 
 
 async def test_a_manager_hears_when_someone_joins(world: World) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(world.manager)
+    cookie = await database_sync_to_async(session_cookie)(world.manager)
     socket = _socket(cookie)
     await socket.connect()
     await socket.receive_json_from()
@@ -126,7 +116,7 @@ async def test_a_stored_notification_arrives_whole_with_the_unread_count(
         return post(world.manager, world.scanner, local(11, 30, 8))
 
     posting = await database_sync_to_async(prepare)()
-    cookie = await database_sync_to_async(_session_cookie)(world.technologist)
+    cookie = await database_sync_to_async(session_cookie)(world.technologist)
     socket = _socket(cookie)
     await socket.connect()
     await socket.receive_json_from()
@@ -188,8 +178,8 @@ async def test_hostile_frames_get_an_error_and_other_sockets_carry_on(
 ) -> None:
     """Before the cap, a megabyte ping was read and answered, 32,000 brackets ran the JSON
     parser out of stack (1011), and infinities were taken as numbers."""
-    attacker = _socket(await database_sync_to_async(_session_cookie)(world.technologist))
-    other = _socket(await database_sync_to_async(_session_cookie)(world.manager))
+    attacker = _socket(await database_sync_to_async(session_cookie)(world.technologist))
+    other = _socket(await database_sync_to_async(session_cookie)(world.manager))
     for socket in (attacker, other):
         assert (await socket.connect())[0]
         await socket.receive_json_from()
@@ -227,7 +217,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
 async def test_a_flood_is_bounded_whatever_its_frames_and_told_once(
     world: World, clock: ManualClock, frame: str
 ) -> None:
-    socket = _socket(await database_sync_to_async(_session_cookie)(world.technologist))
+    socket = _socket(await database_sync_to_async(session_cookie)(world.technologist))
     assert (await socket.connect())[0]
     await socket.receive_json_from()
     for _ in range(500):
@@ -269,7 +259,7 @@ async def test_a_socket_gone_while_hello_is_sent_leaves_its_group(world: World) 
 
         await application(scope, receive, daphne_send)
 
-    cookie = await database_sync_to_async(_session_cookie)(world.manager)
+    cookie = await database_sync_to_async(session_cookie)(world.manager)
     socket = WebsocketCommunicator(
         gone_at_once,
         "/ws/notifications/",
@@ -291,7 +281,7 @@ async def test_a_session_signed_out_elsewhere_stops_hearing_notices(world: World
     sessions still have open; this session's socket stays and goes on hearing notices."""
 
     def tracked(user: Any) -> str:
-        cookie = _session_cookie(user)
+        cookie = session_cookie(user)
         UserSession.objects.create(
             user=user,
             session_key=cookie.split("=", 1)[1],

@@ -11,7 +11,7 @@ from core import consumers
 from scheduling.models import Plan
 from scheduling.services import plans
 from tests.conftest import PEOPLE, World, who
-from tests.core.test_notifications import _session_cookie
+from tests.sessions import session_cookie
 from wescan.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -52,7 +52,7 @@ def _socket(plan_id: int, cookie: str | None) -> WebsocketCommunicator:
 async def _connect(plan_id: int, user: Any) -> tuple[WebsocketCommunicator, bool, Any]:
     """(socket, whether it stays open, the close code it got). A refused socket is accepted
     and then closed with its code: a browser sees the code only on a socket that opened."""
-    cookie = await database_sync_to_async(_session_cookie)(user) if user else None
+    cookie = await database_sync_to_async(session_cookie)(user) if user else None
     socket = _socket(plan_id, cookie)
     connected, code = await socket.connect()
     assert connected, f"the handshake was refused ({code}): a browser would not see why"
