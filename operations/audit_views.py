@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.requests import AuthenticatedHttpRequest
 from core.errors import ValidationFailed
+from core.spreadsheets import spreadsheet_text
 from marketplace.models import Hospital
 from marketplace.selectors import hospital_time_zone
 from operations.audit import (
@@ -90,11 +91,6 @@ def hospital_audit(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpR
 COLUMNS = ["Time", "Time zone", "Person", "What", "Action", "Object", "Object id", "Details"]
 
 
-def _cell(text: str) -> str:
-    """A text a spreadsheet shows as text: one that starts like a formula is kept from running."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 class _Line:
     """A file-like object that hands back what the csv writer writes (one row at a time)."""
 
@@ -111,12 +107,12 @@ def _rows(hospital: Hospital, filters: AuditFilters, time_zone: str) -> Iterator
             [
                 row.at.strftime("%Y-%m-%d %H:%M:%S"),
                 time_zone,
-                _cell(row.person),
-                _cell(row.action_label),
+                spreadsheet_text(row.person),
+                spreadsheet_text(row.action_label),
                 row.action,
                 row.target_label,
-                _cell(row.target_id),
-                _cell(json.dumps(row.data, sort_keys=True, ensure_ascii=False)),
+                spreadsheet_text(row.target_id),
+                spreadsheet_text(json.dumps(row.data, sort_keys=True, ensure_ascii=False)),
             ]
         )
 

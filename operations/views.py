@@ -26,6 +26,7 @@ from django.utils.text import slugify
 
 from accounts.requests import AuthenticatedHttpRequest
 from core.errors import NotFound, ValidationFailed
+from core.spreadsheets import spreadsheet_text
 from marketplace import access, selectors
 from marketplace.models import Hospital
 from marketplace.selectors import hospital_time_zone
@@ -344,9 +345,7 @@ def _csv_text(cell: Cell) -> str:
     if cell is None:
         return ""
     text = charts.cell_text(cell)
-    if isinstance(cell, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return f"'{text}"
-    return text
+    return spreadsheet_text(text) if isinstance(cell, str) else text
 
 
 def table_csv(table: Table, *, chart: Chart | None = None) -> str:

@@ -28,6 +28,7 @@ from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound
 from core.ids import is_id, whole_number
+from core.spreadsheets import spreadsheet_text
 from marketplace.models import Hospital
 from scheduling.models import Booking, BookingStatus, LedgerEntry, Side
 
@@ -455,17 +456,17 @@ def statement_csv(statement: Statement) -> str:
                 statement.time_zone,
                 line.entry.get_kind_display(),
                 line.direction,
-                _cell(line.counterpart.name),
+                spreadsheet_text(line.counterpart.name),
                 line.given,
                 line.received,
                 line.balance_after,
                 booking.pk,
                 f"{booking.starts_at.astimezone(zone):%Y-%m-%d %H:%M}",
                 f"{booking.ends_at.astimezone(zone):%Y-%m-%d %H:%M}",
-                _cell(line.entry.debtor_hospital.name),
-                _cell(posting.site.name),
-                _cell(posting.scanner.name),
-                _cell(booking.technologist.display_name),
+                spreadsheet_text(line.entry.debtor_hospital.name),
+                spreadsheet_text(posting.site.name),
+                spreadsheet_text(posting.scanner.name),
+                spreadsheet_text(booking.technologist.display_name),
             ]
         )
     return buffer.getvalue()
@@ -476,8 +477,3 @@ def statement_filename(statement: Statement) -> str:
     if statement.counterpart is not None:
         parts += ["with", slugify(statement.counterpart.name)]
     return "-".join(part for part in parts if part) + ".csv"
-
-
-def _cell(text: str) -> str:
-    """Names are typed by people: one that starts like a formula is not run by a spreadsheet."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
