@@ -95,6 +95,7 @@ def test_second_factors_set_up_removed_and_renewed_are_recorded(
     totp = Authenticator.objects.get(user=manager, type=Authenticator.Type.TOTP)
     request = RequestFactory().post("/")
     request.session = SessionStore()
+    request.user = manager  # as allauth's views send it: the person's own request
     signal.send(  # type: ignore[attr-defined]  (as allauth sends it)
         sender=Authenticator, request=request, user=manager, authenticator=totp
     )
@@ -106,7 +107,7 @@ def test_second_factors_set_up_removed_and_renewed_are_recorded(
 def test_signing_out_elsewhere_and_downloading_ones_data_are_recorded(world: World) -> None:
     tina: User = world.technologist
     client = client_for(tina)
-    client_for(tina)  # another session
+    client_for(tina).get(reverse("profile"))  # another session, listed once it is seen
     client.get(reverse("account_sessions"))
     client.post(reverse("account_sessions_sign_out"), {"which": "others"})
     exported = client.get(reverse("account_privacy_export"))
