@@ -213,9 +213,9 @@ def access_token_for_password(*, user: User, now: datetime | None = None) -> New
     whom a password alone still signs in; everyone else is sent to the tokens page."""
     if second_factor_guards(user):
         raise SecondFactorNeeded(
-            "A password alone gives no API token to an account with a second factor. Sign in "
-            "on the website with your second factor and make a token on the personal access "
-            f"tokens page ({TOKENS_PAGE})."
+            "A password alone gives no API token to an account that has, or must have, a second "
+            "factor. Sign in on the website with your second factor (set one up first if you "
+            f"have none) and make a token on the personal access tokens page ({TOKENS_PAGE})."
         )
     return access_token_create(
         user=user,

@@ -17,7 +17,7 @@ from core.audit import (
     hash_of,
 )
 from core.models import AuditEvent
-from tests.conftest import World
+from tests.conftest import World, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -236,3 +236,19 @@ def test_a_malformed_column_breaks_the_chain_there_without_a_traceback(
     assert said.startswith(f"FAILED (exit 1): Chain broken at event {target.pk} "), said
     assert "its content is wrong" in said
     assert "(2 event(s) before it hold.)" in said
+
+
+def test_the_admin_lists_the_trail_with_a_malformed_row_in_it(
+    world: World, events: list[AuditEvent]
+) -> None:
+    """The trail stays readable exactly when tampering is suspected."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL refuses a malformed time by its column type.")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE core_auditevent SET created_at = 'garbage' WHERE id = %s", [events[1].pk]
+        )
+
+    response = client_for(world.admin).get("/admin/core/auditevent/")
+
+    assert response.status_code == 200
