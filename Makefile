@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run dev test-clock install install-dev migrate demo test lint format bench fuzz services clean person-names
+.PHONY: run dev test-clock install install-dev migrate demo test lint format bench fuzz services clean person-names messages compile-messages
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -25,9 +25,27 @@ $(BIN)/.installed-dev: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# The translations (locale/<language>/LC_MESSAGES/*.po), compiled for Django whenever a
+# catalogue changed; msgfmt comes with Debian's gettext.
+CATALOGUES := $(wildcard locale/*/LC_MESSAGES/*.po)
+COMPILED := $(CATALOGUES:.po=.mo)
 
-install-dev: $(BIN)/.installed-dev
+$(COMPILED): %.mo: %.po $(BIN)/.installed
+	scripts/system-packages.sh gettext
+	$(BIN)/python manage.py compilemessages --ignore '.venv' --ignore 'node_modules' >/dev/null
+
+compile-messages: $(COMPILED)
+
+## make messages: extract every translatable text into the catalogues (nl, fr), for translators.
+messages: install
+	scripts/system-packages.sh gettext
+	$(BIN)/python manage.py makemessages -l nl -l fr
+	$(BIN)/python manage.py makemessages -d djangojs -l nl -l fr
+	$(MAKE) compile-messages
+
+install: $(BIN)/.installed compile-messages
+
+install-dev: $(BIN)/.installed-dev compile-messages
 
 migrate: install
 	$(BIN)/python manage.py migrate --no-input
@@ -97,4 +115,4 @@ services:
 	scripts/services.sh start
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) locale/*/LC_MESSAGES/*.mo db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .mypy_cache .ruff_cache

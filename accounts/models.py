@@ -1,7 +1,9 @@
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 # An erased account's address is ERASED_PREFIX + a pseudonym + "@" + ERASED_DOMAIN (a domain
 # that never receives mail); pages call the person FORMER_MEMBER.
@@ -37,7 +39,16 @@ class User(AbstractUser):
     `is_staff` marks a platform admin (the Django admin and every hospital)."""
 
     username = None  # type: ignore[assignment]
-    email = models.EmailField("e-mail address", unique=True)
+    email = models.EmailField(_("e-mail address"), unique=True)
+    # The language of pages and mails (accounts.language); blank follows the browser.
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        default="",
+        help_text=_("Pages and mails come in this language; blank follows your browser."),
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

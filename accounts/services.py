@@ -46,6 +46,15 @@ def user_update_profile(*, user: User, first_name: str, last_name: str) -> User:
     return user
 
 
+def user_set_language(*, user: User, language: str) -> User:
+    """The language WeScan speaks to the person, on pages and in mails (accounts.language);
+    "" follows the browser."""
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+    return user
+
+
 # --- Signing in with a password ----------------------------------------------------------------
 
 

@@ -15,10 +15,12 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, transaction
 from django.db.models import Count, QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.timesince import timesince
 
 from core.errors import NotFound
@@ -81,7 +83,7 @@ def notification_send(
     *,
     user_ids: Iterable[int],
     kind: str,
-    message: str,
+    message: str | Promise,
     url: str = "",
     data: dict[str, Any] | None = None,
     dedupe_key_prefix: str | None = None,
@@ -93,8 +95,12 @@ def notification_send(
     notice that already exists is not made again, so an event told twice (a periodic job run
     twice, two workers at once) reaches each person once. Each insert runs in a savepoint, so a
     clash with a concurrent sender leaves the caller's transaction usable. Returns the notices
-    made by this call."""
+    made by this call.
+
+    A lazy `message` (`format_lazy(gettext_lazy("…"), …)`) is written in each recipient's own
+    language (their profile's; the site's default otherwise), whoever's request sent it."""
     recipients = sorted(set(user_ids))
+    texts = messages_in_languages(message, recipients)
     keys = {
         user_id: f"{dedupe_key_prefix}:{user_id}" if dedupe_key_prefix else None
         for user_id in recipients
@@ -108,7 +114,7 @@ def notification_send(
         {
             "recipient_id": user_id,
             "kind": kind,
-            "message": message[:2000],
+            "message": texts[user_id][:2000],
             "url": url,
             "data": data or {},
             "dedupe_key": keys[user_id],
@@ -145,6 +151,23 @@ def notification_send(
         if mail:
             transaction.on_commit(queue_mail, robust=True)
     return created
+
+
+def messages_in_languages(message: str | Promise, user_ids: list[int]) -> dict[int, str]:
+    """`message` as each person reads it: a lazy text is rendered once per language spoken
+    among them."""
+    if not isinstance(message, Promise):
+        return dict.fromkeys(user_ids, message)
+    languages = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "language"))
+    rendered: dict[str, str] = {}
+    texts = {}
+    for user_id in user_ids:
+        language = languages.get(user_id) or settings.LANGUAGE_CODE
+        if language not in rendered:
+            with translation.override(language):
+                rendered[language] = str(message)
+        texts[user_id] = rendered[language]
+    return texts
 
 
 def notification_payload(notification: Notification, *, unread: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.models import Notification
 
@@ -64,25 +64,31 @@ def notification_mail(notification_id: int) -> bool:
                 "notification %s not mailed: recipient has no active address", notification_id
             )
             return False
-        link = settings.PUBLIC_BASE_URL + notification.url if notification.url else ""
-        context = {
-            "name": recipient.first_name or recipient.display_name,
-            "message": notification.message,
-            "link": link,
-            "notifications_link": settings.PUBLIC_BASE_URL + reverse("notifications"),
-        }
-        mail = EmailMultiAlternatives(
-            subject=notification_subject(notification),
-            body=render_to_string("core/email/notification.txt", context),
-            to=[recipient.email],
-        )
-        mail.attach_alternative(
-            render_to_string("core/email/notification.html", context), "text/html"
-        )
-        mail.send()
+        # In the recipient's own language (their profile's), whoever's request sent it.
+        language = getattr(recipient, "language", "") or settings.LANGUAGE_CODE
+        with translation.override(language):
+            _send_notification_mail(notification)
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
     return True
+
+
+def _send_notification_mail(notification: Notification) -> None:
+    recipient = notification.recipient
+    link = settings.PUBLIC_BASE_URL + notification.url if notification.url else ""
+    context = {
+        "name": recipient.first_name or recipient.display_name,
+        "message": notification.message,
+        "link": link,
+        "notifications_link": settings.PUBLIC_BASE_URL + reverse("notifications"),
+    }
+    mail = EmailMultiAlternatives(
+        subject=notification_subject(notification),
+        body=render_to_string("core/email/notification.txt", context),
+        to=[recipient.email],
+    )
+    mail.attach_alternative(render_to_string("core/email/notification.html", context), "text/html")
+    mail.send()
 
 
 @shared_task

@@ -2,13 +2,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+from django.views.i18n import JavaScriptCatalog
 
 from core import csp, notify
 from core.api import error_body, request_user_id
@@ -164,3 +168,16 @@ def csp_report(request: HttpRequest) -> HttpResponse:
         return JsonResponse(error_body(refused.code, refused.message), status=400)
     csp.violations_log(violations)
     return HttpResponse(status=204)
+
+
+@require_GET
+@cache_control(public=True, max_age=3600)
+def javascript_catalog(request: HttpRequest, language: str) -> HttpResponseBase:
+    """The translations of the pages' JavaScript (`gettext()` there), one static script per
+    language (base.html names the page's own): inline catalogues would break the Content
+    Security Policy, and the language in the address keeps caches from mixing them up."""
+    if language not in dict(settings.LANGUAGES):
+        raise Http404
+    with translation.override(language):
+        response = JavaScriptCatalog.as_view()(request)
+    return response

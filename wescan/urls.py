@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts import mfa_views, privacy_views, sessions_views, tokens_views
+from accounts import language, mfa_views, privacy_views, sessions_views, tokens_views
 from accounts import views as account_views
 from accounts.api import MyTokenRevokeView, MyTokensView, TokenView
 from cockpit import api as cockpit_api
@@ -52,6 +52,10 @@ urlpatterns = [
     ),
     path("accounts/", include("allauth.urls")),
     path("profile/", account_views.profile, name="profile"),
+    # The header's language switch (accounts.language), and the JavaScript's own catalogue
+    # (djangojs), a static script as the Content Security Policy wants.
+    path("language/", language.set_language, name="set_language"),
+    path("jsi18n/<str:language>.js", core_views.javascript_catalog, name="javascript_catalog"),
     # Sessions and personal data (accounts.sessions, accounts.privacy).
     path("account/sessions/", sessions_views.session_list, name="account_sessions"),
     path(

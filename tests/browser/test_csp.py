@@ -109,6 +109,8 @@ NOT_VISITED: dict[str, str] = {
     "account_privacy_export": "a JSON download",
     "account_privacy_erase": "the privacy page's erasure form address (POST)",
     "hospital_audit_csv": "a CSV download",
+    "set_language": "the header's language switch (POST)",
+    "javascript_catalog": "a script, loaded by every page visited",
 }
 # Pages that are the same for everyone (no person's data in them, no site navigation): opened
 # by the first person only.

@@ -67,9 +67,12 @@ MIDDLEWARE = [
     "core.csp.SiteCSPMiddleware",
     "core.middleware.ApiRequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language (or the language cookie); a signed-in person's own choice wins below.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.language.PersonLanguageMiddleware",  # the language chosen in the profile
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.sessions_middleware.SessionIdleMiddleware",  # sessions: idle timeout, last seen
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -91,6 +94,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.navigation",
@@ -439,7 +443,16 @@ CSP_REPORTS_PER_ADDRESS = {
 }
 
 # --- Internationalisation, static files --------------------------------------------------------
-LANGUAGE_CODE = "en-gb"
+# WeScan speaks English, Dutch and French (accounts.language): the person's own choice, else the
+# browser's Accept-Language; URLs are the same in every language. Catalogues live in locale/
+# (`make messages` extracts, `make install` compiles them).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates, times (24-hour) and numbers as each language writes them (wescan/formats/<code>/).
+FORMAT_MODULE_PATH = ["wescan.formats"]
+LANGUAGE_COOKIE_NAME = "wescan_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
