@@ -1,4 +1,5 @@
-"""What every WeScan websocket consumer needs to end well, however its client goes away.
+"""What every WeScan websocket consumer needs to end well, however its client goes away, and to
+speak the person's language (`socket_language`).
 
 A client may close at any moment: while `connect()` is still sending the welcome, in the middle
 of a replay, between two group events. The server then refuses further sends: Daphne raises
@@ -19,6 +20,12 @@ from typing import Any
 
 from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation.trans_real import (
+    get_supported_language_variant,
+    parse_accept_lang_header,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +51,40 @@ def send_or_stop(send: Send) -> Send:
     return guarded
 
 
+# An Accept-Language header longer than this is not read (Django's own limit).
+ACCEPT_LANGUAGE_MAX = 500
+
+
+def socket_language(scope: dict[str, Any]) -> str:
+    """The language a socket's frames are written in, as for a page: the person's own choice,
+    else the language cookie, else the browser's Accept-Language, else the site's default."""
+    supported = dict(settings.LANGUAGES)
+    user = scope.get("user")
+    if user is not None and user.is_authenticated and getattr(user, "language", "") in supported:
+        return str(user.language)
+    cookie = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME, "")
+    if cookie in supported:
+        return str(cookie)
+    headers = dict(scope.get("headers", []))
+    header = headers.get(b"accept-language", b"").decode("latin-1")
+    if len(header) <= ACCEPT_LANGUAGE_MAX:
+        for code, _quality in parse_accept_lang_header(header):
+            try:
+                return get_supported_language_variant(code)
+            except LookupError:
+                continue
+    return settings.LANGUAGE_CODE
+
+
 class Cleanup:
     """Mixin for a Channels consumer (before the consumer class in the bases): `cleanup()` runs
     when the application instance ends, however it ends. It must be safe to run more than once
     and on a consumer whose `connect()` never got far."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Frames (an `error`'s message, say) in the person's language, for the socket's life:
+        # this task's context, copied into the threads it runs database work in.
+        translation.activate(socket_language(scope))
         try:
             await super().__call__(scope, receive, send_or_stop(send))  # type: ignore[misc]
         finally:
