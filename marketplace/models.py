@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import dateformat, timezone
-from django.utils.functional import Promise, lazy
+from django.utils.functional import lazy
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -142,10 +142,11 @@ class Role(models.TextChoices):
     LOCAL_STAFF = "local_staff", _("Local staff")
 
 
-def role_in_sentence(role: str) -> Promise:
+def role_in_sentence(role: str) -> str:
     """The role's name as it reads mid-sentence ("joined as technologist"), lazily: in the
     language the sentence is finally written in."""
-    return lazy(lambda: str(Role(role).label).lower(), str)()
+    lower: str = lazy(lambda: str(Role(role).label).lower(), str)()
+    return lower
 
 
 class Membership(models.Model):

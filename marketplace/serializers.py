@@ -245,7 +245,7 @@ def _code(model: Any, unknown: Any, **kwargs: Any) -> Any:
     return serializers.SlugRelatedField(
         slug_field="code",
         queryset=model.objects.all(),
-        error_messages={"does_not_exist": _UnknownCode(unknown)},
+        error_messages={"does_not_exist": _UnknownCode(unknown)},  # type: ignore[dict-item]
         **kwargs,
     )
 
