@@ -22,7 +22,7 @@ TIME_ZONE_NAMES = frozenset(zoneinfo.available_timezones())
 def validate_time_zone(value: str) -> None:
     if value not in TIME_ZONE_NAMES:
         raise ValidationError(
-            gettext("%(value)s is not a time zone name such as Europe/Brussels.")
+            gettext("%(value)s is not a time zone name such as 'Europe/Brussels'.")
             % {"value": repr(value)}
         )
 

@@ -17,7 +17,7 @@ from accounts.models import User
 from marketplace import services
 from marketplace.models import Role, SessionPosting, TechnologistProfile, VendorFamiliarity
 from marketplace.tasks import licence_expiry_warnings
-from tests.conftest import World
+from tests.conftest import World, api_as
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,3 +230,24 @@ def test_the_hospital_page_has_unique_ids_and_labels_every_field(
         and not field.get("wrapped")
     ]
     assert unlabelled == []
+
+
+def test_an_api_refusal_speaks_the_callers_language(world: World) -> None:
+    world.scanner.cockpit_ready = True
+    world.scanner.save(update_fields=["cockpit_ready"])
+    yesterday = timezone.now() - timedelta(days=1)
+    response = api_as(world.manager).post(
+        "/api/v1/postings/",
+        {
+            "hospital": world.hospital.pk,
+            "scanner": world.scanner.pk,
+            "starts_at": yesterday.isoformat(),
+            "ends_at": (yesterday + timedelta(hours=2)).isoformat(),
+        },
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=BROWSERS["fr"],
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == "Certains champs ne sont pas valides."
+    assert error["fields"]["starts_at"] == ["La séance ne peut pas commencer dans le passé."]
