@@ -171,7 +171,11 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} — {self.get_role_display()} at {self.hospital}"
+        return gettext("%(user)s — %(role)s at %(hospital)s") % {
+            "user": self.user,
+            "role": self.get_role_display(),
+            "hospital": self.hospital,
+        }
 
 
 INVITATION_STATUS_LABELS = {
@@ -230,7 +234,11 @@ class Invitation(models.Model):
         indexes = [models.Index(Lower("email"), name="invitation_email_lower")]
 
     def __str__(self) -> str:
-        return f"{self.email} as {self.get_role_display()} at {self.hospital}"
+        return gettext("%(email)s as %(role)s at %(hospital)s") % {
+            "email": self.email,
+            "role": self.get_role_display(),
+            "hospital": self.hospital,
+        }
 
     @property
     def status_label(self) -> str:
