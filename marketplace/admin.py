@@ -7,6 +7,8 @@ from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from accounts.admin import UserAdmin
 from accounts.models import User
@@ -146,11 +148,11 @@ class ExamFamilyAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="technologists", ordering="n_technologists")
+    @admin.display(description=gettext_lazy("technologists"), ordering="n_technologists")
     def technologist_count(self, obj: Any) -> int:
         return int(obj.n_technologists)
 
-    @admin.display(description="postings", ordering="n_postings")
+    @admin.display(description=gettext_lazy("postings"), ordering="n_postings")
     def posting_count(self, obj: Any) -> int:
         return int(obj.n_postings)
 
@@ -175,16 +177,19 @@ class VendorFamiliarityInline(admin.TabularInline):
 
 
 class LicenceStatusFilter(admin.SimpleListFilter):
-    title = "licence"
+    title = gettext_lazy("licence")
     parameter_name = "licence"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
-            ("verified", "Verified and current"),
-            ("unverified", "Awaiting verification"),
-            ("expiring", f"Expiring within {services.LICENCE_WARNING_DAYS} days"),
-            ("expired", "Expired"),
-            ("missing", "None on file"),
+            ("verified", _("Verified and current")),
+            ("unverified", _("Awaiting verification")),
+            (
+                "expiring",
+                _("Expiring within %(days)s days") % {"days": services.LICENCE_WARNING_DAYS},
+            ),
+            ("expired", _("Expired")),
+            ("missing", _("None on file")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -250,9 +255,9 @@ class TechnologistProfileAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["user", "seniority", "years_experience", "home_time_zone"]}),
-        ("Competencies", {"fields": ["exam_families", "languages"]}),
+        (gettext_lazy("Competencies"), {"fields": ["exam_families", "languages"]}),
         (
-            "Licence",
+            gettext_lazy("Licence"),
             {
                 "fields": [
                     "licence_number",
@@ -264,7 +269,7 @@ class TechnologistProfileAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Record", {"fields": ["updated_at"]}),
+        (gettext_lazy("Record"), {"fields": ["updated_at"]}),
     ]
     actions = ["verify_licence"]
 
@@ -272,20 +277,20 @@ class TechnologistProfileAdmin(admin.ModelAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "user"] if obj is not None else fields
 
-    @admin.display(description="licence")
+    @admin.display(description=gettext_lazy("licence"))
     def licence_status(self, obj: TechnologistProfile) -> str:
         today = timezone.localdate()
         if not obj.licence_number:
-            return "none on file"
+            return _("none on file")
         if obj.licence_valid_until is not None and obj.licence_valid_until < today:
-            return "expired"
+            return pgettext("licence", "expired")
         if obj.licence_verified_at is None:
-            return "awaiting verification"
+            return _("awaiting verification")
         if obj.licence_valid_until is None:
-            return "no expiry date"
+            return _("no expiry date")
         if obj.licence_valid_until <= today + timedelta(days=services.LICENCE_WARNING_DAYS):
-            return "verified, expiring soon"
-        return "verified"
+            return _("verified, expiring soon")
+        return pgettext("licence", "verified")
 
     def save_model(
         self, request: HttpRequest, obj: TechnologistProfile, form: ModelForm, change: bool
@@ -306,7 +311,8 @@ class TechnologistProfileAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
     @admin.action(
-        description="Verify the licence of the selected technologists", permissions=["change"]
+        description=gettext_lazy("Verify the licence of the selected technologists"),
+        permissions=["change"],
     )
     def verify_licence(self, request: HttpRequest, queryset: QuerySet[TechnologistProfile]) -> None:
         verified: list[str] = []
@@ -318,15 +324,22 @@ class TechnologistProfileAdmin(admin.ModelAdmin):
                 )
             except DomainError as error:
                 self.message_user(
-                    request, f"{profile.user}: not verified. {error.message}", messages.ERROR
+                    request,
+                    _("%(person)s: not verified. %(reason)s")
+                    % {"person": profile.user, "reason": error.message},
+                    messages.ERROR,
                 )
             else:
                 verified.append(str(profile.user))
         if verified:
             self.message_user(
                 request,
-                f"Licence verified for {len(verified)} technologist"
-                f"{'' if len(verified) == 1 else 's'}: {', '.join(verified)}.",
+                ngettext(
+                    "Licence verified for %(count)s technologist: %(names)s.",
+                    "Licence verified for %(count)s technologists: %(names)s.",
+                    len(verified),
+                )
+                % {"count": len(verified), "names": ", ".join(verified)},
                 messages.SUCCESS,
             )
 

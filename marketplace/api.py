@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -185,7 +186,7 @@ def _site_for_write(request: Request, site_id: int) -> Any:
         return access.access_site(request_user(request), site_id, manage=True)
     except access.NotFound:
         raise ValidationFailed(
-            "No such site in your hospitals.", fields={"site": ["No such site."]}
+            _("No such site in your hospitals."), fields={"site": [_("No such site.")]}
         ) from None
 
 
@@ -254,7 +255,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         data = valid_body(InvitationAcceptSerializer, request)
         invitation = selectors.invitation_by_token(token=data["token"])
         if invitation is None:
-            raise access.NotFound("No such invitation.")
+            raise access.NotFound(_("No such invitation."))
         membership = services.invitation_accept(user=request_user(request), invitation=invitation)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -312,11 +313,11 @@ class TechnologistViewSet(
         )
 
     def get_object(self) -> Any:
-        user_id = as_id(self.kwargs["pk"], message="No such technologist.")
+        user_id = as_id(self.kwargs["pk"], message=_("No such technologist."))
         profiles = selectors.technologist_list(user=request_user(self.request))
         profile = profiles.filter(user_id=user_id).first()
         if profile is None:
-            raise access.NotFound("No such technologist.")
+            raise access.NotFound(_("No such technologist."))
         return profile
 
     @extend_schema(methods=["GET"], responses=TechnologistSerializer)
@@ -335,7 +336,7 @@ class TechnologistViewSet(
             services.technologist_profile_update(actor=user, user=user, **data)
         profile = selectors.technologist_profile_for(user=user)
         if profile is None:
-            raise access.NotFound(NO_PROFILE)
+            raise access.NotFound(str(NO_PROFILE))
         return Response(TechnologistSerializer(profile).data)
 
     @extend_schema(parameters=[TECHNOLOGIST_ID], request=None, responses=TechnologistSerializer)
@@ -358,7 +359,7 @@ def _hospital_for_write(request: Request, hospital_id: int) -> Hospital:
         return access.access_hospital(request_user(request), hospital_id, manage=True)
     except access.NotFound:
         raise ValidationFailed(
-            "No such hospital among yours.", fields={"hospital": ["No such hospital."]}
+            _("No such hospital among yours."), fields={"hospital": [_("No such hospital.")]}
         ) from None
 
 
@@ -369,7 +370,7 @@ def _scanner_for_write(request: Request, scanner_id: int) -> Scanner:
         return access.access_scanner(request_user(request), scanner_id)
     except access.NotFound:
         raise ValidationFailed(
-            "No such scanner in your hospitals.", fields={"scanner": ["No such scanner."]}
+            _("No such scanner in your hospitals."), fields={"scanner": [_("No such scanner.")]}
         ) from None
 
 
@@ -455,7 +456,7 @@ class PostingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         profile = TechnologistProfile.objects.filter(user=request_user(request)).first()
         postings: QuerySet[SessionPosting] = SessionPosting.objects.none()
         if profile is None:
-            reasons = [NO_PROFILE]
+            reasons = [str(NO_PROFILE)]
         else:
             reasons = profile.ineligibility_reasons()
             postings = selectors.open_postings_for(profile=profile, **filters)

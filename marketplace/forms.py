@@ -6,6 +6,9 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.db.models import Case, Count, IntegerField, QuerySet, When
+from django.utils import dateformat
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.dates import validate_calendar_day
 from core.identifiers import patient_identifier_message, patient_identifier_problems
@@ -29,37 +32,53 @@ from marketplace.services.postings import CANCEL_REASON_MAX
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
 
+# The hospital page holds three forms (invite, add a site, add a scanner): each has ids of its
+# own (`auto_id`), so that no two fields share an id (both had `id_name`) and every label points
+# at its own field. The field names, and so what is posted, stay the same.
+
+
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="E-mail address")
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.TECHNOLOGIST)
+    email = forms.EmailField(label=_("E-mail address"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.TECHNOLOGIST)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "invite_%s")
+        super().__init__(*args, **kwargs)
 
 
 class SiteForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    city = forms.CharField(max_length=120, required=False)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    city = forms.CharField(label=_("City"), max_length=120, required=False)
     time_zone = forms.ChoiceField(
-        choices=[(tz, tz) for tz in TIME_ZONES], initial="Europe/Brussels"
+        label=_("Time zone"), choices=[(tz, tz) for tz in TIME_ZONES], initial="Europe/Brussels"
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "site_%s")
+        super().__init__(*args, **kwargs)
 
 
 class ScannerForm(forms.Form):
-    site = forms.ModelChoiceField(queryset=Site.objects.none())
-    name = forms.CharField(max_length=100, help_text="What the staff call it, e.g. MR 2.")
-    modality = forms.ChoiceField(choices=Modality.choices)
-    vendor = forms.ChoiceField(choices=Vendor.choices)
-    model_name = forms.CharField(max_length=120, label="Model")
-    field_strength_tesla = forms.DecimalField(
-        max_digits=4, decimal_places=2, required=False, label="Field strength (T)"
+    site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none())
+    name = forms.CharField(
+        label=_("Name"), max_length=100, help_text=_("What the staff call it, e.g. MR 2.")
     )
-    cockpit_ready = forms.BooleanField(required=False, label="Cockpit-ready")
+    modality = forms.ChoiceField(label=_("Modality"), choices=Modality.choices)
+    vendor = forms.ChoiceField(label=_("Vendor"), choices=Vendor.choices)
+    model_name = forms.CharField(max_length=120, label=_("Model"))
+    field_strength_tesla = forms.DecimalField(
+        max_digits=4, decimal_places=2, required=False, label=_("Field strength (T)")
+    )
+    cockpit_ready = forms.BooleanField(required=False, label=_("Cockpit-ready"))
 
-    def __init__(self, *args: object, hospital_id: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, hospital_id: int, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "scanner_%s")
+        super().__init__(*args, **kwargs)
         self.fields["site"].queryset = Site.objects.filter(hospital_id=hospital_id)  # type: ignore[attr-defined]
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
 # --- Local times ------------------------------------------------------------------------------
@@ -114,8 +133,12 @@ def aware_in(local: datetime, time_zone: str) -> datetime:
     aware = local.replace(tzinfo=zone)
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
         raise forms.ValidationError(
-            f"{local:%H:%M} does not exist on {local:%d %B %Y} in {time_zone}: "
-            "the clocks go forward then.",
+            gettext("%(time)s does not exist on %(day)s in %(zone)s: the clocks go forward then.")
+            % {
+                "time": dateformat.format(local, "H:i"),
+                "day": dateformat.format(local, "d F Y"),
+                "zone": time_zone,
+            },
             code="nonexistent",
         )
     return aware
@@ -158,31 +181,34 @@ def _checkboxes(queryset: Any, **kwargs: Any) -> forms.ModelMultipleChoiceField:
 
 
 class TechnologistProfileForm(forms.Form):
-    seniority = forms.ChoiceField(choices=Seniority.choices)
+    seniority = forms.ChoiceField(label=_("Seniority"), choices=Seniority.choices)
     years_experience = forms.IntegerField(
-        min_value=0, max_value=60, label="Years of experience", initial=0
+        min_value=0, max_value=60, label=_("Years of experience"), initial=0
     )
-    exam_families = _checkboxes(ExamFamily.objects.all(), label="Exam families I perform")
+    exam_families = _checkboxes(ExamFamily.objects.all(), label=_("Exam families I perform"))
     vendors = forms.MultipleChoiceField(
         choices=Vendor.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        label="Scanner consoles I know",
+        label=_("Scanner consoles I know"),
     )
-    languages = _checkboxes(Language.objects.all(), label="Languages I speak")
+    languages = _checkboxes(Language.objects.all(), label=_("Languages I speak"))
     home_time_zone = forms.ChoiceField(
         choices=[(tz, tz) for tz in TIME_ZONES],
         initial="Europe/Brussels",
-        help_text="Your availability is shown and typed in this time zone.",
+        label=_("Home time zone"),
+        help_text=_("Your availability is shown and typed in this time zone."),
     )
-    licence_number = forms.CharField(max_length=64, required=False)
+    licence_number = forms.CharField(label=_("Licence number"), max_length=64, required=False)
     licence_authority = forms.CharField(
         max_length=120,
         required=False,
-        label="Issuing authority",
-        help_text="Who issued it, e.g. SPF Santé publique (BE).",
+        label=_("Issuing authority"),
+        help_text=_("Who issued it, e.g. SPF Santé publique (BE)."),
     )
-    licence_valid_until = CalendarDateField(required=False, label="Valid until", widget=DateInput)
+    licence_valid_until = CalendarDateField(
+        required=False, label=_("Valid until"), widget=DateInput
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -191,9 +217,11 @@ class TechnologistProfileForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("licence_number") and not data.get("licence_valid_until"):
-            self.add_error("licence_valid_until", "Give the date your licence is valid until.")
+            self.add_error(
+                "licence_valid_until", gettext("Give the date your licence is valid until.")
+            )
         if data.get("licence_number") and not data.get("licence_authority"):
-            self.add_error("licence_authority", "Say who issued your licence.")
+            self.add_error("licence_authority", gettext("Say who issued your licence."))
         return data
 
 
@@ -209,31 +237,39 @@ class PostingForm(forms.Form):
     """A session posting as the manager types it: start and end in the wall-clock time of the
     chosen scanner's site."""
 
-    scanner = ScannerChoiceField(queryset=Scanner.objects.none())
-    starts_at = LocalDateTimeField(label="Starts", help_text="Local time at the scanner's site.")
-    ends_at = LocalDateTimeField(label="Ends", help_text="Local time at the scanner's site.")
-    required_exam_families = _checkboxes(ExamFamily.objects.all(), label="Exam families")
+    scanner = ScannerChoiceField(label=_("Scanner"), queryset=Scanner.objects.none())
+    starts_at = LocalDateTimeField(
+        label=_("Starts"), help_text=_("Local time at the scanner's site.")
+    )
+    ends_at = LocalDateTimeField(label=_("Ends"), help_text=_("Local time at the scanner's site."))
+    required_exam_families = _checkboxes(ExamFamily.objects.all(), label=_("Exam families"))
     languages = _checkboxes(
         Language.objects.all(),
-        help_text="The technologist must speak at least one of them (none: any language).",
+        label=_("Languages"),
+        help_text=_("The technologist must speak at least one of them (none: any language)."),
     )
     min_seniority = forms.ChoiceField(
-        choices=Seniority.choices, initial=Seniority.JUNIOR, label="Minimum seniority"
+        choices=Seniority.choices, initial=Seniority.JUNIOR, label=_("Minimum seniority")
     )
-    urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.ROUTINE)
-    compensation = forms.ChoiceField(choices=Compensation.choices, initial=Compensation.RECIPROCITY)
+    urgency = forms.ChoiceField(
+        label=_("Urgency"), choices=Urgency.choices, initial=Urgency.ROUTINE
+    )
+    compensation = forms.ChoiceField(
+        label=_("Compensation"), choices=Compensation.choices, initial=Compensation.RECIPROCITY
+    )
     hourly_rate_eur = forms.DecimalField(
         max_digits=7,
         decimal_places=2,
         required=False,
-        label="Hourly rate (EUR)",
-        help_text="Only with an hourly rate.",
+        label=_("Hourly rate (EUR)"),
+        help_text=_("Only with an hourly rate."),
     )
     notes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
         required=False,
-        help_text="About the work only: never anything about the patient.",
+        label=_("Notes"),
+        help_text=_("About the work only: never anything about the patient."),
     )
 
     def __init__(self, *args: Any, hospital: Hospital, **kwargs: Any) -> None:
@@ -288,8 +324,9 @@ class CancelPostingForm(forms.Form):
     reason = forms.CharField(
         max_length=CANCEL_REASON_MAX,
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. scanner under maintenance"}),
-        help_text="Optional; about the work only.",
+        label=_("Reason"),
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. scanner under maintenance")}),
+        help_text=_("Optional; about the work only."),
     )
 
 
@@ -300,20 +337,20 @@ class _FilterForm(forms.Form):
         queryset=ExamFamily.objects.all(),
         to_field_name="code",
         required=False,
-        empty_label="Any exam family",
-        label="Exam family",
+        empty_label=_("Any exam family"),
+        label=_("Exam family"),
     )
     urgency = forms.ChoiceField(
-        choices=[("", "Any urgency"), *Urgency.choices], required=False, label="Urgency"
+        choices=[("", _("Any urgency")), *Urgency.choices], required=False, label=_("Urgency")
     )
-    starts_from = CalendarDateField(required=False, label="From", widget=DateInput)
-    starts_until = CalendarDateField(required=False, label="Until", widget=DateInput)
+    starts_from = CalendarDateField(required=False, label=_("From"), widget=DateInput)
+    starts_until = CalendarDateField(required=False, label=_("Until"), widget=DateInput)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         first, last = data.get("starts_from"), data.get("starts_until")
         if first and last and last < first:
-            self.add_error("starts_until", "Choose a day on or after the first one.")
+            self.add_error("starts_until", gettext("Choose a day on or after the first one."))
         return data
 
     def _valid_filters(self) -> dict[str, Any]:
@@ -344,9 +381,13 @@ class OpenPostingFilterForm(_FilterForm):
 
 class HospitalPostingFilterForm(_FilterForm):
     site = forms.ModelChoiceField(
-        queryset=Site.objects.none(), required=False, empty_label="Any site"
+        queryset=Site.objects.none(), required=False, empty_label=_("Any site"), label=_("Site")
     )
-    status = forms.ChoiceField(choices=[("", "Any status"), *PostingStatus.choices], required=False)
+    status = forms.ChoiceField(
+        choices=[("", _("Any status")), *PostingStatus.choices],
+        required=False,
+        label=_("Status"),
+    )
 
     field_order = ["site", "status", "urgency", "exam_family", "starts_from", "starts_until"]
 

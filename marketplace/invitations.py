@@ -8,10 +8,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.errors import DomainError
 from marketplace import selectors, services
+from marketplace.models import role_in_sentence
 
 INVITATION_SESSION_KEY = "wescan_invitation_token"
 
@@ -32,7 +34,7 @@ def invitation_join_on_sign_up(
         else:
             messages.success(
                 request,
-                f"Welcome to {membership.hospital.name} as "
-                f"{membership.get_role_display().lower()}.",
+                _("Welcome to %(hospital)s as %(role)s.")
+                % {"hospital": membership.hospital.name, "role": role_in_sentence(membership.role)},
             )
     request.session.pop(INVITATION_SESSION_KEY, None)

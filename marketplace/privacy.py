@@ -3,6 +3,8 @@
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from accounts.models import User
 from core.audit import audit_record
 from marketplace.models import Invitation, Membership, Role, SessionPosting, TechnologistProfile
@@ -77,8 +79,8 @@ def refusals(user: User) -> list[str]:
         ).exclude(user=user)
         if not others.exists():
             reasons.append(
-                f"You are the only manager of {membership.hospital.name}: "
-                "make someone else manager first."
+                _("You are the only manager of %(hospital)s: make someone else manager first.")
+                % {"hospital": membership.hospital.name}
             )
     return reasons
 

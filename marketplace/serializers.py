@@ -5,6 +5,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -102,7 +103,7 @@ class ScannerUpdateSerializer(StrictModelSerializer):
 
 class DeviceTokenSerializer(serializers.Serializer):
     device_token = serializers.CharField(
-        help_text="Shown once. Give it to the scanner agent; only a hash is kept."
+        help_text=_("Shown once. Give it to the scanner agent; only a hash is kept.")
     )
 
 
@@ -173,7 +174,7 @@ class AwareDateTimeField(UTCDateTimeField):
     is ambiguous across time zones, so it is refused rather than guessed; output is UTC (`…Z`)."""
 
     default_error_messages = {
-        "naive": "Give the time zone offset, e.g. 2027-03-22T08:00:00+01:00 or …T07:00:00Z."
+        "naive": _("Give the time zone offset, e.g. 2027-03-22T08:00:00+01:00 or …T07:00:00Z.")
     }
 
     def to_internal_value(self, value: Any) -> datetime:
@@ -193,9 +194,9 @@ class VocabularyCodesField(BoundedListField):
     MAX_CODES codes, counted before any is read, and looked up in one query. (One lookup per
     code let a 1 MiB list of 115,000 codes hold a request for 25 s.)"""
 
-    def __init__(self, *, model: Any, what: str, **kwargs: Any) -> None:
+    def __init__(self, *, model: Any, unknown: Any, **kwargs: Any) -> None:
         self.model = model
-        self.what = what
+        self.unknown = unknown  # "Not an exam family code: %(code)s.", lazily translated
         kwargs.setdefault("max_length", MAX_CODES)
         super().__init__(child=serializers.CharField(max_length=40), **kwargs)
 
@@ -205,7 +206,7 @@ class VocabularyCodesField(BoundedListField):
         unknown = [code for code in codes if code not in rows]
         if unknown:
             raise serializers.ValidationError(
-                [f"Not {self.what} code: {code}." for code in unknown]
+                [str(self.unknown) % {"code": code} for code in unknown]
             )
         return [rows[code] for code in codes]
 
@@ -214,9 +215,14 @@ class VocabularyCodesField(BoundedListField):
         return [item.code for item in items]
 
 
-def _codes(model: Any, what: str, **kwargs: Any) -> Any:
+# What an unknown code is told, per vocabulary (a whole sentence each, to translate).
+NOT_AN_EXAM_FAMILY = _("Not an exam family code: %(code)s.")
+NOT_A_LANGUAGE = _("Not an ISO 639-1 language code: %(code)s.")
+
+
+def _codes(model: Any, unknown: Any, **kwargs: Any) -> Any:
     """A list of vocabulary codes (exam families, languages) in and out."""
-    return VocabularyCodesField(model=model, what=what, **kwargs)
+    return VocabularyCodesField(model=model, unknown=unknown, **kwargs)
 
 
 def code_list(**kwargs: Any) -> Any:
@@ -235,13 +241,23 @@ class CodeListField(serializers.Field):
         return [item.code for item in value]
 
 
-def _code(model: Any, what: str, **kwargs: Any) -> Any:
+def _code(model: Any, unknown: Any, **kwargs: Any) -> Any:
     return serializers.SlugRelatedField(
         slug_field="code",
         queryset=model.objects.all(),
-        error_messages={"does_not_exist": f"Not {what} code: {{value}}."},
+        error_messages={"does_not_exist": _UnknownCode(unknown)},  # type: ignore[dict-item]
         **kwargs,
     )
+
+
+class _UnknownCode:
+    """DRF fills its messages in with `.format(value=...)`; ours name the code `%(code)s`."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def format(self, **kwargs: Any) -> str:
+        return str(self.message) % {"code": kwargs.get("value")}
 
 
 class ExamFamilySerializer(serializers.ModelSerializer):
@@ -314,8 +330,8 @@ class TechnologistProfileUpdateSerializer(StrictSerializer):
 
     seniority = serializers.ChoiceField(choices=Seniority.choices, required=False)
     years_experience = serializers.IntegerField(min_value=0, max_value=60, required=False)
-    exam_families = _codes(ExamFamily, "an exam family", required=False)
-    languages = _codes(Language, "an ISO 639-1 language", required=False)
+    exam_families = _codes(ExamFamily, NOT_AN_EXAM_FAMILY, required=False)
+    languages = _codes(Language, NOT_A_LANGUAGE, required=False)
     vendors = BoundedListField(
         child=serializers.ChoiceField(choices=Vendor.choices), max_length=20, required=False
     )
@@ -377,10 +393,10 @@ class _PostingWriteFields(StrictSerializer):
     scanner = IdField(help_text="Scanner id; the site and vendor follow from it.")
     starts_at = AwareDateTimeField()
     ends_at = AwareDateTimeField(help_text="After the start, at most 12 hours later.")
-    required_exam_families = _codes(ExamFamily, "an exam family", required=False)
+    required_exam_families = _codes(ExamFamily, NOT_AN_EXAM_FAMILY, required=False)
     languages = _codes(
         Language,
-        "an ISO 639-1 language",
+        NOT_A_LANGUAGE,
         required=False,
         help_text="The technologist must speak one of them; none: any language.",
     )
@@ -426,7 +442,7 @@ class PostingCancelSerializer(StrictSerializer):
 class OpenPostingFilterSerializer(serializers.Serializer):
     urgency = serializers.ChoiceField(choices=Urgency.choices, required=False)
     exam_family = _code(
-        ExamFamily, "an exam family", required=False, help_text="Exam family code, e.g. neuro."
+        ExamFamily, NOT_AN_EXAM_FAMILY, required=False, help_text="Exam family code, e.g. neuro."
     )
     starts_after = UTCDateTimeField(
         required=False, help_text="ISO 8601; without an offset it is read as UTC."

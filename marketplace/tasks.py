@@ -11,8 +11,11 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone, translation
+from django.utils.translation import gettext as _
 
+from accounts.language import LANGUAGE_CODES, language_of
+from accounts.models import User
 from marketplace import services
 from marketplace.models import Invitation, TechnologistProfile
 
@@ -23,9 +26,12 @@ TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
 
 
 @shared_task(autoretry_for=TRANSIENT_MAIL_ERRORS, retry_backoff=True, max_retries=5)
-def invitation_send_email(invitation_id: int, token: str) -> bool:
+def invitation_send_email(invitation_id: int, token: str, language: str = "") -> bool:
     """Mail the invitation link. Idempotent: an invitation is mailed once, and not at all once it
-    is no longer pending."""
+    is no longer pending.
+
+    Written in the language of the account the address belongs to, if it has chosen one; else in
+    `language`, the inviting manager's when they invited (a new address has no language yet)."""
     with transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update(of=("self",))
@@ -35,20 +41,31 @@ def invitation_send_email(invitation_id: int, token: str) -> bool:
         )
         if invitation is None or invitation.email_sent_at or invitation.status != "pending":
             return False
-        context = {
-            "invitation": invitation,
-            "link": settings.PUBLIC_BASE_URL + reverse("invitation_detail", args=[token]),
-            "inviter": invitation.invited_by.display_name if invitation.invited_by else "A manager",
-        }
-        send_mail(
-            subject=f"[WeScan] Join {invitation.hospital.name} on WeScan",
-            message=render_to_string("marketplace/email/invitation.txt", context),
-            from_email=None,
-            recipient_list=[invitation.email],
-        )
+        with translation.override(_invitation_language(invitation, language)):
+            context = {
+                "invitation": invitation,
+                "link": settings.PUBLIC_BASE_URL + reverse("invitation_detail", args=[token]),
+                "inviter": (
+                    invitation.invited_by.display_name if invitation.invited_by else _("A manager")
+                ),
+            }
+            send_mail(
+                subject=_("[WeScan] Join %(hospital)s on WeScan")
+                % {"hospital": invitation.hospital.name},
+                message=render_to_string("marketplace/email/invitation.txt", context),
+                from_email=None,
+                recipient_list=[invitation.email],
+            )
         invitation.email_sent_at = timezone.now()
         invitation.save(update_fields=["email_sent_at"])
     return True
+
+
+def _invitation_language(invitation: Invitation, language: str) -> str:
+    recipient = User.objects.filter(email__iexact=invitation.email).only("language").first()
+    if recipient is not None and recipient.language in LANGUAGE_CODES:
+        return language_of(recipient)
+    return language if language in LANGUAGE_CODES else settings.LANGUAGE_CODE
 
 
 # --- Periodic (CELERY_BEAT_SCHEDULE) -----------------------------------------------------------
@@ -91,17 +108,19 @@ def licence_expiry_warning_send(profile_id: int, valid_until: str) -> bool:
     ):
         logger.info("licence warning for profile %s (%s) no longer due", profile_id, valid_until)
         return False
-    context = {
-        "profile": profile,
-        "name": profile.user.first_name or profile.user.display_name,
-        "link": settings.PUBLIC_BASE_URL + reverse("technologist_profile"),
-    }
-    send_mail(
-        subject=f"[WeScan] Your licence expires on {profile.licence_valid_until:%d %B %Y}",
-        message=render_to_string("marketplace/email/licence_expiry_warning.txt", context),
-        from_email=None,
-        recipient_list=[profile.user.email],
-    )
+    with translation.override(language_of(profile.user)):
+        context = {
+            "profile": profile,
+            "name": profile.user.first_name or profile.user.display_name,
+            "link": settings.PUBLIC_BASE_URL + reverse("technologist_profile"),
+        }
+        send_mail(
+            subject=_("[WeScan] Your licence expires on %(day)s")
+            % {"day": dateformat.format(profile.licence_valid_until, "d F Y")},
+            message=render_to_string("marketplace/email/licence_expiry_warning.txt", context),
+            from_email=None,
+            recipient_list=[profile.user.email],
+        )
     return True
 
 

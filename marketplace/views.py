@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -31,7 +32,14 @@ from marketplace.forms import (
     TechnologistProfileForm,
 )
 from marketplace.invitations import INVITATION_SESSION_KEY
-from marketplace.models import Hospital, PostingStatus, Role, SessionPosting, TechnologistProfile
+from marketplace.models import (
+    Hospital,
+    PostingStatus,
+    Role,
+    SessionPosting,
+    TechnologistProfile,
+    role_in_sentence,
+)
 from marketplace.selectors import hospital_time_zone, viewer_time_zone
 from marketplace.services import EDITABLE_POSTING_STATUSES
 
@@ -82,7 +90,8 @@ def hospital_invite(request: AuthenticatedHttpRequest, hospital_id: int) -> Http
         else:
             messages.success(
                 request,
-                f"Invitation sent to {invitation.email} as {invitation.get_role_display()}.",
+                _("Invitation sent to %(email)s as %(role)s.")
+                % {"email": invitation.email, "role": role_in_sentence(invitation.role)},
             )
             return redirect("hospital_detail", hospital.pk)
     return _hospital_page(request, hospital, status=400, invite_form=form)
@@ -99,7 +108,7 @@ def site_add(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpRespons
         except DomainError as error:
             form_error(form, error)
         else:
-            messages.success(request, f"Site {site.name} added.")
+            messages.success(request, _("Site %(name)s added.") % {"name": site.name})
             return redirect("hospital_detail", hospital.pk)
     return _hospital_page(request, hospital, status=400, site_form=form)
 
@@ -115,7 +124,7 @@ def scanner_add(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpResp
         except DomainError as error:
             form_error(form, error)
         else:
-            messages.success(request, f"Scanner {scanner.name} added.")
+            messages.success(request, _("Scanner %(name)s added.") % {"name": scanner.name})
             return redirect("hospital_detail", hospital.pk)
     return _hospital_page(request, hospital, status=400, scanner_form=form)
 
@@ -138,7 +147,7 @@ def scanner_rotate_token(request: AuthenticatedHttpRequest, scanner_id: int) -> 
 def invitation_revoke(request: AuthenticatedHttpRequest, invitation_id: int) -> HttpResponse:
     invitation = access.access_invitation(request.user, invitation_id)
     services.invitation_revoke(actor=request.user, invitation=invitation)
-    messages.success(request, f"Invitation to {invitation.email} withdrawn.")
+    messages.success(request, _("Invitation to %(email)s withdrawn.") % {"email": invitation.email})
     return redirect("hospital_detail", invitation.hospital_id)
 
 
@@ -148,7 +157,7 @@ def membership_role(request: AuthenticatedHttpRequest, membership_id: int) -> Ht
     membership = access.access_membership(request.user, membership_id, manage=True)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a role.")
+        messages.error(request, _("Choose a role."))
     else:
         try:
             services.membership_change_role(
@@ -157,8 +166,14 @@ def membership_role(request: AuthenticatedHttpRequest, membership_id: int) -> Ht
         except Conflict as refusal:  # e.g. the last manager: said on the page, not instead of it
             messages.error(request, refusal.message)
         else:
-            role = form.cleaned_data["role"].replace("_", " ")
-            messages.success(request, f"{membership.user.display_name} is now {role}.")
+            messages.success(
+                request,
+                _("%(name)s is now %(role)s.")
+                % {
+                    "name": membership.user.display_name,
+                    "role": role_in_sentence(form.cleaned_data["role"]),
+                },
+            )
     return redirect("hospital_detail", membership.hospital_id)
 
 
@@ -172,7 +187,10 @@ def membership_remove(request: AuthenticatedHttpRequest, membership_id: int) -> 
     except Conflict as refusal:
         messages.error(request, refusal.message)
         return redirect("hospital_detail", hospital_id)
-    messages.success(request, f"{membership.user.display_name} no longer belongs to the hospital.")
+    messages.success(
+        request,
+        _("%(name)s no longer belongs to the hospital.") % {"name": membership.user.display_name},
+    )
     if membership.user_id == request.user.pk and not request.user.is_staff:
         return redirect("home")
     return redirect("hospital_detail", hospital_id)
@@ -186,11 +204,12 @@ def invitation_accept(request: AuthenticatedHttpRequest, invitation_id: int) -> 
         selectors.invitations_addressed_to(user=request.user).filter(pk=invitation_id).first()
     )
     if invitation is None:
-        raise NotFound("No such invitation for you.")
+        raise NotFound(_("No such invitation for you."))
     membership = services.invitation_accept(user=request.user, invitation=invitation)
     messages.success(
         request,
-        f"You joined {membership.hospital.name} as {membership.get_role_display().lower()}.",
+        _("You joined %(hospital)s as %(role)s.")
+        % {"hospital": membership.hospital.name, "role": role_in_sentence(membership.role)},
     )
     return redirect("hospital_detail", membership.hospital_id)
 
@@ -200,7 +219,7 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
     a signed-in person accepts with one click."""
     invitation = selectors.invitation_by_token(token=token)
     if invitation is None:
-        raise NotFound("This invitation link is not valid.")
+        raise NotFound(_("This invitation link is not valid."))
     user = request.user if isinstance(request.user, User) else None
     if user is not None and invitation.accepted_by_id == user.pk:
         # Back from signing up through this link: they joined, show them the hospital.
@@ -218,7 +237,8 @@ def invitation_detail(request: HttpRequest, token: str) -> HttpResponse:
         membership = services.invitation_accept(user=user, invitation=invitation)
         messages.success(
             request,
-            f"You joined {membership.hospital.name} as {membership.get_role_display().lower()}.",
+            _("You joined %(hospital)s as %(role)s.")
+            % {"hospital": membership.hospital.name, "role": role_in_sentence(membership.role)},
         )
         return redirect("hospital_detail", membership.hospital_id)
     if user is None and problem is None:
@@ -269,12 +289,14 @@ def technologist_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             except DomainError as error:
                 form_error(form, error)
             else:
-                messages.success(request, "Your technologist profile is saved.")
+                messages.success(request, _("Your technologist profile is saved."))
                 if was_verified and saved.licence_verified_at is None:
                     messages.warning(
                         request,
-                        "Your licence details changed, so WeScan verifies them again before "
-                        "you can be booked.",
+                        _(
+                            "Your licence details changed, so WeScan verifies them again "
+                            "before you can be booked."
+                        ),
                     )
                 return redirect("technologist_profile")
         status = 400
@@ -358,9 +380,9 @@ def posting_create(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpR
         else:
             messages.success(
                 request,
-                "Posting published: technologists who qualify can see it."
+                _("Posting published: technologists who qualify can see it.")
                 if posting.status == PostingStatus.OPEN
-                else "Posting saved as a draft; publish it when it is ready.",
+                else _("Posting saved as a draft; publish it when it is ready."),
             )
             return redirect("posting_detail", posting.pk)
     return _posting_form_page(request, form, hospital=hospital, status=400)
@@ -372,7 +394,9 @@ def posting_edit(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResp
     hospital = posting.hospital
     if posting.status not in EDITABLE_POSTING_STATUSES:
         messages.error(
-            request, f"This posting is {posting.get_status_display().lower()}: it stays as it is."
+            request,
+            _("This posting is %(status)s: it stays as it is.")
+            % {"status": str(posting.get_status_display()).lower()},
         )
         return redirect("posting_detail", posting.pk)
     if request.method != "POST":
@@ -392,7 +416,7 @@ def posting_edit(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResp
         except DomainError as error:
             form_error(form, error)
         else:
-            messages.success(request, "Posting saved.")
+            messages.success(request, _("Posting saved."))
             return redirect("posting_detail", posting.pk)
     return _posting_form_page(request, form, hospital=hospital, posting=posting, status=400)
 
@@ -402,7 +426,7 @@ def posting_edit(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResp
 def posting_publish(request: AuthenticatedHttpRequest, posting_id: int) -> HttpResponse:
     posting = access.access_posting(request.user, posting_id, manage=True)
     services.posting_publish(actor=request.user, posting=posting)
-    messages.success(request, "Posting published: technologists who qualify can see it.")
+    messages.success(request, _("Posting published: technologists who qualify can see it."))
     return redirect(next_or(request, reverse("posting_detail", args=[posting.pk])))
 
 

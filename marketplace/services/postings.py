@@ -8,7 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.audit import audit_record
@@ -47,17 +48,17 @@ def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
     """Everything that makes a posting acceptable, as one ValidationFailed naming each field."""
     fields: dict[str, list[str]] = {}
     if posting.scanner.site.hospital_id != posting.hospital_id:
-        fields["scanner"] = ["No such scanner in this hospital."]
+        fields["scanner"] = [_("No such scanner in this hospital.")]
     elif not posting.scanner.cockpit_ready:
         fields["scanner"] = [
-            "This scanner is not cockpit-ready: a remote technologist cannot operate it."
+            _("This scanner is not cockpit-ready: a remote technologist cannot operate it.")
         ]
     if posting.ends_at <= posting.starts_at:
-        fields["ends_at"] = ["The session must end after it starts."]
+        fields["ends_at"] = [_("The session must end after it starts.")]
     elif posting.ends_at - posting.starts_at > SessionPosting.MAX_DURATION:
-        fields["ends_at"] = ["A session lasts at most 12 hours."]
+        fields["ends_at"] = [_("A session lasts at most 12 hours.")]
     if posting.starts_at <= now:
-        fields["starts_at"] = ["The session cannot start in the past."]
+        fields["starts_at"] = [_("The session cannot start in the past.")]
     elif "scanner" not in fields and "ends_at" not in fields:
         clash = (
             SessionPosting.objects.filter(
@@ -72,20 +73,26 @@ def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
         if clash is not None:
             zone = ZoneInfo(posting.scanner.site.time_zone)
             fields["starts_at"] = [
-                f"{posting.scanner.name} already has a session posted "
-                f"{clash.starts_at.astimezone(zone):%d %b %H:%M}–"
-                f"{clash.ends_at.astimezone(zone):%H:%M} ({zone.key})."
+                _("%(scanner)s already has a session posted %(starts)s–%(ends)s (%(zone)s).")
+                % {
+                    "scanner": posting.scanner.name,
+                    "starts": dateformat.format(clash.starts_at.astimezone(zone), "d M H:i"),
+                    "ends": dateformat.format(clash.ends_at.astimezone(zone), "H:i"),
+                    "zone": zone.key,
+                }
             ]
     if posting.compensation == Compensation.HOURLY_RATE and posting.hourly_rate_eur is None:
-        fields["hourly_rate_eur"] = ["Give the hourly rate in EUR."]
+        fields["hourly_rate_eur"] = [_("Give the hourly rate in EUR.")]
     if posting.compensation == Compensation.RECIPROCITY and posting.hourly_rate_eur is not None:
-        fields["hourly_rate_eur"] = ["Reciprocity credits carry no hourly rate."]
+        fields["hourly_rate_eur"] = [_("Reciprocity credits carry no hourly rate.")]
     try:
         free_text_clean(posting.notes, field="notes", max_length=NOTES_MAX, what="notes")
     except ValidationFailed as error:
         fields.update(error.fields)
     if fields:
-        message = fields["notes"][0] if list(fields) == ["notes"] else "Some fields are not valid."
+        message = (
+            fields["notes"][0] if list(fields) == ["notes"] else _("Some fields are not valid.")
+        )
         raise ValidationFailed(message, fields=fields)
     validate_instance(posting, exclude=["created_by"])
 
@@ -153,10 +160,15 @@ def posting_update(
     posting = _locked(posting)
     require_manager(actor, posting.hospital)
     if posting.status not in EDITABLE_POSTING_STATUSES:
-        raise Conflict(f"This posting is {posting.status}; it can no longer be changed.")
+        raise Conflict(
+            _("This posting is %(status)s; it can no longer be changed.")
+            % {"status": _status(posting)}
+        )
     if posting.bookings.filter(status__in=["pending", "confirmed", "in_progress"]).exists():
         # Bookings hold the posting's times and terms: change it only while nobody is on it.
-        raise Conflict("Someone is invited to or booked on this posting; it can no longer change.")
+        raise Conflict(
+            _("Someone is invited to or booked on this posting; it can no longer change.")
+        )
     allowed = {
         "scanner",
         "starts_at",
@@ -169,7 +181,9 @@ def posting_update(
     }
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationFailed("Unknown fields.", fields={f: ["Unknown field."] for f in unknown})
+        raise ValidationFailed(
+            _("Unknown fields."), fields={f: [_("Unknown field.")] for f in unknown}
+        )
     for field, value in changes.items():
         setattr(posting, field, value.strip() if field == "notes" else value)
     if "compensation" in changes and changes["compensation"] == Compensation.RECIPROCITY:
@@ -197,10 +211,13 @@ def posting_publish(*, actor: User, posting: SessionPosting) -> SessionPosting:
     posting = _locked(posting)
     require_manager(actor, posting.hospital)
     if posting.status != PostingStatus.DRAFT:
-        raise Conflict(f"Only a draft is published; this posting is {posting.status}.")
+        raise Conflict(
+            _("Only a draft is published; this posting is %(status)s.")
+            % {"status": _status(posting)}
+        )
     now = timezone.now()
     if posting.starts_at <= now:
-        raise Conflict("This session has already started; change its time before publishing.")
+        raise Conflict(_("This session has already started; change its time before publishing."))
     _check_posting(posting, now=now)  # still valid: nothing else posted on its scanner since
     posting.status = PostingStatus.OPEN
     posting.published_at = now
@@ -214,9 +231,12 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
     posting = _locked(posting)
     require_manager(actor, posting.hospital)
     if posting.status not in EDITABLE_POSTING_STATUSES:
+        if posting.status == PostingStatus.FILLED:
+            raise Conflict(
+                _("This posting is filled; it cannot be cancelled. Cancel its booking first.")
+            )
         raise Conflict(
-            f"This posting is {posting.status}; it cannot be cancelled."
-            + (" Cancel its booking first." if posting.status == PostingStatus.FILLED else "")
+            _("This posting is %(status)s; it cannot be cancelled.") % {"status": _status(posting)}
         )
     reason = free_text_clean(reason, field="reason", max_length=CANCEL_REASON_MAX, what="reason")
     posting.status = PostingStatus.CANCELLED
@@ -260,6 +280,11 @@ def posting_expire_due(*, now: datetime | None = None) -> int:
             )
             expired += 1
     return expired
+
+
+def _status(posting: SessionPosting) -> str:
+    """The posting's status as a sentence says it: "filled", "gevuld", "pourvue"."""
+    return str(posting.get_status_display()).lower()
 
 
 def _locked(posting: SessionPosting) -> SessionPosting:

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.audit import audit_record
@@ -49,7 +50,7 @@ def technologist_profile_update(
     """Create or change one's own profile (platform admins may change anyone's). Changing the
     licence withdraws its verification: a new number or date must be checked again."""
     if actor.pk != user.pk and not actor.is_staff:
-        raise PermissionDenied("Only the technologist edits their own profile.")
+        raise PermissionDenied(_("Only the technologist edits their own profile."))
     profile = TechnologistProfile.objects.select_for_update(of=("self",)).filter(user=user).first()
     created = profile is None
     if profile is None:
@@ -77,7 +78,8 @@ def technologist_profile_update(
         unknown = sorted(set(vendors) - set(Vendor.values))
         if unknown:
             raise ValidationFailed(
-                "Unknown vendor.", fields={"vendors": [f"Not a vendor: {', '.join(unknown)}."]}
+                _("Unknown vendor."),
+                fields={"vendors": [_("Not a vendor: %(codes)s.") % {"codes": ", ".join(unknown)}]},
             )
     validate_instance(profile, exclude=["user"])
     profile.save()
@@ -104,12 +106,12 @@ def technologist_licence_verify(
 ) -> TechnologistProfile:
     """A platform admin confirms the licence is genuine and current: who and when are recorded."""
     if not actor.is_staff:
-        raise PermissionDenied("Only platform admins verify licences.")
+        raise PermissionDenied(_("Only platform admins verify licences."))
     profile = TechnologistProfile.objects.select_for_update(of=("self",)).get(pk=profile.pk)
     if not profile.licence_number or not profile.licence_authority:
-        raise Conflict("There is no licence number and issuing authority to verify.")
+        raise Conflict(_("There is no licence number and issuing authority to verify."))
     if profile.licence_valid_until is None or profile.licence_valid_until < timezone.localdate():
-        raise Conflict("This licence has expired or has no expiry date; it cannot be verified.")
+        raise Conflict(_("This licence has expired or has no expiry date; it cannot be verified."))
     profile.licence_verified_at = timezone.now()
     profile.licence_verified_by = actor
     profile.save(update_fields=["licence_verified_at", "licence_verified_by", "updated_at"])

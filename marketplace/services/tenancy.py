@@ -21,18 +21,24 @@ __all__ = [
 ]
 
 import secrets
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import User
 from core.audit import audit_record
 from core.errors import Conflict, Gone, PermissionDenied, ValidationFailed, validate_instance
-from core.notify import push_on_commit
+from core.notify import messages_in_languages, push_on_commit
 from marketplace.access import require_manager
 from marketplace.models import (
     Hospital,
@@ -42,6 +48,7 @@ from marketplace.models import (
     Role,
     Scanner,
     Site,
+    role_in_sentence,
 )
 from marketplace.selectors import token_hash
 
@@ -51,7 +58,7 @@ from marketplace.selectors import token_hash
 @transaction.atomic
 def hospital_create(*, actor: User, name: str, country: str, city: str = "") -> Hospital:
     if not actor.is_staff:
-        raise PermissionDenied("Only platform admins onboard hospitals.")
+        raise PermissionDenied(_("Only platform admins onboard hospitals."))
     hospital = Hospital(name=name.strip(), country=country.upper(), city=city.strip())
     validate_instance(hospital)
     hospital.save()
@@ -134,7 +141,7 @@ def site_update(
 def site_delete(*, actor: User, site: Site) -> None:
     require_manager(actor, site.hospital)
     if site.scanners.exists():
-        raise Conflict("Move or delete this site's scanners first.")
+        raise Conflict(_("Move or delete this site's scanners first."))
     audit_record(
         actor=actor,
         action="site.deleted",
@@ -199,12 +206,14 @@ def scanner_update(
     require_manager(actor, hospital)
     unknown = set(changes) - set(SCANNER_FIELDS)
     if unknown:
-        raise ValidationFailed("Unknown fields.", fields={f: ["Unknown field."] for f in unknown})
+        raise ValidationFailed(
+            _("Unknown fields."), fields={f: [_("Unknown field.")] for f in unknown}
+        )
     if site is not None and site.pk != scanner.site_id:
         if site.hospital_id != hospital.pk:
             raise ValidationFailed(
-                "A scanner stays within its hospital.",
-                fields={"site": ["Choose a site of the scanner's own hospital."]},
+                _("A scanner stays within its hospital."),
+                fields={"site": [_("Choose a site of the scanner's own hospital.")]},
             )
         scanner.site = site
         changes["site"] = site.pk
@@ -252,9 +261,16 @@ def scanner_delete(*, actor: User, scanner: Scanner) -> None:
 
 def _scanner_in_use(scanner: Scanner, postings: int) -> Conflict:
     return Conflict(
-        f"{scanner.name} cannot be deleted: {postings} session posting"
-        f"{' is' if postings == 1 else 's are'} on it, and their history keeps the scanner. "
-        "To stop operating it remotely, set cockpit_ready to false instead."
+        ngettext(
+            "%(scanner)s cannot be deleted: %(count)s session posting is on it, and their "
+            "history keeps the scanner. To stop operating it remotely, set cockpit_ready to "
+            "false instead.",
+            "%(scanner)s cannot be deleted: %(count)s session postings are on it, and their "
+            "history keeps the scanner. To stop operating it remotely, set cockpit_ready to "
+            "false instead.",
+            postings,
+        )
+        % {"scanner": scanner.name, "count": postings}
     )
 
 
@@ -275,8 +291,8 @@ def scanner_rotate_token(*, actor: User, scanner: Scanner) -> str:
 def _validate_scanner(scanner: Scanner) -> None:
     if scanner.modality == Modality.MRI and scanner.field_strength_tesla is None:
         raise ValidationFailed(
-            "An MRI scanner needs its field strength.",
-            fields={"field_strength_tesla": ["Required for an MRI scanner, e.g. 1.5 or 3."]},
+            _("An MRI scanner needs its field strength."),
+            fields={"field_strength_tesla": [_("Required for an MRI scanner, e.g. 1.5 or 3.")]},
         )
     validate_instance(scanner, exclude=["device_token_hash"])
 
@@ -293,7 +309,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
     )
     require_manager(actor, membership.hospital)
     if role not in Role.values:
-        raise ValidationFailed("Unknown role.", fields={"role": [f"Choose one of {Role.values}."]})
+        raise _unknown_role()
     if membership.role == Role.MANAGER and role != Role.MANAGER:
         _keep_one_manager(membership)
     previous = membership.role
@@ -329,12 +345,22 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
     membership.delete()
 
 
+def _unknown_role() -> ValidationFailed:
+    return ValidationFailed(
+        _("Unknown role."),
+        fields={"role": [_("Choose one of %(roles)s.") % {"roles": Role.values}]},
+    )
+
+
 def _keep_one_manager(membership: Membership) -> None:
     others = Membership.objects.filter(hospital=membership.hospital, role=Role.MANAGER).exclude(
         pk=membership.pk
     )
     if not others.exists():
-        raise Conflict(f"{membership.hospital.name} must keep at least one manager.")
+        raise Conflict(
+            _("%(hospital)s must keep at least one manager.")
+            % {"hospital": membership.hospital.name}
+        )
 
 
 # --- Invitations -------------------------------------------------------------------------------
@@ -349,9 +375,12 @@ def invitation_create(
     require_manager(actor, hospital)
     email = email.strip().lower()
     if role not in Role.values:
-        raise ValidationFailed("Unknown role.", fields={"role": [f"Choose one of {Role.values}."]})
+        raise _unknown_role()
     if Membership.objects.filter(hospital=hospital, user__email__iexact=email).exists():
-        raise Conflict(f"{email} is already a member of {hospital.name}.")
+        raise Conflict(
+            _("%(email)s is already a member of %(hospital)s.")
+            % {"email": email, "hospital": hospital.name}
+        )
     now = timezone.now()
     Invitation.objects.pending().filter(hospital=hospital, email__iexact=email).update(
         revoked_at=now
@@ -376,14 +405,18 @@ def invitation_create(
     )
     from marketplace.tasks import invitation_send_email
 
-    transaction.on_commit(lambda: invitation_send_email.delay(invitation.pk, token))
-    push_on_commit(
+    # A new address has no language of its own yet: the mail speaks the inviting manager's,
+    # as active now (an existing account's own choice wins when the mail is written).
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    transaction.on_commit(lambda: invitation_send_email.delay(invitation.pk, token, language))
+    _push_notice_on_commit(
         user_ids=User.objects.filter(email__iexact=email).values_list("pk", flat=True),
-        payload={
-            "kind": "invitation",
-            "message": f"{hospital.name} invited you to join as {invitation.get_role_display()}."
-            " The link is in your e-mail.",
-        },
+        kind="invitation",
+        message=format_lazy(
+            gettext_lazy("{hospital} invited you to join as {role}. The link is in your e-mail."),
+            hospital=hospital.name,
+            role=role_in_sentence(role),
+        ),
     )
     return invitation, token
 
@@ -397,7 +430,10 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
     )
     require_manager(actor, invitation.hospital)
     if invitation.status != "pending":
-        raise Conflict(f"This invitation is {invitation.status}; only a pending one is revoked.")
+        raise Conflict(
+            _("This invitation is %(status)s; only a pending one is revoked.")
+            % {"status": invitation.status_label}
+        )
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit_record(
@@ -413,14 +449,15 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
 def invitation_check(*, invitation: Invitation, user: User | None = None) -> None:
     """Why this invitation cannot be used (by this user), as a domain error; None if it can."""
     if invitation.accepted_at is not None:
-        raise Gone("This invitation has already been used.")
+        raise Gone(_("This invitation has already been used."))
     if invitation.revoked_at is not None:
-        raise Gone("This invitation was withdrawn by the hospital.")
+        raise Gone(_("This invitation was withdrawn by the hospital."))
     if invitation.expires_at <= timezone.now():
-        raise Gone("This invitation has expired. Ask the hospital's manager for a new one.")
+        raise Gone(_("This invitation has expired. Ask the hospital's manager for a new one."))
     if user is not None and user.email.lower() != invitation.email.lower():
         raise PermissionDenied(
-            f"This invitation was sent to {invitation.email}; you are signed in as {user.email}."
+            _("This invitation was sent to %(invited)s; you are signed in as %(email)s.")
+            % {"invited": invitation.email, "email": user.email}
         )
 
 
@@ -433,14 +470,18 @@ def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
     )
     invitation_check(invitation=invitation, user=user)
     if Membership.objects.filter(user=user, hospital=invitation.hospital).exists():
-        raise Conflict(f"You are already a member of {invitation.hospital.name}.")
+        raise Conflict(
+            _("You are already a member of %(hospital)s.") % {"hospital": invitation.hospital.name}
+        )
     try:
         with transaction.atomic():
             membership = Membership.objects.create(
                 user=user, hospital=invitation.hospital, role=invitation.role
             )
     except IntegrityError:
-        raise Conflict(f"You are already a member of {invitation.hospital.name}.") from None
+        raise Conflict(
+            _("You are already a member of %(hospital)s.") % {"hospital": invitation.hospital.name}
+        ) from None
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
@@ -451,14 +492,27 @@ def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
         hospital=invitation.hospital,
         data={"role": invitation.role, "membership": membership.pk},
     )
-    push_on_commit(
+    _push_notice_on_commit(
         user_ids=Membership.objects.filter(
             hospital=invitation.hospital, role=Role.MANAGER
         ).values_list("user_id", flat=True),
-        payload={
-            "kind": "member_joined",
-            "message": f"{user.display_name} joined {invitation.hospital.name} as "
-            f"{membership.get_role_display().lower()}.",
-        },
+        kind="member_joined",
+        message=format_lazy(
+            gettext_lazy("{name} joined {hospital} as {role}."),
+            name=user.display_name,
+            hospital=invitation.hospital.name,
+            role=role_in_sentence(membership.role),
+        ),
     )
     return membership
+
+
+def _push_notice_on_commit(*, user_ids: Iterable[int], kind: str, message: Promise) -> None:
+    """A live notice (not kept) to each recipient in their own language: the lazy `message` is
+    rendered once per language spoken among them, and each group gets its own frame."""
+    recipients = sorted(set(user_ids))
+    groups: dict[str, list[int]] = defaultdict(list)
+    for user_id, text in messages_in_languages(message, recipients).items():
+        groups[text].append(user_id)
+    for text, group in groups.items():
+        push_on_commit(user_ids=group, payload={"kind": kind, "message": text})
