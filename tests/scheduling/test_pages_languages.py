@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import User
 from scheduling import services
-from scheduling.models import Booking
+from scheduling.models import Booking, Plan
 from tests.conftest import World, client_for
 from tests.scheduling.support import Clock, confirmed, local, post
 from tests.scheduling.test_ledger import (  # noqa: F401 (fixtures)
@@ -18,6 +18,7 @@ from tests.scheduling.test_ledger import (  # noqa: F401 (fixtures)
     lent_by_other,
     traded,
 )
+from tests.scheduling.test_plans_pages import proposal, second  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +163,33 @@ def test_the_persons_own_language_wins_over_the_browser(
     assert "Mijn beschikbaarheid" not in _main(week)
     assert "3 décembre" in week
     assert date(2026, 12, 3).isoformat() in week
+
+
+FRENCH_HEADINGS = {
+    "/me/bookings/": "Mes réservations",
+    "/me/calendar/": "Mon calendrier",
+    "/me/availability/new/": "Ajouter une disponibilité",
+    "/plans/": "Plans",
+    "/hospitals/{hospital}/bookings/": "Réservations · Hôpital Sainte-Claire",
+    "/hospitals/{hospital}/staff/": "Disponibilité du personnel",
+    "/hospitals/{hospital}/calendar/": "Calendrier de Hôpital Sainte-Claire",
+}
+
+
+@pytest.mark.parametrize("url", FRENCH_HEADINGS)
+def test_the_other_scheduling_pages_in_french(world: World, tech: User, url: str) -> None:
+    person = world.manager if "{hospital}" in url or url == "/plans/" else tech
+    page = _get(client_for(person), url.format(hospital=world.hospital.pk), "fr-BE")
+    heading = page[page.index("<h1") : page.index("</h1>")]
+    assert FRENCH_HEADINGS[url] in heading
+
+
+def test_a_plans_proposal_in_dutch(world: World, proposal: Plan) -> None:  # noqa: F811
+    page = _get(client_for(world.manager), f"/plans/{proposal.pk}/", "nl-BE")
+    main = _main(page)
+    assert f"Open sessies van Hôpital Sainte-Claire: planning {proposal.pk}" in main
+    assert "sessies ingevuld" in main or "sessie ingevuld" in main
+    assert "uitnodigingen versturen" in main or "uitnodiging versturen" in main
+    assert 'data-label="Voorgesteld"' in main
+    assert "tijd Europe/Brussels" in main
+    assert "Proposed technologist" not in main
