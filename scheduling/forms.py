@@ -5,6 +5,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from marketplace.forms import (
     CalendarDateField,
@@ -16,15 +19,15 @@ from marketplace.forms import (
 from scheduling.models import AvailabilityWindow
 
 WEEKDAYS = [
-    ("MO", "Mon"),
-    ("TU", "Tue"),
-    ("WE", "Wed"),
-    ("TH", "Thu"),
-    ("FR", "Fri"),
-    ("SA", "Sat"),
-    ("SU", "Sun"),
+    ("MO", pgettext_lazy("weekday", "Mon")),
+    ("TU", pgettext_lazy("weekday", "Tue")),
+    ("WE", pgettext_lazy("weekday", "Wed")),
+    ("TH", pgettext_lazy("weekday", "Thu")),
+    ("FR", pgettext_lazy("weekday", "Fri")),
+    ("SA", pgettext_lazy("weekday", "Sat")),
+    ("SU", pgettext_lazy("weekday", "Sun")),
 ]
-_WEEKDAY_CODES = [code for code, _ in WEEKDAYS]
+_WEEKDAY_CODES = [code for code, _label in WEEKDAYS]
 
 
 def weekly_rule(weekdays: list[str], until: date | None) -> str:
@@ -58,9 +61,9 @@ def parse_weekly_rule(rule: str) -> tuple[list[str], date | None] | None:
 
 
 def describe_rule(rule: str) -> str:
-    """A rule in words: "Every Mon, Wed until 31 Jan 2027"."""
+    """A rule in words, in the active language: "Every Mon, Wed until 31 Jan 2027"."""
     if not rule:
-        return "Once"
+        return _("Once")
     weekly = parse_weekly_rule(rule)
     if weekly is None:
         # FREQ=DAILY (with or without UNTIL) reads as every weekday of a weekly rule.
@@ -68,12 +71,19 @@ def describe_rule(rule: str) -> str:
         daily = parse_weekly_rule(rule.upper().replace("FREQ=DAILY", every_day))
         if daily is not None and "BYDAY" not in rule.upper():
             until = daily[1]
-            return f"Every day until {until:%-d %b %Y}" if until else "Every day"
-        return f"Repeats: {rule}"
+            if until:
+                return _("Every day until %(day)s") % {"day": date_format(until, "j M Y")}
+            return _("Every day")
+        return _("Repeats: %(rule)s") % {"rule": rule}
     days, until = weekly
     labels = dict(WEEKDAYS)
-    text = "Every " + ", ".join(labels[day] for day in sorted(days, key=_WEEKDAY_CODES.index))
-    return f"{text} until {until:%-d %b %Y}" if until else text
+    names = ", ".join(str(labels[day]) for day in sorted(days, key=_WEEKDAY_CODES.index))
+    if until:
+        return _("Every %(days)s until %(day)s") % {
+            "days": names,
+            "day": date_format(until, "j M Y"),
+        }
+    return _("Every %(days)s") % {"days": names}
 
 
 REPEAT_FIELDS = ["repeat", "weekdays", "until", "rrule"]
@@ -87,27 +97,31 @@ class RepeatForm(forms.Form):
 
     repeat = forms.ChoiceField(
         choices=[
-            (ONCE, "Once"),
-            (WEEKLY, "Every week on the days below"),
-            (CUSTOM, "Custom rule (RFC 5545 RRULE)"),
+            (ONCE, gettext_lazy("Once")),
+            (WEEKLY, gettext_lazy("Every week on the days below")),
+            (CUSTOM, gettext_lazy("Custom rule (RFC 5545 RRULE)")),
         ],
         initial=ONCE,
         widget=forms.RadioSelect,
+        label=gettext_lazy("Repeat"),
     )
     weekdays = forms.MultipleChoiceField(
-        choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, required=False, label="Weekdays"
+        choices=WEEKDAYS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label=gettext_lazy("Weekdays"),
     )
     until = CalendarDateField(
         required=False,
         widget=DateInput,
-        label="Repeat until",
-        help_text="The last day, included. Empty: no end.",
+        label=gettext_lazy("Repeat until"),
+        help_text=gettext_lazy("The last day, included. Empty: no end."),
     )
     rrule = forms.CharField(
         max_length=500,
         required=False,
-        label="Custom rule",
-        help_text="Only for a custom rule, e.g. FREQ=MONTHLY;BYDAY=1MO.",
+        label=gettext_lazy("Custom rule"),
+        help_text=gettext_lazy("Only for a custom rule, e.g. FREQ=MONTHLY;BYDAY=1MO."),
     )
 
 
@@ -115,15 +129,15 @@ class AvailabilityForm(RepeatForm):
     """Start and end are wall-clock times in `time_zone`; a weekly window starts on the first
     chosen weekday on or after the start date."""
 
-    starts_at = LocalDateTimeField(label="Starts")
-    ends_at = LocalDateTimeField(label="Ends")
+    starts_at = LocalDateTimeField(label=gettext_lazy("Starts"))
+    ends_at = LocalDateTimeField(label=gettext_lazy("Ends"))
     field_order = ["starts_at", "ends_at", *REPEAT_FIELDS]
 
     def __init__(self, *args: Any, time_zone: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.time_zone = time_zone
         for name in ("starts_at", "ends_at"):
-            self.fields[name].help_text = f"Local time in {time_zone}."
+            self.fields[name].help_text = _("Local time in %(zone)s.") % {"zone": time_zone}
 
     @classmethod
     def initial_for(cls, window: AvailabilityWindow) -> dict[str, Any]:
@@ -150,7 +164,7 @@ class AvailabilityForm(RepeatForm):
             weekdays = data.get("weekdays") or []
             until = data.get("until")
             if not weekdays:
-                self.add_error("weekdays", "Pick the weekdays it repeats on.")
+                self.add_error("weekdays", _("Pick the weekdays it repeats on."))
             elif starts is not None and ends is not None:
                 # The first occurrence is the first chosen weekday on or after the start.
                 shift = next(
@@ -160,12 +174,12 @@ class AvailabilityForm(RepeatForm):
                 )
                 starts, ends = starts + timedelta(days=shift), ends + timedelta(days=shift)
                 if until is not None and until < starts.date():
-                    self.add_error("until", "Choose a day on or after the first one.")
+                    self.add_error("until", _("Choose a day on or after the first one."))
                 rule = weekly_rule(weekdays, until)
         elif repeat == self.CUSTOM:
             rule = (data.get("rrule") or "").strip()
             if not rule:
-                self.add_error("rrule", "Type the rule, or choose Once or Every week.")
+                self.add_error("rrule", _("Type the rule, or choose Once or Every week."))
         for name, value in (("starts_at", starts), ("ends_at", ends)):
             if value is not None:
                 try:

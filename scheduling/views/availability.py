@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -92,7 +94,8 @@ def _minutes(moment: datetime, day: date) -> int:
 
 def _label(starts: datetime, ends: datetime) -> str:
     days = (ends.date() - starts.date()).days
-    return f"{starts:%H:%M}–{ends:%H:%M}" + (f" (+{days})" if days else "")
+    times = f"{date_format(starts, 'H:i')}–{date_format(ends, 'H:i')}"
+    return f"{times} (+{days})" if days else times
 
 
 def requested_monday(request: HttpRequest, time_zone: str) -> date:
@@ -181,7 +184,7 @@ def _own_time_zone(request: AuthenticatedHttpRequest) -> str | None:
 
 def _needs_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     messages.info(
-        request, "Set up your technologist profile first: your availability uses its time zone."
+        request, _("Set up your technologist profile first: your availability uses its time zone.")
     )
     return redirect("technologist_profile")
 
@@ -271,7 +274,10 @@ def availability_add(request: AuthenticatedHttpRequest) -> HttpResponse:
         except DomainError as error:
             form_error(form, error)
         else:
-            messages.success(request, f"Availability added: {_summary(window, time_zone)}.")
+            messages.success(
+                request,
+                _("Availability added: %(summary)s.") % {"summary": _summary(window, time_zone)},
+            )
             return redirect(_week_url(window.starts_at.astimezone(ZoneInfo(time_zone)).date()))
     return _form_page(request, form, status=400)
 
@@ -279,11 +285,11 @@ def availability_add(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _summary(window: AvailabilityWindow, time_zone: str) -> str:
     zone = ZoneInfo(time_zone)
     starts, ends = window.starts_at.astimezone(zone), window.ends_at.astimezone(zone)
-    first = f"{starts:%a %-d %b}, {_label(starts, ends)}"
+    first = f"{date_format(starts, 'D j M')}, {_label(starts, ends)}"
     if not window.rrule:
         return first
     rule = describe_rule(window.rrule)
-    return f"{first}, then {rule[0].lower()}{rule[1:]}"
+    return _("%(first)s, then %(rule)s") % {"first": first, "rule": f"{rule[0].lower()}{rule[1:]}"}
 
 
 def _changeable_window(request: AuthenticatedHttpRequest, window_id: int) -> AvailabilityWindow:
@@ -298,7 +304,7 @@ def _changeable_window(request: AuthenticatedHttpRequest, window_id: int) -> Ava
         and access.hospitals_managed_by(user).filter(pk=window.lending_hospital_id).exists()
     )
     if not lent_by_mine:
-        raise PermissionDenied("Only the technologist changes a window they published.")
+        raise PermissionDenied(_("Only the technologist changes a window they published."))
     return window
 
 
@@ -330,7 +336,9 @@ def availability_edit(request: AuthenticatedHttpRequest, window_id: int) -> Http
             form_error(form, error)
         else:
             messages.success(
-                request, f"Availability changed: {_summary(window, window.time_zone)}."
+                request,
+                _("Availability changed: %(summary)s.")
+                % {"summary": _summary(window, window.time_zone)},
             )
             return redirect(_after_change(request, window))
     return _form_page(request, form, window=window, technologist=window.technologist, status=400)
@@ -343,7 +351,10 @@ def availability_delete(request: AuthenticatedHttpRequest, window_id: int) -> Ht
     destination = _after_change(request, window)
     services.availability_delete(actor=request.user, window=window)
     messages.success(
-        request, "Availability removed" + (", every repeat of it." if window.rrule else ".")
+        request,
+        _("Availability removed, every repeat of it.")
+        if window.rrule
+        else _("Availability removed."),
     )
     return redirect(destination)
 
@@ -355,13 +366,17 @@ def availability_skip(request: AuthenticatedHttpRequest, window_id: int) -> Http
     window = _changeable_window(request, window_id)
     form = SkipOccurrenceForm(request.POST)
     if not form.is_valid():
-        raise ValidationFailed("Say which occurrence to skip.")
+        raise ValidationFailed(_("Say which occurrence to skip."))
     local_start = form.cleaned_data["local_start"]
     # The service refuses a one-off window and a time that is not one of its occurrences.
     services.availability_skip_occurrence(
         actor=request.user, window=window, local_start=local_start
     )
-    messages.success(request, f"Skipped {local_start:%a %-d %b, %H:%M}; the other repeats stay.")
+    messages.success(
+        request,
+        _("Skipped %(when)s; the other repeats stay.")
+        % {"when": date_format(local_start, "D j M, H:i")},
+    )
     return redirect(_after_change(request, window))
 
 
@@ -409,7 +424,7 @@ def staff_lend(
         .first()
     )
     if membership is None:
-        raise NotFound("No such technologist in this hospital.")
+        raise NotFound(_("No such technologist in this hospital."))
     technologist = membership.user
     time_zone = hospital_time_zone(hospital)
     if request.method != "POST":
@@ -429,7 +444,8 @@ def staff_lend(
         else:
             messages.success(
                 request,
-                f"{technologist.display_name} is lent: {_summary(window, time_zone)}.",
+                _("%(name)s is lent: %(summary)s.")
+                % {"name": technologist.display_name, "summary": _summary(window, time_zone)},
             )
             week = _monday(window.starts_at.astimezone(ZoneInfo(time_zone)).date())
             return redirect(

@@ -15,6 +15,9 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -41,16 +44,16 @@ CLOSED_STATUSES = (
 )
 
 # The moves a form on a page can make, with the message shown once done.
-MOVES: dict[str, tuple[Callable[..., Booking], str]] = {
-    "accept": (services.booking_accept, "Booking confirmed."),
-    "decline": (services.booking_decline, "Declined."),
-    "cancel": (services.booking_cancel, "Booking cancelled."),
-    "start": (services.booking_start, "Session started."),
-    "complete": (services.booking_complete, "Session completed."),
-    "no-show": (services.booking_mark_no_show, "No-show recorded."),
+MOVES: dict[str, tuple[Callable[..., Booking], Promise]] = {
+    "accept": (services.booking_accept, gettext_lazy("Booking confirmed.")),
+    "decline": (services.booking_decline, gettext_lazy("Declined.")),
+    "cancel": (services.booking_cancel, gettext_lazy("Booking cancelled.")),
+    "start": (services.booking_start, gettext_lazy("Session started.")),
+    "complete": (services.booking_complete, gettext_lazy("Session completed.")),
+    "no-show": (services.booking_mark_no_show, gettext_lazy("No-show recorded.")),
     "site-no-show": (
         services.booking_mark_site_no_show,
-        "Recorded: the site was not there to scan. The hospital's managers are told.",
+        gettext_lazy("Recorded: the site was not there to scan. The hospital's managers are told."),
     ),
 }
 
@@ -59,7 +62,7 @@ MOVES: dict[str, tuple[Callable[..., Booking], str]] = {
 @require_POST
 def booking_move(request: AuthenticatedHttpRequest, booking_id: int, move: str) -> HttpResponse:
     if move not in MOVES:
-        raise NotFound("No such action.")
+        raise NotFound(_("No such action."))
     booking = selectors.access_booking(request.user, booking_id)
     service, done = MOVES[move]
     kwargs: dict[str, Any] = {}
@@ -70,16 +73,19 @@ def booking_move(request: AuthenticatedHttpRequest, booking_id: int, move: str) 
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, done)
+        messages.success(request, str(done))
         if move == "cancel" and booking.late:
             messages.warning(
                 request,
-                "This was a late cancellation (under 24 hours before the start): it shows on "
-                "the record of facts"
-                + (
-                    ", and your hospital owes the booked hours in the ledger."
-                    if booking.cancelled_side == "hospital"
-                    else "."
+                _(
+                    "This was a late cancellation (under 24 hours before the start): it shows "
+                    "on the record of facts, and your hospital owes the booked hours in the "
+                    "ledger."
+                )
+                if booking.cancelled_side == "hospital"
+                else _(
+                    "This was a late cancellation (under 24 hours before the start): it shows "
+                    "on the record of facts."
                 ),
             )
     return redirect(next_or(request, reverse("booking_detail", args=[booking.pk])))
@@ -96,7 +102,7 @@ def posting_invite(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRe
     back = next_or(request, reverse("posting_detail", args=[posting.pk]))
     technologist_id = whole_number(request.POST.get("technologist", ""))
     if technologist_id is None or not is_id(technologist_id):
-        messages.error(request, "Choose a technologist to invite.")
+        messages.error(request, _("Choose a technologist to invite."))
         return redirect(back)
     technologist = selectors.bookable_technologist(technologist_id=technologist_id)
     try:
@@ -105,7 +111,9 @@ def posting_invite(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRe
         messages.error(request, error.message)
     else:
         messages.success(
-            request, f"{technologist.display_name} is invited; they will be told at once."
+            request,
+            _("%(name)s is invited; they will be told at once.")
+            % {"name": technologist.display_name},
         )
     return redirect(back)
 
@@ -120,7 +128,11 @@ def posting_apply(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRes
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"You applied; a manager of {posting.hospital.name} will answer.")
+        messages.success(
+            request,
+            _("You applied; a manager of %(hospital)s will answer.")
+            % {"hospital": posting.hospital.name},
+        )
     return redirect(back)
 
 
@@ -180,7 +192,7 @@ def hospital_bookings(request: AuthenticatedHttpRequest, hospital_id: int) -> Ht
         request.user.is_staff
         or access.role_in(request.user, hospital) in selectors.BOOKING_VIEWER_ROLES
     ):
-        raise NotFound("No such hospital.")
+        raise NotFound(_("No such hospital."))
     now = timezone.now()
     bookings = selectors.booking_list(user=request.user, hospital_id=hospital.pk, now=now)
     live = services.bookings_with_actions(

@@ -7,6 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.requests import AuthenticatedHttpRequest
@@ -21,7 +23,7 @@ from scheduling.models import CalendarFeed, CalendarFeedKind
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed = ical.calendar_feed_by_token(token=token)
     if feed is None:
-        raise Http404("No calendar at this address: it may have been given a new one.")
+        raise Http404(_("No calendar at this address: it may have been given a new one."))
 
     def url_for(name: str, pk: int) -> str:
         return request.build_absolute_uri(reverse(name, args=[pk]))
@@ -81,7 +83,7 @@ def my_calendar(request: AuthenticatedHttpRequest) -> HttpResponse:
 def my_calendar_rotate(request: AuthenticatedHttpRequest) -> HttpResponse:
     feed = services.calendar_feed_for(user=request.user)
     services.calendar_feed_rotate(actor=request.user, feed=feed)
-    messages.success(request, _ROTATED)
+    messages.success(request, str(_ROTATED))
     return redirect("my_calendar")
 
 
@@ -103,11 +105,11 @@ def hospital_calendar_rotate(request: AuthenticatedHttpRequest, hospital_id: int
     hospital = access.access_hospital(request.user, hospital_id, manage=True)
     feed = services.calendar_feed_for_hospital(actor=request.user, hospital=hospital)
     services.calendar_feed_rotate(actor=request.user, feed=feed)
-    messages.success(request, _ROTATED)
+    messages.success(request, str(_ROTATED))
     return redirect("hospital_calendar", hospital_id=hospital.pk)
 
 
-_ROTATED = (
+_ROTATED = gettext_lazy(
     "The calendar has a new address. The old one no longer works: subscribe again with the new "
     "one on every device."
 )

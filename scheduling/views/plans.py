@@ -14,12 +14,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.tz import do_timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthenticatedHttpRequest
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.ids import is_id, whole_number
 from marketplace import access
+from marketplace.models import Urgency
 from scheduling.models import Plan, PlanRow, PlanStatus
 from scheduling.services import plans as plan_services
 
@@ -39,7 +41,16 @@ def _local(row: PlanRow) -> PlanRow:
     zone = ZoneInfo(row.posting.site.time_zone)
     row.local_start = do_timezone(row.starts_at, zone)  # type: ignore[attr-defined]
     row.local_end = do_timezone(row.ends_at, zone)  # type: ignore[attr-defined]
+    row.urgency_label = _urgency_label(row.urgency)  # type: ignore[attr-defined]
     return row
+
+
+def _urgency_label(value: str) -> str:
+    """The posting's urgency in words, in the viewer's language (the choice's own label)."""
+    try:
+        return str(Urgency(value).label)
+    except ValueError:
+        return value
 
 
 def _zone(plan: Plan) -> ZoneInfo | None:
@@ -57,7 +68,9 @@ def _with_zone(plan: Plan) -> Plan:
     shown = zone or ZoneInfo("UTC")
     for name in ("horizon_start", "horizon_end", "created_at"):
         setattr(plan, f"{name}_local", do_timezone(getattr(plan, name), shown))
-    plan.zone_label = f"{zone.key} time" if zone else "UTC"  # type: ignore[attr-defined]
+    plan.zone_label = (  # type: ignore[attr-defined]
+        _("%(zone)s time") % {"zone": zone.key} if zone else "UTC"
+    )
     return plan
 
 
@@ -78,7 +91,7 @@ def plan_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not managed and not plan_services.plan_may_create_network(request.user):
         # A technologist or a hospital's local staff: nothing here is theirs (the menu does not
         # offer it); an empty list would look like a page that is broken.
-        raise PermissionDenied("Plans are for the managers of a hospital and platform admins.")
+        raise PermissionDenied(_("Plans are for the managers of a hospital and platform admins."))
     plans = [
         _with_zone(plan)
         for plan in plan_services.plans_visible_to(request.user).prefetch_related(
@@ -103,7 +116,7 @@ def hospital_plan_create(request: AuthenticatedHttpRequest, hospital_id: int) ->
     hospital = access.access_hospital(request.user, hospital_id, manage=True)
     plan, new = plan_services.plan_create(actor=request.user, hospital=hospital)
     if not new:
-        messages.info(request, "A plan for these sessions is already running: here it is.")
+        messages.info(request, _("A plan for these sessions is already running: here it is."))
     return redirect("plan_detail", plan.pk)
 
 
@@ -113,7 +126,7 @@ def network_plan_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """ "Fill the network": platform admins, every hospital's open postings."""
     plan, new = plan_services.plan_create(actor=request.user, hospital=None)
     if not new:
-        messages.info(request, "A network plan is already running: here it is.")
+        messages.info(request, _("A network plan is already running: here it is."))
     return redirect("plan_detail", plan.pk)
 
 
@@ -137,6 +150,9 @@ def plan_detail(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse
             "quality": plan_services.plan_quality(plan),
             "message": plan_services.plan_message(plan),
             "elapsed": _elapsed(plan),
+            "seconds_left": round(
+                plan.seconds_left if plan.seconds_left is not None else plan.time_limit_s
+            ),
             "rows": rows,
             "proposed_count": len(proposed),
             "unfilled_count": len(rows) - len(proposed),
@@ -189,17 +205,23 @@ def _ticked(request: AuthenticatedHttpRequest) -> list[str]:
     if joined is not None:
         # Ids are short: a field longer than the bound's worth of them is refused unread.
         if len(joined) > MAX_FORM_ROWS * 21:
-            raise ValidationFailed(f"Send at most {MAX_FORM_ROWS} rows at once.")
+            raise ValidationFailed(_too_many_rows())
         values = [value for value in joined.replace(",", " ").split() if value]
     else:
         values = request.POST.getlist("row")
     if len(values) > MAX_FORM_ROWS:
-        raise ValidationFailed(f"Send at most {MAX_FORM_ROWS} rows at once.")
+        raise ValidationFailed(_too_many_rows())
     return values
+
+
+def _too_many_rows() -> str:
+    return _("Send at most %(count)s rows at once.") % {"count": MAX_FORM_ROWS}
 
 
 def _row_id(value: str) -> int:
     number = whole_number(value)
     if number is None or not is_id(number):
-        raise ValidationFailed(f"Not a row of this plan: {value[:20]!r}.")
+        raise ValidationFailed(
+            _("Not a row of this plan: %(value)s.") % {"value": repr(value[:20])}
+        )
     return number

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.requests import AuthenticatedHttpRequest
@@ -134,6 +135,6 @@ def posting_cancel(request: AuthenticatedHttpRequest, posting_id: int) -> HttpRe
         except ValidationFailed as error:
             form_error(form, error)
         else:
-            messages.success(request, "Posting cancelled.")
+            messages.success(request, _("Posting cancelled."))
             return redirect("posting_detail", posting.pk)
     return _posting_page(request, posting, cancel_form=form, status=400)

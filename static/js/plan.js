@@ -130,7 +130,9 @@
     if (!form || !button) { return; }
     function count() {
       var ticked = form.querySelectorAll('input[name="row"]:checked').length;
-      button.textContent = "Send " + ticked + " invitation" + (ticked === 1 ? "" : "s");
+      button.textContent = interpolate(
+        ngettext("Send %(n)s invitation", "Send %(n)s invitations", ticked), { n: ticked }, true
+      );
       button.disabled = ticked === 0;
     }
     form.addEventListener("change", count);
