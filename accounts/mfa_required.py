@@ -24,6 +24,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 from accounts.second_factor import Hold, second_factor_hold
 from core.api import error_body
@@ -46,11 +47,11 @@ OPEN_URL_NAMES = frozenset(
     }
 )
 OPEN_PATH_PREFIXES = ("/csp-report/",)
-API_MESSAGE = (
+API_MESSAGE = _(
     "Your account must have a second factor (an authenticator app or a passkey) before it uses "
     "WeScan: set one up on the web, under My profile."
 )
-PROVE_MESSAGE = (
+PROVE_MESSAGE = _(
     "This session has not passed your second factor (it was signed in before you set one up): "
     "sign in again, or confirm your code on the web, before it uses WeScan."
 )
@@ -72,7 +73,7 @@ def socket_check(scope: dict[str, Any]) -> PermissionDenied | None:
     hold = Hold.PROVE if session is None else second_factor_hold(user, session)
     if hold is None:
         return None
-    return SecondFactorHeld(API_MESSAGE if hold == Hold.SET_UP else PROVE_MESSAGE)
+    return SecondFactorHeld(str(API_MESSAGE if hold == Hold.SET_UP else PROVE_MESSAGE))
 
 
 def _url_name(request: HttpRequest) -> str | None:
@@ -134,7 +135,11 @@ class SecondFactorRequiredMiddleware:
             return None
         if request.path_info.startswith("/api/") and _url_name(request) not in API_PAGE_URL_NAMES:
             if hold == Hold.SET_UP:
-                return JsonResponse(error_body("second_factor_required", API_MESSAGE), status=403)
-            return JsonResponse(error_body("second_factor_required", PROVE_MESSAGE), status=403)
+                return JsonResponse(
+                    error_body("second_factor_required", str(API_MESSAGE)), status=403
+                )
+            return JsonResponse(
+                error_body("second_factor_required", str(PROVE_MESSAGE)), status=403
+            )
         back = request.get_full_path() if request.method == "GET" else reverse("home")
         return HttpResponseRedirect(hold_url(hold, back))

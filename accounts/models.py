@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 # that never receives mail); pages call the person FORMER_MEMBER.
 ERASED_PREFIX = "erased-"
 ERASED_DOMAIN = "invalid"
-FORMER_MEMBER = "Former member"
+FORMER_MEMBER = _("Former member")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -71,7 +71,7 @@ class User(AbstractUser):
         """How pages name the person: their name, else their address; an erased person is a
         "Former member" (their pseudonym stays for the audit trail and the admin)."""
         if self.is_erased:
-            return FORMER_MEMBER
+            return str(FORMER_MEMBER)
         return self.get_full_name() or self.email
 
 
@@ -96,8 +96,8 @@ class UsualAddress(models.Model):
 
 
 class TokenScope(models.TextChoices):
-    READ = "read", "Read: look, change nothing"
-    WRITE = "write", "Write: everything you may do"
+    READ = "read", _("Read: look, change nothing")
+    WRITE = "write", _("Write: everything you may do")
 
 
 class AccessToken(models.Model):
