@@ -23,14 +23,14 @@ def _site_language_after() -> Iterator[None]:
     translation.deactivate()
 
 
-def _signed_in(user: User, **headers: str) -> Client:
-    client = Client(**headers)
+def _signed_in(user: User, accept_language: str = "en") -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE=accept_language)
     client.force_login(user)
     return client
 
 
 def test_the_profile_offers_each_language_and_following_the_browser(world: World) -> None:
-    page = _signed_in(world.technologist, HTTP_ACCEPT_LANGUAGE="nl-BE").get("/profile/")
+    page = _signed_in(world.technologist, "nl-BE").get("/profile/")
     html = page.content.decode()
     assert '<label for="id_language">Taal:</label>' in html
     assert '<option value="" selected>Mijn browser volgen</option>' in html
@@ -39,7 +39,7 @@ def test_the_profile_offers_each_language_and_following_the_browser(world: World
 
 
 def test_choosing_french_on_the_profile_speaks_french_whatever_the_browser(world: World) -> None:
-    client = _signed_in(world.technologist, HTTP_ACCEPT_LANGUAGE="nl-BE")
+    client = _signed_in(world.technologist, "nl-BE")
     response = client.post(
         "/profile/", {"first_name": "Ann", "last_name": "Peeters", "language": "fr"}, follow=True
     )
@@ -55,7 +55,7 @@ def test_choosing_french_on_the_profile_speaks_french_whatever_the_browser(world
 def test_blank_follows_the_browser_again(world: World) -> None:
     world.technologist.language = "fr"
     world.technologist.save()
-    client = _signed_in(world.technologist, HTTP_ACCEPT_LANGUAGE="nl-BE")
+    client = _signed_in(world.technologist, "nl-BE")
     response = client.post(
         "/profile/", {"first_name": "", "last_name": "", "language": ""}, follow=True
     )
