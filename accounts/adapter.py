@@ -5,6 +5,7 @@ from allauth.account.auth_backends import AuthenticationBackend
 from django.http import HttpRequest
 
 from accounts import services as account_services
+from accounts.language import LANGUAGE_CODES
 from accounts.signals import account_signed_up
 from core.client_address import client_ip
 
@@ -36,6 +37,10 @@ class AccountAdapter(DefaultAccountAdapter):
         return user or stashed
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
+        # The language chosen on sign-up (accounts.forms.SignupForm), kept before the first save.
+        language = getattr(form, "cleaned_data", {}).get("language", "")
+        if language in LANGUAGE_CODES:
+            user.language = language
         user = super().save_user(request, user, form, commit=commit)
         if commit:
             account_signed_up.send(sender=type(user), request=request, user=user)

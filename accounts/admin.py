@@ -6,6 +6,8 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts import tokens
 from accounts.models import AccessToken, User
@@ -37,14 +39,16 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     actions = ["erase_accounts"]
 
-    @admin.action(description="Erase the selected people (anonymise; ledger and audit kept)")
+    @admin.action(description=_("Erase the selected people (anonymise; ledger and audit kept)"))
     def erase_accounts(self, request: HttpRequest, queryset: QuerySet[User]) -> Any:
         """The same rules as a person's own request (accounts.privacy), after a confirmation
         page that says who would be erased and who cannot be yet."""
         people = list(queryset.order_by("pk")[: ERASE_AT_ONCE + 1])
         if len(people) > ERASE_AT_ONCE:
             self.message_user(
-                request, f"Erase at most {ERASE_AT_ONCE} people at once.", messages.ERROR
+                request,
+                gettext("Erase at most %(count)s people at once.") % {"count": ERASE_AT_ONCE},
+                messages.ERROR,
             )
             return None
         if request.POST.get("confirmed") != "yes":
@@ -61,7 +65,7 @@ class UserAdmin(BaseUserAdmin):
                 "admin/accounts/user/erase_confirmation.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Erase these people?",
+                    "title": gettext("Erase these people?"),
                     "rows": rows,
                     "opts": self.model._meta,
                     "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -118,9 +122,14 @@ class AccessTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: AccessToken | None = None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected tokens", permissions=["view"])
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["view"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[AccessToken]) -> None:
         actor = request.user if isinstance(request.user, User) else None
         for token in queryset.select_related("user"):
             tokens.access_token_revoke(user=token.user, token_id=token.pk, actor=actor)
-        self.message_user(request, f"{queryset.count()} token(s) revoked.")
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext("%(count)s token revoked.", "%(count)s tokens revoked.", count)
+            % {"count": count},
+        )

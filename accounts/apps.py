@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
     # allauth's own app is already "Accounts" in the admin; two sections of that name confused.
-    verbose_name = "People"
+    verbose_name = _("People")
 
     def ready(self) -> None:
         # A signed-out session (its own sign-out, or the idle timeout) stops hearing notices on

@@ -28,6 +28,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -90,7 +91,9 @@ def _setting_up_is_passing(
     )
     if sessions_end_others(request):
         messages.info(
-            request, "Your other sessions were signed out: sign in there again.", fail_silently=True
+            request,
+            gettext("Your other sessions were signed out: sign in there again."),
+            fail_silently=True,
         )
 
 
@@ -169,7 +172,12 @@ def _too_many_wrong(user: User) -> Throttled:
     wait = _code_retry_after(context.request, user)
     minutes = math.ceil(wait / 60)
     return Throttled(
-        f"Too many wrong codes. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        ngettext(
+            "Too many wrong codes. Try again in %(minutes)s minute.",
+            "Too many wrong codes. Try again in %(minutes)s minutes.",
+            minutes,
+        )
+        % {"minutes": minutes},
         retry_after=wait,
     )
 

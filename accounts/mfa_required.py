@@ -24,6 +24,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 from accounts.second_factor import Hold, second_factor_hold
 from core.api import error_body
@@ -33,7 +34,10 @@ from core.gates import request_hold
 SETUP_URL_NAME = "second_factor_setup"
 PROVE_URL_NAME = "mfa_reauthenticate"
 # The pages a session that has not passed its person's second factor may still reach.
-PROVE_OPEN_URL_NAMES = frozenset({PROVE_URL_NAME, "account_logout"})
+# The language switch and the JavaScript's translations hold nothing of a hospital: a held page
+# speaks the person's language too (and the catalogue is no page to come back to after it).
+LANGUAGE_URL_NAMES = frozenset({"set_language", "javascript_catalog"})
+PROVE_OPEN_URL_NAMES = frozenset({PROVE_URL_NAME, "account_logout", *LANGUAGE_URL_NAMES})
 # The pages a person without a second factor may still reach (by URL name).
 OPEN_URL_NAMES = frozenset(
     {
@@ -43,14 +47,15 @@ OPEN_URL_NAMES = frozenset(
         "account_email",
         "account_confirm_email",
         "account_email_verification_sent",
+        *LANGUAGE_URL_NAMES,
     }
 )
 OPEN_PATH_PREFIXES = ("/csp-report/",)
-API_MESSAGE = (
+API_MESSAGE = _(
     "Your account must have a second factor (an authenticator app or a passkey) before it uses "
     "WeScan: set one up on the web, under My profile."
 )
-PROVE_MESSAGE = (
+PROVE_MESSAGE = _(
     "This session has not passed your second factor (it was signed in before you set one up): "
     "sign in again, or confirm your code on the web, before it uses WeScan."
 )
@@ -72,7 +77,7 @@ def socket_check(scope: dict[str, Any]) -> PermissionDenied | None:
     hold = Hold.PROVE if session is None else second_factor_hold(user, session)
     if hold is None:
         return None
-    return SecondFactorHeld(API_MESSAGE if hold == Hold.SET_UP else PROVE_MESSAGE)
+    return SecondFactorHeld(str(API_MESSAGE if hold == Hold.SET_UP else PROVE_MESSAGE))
 
 
 def _url_name(request: HttpRequest) -> str | None:
@@ -134,7 +139,11 @@ class SecondFactorRequiredMiddleware:
             return None
         if request.path_info.startswith("/api/") and _url_name(request) not in API_PAGE_URL_NAMES:
             if hold == Hold.SET_UP:
-                return JsonResponse(error_body("second_factor_required", API_MESSAGE), status=403)
-            return JsonResponse(error_body("second_factor_required", PROVE_MESSAGE), status=403)
+                return JsonResponse(
+                    error_body("second_factor_required", str(API_MESSAGE)), status=403
+                )
+            return JsonResponse(
+                error_body("second_factor_required", str(PROVE_MESSAGE)), status=403
+            )
         back = request.get_full_path() if request.method == "GET" else reverse("home")
         return HttpResponseRedirect(hold_url(hold, back))

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 # that never receives mail); pages call the person FORMER_MEMBER.
 ERASED_PREFIX = "erased-"
 ERASED_DOMAIN = "invalid"
-FORMER_MEMBER = "Former member"
+FORMER_MEMBER = _("Former member")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -57,6 +57,8 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["email"]
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
 
     def __str__(self) -> str:
         return self.display_name
@@ -71,7 +73,7 @@ class User(AbstractUser):
         """How pages name the person: their name, else their address; an erased person is a
         "Former member" (their pseudonym stays for the audit trail and the admin)."""
         if self.is_erased:
-            return FORMER_MEMBER
+            return str(FORMER_MEMBER)
         return self.get_full_name() or self.email
 
 
@@ -87,6 +89,8 @@ class UsualAddress(models.Model):
     last_signed_in_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("usual address")
+        verbose_name_plural = _("usual addresses")
         constraints = [
             models.UniqueConstraint(fields=["user", "address_hash"], name="usual_address_once")
         ]
@@ -96,8 +100,8 @@ class UsualAddress(models.Model):
 
 
 class TokenScope(models.TextChoices):
-    READ = "read", "Read: look, change nothing"
-    WRITE = "write", "Write: everything you may do"
+    READ = "read", _("Read: look, change nothing")
+    WRITE = "write", _("Write: everything you may do")
 
 
 class AccessToken(models.Model):
@@ -108,22 +112,26 @@ class AccessToken(models.Model):
     characters (`prefix`) so that its owner can tell their tokens apart. Every token expires.
     Made, used and revoked through `accounts.tokens`."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
-    name = models.CharField(max_length=100)
-    scope = models.CharField(max_length=8, choices=TokenScope.choices)
-    prefix = models.CharField(max_length=16)
-    secret_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="access_tokens", verbose_name=_("person")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    scope = models.CharField(_("scope"), max_length=8, choices=TokenScope.choices)
+    prefix = models.CharField(_("prefix"), max_length=16)
+    secret_hash = models.CharField(_("secret hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"))
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     # Made from a session that passed a second factor; people who must have one (managers,
     # local staff, platform admins) can use no other.
-    created_with_second_factor = models.BooleanField(default=False)
+    created_with_second_factor = models.BooleanField(_("made with a second factor"), default=False)
     # Given for a password at `POST /api/v1/auth/token/` (a person keeps only the newest few).
-    by_password_sign_in = models.BooleanField(default=False)
+    by_password_sign_in = models.BooleanField(_("given for a password"), default=False)
 
     class Meta:
+        verbose_name = _("personal access token")
+        verbose_name_plural = _("personal access tokens")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "revoked_at", "expires_at"])]
         constraints = [

@@ -29,6 +29,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Replace
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import ERASED_DOMAIN, ERASED_PREFIX, AccessToken, User, UsualAddress
 from accounts.services import login_authenticate
@@ -185,15 +186,17 @@ def erasure_check_confirmation(
     is no better a way to guess a password than the sign-in page."""
     errors: dict[str, list[str]] = {}
     if len(password) > 4096:
-        errors["password"] = ["That is not your password."]
+        errors["password"] = [_("That is not your password.")]
     else:
         checked = login_authenticate(request=request, email=user.email, password=password)
         if checked is None or checked.pk != user.pk:
-            errors["password"] = ["That is not your password."]
+            errors["password"] = [_("That is not your password.")]
     if word.strip() != ERASE_CONFIRMATION_WORD:
-        errors["confirmation"] = [f"Type {ERASE_CONFIRMATION_WORD} to confirm."]
+        errors["confirmation"] = [
+            _("Type %(word)s to confirm.") % {"word": ERASE_CONFIRMATION_WORD}
+        ]
     if errors:
-        raise ValidationFailed("Your erasure was not confirmed.", fields=errors)
+        raise ValidationFailed(_("Your erasure was not confirmed."), fields=errors)
 
 
 @transaction.atomic
@@ -203,11 +206,12 @@ def account_erase(*, actor: User | None, user: User) -> str:
     stands in the way (`erasure_refusals`), and for an account already erased."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if is_erased(user):
-        raise Conflict("This account is already erased.")
+        raise Conflict(_("This account is already erased."))
     reasons = erasure_refusals(user=user)
     if reasons:
         raise Conflict(
-            "This account cannot be erased yet: " + " ".join(reasons), fields={"account": reasons}
+            _("This account cannot be erased yet: %(reasons)s") % {"reasons": " ".join(reasons)},
+            fields={"account": reasons},
         )
     for name in sorted(_erasers):
         _erasers[name](user)

@@ -10,6 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import privacy
@@ -19,10 +21,16 @@ from core.errors import DomainError
 
 class ErasureForm(forms.Form):
     password = forms.CharField(
-        label="Your password", max_length=4096, strip=False, widget=forms.PasswordInput
+        label=gettext_lazy("Your password"),
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput,
     )
     confirmation = forms.CharField(
-        label=f"Type {privacy.ERASE_CONFIRMATION_WORD} to confirm", max_length=32
+        label=format_lazy(
+            gettext_lazy("Type {word} to confirm"), word=privacy.ERASE_CONFIRMATION_WORD
+        ),
+        max_length=32,
     )
 
 
@@ -89,8 +97,10 @@ def privacy_erase(request: AuthenticatedHttpRequest) -> HttpResponse:
     logout(request)
     messages.info(
         request,
-        "Your account is erased: your name and e-mail address are gone from WeScan. "
-        "The hours you worked stay in the hospitals' ledgers, as a former member's, and their "
-        "audit trails name you by a pseudonym.",
+        gettext(
+            "Your account is erased: your name and e-mail address are gone from WeScan. "
+            "The hours you worked stay in the hospitals' ledgers, as a former member's, and their "
+            "audit trails name you by a pseudonym."
+        ),
     )
     return redirect("account_login")

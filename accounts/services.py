@@ -10,6 +10,7 @@ so that an attack from elsewhere cannot lock its owner out.
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from allauth.account.utils import has_verified_email
 from django.conf import settings
@@ -19,6 +20,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts import tokens
 from accounts.models import User, UsualAddress
@@ -74,7 +77,7 @@ class LoginLimit:
     per_address: bool
     spares_usual_addresses: bool
     forgiven_on_success: bool
-    reason: str
+    reason: Any  # lazy: said in the language of the refusal
 
 
 LOGIN_LIMITS = (
@@ -86,7 +89,7 @@ LOGIN_LIMITS = (
         per_address=True,
         spares_usual_addresses=False,
         forgiven_on_success=True,
-        reason="Too many failed sign-ins to this account from your address.",
+        reason=gettext_lazy("Too many failed sign-ins to this account from your address."),
     ),
     # Guessing from many places at once: only new places are held back, so the owner carries on
     # from the addresses they signed in from before. A second factor (a later issue) relaxes
@@ -99,7 +102,7 @@ LOGIN_LIMITS = (
         per_address=False,
         spares_usual_addresses=True,
         forgiven_on_success=False,
-        reason=(
+        reason=gettext_lazy(
             "Too many failed sign-ins to this account from elsewhere, so for now it can be "
             "signed in to only from places it was signed in from before."
         ),
@@ -113,7 +116,7 @@ LOGIN_LIMITS = (
         per_address=True,
         spares_usual_addresses=True,
         forgiven_on_success=False,
-        reason="Too many failed sign-ins from your address.",
+        reason=gettext_lazy("Too many failed sign-ins from your address."),
     ),
 )
 
@@ -151,13 +154,15 @@ def api_token_obtain(*, request: HttpRequest, email: str, password: str) -> toke
     people who must have, or have, a second factor."""
     user = login_authenticate(request=request, email=email, password=password)
     if user is None or not user.is_active:
-        raise BadCredentials("Unknown e-mail address or wrong password.")
+        raise BadCredentials(_("Unknown e-mail address or wrong password."))
     verification_mandatory = settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory"
     if verification_mandatory and not has_verified_email(user, user.email):
         # Told only to whoever knows the password: the state of an address is its owner's.
         raise EmailUnverified(
-            "Verify your e-mail address first: follow the link in the message we sent you "
-            "(signing in on the website sends a new one), then ask for a token again."
+            _(
+                "Verify your e-mail address first: follow the link in the message we sent you "
+                "(signing in on the website sends a new one), then ask for a token again."
+            )
         )
     return tokens.access_token_for_password(user=user)
 
@@ -180,7 +185,12 @@ def _login_refuse_if_throttled(*, email: str, address: str, now: datetime) -> No
         wait, limit = max(refusals, key=lambda refusal: refusal[0])
         minutes = math.ceil(wait / 60)
         raise Throttled(
-            f"{limit.reason} Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            ngettext(
+                "%(reason)s Try again in %(minutes)s minute.",
+                "%(reason)s Try again in %(minutes)s minutes.",
+                minutes,
+            )
+            % {"reason": limit.reason, "minutes": minutes},
             retry_after=math.ceil(wait),
         )
 

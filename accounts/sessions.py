@@ -30,6 +30,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core import checks
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import User
 from core.audit import audit_record
@@ -61,8 +62,10 @@ def session_idle_timeout_words() -> str:
     """The idle timeout as a sentence says it: "30 minutes", "1 minute", "90 seconds"."""
     timeout = session_idle_timeout()
     seconds = int(timeout.total_seconds()) if timeout else 0
-    amount, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
-    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": minutes}
+    return ngettext("%(count)s second", "%(count)s seconds", seconds) % {"count": seconds}
 
 
 @checks.register(checks.Tags.security)
@@ -278,5 +281,5 @@ def device_label(user_agent: str) -> str:
         browser = "Safari"
     system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or "Unknown browser"
+        return gettext("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+    return browser or system or gettext("Unknown browser")

@@ -10,11 +10,12 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy
 
 from accounts.sessions import session_activity, session_idle_timeout_words
 from core.api import error_body
 
-IDLE_MESSAGE = "You were signed out after {duration} without activity. Sign in again."
+IDLE_MESSAGE = gettext_lazy("You were signed out after {duration} without activity. Sign in again.")
 
 
 class SessionIdleMiddleware:
@@ -27,7 +28,7 @@ class SessionIdleMiddleware:
         return self.get_response(request)
 
     def signed_out(self, request: HttpRequest) -> HttpResponse:
-        text = IDLE_MESSAGE.format(duration=session_idle_timeout_words())
+        text = str(IDLE_MESSAGE).format(duration=session_idle_timeout_words())
         logout(request)
         if request.path.startswith("/api/"):
             if request.headers.get("Authorization"):

@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.requests import AuthenticatedHttpRequest
@@ -36,16 +38,19 @@ def sessions_sign_out(request: AuthenticatedHttpRequest) -> HttpResponse:
     which = request.POST.get("which", "")
     if which == "all":
         sessions_end_all(request)
-        messages.info(request, "You are signed out everywhere, here too.")
+        messages.info(request, _("You are signed out everywhere, here too."))
         return redirect("account_login")
     if which != "others":
-        messages.error(request, "Choose which sessions to sign out.")
+        messages.error(request, _("Choose which sessions to sign out."))
         return redirect("account_sessions")
     ended = sessions_end_others(request)
     messages.success(
         request,
-        f"Signed out {ended} other session{'s' if ended != 1 else ''}."
+        ngettext(
+            "Signed out %(count)s other session.", "Signed out %(count)s other sessions.", ended
+        )
+        % {"count": ended}
         if ended
-        else "There was no other session to sign out.",
+        else _("There was no other session to sign out."),
     )
     return redirect("account_sessions")

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -161,15 +163,17 @@ def access_token_create(
     name = " ".join(name.split())  # no line breaks or runs of spaces in a list of names
     fields: dict[str, list[str]] = {}
     if not name:
-        fields["name"] = ["Give the token a name, to tell it apart later."]
+        fields["name"] = [_("Give the token a name, to tell it apart later.")]
     elif len(name) > NAME_MAX_LENGTH:
-        fields["name"] = [f"At most {NAME_MAX_LENGTH} characters."]
+        fields["name"] = [_("At most %(count)s characters.") % {"count": NAME_MAX_LENGTH}]
     if scope not in TokenScope.values:
-        fields["scope"] = ["read or write."]
+        fields["scope"] = [_("read or write.")]
     if expires_in_days not in EXPIRY_DAYS:
-        fields["expires_in_days"] = [f"One of {', '.join(str(d) for d in EXPIRY_DAYS)} days."]
+        fields["expires_in_days"] = [
+            _("One of %(days)s days.") % {"days": ", ".join(str(d) for d in EXPIRY_DAYS)}
+        ]
     if fields:
-        raise ValidationFailed("Some fields are not valid.", fields=fields)
+        raise ValidationFailed(_("Some fields are not valid."), fields=fields)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         # One at a time per person, so that the count below holds.
@@ -178,8 +182,11 @@ def access_token_create(
             _password_tokens_prune(user=user, now=now)
         if AccessToken.objects.filter(_active(now), user=user).count() >= MAX_ACTIVE_TOKENS:
             raise Conflict(
-                f"You hold {MAX_ACTIVE_TOKENS} active tokens, the most one person may: revoke "
-                f"those you no longer use on the personal access tokens page ({TOKENS_PAGE})."
+                _(
+                    "You hold %(count)s active tokens, the most one person may: revoke those "
+                    "you no longer use on the personal access tokens page (%(page)s)."
+                )
+                % {"count": MAX_ACTIVE_TOKENS, "page": TOKENS_PAGE}
             )
         token = AccessToken.objects.create(
             user=user,
@@ -213,9 +220,12 @@ def access_token_for_password(*, user: User, now: datetime | None = None) -> New
     whom a password alone still signs in; everyone else is sent to the tokens page."""
     if second_factor_guards(user):
         raise SecondFactorNeeded(
-            "A password alone gives no API token to an account that has, or must have, a second "
-            "factor. Sign in on the website with your second factor (set one up first if you "
-            f"have none) and make a token on the personal access tokens page ({TOKENS_PAGE})."
+            _(
+                "A password alone gives no API token to an account that has, or must have, a "
+                "second factor. Sign in on the website with your second factor (set one up first "
+                "if you have none) and make a token on the personal access tokens page (%(page)s)."
+            )
+            % {"page": TOKENS_PAGE}
         )
     return access_token_create(
         user=user,
@@ -247,7 +257,7 @@ def access_token_revoke(
     with transaction.atomic():
         token = AccessToken.objects.select_for_update().filter(pk=token_id, user=user).first()
         if token is None:
-            raise NotFound("No such token among yours.")
+            raise NotFound(_("No such token among yours."))
         if token.revoked_at is None:
             reason = "revoked by its owner" if actor == user else "revoked by a platform admin"
             _revoke(token, actor=actor, now=now, reason=reason)
@@ -308,40 +318,59 @@ def access_token_authenticate(
     now = now or timezone.now()
     if DRF_TOKEN.fullmatch(secret):
         raise TokenRefused(
-            "WeScan no longer accepts this kind of token (40 hexadecimal digits). Make a "
-            f"personal access token on the personal access tokens page ({TOKENS_PAGE}); they "
-            "start with wst_."
+            _(
+                "WeScan no longer accepts this kind of token (40 hexadecimal digits). Make a "
+                "personal access token on the personal access tokens page (%(page)s); they "
+                "start with wst_."
+            )
+            % {"page": TOKENS_PAGE}
         )
     if len(secret) > SECRET_MAX_LENGTH or not secret.startswith(SECRET_PREFIX):
-        raise TokenRefused("Invalid token.")
+        raise TokenRefused(_("Invalid token."))
     token = (
         AccessToken.objects.select_related("user").filter(secret_hash=secret_hash(secret)).first()
     )
     if token is None:
-        raise TokenRefused("Invalid token.")
+        raise TokenRefused(_("Invalid token."))
     if token.revoked_at is not None:
         raise TokenRefused(
-            f"This token ({token.prefix}…) was revoked. Make a new one on the personal access "
-            f"tokens page ({TOKENS_PAGE})."
+            _(
+                "This token (%(prefix)s…) was revoked. Make a new one on the personal access "
+                "tokens page (%(page)s)."
+            )
+            % {"prefix": token.prefix, "page": TOKENS_PAGE}
         )
     if token.expires_at <= now:
         raise TokenRefused(
-            f"This token ({token.prefix}…) expired on {token.expires_at:%Y-%m-%d %H:%M} UTC. "
-            f"Make a new one on the personal access tokens page ({TOKENS_PAGE})."
+            _(
+                "This token (%(prefix)s…) expired on %(when)s UTC. Make a new one on the "
+                "personal access tokens page (%(page)s)."
+            )
+            % {
+                "prefix": token.prefix,
+                "when": f"{token.expires_at:%Y-%m-%d %H:%M}",
+                "page": TOKENS_PAGE,
+            }
         )
     user = token.user
     if not user.is_active:
-        raise TokenRefused("This account is disabled.")
+        raise TokenRefused(_("This account is disabled."))
     if not token.created_with_second_factor and second_factor_guards(user):
         raise TokenRefused(
-            f"This token ({token.prefix}…) was made without a second factor, which your "
-            "account requires (or has, since): sign in on the website with your second factor "
-            f"and make a new one on the personal access tokens page ({TOKENS_PAGE})."
+            _(
+                "This token (%(prefix)s…) was made without a second factor, which your "
+                "account requires (or has, since): sign in on the website with your second "
+                "factor and make a new one on the personal access tokens page (%(page)s)."
+            )
+            % {"prefix": token.prefix, "page": TOKENS_PAGE}
         )
     if not scope_allows(token.scope, method):
         raise PermissionDenied(
-            f"This token ({token.prefix}…) has read scope: it may only look (GET, HEAD, "
-            "OPTIONS). Use a token with write scope to make changes."
+            _(
+                "This token (%(prefix)s…) has read scope: it may only look (GET, HEAD, "
+                "OPTIONS). Use a token with write scope to make changes."
+            )
+            % {"prefix": token.prefix}
         )
     if token.last_used_at is None or token.last_used_at <= now - LAST_USED_PRECISION:
         AccessToken.objects.filter(pk=token.pk).filter(
@@ -364,19 +393,28 @@ class AccessTokenAuthentication(TokenAuthentication):
             return None
         if len(words) != 2:
             raise exceptions.AuthenticationFailed(
-                "Invalid token header: send `Authorization: Token <secret>`, the secret "
-                "without spaces."
+                _(
+                    "Invalid token header: send `Authorization: Token <secret>`, the secret "
+                    "without spaces."
+                )
             )
         try:
             secret = words[1].decode("ascii")
         except UnicodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
         try:
             token = access_token_authenticate(secret=secret, method=request.method or "GET")
         except TokenRefused as refusal:
             raise exceptions.AuthenticationFailed(refusal.message) from None
         except PermissionDenied as refusal:
             raise exceptions.PermissionDenied(refusal.message) from None
+        # Pages get the person's own language from accounts.language.PersonLanguageMiddleware,
+        # which sees session users only: a token speaks for its person too, so the API's
+        # messages come in the language they chose (none chosen: the browser's, Accept-Language).
+        chosen = token.user.language
+        if chosen in {code for code, _name in settings.LANGUAGES}:
+            translation.activate(chosen)
+            request._request.LANGUAGE_CODE = chosen
         return token.user, token
 
     def authenticate_credentials(self, key: str) -> Any:

@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import tokens
@@ -25,18 +27,25 @@ LISTED = 100
 
 class TokenCreateForm(forms.Form):
     name = forms.CharField(
+        label=gettext_lazy("Name"),
         max_length=tokens.NAME_MAX_LENGTH,
-        help_text="What it is for, to tell it apart later: “Reporting script”, “My laptop”.",
+        help_text=gettext_lazy(
+            "What it is for, to tell it apart later: “Reporting script”, “My laptop”."
+        ),
     )
     scope = forms.ChoiceField(
+        label=gettext_lazy("Scope"),
         choices=TokenScope.choices,
         initial=TokenScope.READ,
         widget=forms.RadioSelect,
-        help_text="A read token only looks (GET): enough for reports and calendars.",
+        help_text=gettext_lazy("A read token only looks (GET): enough for reports and calendars."),
     )
     expires_in_days = forms.TypedChoiceField(
-        label="Expires after",
-        choices=[(days, f"{days} days") for days in tokens.EXPIRY_DAYS],
+        label=gettext_lazy("Expires after"),
+        choices=[
+            (days, format_lazy(gettext_lazy("{days} days"), days=days))
+            for days in tokens.EXPIRY_DAYS
+        ],
         coerce=int,
         initial=30,
     )
@@ -50,7 +59,7 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = TokenCreateForm(request.POST)
         if not right.allowed:
-            form.add_error(None, "Sign in with your second factor to make a token.")
+            form.add_error(None, gettext("Sign in with your second factor to make a token."))
         elif form.is_valid():
             try:
                 created = tokens.access_token_create(
@@ -92,7 +101,11 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = tokens.access_token_revoke(user=request.user, token_id=token_id)
-    messages.success(request, f"“{token.name}” ({token.prefix}…) is revoked: it no longer works.")
+    messages.success(
+        request,
+        gettext("“%(name)s” (%(prefix)s…) is revoked: it no longer works.")
+        % {"name": token.name, "prefix": token.prefix},
+    )
     return redirect("access_tokens")
 
 

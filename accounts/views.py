@@ -7,6 +7,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import get_language_from_request
+from django.utils.translation import gettext as _
 
 from accounts import services
 from accounts.forms import ProfileForm
@@ -21,11 +24,22 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
-            services.user_update_profile(user=user, **form.cleaned_data)
-            messages.success(request, "Your profile is saved.")
+            data = dict(form.cleaned_data)
+            language = data.pop("language", "")
+            services.user_update_profile(user=user, **data)
+            services.user_set_language(user=user, language=language)
+            # The page that follows speaks the language just chosen (or the browser's again).
+            translation.activate(language or get_language_from_request(request))
+            messages.success(request, _("Your profile is saved."))
             return redirect("profile")
     else:
-        form = ProfileForm(initial={"first_name": user.first_name, "last_name": user.last_name})
+        form = ProfileForm(
+            initial={
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "language": user.language,
+            }
+        )
     return render(
         request,
         "accounts/profile.html",
@@ -60,5 +74,5 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         if request.user.is_staff:
             return redirect(next_or(request, reverse("admin:index")))
-        raise PermissionDenied("The admin is for platform staff; your account is not one.")
+        raise PermissionDenied(_("The admin is for platform staff; your account is not one."))
     return redirect_to_login(next_or(request, reverse("admin:index")), login_url="account_login")

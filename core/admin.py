@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from core.models import AuditEvent
 
@@ -25,7 +26,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     # stay readable exactly when tampering is suspected (`manage.py audit_verify` names the row).
     list_select_related = ["hospital", "actor"]
 
-    @admin.display(description="Who")
+    @admin.display(description=_("Who"))
     def who(self, event: AuditEvent) -> str:
         """The person of the hashed actor id (their address now: the pseudonym once erased),
         not the unhashed label a change to the database could rewrite; the label only when no

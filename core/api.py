@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, routers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ _CODES = {
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -49,7 +50,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail
         if isinstance(detail, dict):
             fields = detail
-            message = "Some fields are not valid."
+            message = _("Some fields are not valid.")
             general = fields.pop("non_field_errors", None)
             if general:
                 message = " ".join(str(m) for m in general)
@@ -86,12 +87,13 @@ def query_id(request: Request, name: str) -> int | None:
         number = int(raw)
     except ValueError:
         raise ValidationFailed(
-            f"'{name}' must be a whole number.", fields={name: ["A whole number."]}
+            _("'%(name)s' must be a whole number.") % {"name": name},
+            fields={name: [_("A whole number.")]},
         ) from None
     if not is_id(number):
         raise ValidationFailed(
-            f"'{name}' must be an id, from 1 to {MAX_ID}.",
-            fields={name: [f"An id from 1 to {MAX_ID}."]},
+            _("'%(name)s' must be an id, from 1 to %(max)s.") % {"name": name, "max": MAX_ID},
+            fields={name: [_("An id from 1 to %(max)s.") % {"max": MAX_ID}]},
         )
     return number
 
@@ -104,7 +106,10 @@ def query_bool(request: Request, name: str) -> bool | None:
         return True
     if raw.lower() in {"false", "0", "no"}:
         return False
-    raise ValidationFailed(f"'{name}' must be true or false.", fields={name: ["true or false."]})
+    raise ValidationFailed(
+        _("'%(name)s' must be true or false.") % {"name": name},
+        fields={name: [_("true or false.")]},
+    )
 
 
 def query_filters(serializer_class: Any, request: Request) -> dict[str, Any]:
@@ -182,8 +187,8 @@ class Pagination(pagination.PageNumberPagination):
             number = whole_number(raw)
             if raw and (number is None or number < 1):
                 raise ValidationFailed(
-                    f"'{name}' must be a whole number from 1.",
-                    fields={name: ["A whole number from 1."]},
+                    _("'%(name)s' must be a whole number from 1.") % {"name": name},
+                    fields={name: [_("A whole number from 1.")]},
                 )
         return super().paginate_queryset(queryset, request, view)
 
@@ -206,9 +211,9 @@ def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
     if value is None:
         return None  # allow_null decides
     if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
-        return "Must be true or false."
+        return _("Must be true or false.")
     if isinstance(field, serializers.CharField) and not isinstance(value, str):
-        return "Must be a string."
+        return _("Must be a string.")
     if isinstance(field, serializers.ListField) and isinstance(value, list):
         problems = {_json_type_problem(field.child, item) for item in value} - {None}
         return problems.pop() if problems else None
@@ -226,7 +231,7 @@ class StrictSerializerMixin:
             known = {name for name, field in fields.items() if not field.read_only}
             unknown = sorted(set(data) - known)
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
             wrong = {
                 name: [problem]
                 for name, value in data.items()
@@ -241,7 +246,7 @@ class StrictSerializerMixin:
                         raise serializers.ValidationError({**error.detail, **wrong}) from None
                 raise serializers.ValidationError(wrong)
         elif data is not None:
-            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+            raise serializers.ValidationError({"non_field_errors": [_("Expected a JSON object.")]})
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.urls import register_converter
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
     name = "core"
-    verbose_name = "WeScan core"
+    verbose_name = _("WeScan core")
 
     def ready(self) -> None:
         from core.ids import IdConverter

@@ -14,6 +14,7 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from core.frames import error_payload, frame_loads
@@ -82,7 +83,7 @@ class FeedConsumer(Cleanup, AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            if not frame_buckets.admit(self.scope["user"].pk, FRAMES, what="frames"):
+            if not frame_buckets.admit(self.scope["user"].pk, FRAMES, what=_("frames")):
                 return  # dropped unread: told once in this refill interval
             content = frame_loads(text_data, max_bytes=MAX_FRAME_BYTES)
         except DomainError as error:  # a FrameError, or RateLimited
@@ -90,7 +91,7 @@ class FeedConsumer(Cleanup, AsyncJsonWebsocketConsumer):
             return
         if not isinstance(content, dict) or content.get("type") != "ping":
             await self.send_frame(
-                "error", {"code": "unknown_type", "message": "This socket accepts 'ping' only."}
+                "error", {"code": "unknown_type", "message": _("This socket accepts 'ping' only.")}
             )
             return
         await self.send_frame("pong", {})
@@ -128,6 +129,6 @@ class NotificationConsumer(FeedConsumer):
         if key is None or key not in event["session_keys"]:
             return
         await self.send_frame(
-            "error", {"code": "signed_out", "message": "This session was signed out."}
+            "error", {"code": "signed_out", "message": _("This session was signed out.")}
         )
         await self.close(code=CLOSE_UNAUTHENTICATED)

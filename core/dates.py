@@ -4,6 +4,7 @@ they enter, as a field error: further in, adding a day or a time zone to them ov
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
@@ -13,7 +14,9 @@ def validate_calendar_day(value: date | datetime) -> None:
     day = value.date() if isinstance(value, datetime) else value
     if not FIRST_DAY <= day <= LAST_DAY:
         raise ValidationError(
-            f"Choose a date between {FIRST_DAY.year} and {LAST_DAY.year}.", code="out_of_range"
+            _("Choose a date between %(first)s and %(last)s.")
+            % {"first": FIRST_DAY.year, "last": LAST_DAY.year},
+            code="out_of_range",
         )
 
 

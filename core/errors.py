@@ -76,6 +76,7 @@ class RateLimited(Throttled):
 def validate_instance(instance: Any, *, exclude: list[str] | None = None) -> None:
     """Run the model's own validation and turn its complaints into a ValidationFailed."""
     from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
 
     try:
         instance.full_clean(exclude=exclude)
@@ -83,7 +84,7 @@ def validate_instance(instance: Any, *, exclude: list[str] | None = None) -> Non
         fields = {k: [str(m) for m in v] for k, v in error.message_dict.items() if k != "__all__"}
         general = error.message_dict.get("__all__", [])
         raise ValidationFailed(
-            " ".join(general) if general else "Some fields are not valid.",
+            " ".join(general) if general else _("Some fields are not valid."),
             fields=fields,
         ) from None
 

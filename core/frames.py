@@ -16,6 +16,8 @@ import re
 from itertools import accumulate
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from core.errors import DomainError, FrameError, RateLimited
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -34,11 +36,15 @@ def frame_loads(
 ) -> Any:
     """The JSON value of a text frame, or a FrameError saying what is wrong with it."""
     if raw is None:
-        raise FrameError("malformed", "Frames are JSON text, not binary.")
+        raise FrameError("malformed", _("Frames are JSON text, not binary."))
     if len(raw) > max_bytes or (not raw.isascii() and len(raw.encode()) > max_bytes):
-        raise FrameError("too_large", f"Frames are at most {max_bytes} bytes.")
+        raise FrameError(
+            "too_large", _("Frames are at most %(bytes)s bytes.") % {"bytes": max_bytes}
+        )
     if nests_deeper_than(raw, max_depth):
-        raise FrameError("too_deep", f"Frames nest at most {max_depth} levels deep.")
+        raise FrameError(
+            "too_deep", _("Frames nest at most %(levels)s levels deep.") % {"levels": max_depth}
+        )
     try:
         return json.loads(
             raw,
@@ -47,7 +53,9 @@ def frame_loads(
             parse_int=_safe_int,
         )
     except ValueError as error:  # not JSON, or a number refused above
-        raise FrameError("malformed", f"Frames are JSON envelopes: {error}.") from None
+        raise FrameError(
+            "malformed", _("Frames are JSON envelopes: %(problem)s.") % {"problem": error}
+        ) from None
 
 
 def parse_count(text: str) -> int | None:
@@ -65,7 +73,7 @@ def error_payload(error: DomainError, *, ref: int | None = None) -> dict[str, An
     `retry_after`, the seconds until its next frame is taken."""
     if isinstance(error, FrameError) and error.ref is not None:
         ref = error.ref
-    payload: dict[str, Any] = {"code": error.code, "message": error.message, "ref": ref}
+    payload: dict[str, Any] = {"code": error.code, "message": str(error.message), "ref": ref}
     if isinstance(error, RateLimited):
         payload["retry_after"] = error.retry_after
     return payload

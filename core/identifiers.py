@@ -18,6 +18,8 @@ one (bench/bench_identifiers.py). Callers bound the text before it gets here too
 from typing import Any
 
 import re2
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.names import person_name_found
 
@@ -27,37 +29,37 @@ def _compile(pattern: str) -> Any:
     return re2.compile(f"(?i){pattern}")
 
 
-_PATTERNS: list[tuple[str, Any]] = [
+_PATTERNS: list[tuple[Any, Any]] = [
     (
-        "an e-mail address",
+        _("an e-mail address"),
         _compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
     ),
     (
         # Belgian national register number: YY.MM.DD-XXX.CC, or its 11 digits run together.
-        "a national register number",
+        _("a national register number"),
         _compile(r"\b\d{2}[.\s]?\d{2}[.\s]?\d{2}[-\s]?\d{3}[.\s]?\d{2}\b"),
     ),
     (
         # NHS number style: 10 digits, often written 3-3-4.
-        "an NHS-style patient number",
+        _("an NHS-style patient number"),
         _compile(r"\b\d{3}[\s-]?\d{3}[\s-]?\d{4}\b"),
     ),
     (
-        "a phone number",
+        _("a phone number"),
         _compile(
             # RE2 has no look-behind: "not after a letter, digit or dot" is such a character or ^.
             r"(?:^|[^\w.])(\+|00)\d[\d\s./-]{7,}\d\b|\b0\d{1,3}[\s./-]?\d{2,3}([\s./-]?\d{2}){2,3}\b"
         ),
     ),
     (
-        "a date (a date of birth?)",
+        _("a date (a date of birth?)"),
         _compile(
             r"\b(\d{1,2}[./-]\d{1,2}[./-](\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2})\b"
             r"|\b\d{1,2}\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{4}\b"
         ),
     ),
     (
-        "a date (a date of birth?)",
+        _("a date (a date of birth?)"),
         _compile(r"\b(d\.?o\.?b\.?|date of birth|born on|né[e]? le|geboren)\b"),
     ),
 ]
@@ -65,7 +67,7 @@ _PATTERNS: list[tuple[str, Any]] = [
 
 # What a name found is called in the message: never the name itself, which would then be copied
 # into the logs that record refusals.
-PERSON_NAME = "a person's name"
+PERSON_NAME = _("a person's name")
 
 
 def patient_identifier_problems(text: str) -> list[str]:
@@ -77,9 +79,15 @@ def patient_identifier_problems(text: str) -> list[str]:
 
 
 def patient_identifier_message(problems: list[str]) -> str:
-    listed = problems[0] if len(problems) == 1 else f"{', '.join(problems[:-1])} and {problems[-1]}"
-    return (
-        f"This looks like it contains {listed}. Describe the work, never the patient: no names, "
+    """The refusal, in the active language (the phrases are lazy: each is said in it too)."""
+    named = [str(problem) for problem in problems]
+    listed = (
+        named[0]
+        if len(named) == 1
+        else gettext("%(items)s and %(last)s") % {"items": ", ".join(named[:-1]), "last": named[-1]}
+    )
+    return gettext(
+        "This looks like it contains %(listed)s. Describe the work, never the patient: no names, "
         "dates of birth, register or NHS numbers, e-mail addresses or phone numbers (the session's "
         "times belong in its start and end)."
-    )
+    ) % {"listed": listed}

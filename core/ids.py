@@ -12,6 +12,8 @@ integer beyond 64 bits is an OverflowError (SQLite) rather than "no such row".
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from core.errors import NotFound
 
 MAX_ID = 2**63 - 1
@@ -45,8 +47,9 @@ def whole_number(text: str, *, digits: int = 19) -> int | None:
     return int(text)
 
 
-def as_id(value: Any, *, message: str = "No such object.") -> int:
+def as_id(value: Any, *, message: str | None = None) -> int:
     """`value` as an id, or a NotFound saying `message`."""
+    message = message or _("No such object.")
     try:
         number = int(value)
     except (TypeError, ValueError):

@@ -6,6 +6,7 @@ from django.core import signals
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from core.api import error_body
 from core.errors import DomainError
@@ -40,7 +41,8 @@ class ApiRequestSizeLimitMiddleware:
                 return JsonResponse(
                     error_body(
                         "request_too_large",
-                        f"The request body is larger than {limit // 1024} KiB.",
+                        _("The request body is larger than %(limit)s KiB.")
+                        % {"limit": limit // 1024},
                     ),
                     status=413,
                 )
@@ -66,8 +68,10 @@ class DomainErrorMiddleware:
                 "error.html",
                 {
                     "status": 405,
-                    "message": "This address is for a form's button, not a page to open. "
-                    "Go back and use the button.",
+                    "message": _(
+                        "This address is for a form's button, not a page to open. "
+                        "Go back and use the button."
+                    ),
                 },
                 status=405,
             )
@@ -108,4 +112,6 @@ def server_error_for_api(request: HttpRequest, exception: Exception) -> HttpResp
         extra={"status_code": 500, "request": request},
     )
     signals.got_request_exception.send(sender=None, request=request)
-    return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
+    return JsonResponse(
+        error_body("server_error", _("Something went wrong on our side.")), status=500
+    )

@@ -3,6 +3,7 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AppendOnlyError(Exception):
@@ -68,6 +69,8 @@ class AuditEvent(models.Model):
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["target_type", "target_id"]),
@@ -101,7 +104,7 @@ class Notification(models.Model):
     )
     kind = models.CharField(max_length=40)
     message = models.TextField(max_length=2000)
-    url = models.CharField(max_length=300, blank=True, help_text="Where the notice leads.")
+    url = models.CharField(max_length=300, blank=True, help_text=_("Where the notice leads."))
     data = models.JSONField(default=dict, blank=True)
     dedupe_key = models.CharField(max_length=160, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -109,6 +112,8 @@ class Notification(models.Model):
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["recipient", "read_at", "-created_at"])]
 

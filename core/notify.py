@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 from core.groups import user_group
@@ -298,8 +299,8 @@ def notification_age(notification: Notification, *, now: datetime | None = None)
     """How long ago, as the menu says it: "just now", "5 minutes ago", "2 days, 3 hours ago"."""
     now = now or timezone.now()
     if now - notification.created_at < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(notification.created_at, now)} ago"
+        return _("just now")
+    return _("%(time)s ago") % {"time": timesince(notification.created_at, now)}
 
 
 # --- Selectors ---------------------------------------------------------------------------------

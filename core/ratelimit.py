@@ -16,6 +16,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from core.errors import RateLimited
 
 
@@ -30,8 +32,10 @@ class Rate:
         return cls(per_second=float(setting["per_second"]), burst=int(setting["burst"]))
 
     def describe(self) -> str:
-        per_second = f"{self.per_second:g}"
-        return f"at most {per_second} a second, in bursts of {self.burst}"
+        return gettext("at most %(rate)s a second, in bursts of %(burst)s") % {
+            "rate": f"{self.per_second:g}",
+            "burst": self.burst,
+        }
 
 
 class TokenBuckets:
@@ -73,7 +77,8 @@ class TokenBuckets:
         )
         if tell:
             raise RateLimited(
-                f"Too many {what}: {rate.describe()}. Try again in {retry_after:g} s.",
+                gettext("Too many %(what)s: %(rate)s. Try again in %(seconds)s s.")
+                % {"what": what, "rate": rate.describe(), "seconds": f"{retry_after:g}"},
                 retry_after=retry_after,
             )
         return taken

@@ -3,6 +3,7 @@ and is safe to run twice; only transient SMTP or connection errors are retried."
 
 import logging
 import smtplib
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from core.models import Notification
 
@@ -20,24 +22,26 @@ logger = logging.getLogger(__name__)
 TRANSIENT_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError)
 
 # The subject line per kind of notice; any other kind uses the start of its message.
-SUBJECTS = {
-    "booking.invited": "You are invited to a session",
-    "booking.applied": "A technologist applied for your session",
-    "booking.confirmed": "Session confirmed",
-    "booking.declined": "Booking declined",
-    "booking.cancelled": "Session cancelled",
-    "booking.no_show": "No-show recorded",
-    "booking.reminder_24h": "Reminder: a session within 24 hours",
-    "booking.reminder_1h": "Starting soon: a session within the hour",
+SUBJECTS: dict[str, Any] = {
+    "booking.invited": _("You are invited to a session"),
+    "booking.applied": _("A technologist applied for your session"),
+    "booking.confirmed": _("Session confirmed"),
+    "booking.declined": _("Booking declined"),
+    "booking.cancelled": _("Session cancelled"),
+    "booking.no_show": _("No-show recorded"),
+    "booking.reminder_24h": _("Reminder: a session within 24 hours"),
+    "booking.reminder_1h": _("Starting soon: a session within the hour"),
     # Incidents in a cockpit, to the managers of the scanning site.
-    "cockpit.stopped": "Incident: STOP pressed in a cockpit",
-    "cockpit.exam_partial": "Incident: an exam ended partial",
-    "cockpit.exam_aborted": "Incident: an exam was aborted",
+    "cockpit.stopped": _("Incident: STOP pressed in a cockpit"),
+    "cockpit.exam_partial": _("Incident: an exam ended partial"),
+    "cockpit.exam_aborted": _("Incident: an exam was aborted"),
 }
 
 
 def notification_subject(notification: Notification) -> str:
     subject = SUBJECTS.get(notification.kind)
+    if subject is not None:
+        subject = str(subject)  # in the language active for the recipient
     if subject is None:
         first_line = notification.message.splitlines()[0] if notification.message else ""
         subject = first_line if len(first_line) <= 70 else first_line[:69].rstrip() + "…"

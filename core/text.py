@@ -6,6 +6,8 @@ and the websocket get the same refusal. The length is checked first, on the raw 
 later step (stripping, the identifier patterns, the database) ever sees more than the bound.
 """
 
+from django.utils.translation import gettext as _
+
 from core.errors import ValidationFailed
 from core.identifiers import patient_identifier_message, patient_identifier_problems
 
@@ -29,11 +31,15 @@ def free_text_clean(
         # Spaces around a text that fits are forgiven; a longer text is refused unread.
         value = value.strip() if len(value) <= 2 * max_length else value
         if len(value) > max_length:
-            message = f"Keep the {what} to {max_length} characters; this one has {len(value)}."
+            message = _("Keep the %(what)s to %(max)s characters; this one has %(count)s.") % {
+                "what": what,
+                "max": max_length,
+                "count": len(value),
+            }
             raise ValidationFailed(message, fields={field: [message]})
     value = " ".join(value.split()) if one_line else value.strip()
     if required and not value:
-        message = f"The {what} cannot be empty."
+        message = _("The %(what)s cannot be empty.") % {"what": what}
         raise ValidationFailed(message, fields={field: [message]})
     problems = patient_identifier_problems(value)
     if problems:

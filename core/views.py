@@ -8,6 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
@@ -26,14 +28,14 @@ from core.ratelimit import Rate, TokenBuckets
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return api_not_found(request)
-    return render(request, "error.html", {"status": 404, "message": "Not found."}, status=404)
+    return render(request, "error.html", {"status": 404, "message": _("Not found.")}, status=404)
 
 
 @csrf_exempt  # it changes nothing, and must not answer a cookie-carrying POST with a CSRF 403
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
     """Any address under /api/ that no route takes (the last route of the URLconf, so that
     DEBUG's HTML 404 page never answers an API client)."""
-    return JsonResponse(error_body("not_found", "No such address in the API."), status=404)
+    return JsonResponse(error_body("not_found", _("No such address in the API.")), status=404)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -42,7 +44,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(
             error_body(
-                "forbidden", f"CSRF check failed: {reason}" if reason else "CSRF check failed."
+                "forbidden",
+                _("CSRF check failed: %(reason)s") % {"reason": reason}
+                if reason
+                else _("CSRF check failed."),
             ),
             status=403,
         )
@@ -53,8 +58,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "error.html",
         {
             "status": 403,
-            "message": "This form had expired or came from another site, so nothing was done. "
-            "Go back, reload the page and send it again.",
+            "message": _(
+                "This form had expired or came from another site, so nothing was done. "
+                "Go back, reload the page and send it again."
+            ),
         },
         status=403,
     )
@@ -64,12 +71,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler400. A body over the size limit is a 413 that says so (Django calls it a
     suspicious 400); an API client gets the API's error shape."""
     limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
-    status, code, message = 400, "bad_request", "That request was not understood."
+    status, code, message = 400, "bad_request", _("That request was not understood.")
     if isinstance(exception, RequestDataTooBig):
         status, code = 413, "request_too_large"
-        message = f"What you sent is larger than {limit} KiB."
+        message = _("What you sent is larger than %(limit)s KiB.") % {"limit": limit}
     elif isinstance(exception, TooManyFieldsSent):
-        message = "The form sent more fields than any WeScan form has."
+        message = _("The form sent more fields than any WeScan form has.")
     if request.path.startswith("/api/"):
         return JsonResponse(error_body(code, message), status=status)
     return render(request, "error.html", {"status": status, "message": message}, status=status)
@@ -78,7 +85,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(
-            error_body("server_error", "Something went wrong on our side."), status=500
+            error_body("server_error", _("Something went wrong on our side.")), status=500
         )
     return render(request, "500.html", status=500)
 
@@ -115,9 +122,15 @@ def notifications_read_all(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("up_to", "")
     up_to = whole_number(raw) if raw else None
     if raw and (up_to is None or not is_id(up_to)):
-        raise ValidationFailed("'up_to' must be a notification id.")
+        raise ValidationFailed(_("'up_to' must be a notification id."))
     marked = notify.notification_mark_all_read(user_id=request_user_id(request), up_to_id=up_to)
-    messages.success(request, f"{marked} notification{'' if marked == 1 else 's'} marked read.")
+    messages.success(
+        request,
+        ngettext(
+            "%(count)s notification marked read.", "%(count)s notifications marked read.", marked
+        )
+        % {"count": marked},
+    )
     return redirect(next_or(request, reverse("notifications")))
 
 
@@ -137,7 +150,7 @@ def csp_report(request: HttpRequest) -> HttpResponse:
         report_buckets.take(
             rate_limit_address(client_ip(request)),
             Rate.of(settings.CSP_REPORTS_PER_ADDRESS),
-            what="violation reports",
+            what=_("violation reports"),
         )
     except Throttled as refused:
         return JsonResponse(
@@ -147,7 +160,10 @@ def csp_report(request: HttpRequest) -> HttpResponse:
     if kind not in csp.REPORT_TYPES:
         accepted = ", ".join(sorted(csp.REPORT_TYPES))
         return JsonResponse(
-            error_body("unsupported_media_type", f"A report is sent as one of: {accepted}."),
+            error_body(
+                "unsupported_media_type",
+                _("A report is sent as one of: %(types)s.") % {"types": accepted},
+            ),
             status=415,
         )
     limit: int = settings.CSP_REPORT_MAX_BYTES
@@ -159,7 +175,10 @@ def csp_report(request: HttpRequest) -> HttpResponse:
     body = b"" if declared > limit else request.read(limit + 1)
     if declared > limit or len(body) > limit:
         return JsonResponse(
-            error_body("request_too_large", f"A report is at most {limit // 1024} KiB."),
+            error_body(
+                "request_too_large",
+                _("A report is at most %(limit)s KiB.") % {"limit": limit // 1024},
+            ),
             status=413,
         )
     try:

@@ -287,7 +287,7 @@ ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "optio
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 # The sign-in page's form and view: a refused sign-in answers 429 with Retry-After.
-ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
 # allauth's own rate limits (kept in the cache): password resets, sign-ups. Failed password
 # sign-ins are not among them: `accounts.services.login_authenticate` counts those, for the page
 # and the API token endpoint alike (allauth's "login_failed" is left to its second-factor codes).
