@@ -10,15 +10,17 @@ from django.utils import dateformat, formats
 from django.utils.functional import Promise, lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 __all__ = ["date_text", "hours_text", "session_when", "span_text"]
 
-# "Mon 30 Nov 08:00" in English, "ma 30 nov 08:00" in Dutch, "lu 30 nov 08:00" in French.
-DAY_AND_TIME = "D d M H:i"
+# "Mon 30 Nov 08:00" in English, "ma 30 nov 08:00" in Dutch, "lun 30 nov 08:00" in French: a
+# pattern of Django's `date` filter, each language its own (months in lower case in nl and fr).
+DAY_AND_TIME = pgettext_lazy("date and time of a session, Django date format", "D d M H:i")
 
 
-def _formatted(moment: datetime, pattern: str) -> str:
-    return dateformat.format(moment, pattern)
+def _formatted(moment: datetime, pattern: str | Promise) -> str:
+    return dateformat.format(moment, str(pattern))
 
 
 date_text = lazy(_formatted, str)

@@ -1,0 +1,53 @@
+"""Bookings speak each person's language: a notice to several people is written in each one's own
+(their profile's choice, English otherwise), and the API refuses in the language the request
+asks for. Same frozen clock and posting as the booking tests (Monday 30 November 08:00–12:00,
+Brussels)."""
+
+from typing import Any
+
+import pytest
+
+from core.models import Notification
+from marketplace.models import SessionPosting
+from scheduling import services
+from tests.conftest import World, api_as
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_confirmation_reaches_each_side_in_their_own_language(
+    world: World, tech: Any, posting: SessionPosting
+) -> None:
+    tech.language = "fr"
+    tech.save(update_fields=["language"])
+    booking = services.booking_apply(actor=tech, posting=posting)
+    services.booking_accept(actor=world.manager, booking=booking)
+
+    to_tech = Notification.objects.get(recipient=tech, kind="booking.confirmed")
+    assert to_tech.message == (
+        f"Confirmé : {tech.display_name} à Hôpital Sainte-Claire "
+        "le lun 30 nov 08:00–12:00 (Europe/Brussels)."
+    )
+    to_manager = Notification.objects.get(recipient=world.manager, kind="booking.applied")
+    assert to_manager.message == (
+        f"{tech.display_name} applied for the session on Mon 30 Nov 08:00–12:00 (Europe/Brussels)."
+    )
+
+
+def test_a_refusal_over_the_api_in_the_language_asked_for(
+    world: World, tech: Any, posting: SessionPosting
+) -> None:
+    booking = services.booking_invite(actor=world.manager, posting=posting, technologist=tech)
+    services.booking_accept(actor=tech, booking=booking)
+
+    again = api_as(tech).post(
+        f"/api/v1/bookings/{booking.pk}/accept/", HTTP_ACCEPT_LANGUAGE="nl-BE"
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == (
+        "Deze boeking is bevestigd; ze kan alleen aanvaard worden als ze in behandeling is."
+    )
+    english = api_as(tech).post(f"/api/v1/bookings/{booking.pk}/accept/")
+    assert english.json()["error"]["message"] == (
+        "This booking is confirmed; it can be accepted only when pending."
+    )
