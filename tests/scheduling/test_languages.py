@@ -45,7 +45,7 @@ def test_a_refusal_over_the_api_in_the_language_asked_for(
     )
     assert again.status_code == 409
     assert again.json()["error"]["message"] == (
-        "Deze boeking is bevestigd; ze kan alleen aanvaard worden als ze in behandeling is."
+        "Deze boeking is bevestigd; ze kan alleen aanvaard worden als ze in afwachting is."
     )
     english = api_as(tech).post(f"/api/v1/bookings/{booking.pk}/accept/")
     assert english.json()["error"]["message"] == (
