@@ -464,15 +464,13 @@ def statement_csv(statement: Statement, *, separator: str | None = None) -> str:
     and French files open with a byte order mark, for the accents. Times as YYYY-MM-DD HH:MM,
     which every spreadsheet reads."""
     buffer = io.StringIO()
-    if separator is None:
-        writer = csv_writer(buffer)
-        number = spreadsheet_number
-    else:
-        writer = csv.writer(buffer, delimiter=separator)
-        mark = "," if separator == ";" else "."
+    writer = csv_writer(buffer) if separator is None else csv.writer(buffer, delimiter=separator)
+    # A ";" file has decimal commas, a "," file decimal points; by default the language's.
+    mark = {";": ",", ",": "."}.get(separator or "")
 
-        def number(value: Decimal, places: int = 2) -> str:
-            return f"{value:.{places}f}".replace(".", mark)
+    def number(value: Decimal) -> str:
+        text = spreadsheet_number(value, 2)
+        return text if mark is None else f"{value:.2f}".replace(".", mark)
 
     if (get_language() or "")[:2] in ("nl", "fr"):
         buffer.write(BYTE_ORDER_MARK)

@@ -2,7 +2,7 @@
 reader's language, on the 24-hour clock, always with the zone named. Lazy, so a notice sent to
 several people (`core.notify.notification_send`) is written in each one's own language."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ __all__ = ["date_text", "hours_text", "session_when", "span_text"]
 DAY_AND_TIME = pgettext_lazy("date and time of a session, Django date format", "D d M H:i")
 
 
-def _formatted(moment: datetime, pattern: str | Promise) -> str:
+def _formatted(moment: date | datetime, pattern: str | Promise) -> str:
     return dateformat.format(moment, str(pattern))
 
 

@@ -996,8 +996,11 @@ def bookings_close_for_cancelled_posting(*, actor: User, posting: SessionPosting
             booking,
             to=Initiator.TECHNOLOGIST,
             kind="booking.cancelled",
-            message=f"Cancelled: {posting.hospital.name} no longer needs the session "
-            f"{_when(booking)}.",
+            message=format_lazy(
+                gettext_lazy("Cancelled: {hospital} no longer needs the session {when}."),
+                hospital=posting.hospital.name,
+                when=_when(booking),
+            ),
         )
         closed += 1
     return closed
