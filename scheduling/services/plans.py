@@ -33,9 +33,9 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from accounts.models import User
 from core.audit import audit_record
@@ -779,21 +779,21 @@ def _locked(plan: Plan) -> Plan:
 
 # The solver's phases as a manager reads them.
 PHASE_LABELS = {
-    "queued": "Waiting to start",
-    "building": "Reading open sessions and technologists",
-    "solving": "Searching for the best proposal",
-    "explaining": "Writing the reasons",
-    "saving": "Saving the proposal",
-    "done": "Done",
+    "queued": gettext_lazy("Waiting to start"),
+    "building": gettext_lazy("Reading open sessions and technologists"),
+    "solving": gettext_lazy("Searching for the best proposal"),
+    "explaining": gettext_lazy("Writing the reasons"),
+    "saving": gettext_lazy("Saving the proposal"),
+    "done": pgettext_lazy("plan phase", "Done"),
 }
 
 
 def plan_phase_label(plan: Plan) -> str:
     if plan.status == PlanStatus.QUEUED:
-        return PHASE_LABELS["queued"]
+        return str(PHASE_LABELS["queued"])
     if not plan.is_active:
-        return PHASE_LABELS["done"]
-    return PHASE_LABELS.get(plan.phase, plan.phase.capitalize())
+        return str(PHASE_LABELS["done"])
+    return str(PHASE_LABELS.get(plan.phase, plan.phase.capitalize()))
 
 
 def plan_message(plan: Plan) -> str:
@@ -802,12 +802,13 @@ def plan_message(plan: Plan) -> str:
         return plan.message
     ahead = Plan.objects.filter(status__in=ACTIVE_PLAN_STATUSES, pk__lt=plan.pk).count()
     if ahead == 0:
-        return "Waiting to start."
-    return (
-        "Waiting for another plan to finish"
-        + (f" ({ahead} ahead of this one)." if ahead > 1 else ".")
-        + " Plans are solved one at a time."
-    )
+        return _("Waiting to start.")
+    if ahead == 1:
+        return _("Waiting for another plan to finish. Plans are solved one at a time.")
+    return _(
+        "Waiting for another plan to finish (%(ahead)s ahead of this one). Plans are solved one "
+        "at a time."
+    ) % {"ahead": ahead}
 
 
 def plan_quality(plan: Plan) -> str:
@@ -816,13 +817,12 @@ def plan_quality(plan: Plan) -> str:
     if plan.objective is None or plan.bound is None or plan.bound <= 0:
         return ""
     if plan.solver_status == "optimal" or plan.objective >= plan.bound:
-        return "the best possible"
+        return _("the best possible")
     gap = 100 * (1 - plan.objective / plan.bound)
-    return (
-        f"within {gap:.2g} % of the best possible"
-        if gap < 10
-        else (f"within {gap:.0f} % of the best possible")
-    )
+    figure = f"{gap:.2g}" if gap < 10 else f"{gap:.0f}"
+    return _("within %(gap)s %% of the best possible") % {
+        "gap": figure.replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
+    }
 
 
 def plan_state(plan: Plan) -> dict[str, Any]:
