@@ -5,7 +5,9 @@ Brussels)."""
 
 from typing import Any
 
+import icalendar
 import pytest
+from django.test import Client
 
 from core.models import Notification
 from marketplace.models import SessionPosting
@@ -51,3 +53,19 @@ def test_a_refusal_over_the_api_in_the_language_asked_for(
     assert english.json()["error"]["message"] == (
         "This booking is confirmed; it can be accepted only when pending."
     )
+
+
+def test_a_calendar_feed_reads_in_its_owners_language(
+    world: World, tech: Any, posting: SessionPosting
+) -> None:
+    """A calendar app fetches the feed without anyone's cookie or profile: the feed's owner's
+    language is the one it is written in."""
+    tech.language = "nl"
+    tech.save(update_fields=["language"])
+    services.booking_invite(actor=world.manager, posting=posting, technologist=tech)
+
+    feed = services.calendar_feed_for(user=tech)
+    body = Client().get(f"/calendar/{feed.token}.ics", HTTP_ACCEPT_LANGUAGE="fr").content
+    event = next(iter(icalendar.Calendar.from_ical(body).walk("VEVENT")))
+    assert str(event["SUMMARY"]) == "In afwachting: Hôpital Sainte-Claire · MR 1 (op afstand)"
+    assert "Boeking: In afwachting." in str(event["DESCRIPTION"])
