@@ -33,10 +33,11 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
+from accounts.language import language_of
 from accounts.models import User
 from core.audit import audit_record
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -369,8 +370,11 @@ def plan_run(*, plan_id: int) -> None:
         if _cancel_requested(plan.pk):  # pressed while the market was read: no search at all
             _finish_cancelled_unsolved(plan.pk)
             return
-        proposal = _solve_watched(plan, problem)
-        _store(plan.pk, problem, proposal)
+        # Its reasons are written once, in the language of whoever asked for it (a network
+        # plan, asked for by nobody: the site's).
+        with translation.override(_plan_language(plan)):
+            proposal = _solve_watched(plan, problem)
+            _store(plan.pk, problem, proposal)
     except Exception as error:
         if _shutting_down():
             # The server is stopping (Ctrl-C): the plan is left running, and the stale sweep
@@ -379,6 +383,11 @@ def plan_run(*, plan_id: int) -> None:
             return
         logger.exception("plan %s: the solve failed", plan_id)
         _finish_failed(plan_id, f"The solve failed ({type(error).__name__}); try again.")
+
+
+def _plan_language(plan: Plan) -> str:
+    creator = User.objects.filter(pk=plan.created_by_id).first() if plan.created_by_id else None
+    return language_of(creator) if creator is not None else settings.LANGUAGE_CODE
 
 
 def _shutting_down() -> bool:
@@ -437,15 +446,17 @@ def _solve_watched(plan: Plan, problem: Problem) -> Proposal:
     this thread stores its progress and passes on a cancel."""
     watch = _Watch(stop=threading.Event(), lock=threading.Lock())
     outcome: dict[str, Any] = {}
+    language = translation.get_language() or settings.LANGUAGE_CODE  # per thread: passed on
 
     def search() -> None:
         try:
-            outcome["proposal"] = _solve(
-                problem,
-                time_limit_s=plan.time_limit_s,
-                on_progress=watch.progress,
-                should_stop=watch.stop.is_set,
-            )
+            with translation.override(language):
+                outcome["proposal"] = _solve(
+                    problem,
+                    time_limit_s=plan.time_limit_s,
+                    on_progress=watch.progress,
+                    should_stop=watch.stop.is_set,
+                )
         except BaseException as error:
             outcome["error"] = error
 
