@@ -8,11 +8,14 @@ from typing import Any
 import icalendar
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from core.models import Notification
 from marketplace.models import SessionPosting
 from scheduling import services
+from scheduling.optimiser.solve import greedy
 from tests.conftest import World, api_as
+from tests.scheduling.optimiser_support import pair, problem, session, technologist
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +72,23 @@ def test_a_calendar_feed_reads_in_its_owners_language(
     event = next(iter(icalendar.Calendar.from_ical(body).walk("VEVENT")))
     assert str(event["SUMMARY"]) == "In afwachting: Hôpital Sainte-Claire · MR 1 (op afstand)"
     assert "Boeking: In afwachting." in str(event["DESCRIPTION"])
+
+
+def test_the_optimisers_reasons_are_written_in_the_language_active_while_it_solves() -> None:
+    """The plan's service solves under the language of whoever asked for it."""
+    u1, u2 = session(1, 0, 8, 12, "urgent"), session(2, 0, 9, 13, "urgent")
+    p = problem(
+        [u1, u2],
+        [technologist(1, "Ana"), technologist(2, "Ben")],
+        [pair(u1, 1, experience=4000), pair(u1, 2), pair(u2, 1)],
+    )
+    with translation.override("nl"):
+        dutch = greedy(p)
+    with translation.override("fr"):
+        french = greedy(p)
+    assert next(u.why for u in dutch.unfilled if u.session_id == 2) == (
+        "De enige die in aanmerking komt, Ana, is voorgesteld voor sessie S1, die ermee overlapt."
+    )
+    assert next(u.why for u in french.unfilled if u.session_id == 2) == (
+        "La seule personne qualifiée, Ana, est déjà sur la séance S1, qui la chevauche."
+    )
