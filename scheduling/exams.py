@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from django.utils.functional import Promise
+
 from scheduling.ledger import worked_hours
 from scheduling.models import Booking, BookingStatus
 
@@ -125,10 +127,11 @@ def booking_exam(booking: Booking) -> ExamSummary | None:
     return exam
 
 
-def booking_status_label(booking: Booking) -> str:
+def booking_status_label(booking: Booking) -> str | Promise:
     """The booking's status as people read it: a completed booking whose exam was partial or
     aborted says so ("Completed — partial (3 of 5 sequences)")."""
     exam = booking_exam(booking)
     if booking.status == BookingStatus.COMPLETED and exam is not None and exam.label:
         return exam.label
-    return str(booking.get_status_display())
+    # The choice's own lazy label: a notice built from it reads in each recipient's language.
+    return BookingStatus(booking.status).label

@@ -18,10 +18,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Max, Prefetch
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from icalendar import Calendar, Event, vDuration
 
+from accounts.language import language_of
 from core.models import AuditEvent
 from marketplace.models import Hospital, PostingStatus, SessionPosting
 from scheduling.exams import booking_status_label, bookings_with_exam
@@ -126,9 +130,11 @@ def render_person_feed(
     *, feed: CalendarFeed, bookings: Sequence[Booking], url_for: UrlFor
 ) -> bytes:
     assert feed.user is not None  # the calendar_feed_one_owner constraint
-    calendar = _calendar(f"WeScan — {feed.user.display_name}'s bookings")
-    for booking in bookings:
-        calendar.add_component(_booking_event(booking, url_for))
+    # One person reads it: in their own language, whoever's request fetches it.
+    with translation.override(language_of(feed.user)):
+        calendar = _calendar(_("WeScan — %(name)s's bookings") % {"name": feed.user.display_name})
+        for booking in bookings:
+            calendar.add_component(_booking_event(booking, url_for))
     return _finished(calendar)
 
 
@@ -136,9 +142,11 @@ def render_hospital_feed(
     *, feed: CalendarFeed, postings: Sequence[SessionPosting], url_for: UrlFor
 ) -> bytes:
     assert feed.hospital is not None
-    calendar = _calendar(f"WeScan — {feed.hospital.name} sessions")
-    for posting in postings:
-        calendar.add_component(_posting_event(posting, url_for))
+    # Shared by the hospital's staff, who may read different languages: the site's own.
+    with translation.override(settings.LANGUAGE_CODE):
+        calendar = _calendar(_("WeScan — %(hospital)s sessions") % {"hospital": feed.hospital.name})
+        for posting in postings:
+            calendar.add_component(_posting_event(posting, url_for))
     return _finished(calendar)
 
 
@@ -191,7 +199,7 @@ def _event(
     event.add("transp", "TRANSPARENT" if status == "CANCELLED" else "OPAQUE")
     event.add("summary", summary)
     event.add("location", _location(posting))
-    event.add("description", "\n".join([*description, f"Details: {url}"]))
+    event.add("description", "\n".join([*description, _("Details: %(url)s") % {"url": url}]))
     event.add("url", url)
     return event
 
@@ -199,28 +207,35 @@ def _event(
 def _booking_event(booking: Booking, url_for: UrlFor) -> Event:
     posting = booking.posting
     hospital = posting.hospital
-    prefix = {"TENTATIVE": "Pending: ", "CANCELLED": "Cancelled: "}.get(
+    state = {"TENTATIVE": "pending", "CANCELLED": "cancelled"}.get(
         EVENT_STATUS.get(booking.status, ""), ""
     )
     exam = getattr(booking, "exam", None)
     if booking.status == BookingStatus.COMPLETED and exam is not None and exam.outcome:
-        prefix = {"partial": "Partial: ", "aborted": "Aborted: "}.get(exam.outcome, "")
+        state = exam.outcome if exam.outcome in ("partial", "aborted") else ""
+    summary = {
+        "pending": _("Pending: %(hospital)s · %(scanner)s (remote)"),
+        "cancelled": _("Cancelled: %(hospital)s · %(scanner)s (remote)"),
+        "partial": _("Partial: %(hospital)s · %(scanner)s (remote)"),
+        "aborted": _("Aborted: %(hospital)s · %(scanner)s (remote)"),
+    }.get(state, _("%(hospital)s · %(scanner)s (remote)"))
     description = [
-        f"Remote MRI session for {hospital.name}, {posting.site.name}.",
+        _("Remote MRI session for %(hospital)s, %(site)s.")
+        % {"hospital": hospital.name, "site": posting.site.name},
         *_work(posting),
-        f"Booking: {booking_status_label(booking)}.",
+        _("Booking: %(status)s.") % {"status": booking_status_label(booking)},
         *_ran(booking),
     ]
     if booking.status == BookingStatus.CANCELLED:
         description.append(_cancelled(booking))
     if booking.lending_hospital is not None:
-        description.append(f"Lent by {booking.lending_hospital.name}.")
+        description.append(_("Lent by %(hospital)s.") % {"hospital": booking.lending_hospital.name})
     return _event(
         uid=f"booking-{booking.pk}@wescan",
         item=booking,
         posting=posting,
         status=EVENT_STATUS.get(booking.status, "CONFIRMED"),
-        summary=f"{prefix}{hospital.name} · {posting.scanner.name} (remote)",
+        summary=summary % {"hospital": hospital.name, "scanner": posting.scanner.name},
         description=description,
         url=url_for("booking_detail", booking.pk),
         created=booking.created_at,
@@ -236,13 +251,16 @@ def _posting_event(posting: SessionPosting, url_for: UrlFor) -> Event:
     if posting.status == PostingStatus.FILLED and booked is not None:
         who = booked.technologist.display_name
         summary = f"{posting.scanner.name} · {who}"
-        staffed = f"Technologist: {who} ({booking_status_label(booked).lower()})."
+        staffed = _("Technologist: %(name)s (%(status)s).") % {
+            "name": who,
+            "status": str(booking_status_label(booked)).lower(),
+        }
     elif posting.status == PostingStatus.CANCELLED:
-        summary = f"Cancelled: {posting.scanner.name} session"
-        staffed = "Session cancelled."
+        summary = _("Cancelled: %(scanner)s session") % {"scanner": posting.scanner.name}
+        staffed = _("Session cancelled.")
     else:
-        summary = f"{posting.scanner.name} · needs a technologist"
-        staffed = "No technologist booked yet."
+        summary = _("%(scanner)s · needs a technologist") % {"scanner": posting.scanner.name}
+        staffed = _("No technologist booked yet.")
     audit_last: datetime | None = getattr(posting, "audit_last", None)
     modified = max(
         [posting.created_at, *(booking_modified(b) for b in bookings)]
@@ -260,7 +278,7 @@ def _posting_event(posting: SessionPosting, url_for: UrlFor) -> Event:
         description=[
             f"{posting.hospital.name}, {posting.site.name}.",
             *_work(posting),
-            f"Urgency: {posting.get_urgency_display()}.",
+            _("Urgency: %(urgency)s.") % {"urgency": posting.get_urgency_display()},
             staffed,
         ],
         url=url_for("posting_detail", posting.pk),
@@ -289,10 +307,16 @@ def _work(posting: SessionPosting) -> list[str]:
     strength = (
         f", {scanner.field_strength_tesla.normalize():f} T" if scanner.field_strength_tesla else ""
     )
-    families = ", ".join(f.name for f in posting.family_list) or "any"
+    families = ", ".join(f.name for f in posting.family_list) or pgettext("exam families", "any")
     return [
-        f"Scanner: {scanner.name} — {scanner.get_vendor_display()} {scanner.model_name}{strength}.",
-        f"Exam families: {families}.",
+        _("Scanner: %(scanner)s — %(vendor)s %(model)s%(strength)s.")
+        % {
+            "scanner": scanner.name,
+            "vendor": scanner.get_vendor_display(),
+            "model": scanner.model_name,
+            "strength": strength,
+        },
+        _("Exam families: %(families)s.") % {"families": families},
     ]
 
 
@@ -304,7 +328,15 @@ def _ran(booking: Booking) -> list[str]:
         return []
     zone = ZoneInfo(booking.posting.site.time_zone)
     start, end = exam.started_at.astimezone(zone), exam.ended_at.astimezone(zone)
-    return [f"Ran {start:%H:%M}–{end:%H:%M} ({zone.key}): {hours:f} h."]
+    return [
+        _("Ran %(start)s–%(end)s (%(zone)s): %(hours)s h.")
+        % {
+            "start": f"{start:%H:%M}",
+            "end": f"{end:%H:%M}",
+            "zone": zone.key,
+            "hours": formats.number_format(hours),
+        }
+    ]
 
 
 def _location(posting: SessionPosting) -> str:
@@ -313,8 +345,14 @@ def _location(posting: SessionPosting) -> str:
 
 
 def _cancelled(booking: Booking) -> str:
-    by = {"hospital": "the hospital", "technologist": "the technologist"}.get(
-        booking.cancelled_side, "someone"
-    )
-    late = " (late: under 24 h before the start)" if booking.late else ""
-    return f"Cancelled by {by}{late}."
+    if booking.cancelled_side == "hospital":
+        if booking.late:
+            return _("Cancelled by the hospital (late: under 24 h before the start).")
+        return _("Cancelled by the hospital.")
+    if booking.cancelled_side == "technologist":
+        if booking.late:
+            return _("Cancelled by the technologist (late: under 24 h before the start).")
+        return _("Cancelled by the technologist.")
+    if booking.late:
+        return _("Cancelled by someone (late: under 24 h before the start).")
+    return _("Cancelled by someone.")

@@ -23,12 +23,14 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.text import slugify
+from django.utils.translation import get_language, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound
 from core.ids import is_id, whole_number
-from core.spreadsheets import spreadsheet_text
+from core.spreadsheets import csv_writer, spreadsheet_number, spreadsheet_text
 from marketplace.models import Hospital
 from scheduling.models import Booking, BookingStatus, LedgerEntry, Side
 
@@ -124,8 +126,8 @@ def parse_month(value: str) -> Month:
         if in_range and FIRST_DAY <= date(year, month, 1) <= LAST_DAY:
             return Month(year, month)
     raise NotFound(
-        f"No statement for {value!r}: give a month as YYYY-MM, between "
-        f"{FIRST_DAY:%Y-%m} and {LAST_DAY:%Y-%m}."
+        _("No statement for %(value)s: give a month as YYYY-MM, between %(first)s and %(last)s.")
+        % {"value": repr(value), "first": f"{FIRST_DAY:%Y-%m}", "last": f"{LAST_DAY:%Y-%m}"}
     )
 
 
@@ -252,7 +254,10 @@ def counterpart_for(*, hospital: Hospital, key: str) -> Counterpart:
         person = User.objects.filter(pk=pk).first() if known.exists() else None
         if person is not None:
             return Counterpart("technologist", person.pk, person.display_name)
-    raise NotFound(f"{hospital.name} has no ledger counterpart {key!r}.")
+    raise NotFound(
+        _("%(hospital)s has no ledger counterpart %(key)s.")
+        % {"hospital": hospital.name, "key": repr(key)}
+    )
 
 
 # --- Monthly statements -----------------------------------------------------------------------
@@ -423,30 +428,53 @@ def record_of_facts(*, technologist: User | None = None, hospital: Hospital | No
 # --- The statement as CSV ---------------------------------------------------------------------
 
 CSV_HEADER = [
-    "Date",
-    "Time zone",
-    "Kind",
-    "Direction",
-    "Counterpart",
-    "Hours given",
-    "Hours received",
-    "Balance after",
-    "Booking",
-    "Session start",
-    "Session end",
-    "Hospital of the session",
-    "Site",
-    "Scanner",
-    "Technologist",
+    _("Date"),
+    _("Time zone"),
+    _("Kind"),
+    _("Direction"),
+    _("Counterpart"),
+    _("Hours given"),
+    _("Hours received"),
+    _("Balance after"),
+    _("Booking"),
+    _("Session start"),
+    _("Session end"),
+    _("Hospital of the session"),
+    _("Site"),
+    _("Scanner"),
+    _("Technologist"),
 ]
+DIRECTIONS = {
+    "given": pgettext_lazy("ledger direction", "given"),
+    "received": pgettext_lazy("ledger direction", "received"),
+}
+# What the API's `?separator=` may ask for, overriding the language's habit.
+SEPARATORS = {"semicolon": ";", "comma": ","}
+# Opens the file: spreadsheet programs then read it as UTF-8 (accents in names, in headers).
+BYTE_ORDER_MARK = "\ufeff"
 
 
-def statement_csv(statement: Statement) -> str:
+def statement_csv(statement: Statement, *, separator: str | None = None) -> str:
     """One row per entry, in the statement's time zone, with the running balance: the opening
-    balance is the first row's balance before it, the closing balance the last row's."""
+    balance is the first row's balance before it, the closing balance the last row's.
+
+    Headers in the active language; columns split as spreadsheets in that language expect
+    (";" and decimal commas in Dutch and French, `core.spreadsheets`) unless `separator` ("," or
+    ";") says otherwise: a ";" file then has decimal commas, a "," file decimal points. Dutch
+    and French files open with a byte order mark, for the accents. Times as YYYY-MM-DD HH:MM,
+    which every spreadsheet reads."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADER)
+    writer = csv_writer(buffer) if separator is None else csv.writer(buffer, delimiter=separator)
+    # A ";" file has decimal commas, a "," file decimal points; by default the language's.
+    mark = {";": ",", ",": "."}.get(separator or "")
+
+    def number(value: Decimal) -> str:
+        text = spreadsheet_number(value, 2)
+        return text if mark is None else f"{value:.2f}".replace(".", mark)
+
+    if (get_language() or "")[:2] in ("nl", "fr"):
+        buffer.write(BYTE_ORDER_MARK)
+    writer.writerow([str(header) for header in CSV_HEADER])
     zone = ZoneInfo(statement.time_zone)
     for line in statement.lines:
         booking, posting = line.booking, line.booking.posting
@@ -454,12 +482,12 @@ def statement_csv(statement: Statement) -> str:
             [
                 f"{line.entry.occurred_at.astimezone(zone):%Y-%m-%d %H:%M}",
                 statement.time_zone,
-                line.entry.get_kind_display(),
-                line.direction,
+                str(line.entry.get_kind_display()),
+                str(DIRECTIONS[line.direction]),
                 spreadsheet_text(line.counterpart.name),
-                line.given,
-                line.received,
-                line.balance_after,
+                number(line.given),
+                number(line.received),
+                number(line.balance_after),
                 booking.pk,
                 f"{booking.starts_at.astimezone(zone):%Y-%m-%d %H:%M}",
                 f"{booking.ends_at.astimezone(zone):%Y-%m-%d %H:%M}",

@@ -32,6 +32,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import Promise, lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from accounts.models import User
 from marketplace.models import (
@@ -50,7 +54,7 @@ from scheduling.models import (
 )
 from scheduling.recurrence import Occurrence
 from scheduling.weights import WEIGHTS, Weights
-from scheduling.workload import hours_text
+from scheduling.wording import DAY_AND_TIME, date_text, hours_text
 
 __all__ = [
     "WEIGHTS",
@@ -71,7 +75,8 @@ __all__ = [
 @dataclass(frozen=True)
 class Reason:
     term: str  # a stable key: "licence", "families", "vendor", ... (see WEIGHTS for soft terms)
-    text: str  # human-readable, times local to the posting's site
+    # Human-readable, times local to the posting's site; lazy: read in the reader's language.
+    text: str | Promise
     points: float  # this term's share of the score (0 for hard filters)
 
 
@@ -263,9 +268,23 @@ def _ledger_hours(*, creditor: Any = None, debtor: Any = None) -> Coalesce:
 # Reason is immutable, so one object serves them all.
 
 
+def _lower(text: str | Promise) -> str:
+    return str(text).lower()
+
+
+# A label in lower case, as it reads mid-sentence, in the reader's language.
+lazy_lower = lazy(_lower, str)
+
+
 @lru_cache(maxsize=8192)
 def _licence_reason(until: date | None) -> Reason:
-    return Reason("licence", f"licence verified, valid until {until:%d %b %Y} ✓", 0)
+    if until is None:
+        return Reason("licence", _("licence verified ✓"), 0)
+    return Reason(
+        "licence",
+        format_lazy(_("licence verified, valid until {until} ✓"), until=date_text(until, "d M Y")),
+        0,
+    )
 
 
 @lru_cache(maxsize=8192)
@@ -275,17 +294,21 @@ def _family_reason(code: str) -> Reason:
 
 @lru_cache(maxsize=8192)
 def _language_reason(code: str) -> Reason:
-    return Reason("language", f"speaks {code} ✓", 0)
+    return Reason("language", format_lazy(_("speaks {language} ✓"), language=code), 0)
 
 
 @lru_cache(maxsize=8192)
 def _vendor_reason(vendor: str) -> Reason:
-    return Reason("vendor", f"{Vendor(vendor).label} ✓", 0)
+    return Reason("vendor", format_lazy(_("{vendor} ✓"), vendor=Vendor(vendor).label), 0)
 
 
 @lru_cache(maxsize=8192)
 def _seniority_reason(seniority: str, minimum: str) -> Reason:
-    return Reason("seniority", f"seniority {seniority} ≥ {minimum} ✓", 0)
+    return Reason(
+        "seniority",
+        format_lazy(_("seniority {seniority} ≥ {minimum} ✓"), seniority=seniority, minimum=minimum),
+        0,
+    )
 
 
 def _availability_reason(occurrence: Occurrence, posting: SessionPosting, zone: ZoneInfo) -> Reason:
@@ -297,23 +320,36 @@ def _available(occurrence: Occurrence, session_start: datetime, zone: ZoneInfo) 
     start, end = occurrence.starts_at.astimezone(zone), occurrence.ends_at.astimezone(zone)
     day = session_start.astimezone(zone).date()
     if start.date() == day == end.date():
-        text = f"available {start:%H:%M}–{end:%H:%M} ✓"
+        text = format_lazy(
+            _("available {start}–{end} ✓"), start=f"{start:%H:%M}", end=f"{end:%H:%M}"
+        )
     else:
-        text = f"available {start:%a %d %b %H:%M} – {end:%a %d %b %H:%M} ✓"
+        text = format_lazy(
+            _("available {start} – {end} ✓"),
+            start=date_text(start, DAY_AND_TIME),
+            end=date_text(end, DAY_AND_TIME),
+        )
     return Reason("availability", text, 0)
 
 
 @lru_cache(maxsize=8192)
 def _rest_reason() -> Reason:
-    return Reason("rest", f"no other session within {workload.rest_minutes()} min ✓", 0)
+    return Reason(
+        "rest",
+        format_lazy(_("no other session within {minutes} min ✓"), minutes=workload.rest_minutes()),
+        0,
+    )
 
 
 @lru_cache(maxsize=8192)
 def _cap_reason(held: Decimal, hours: Decimal) -> Reason:
     return Reason(
         "weekly_cap",
-        f"{hours_text(held + hours)} h of {hours_text(workload.WEEKLY_CAP_HOURS)} that week "
-        "with this session ✓",
+        format_lazy(
+            _("{hours} h of {cap} that week with this session ✓"),
+            hours=hours_text(held + hours),
+            cap=hours_text(workload.WEEKLY_CAP_HOURS),
+        ),
         0,
     )
 
@@ -321,19 +357,25 @@ def _cap_reason(held: Decimal, hours: Decimal) -> Reason:
 @lru_cache(maxsize=8192)
 def _urgency_reason(urgency: str) -> Reason:
     return Reason(
-        "urgency", f"{Urgency(urgency).label.lower()} session", WEIGHTS.urgency.get(urgency, 0.0)
+        "urgency",
+        format_lazy(_("{urgency} session"), urgency=lazy_lower(Urgency(urgency).label)),
+        WEIGHTS.urgency.get(urgency, 0.0),
     )
-
-
-def _sessions(n: int) -> str:
-    return f"{n} session{'' if n == 1 else 's'}"
 
 
 @lru_cache(maxsize=8192)
 def _vendor_experience_reason(done: int, vendor: str) -> Reason:
     points = WEIGHTS.per_vendor_session * min(done, WEIGHTS.sessions_counted)
     label = Vendor(vendor).label
-    text = f"{_sessions(done)} done on {label}" if done else f"no session done on {label} yet"
+    text = (
+        format_lazy(
+            ngettext_lazy("{n} session done on {vendor}", "{n} sessions done on {vendor}", done),
+            n=done,
+            vendor=label,
+        )
+        if done
+        else format_lazy(_("no session done on {vendor} yet"), vendor=label)
+    )
     return Reason("vendor_experience", text, points)
 
 
@@ -344,7 +386,17 @@ def _hospital_experience_reason(done: int, hospital: Hospital) -> Reason:
 @lru_cache(maxsize=8192)
 def _hospital_experience(done: int, name: str) -> Reason:
     points = WEIGHTS.per_hospital_session * min(done, WEIGHTS.sessions_counted)
-    text = f"{_sessions(done)} done at {name}" if done else f"no session done at {name} yet"
+    text = (
+        format_lazy(
+            ngettext_lazy(
+                "{n} session done at {hospital}", "{n} sessions done at {hospital}", done
+            ),
+            n=done,
+            hospital=name,
+        )
+        if done
+        else format_lazy(_("no session done at {hospital} yet"), hospital=name)
+    )
     return Reason("hospital_experience", text, points)
 
 
@@ -359,9 +411,11 @@ def _reciprocity_points(hours: Decimal) -> float:
 def _lender_reason(lender: Hospital | None, balance: Decimal, hospital: Hospital) -> Reason:
     """`balance`: hours `hospital` gave `lender` minus hours it received from it."""
     if lender is None:
-        return Reason("reciprocity", "offers their own time", 0)
+        return Reason("reciprocity", _("offers their own time"), 0)
     if lender.pk == hospital.pk:
-        return Reason("reciprocity", f"{hospital.name}'s own staff", 0)
+        return Reason(
+            "reciprocity", format_lazy(_("{hospital}'s own staff"), hospital=hospital.name), 0
+        )
     return _lent(lender.name, balance, hospital.name)
 
 
@@ -369,11 +423,12 @@ def _lender_reason(lender: Hospital | None, balance: Decimal, hospital: Hospital
 def _lent(lender: str, balance: Decimal, hospital: str) -> Reason:
     amount = hours_text(abs(balance))
     if balance > 0:
-        text = f"lent by {lender}, which owes {hospital} {amount} h"
+        said = _("lent by {lender}, which owes {hospital} {hours} h")
     elif balance < 0:
-        text = f"lent by {lender}, which {hospital} owes {amount} h"
+        said = _("lent by {lender}, which {hospital} owes {hours} h")
     else:
-        text = f"lent by {lender}, even with {hospital}"
+        said = _("lent by {lender}, even with {hospital}")
+    text = format_lazy(said, lender=lender, hospital=hospital, hours=amount)
     return Reason("reciprocity", text, _reciprocity_points(balance))
 
 
@@ -381,20 +436,31 @@ def _network_reason(hospital: Hospital, balance: Decimal) -> Reason:
     """`balance`: hours `hospital` gave the network minus hours it received."""
     amount = hours_text(abs(balance))
     if balance > 0:
-        text = f"{hospital.name} gave {amount} h more than it received"
+        said = _("{hospital} gave {hours} h more than it received")
     elif balance < 0:
-        text = f"{hospital.name} received {amount} h more than it gave"
+        said = _("{hospital} received {hours} h more than it gave")
     else:
-        text = f"{hospital.name} gave as many hours as it received"
+        said = _("{hospital} gave as many hours as it received")
+    text = format_lazy(said, hospital=hospital.name, hours=amount)
     return Reason("reciprocity", text, _reciprocity_points(balance))
 
 
 @lru_cache(maxsize=8192)
 def _fairness_reason(held: Decimal, *, this_week: bool, week: date | None = None) -> Reason:
     free = max(Decimal(0), workload.WEEKLY_CAP_HOURS - held) / workload.WEEKLY_CAP_HOURS
-    when = "this week" if this_week or week is None else f"in the week of {week:%d %b}"
+    cap = hours_text(workload.WEEKLY_CAP_HOURS)
+    text = (
+        format_lazy(_("{hours} h booked this week of {cap}"), hours=hours_text(held), cap=cap)
+        if this_week or week is None
+        else format_lazy(
+            _("{hours} h booked in the week of {monday} of {cap}"),
+            hours=hours_text(held),
+            monday=date_text(week, "d M"),
+            cap=cap,
+        )
+    )
     return Reason(
         "fairness",
-        f"{hours_text(held)} h booked {when} of {hours_text(workload.WEEKLY_CAP_HOURS)}",
+        text,
         round(WEIGHTS.fairness * float(free), 2),
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from marketplace.models import Hospital, SessionPosting, validate_time_zone
 from scheduling import workload
@@ -23,7 +25,7 @@ class RecurringWindow(models.Model):
     ends_at = models.DateTimeField()
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     rrule = models.CharField(
-        max_length=500, blank=True, help_text="RFC 5545 RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO."
+        max_length=500, blank=True, help_text=_("RFC 5545 RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO.")
     )
     # Local start times (ISO 8601, no offset) of occurrences that do not happen.
     exdates = models.JSONField(default=list, blank=True)
@@ -151,14 +153,14 @@ WEEKLY_CAP_HOURS = workload.WEEKLY_CAP_HOURS
 
 
 class BookingStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    CONFIRMED = "confirmed", "Confirmed"
-    IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
-    DECLINED = "declined", "Declined"
-    CANCELLED = "cancelled", "Cancelled"
-    NO_SHOW = "no_show", "No-show"
-    EXPIRED = "expired", "Expired"
+    PENDING = "pending", pgettext_lazy("booking status", "Pending")
+    CONFIRMED = "confirmed", pgettext_lazy("booking status", "Confirmed")
+    IN_PROGRESS = "in_progress", pgettext_lazy("booking status", "In progress")
+    COMPLETED = "completed", pgettext_lazy("booking status", "Completed")
+    DECLINED = "declined", pgettext_lazy("booking status", "Declined")
+    CANCELLED = "cancelled", pgettext_lazy("booking status", "Cancelled")
+    NO_SHOW = "no_show", pgettext_lazy("booking status", "No-show")
+    EXPIRED = "expired", pgettext_lazy("booking status", "Expired")
 
 
 # A posting holds at most one of these; they are the hours a technologist has committed to.
@@ -170,15 +172,15 @@ LIVE_STATUSES = (BookingStatus.PENDING, *CONFIRMED_STATUSES)
 
 
 class Initiator(models.TextChoices):
-    HOSPITAL = "hospital", "Invited by the hospital"
-    TECHNOLOGIST = "technologist", "Applied by the technologist"
+    HOSPITAL = "hospital", _("Invited by the hospital")
+    TECHNOLOGIST = "technologist", _("Applied by the technologist")
 
 
 class Side(models.TextChoices):
     """One side of a booking, as a no-show names it (same values as `Initiator`)."""
 
-    HOSPITAL = "hospital", "The hospital"
-    TECHNOLOGIST = "technologist", "The technologist"
+    HOSPITAL = "hospital", _("The hospital")
+    TECHNOLOGIST = "technologist", _("The technologist")
 
 
 class Booking(models.Model):
@@ -219,7 +221,7 @@ class Booking(models.Model):
     cancelled_hours_before = models.DecimalField(
         max_digits=8, decimal_places=2, null=True, blank=True
     )
-    late = models.BooleanField(default=False, help_text="Cancelled under 24 h before the start.")
+    late = models.BooleanField(default=False, help_text=_("Cancelled under 24 h before the start."))
     # Which side did not come to a no-show: the technologist (the hospital records it), or the
     # hospital (the technologist records that the site was not there to scan).
     no_show_side = models.CharField(max_length=16, choices=Side.choices, blank=True)
@@ -267,10 +269,10 @@ class Booking(models.Model):
 
 
 class LedgerKind(models.TextChoices):
-    COMPLETED = "completed", "Hours worked"
-    LATE_CANCELLATION = "late_cancellation", "Late cancellation by the hospital"
-    HOSPITAL_NO_SHOW = "hospital_no_show", "No-show by the hospital"
-    ASSIST = "assist", "Senior assistance"
+    COMPLETED = "completed", _("Hours worked")
+    LATE_CANCELLATION = "late_cancellation", _("Late cancellation by the hospital")
+    HOSPITAL_NO_SHOW = "hospital_no_show", _("No-show by the hospital")
+    ASSIST = "assist", _("Senior assistance")
 
 
 class LedgerEntry(models.Model):
@@ -298,14 +300,14 @@ class LedgerEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="ledger_credits",
-        help_text="An independent technologist, when no hospital lent them.",
+        help_text=_("An independent technologist, when no hospital lent them."),
     )
     debtor_hospital = models.ForeignKey(
         Hospital, on_delete=models.PROTECT, related_name="ledger_debits"
     )
     hours = models.DecimalField(max_digits=6, decimal_places=2)
     occurred_at = models.DateTimeField(
-        help_text="When the work ended or the booking was cancelled."
+        help_text=_("When the work ended or the booking was cancelled.")
     )
     assist = models.ForeignKey(
         "cockpit.AssistRequest",
@@ -313,13 +315,13 @@ class LedgerEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="ledger_entries",
-        help_text="The request for help a senior answered (kind 'assist' only).",
+        help_text=_("The request for help a senior answered (kind 'assist' only)."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["occurred_at", "pk"]
-        verbose_name_plural = "ledger entries"
+        verbose_name_plural = _("ledger entries")
         indexes = [
             models.Index(fields=["debtor_hospital", "occurred_at"]),
             models.Index(fields=["creditor_hospital", "occurred_at"]),
@@ -359,8 +361,8 @@ class LedgerEntry(models.Model):
 
 
 class CalendarFeedKind(models.TextChoices):
-    PERSON = "person", "A person's bookings"
-    HOSPITAL = "hospital", "A hospital's sessions"
+    PERSON = "person", _("A person's bookings")
+    HOSPITAL = "hospital", _("A hospital's sessions")
 
 
 class CalendarFeed(models.Model):
@@ -412,14 +414,14 @@ class CalendarFeed(models.Model):
 
 
 class PlanStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    CANCELLED = "cancelled", "Cancelled"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", pgettext_lazy("plan status", "Queued")
+    RUNNING = "running", pgettext_lazy("plan status", "Running")
+    DONE = "done", pgettext_lazy("plan status", "Done")
+    CANCELLED = "cancelled", pgettext_lazy("plan status", "Cancelled")
+    FAILED = "failed", pgettext_lazy("plan status", "Failed")
     # Claimed by a send under way: its rows get their outcomes one by one.
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
+    SENDING = "sending", pgettext_lazy("plan status", "Sending")
+    SENT = "sent", pgettext_lazy("plan status", "Sent")
 
 
 # A scope (one hospital, or the network) has at most one plan in these at a time.
@@ -494,8 +496,8 @@ class Plan(models.Model):
 
 
 class RowOutcome(models.TextChoices):
-    SENT = "sent", "Invitation sent"
-    STALE = "stale", "No longer holds"
+    SENT = "sent", pgettext_lazy("plan row outcome", "Invitation sent")
+    STALE = "stale", pgettext_lazy("plan row outcome", "No longer holds")
 
 
 class PlanRow(models.Model):

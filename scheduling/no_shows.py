@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+
 from scheduling.exams import ExamSummary, booking_exam
 from scheduling.models import Booking, BookingStatus
 
@@ -83,33 +85,40 @@ def booking_operator_joined_at(booking: Booking) -> datetime | None:
 def _status_refusal(booking: Booking, statuses: Sequence[str], *, verb: str) -> str | None:
     if booking.status in statuses:
         return None
-    allowed = " or ".join(BookingStatus(status).label.lower() for status in statuses)
-    return (
-        f"This booking is {booking.get_status_display().lower()}; it can be {verb} only when "
-        f"{allowed}."
-    )
+    status = str(booking.get_status_display()).lower()
+    labels = [str(BookingStatus(each).label).lower() for each in statuses]
+    if verb == "technologist":
+        return _(
+            "This booking is %(status)s; it can be marked as a no-show only when %(needed)s."
+        ) % {
+            "status": status,
+            "needed": labels[0],
+        }
+    return _(
+        "This booking is %(status)s; it can be marked as the site's no-show only when "
+        "%(needed)s or %(other)s."
+    ) % {"status": status, "needed": labels[0], "other": labels[1]}
 
 
 def _too_early(booking: Booking, now: datetime) -> str | None:
     if now < booking.starts_at + NO_SHOW_AFTER:
-        return "A no-show is recorded 15 minutes after the start at the earliest."
+        return _("A no-show is recorded 15 minutes after the start at the earliest.")
     return None
 
 
 def technologist_no_show_refusal(booking: Booking, *, now: datetime) -> str | None:
     """Why the hospital may not record now that the technologist did not come (None: it may).
     Who may (a manager of the posting's hospital) is the service's to check."""
-    refusal = _status_refusal(booking, [BookingStatus.CONFIRMED], verb="marked as a no-show")
+    refusal = _status_refusal(booking, [BookingStatus.CONFIRMED], verb="technologist")
     refusal = refusal or _too_early(booking, now)
     if refusal:
         return refusal
     joined = booking_operator_joined_at(booking)
     if joined is not None:
-        return (
-            f"{booking.technologist.display_name} joined this session's cockpit at "
-            f"{_hhmm(joined, booking)}: they came, so this is no technologist's no-show. If the "
-            "site was not there, the technologist records it."
-        )
+        return _(
+            "%(name)s joined this session's cockpit at %(time)s: they came, so this is no "
+            "technologist's no-show. If the site was not there, the technologist records it."
+        ) % {"name": booking.technologist.display_name, "time": _hhmm(joined, booking)}
     return None
 
 
@@ -122,24 +131,24 @@ def site_no_show_refusal(
     refusal = _status_refusal(
         booking,
         [BookingStatus.CONFIRMED, BookingStatus.IN_PROGRESS],
-        verb="marked as the site's no-show",
+        verb="site",
     )
     refusal = refusal or _too_early(booking, now)
     if refusal:
         return refusal
     if now > booking.ends_at + SITE_NO_SHOW_GRACE:
-        return (
-            "The site's no-show is recorded on the day: at the latest "
-            f"{SITE_NO_SHOW_GRACE.seconds // 60} minutes after the session's end."
-        )
+        return _(
+            "The site's no-show is recorded on the day: at the latest %(minutes)s minutes after "
+            "the session's end."
+        ) % {"minutes": SITE_NO_SHOW_GRACE.seconds // 60}
     exam = exam if exam is not None else booking_exam(booking)
     if exam is not None and exam.ran:
-        return (
+        return _(
             "An exam has started in this session's cockpit: the site was there. End the session "
             "from the cockpit instead."
         )
     if booking_operator_joined_at(booking) is None:
-        return (
+        return _(
             "You never joined this session's cockpit, so nothing shows that you were there: "
             "the site's no-show is recorded by a technologist who joined the cockpit and found "
             "nobody to scan with."

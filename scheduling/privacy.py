@@ -2,10 +2,12 @@
 `accounts.privacy` in `SchedulingConfig.ready`). A technologist with a confirmed booking ahead is
 not erased: the hospital counts on them, so they cancel first (or the hospital does)."""
 
+from datetime import UTC
 from typing import Any
 
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from scheduling.models import (
@@ -100,9 +102,18 @@ def refusals(user: User) -> list[str]:
     first = ahead.select_related("posting__hospital").first()
     assert first is not None
     return [
-        f"You have {count} confirmed booking{'s' if count != 1 else ''} ahead (the first at "
-        f"{first.posting.hospital.name}, {first.starts_at:%d %B %Y %H:%M} UTC): cancel "
-        f"{'them' if count != 1 else 'it'} first, so that the hospital can find someone else."
+        ngettext(
+            "You have %(count)s confirmed booking ahead (the first at %(hospital)s, %(when)s "
+            "UTC): cancel it first, so that the hospital can find someone else.",
+            "You have %(count)s confirmed bookings ahead (the first at %(hospital)s, %(when)s "
+            "UTC): cancel them first, so that the hospital can find someone else.",
+            count,
+        )
+        % {
+            "count": count,
+            "hospital": first.posting.hospital.name,
+            "when": dateformat.format(first.starts_at.astimezone(UTC), "d F Y H:i"),
+        }
     ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule, rrulestr
+from django.utils.translation import gettext as _
 
 # A rule that never ends is fine; a rule expanded over more than this is refused.
 MAX_OCCURRENCES_PER_QUERY = 2000
@@ -41,23 +42,25 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
     if cleaned.upper().startswith("RRULE:"):
         cleaned = cleaned[6:]
     if not cleaned:
-        raise RecurrenceError("The rule is empty.")
+        raise RecurrenceError(_("The rule is empty."))
     if "DTSTART" in cleaned.upper() or "\n" in cleaned:
-        raise RecurrenceError("Give only the RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO,WE.")
+        raise RecurrenceError(_("Give only the RRULE value, e.g. FREQ=WEEKLY;BYDAY=MO,WE."))
     try:
         rule = rrulestr(cleaned, dtstart=first_start_local, ignoretz=True)
     except (ValueError, TypeError) as error:
-        raise RecurrenceError(f"Not a valid RRULE: {error}.") from None
+        raise RecurrenceError(_("Not a valid RRULE: %(error)s.") % {"error": error}) from None
     if not isinstance(rule, rrule):
-        raise RecurrenceError("Give a single RRULE.")
+        raise RecurrenceError(_("Give a single RRULE."))
     if rule._freq > 3:  # HOURLY and finer are not availability windows
-        raise RecurrenceError("Repeat daily, weekly, monthly or yearly.")
+        raise RecurrenceError(_("Repeat daily, weekly, monthly or yearly."))
     _refuse_parts_not_needed(rule)
     per_day = len(rule._byhour or ()) * len(rule._byminute or ()) * len(rule._bysecond or ())
     if per_day > 1:  # BYHOUR/BYMINUTE lists: the window's time is its start and end
         raise RecurrenceError(
-            "A window happens at most once a day: its time is the start and end you give, "
-            "not BYHOUR or BYMINUTE."
+            _(
+                "A window happens at most once a day: its time is the start and end you give, "
+                "not BYHOUR or BYMINUTE."
+            )
         )
     # A rule that never happens (30 February) would be searched for until the year 9999, seconds
     # each time it is expanded: refused, as is one whose first occurrence is years away.
@@ -65,11 +68,11 @@ def parse_rule(text: str, *, first_start_local: datetime) -> rrule:
     longest = max(_MONTH_DAYS[month - 1] for month in months)
     monthdays = [*(rule._bymonthday or ()), *(-day for day in rule._bynmonthday or ())]
     if monthdays and all(abs(day) > longest for day in monthdays):
-        raise RecurrenceError("This rule names a day that its months do not have.")
+        raise RecurrenceError(_("This rule names a day that its months do not have."))
     horizon = first_start_local + FIRST_OCCURRENCE_WITHIN
     until = rule._until if rule._until is not None and rule._until < horizon else horizon
     if next(occurrences_through(rule.replace(count=None), through=until), None) is None:
-        raise RecurrenceError("This rule has no occurrence within four years of its start.")
+        raise RecurrenceError(_("This rule has no occurrence within four years of its start."))
     return rule
 
 
@@ -78,15 +81,24 @@ def _refuse_parts_not_needed(rule: rrule) -> None:
     refused with a reason rather than expanded (and searched) for nobody."""
     if rule._byyearday or rule._byweekno or rule._bysetpos or rule._byeaster:
         raise RecurrenceError(
-            "Repeat on weekdays (BYDAY), days of the month (BYMONTHDAY) or months (BYMONTH); "
-            "BYYEARDAY, BYWEEKNO, BYSETPOS and BYEASTER are not used for windows."
+            _(
+                "Repeat on weekdays (BYDAY), days of the month (BYMONTHDAY) or months "
+                "(BYMONTH); BYYEARDAY, BYWEEKNO, BYSETPOS and BYEASTER are not used for windows."
+            )
         )
     # dateutil fails (IndexError) on a 53rd Monday of a month, or counts it from the wrong end.
-    most, period = (5, "month") if rule._freq == MONTHLY or rule._bymonth else (53, "year")
-    if any(abs(n) > most for _, n in rule._bynweekday or ()):
-        raise RecurrenceError(f"A {period} has at most {most} of each weekday (BYDAY=2MO).")
+    monthly = rule._freq == MONTHLY or bool(rule._bymonth)
+    most = 5 if monthly else 53
+    if any(abs(n) > most for _day, n in rule._bynweekday or ()):
+        raise RecurrenceError(
+            _("A month has at most 5 of each weekday (BYDAY=2MO).")
+            if monthly
+            else _("A year has at most 53 of each weekday (BYDAY=2MO).")
+        )
     if rule._interval > MAX_INTERVAL:
-        raise RecurrenceError(f"Repeat at least every {MAX_INTERVAL} periods (INTERVAL).")
+        raise RecurrenceError(
+            _("Repeat at least every %(most)s periods (INTERVAL).") % {"most": MAX_INTERVAL}
+        )
 
 
 # --- A calendar walk with a bound -----------------------------------------------------------
@@ -208,7 +220,7 @@ def expand(
             continue
         count += 1
         if count > MAX_OCCURRENCES_PER_QUERY:
-            raise RecurrenceError("Too many occurrences in this range; ask for a shorter one.")
+            raise RecurrenceError(_("Too many occurrences in this range; ask for a shorter one."))
         if local_start in skipped:
             continue
         occurrence = Occurrence(_aware(local_start, zone), _aware(local_start + duration, zone))

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.errors import NotFound
@@ -51,7 +52,7 @@ def availability_slots(
 
 def access_availability_window(user: User, window_id: int | str) -> AvailabilityWindow:
     """One's own windows, and those of the technologists one manages."""
-    pk = as_id(window_id, message="No such availability window.")
+    pk = as_id(window_id, message=_("No such availability window."))
     windows = AvailabilityWindow.objects.select_related("technologist", "lending_hospital")
     if not user.is_staff:
         windows = windows.filter(
@@ -59,7 +60,7 @@ def access_availability_window(user: User, window_id: int | str) -> Availability
         )
     window = windows.filter(pk=pk).first()
     if window is None:
-        raise NotFound("No such availability window.")
+        raise NotFound(_("No such availability window."))
     return window
 
 
@@ -139,10 +140,10 @@ def booking_list(
 
 def access_booking(user: User, booking_id: int | str) -> Booking:
     """One booking, if the user may see it (see `booking_list`); otherwise it does not exist."""
-    pk = as_id(booking_id, message="No such booking.")
+    pk = as_id(booking_id, message=_("No such booking."))
     booking = _bookings_visible_to(user).filter(pk=pk).first()
     if booking is None:
-        raise NotFound("No such booking.")
+        raise NotFound(_("No such booking."))
     return booking
 
 
@@ -172,7 +173,7 @@ def bookable_technologist(*, technologist_id: int) -> User:
         pk=technologist_id, technologist_profile__isnull=False, is_active=True
     ).first()
     if technologist is None:
-        raise NotFound("No such technologist.")
+        raise NotFound(_("No such technologist."))
     return technologist
 
 
@@ -191,10 +192,10 @@ def own_on_call_windows(user: User) -> QuerySet[OnCallWindow]:
 
 def access_own_on_call_window(user: User, window_id: int | str) -> OnCallWindow:
     """One of the user's own windows; anyone else's does not exist here (404)."""
-    pk = as_id(window_id, message="No such on-call window.")
+    pk = as_id(window_id, message=_("No such on-call window."))
     window = own_on_call_windows(user).filter(pk=pk).first()
     if window is None:
-        raise NotFound("No such on-call window.")
+        raise NotFound(_("No such on-call window."))
     return window
 
 

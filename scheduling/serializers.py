@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -148,9 +149,9 @@ class OccurrenceQuerySerializer(AvailabilityFilterSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["end"] <= attrs["start"]:
-            raise serializers.ValidationError({"end": ["The end must come after the start."]})
+            raise serializers.ValidationError({"end": [_("The end must come after the start.")]})
         if attrs["end"] - attrs["start"] > MAX_OCCURRENCE_RANGE:
-            raise serializers.ValidationError({"end": ["Ask for at most 62 days at a time."]})
+            raise serializers.ValidationError({"end": [_("Ask for at most 62 days at a time.")]})
         return attrs
 
 

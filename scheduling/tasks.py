@@ -4,18 +4,21 @@ safe to run twice: the notices they send carry dedupe keys, so a doubled run tel
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from celery import shared_task
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from core.models import Notification
 from core.notify import notification_send
 from marketplace.models import Membership, Role, TechnologistProfile
 from scheduling import services
 from scheduling.models import Booking, BookingStatus
+from scheduling.wording import session_when
 
 # A confirmed booking is reminded once when its start is this close (the "24h" reminder), and
 # once more when it is an hour away; a booking confirmed within the hour gets only the second.
@@ -70,9 +73,14 @@ def _remind(booking: Booking, *, window: str) -> int:
     posting = booking.posting
     profile = TechnologistProfile.objects.filter(user_id=booking.technologist_id).first()
     own_zone = profile.home_time_zone if profile is not None else posting.site.time_zone
-    lead = "Reminder" if window == "24h" else "Starting soon"
+    if window == "24h":
+        to_technologist = gettext_lazy("Reminder: your session at {hospital}, {site}, {when}.")
+        to_managers = gettext_lazy("Reminder: {name} works on {scanner} at {site} {when}.")
+    else:
+        to_technologist = gettext_lazy("Starting soon: your session at {hospital}, {site}, {when}.")
+        to_managers = gettext_lazy("Starting soon: {name} works on {scanner} at {site} {when}.")
 
-    def send(user_ids: Iterable[int], message: str) -> int:
+    def send(user_ids: Iterable[int], message: Promise) -> int:
         return len(
             notification_send(
                 user_ids=user_ids,
@@ -87,19 +95,22 @@ def _remind(booking: Booking, *, window: str) -> int:
     managers = Membership.objects.filter(hospital_id=posting.hospital_id, role=Role.MANAGER)
     return send(
         [booking.technologist_id],
-        f"{lead}: your session at {posting.hospital.name}, {posting.site.name}, "
-        f"{_when(booking, own_zone)}.",
+        format_lazy(
+            to_technologist,
+            hospital=posting.hospital.name,
+            site=posting.site.name,
+            when=session_when(booking.starts_at, booking.ends_at, own_zone),
+        ),
     ) + send(
         managers.values_list("user_id", flat=True),
-        f"{lead}: {booking.technologist.display_name} works on {posting.scanner.name} at "
-        f"{posting.site.name} {_when(booking, posting.site.time_zone)}.",
+        format_lazy(
+            to_managers,
+            name=booking.technologist.display_name,
+            scanner=posting.scanner.name,
+            site=posting.site.name,
+            when=session_when(booking.starts_at, booking.ends_at, posting.site.time_zone),
+        ),
     )
-
-
-def _when(booking: Booking, zone_name: str) -> str:
-    zone = ZoneInfo(zone_name)
-    start, end = booking.starts_at.astimezone(zone), booking.ends_at.astimezone(zone)
-    return f"on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key})"
 
 
 @shared_task

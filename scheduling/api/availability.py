@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -62,7 +63,8 @@ def _lending_hospital_for_write(request: Request, hospital_id: int | None) -> Ho
         return access.access_hospital(request_user(request), hospital_id)
     except NotFound:
         raise ValidationFailed(
-            "No such hospital among yours.", fields={"lending_hospital": ["No such hospital."]}
+            _("No such hospital among yours."),
+            fields={"lending_hospital": [_("No such hospital.")]},
         ) from None
 
 

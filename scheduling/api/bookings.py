@@ -169,7 +169,7 @@ class BookingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_status_label(self, booking: Booking) -> str:
-        return booking_status_label(booking)
+        return str(booking_status_label(booking))
 
     @extend_schema_field(_Exam(allow_null=True))
     def get_exam(self, booking: Booking) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.requests import request_user
+from core.errors import ValidationFailed
 from marketplace import access
 from marketplace.selectors import hospital_time_zone
 from scheduling import ledger
@@ -156,6 +158,17 @@ class LedgerStatementView(APIView):
                 description="Only the entries with this counterpart: h<hospital id> or "
                 "t<technologist id>.",
             ),
+            OpenApiParameter(
+                "separator",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=False,
+                enum=sorted(ledger.SEPARATORS),
+                description="CSV only: how columns are split, whatever the language. By default "
+                "as spreadsheets in the request's language expect: `semicolon` (with decimal "
+                "commas) in Dutch and French, `comma` (with decimal points) in English. Headers "
+                "and labels follow the language (Accept-Language, or the profile's choice).",
+            ),
         ],
         responses={
             (200, "application/json"): StatementSerializer,
@@ -175,7 +188,8 @@ class LedgerStatementView(APIView):
         )
         if request.accepted_renderer.format == "csv":
             response = HttpResponse(
-                ledger.statement_csv(statement), content_type="text/csv; charset=utf-8"
+                ledger.statement_csv(statement, separator=_separator(request)),
+                content_type="text/csv; charset=utf-8",
             )
             filename = ledger.statement_filename(statement)
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -195,9 +209,27 @@ class LedgerStatementView(APIView):
         }
         return Response(StatementSerializer(data).data)
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        _separator(request)  # a wrong one is refused before any work
+
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         # A refusal is told in the API's one error shape (JSON), whatever format was asked for.
         if isinstance(response, Response) and response.status_code >= 400:
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _separator(request: Request) -> str | None:
+    """The CSV separator `?separator=` asks for; None: the language's."""
+    asked = request.query_params.get("separator")
+    if asked is None:
+        return None
+    if asked not in ledger.SEPARATORS:
+        raise ValidationFailed(
+            _("Choose a separator: %(choices)s.")
+            % {"choices": ", ".join(sorted(ledger.SEPARATORS))},
+            fields={"separator": [_("Not one of the choices.")]},
+        )
+    return ledger.SEPARATORS[asked]

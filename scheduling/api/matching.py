@@ -4,6 +4,7 @@ the signed-in technologist's ranked open postings. Thin: parse, fetch through `a
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -37,7 +38,7 @@ class MatchQuerySerializer(serializers.Serializer):
         slug_field="code",
         queryset=ExamFamily.objects.all(),
         required=False,
-        error_messages={"does_not_exist": "Not an exam family code: {value}."},
+        error_messages={"does_not_exist": _("Not an exam family code: {value}.")},
         help_text="Exam family code, e.g. neuro.",
     )
     limit = serializers.IntegerField(
@@ -96,7 +97,7 @@ class CandidateSerializer(serializers.Serializer):
             ),
             "lending_hospital": None if lender is None else {"id": lender.pk, "name": lender.name},
             "reasons": [
-                {"term": reason.term, "text": reason.text, "points": float(reason.points)}
+                {"term": reason.term, "text": str(reason.text), "points": float(reason.points)}
                 for reason in candidate.reasons
             ],
         }

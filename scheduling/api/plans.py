@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -53,9 +54,11 @@ class PlanCreateSerializer(StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["scope"] == "hospital" and "hospital" not in attrs:
-            raise serializers.ValidationError({"hospital": ["Name the hospital to plan."]})
+            raise serializers.ValidationError({"hospital": [_("Name the hospital to plan.")]})
         if attrs["scope"] == "network" and "hospital" in attrs:
-            raise serializers.ValidationError({"hospital": ["A network plan names no hospital."]})
+            raise serializers.ValidationError(
+                {"hospital": [_("A network plan names no hospital.")]}
+            )
         return attrs
 
 
@@ -292,7 +295,9 @@ class PlanViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         plan = plan_services.access_plan(user, pk)
         rows = valid_body(PlanSendSerializer, request)["rows"]
         if len(set(rows)) != len(rows):
-            raise ValidationFailed("Name each row once.", fields={"rows": ["Name each row once."]})
+            raise ValidationFailed(
+                _("Name each row once."), fields={"rows": [_("Name each row once.")]}
+            )
         plan_services.plan_send(actor=user, plan=plan, row_ids=rows)
         return self._answer(plan_services.access_plan(user, pk))
 

@@ -11,6 +11,10 @@ says how much is booked already and how much the proposal adds."""
 from collections import Counter
 from collections.abc import Sequence
 
+from django.utils import dateformat, formats
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
+
 from scheduling import workload
 from scheduling.matching import Reason
 from scheduling.optimiser.index import Index, State
@@ -19,8 +23,23 @@ from scheduling.optimiser.solve import Assignment, Proposal, Unfilled
 
 __all__ = ["proposal_from"]
 
-_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+# Written in the language active while the plan is solved: its creator's (services.plans).
+_WORDS = (
+    pgettext_lazy("how many technologists", "no"),
+    pgettext_lazy("how many technologists", "one"),
+    pgettext_lazy("how many technologists", "two"),
+    pgettext_lazy("how many technologists", "three"),
+    pgettext_lazy("how many technologists", "four"),
+    pgettext_lazy("how many technologists", "five"),
+    pgettext_lazy("how many technologists", "six"),
+    pgettext_lazy("how many technologists", "seven"),
+    pgettext_lazy("how many technologists", "eight"),
+    pgettext_lazy("how many technologists", "nine"),
+    pgettext_lazy("how many technologists", "ten"),
+)
 NAMED = 3  # names (or sessions) spelt out before "and N others"
+# A week by its Monday: "Mon 7 Dec" (a pattern of Django's `date` filter, each language its own).
+WEEK_DAY = pgettext_lazy("a week by its Monday, Django date format", "D j M")
 
 
 def proposal_from(
@@ -90,17 +109,21 @@ def _cap_reason(index: Index, state: State, pair: Pair, sessions: int) -> Reason
     cap = int(workload.WEEKLY_CAP_HOURS * 60)
     booked = confirmed_in_week(cap, index.technologists[tid].cap_left.get(week, 0))
     proposed = state.week_minutes.get((tid, week), 0)
-    which = (
-        "this session, the proposal's only one"
+    said = (
+        _("%(hours)s of %(cap)s that week with this session, the proposal's only one (%(split)s) ✓")
         if sessions == 1
-        else f"this proposal's {sessions} sessions"
+        else _(
+            "%(hours)s of %(cap)s that week with this proposal's %(sessions)s sessions "
+            "(%(split)s) ✓"
+        )
     )
-    return Reason(
-        "weekly_cap",
-        f"{hours(booked + proposed)} of {workload.hours_text(workload.WEEKLY_CAP_HOURS)} that "
-        f"week with {which} ({split(booked, proposed)}) ✓",
-        0,
-    )
+    text = said % {
+        "hours": hours(booked + proposed),
+        "cap": _decimal(workload.hours_text(workload.WEEKLY_CAP_HOURS)),
+        "sessions": sessions,
+        "split": split(booked, proposed),
+    }
+    return Reason("weekly_cap", text, 0)
 
 
 def _with_cap(reasons: tuple[Reason, ...], cap: Reason) -> tuple[Reason, ...]:
@@ -115,19 +138,20 @@ def _fairness_line(index: Index, state: State, pair: Pair, runner_up: Pair | Non
     """The chosen's hours this fortnight without this session, and the runner-up's with the
     proposal when they are more: the two figures fairness compares."""
     before = _before(index, state, pair)
-    line = (
-        f"{hours(before)} this fortnight without this session "
-        f"({_held(index, state, pair, without=True)})"
-    )
+    figures = {"hours": hours(before), "split": _held(index, state, pair, without=True)}
     if runner_up is not None:
         theirs = state.total(runner_up.technologist_id)
         if theirs > before:
-            name = index.technologists[runner_up.technologist_id].name
-            line += (
-                f", fewer than {name}, who would hold {hours(theirs)} with this proposal "
-                f"({_held(index, state, runner_up, without=False)})"
-            )
-    return line
+            return _(
+                "%(hours)s this fortnight without this session (%(split)s), fewer than "
+                "%(name)s, who would hold %(theirs)s with this proposal (%(their_split)s)"
+            ) % {
+                **figures,
+                "name": index.technologists[runner_up.technologist_id].name,
+                "theirs": hours(theirs),
+                "their_split": _held(index, state, runner_up, without=False),
+            }
+    return _("%(hours)s this fortnight without this session (%(split)s)") % figures
 
 
 def _before(index: Index, state: State, chosen: Pair) -> int:
@@ -154,10 +178,10 @@ def _why_not(index: Index, state: State, other: Pair, chosen: Pair, *, polished:
         first = min(clashing, key=lambda s: (-index.lane[s], index.rank[s]))
         label = index.sessions[first].label
         if index.lane[first] > index.lane[sid]:
-            return f"proposed for the more urgent session {label}"
-        return f"proposed for {label}, which clashes with it"
+            return _("proposed for the more urgent session %(session)s") % {"session": label}
+        return _("proposed for %(session)s, which clashes with it") % {"session": label}
     if state.room(other) < session.minutes:
-        return f"at their weekly cap in the week of {week_label(other)}"
+        return _("at their weekly cap in the week of %(week)s") % {"week": week_label(other)}
     theirs = state.total(other.technologist_id)
     before = _before(index, state, chosen)
     if polished:
@@ -167,26 +191,35 @@ def _why_not(index: Index, state: State, other: Pair, chosen: Pair, *, polished:
             name = index.technologists[chosen.technologist_id].name
             theirs_split = _held(index, state, other, without=False)
             before_split = _held(index, state, chosen, without=True)
-            return (
-                f"would hold {hours(theirs)} this fortnight with this proposal ({theirs_split}), "
-                f"more than {name}'s {hours(before)} without this session ({before_split})"
-            )
+            return _(
+                "would hold %(theirs)s this fortnight with this proposal (%(theirs_split)s), "
+                "more than %(name)s's %(before)s without this session (%(before_split)s)"
+            ) % {
+                "theirs": hours(theirs),
+                "theirs_split": theirs_split,
+                "name": name,
+                "before": hours(before),
+                "before_split": before_split,
+            }
         if other.reciprocity < chosen.reciprocity:
-            return (
-                f"lower score: reciprocity {points(other.reciprocity)} against "
-                f"{points(chosen.reciprocity)} points"
-            )
+            return _("lower score: reciprocity %(theirs)s against %(ours)s points") % {
+                "theirs": points(other.reciprocity),
+                "ours": points(chosen.reciprocity),
+            }
         if other.experience < chosen.experience:
-            return (
-                f"lower score: experience {points(other.experience)} against "
-                f"{points(chosen.experience)} points"
-            )
-        return "equal on every term; a fixed tie-break chose between them"
+            return _("lower score: experience %(theirs)s against %(ours)s points") % {
+                "theirs": points(other.experience),
+                "ours": points(chosen.experience),
+            }
+        return _("equal on every term; a fixed tie-break chose between them")
     score = other.reciprocity + other.experience
     kept = chosen.reciprocity + chosen.experience
     if score < kept:
-        return f"lower score ({points(score)} against {points(kept)} points)"
-    return "equal score; the baseline takes technologists in id order"
+        return _("lower score (%(score)s against %(kept)s points)") % {
+            "score": points(score),
+            "kept": points(kept),
+        }
+    return _("equal score; the baseline takes technologists in id order")
 
 
 # --- A session left open --------------------------------------------------------------------
@@ -195,7 +228,7 @@ def _why_not(index: Index, state: State, other: Pair, chosen: Pair, *, polished:
 def _unfilled(index: Index, state: State, sid: int) -> Unfilled:
     pairs = index.by_session.get(sid, [])
     if not pairs:
-        return Unfilled(sid, "Nobody qualifies.", ())
+        return Unfilled(sid, _("Nobody qualifies."), ())
     session = index.sessions[sid]
     name = {p.technologist_id: index.technologists[p.technologist_id].name for p in pairs}
     busy: list[int] = []
@@ -219,43 +252,71 @@ def _unfilled(index: Index, state: State, sid: int) -> Unfilled:
         urgent = all(index.lane[s] > index.lane[sid] for s in sessions)
         labels = [index.sessions[s].label for s in sessions]
         if len(labels) == 1:
-            where = f"the more urgent session {labels[0]}" if urgent else f"session {labels[0]}"
+            where = (
+                _("proposed for the more urgent session %(sessions)s")
+                if urgent
+                else _("proposed for session %(sessions)s, which clashes with it")
+            )
         else:
-            where = f"{'more urgent ' if urgent else ''}sessions {listing(labels)}"
-        if not urgent:
-            where += ", which clash with it" if len(labels) > 1 else ", which clashes with it"
-        parts.append((busy, f"proposed for {where}"))
+            where = (
+                _("proposed for more urgent sessions %(sessions)s")
+                if urgent
+                else _("proposed for sessions %(sessions)s, which clash with it")
+            )
+        parts.append((busy, where % {"sessions": listing(labels)}))
     if capped:
-        parts.append((capped, "at their weekly cap that week"))
+        parts.append((capped, _("at their weekly cap that week")))
     if free:
-        parts.append((free, "free to take it, but the search stopped before it could"))
+        parts.append((free, _("free to take it, but the search stopped before it could")))
     if len(parts) == 1:
         tids, predicate = parts[0]
-        names = listing([name[t] for t in tids])
+        said = {"names": listing([name[t] for t in tids]), "predicate": predicate}
         if n == 1:
-            why = f"The one who qualifies, {names}, is {predicate}."
+            why = _("The one who qualifies, %(names)s, is %(predicate)s.") % said
         elif tids is capped:
-            why = f"All {number(n)} qualified technologists, {names}, are {predicate}."
+            why = _("All %(number)s qualified technologists, %(names)s, are %(predicate)s.") % {
+                **said,
+                "number": number(n),
+            }
         else:
-            why = f"The {number(n)} who qualify, {names}, are {predicate}."
+            why = _("The %(number)s who qualify, %(names)s, are %(predicate)s.") % {
+                **said,
+                "number": number(n),
+            }
     else:
         clauses = [
-            f"{listing([name[t] for t in tids])} {'is' if len(tids) == 1 else 'are'} {predicate}"
+            (
+                _("%(names)s is %(predicate)s")
+                if len(tids) == 1
+                else _("%(names)s are %(predicate)s")
+            )
+            % {"names": listing([name[t] for t in tids]), "predicate": predicate}
             for tids, predicate in parts
         ]
-        why = f"Of the {number(n)} who qualify, {'; '.join(clauses)}."
+        why = _("Of the %(number)s who qualify, %(clauses)s.") % {
+            "number": number(n),
+            "clauses": "; ".join(clauses),
+        }
     return Unfilled(sid, why, tuple(busy + capped + free))
 
 
 # --- Words ----------------------------------------------------------------------------------
 
 
+def _decimal(figure: str) -> str:
+    """A figure written with the active language's decimal mark."""
+    return figure.replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
+
+
 def hours(minutes: int) -> str:
-    return f"{round(minutes / 60, 1):g} h"
+    return _("%(hours)s h") % {"hours": _decimal(f"{round(minutes / 60, 1):g}")}
 
 
 def split(booked: int, proposed: int) -> str:
-    return f"{hours(booked)} booked + {hours(proposed)} proposed"
+    return _("%(booked)s booked + %(proposed)s proposed") % {
+        "booked": hours(booked),
+        "proposed": hours(proposed),
+    }
 
 
 def confirmed_in_week(cap: int, left: int) -> int:
@@ -264,21 +325,23 @@ def confirmed_in_week(cap: int, left: int) -> int:
 
 
 def points(scaled: int) -> str:
-    return f"{scaled / 100:g}"
+    return _decimal(f"{scaled / 100:g}")
 
 
 def number(n: int) -> str:
-    return _WORDS[n] if n < len(_WORDS) else str(n)
+    return str(_WORDS[n]) if n < len(_WORDS) else str(n)
 
 
 def week_label(pair: Pair) -> str:
-    return f"{pair.week:%a} {pair.week.day} {pair.week:%b}"
+    """'Mon 7 Dec', in the active language."""
+    return dateformat.format(pair.week, str(WEEK_DAY))
 
 
 def listing(items: Sequence[str]) -> str:
     """ "A", "A and B", "A, B and C", "A, B, C and 4 others"."""
     if len(items) > NAMED + 1:
-        items = [*items[:NAMED], f"{len(items) - NAMED} others"]
+        others = len(items) - NAMED
+        items = [*items[:NAMED], ngettext("%(n)s other", "%(n)s others", others) % {"n": others}]
     if len(items) <= 1:
         return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
+    return _("%(first)s and %(last)s") % {"first": ", ".join(items[:-1]), "last": items[-1]}

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.audit import audit_record
@@ -56,12 +57,12 @@ def lending_hospital_for(
     hospital_ids = list(shared.values_list("hospital_id", flat=True))
     if not hospital_ids:
         if actor.pk == technologist.pk:
-            raise PermissionDenied("Only a manager of that hospital lends its staff.")
-        raise NotFound("No such technologist in your hospitals.")
+            raise PermissionDenied(_("Only a manager of that hospital lends its staff."))
+        raise NotFound(_("No such technologist in your hospitals."))
     if len(hospital_ids) > 1:
         raise ValidationFailed(
-            "Say which hospital lends this technologist.",
-            fields={"lending_hospital": ["Required: the technologist belongs to several."]},
+            _("Say which hospital lends this technologist."),
+            fields={"lending_hospital": [_("Required: the technologist belongs to several.")]},
         )
     return Hospital.objects.get(pk=hospital_ids[0])
 
@@ -70,14 +71,14 @@ def window_prepare(window: RecurringWindow) -> None:
     """Validate a window (availability or on call) and work out when its last occurrence ends."""
     fields: dict[str, list[str]] = {}
     if window.ends_at <= window.starts_at:
-        fields["ends_at"] = ["The window must end after it starts."]
+        fields["ends_at"] = [_("The window must end after it starts.")]
     elif window.ends_at - window.starts_at > MAX_WINDOW:
-        fields["ends_at"] = ["A window lasts at most 24 hours; repeat it instead."]
+        fields["ends_at"] = [_("A window lasts at most 24 hours; repeat it instead.")]
     try:
         zone = ZoneInfo(window.time_zone)
     except (ValueError, KeyError):
-        fields["time_zone"] = [f"{window.time_zone!r} is not a time zone."]
-        raise ValidationFailed("Some fields are not valid.", fields=fields) from None
+        fields["time_zone"] = [_("%(zone)s is not a time zone.") % {"zone": repr(window.time_zone)}]
+        raise ValidationFailed(_("Some fields are not valid."), fields=fields) from None
     last_ends_at: datetime | None = window.ends_at
     if window.rrule:
         first_local = window.starts_at.astimezone(zone).replace(tzinfo=None)
@@ -96,7 +97,7 @@ def window_prepare(window: RecurringWindow) -> None:
                 )
                 ended = len(occurrences) == rule._count if rule._count else rule._until <= horizon
                 if not occurrences:
-                    fields["rrule"] = ["This rule has no occurrence."]
+                    fields["rrule"] = [_("This rule has no occurrence.")]
                 elif ended and len(occurrences) <= LAST_OCCURRENCE_SEARCH:
                     duration = window.ends_at - window.starts_at
                     last_local = occurrences[-1].replace(tzinfo=zone)
@@ -109,11 +110,11 @@ def window_prepare(window: RecurringWindow) -> None:
             }
         )
     except ValueError:
-        fields["exdates"] = ["Exception dates are local start times such as 2026-12-24T08:00."]
+        fields["exdates"] = [_("Exception dates are local start times such as 2026-12-24T08:00.")]
     if last_ends_at is not None and last_ends_at <= timezone.now():
-        fields.setdefault("ends_at", ["This window is entirely in the past."])
+        fields.setdefault("ends_at", [_("This window is entirely in the past.")])
     if fields:
-        raise ValidationFailed("Some fields are not valid.", fields=fields)
+        raise ValidationFailed(_("Some fields are not valid."), fields=fields)
     window.last_ends_at = last_ends_at
     validate_instance(window, exclude=["technologist", "created_by", "lending_hospital"])
 
@@ -169,9 +170,10 @@ def window_may_change(actor: User, window: AvailabilityWindow | OnCallWindow) ->
         return
     if technologists_managed_by(actor).filter(pk=window.technologist_id).exists():
         # A manager sees their technologist's own windows but changes only those they lent.
-        raise PermissionDenied("Only the technologist changes a window they published.")
-    kind = "on-call" if isinstance(window, OnCallWindow) else "availability"
-    raise NotFound(f"No such {kind} window.")
+        raise PermissionDenied(_("Only the technologist changes a window they published."))
+    if isinstance(window, OnCallWindow):
+        raise NotFound(_("No such on-call window."))
+    raise NotFound(_("No such availability window."))
 
 
 @transaction.atomic
@@ -183,7 +185,9 @@ def availability_update(
     allowed = {"starts_at", "ends_at", "time_zone", "rrule", "exdates"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationFailed("Unknown fields.", fields={f: ["Unknown field."] for f in unknown})
+        raise ValidationFailed(
+            _("Unknown fields."), fields={f: [_("Unknown field.")] for f in unknown}
+        )
     before = _first_local_start(window)
     for field, value in changes.items():
         setattr(window, field, value.strip() if field == "rrule" else value)
@@ -219,14 +223,18 @@ def availability_skip_occurrence(
     window = AvailabilityWindow.objects.select_for_update(of=("self",)).get(pk=window.pk)
     window_may_change(actor, window)
     if not window.rrule:
-        raise Conflict("A one-off window is deleted, not skipped.")
+        raise Conflict(_("A one-off window is deleted, not skipped."))
     local = local_start.replace(tzinfo=None, second=0, microsecond=0)
     first_local = window.starts_at.astimezone(ZoneInfo(window.time_zone)).replace(tzinfo=None)
     rule = parse_rule(window.rrule, first_start_local=first_local)
     if local not in occurrences_through(rule, through=local):
         raise ValidationFailed(
-            "That is not an occurrence of this window.",
-            fields={"local_start": [f"No occurrence starts at {local:%Y-%m-%d %H:%M}."]},
+            _("That is not an occurrence of this window."),
+            fields={
+                "local_start": [
+                    _("No occurrence starts at %(start)s.") % {"start": f"{local:%Y-%m-%d %H:%M}"}
+                ]
+            },
         )
     window.exdates = sorted({*window.exdates, local.isoformat()})
     window.save(update_fields=["exdates", "updated_at"])

@@ -22,6 +22,11 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from accounts.models import User
 from core.audit import audit_record
@@ -66,6 +71,7 @@ from scheduling.services.ledger import (
     ledger_record_late_cancellation,
 )
 from scheduling.signals import booking_closed
+from scheduling.wording import hours_text, session_when
 
 __all__ = [
     "EARLIEST_START",
@@ -107,7 +113,11 @@ def booking_invite(*, actor: User, posting: SessionPosting, technologist: User) 
         booking,
         to=Initiator.TECHNOLOGIST,
         kind="booking.invited",
-        message=f"{posting.hospital.name} invites you to a session {_when(booking)}.",
+        message=format_lazy(
+            gettext_lazy("{hospital} invites you to a session {when}."),
+            hospital=posting.hospital.name,
+            when=_when(booking),
+        ),
     )
     return booking
 
@@ -123,7 +133,11 @@ def booking_apply(*, actor: User, posting: SessionPosting) -> Booking:
         booking,
         to=Initiator.HOSPITAL,
         kind="booking.applied",
-        message=f"{actor.display_name} applied for the session {_when(booking)}.",
+        message=format_lazy(
+            gettext_lazy("{name} applied for the session {when}."),
+            name=actor.display_name,
+            when=_when(booking),
+        ),
     )
     return booking
 
@@ -132,31 +146,54 @@ def _open(
     *, actor: User, posting: SessionPosting, technologist: User, initiated_by: str
 ) -> Booking:
     now = timezone.now()
-    name = "You" if actor.pk == technologist.pk else technologist.display_name
+    themselves = actor.pk == technologist.pk
+    name = technologist.display_name
     profile = TechnologistProfile.objects.filter(user=technologist).first()
     if profile is None:
         raise Conflict(
-            "You have no technologist profile yet: fill it in first."
-            if name == "You"
-            else f"{name} has no technologist profile."
+            _("You have no technologist profile yet: fill it in first.")
+            if themselves
+            else _("%(name)s has no technologist profile.") % {"name": name}
         )
     _check_posting_bookable(posting, now=now)
     _check_eligible(profile, actor=actor, now=now)
     if not open_postings_for(profile=profile, now=now).filter(pk=posting.pk).exists():
         raise Conflict(
-            f"{_subject(actor, technologist)} not meet this session's requirements "
-            "(exam families, vendor, language or seniority)."
+            _(
+                "You do not meet this session's requirements "
+                "(exam families, vendor, language or seniority)."
+            )
+            if themselves
+            else _(
+                "%(name)s does not meet this session's requirements "
+                "(exam families, vendor, language or seniority)."
+            )
+            % {"name": name}
         )
     slot = _covering_slot(technologist, posting)
     if slot is None:
         raise Conflict(
-            f"{_subject(actor, technologist, verb='is')} not available for the whole session "
-            f"{_when(posting)}: publish availability that covers it first."
+            (
+                _(
+                    "You are not available for the whole session %(when)s: publish "
+                    "availability that covers it first."
+                )
+                if themselves
+                else _(
+                    "%(name)s is not available for the whole session %(when)s: publish "
+                    "availability that covers it first."
+                )
+            )
+            % {"name": name, "when": _when(posting)}
         )
     if Booking.objects.filter(
         posting=posting, technologist=technologist, status__in=LIVE_STATUSES
     ).exists():
-        raise Conflict(f"{name} already {'have' if name == 'You' else 'has'} a booking on it.")
+        raise Conflict(
+            _("You already have a booking on it.")
+            if themselves
+            else _("%(name)s already has a booking on it.") % {"name": name}
+        )
     booking = Booking(
         posting=posting,
         technologist=technologist,
@@ -171,7 +208,9 @@ def _open(
         with transaction.atomic():
             booking.save()
     except IntegrityError:
-        raise Conflict(f"{name} already has a booking on this session.") from None
+        raise Conflict(
+            _("%(name)s already has a booking on this session.") % {"name": name}
+        ) from None
     audit_record(
         actor=actor,
         action=f"booking.{'invited' if initiated_by == Initiator.HOSPITAL else 'applied'}",
@@ -199,7 +238,7 @@ def booking_accept(*, actor: User, booking: Booking) -> Booking:
     posting = booking.posting
     now = timezone.now()
     if posting.status == PostingStatus.FILLED:
-        raise Conflict("This session has already been filled by another technologist.")
+        raise Conflict(_("This session has already been filled by another technologist."))
     _check_posting_bookable(posting, now=now)
     profile = (
         TechnologistProfile.objects.select_for_update(of=("self",))
@@ -207,7 +246,9 @@ def booking_accept(*, actor: User, booking: Booking) -> Booking:
         .first()
     )
     if profile is None:  # the profile was removed since the booking was opened
-        raise Conflict(f"{booking.technologist.display_name} has no technologist profile.")
+        raise Conflict(
+            _("%(name)s has no technologist profile.") % {"name": booking.technologist.display_name}
+        )
     _check_eligible(profile, actor=actor, now=now)
     _check_fits(booking, profile=profile, actor=actor)
     booking.status = BookingStatus.CONFIRMED
@@ -221,10 +262,10 @@ def booking_accept(*, actor: User, booking: Booking) -> Booking:
         # Only a race past the checks above gets here; the database keeps the invariant.
         if "booking_no_overlap_with_rest" in str(error):
             raise Conflict(
-                f"{booking.technologist.display_name} was just confirmed for an overlapping "
-                "session."
+                _("%(name)s was just confirmed for an overlapping session.")
+                % {"name": booking.technologist.display_name}
             ) from None
-        raise Conflict("This session has just been filled by another technologist.") from None
+        raise Conflict(_("This session has just been filled by another technologist.")) from None
     audit_record(
         actor=actor,
         action="booking.confirmed",
@@ -236,8 +277,12 @@ def booking_accept(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=booking.initiated_by,
         kind="booking.confirmed",
-        message=f"Confirmed: {booking.technologist.display_name} at {posting.hospital.name} "
-        f"{_when(booking)}.",
+        message=format_lazy(
+            gettext_lazy("Confirmed: {name} at {hospital} {when}."),
+            name=booking.technologist.display_name,
+            hospital=posting.hospital.name,
+            when=_when(booking),
+        ),
     )
     return booking
 
@@ -263,7 +308,11 @@ def booking_decline(*, actor: User, booking: Booking, reason: str = "") -> Booki
         booking,
         to=booking.initiated_by,
         kind="booking.declined",
-        message=f"Declined: the session at {booking.posting.hospital.name} {_when(booking)}.",
+        message=format_lazy(
+            gettext_lazy("Declined: the session at {hospital} {when}."),
+            hospital=booking.posting.hospital.name,
+            when=_when(booking),
+        ),
     )
     return booking
 
@@ -280,16 +329,17 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
     side = _side(actor, booking)
     if booking.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
         raise Conflict(
-            f"This booking is {booking.get_status_display().lower()}; it cannot be cancelled."
+            _("This booking is %(status)s; it cannot be cancelled.")
+            % {"status": str(booking.get_status_display()).lower()}
         )
     reason = _clean_reason(reason)
     if not reason:
         raise ValidationFailed(
-            "Say why you cancel.", fields={"reason": ["Give a reason for the other side."]}
+            _("Say why you cancel."), fields={"reason": [_("Give a reason for the other side.")]}
         )
     now = timezone.now()
     if booking.starts_at <= now:
-        raise Conflict("This session has already started; it can no longer be cancelled.")
+        raise Conflict(_("This session has already started; it can no longer be cancelled."))
     was_confirmed = booking.status == BookingStatus.CONFIRMED
     _mark_cancelled(
         booking,
@@ -323,12 +373,16 @@ def booking_cancel(*, actor: User, booking: Booking, reason: str) -> Booking:
         booking,
         to=_other(side),
         kind="booking.cancelled",
-        message=f"Cancelled: the session at {posting.hospital.name} {_when(booking)}. "
-        f"Reason: {reason}"
-        + (
-            " The session is open again: its page suggests the next candidates."
+        message=format_lazy(
+            gettext_lazy(
+                "Cancelled: the session at {hospital} {when}. Reason: {reason} The session is "
+                "open again: its page suggests the next candidates."
+            )
             if was_confirmed and side == Initiator.TECHNOLOGIST
-            else ""
+            else gettext_lazy("Cancelled: the session at {hospital} {when}. Reason: {reason}"),
+            hospital=posting.hospital.name,
+            when=_when(booking),
+            reason=reason,
         ),
     )
     return booking
@@ -345,11 +399,11 @@ def booking_start(*, actor: User, booking: Booking) -> Booking:
     now = timezone.now()
     if now < booking.starts_at - EARLIEST_START:
         raise Conflict(
-            f"This session starts {_when(booking)}; it can be started 15 minutes before at the "
-            "earliest."
+            _("This session starts %(when)s; it can be started 15 minutes before at the earliest.")
+            % {"when": _when(booking)}
         )
     if now >= booking.ends_at:
-        raise Conflict("This session's time is over; it can no longer be started.")
+        raise Conflict(_("This session's time is over; it can no longer be started."))
     booking.status = BookingStatus.IN_PROGRESS
     booking.started_at = now
     booking.save(update_fields=["status", "started_at", "updated_at"])
@@ -360,7 +414,11 @@ def booking_start(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=_other(side),
         kind="booking.started",
-        message=f"Started: the session at {booking.posting.hospital.name} {_when(booking)}.",
+        message=format_lazy(
+            gettext_lazy("Started: the session at {hospital} {when}."),
+            hospital=booking.posting.hospital.name,
+            when=_when(booking),
+        ),
     )
     return booking
 
@@ -377,6 +435,7 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
     booking.closed_at = now
     booking.save(update_fields=["status", "completed_at", "closed_at", "updated_at"])
     ledger_record_completed(booking=booking)
+    # For the cockpit's log and its sockets, read by whoever is there: the site's English.
     reason = "The booking was completed from its page."
     # Its exam ends first (a cockpit that ran writes its summary), so what follows names the
     # outcome and the hours run. A cockpit closing its own booking has written it already.
@@ -394,8 +453,12 @@ def booking_complete(*, actor: User, booking: Booking) -> Booking:
         to=_other(side),
         kind="booking.completed",
         # "Completed — partial (3 of 5 sequences)" and the hours it ran when an exam ran.
-        message=f"{booking_status_label(booking)}: the session at "
-        f"{booking.posting.hospital.name} {_when_ran(booking, exam)}.",
+        message=format_lazy(
+            gettext_lazy("{status}: the session at {hospital} {when}."),
+            status=booking_status_label(booking),
+            hospital=booking.posting.hospital.name,
+            when=_when_ran(booking, exam),
+        ),
     )
     return booking
 
@@ -428,8 +491,11 @@ def booking_mark_no_show(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=Initiator.TECHNOLOGIST,
         kind="booking.no_show",
-        message=f"{booking.posting.hospital.name} recorded that you did not come to the session "
-        f"{_when(booking)}.",
+        message=format_lazy(
+            gettext_lazy("{hospital} recorded that you did not come to the session {when}."),
+            hospital=booking.posting.hospital.name,
+            when=_when(booking),
+        ),
     )
     return booking
 
@@ -446,8 +512,8 @@ def booking_mark_site_no_show(*, actor: User, booking: Booking) -> Booking:
     booking = _locked(booking)
     if actor.pk != booking.technologist_id:
         raise PermissionDenied(
-            f"Only {booking.technologist.display_name}, the booked technologist, may record that "
-            "the site was not there."
+            _("Only %(name)s, the booked technologist, may record that the site was not there.")
+            % {"name": booking.technologist.display_name}
         )
     now = timezone.now()
     refusal = site_no_show_refusal(booking, now=now)
@@ -474,9 +540,20 @@ def booking_mark_site_no_show(*, actor: User, booking: Booking) -> Booking:
         booking,
         to=Initiator.HOSPITAL,
         kind="booking.no_show",
-        message=f"{booking.technologist.display_name} recorded that the site was not there to "
-        f"scan (no local staff or the scanner not ready) for the session {_when(booking)}."
-        + (f" {_hours_text(owed.hours)} h are owed in the ledger." if owed is not None else ""),
+        message=format_lazy(
+            gettext_lazy(
+                "{name} recorded that the site was not there to scan (no local staff or the "
+                "scanner not ready) for the session {when}. {hours} h are owed in the ledger."
+            )
+            if owed is not None
+            else gettext_lazy(
+                "{name} recorded that the site was not there to scan (no local staff or the "
+                "scanner not ready) for the session {when}."
+            ),
+            name=booking.technologist.display_name,
+            when=_when(booking),
+            hours=hours_text(owed.hours) if owed is not None else "",
+        ),
     )
     return booking
 
@@ -506,13 +583,29 @@ def booking_expire_due(*, now: datetime | None = None) -> int:
                 target=booking,
                 hospital=booking.posting.hospital,
             )
-            hospital, name = booking.posting.hospital.name, booking.technologist.display_name
+            names = {
+                "hospital": booking.posting.hospital.name,
+                "name": booking.technologist.display_name,
+                "when": _when(booking),
+            }
             if booking.initiated_by == Initiator.HOSPITAL:
-                to_technologist = f"the invitation from {hospital} to the session"
-                to_hospital = f"your invitation to {name} for the session"
+                to_technologist = gettext_lazy(
+                    "Expired: the invitation from {hospital} to the session {when} got no "
+                    "answer before it started."
+                )
+                to_hospital = gettext_lazy(
+                    "Expired: your invitation to {name} for the session {when} got no answer "
+                    "before it started."
+                )
             else:
-                to_technologist = f"your application for the session at {hospital}"
-                to_hospital = f"{name}'s application for the session"
+                to_technologist = gettext_lazy(
+                    "Expired: your application for the session at {hospital} {when} got no "
+                    "answer before it started."
+                )
+                to_hospital = gettext_lazy(
+                    "Expired: {name}'s application for the session {when} got no answer "
+                    "before it started."
+                )
             for side, what in (
                 (Initiator.TECHNOLOGIST, to_technologist),
                 (Initiator.HOSPITAL, to_hospital),
@@ -521,7 +614,7 @@ def booking_expire_due(*, now: datetime | None = None) -> int:
                     booking,
                     to=side,
                     kind="booking.expired",
-                    message=f"Expired: {what} {_when(booking)} got no answer before it started.",
+                    message=format_lazy(what, **names),
                 )
             expired += 1
     return expired
@@ -555,7 +648,8 @@ def _side(actor: User, booking: Booking) -> str:
     if can_manage(actor, booking.posting.hospital):
         return Initiator.HOSPITAL
     raise PermissionDenied(
-        f"Only the technologist or a manager of {booking.posting.hospital.name} may do this."
+        _("Only the technologist or a manager of %(hospital)s may do this.")
+        % {"hospital": booking.posting.hospital.name}
     )
 
 
@@ -564,33 +658,61 @@ def _other(side: str) -> str:
     return Initiator.HOSPITAL if side == Initiator.TECHNOLOGIST else Initiator.TECHNOLOGIST
 
 
+# Who may answer, by the answer: whole sentences, each translated as one.
+_ONLY_TECHNOLOGIST = {
+    "accept": gettext_lazy("Only %(name)s may accept this invitation."),
+    "decline": gettext_lazy("Only %(name)s may decline this invitation."),
+}
+_ONLY_MANAGER = {
+    "accept": gettext_lazy("Only a manager of %(hospital)s may accept this application."),
+    "decline": gettext_lazy("Only a manager of %(hospital)s may decline this application."),
+}
+# A move from the wrong status, by the move (the statuses in lower case, as in a sentence).
+_WRONG_STATUS = {
+    "accepted": gettext_lazy(
+        "This booking is %(status)s; it can be accepted only when %(needed)s."
+    ),
+    "declined": gettext_lazy(
+        "This booking is %(status)s; it can be declined only when %(needed)s."
+    ),
+    "started": gettext_lazy("This booking is %(status)s; it can be started only when %(needed)s."),
+    "completed": gettext_lazy(
+        "This booking is %(status)s; it can be completed only when %(needed)s."
+    ),
+}
+
+
 def _require_other_side(actor: User, booking: Booking, *, verb: str) -> None:
     if booking.initiated_by == Initiator.HOSPITAL:
         if actor.pk != booking.technologist_id:
             raise PermissionDenied(
-                f"Only {booking.technologist.display_name} may {verb} this invitation."
+                str(_ONLY_TECHNOLOGIST[verb]) % {"name": booking.technologist.display_name}
             )
     elif actor.pk == booking.technologist_id or not can_manage(actor, booking.posting.hospital):
         raise PermissionDenied(
-            f"Only a manager of {booking.posting.hospital.name} may {verb} this application."
+            str(_ONLY_MANAGER[verb]) % {"hospital": booking.posting.hospital.name}
         )
 
 
 def _require_status(booking: Booking, status: str, *, verb: str) -> None:
     if booking.status != status:
         raise Conflict(
-            f"This booking is {booking.get_status_display().lower()}; it can be {verb} only "
-            f"when {BookingStatus(status).label.lower()}."
+            str(_WRONG_STATUS[verb])
+            % {
+                "status": str(booking.get_status_display()).lower(),
+                "needed": str(BookingStatus(status).label).lower(),
+            }
         )
 
 
 def _check_posting_bookable(posting: SessionPosting, *, now: datetime) -> None:
     if posting.status != PostingStatus.OPEN:
         raise Conflict(
-            f"This session is {posting.get_status_display().lower()}; it takes no bookings."
+            _("This session is %(status)s; it takes no bookings.")
+            % {"status": str(posting.get_status_display()).lower()}
         )
     if posting.starts_at <= now:
-        raise Conflict("This session has already started; it takes no bookings.")
+        raise Conflict(_("This session has already started; it takes no bookings."))
 
 
 def _check_eligible(profile: TechnologistProfile, *, actor: User, now: datetime) -> None:
@@ -600,8 +722,8 @@ def _check_eligible(profile: TechnologistProfile, *, actor: User, now: datetime)
     if actor.pk == profile.user_id:
         raise Conflict(" ".join(reasons))
     raise Conflict(
-        f"{profile.user.display_name} cannot be booked: their licence is not on file, not "
-        "verified or expired."
+        _("%(name)s cannot be booked: their licence is not on file, not verified or expired.")
+        % {"name": profile.user.display_name}
     )
 
 
@@ -635,10 +757,25 @@ def _check_fits(booking: Booking, *, profile: TechnologistProfile, actor: User) 
         .first()
     )
     if clash is not None:
+        themselves = actor.pk == technologist.pk
         raise Conflict(
-            f"{_subject(actor, technologist, verb='is')} already booked {_when(clash)} at "
-            f"{clash.posting.hospital.name}; two sessions need "
-            f"{workload.rest_minutes()} minutes of rest between them."
+            (
+                _(
+                    "You are already booked %(when)s at %(hospital)s; two sessions need "
+                    "%(minutes)s minutes of rest between them."
+                )
+                if themselves
+                else _(
+                    "%(name)s is already booked %(when)s at %(hospital)s; two sessions need "
+                    "%(minutes)s minutes of rest between them."
+                )
+            )
+            % {
+                "name": technologist.display_name,
+                "when": _when(clash),
+                "hospital": clash.posting.hospital.name,
+                "minutes": workload.rest_minutes(),
+            }
         )
     zone = ZoneInfo(profile.home_time_zone)
     held = workload.hours_held(
@@ -647,9 +784,24 @@ def _check_fits(booking: Booking, *, profile: TechnologistProfile, actor: User) 
     if not workload.within_cap(held, booking.hours):
         monday = workload.week_start(booking.starts_at, zone)
         raise Conflict(
-            f"{_subject(actor, technologist, verb='holds')} {_hours_text(held)} h of sessions "
-            f"in the week of {monday:%d %b %Y}; {_hours_text(booking.hours)} h more would pass "
-            f"the {_hours_text(workload.WEEKLY_CAP_HOURS)} h weekly cap."
+            (
+                _(
+                    "You hold %(held)s h of sessions in the week of %(monday)s; %(more)s h more "
+                    "would pass the %(cap)s h weekly cap."
+                )
+                if actor.pk == technologist.pk
+                else _(
+                    "%(name)s holds %(held)s h of sessions in the week of %(monday)s; %(more)s h "
+                    "more would pass the %(cap)s h weekly cap."
+                )
+            )
+            % {
+                "name": technologist.display_name,
+                "held": hours_text(held),
+                "monday": date_format(monday, "d M Y"),
+                "more": hours_text(booking.hours),
+                "cap": hours_text(workload.WEEKLY_CAP_HOURS),
+            }
         )
 
 
@@ -704,31 +856,23 @@ def _tell_closed(booking: Booking, *, actor: User | None, reason: str) -> None:
 # --- Wording and notices ----------------------------------------------------------------------
 
 
-def _subject(actor: User, technologist: User, *, verb: str = "does") -> str:
-    """'You do' to the technologist themselves, 'Ann Peeters does' to anyone else."""
-    if actor.pk == technologist.pk:
-        return {"does": "You do", "is": "You are", "holds": "You hold"}[verb]
-    return f"{technologist.display_name} {verb}"
-
-
-def _when(item: Booking | SessionPosting) -> str:
+def _when(item: Booking | SessionPosting) -> Promise:
+    """'on Mon 30 Nov 08:00–12:00 (Europe/Brussels)', on the site's wall clock."""
     posting = item if isinstance(item, SessionPosting) else item.posting
-    zone = ZoneInfo(posting.site.time_zone)
-    start, end = item.starts_at.astimezone(zone), item.ends_at.astimezone(zone)
-    return f"on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key})"
+    return session_when(item.starts_at, item.ends_at, posting.site.time_zone)
 
 
-def _when_ran(booking: Booking, exam: ExamSummary | None) -> str:
+def _when_ran(booking: Booking, exam: ExamSummary | None) -> Promise:
     """When a completed session ran: its exam's start to end once an exam ran ("ran on Thu 03
     Dec 11:31–11:35 (Europe/Brussels), 0.07 h of the 3 h booked"), else its booked hours."""
     hours = exam.hours(booking.hours) if exam is not None else None
     if exam is None or exam.started_at is None or exam.ended_at is None or hours is None:
         return _when(booking)
-    zone = ZoneInfo(booking.posting.site.time_zone)
-    start, end = exam.started_at.astimezone(zone), exam.ended_at.astimezone(zone)
-    return (
-        f"ran on {start:%a %d %b %H:%M}–{end:%H:%M} ({zone.key}), "
-        f"{_hours_text(hours)} h of the {_hours_text(booking.hours)} h booked"
+    return format_lazy(
+        pgettext_lazy("a session that ran", "ran {when}, {hours} h of the {booked} h booked"),
+        when=session_when(exam.started_at, exam.ended_at, booking.posting.site.time_zone),
+        hours=hours_text(hours),
+        booked=hours_text(booking.hours),
     )
 
 
@@ -736,11 +880,7 @@ def _hours(span: timedelta) -> Decimal:
     return (Decimal(span.total_seconds()) / 3600).quantize(Decimal("0.01"))
 
 
-def _hours_text(value: Decimal) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _notify(booking: Booking, *, to: str, kind: str, message: str) -> None:
+def _notify(booking: Booking, *, to: str, kind: str, message: Promise) -> None:
     """A stored notice to one side, the technologist or the posting's managers, pushed live on
     commit. Each event happens once per booking, so it is told once per person whatever runs it
     again. The other side is mailed when a booking is opened, answered, cancelled or marked a
@@ -856,8 +996,11 @@ def bookings_close_for_cancelled_posting(*, actor: User, posting: SessionPosting
             booking,
             to=Initiator.TECHNOLOGIST,
             kind="booking.cancelled",
-            message=f"Cancelled: {posting.hospital.name} no longer needs the session "
-            f"{_when(booking)}.",
+            message=format_lazy(
+                gettext_lazy("Cancelled: {hospital} no longer needs the session {when}."),
+                hospital=posting.hospital.name,
+                when=_when(booking),
+            ),
         )
         closed += 1
     return closed

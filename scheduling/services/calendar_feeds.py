@@ -6,6 +6,7 @@ import secrets
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.audit import audit_record
@@ -68,7 +69,7 @@ def calendar_feed_rotate(*, actor: User, feed: CalendarFeed) -> CalendarFeed:
         assert feed.hospital is not None  # the calendar_feed_one_owner constraint
         require_manager(actor, feed.hospital)
     elif feed.user_id != actor.pk:
-        raise PermissionDenied("Only its owner may give a calendar feed a new address.")
+        raise PermissionDenied(_("Only its owner may give a calendar feed a new address."))
     feed.token = _new_token()
     feed.rotated_at = timezone.now()
     feed.save(update_fields=["token", "rotated_at"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.audit import audit_record
@@ -41,9 +42,9 @@ ON_CALL_NOW_MAX = timedelta(hours=12)
 def on_call_refusal(profile: TechnologistProfile | None) -> str | None:
     """Why this person keeps no on-call schedule; None when they may."""
     if profile is None:
-        return "Only technologists with a profile go on call: set up your profile first."
+        return _("Only technologists with a profile go on call: set up your profile first.")
     if profile.seniority not in ON_CALL_SENIORITIES:
-        return (
+        return _(
             "The on-call schedule is for senior and experienced technologists; as a junior, ask "
             "for help from the cockpit instead."
         )
@@ -65,15 +66,23 @@ def _families(profile: TechnologistProfile, codes: Iterable[str]) -> list[ExamFa
     unknown = sorted(set(codes) - {family.code for family in families})
     if unknown:
         raise ValidationFailed(
-            "Some exam families are unknown.",
-            fields={"exam_families": [f"No exam family {code!r}." for code in unknown]},
+            _("Some exam families are unknown."),
+            fields={
+                "exam_families": [
+                    _("No exam family %(code)s.") % {"code": repr(code)} for code in unknown
+                ]
+            },
         )
     competent = set(profile.exam_families.values_list("pk", flat=True))
     outside = [family.name for family in families if family.pk not in competent]
     if outside:
         raise ValidationFailed(
-            "You can be on call only for exam families on your profile.",
-            fields={"exam_families": [f"{name} is not on the profile." for name in outside]},
+            _("You can be on call only for exam families on your profile."),
+            fields={
+                "exam_families": [
+                    _("%(family)s is not on the profile.") % {"family": name} for name in outside
+                ]
+            },
         )
     return families
 
@@ -134,8 +143,8 @@ def on_call_now(
     length = timedelta(hours=hours)
     if not timedelta(minutes=15) <= length <= ON_CALL_NOW_MAX:
         raise ValidationFailed(
-            "Go on call for between a quarter of an hour and 12 hours.",
-            fields={"hours": [f"{hours} is outside 0.25–12."]},
+            _("Go on call for between a quarter of an hour and 12 hours."),
+            fields={"hours": [_("%(hours)s is outside 0.25–12.") % {"hours": hours}]},
         )
     with transaction.atomic():
         window = on_call_create(
@@ -167,10 +176,10 @@ def on_call_delete(*, actor: User, window: OnCallWindow) -> None:
 def on_call_pause(*, actor: User, technologist: User, paused: bool) -> TechnologistProfile:
     """The on-call switch: off, no request for help reaches them, whatever the schedule says."""
     if actor.pk != technologist.pk:
-        raise PermissionDenied("Only the technologist turns their own on-call switch.")
+        raise PermissionDenied(_("Only the technologist turns their own on-call switch."))
     profile = TechnologistProfile.objects.select_for_update().filter(user=technologist).first()
     if profile is None:
-        raise ValidationFailed("Only technologists with a profile go on call.")
+        raise ValidationFailed(_("Only technologists with a profile go on call."))
     if profile.on_call_paused != paused:
         profile.on_call_paused = paused
         profile.save(update_fields=["on_call_paused", "updated_at"])

@@ -33,8 +33,11 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
+from accounts.language import language_of
 from accounts.models import User
 from core.audit import audit_record
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -103,7 +106,7 @@ def plan_access_check(user: User, *, hospital_id: int | None) -> None:
     The network's: platform admins only (404 for everyone else: it is not their business)."""
     if hospital_id is None:
         if not (user.is_authenticated and user.is_staff):
-            raise NotFound("No such plan.")
+            raise NotFound(_("No such plan."))
         return
     access_hospital(user, hospital_id, manage=True)
 
@@ -115,15 +118,15 @@ def plan_may_create_network(user: User) -> bool:
 def access_plan(user: User, plan_id: int | str) -> Plan:
     plan = (
         Plan.objects.select_related("hospital", "created_by")
-        .filter(pk=as_id(plan_id, message="No such plan."))
+        .filter(pk=as_id(plan_id, message=_("No such plan.")))
         .first()
     )
     if plan is None:
-        raise NotFound("No such plan.")
+        raise NotFound(_("No such plan."))
     try:
         plan_access_check(user, hospital_id=plan.hospital_id)
     except NotFound:
-        raise NotFound("No such plan.") from None
+        raise NotFound(_("No such plan.")) from None
     return plan
 
 
@@ -140,9 +143,12 @@ def plans_visible_to(user: User) -> QuerySet[Plan]:
 
 def _horizon_days(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed("The horizon is a whole number of days.")
+        raise ValidationFailed(_("The horizon is a whole number of days."))
     if not 1 <= value <= HORIZON_DAYS_MAX:
-        message = f"The horizon is from 1 to {HORIZON_DAYS_MAX} days; {value} is not."
+        message = _("The horizon is from 1 to %(most)s days; %(value)s is not.") % {
+            "most": HORIZON_DAYS_MAX,
+            "value": value,
+        }
         raise ValidationFailed(message, fields={"horizon_days": [message]})
     return value
 
@@ -152,9 +158,12 @@ def _time_limit(value: Any) -> float:
         return float(settings.OPTIMISER_TIME_LIMIT_S)
     top = float(settings.OPTIMISER_MAX_TIME_LIMIT_S)
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ValidationFailed("The time limit is a number of seconds.")
+        raise ValidationFailed(_("The time limit is a number of seconds."))
     if not MIN_TIME_LIMIT_S <= value <= top:
-        message = f"The time limit is from {MIN_TIME_LIMIT_S:g} to {top:g} seconds."
+        message = _("The time limit is from %(least)s to %(most)s seconds.") % {
+            "least": f"{MIN_TIME_LIMIT_S:g}",
+            "most": f"{top:g}",
+        }
         raise ValidationFailed(message, fields={"time_limit_s": [message]})
     return float(value)
 
@@ -172,7 +181,7 @@ def plan_create(
     running at a time: asking again answers that one. Returns (plan, whether it is new)."""
     if hospital is None:
         if not plan_may_create_network(actor):
-            raise PermissionDenied("Only platform admins may fill the whole network.")
+            raise PermissionDenied(_("Only platform admins may fill the whole network."))
     else:
         plan_access_check(actor, hospital_id=hospital.pk)
     return _create(
@@ -283,7 +292,7 @@ def _background_submit(plan_id: int, loop: asyncio.AbstractEventLoop | None) -> 
 def plans_waiting() -> list[int]:
     """The plans queued for the embedded mode's solver, in order (a snapshot)."""
     with _queue.mutex:
-        return [plan_id for plan_id, _ in _queue.queue]
+        return [plan_id for plan_id, _loop in _queue.queue]
 
 
 def _background_work() -> None:
@@ -361,8 +370,11 @@ def plan_run(*, plan_id: int) -> None:
         if _cancel_requested(plan.pk):  # pressed while the market was read: no search at all
             _finish_cancelled_unsolved(plan.pk)
             return
-        proposal = _solve_watched(plan, problem)
-        _store(plan.pk, problem, proposal)
+        # Its reasons are written once, in the language of whoever asked for it (a network
+        # plan, asked for by nobody: the site's).
+        with translation.override(_plan_language(plan)):
+            proposal = _solve_watched(plan, problem)
+            _store(plan.pk, problem, proposal)
     except Exception as error:
         if _shutting_down():
             # The server is stopping (Ctrl-C): the plan is left running, and the stale sweep
@@ -371,6 +383,11 @@ def plan_run(*, plan_id: int) -> None:
             return
         logger.exception("plan %s: the solve failed", plan_id)
         _finish_failed(plan_id, f"The solve failed ({type(error).__name__}); try again.")
+
+
+def _plan_language(plan: Plan) -> str:
+    creator = User.objects.filter(pk=plan.created_by_id).first() if plan.created_by_id else None
+    return language_of(creator) if creator is not None else settings.LANGUAGE_CODE
 
 
 def _shutting_down() -> bool:
@@ -429,15 +446,17 @@ def _solve_watched(plan: Plan, problem: Problem) -> Proposal:
     this thread stores its progress and passes on a cancel."""
     watch = _Watch(stop=threading.Event(), lock=threading.Lock())
     outcome: dict[str, Any] = {}
+    language = translation.get_language() or settings.LANGUAGE_CODE  # per thread: passed on
 
     def search() -> None:
         try:
-            outcome["proposal"] = _solve(
-                problem,
-                time_limit_s=plan.time_limit_s,
-                on_progress=watch.progress,
-                should_stop=watch.stop.is_set,
-            )
+            with translation.override(language):
+                outcome["proposal"] = _solve(
+                    problem,
+                    time_limit_s=plan.time_limit_s,
+                    on_progress=watch.progress,
+                    should_stop=watch.stop.is_set,
+                )
         except BaseException as error:
             outcome["error"] = error
 
@@ -495,7 +514,7 @@ def _store(plan_id: int, problem: Problem, proposal: Proposal) -> None:
         rows[assignment.session_id] = PlanRow(
             technologist_id=assignment.technologist_id,
             reasons=[
-                {"term": reason.term, "text": reason.text, "points": reason.points}
+                {"term": reason.term, "text": str(reason.text), "points": reason.points}
                 for reason in assignment.reasons
             ],
             runner_up=runner_up,
@@ -604,7 +623,10 @@ def plan_cancel(*, actor: User, plan: Plan) -> Plan:
             return plan
         plan.message = "Stopping: the best proposal found so far will show here."
     else:
-        raise Conflict(f"This plan is {plan.get_status_display().lower()}: nothing to cancel.")
+        raise Conflict(
+            _("This plan is %(status)s: nothing to cancel.")
+            % {"status": str(plan.get_status_display()).lower()}
+        )
     plan.cancel_requested = True
     plan.cancelled_by = actor
     plan.save(
@@ -635,7 +657,7 @@ def plan_send(*, actor: User, plan: Plan, row_ids: Sequence[int]) -> list[PlanRo
     send that dies midway leaves the rows sent so far recorded as sent. Returns every row of the
     plan, with its outcome."""
     if len(row_ids) > MAX_SEND_ROWS:
-        raise ValidationFailed(f"Send at most {MAX_SEND_ROWS} rows at once.")
+        raise ValidationFailed(_("Send at most %(most)s rows at once.") % {"most": MAX_SEND_ROWS})
     plan, rows, chosen = _send_claim(actor=actor, plan=plan, row_ids=row_ids)
     sent = stale = 0
     try:
@@ -668,14 +690,13 @@ def _send_claim(
     plan = _locked(plan)
     plan_access_check(actor, hospital_id=plan.hospital_id)
     if plan.status not in SENDABLE_STATUSES:
+        if plan.status == PlanStatus.SENT:
+            raise Conflict(_("This plan was already sent."))
+        if plan.status == PlanStatus.SENDING:
+            raise Conflict(_("This plan is being sent: its outcomes show here shortly."))
         raise Conflict(
-            {
-                PlanStatus.SENT: "This plan was already sent.",
-                PlanStatus.SENDING: "This plan is being sent: its outcomes show here shortly.",
-            }.get(
-                PlanStatus(plan.status),
-                f"This plan is {plan.get_status_display().lower()}; only a finished plan is sent.",
-            )
+            _("This plan is %(status)s; only a finished plan is sent.")
+            % {"status": str(plan.get_status_display()).lower()}
         )
     rows = list(
         plan.rows.select_related("posting__hospital", "posting__site", "technologist").order_by(
@@ -686,15 +707,21 @@ def _send_claim(
     chosen = set(row_ids)
     unknown = sorted(chosen - set(by_id))
     if unknown:
-        raise ValidationFailed(f"Not rows of this plan: {', '.join(map(str, unknown[:10]))}.")
+        raise ValidationFailed(
+            _("Not rows of this plan: %(rows)s.") % {"rows": ", ".join(map(str, unknown[:10]))}
+        )
     nobody = sorted(pk for pk in chosen if by_id[pk].technologist_id is None)
     if nobody:
         raise ValidationFailed(
-            f"Row{'s' if len(nobody) > 1 else ''} {', '.join(map(str, nobody[:10]))} "
-            f"propose{'' if len(nobody) > 1 else 's'} nobody: there is no invitation to send."
+            ngettext(
+                "Row %(rows)s proposes nobody: there is no invitation to send.",
+                "Rows %(rows)s propose nobody: there is no invitation to send.",
+                len(nobody),
+            )
+            % {"rows": ", ".join(map(str, nobody[:10]))}
         )
     if not chosen:
-        raise ValidationFailed("Tick at least one row to send.")
+        raise ValidationFailed(_("Tick at least one row to send."))
     for row in rows:
         row.ticked = row.pk in chosen
     PlanRow.objects.bulk_update(rows, ["ticked"])
@@ -763,21 +790,21 @@ def _locked(plan: Plan) -> Plan:
 
 # The solver's phases as a manager reads them.
 PHASE_LABELS = {
-    "queued": "Waiting to start",
-    "building": "Reading open sessions and technologists",
-    "solving": "Searching for the best proposal",
-    "explaining": "Writing the reasons",
-    "saving": "Saving the proposal",
-    "done": "Done",
+    "queued": gettext_lazy("Waiting to start"),
+    "building": gettext_lazy("Reading open sessions and technologists"),
+    "solving": gettext_lazy("Searching for the best proposal"),
+    "explaining": gettext_lazy("Writing the reasons"),
+    "saving": gettext_lazy("Saving the proposal"),
+    "done": pgettext_lazy("plan phase", "Done"),
 }
 
 
 def plan_phase_label(plan: Plan) -> str:
     if plan.status == PlanStatus.QUEUED:
-        return PHASE_LABELS["queued"]
+        return str(PHASE_LABELS["queued"])
     if not plan.is_active:
-        return PHASE_LABELS["done"]
-    return PHASE_LABELS.get(plan.phase, plan.phase.capitalize())
+        return str(PHASE_LABELS["done"])
+    return str(PHASE_LABELS.get(plan.phase, plan.phase.capitalize()))
 
 
 def plan_message(plan: Plan) -> str:
@@ -786,12 +813,13 @@ def plan_message(plan: Plan) -> str:
         return plan.message
     ahead = Plan.objects.filter(status__in=ACTIVE_PLAN_STATUSES, pk__lt=plan.pk).count()
     if ahead == 0:
-        return "Waiting to start."
-    return (
-        "Waiting for another plan to finish"
-        + (f" ({ahead} ahead of this one)." if ahead > 1 else ".")
-        + " Plans are solved one at a time."
-    )
+        return _("Waiting to start.")
+    if ahead == 1:
+        return _("Waiting for another plan to finish. Plans are solved one at a time.")
+    return _(
+        "Waiting for another plan to finish (%(ahead)s ahead of this one). Plans are solved one "
+        "at a time."
+    ) % {"ahead": ahead}
 
 
 def plan_quality(plan: Plan) -> str:
@@ -800,13 +828,12 @@ def plan_quality(plan: Plan) -> str:
     if plan.objective is None or plan.bound is None or plan.bound <= 0:
         return ""
     if plan.solver_status == "optimal" or plan.objective >= plan.bound:
-        return "the best possible"
+        return _("the best possible")
     gap = 100 * (1 - plan.objective / plan.bound)
-    return (
-        f"within {gap:.2g} % of the best possible"
-        if gap < 10
-        else (f"within {gap:.0f} % of the best possible")
-    )
+    figure = f"{gap:.2g}" if gap < 10 else f"{gap:.0f}"
+    return _("within %(gap)s %% of the best possible") % {
+        "gap": figure.replace(".", str(formats.get_format("DECIMAL_SEPARATOR")))
+    }
 
 
 def plan_state(plan: Plan) -> dict[str, Any]:

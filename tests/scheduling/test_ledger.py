@@ -457,6 +457,56 @@ def test_a_statement_as_csv_over_the_api(world: World, traded: None) -> None:
         ]
 
 
+def test_the_csv_is_split_as_spreadsheets_in_the_language_expect(
+    world: World, traded: None
+) -> None:
+    """Dutch and French spreadsheets split columns on ";" (the comma is their decimal mark), and
+    read accents right when the file opens with a byte order mark; English ones split on ","."""
+    url = f"/api/v1/hospitals/{world.hospital.pk}/ledger/2026-12/"
+    dutch = api_as(world.manager).get(url, {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="nl-BE")
+    assert dutch.status_code == 200
+    text = dutch.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    assert rows[0][:3] == ["Datum", "Tijdzone", "Soort"]
+    assert [row[5:8] for row in rows[1:]] == [
+        ["4,00", "0,00", "7,50"],
+        ["0,00", "4,00", "3,50"],
+        ["0,00", "2,00", "1,50"],
+    ]
+    assert rows[1][3] == "gegeven"
+
+    french = api_as(world.manager).get(url, {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="fr-BE")
+    rows = list(csv.reader(io.StringIO(french.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][5:7] == ["Heures données", "Heures reçues"]
+    assert rows[-1][7] == "1,50"
+
+    english = api_as(world.manager).get(url, {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="en")
+    text = english.content.decode("utf-8")
+    assert not text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:3] == ["Date", "Time zone", "Kind"]
+    assert rows[-1][7] == "1.50"
+
+
+def test_the_separator_asked_for_wins_over_the_language(world: World, traded: None) -> None:
+    url = f"/api/v1/hospitals/{world.hospital.pk}/ledger/2026-12/"
+    client = api_as(world.manager)
+    comma = client.get(url, {"format": "csv", "separator": "comma"}, HTTP_ACCEPT_LANGUAGE="nl-BE")
+    rows = list(csv.reader(io.StringIO(comma.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Datum", "Tijdzone", "Soort"]  # still Dutch words
+    assert rows[-1][7] == "1.50"
+
+    semicolon = client.get(url, {"format": "csv", "separator": "semicolon"})
+    rows = list(csv.reader(io.StringIO(semicolon.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:2] == ["Date", "Time zone"]
+    assert rows[-1][7] == "1,50"
+
+    wrong = client.get(url, {"format": "csv", "separator": "tab"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["fields"] == {"separator": ["Not one of the choices."]}
+
+
 @pytest.mark.parametrize("month", ["2026-13", "1999-01", "12-2026", "0000-01"])
 def test_a_month_outside_the_calendar_is_a_clear_404_over_the_api(world: World, month: str) -> None:
     for params in ({}, {"format": "csv"}):
