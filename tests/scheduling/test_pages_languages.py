@@ -84,7 +84,7 @@ AVAILABILITY_WORDS = {
     ),
     "fr-BE": (
         '<html lang="fr"',
-        "Ma disponibilité",
+        "Mes disponibilités",
         "Semaine du 30 novembre 2026",
         "Semaine suivante",
         "Ajouter une disponibilité le jeudi 3 décembre",
@@ -159,7 +159,7 @@ def test_the_persons_own_language_wins_over_the_browser(
     assert '<html lang="fr"' in booking_page
     assert "La réservation" in booking_page
     week = _get(client, "/me/availability/", "nl-BE,nl;q=0.9,en;q=0.5", week="2026-12-03")
-    assert "Ma disponibilité" in week
+    assert "Mes disponibilités" in week
     assert "Mijn beschikbaarheid" not in _main(week)
     assert "3 décembre" in week
     assert date(2026, 12, 3).isoformat() in week
