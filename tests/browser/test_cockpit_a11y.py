@@ -166,3 +166,83 @@ def test_a_french_browser_reads_the_cockpit_in_french_with_the_sites_24_hour_tim
         assert not re.search(r"\b(AM|PM)\b", page.locator("#cockpit").inner_text())
     finally:
         context.close()
+
+
+# Text against its background, from the computed styles (the nearest opaque background up the
+# tree); large text (24px, or 18.66px bold) needs 3:1, the rest 4.5:1 (WCAG 2.1 1.4.3).
+CONTRAST = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (node) => {
+    for (let n = node; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] === 1)) { return c; }
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode;
+    const el = text.parentElement;
+    if (!text.textContent.trim() || !el.getClientRects().length) { continue; }
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden") { continue; }
+    if (el.closest("[hidden], .visually-hidden, noscript")) { continue; }
+    const fg = rgb(style.color), bg = background(el);
+    const [a, b] = [lum(fg) + 0.05, lum(bg) + 0.05];
+    const ratio = Math.max(a, b) / Math.min(a, b);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed && !el.closest("button:disabled")) {
+      const what = text.textContent.trim().slice(0, 40);
+      failures.push(`${what} ${ratio.toFixed(2)} (${style.color} on ${bg})`);
+    }
+  }
+  return failures;
+}"""
+
+
+def _fits_320(page: Page) -> None:
+    page.wait_for_load_state("load")
+    content, screen = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert screen == 320
+    assert content <= screen, f"{page.url} is {content}px wide on a 320px screen"
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "fr-BE"])
+def test_cockpit_pages_fit_320px_and_their_text_contrasts(
+    world: World,
+    server: LiveDaphne,  # noqa: F811 (the fixture)
+    browser: Browser,
+    locale: str,
+) -> None:
+    cockpit, _token = _cockpit_and_token(world)
+    pages = {
+        world.local_staff: [f"/cockpit/{cockpit.pk}/", "/cockpit/", "/assist/", "/assist/history/"],
+        world.technologist: [f"/cockpit/{cockpit.pk}/", "/me/on-call/"],
+    }
+    for user, paths in pages.items():
+        cookie = _off_the_loop(lambda user=user: session_cookie(user)).split("=", 1)
+        context = browser.new_context(locale=locale, viewport={"width": 320, "height": 640})
+        try:
+            context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": server.url}])
+            page = context.new_page()
+            for path in paths:
+                page.goto(server.url + path)
+                if path.startswith("/cockpit/") and path != "/cockpit/":
+                    expect(page.locator("#conn-state")).to_have_attribute(
+                        "class", re.compile("live"), timeout=LIVE_TIMEOUT_MS
+                    )
+                _fits_320(page)
+                assert page.evaluate(CONTRAST) == [], path
+        finally:
+            context.close()
