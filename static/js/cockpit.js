@@ -147,6 +147,25 @@
       name: p.name, role: ROLE_LABELS[p.role] || p.role || gettext("participant")
     });
   }
+  // The exam's outcome and ending in this page's language (a `session` event is worded by
+  // whoever's request ended it): cockpit.outcome.outcome_label's wording.
+  function outcomeLabel(o) {
+    if (!o) { return ""; }
+    var counts = { done: o.done, total: o.total };
+    if (o.outcome === "completed") { return gettext("Completed"); }
+    if (o.outcome === "partial" && typeof o.done === "number") {
+      return fmt(gettext("Completed — partial (%(done)s of %(total)s sequences)"), counts);
+    }
+    if (o.outcome === "aborted" && typeof o.done === "number") {
+      return fmt(gettext("Aborted (%(done)s of %(total)s sequences done)"), counts);
+    }
+    return o.label || "";
+  }
+  var ENDING_LABELS = {
+    closed: gettext("Closed once the protocol was finished"), early: gettext("Ended early"),
+    booking: gettext("Ended from the booking")
+  };
+  function endingLabel(o) { return (o && (ENDING_LABELS[o.ending] || o.ending_label)) || ""; }
   function youSuffix(text, p) {
     return isMe(p) ? fmt(gettext("%(person)s — you"), { person: text }) : text;
   }
@@ -492,7 +511,7 @@
         ? fmt(gettext("This session has ended: %(reason)s"), { reason: session.ended_reason })
         : gettext("This session has ended.");
       setConnection("closed", session.outcome
-        ? fmt(gettext("%(ended)s %(outcome)s."), { ended: why, outcome: session.outcome.label }) : why);
+        ? fmt(gettext("%(ended)s %(outcome)s."), { ended: why, outcome: outcomeLabel(session.outcome) }) : why);
     }
   }
 
@@ -864,7 +883,7 @@
     if (p.status === "live") { return gettext("The exam started: the first sequence runs"); }
     if (p.status === "ended") {
       var text = p.outcome && p.outcome.label
-        ? fmt(gettext("The session ended — %(outcome)s"), { outcome: p.outcome.label })
+        ? fmt(gettext("The session ended — %(outcome)s"), { outcome: outcomeLabel(p.outcome) })
         : gettext("The session ended");
       return p.ended_reason ? fmt(gettext("%(ended)s. %(reason)s"), { ended: text, reason: p.ended_reason }) : text;
     }
@@ -992,11 +1011,11 @@
       summary.className = "exam-outcome outcome-" + outcome.outcome;
       summary.textContent = outcome.ended_by
         ? fmt(gettext("%(outcome)s · %(ending)s by %(name)s, %(time)s"), {
-          outcome: outcome.label, ending: (outcome.ending_label || "").toLowerCase(),
+          outcome: outcomeLabel(outcome), ending: endingLabel(outcome).toLowerCase(),
           name: outcome.ended_by.name, time: hhmm(outcome.ended_at)
         })
         : fmt(gettext("%(outcome)s · %(ending)s, %(time)s"), {
-          outcome: outcome.label, ending: (outcome.ending_label || "").toLowerCase(), time: hhmm(outcome.ended_at)
+          outcome: outcomeLabel(outcome), ending: endingLabel(outcome).toLowerCase(), time: hhmm(outcome.ended_at)
         });
     }
     var started = $("fact-started");
