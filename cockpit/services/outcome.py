@@ -98,7 +98,7 @@ def stop_reason_set(
     *, actor: User, role: str, cockpit: CockpitSession, stop_id: int, reason: str
 ) -> CockpitStop:
     """Say why a STOP was pressed (or say it better): during the exam or after it ended."""
-    _require("stop_reason", cockpit, actor, role, verb="give a STOP's reason")
+    _require("stop_reason", cockpit, actor, role)
     stop = (
         CockpitStop.objects.select_for_update(of=("self",))
         .select_related("by")
@@ -132,7 +132,7 @@ def cockpit_end_early(
     relay kept it). Nothing may be acquiring: stop it first. The booking is completed (the
     ledger credits the hours it ran) and the summary says partial or aborted."""
     cockpit = _locked(cockpit)
-    _require("end", cockpit, actor, role, verb="end the exam")
+    _require("end", cockpit, actor, role)
     if console is not None and console.get("status") in ACQUIRING:
         raise Conflict(_("A sequence is still acquiring: stop the scan first, then end the exam."))
     # The booking's move is the operator's side (local staff do not hold bookings); the audit

@@ -114,7 +114,7 @@ def cockpit_approve_join(
     """Local staff (or a manager) of the scanning hospital let the booked operator in: from now
     on the operator may take control. Also how a booking is pre-approved, ahead of the day."""
     cockpit = _locked(cockpit)
-    _require("approve", cockpit, actor, role, verb="approve the operator's join")
+    _require("approve", cockpit, actor, role)
     cockpit.join_approved_at = timezone.now()
     cockpit.join_approved_by = actor
     cockpit.save(update_fields=["join_approved_at", "join_approved_by", "updated_at"])
@@ -132,7 +132,7 @@ def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> Cockp
     nobody holds control. Otherwise the request waits for a grant (while the scanner is held
     locally: local staff's)."""
     cockpit = _locked(cockpit)
-    _require("control.request", cockpit, actor, role, verb="ask for control")
+    _require("control.request", cockpit, actor, role)
     free = cockpit.controller_id is None
     # An assistant is handed control by the operator (or local staff), never takes it free.
     if free and (role == Role.LOCAL or (not cockpit.local_override and role != Role.ASSISTANT)):
@@ -155,7 +155,7 @@ def control_grant(
     locally only local staff grant it. To the person named, or to whoever asked."""
     cockpit = _locked(cockpit)
     move = "control.grant" if to_user_id is None else "control.grant_to"
-    _require(move, cockpit, actor, role, verb="grant control")
+    _require(move, cockpit, actor, role)
     target_id = to_user_id if to_user_id is not None else cockpit.control_requested_by_id
     if target_id is None:  # pragma: no cover - the rules refuse a grant nobody asked for
         raise ValidationFailed(_("Nobody has asked for control: name whom to grant it to."))
@@ -192,7 +192,7 @@ def control_release(
     remote person."""
     cockpit = _locked(cockpit)
     if role is not None:
-        _require("control.release", cockpit, actor, role, verb="release control")
+        _require("control.release", cockpit, actor, role)
     else:
         roles = roles_for(actor, cockpit)
         if not roles:
@@ -212,7 +212,7 @@ def control_take_over(
     """The booked operator takes control from whoever holds it (an assistant, say). Refused
     while local staff have taken the scanner back."""
     cockpit = _locked(cockpit)
-    _require("control.take_over", cockpit, actor, role, verb="take control over")
+    _require("control.take_over", cockpit, actor, role)
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.OPERATOR)
     _save_control(cockpit)
@@ -226,7 +226,7 @@ def control_override(
 ) -> CockpitSession:
     """Local staff take the scanner back, whoever holds control."""
     cockpit = _locked(cockpit)
-    _require("control.override", cockpit, actor, role, verb="take the scanner back")
+    _require("control.override", cockpit, actor, role)
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.LOCAL)
     cockpit.local_override = True
@@ -333,7 +333,7 @@ def prescan_confirm(
     check is off. The check fails when one of them is at `refuse`, has no figures yet, or when a
     remote person holds control without being connected; a `warn` passes, recorded as such."""
     cockpit = _locked(cockpit)
-    _require("checklist.confirm", cockpit, actor, role, verb="confirm the pre-scan checklist")
+    _require("checklist.confirm", cockpit, actor, role)
     if not patient_informed:
         raise ValidationFailed(
             _("Tell the patient that the exam is run remotely, then confirm that you did."),
@@ -429,7 +429,7 @@ def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitS
     control again. The relay sends local staff's stop to the scanner before calling this, so
     that nothing waits on the database."""
     cockpit = _locked(cockpit)
-    _require("stop", cockpit, actor, role, verb="stop the scan")
+    _require("stop", cockpit, actor, role)
     cockpit.stopped_at = timezone.now()
     previous = cockpit.controller_id
     if role == Role.LOCAL:
@@ -453,7 +453,7 @@ def command_record(
     """A console command from the person holding control: audited, then relayed to the scanner.
     Anyone else is refused and nothing reaches the scanner."""
     cockpit = _locked(cockpit)
-    _require("command", cockpit, actor, role, verb="send commands")
+    _require("command", cockpit, actor, role)
     if name == "start":
         prescan_require(cockpit)
     _audit(actor, "cockpit.command", cockpit, {"name": name, "args": args, "role": role})
@@ -466,7 +466,7 @@ def contrast_confirm(
 ) -> CockpitSession:
     """Local staff confirm the contrast step (they are the ones beside the patient)."""
     cockpit = _locked(cockpit)
-    _require("confirm_contrast", cockpit, actor, role, verb="confirm contrast")
+    _require("confirm_contrast", cockpit, actor, role)
     _audit(actor, "cockpit.contrast_confirmed", cockpit)
     return cockpit
 
@@ -513,7 +513,7 @@ def cockpit_close(
     first sequence to now. The summary (`cockpit.services.outcome`) is read from `console`, the
     scanner's last state: a protocol finished with sequences aborted or skipped is partial."""
     cockpit = _locked(cockpit)
-    _require("close", cockpit, actor, Role.OPERATOR, verb="close the cockpit")
+    _require("close", cockpit, actor, Role.OPERATOR)
     if not finished:
         raise Conflict(_("The protocol is not finished: run or abort every sequence first."))
     from cockpit.models import ExamEnding
@@ -570,18 +570,18 @@ def _locked(cockpit: CockpitSession) -> CockpitSession:
     )
 
 
-def _who(role: str) -> str:
-    who: dict[str, str] = {
-        Role.OPERATOR: "the booked operator",
-        Role.LOCAL: "local staff of the scanning site",
-        Role.ASSISTANT: "an assistant",
-    }
-    return who.get(role, "a participant")
+def _only(role: str) -> str:
+    """Why someone with no part in the cockpit may not make a move of `role`'s."""
+    if role == Role.OPERATOR:
+        return _("Only the booked operator may do that in this cockpit.")
+    if role == Role.LOCAL:
+        return _("Only local staff of the scanning site may do that in this cockpit.")
+    if role == Role.ASSISTANT:
+        return _("Only an assistant may do that in this cockpit.")
+    return _("Only the people in this cockpit may do that.")
 
 
-def _require(
-    move: str, cockpit: CockpitSession, actor: User, role: str, *, verb: str = "do that"
-) -> None:
+def _require(move: str, cockpit: CockpitSession, actor: User, role: str) -> None:
     """The rule table's word on `move` by `actor` in `role`, the session locked as it is now
     (a role the move is open to must be one the actor really has here)."""
     row = rules.MOVES[move]
@@ -591,7 +591,7 @@ def _require(
             # In the cockpit in another role: the move is not theirs; not in it at all: say who.
             if roles:
                 raise row.not_your_role.exception()
-            raise PermissionDenied(f"Only {_who(role)} may {verb}.")
+            raise PermissionDenied(_only(role))
     rules.require(move, room_of(cockpit), role=role, user_id=actor.pk)
 
 
