@@ -5,6 +5,7 @@ second senior accepting gets 409 with the code "taken" and who is helping."""
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -182,5 +183,5 @@ class MyOnCallView(APIView):
 def _own_profile(user: User) -> TechnologistProfile:
     profile = technologist_profile_for(user=user)
     if profile is None:
-        raise NotFound("You have no technologist profile: only technologists go on call.")
+        raise NotFound(_("You have no technologist profile: only technologists go on call."))
     return profile

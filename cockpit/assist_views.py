@@ -15,8 +15,9 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -66,14 +67,15 @@ def _family_choices(profile: TechnologistProfile) -> list[tuple[str, str]]:
 
 def _families_text(window: OnCallWindow) -> str:
     names = [family.name for family in window.exam_families.all()]
-    return ", ".join(names) if names else "All your exam families"
+    return ", ".join(names) if names else _("All your exam families")
 
 
 def _span(starts: datetime, ends: datetime) -> str:
     """ "Mon 3 Mar, 08:00–17:00", the end's day named when it is another one."""
+    # The date format in the reader's language (day and month names), always 24-hour.
     if starts.date() == ends.date():
-        return f"{starts:%a %-d %b, %H:%M}–{ends:%H:%M}"
-    return f"{starts:%a %-d %b, %H:%M} – {ends:%a %-d %b, %H:%M}"
+        return f"{dateformat.format(starts, 'D j M, H:i')}–{dateformat.format(ends, 'H:i')}"
+    return f"{dateformat.format(starts, 'D j M, H:i')} – {dateformat.format(ends, 'D j M, H:i')}"
 
 
 def _schedule(
@@ -169,7 +171,7 @@ def _on_call_profile(request: AuthenticatedHttpRequest) -> TechnologistProfile |
 
 
 def _local(moment: datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+    return dateformat.format(moment.astimezone(ZoneInfo(zone)), "H:i")
 
 
 @login_required
@@ -206,11 +208,16 @@ def on_call_add(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             zone = ZoneInfo(profile.home_time_zone)
             starts, ends = window.starts_at.astimezone(zone), window.ends_at.astimezone(zone)
-            summary = _span(starts, ends)
+            span = _span(starts, ends)
             if window.rrule:
                 rule = describe_rule(window.rrule)
-                summary += f", then {rule[0].lower()}{rule[1:]}"
-            messages.success(request, f"On-call window added: {summary}.")
+                message = _("On-call window added: %(span)s, then %(rule)s.") % {
+                    "span": span,
+                    "rule": f"{rule[0].lower()}{rule[1:]}",
+                }
+            else:
+                message = _("On-call window added: %(span)s.") % {"span": span}
+            messages.success(request, message)
             return redirect("on_call")
     return _on_call_page(request, profile, add_form=form, status=400)
 
@@ -236,8 +243,14 @@ def on_call_now(request: AuthenticatedHttpRequest) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"You are on call now until {_local(window.ends_at, profile.home_time_zone)} "
-            f"({profile.home_time_zone}): requests for help reach you on any WeScan page.",
+            _(
+                "You are on call now until %(time)s (%(zone)s): requests for help reach you on "
+                "any WeScan page."
+            )
+            % {
+                "time": _local(window.ends_at, profile.home_time_zone),
+                "zone": profile.home_time_zone,
+            },
         )
     return redirect("on_call")
 
@@ -248,7 +261,7 @@ def on_call_switch(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The on-call switch: off, no request for help reaches you, whatever the schedule."""
     choice = request.POST.get("paused", "")
     if choice not in ("true", "false"):
-        raise ValidationFailed("Say whether to turn the on-call switch on or off.")
+        raise ValidationFailed(_("Say whether to turn the on-call switch on or off."))
     paused = choice == "true"
     try:
         scheduling_services.on_call_pause(
@@ -259,9 +272,9 @@ def on_call_switch(request: AuthenticatedHttpRequest) -> HttpResponse:
     else:
         messages.success(
             request,
-            "On call is off: no request for help reaches you until you turn it on."
+            _("On call is off: no request for help reaches you until you turn it on.")
             if paused
-            else "On call is on: requests for help reach you during your on-call windows.",
+            else _("On call is on: requests for help reach you during your on-call windows."),
         )
     return redirect("on_call")
 
@@ -272,7 +285,10 @@ def on_call_delete(request: AuthenticatedHttpRequest, window_id: int) -> HttpRes
     window = access_own_on_call_window(request.user, window_id)
     scheduling_services.on_call_delete(actor=request.user, window=window)
     messages.success(
-        request, "On-call window removed" + (", every repeat of it." if window.rrule else ".")
+        request,
+        _("On-call window removed, every repeat of it.")
+        if window.rrule
+        else _("On-call window removed."),
     )
     return redirect("on_call")
 
@@ -283,8 +299,8 @@ def on_call_delete(request: AuthenticatedHttpRequest, window_id: int) -> HttpRes
 def _age(moment: datetime, now: datetime) -> str:
     """ "just now", "2 minutes ago"."""
     if now - moment < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(moment, now)} ago"
+        return _("just now")
+    return _("%(time)s ago") % {"time": timesince(moment, now)}
 
 
 def _duration(assist: AssistRequest, now: datetime) -> str:
@@ -293,9 +309,11 @@ def _duration(assist: AssistRequest, now: datetime) -> str:
         return ""
     minutes = int(((assist.ended_at or now) - assist.accepted_at).total_seconds() // 60)
     if minutes < 1:
-        return "under a minute"
+        return _("under a minute")
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    if hours:
+        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": f"{minutes:02d}"}
+    return _("%(minutes)s min") % {"minutes": minutes}
 
 
 def _cockpit_url(user: User, assist: AssistRequest) -> str:
@@ -358,12 +376,12 @@ def assist_incoming(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _part(user: User, assist: AssistRequest, notice: AssistNotice | None) -> str:
     if assist.requested_by_id == user.pk:
-        return "You asked"
+        return _("You asked")
     if assist.accepted_by_id == user.pk:
-        return "You helped"
+        return _("You helped")
     if notice is not None and not notice.may_accept:
-        return "You were alerted"
-    return "You were asked"
+        return _("You were alerted")
+    return _("You were asked")
 
 
 @login_required
@@ -383,9 +401,12 @@ def assist_history(request: AuthenticatedHttpRequest) -> HttpResponse:
             "assist": assist,
             "part": _part(user, assist, notices.get(assist.pk)),
             "vendor": vendor_label(assist.vendor),
-            "when": assist.created_at.astimezone(
-                ZoneInfo(booking_time_zone(user, assist.cockpit.booking))
-            ).strftime("%a %-d %b %Y, %H:%M"),
+            "when": dateformat.format(
+                assist.created_at.astimezone(
+                    ZoneInfo(booking_time_zone(user, assist.cockpit.booking))
+                ),
+                "D j M Y, H:i",
+            ),
             "duration": _duration(assist, now),
             "hours": hours.get(assist.pk),
             "cockpit_url": (
@@ -416,8 +437,8 @@ def assist_accept(request: AuthenticatedHttpRequest, assist_id: int) -> HttpResp
         return redirect("assist_incoming")
     messages.success(
         request,
-        f"You are helping {assist.requested_by.display_name} with {assist.exam_family.name}: "
-        "you joined the cockpit as assistant.",
+        _("You are helping %(name)s with %(family)s: you joined the cockpit as assistant.")
+        % {"name": assist.requested_by.display_name, "family": assist.exam_family.name},
     )
     return redirect(f"{reverse('cockpit_console', args=[assist.cockpit_id])}?role=assistant")
 
@@ -437,7 +458,7 @@ def assist_cancel(request: AuthenticatedHttpRequest, assist_id: int) -> HttpResp
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, "Request for help cancelled: everyone asked has been told.")
+        messages.success(request, _("Request for help cancelled: everyone asked has been told."))
     return redirect(_after_end(request, assist))
 
 
@@ -451,5 +472,5 @@ def assist_finish(request: AuthenticatedHttpRequest, assist_id: int) -> HttpResp
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, "Help done: the request for help is closed.")
+        messages.success(request, _("Help done: the request for help is closed."))
     return redirect(_after_end(request, assist))

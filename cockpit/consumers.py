@@ -65,6 +65,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.second_factor import Hold
@@ -204,10 +205,14 @@ def _join_scanner(token: str) -> Joined:
     if booking is None:
         upcoming = selectors.scanner_next_booking(scanner=scanner)
         message = (
-            f"No cockpit session is open on {scanner.name} now; the next opens at "
-            f"{(upcoming.starts_at - selectors.OPEN_BEFORE).isoformat()}."
+            _("No cockpit session is open on %(scanner)s now; the next opens at %(opens)s.")
+            % {
+                "scanner": scanner.name,
+                "opens": (upcoming.starts_at - selectors.OPEN_BEFORE).isoformat(),
+            }
             if upcoming is not None
-            else f"No cockpit session is open on {scanner.name} now, and none is booked."
+            else _("No cockpit session is open on %(scanner)s now, and none is booked.")
+            % {"scanner": scanner.name}
         )
         raise Refused(CLOSE_NOT_FOUND, message, error="no_session")
     cockpit = services.cockpit_open(booking=booking)
@@ -279,7 +284,7 @@ def _assist_on_current(
         row = MOVES[move]
         if role not in row.roles:
             raise row.not_your_role.exception()  # not theirs, whatever is under way
-        raise NotFound("No request for help is under way in this cockpit.")
+        raise NotFound(_("No request for help is under way in this cockpit."))
     service(actor=actor, assist_id=current.pk)
 
 
@@ -391,7 +396,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 since = parse_count(query["since"][0])
                 if since is None:
                     await self.send_error(
-                        "invalid", "'since' is the last seq you saw: 0 to 9007199254740991."
+                        "invalid", _("'since' is the last seq you saw: 0 to 9007199254740991.")
                     )
             await self.catch_up(since, joined.session, joined.control)
         # The order people joined in (presence lists them so): the wall clock, comparable across
@@ -433,7 +438,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if self.is_scanner or self.role != Role.ASSISTANT or self.person["id"] != event["user"]:
             return
         await self.send_error(
-            "assist_ended", "Your help in this cockpit is done: thank you. The session goes on."
+            "assist_ended", _("Your help in this cockpit is done: thank you. The session goes on.")
         )
         await self.leave()
         await self.close(code=CLOSE_FORBIDDEN)
@@ -441,7 +446,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     def _device_token(self) -> str:
         for name, value in self.scope.get("headers", []):
             if name.lower() == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
+                scheme, _space, token = value.decode("latin-1").partition(" ")
                 if scheme.lower() == "device":
                     return token.strip()
         return ""
@@ -492,7 +497,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             if not signed_in:
                 self.heartbeat = None  # this task: leave() must not wait on itself
                 await self.send_error(
-                    "signed_out", "You were signed out: sign in again to rejoin the cockpit."
+                    "signed_out", _("You were signed out: sign in again to rejoin the cockpit.")
                 )
                 await self.leave()
                 await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -529,7 +534,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         )
 
     async def send_error(self, code: str, message: str, ref: int | None = None) -> None:
-        await self.send_reply("error", {"code": code, "message": message, "ref": ref})
+        # The socket's language is active (core.sockets.Cleanup): the frame carries its words.
+        await self.send_reply("error", {"code": code, "message": str(message), "ref": ref})
 
     async def publish(
         self,
@@ -654,7 +660,10 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             elif self.waiting:
                 await self.send_error(
                     "waiting",
-                    "Local staff have not approved your join yet: the console opens when they do.",
+                    _(
+                        "Local staff have not approved your join yet: the console opens "
+                        "when they do."
+                    ),
                     ref,
                 )
             elif self.is_scanner:
@@ -720,15 +729,15 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         snapshot. The first merged state that runs a sequence starts the exam."""
         if frame.full:
             if frame.state is None:
-                raise FrameError("invalid", "A full state frame carries 'state'.", ref=ref)
+                raise FrameError("invalid", _("A full state frame carries 'state'."), ref=ref)
             self.console = dict(frame.state)
         else:
             if frame.changes is None:
-                raise FrameError("invalid", "A delta state frame carries 'changes'.", ref=ref)
+                raise FrameError("invalid", _("A delta state frame carries 'changes'."), ref=ref)
             if self.console is None:
                 raise FrameError(
                     "invalid",
-                    "Send a full state first: there is nothing to apply changes to.",
+                    _("Send a full state first: there is nothing to apply changes to."),
                     ref=ref,
                 )
             self.console.update(frame.changes)
@@ -795,8 +804,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             if not await self.scanner_present():
                 await self.send_error(
                     "scanner_offline",
-                    f"The scanner is not connected to the cockpit: “{payload.name}” was not "
-                    "sent. Try again once it is back.",
+                    _(
+                        "The scanner is not connected to the cockpit: “%(command)s” was not "
+                        "sent. Try again once it is back."
+                    )
+                    % {"command": payload.name},
                     ref,
                 )
                 return
@@ -814,7 +826,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             if not seq:
                 await self.send_error(
                     "stopped",
-                    "The scan was stopped while this command was on its way; it was not sent.",
+                    _("The scan was stopped while this command was on its way; it was not sent."),
                     ref,
                 )
         elif frame_type == "stop":
@@ -877,13 +889,15 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if not await self.scanner_present():
             await self.send_error(
                 "scanner_offline",
-                "The scanner is not connected to the cockpit right now: the STOP reaches it as "
-                "soon as it reconnects. Use the console's own stop at the scanner.",
+                _(
+                    "The scanner is not connected to the cockpit right now: the STOP reaches it as "
+                    "soon as it reconnects. Use the console's own stop at the scanner."
+                ),
             )
 
     async def control(self, user: User, payload: Control, ref: int | None) -> None:
         if payload.to is not None and payload.action != "grant":
-            raise FrameError("invalid", "'to' goes with 'grant' only.", ref=ref)
+            raise FrameError("invalid", _("'to' goes with 'grant' only."), ref=ref)
         # Always in this socket's role: a manager who may also stand beside the patient moves
         # nothing from an observer's socket (the moves it was offered are the ones it may make).
         arguments: dict[str, Any] = {"actor": user, "role": self.role, "cockpit": self.cockpit}
@@ -1045,9 +1059,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if figures is not None and figures["level"] == link.REFUSE:
             raise FrameError(
                 "link_refused",
-                f"Your link to the cockpit is too slow or unsteady to start a sequence "
-                f"({figures['rtt_ms']:g} ms round trip, {figures['jitter_ms']:g} ms jitter): "
-                "local staff can run it at the scanner.",
+                _(
+                    "Your link to the cockpit is too slow or unsteady to start a sequence "
+                    "(%(rtt)s ms round trip, %(jitter)s ms jitter): local staff can run it at "
+                    "the scanner."
+                )
+                % {"rtt": f"{figures['rtt_ms']:g}", "jitter": f"{figures['jitter_ms']:g}"},
             )
 
     async def checklist_confirm(self, payload: Checklist) -> None:

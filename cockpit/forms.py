@@ -4,13 +4,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from marketplace.forms import TIME_ZONES, CalendarDateField, DateInput, aware_in
 from scheduling.forms import REPEAT_FIELDS, WEEKDAYS, RepeatForm, weekly_rule
 
 # "On call now" offers these lengths (hours); longer stretches go on the schedule.
 ON_CALL_NOW_HOURS = (1, 2, 4, 8)
-_WEEKDAY_CODES = [code for code, _ in WEEKDAYS]
+_WEEKDAY_CODES = [code for code, _label in WEEKDAYS]
 
 
 class TimeInput(forms.TimeInput):
@@ -24,18 +26,20 @@ class OnCallNowForm(forms.Form):
     """On call from now for a few hours (the button pressed), for some of one's exam families."""
 
     hours = forms.TypedChoiceField(
-        choices=[(str(hours), f"{hours} h") for hours in ON_CALL_NOW_HOURS],
+        choices=[
+            (str(hours), format_lazy(_("{hours} h"), hours=hours)) for hours in ON_CALL_NOW_HOURS
+        ],
         coerce=int,
         error_messages={
-            "required": "Choose for how long.",
-            "invalid_choice": "Choose 1, 2, 4 or 8 hours.",
+            "required": _("Choose for how long."),
+            "invalid_choice": _("Choose 1, 2, 4 or 8 hours."),
         },
     )
     exam_families = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="Only for",
-        help_text="None ticked: every exam family on your profile.",
+        label=_("Only for"),
+        help_text=_("None ticked: every exam family on your profile."),
     )
 
     def __init__(self, *args: Any, families: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -48,23 +52,27 @@ class OnCallWindowForm(RepeatForm):
     day), once or every chosen weekday; a weekly window starts on the first chosen weekday on
     or after the day."""
 
-    day = CalendarDateField(widget=DateInput, label="Date", help_text="The (first) day.")
-    starts = forms.TimeField(widget=TimeInput, label="From")
+    day = CalendarDateField(widget=DateInput, label=_("Date"), help_text=_("The (first) day."))
+    starts = forms.TimeField(widget=TimeInput, label=_("From"))
     ends = forms.TimeField(
-        widget=TimeInput, label="To", help_text="At or before the start: it ends the next day."
+        widget=TimeInput,
+        label=_("To"),
+        help_text=_("At or before the start: it ends the next day."),
     )
     field_order = ["day", "starts", "ends", *REPEAT_FIELDS, "exam_families", "time_zone"]
     exam_families = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="Exam families",
-        help_text="None ticked: every exam family on your profile.",
+        label=_("Exam families"),
+        help_text=_("None ticked: every exam family on your profile."),
     )
     time_zone = forms.ChoiceField(
         choices=[(zone, zone) for zone in TIME_ZONES],
-        label="Time zone",
-        help_text="The wall clock of the times above; a weekly window keeps its local time "
-        "when the clocks change.",
+        label=_("Time zone"),
+        help_text=_(
+            "The wall clock of the times above; a weekly window keeps its local time "
+            "when the clocks change."
+        ),
     )
 
     def __init__(self, *args: Any, families: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -87,7 +95,7 @@ class OnCallWindowForm(RepeatForm):
             weekdays = data.get("weekdays") or []
             until = data.get("until")
             if not weekdays:
-                self.add_error("weekdays", "Pick the weekdays it repeats on.")
+                self.add_error("weekdays", _("Pick the weekdays it repeats on."))
             else:
                 shift = next(
                     days
@@ -97,12 +105,12 @@ class OnCallWindowForm(RepeatForm):
                 first_start += timedelta(days=shift)
                 first_end += timedelta(days=shift)
                 if until is not None and until < first_start.date():
-                    self.add_error("until", "Choose a day on or after the first one.")
+                    self.add_error("until", _("Choose a day on or after the first one."))
                 rule = weekly_rule(weekdays, until)
         elif repeat == self.CUSTOM:
             rule = (data.get("rrule") or "").strip()
             if not rule:
-                self.add_error("rrule", "Type the rule, or choose Once or Every week.")
+                self.add_error("rrule", _("Type the rule, or choose Once or Every week."))
         for name, value in (("starts", first_start), ("ends", first_end)):
             try:
                 data[f"{name}_at"] = aware_in(value, zone)

@@ -8,6 +8,7 @@ events lives in the relay's store (`cockpit.store`)."""
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from scheduling.models import Booking
 
@@ -15,11 +16,11 @@ from scheduling.models import Booking
 class Role(models.TextChoices):
     """Who a participant is in a cockpit session."""
 
-    SCANNER = "scanner", "Scanner"
-    OPERATOR = "operator", "Operator"
-    LOCAL = "local", "Local staff"
-    ASSISTANT = "assistant", "Assistant"
-    OBSERVER = "observer", "Observer"
+    SCANNER = "scanner", _("Scanner")
+    OPERATOR = "operator", _("Operator")
+    LOCAL = "local", _("Local staff")
+    ASSISTANT = "assistant", _("Assistant")
+    OBSERVER = "observer", _("Observer")
 
 
 # Who may hold control of the console (the scanner and observers never do).
@@ -27,9 +28,9 @@ CONTROL_ROLES = (Role.OPERATOR, Role.LOCAL, Role.ASSISTANT)
 
 
 class CockpitStatus(models.TextChoices):
-    WAITING = "waiting", "Waiting for the first sequence"
-    LIVE = "live", "Exam in progress"
-    ENDED = "ended", "Ended"
+    WAITING = "waiting", _("Waiting for the first sequence")
+    LIVE = "live", _("Exam in progress")
+    ENDED = "ended", _("Ended")
 
 
 class CockpitSession(models.Model):
@@ -159,19 +160,19 @@ class PrescanCheck(models.Model):
 
 
 class AssistStatus(models.TextChoices):
-    OPEN = "open", "Waiting for a senior"
-    ACCEPTED = "accepted", "A senior is assisting"
-    RESOLVED = "resolved", "Resolved"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Closed unanswered"
+    OPEN = "open", _("Waiting for a senior")
+    ACCEPTED = "accepted", _("A senior is assisting")
+    RESOLVED = "resolved", _("Resolved")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Closed unanswered")
 
 
 class AssistStage(models.IntegerChoices):
     """How far an unanswered request has escalated."""
 
-    SENIORS = 1, "On-call seniors asked"
-    WIDENED = 2, "Widened to experienced technologists"
-    MANAGERS = 3, "Managers alerted"
+    SENIORS = 1, _("On-call seniors asked")
+    WIDENED = 2, _("Widened to experienced technologists")
+    MANAGERS = 3, _("Managers alerted")
 
 
 # Who may ask for help in a cockpit.
@@ -287,17 +288,17 @@ class ExamOutcome(models.TextChoices):
     """How the exam ended (`cockpit.outcome.exam_outcome`): a partial or aborted exam is never
     shown as plainly completed."""
 
-    COMPLETED = "completed", "Completed"
-    PARTIAL = "partial", "Partial"
-    ABORTED = "aborted", "Aborted"
+    COMPLETED = "completed", _("Completed")
+    PARTIAL = "partial", _("Partial")
+    ABORTED = "aborted", _("Aborted")
 
 
 class ExamEnding(models.TextChoices):
     """How the cockpit came to end."""
 
-    CLOSED = "closed", "Closed once the protocol was finished"
-    EARLY = "early", "Ended early"
-    BOOKING = "booking", "Ended from the booking"
+    CLOSED = "closed", _("Closed once the protocol was finished")
+    EARLY = "early", _("Ended early")
+    BOOKING = "booking", _("Ended from the booking")
 
 
 class ExamRecord(models.Model):

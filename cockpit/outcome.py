@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 DONE = "done"
 ABORTED = "aborted"
 SKIPPED = "skipped"
@@ -81,7 +83,13 @@ def outcome_of(console: Mapping[str, Any] | None) -> Outcome:
 def outcome_label(outcome: str, done: int, total: int) -> str:
     """How a finished exam is named everywhere: never plainly "Completed" unless it was."""
     if outcome == COMPLETED:
-        return "Completed"
+        return gettext("Completed")
     if outcome == PARTIAL:
-        return f"Completed — partial ({done} of {total} sequences)"
-    return f"Aborted ({done} of {total} sequences done)"
+        return gettext("Completed — partial (%(done)s of %(total)s sequences)") % {
+            "done": done,
+            "total": total,
+        }
+    return gettext("Aborted (%(done)s of %(total)s sequences done)") % {
+        "done": done,
+        "total": total,
+    }

@@ -5,6 +5,7 @@ store keeps a running session's last lines and lets them go): the download says 
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from cockpit.models import AssistNotice, AssistRequest, AssistStatus, CockpitSession, CockpitStatus
@@ -78,7 +79,7 @@ def refusals(user: User) -> list[str]:
         status__in=[AssistStatus.OPEN, AssistStatus.ACCEPTED],
     ).exists()
     if live or helping:
-        return ["You are in a cockpit that has not ended: finish or leave it first."]
+        return [_("You are in a cockpit that has not ended: finish or leave it first.")]
     return []
 
 

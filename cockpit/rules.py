@@ -26,6 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from cockpit.models import ASSIST_REQUESTER_ROLES, CONTROL_ROLES, Role
 from core.errors import Conflict, DomainError, PermissionDenied
 
@@ -74,10 +77,10 @@ class Who:
 @dataclass(frozen=True)
 class Refusal:
     error: type[DomainError]  # PermissionDenied (not yours to make) or Conflict (not now)
-    message: str
+    message: str | Promise  # lazy: read in the language of whoever is refused
 
     def exception(self) -> DomainError:
-        return self.error(self.message)
+        return self.error(str(self.message))
 
 
 Check = Callable[[Room, Who], bool]
@@ -92,11 +95,11 @@ class Move:
     guards: tuple[tuple[Check, Because], ...] = ()
 
 
-def _denied(message: str) -> Refusal:
+def _denied(message: str | Promise) -> Refusal:
     return Refusal(PermissionDenied, message)
 
 
-def _conflict(message: str) -> Refusal:
+def _conflict(message: str | Promise) -> Refusal:
     return Refusal(Conflict, message)
 
 
@@ -111,7 +114,9 @@ def _approved_if_operator(room: Room, who: Who) -> bool:
     return who.role != Role.OPERATOR or room.join_approved
 
 
-_NOT_APPROVED = _denied("Local staff have not approved your join yet: you can watch, not control.")
+_NOT_APPROVED = _denied(
+    _("Local staff have not approved your join yet: you can watch, not control.")
+)
 
 
 def _holds(room: Room, who: Who) -> bool:
@@ -128,8 +133,8 @@ def _may_grant(room: Room, who: Who) -> bool:
 
 def _may_not_grant(room: Room) -> Refusal:
     if room.held:
-        return _denied("Local staff hold the scanner: only they can hand control over.")
-    return _denied("Only the person holding control, the operator or local staff may grant it.")
+        return _denied(_("Local staff hold the scanner: only they can hand control over."))
+    return _denied(_("Only the person holding control, the operator or local staff may grant it."))
 
 
 def _ended(room: Room) -> Refusal:
@@ -149,39 +154,39 @@ MOVES: dict[str, Move] = {
     # named; anything else waits for a grant.
     "control.request": Move(
         CONTROL_ROLES,
-        _denied("Observers watch the exam; they cannot hold control."),
+        _denied(_("Observers watch the exam; they cannot hold control.")),
         (
             _OPEN_GUARD,
             (_approved_if_operator, _NOT_APPROVED),
-            (lambda r, w: not r.holds(w), _conflict("You already hold control.")),
+            (lambda r, w: not r.holds(w), _conflict(_("You already hold control."))),
             (
                 lambda r, w: not (r.requested_by_id == w.user_id and r.requested_role == w.role),
-                _conflict("You have already asked for control: it waits for a grant."),
+                _conflict(_("You have already asked for control: it waits for a grant.")),
             ),
         ),
     ),
     # Grant control to whoever asked.
     "control.grant": Move(
         CONTROL_ROLES,
-        _denied("Observers watch the exam; they cannot hold control."),
+        _denied(_("Observers watch the exam; they cannot hold control.")),
         (
             _OPEN_GUARD,
             (_may_grant, _may_not_grant),
             (_approved_if_operator, _NOT_APPROVED),
             (
                 lambda r, w: r.requested_by_id is not None,
-                Refusal(Conflict, "Nobody has asked for control: name whom to grant it to."),
+                Refusal(Conflict, _("Nobody has asked for control: name whom to grant it to.")),
             ),
             (
                 lambda r, w: r.requested_by_id != w.user_id or r.requested_role != w.role,
-                _conflict("You asked for control yourself: someone else grants it."),
+                _conflict(_("You asked for control yourself: someone else grants it.")),
             ),
         ),
     ),
     # Grant control to a person named (the service checks that they may hold it).
     "control.grant_to": Move(
         CONTROL_ROLES,
-        _denied("Observers watch the exam; they cannot hold control."),
+        _denied(_("Observers watch the exam; they cannot hold control.")),
         (
             _OPEN_GUARD,
             (_may_grant, _may_not_grant),
@@ -190,36 +195,39 @@ MOVES: dict[str, Move] = {
     ),
     "control.release": Move(
         CONTROL_ROLES,
-        _denied("Observers watch the exam; they cannot hold control."),
-        ((_holds, _conflict("You do not hold control.")),),
+        _denied(_("Observers watch the exam; they cannot hold control.")),
+        ((_holds, _conflict(_("You do not hold control."))),),
     ),
     "control.take_over": Move(
         (Role.OPERATOR,),
-        _denied("Only the booked operator may take control over."),
+        _denied(_("Only the booked operator may take control over.")),
         (
             _OPEN_GUARD,
             (_approved_if_operator, _NOT_APPROVED),
             (
                 lambda r, w: not r.held,
                 _conflict(
-                    "Local staff have taken the scanner back; ask them to hand control over to you."
+                    _(
+                        "Local staff have taken the scanner back; ask them to hand control "
+                        "over to you."
+                    )
                 ),
             ),
-            (lambda r, w: not r.holds(w), _conflict("You already hold control.")),
+            (lambda r, w: not r.holds(w), _conflict(_("You already hold control."))),
             (
                 lambda r, w: r.controller_id is not None,
-                _conflict("Nobody holds control: ask for it instead."),
+                _conflict(_("Nobody holds control: ask for it instead.")),
             ),
         ),
     ),
     "control.override": Move(
         (Role.LOCAL,),
-        _denied("Only local staff of the scanning site may take the scanner back."),
+        _denied(_("Only local staff of the scanning site may take the scanner back.")),
         (
             _OPEN_GUARD,
             (
                 lambda r, w: not (r.held and r.holds(w)),
-                _conflict("You already hold the scanner."),
+                _conflict(_("You already hold the scanner.")),
             ),
         ),
     ),
@@ -227,47 +235,47 @@ MOVES: dict[str, Move] = {
     # afterwards.
     "stop": Move(
         CONTROL_ROLES,
-        _denied("Only local staff or the person holding control may stop the scan."),
+        _denied(_("Only local staff or the person holding control may stop the scan.")),
         (
             (
                 lambda r, w: w.role == Role.LOCAL or r.holds(w),
-                _denied("Only local staff or the person holding control may stop the scan."),
+                _denied(_("Only local staff or the person holding control may stop the scan.")),
             ),
         ),
     ),
     "command": Move(
         CONTROL_ROLES,
-        _denied("Only the person holding control sends commands; observers watch."),
+        _denied(_("Only the person holding control sends commands; observers watch.")),
         (
             _OPEN_GUARD,
-            (_holds, _denied("You do not hold control: ask for it first.")),
+            (_holds, _denied(_("You do not hold control: ask for it first."))),
         ),
     ),
     "confirm_contrast": Move(
         (Role.LOCAL,),
-        _denied("Only local staff beside the patient confirm contrast."),
+        _denied(_("Only local staff beside the patient confirm contrast.")),
         (_OPEN_GUARD,),
     ),
     "approve": Move(
         (Role.LOCAL,),
-        _denied("Only local staff of the scanning site approve the operator's join."),
+        _denied(_("Only local staff of the scanning site approve the operator's join.")),
         (
             _OPEN_GUARD,
             (
                 lambda r, w: not r.join_approved,
-                _conflict("The operator's join is already approved."),
+                _conflict(_("The operator's join is already approved.")),
             ),
         ),
     ),
     "close": Move(
         (Role.OPERATOR,),
-        _denied("Only the booked operator closes the cockpit."),
+        _denied(_("Only the booked operator closes the cockpit.")),
         (
             _OPEN_GUARD,
             (_approved_if_operator, _NOT_APPROVED),
             (
                 lambda r, w: r.started,
-                _conflict("The protocol is not finished: run or abort every sequence first."),
+                _conflict(_("The protocol is not finished: run or abort every sequence first.")),
             ),
         ),
     ),
@@ -275,12 +283,12 @@ MOVES: dict[str, Move] = {
     # starts only after it: `cockpit.services.session.prescan_require`).
     "checklist.confirm": Move(
         (Role.LOCAL,),
-        _denied("Only local staff beside the patient confirm the pre-scan checklist."),
+        _denied(_("Only local staff beside the patient confirm the pre-scan checklist.")),
         (
             _OPEN_GUARD,
             (
                 lambda r, w: not r.prescan_done,
-                _conflict("The pre-scan checklist is already confirmed."),
+                _conflict(_("The pre-scan checklist is already confirmed.")),
             ),
         ),
     ),
@@ -288,15 +296,17 @@ MOVES: dict[str, Move] = {
     # acquiring: that is the console's state, not the room's).
     "end": Move(
         (Role.OPERATOR, Role.LOCAL),
-        _denied("Only the operator or local staff may end the exam early."),
+        _denied(_("Only the operator or local staff may end the exam early.")),
         (
             _OPEN_GUARD,
             (_approved_if_operator, _NOT_APPROVED),
             (
                 lambda r, w: r.started,
                 _conflict(
-                    "Nothing was scanned yet: there is no exam to end. Cancel the booking from "
-                    "its page if it will not take place."
+                    _(
+                        "Nothing was scanned yet: there is no exam to end. Cancel the booking from "
+                        "its page if it will not take place."
+                    )
                 ),
             ),
         ),
@@ -305,79 +315,90 @@ MOVES: dict[str, Move] = {
     # others for their own (which STOP is the service's to check: `stop_reason_allowed`).
     "stop_reason": Move(
         CONTROL_ROLES,
-        _denied("Only local staff or whoever pressed the STOP may give its reason."),
+        _denied(_("Only local staff or whoever pressed the STOP may give its reason.")),
         (
-            (lambda r, w: bool(r.stopped_by), _conflict("Nobody has pressed STOP here.")),
+            (lambda r, w: bool(r.stopped_by), _conflict(_("Nobody has pressed STOP here."))),
             (
                 lambda r, w: w.role == Role.LOCAL or w.user_id in r.stopped_by,
-                _denied("Only local staff or whoever pressed the STOP may give its reason."),
+                _denied(_("Only local staff or whoever pressed the STOP may give its reason.")),
             ),
         ),
     ),
     "assist.request": Move(
         _REQUESTERS,
-        _denied("Only the operator or local staff ask for help in a cockpit."),
+        _denied(_("Only the operator or local staff ask for help in a cockpit.")),
         (
             _OPEN_GUARD,
             (
                 lambda r, w: r.window_open,
                 _conflict(
-                    "This cockpit is not open: ask for help from 15 minutes before the session "
-                    "starts until the exam ends."
+                    _(
+                        "This cockpit is not open: ask for help from 15 minutes before the session "
+                        "starts until the exam ends."
+                    )
                 ),
             ),
             (_approved_if_operator, _NOT_APPROVED),
             (
                 lambda r, w: r.assist != "open",
-                _conflict("A request for help is already open in this cockpit; cancel it first."),
+                _conflict(
+                    _("A request for help is already open in this cockpit; cancel it first.")
+                ),
             ),
             (
                 lambda r, w: r.assist != "accepted",
-                _conflict("A senior is helping in this cockpit: end that with “Help done” first."),
+                _conflict(
+                    _("A senior is helping in this cockpit: end that with “Help done” first.")
+                ),
             ),
         ),
     ),
     "assist.cancel": Move(
         _REQUESTERS,
-        _denied("Only the operator or local staff cancel a request for help."),
+        _denied(_("Only the operator or local staff cancel a request for help.")),
         (
             (
                 lambda r, w: r.assist != "accepted",
-                _conflict("A senior is already helping: end it with “Help done” instead."),
+                _conflict(_("A senior is already helping: end it with “Help done” instead.")),
             ),
             (
                 lambda r, w: r.assist == "open",
-                _conflict("This request is already closed: there is nothing to cancel."),
+                _conflict(_("This request is already closed: there is nothing to cancel.")),
             ),
         ),
     ),
     "assist.finish": Move(
         (*_REQUESTERS, Role.ASSISTANT),
-        _denied("Only the senior, the operator or local staff end the help."),
+        _denied(_("Only the senior, the operator or local staff end the help.")),
         (
             (
                 lambda r, w: w.role != Role.ASSISTANT or r.assist_helper_id == w.user_id,
-                _denied("Only the senior, the operator or local staff end the help."),
+                _denied(_("Only the senior, the operator or local staff end the help.")),
             ),
             (
                 lambda r, w: r.assist != "open",
-                _conflict("No senior has accepted yet: no help is under way. Cancel it if solved."),
+                _conflict(
+                    _("No senior has accepted yet: no help is under way. Cancel it if solved.")
+                ),
             ),
             (
                 lambda r, w: r.assist == "accepted",
-                _conflict("This request is already closed: no help is under way."),
+                _conflict(_("This request is already closed: no help is under way.")),
             ),
         ),
     ),
     "chat": Move(
         _PEOPLE,
-        _denied("Only the people in the cockpit chat."),
+        _denied(_("Only the people in the cockpit chat.")),
         (
             _OPEN_GUARD,
             (
                 _approved_if_operator,
                 _denied(
-                    "Local staff have not approved your join yet: the console opens when they do."
+                    _(
+                        "Local staff have not approved your join yet: the console opens "
+                        "when they do."
+                    )
                 ),
             ),
         ),

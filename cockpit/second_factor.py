@@ -6,15 +6,16 @@ nothing until it does. The console page and the relay ask this one rule
 (`accounts.second_factor.second_factor_hold`, a cockpit needing one whatever the role)."""
 
 from django.contrib.sessions.backends.base import SessionBase
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.second_factor import Hold, second_factor_hold
 
-MESSAGE = (
+MESSAGE = _(
     "A cockpit runs a scanner with a patient in it: set up a second factor (an authenticator "
     "app or a passkey) under My profile before you join one."
 )
-PROVE_MESSAGE = (
+PROVE_MESSAGE = _(
     "A cockpit runs a scanner with a patient in it: this session has not passed your second "
     "factor (it was signed in before you set one up). Sign in again before you join one."
 )
@@ -26,4 +27,4 @@ def cockpit_hold(user: User, session: SessionBase) -> Hold | None:
 
 
 def refusal(hold: Hold) -> str:
-    return MESSAGE if hold == Hold.SET_UP else PROVE_MESSAGE
+    return str(MESSAGE if hold == Hold.SET_UP else PROVE_MESSAGE)

@@ -9,6 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from cockpit.models import (
@@ -139,10 +143,10 @@ def prescan_view(cockpit: CockpitSession) -> dict[str, Any] | None:
 def access_cockpit(user: User, cockpit_id: int | str) -> CockpitSession:
     """The session, if `user` has any role in it; 404 otherwise (as for another hospital's
     objects)."""
-    pk = as_id(cockpit_id, message="No such cockpit session.")
+    pk = as_id(cockpit_id, message=_("No such cockpit session."))
     cockpit = _with_graph(CockpitSession.objects.filter(pk=pk)).first()
     if cockpit is None or not roles_for(user, cockpit):
-        raise NotFound("No such cockpit session.")
+        raise NotFound(_("No such cockpit session."))
     return cockpit
 
 
@@ -415,17 +419,31 @@ def assist_view(assist: AssistRequest | None) -> dict[str, Any] | None:
     }
 
 
-def assist_wanted_message(assist: AssistRequest) -> str:
-    """What a technologist asked to help reads (banner, notification, mail)."""
+def assist_wanted_message(assist: AssistRequest) -> Promise:
+    """What a technologist asked to help reads (banner, notification, mail): lazy, so each
+    reader reads it in their own language."""
     posting = assist.cockpit.booking.posting
-    where = f"{posting.hospital.name} ({posting.site.name}, {posting.scanner.name})"
-    message = (
-        f"Help wanted now: {assist.exam_family.name} on {posting.scanner.get_vendor_display()} "
-        f"at {where}."
-    )
+    facts = {
+        "family": assist.exam_family.name,
+        "vendor": posting.scanner.get_vendor_display(),
+        "hospital": posting.hospital.name,
+        "site": posting.site.name,
+        "scanner": posting.scanner.name,
+    }
     if assist.note:
-        message += f" {assist.requested_by.display_name}: “{assist.note}”"
-    return message
+        return format_lazy(
+            gettext_lazy(
+                "Help wanted now: {family} on {vendor} at {hospital} ({site}, {scanner}). "
+                "{name}: “{note}”"
+            ),
+            name=assist.requested_by.display_name,
+            note=assist.note,
+            **facts,
+        )
+    return format_lazy(
+        gettext_lazy("Help wanted now: {family} on {vendor} at {hospital} ({site}, {scanner})."),
+        **facts,
+    )
 
 
 def operating_now(*, now: datetime | None = None) -> QuerySet[Booking]:
@@ -605,10 +623,10 @@ def assist_history(*, user: User) -> QuerySet[AssistRequest]:
 def access_assist(user: User, assist_id: int | str) -> AssistRequest:
     """A request `user` raised, was asked about or answered, or one in a cockpit they are in;
     404 for anyone else."""
-    pk = as_id(assist_id, message="No such request for help.")
+    pk = as_id(assist_id, message=_("No such request for help."))
     assist = assist_with_graph(AssistRequest.objects.filter(pk=pk)).first()
     if assist is None:
-        raise NotFound("No such request for help.")
+        raise NotFound(_("No such request for help."))
     if (
         assist.requested_by_id == user.pk
         or assist.accepted_by_id == user.pk
@@ -616,7 +634,7 @@ def access_assist(user: User, assist_id: int | str) -> AssistRequest:
         or roles_for(user, assist.cockpit)
     ):
         return assist
-    raise NotFound("No such request for help.")
+    raise NotFound(_("No such request for help."))
 
 
 def assist_notice_for(*, assist: AssistRequest, user: User) -> AssistNotice | None:
@@ -629,13 +647,12 @@ def assist_notice_for(*, assist: AssistRequest, user: User) -> AssistNotice | No
 def cockpit_ended_reason(cockpit: CockpitSession) -> str:
     """Why nothing more is done in this session; "" while it is open."""
     if cockpit.status == CockpitStatus.ENDED:
-        return "This cockpit session has ended."
+        return _("This cockpit session has ended.")
     if cockpit.booking.status not in COCKPIT_BOOKING_STATUSES:
         # Cancelled, no-show or completed outside the cockpit: nothing more is done in it.
-        return (
-            f"This session's booking is {cockpit.booking.get_status_display().lower()}: "
-            "the cockpit is closed."
-        )
+        return _("This session's booking is %(status)s: the cockpit is closed.") % {
+            "status": cockpit.booking.get_status_display().lower()
+        }
     return ""
 
 

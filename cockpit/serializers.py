@@ -5,6 +5,7 @@ those of `assist_view` (ISO 8601 with their offset)."""
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from cockpit.models import ASSIST_REQUESTER_ROLES, AssistRequest, AssistStage, AssistStatus, Role
@@ -132,9 +133,8 @@ class AssistRaiseSerializer(StrictSerializer):
     def validate_role(self, value: str) -> str:
         if value not in ASSIST_REQUESTER_ROLES:
             raise serializers.ValidationError(
-                "Only the operator or local staff ask for help: "
-                + " or ".join(ASSIST_REQUESTER_ROLES)
-                + "."
+                _("Only the operator or local staff ask for help: %(roles)s.")
+                % {"roles": " or ".join(ASSIST_REQUESTER_ROLES)}
             )
         return value
 

@@ -12,7 +12,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.mfa_required import hold_url
@@ -45,7 +46,7 @@ def booking_time_zone(user: User, booking: Booking) -> str:
 
 
 def _local_time(moment: datetime, zone: str) -> str:
-    return timezone.localtime(moment, ZoneInfo(zone)).strftime("%H:%M")
+    return dateformat.format(timezone.localtime(moment, ZoneInfo(zone)), "H:i")
 
 
 def _cockpit_of(booking: Booking) -> CockpitSession:
@@ -65,11 +66,11 @@ def _booking_with_roles(user: User, booking_id: int) -> tuple[Booking, CockpitSe
         .first()
     )
     if booking is None:
-        raise NotFound("No such booking.")
+        raise NotFound(_("No such booking."))
     cockpit = _cockpit_of(booking)
     roles = selectors.roles_for(user, cockpit)
     if not roles:
-        raise NotFound("No such booking.")
+        raise NotFound(_("No such booking."))
     return booking, cockpit, roles
 
 
@@ -122,8 +123,11 @@ def booking_cockpit(request: AuthenticatedHttpRequest, booking_id: int) -> HttpR
         zone = booking_time_zone(request.user, booking)
         messages.error(
             request,
-            f"This cockpit is not open yet: it opens at {_local_time(_opens_at(booking), zone)} "
-            f"({zone}), 15 minutes before the booking starts.",
+            _(
+                "This cockpit is not open yet: it opens at %(time)s (%(zone)s), 15 minutes before "
+                "the booking starts."
+            )
+            % {"time": _local_time(_opens_at(booking), zone), "zone": zone},
         )
         return redirect(next_or(request, reverse("cockpit_list")))
     try:
@@ -143,7 +147,7 @@ def cockpit_preapprove(request: AuthenticatedHttpRequest, booking_id: int) -> Ht
     back = next_or(request, reverse("booking_detail", args=[booking.pk]))
     if Role.LOCAL not in roles:
         messages.error(
-            request, "Only local staff or a manager of the scanning site may approve the join."
+            request, _("Only local staff or a manager of the scanning site may approve the join.")
         )
         return redirect(back)
     try:
@@ -154,8 +158,8 @@ def cockpit_preapprove(request: AuthenticatedHttpRequest, booking_id: int) -> Ht
     else:
         messages.success(
             request,
-            f"{booking.technologist.display_name}'s join is approved: they may take control as "
-            "soon as the cockpit opens.",
+            _("%(name)s's join is approved: they may take control as soon as the cockpit opens.")
+            % {"name": booking.technologist.display_name},
         )
     return redirect(back)
 
@@ -175,7 +179,8 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
     if role not in roles:
         choices = ", ".join(Role(r).label.lower() for r in roles)
         raise PermissionDenied(
-            f"You cannot join this cockpit in that role; you may join as {choices}."
+            _("You cannot join this cockpit in that role; you may join as %(roles)s.")
+            % {"roles": choices}
         )
     session = selectors.session_view(cockpit)
     session_families = {family["code"] for family in session["exam_families"]}
@@ -184,6 +189,7 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
     # The buttons the page starts with: the moves the rule table opens to this person now (the
     # live page then follows the `moves` of every frame).
     moves = rules.moves_for(selectors.room_of(cockpit), rules.Who(role, request.user.pk))
+    control = selectors.control_view(cockpit)
     return render(
         request,
         "cockpit/console.html",
@@ -192,7 +198,10 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "booking": cockpit.booking,
             "posting": cockpit.booking.posting,
             "session": session,
-            "control": selectors.control_view(cockpit),
+            "control": control,
+            "controller_role_label": Role(control["controller"]["role"]).label
+            if control["controller"] and control["controller"]["role"] in Role.values
+            else "",
             "role": Role(role),
             "roles": [Role(r) for r in roles],
             "can_control": role in CONTROL_ROLES,
@@ -266,7 +275,7 @@ def cockpit_stop_reason(
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, "The STOP's reason is recorded.")
+        messages.success(request, _("The STOP's reason is recorded."))
     return redirect(back)
 
 

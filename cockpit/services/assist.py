@@ -21,6 +21,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from accounts.models import User
 from cockpit import rules
@@ -100,20 +104,20 @@ def assist_request(
     now = now or timezone.now()
     cockpit = _locked(cockpit)
     if role not in ASSIST_REQUESTER_ROLES or role not in roles_for(actor, cockpit):
-        raise PermissionDenied("Only the operator or local staff ask for help in a cockpit.")
+        raise PermissionDenied(_("Only the operator or local staff ask for help in a cockpit."))
     rules.require("assist.request", room_of(cockpit, now=now), role=role, user_id=actor.pk)
     family = ExamFamily.objects.filter(code=exam_family).first()
     if family is None:
         raise ValidationFailed(
-            "Choose the exam family you need help with.",
+            _("Choose the exam family you need help with."),
             fields={"exam_family": [f"No exam family {exam_family!r}."]},
         )
     note = free_text_clean(note, field="note", max_length=NOTE_MAX, what="note", one_line=True)
     under_way = AssistRequest.objects.filter(cockpit=cockpit, status__in=UNDER_WAY).first()
     if under_way is not None and under_way.status == AssistStatus.OPEN:
-        raise Conflict("A request for help is already open in this cockpit; cancel it first.")
+        raise Conflict(_("A request for help is already open in this cockpit; cancel it first."))
     if under_way is not None:
-        raise Conflict("A senior is helping in this cockpit: end that with “Help done” first.")
+        raise Conflict(_("A senior is helping in this cockpit: end that with “Help done” first."))
     assist = AssistRequest.objects.create(
         cockpit=cockpit,
         requested_by=actor,
@@ -233,9 +237,17 @@ def _ask(assist: AssistRequest, *, now: datetime, stage: int | None = None) -> i
 def _notify(assist: AssistRequest, user_ids: list[int], *, may_accept: bool, now: datetime) -> None:
     booking = assist.cockpit.booking
     posting = booking.posting
-    where = f"{posting.hospital.name} ({posting.site.name}, {posting.scanner.name})"
     who = assist.requested_by.display_name
     family = assist.exam_family.name
+    facts = {
+        "name": who,
+        "family": family,
+        "hospital": posting.hospital.name,
+        "site": posting.site.name,
+        "scanner": posting.scanner.name,
+    }
+    # Lazy: each recipient reads it in their own language (core.notify).
+    message: Promise
     if may_accept:
         kind = "assist_request"
         message = assist_wanted_message(assist)
@@ -243,14 +255,24 @@ def _notify(assist: AssistRequest, user_ids: list[int], *, may_accept: bool, now
         kind = "assist_unanswered"
         minutes = int((now - assist.created_at).total_seconds() // 60)
         if minutes >= 1:
-            message = (
-                f"Nobody has answered {who}'s request for help with {family} at {where} for "
-                f"{minutes} minute{'s' if minutes != 1 else ''}. Can someone in your team join?"
+            message = format_lazy(
+                ngettext_lazy(
+                    "Nobody has answered {name}'s request for help with {family} at {hospital} "
+                    "({site}, {scanner}) for {minutes} minute. Can someone in your team join?",
+                    "Nobody has answered {name}'s request for help with {family} at {hospital} "
+                    "({site}, {scanner}) for {minutes} minutes. Can someone in your team join?",
+                    minutes,
+                ),
+                minutes=minutes,
+                **facts,
             )
         else:
-            message = (
-                f"No on-call technologist could be found for {who}'s request for help with "
-                f"{family} at {where}. Can someone in your team join?"
+            message = format_lazy(
+                gettext_lazy(
+                    "No on-call technologist could be found for {name}'s request for help with "
+                    "{family} at {hospital} ({site}, {scanner}). Can someone in your team join?"
+                ),
+                **facts,
             )
     data: dict[str, Any] = {
         "assist": assist.pk,
@@ -285,10 +307,10 @@ def assist_accept(*, actor: User, assist_id: int, now: datetime | None = None) -
     assist = _locked_assist(assist_id)
     notice = AssistNotice.objects.filter(request=assist, user=actor).first() if assist else None
     if assist is None or notice is None:
-        raise NotFound("No such request for help.")
+        raise NotFound(_("No such request for help."))
     if not notice.may_accept:
         raise PermissionDenied(
-            "Managers are alerted to find someone; a technologist who was asked accepts."
+            _("Managers are alerted to find someone; a technologist who was asked accepts.")
         )
     if assist.status != AssistStatus.OPEN:
         # Waiting for the lock re-read the row, not its joins: the winner's name comes fresh.
@@ -296,7 +318,7 @@ def assist_accept(*, actor: User, assist_id: int, now: datetime | None = None) -
         raise AssistTaken(_taken_message(assist))
     _require_open(assist.cockpit, now=now)
     if operating_now(now=now).filter(technologist=actor).exists():
-        raise Conflict("You are operating a cockpit yourself: finish that exam first.")
+        raise Conflict(_("You are operating a cockpit yourself: finish that exam first."))
     window = on_call_window_now(technologist=actor, now=now)
     hospital_id = window.lending_hospital_id if window else None
     if hospital_id is None:
@@ -330,10 +352,10 @@ def assist_accept(*, actor: User, assist_id: int, now: datetime | None = None) -
 
 def _taken_message(assist: AssistRequest) -> str:
     if assist.status in (AssistStatus.ACCEPTED, AssistStatus.RESOLVED) and assist.accepted_by:
-        return f"Taken: {assist.accepted_by.display_name} is already helping."
+        return _("Taken: %(name)s is already helping.") % {"name": assist.accepted_by.display_name}
     if assist.status == AssistStatus.CANCELLED:
-        return "Taken care of: the requester cancelled it (solved without help)."
-    return "This request for help is closed."
+        return _("Taken care of: the requester cancelled it (solved without help).")
+    return _("This request for help is closed.")
 
 
 # --- Ending ------------------------------------------------------------------------------------
@@ -346,12 +368,12 @@ def assist_cancel(*, actor: User, assist_id: int, now: datetime | None = None) -
     now = now or timezone.now()
     assist = _locked_assist(assist_id)
     if assist is None:
-        raise NotFound("No such request for help.")
+        raise NotFound(_("No such request for help."))
     roles = roles_for(actor, assist.cockpit)
     if not any(role in ASSIST_REQUESTER_ROLES for role in roles):
         if roles or AssistNotice.objects.filter(request=assist, user=actor).exists():
-            raise PermissionDenied("Only the operator or local staff cancel a request for help.")
-        raise NotFound("No such request for help.")
+            raise PermissionDenied(_("Only the operator or local staff cancel a request for help."))
+        raise NotFound(_("No such request for help."))
     room = room_of(assist.cockpit, assist=assist, now=now)
     rules.require_any("assist.cancel", room, roles=roles, user_id=actor.pk)
     assist.status = AssistStatus.CANCELLED
@@ -371,14 +393,14 @@ def assist_finish(*, actor: User, assist_id: int, now: datetime | None = None) -
     now = now or timezone.now()
     assist = _locked_assist(assist_id)
     if assist is None:
-        raise NotFound("No such request for help.")
+        raise NotFound(_("No such request for help."))
     roles = roles_for(actor, assist.cockpit)
     if actor.pk != assist.accepted_by_id and not any(
         role in ASSIST_REQUESTER_ROLES for role in roles
     ):
         if roles:
-            raise PermissionDenied("Only the senior, the operator or local staff end the help.")
-        raise NotFound("No such request for help.")
+            raise PermissionDenied(_("Only the senior, the operator or local staff end the help."))
+        raise NotFound(_("No such request for help."))
     if actor.pk == assist.accepted_by_id and Role.ASSISTANT not in roles:
         roles = [*roles, Role.ASSISTANT]  # the senior who accepted, whatever else they are
     room = room_of(assist.cockpit, assist=assist, now=now)
@@ -463,8 +485,10 @@ def _require_open(cockpit: CockpitSession, *, now: datetime) -> None:
     _require_live(cockpit)
     if not cockpit_is_open(cockpit, now=now):
         raise Conflict(
-            "This cockpit is not open: ask for help from 15 minutes before the session starts "
-            "until the exam ends."
+            _(
+                "This cockpit is not open: ask for help from 15 minutes before the session starts "
+                "until the exam ends."
+            )
         )
 
 

@@ -13,7 +13,11 @@ from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.functional import Promise, lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from cockpit.models import (
@@ -74,9 +78,17 @@ def stop_record(*, cockpit: CockpitSession, actor: User, role: str, at: datetime
         cockpit,
         kind="cockpit.stopped",
         key=f"stop:{stop.pk}",
-        message=f"STOP pressed by {actor.display_name} ({Role(role).label.lower()}) on "
-        f"{posting.scanner.name} at {posting.site.name}, {_local(at, cockpit)}. "
-        "The reason, once given, is on the cockpit's page.",
+        message=format_lazy(
+            gettext_lazy(
+                "STOP pressed by {name} ({role}) on {scanner} at {site}, {time}. The reason, "
+                "once given, is on the cockpit's page."
+            ),
+            name=actor.display_name,
+            role=_lower(Role(role).label),
+            scanner=posting.scanner.name,
+            site=posting.site.name,
+            time=_local(at, cockpit),
+        ),
     )
     return stop
 
@@ -86,7 +98,7 @@ def stop_reason_set(
     *, actor: User, role: str, cockpit: CockpitSession, stop_id: int, reason: str
 ) -> CockpitStop:
     """Say why a STOP was pressed (or say it better): during the exam or after it ended."""
-    _require("stop_reason", cockpit, actor, role, verb="give a STOP's reason")
+    _require("stop_reason", cockpit, actor, role)
     stop = (
         CockpitStop.objects.select_for_update(of=("self",))
         .select_related("by")
@@ -94,9 +106,11 @@ def stop_reason_set(
         .first()
     )
     if stop is None:
-        raise NotFound("No such STOP in this cockpit.")
+        raise NotFound(_("No such STOP in this cockpit."))
     if not stop_reason_allowed(actor=actor, role=role, stop=stop):
-        raise PermissionDenied("Only local staff or whoever pressed the STOP may give its reason.")
+        raise PermissionDenied(
+            _("Only local staff or whoever pressed the STOP may give its reason.")
+        )
     stop.reason = free_text_clean(
         reason, field="reason", max_length=STOP_REASON_MAX, what="reason", required=True
     )
@@ -118,9 +132,9 @@ def cockpit_end_early(
     relay kept it). Nothing may be acquiring: stop it first. The booking is completed (the
     ledger credits the hours it ran) and the summary says partial or aborted."""
     cockpit = _locked(cockpit)
-    _require("end", cockpit, actor, role, verb="end the exam")
+    _require("end", cockpit, actor, role)
     if console is not None and console.get("status") in ACQUIRING:
-        raise Conflict("A sequence is still acquiring: stop the scan first, then end the exam.")
+        raise Conflict(_("A sequence is still acquiring: stop the scan first, then end the exam."))
     # The booking's move is the operator's side (local staff do not hold bookings); the audit
     # of this service names who ended it.
     booking, record = exam_complete(
@@ -214,14 +228,26 @@ def exam_record_write(
     )
     if record.outcome != ExamOutcome.COMPLETED:
         posting = cockpit.booking.posting
-        by = f" by {actor.display_name}" if actor is not None else ""
+        facts = {
+            "outcome": lazy(lambda: record.label.lower(), str)(),
+            "scanner": posting.scanner.name,
+            "site": posting.site.name,
+            "ending": _lower(ExamEnding(ending).label),
+            "time": _local(record.ended_at, cockpit),
+        }
         _incident(
             cockpit,
             kind=f"cockpit.exam_{record.outcome}",
             key="exam",
-            message=f"Exam {record.label.lower()} on {posting.scanner.name} at "
-            f"{posting.site.name}: {ExamEnding(ending).label.lower()}{by}, "
-            f"{_local(record.ended_at, cockpit)}.",
+            message=format_lazy(
+                gettext_lazy("Exam {outcome} on {scanner} at {site}: {ending} by {name}, {time}."),
+                name=actor.display_name,
+                **facts,
+            )
+            if actor is not None
+            else format_lazy(
+                gettext_lazy("Exam {outcome} on {scanner} at {site}: {ending}, {time}."), **facts
+            ),
         )
     return record
 
@@ -244,7 +270,7 @@ def _end(cockpit: CockpitSession, *, ended_at: datetime | None) -> None:
 # --- Telling the managers --------------------------------------------------------------------
 
 
-def _incident(cockpit: CockpitSession, *, kind: str, key: str, message: str) -> None:
+def _incident(cockpit: CockpitSession, *, kind: str, key: str, message: str | Promise) -> None:
     """An incident notice to the managers of the scanning site (stored now, pushed and mailed
     once the transaction commits; once per incident whatever runs it again)."""
     managers = Membership.objects.filter(
@@ -260,9 +286,16 @@ def _incident(cockpit: CockpitSession, *, kind: str, key: str, message: str) -> 
     )
 
 
+def _lower(text: str | Promise) -> str:
+    """A label in lower case, in the language it is read in (each recipient's): a lazy str."""
+    return lazy(lambda: str(text).lower(), str)()
+
+
 def _local(moment: datetime, cockpit: CockpitSession) -> str:
-    """A moment as the scanning site reads it: "14:05 (Europe/Brussels)"."""
+    """A moment as the scanning site reads it, 24-hour, in the reader's language:
+    "3 Dec 14:05 (Europe/Brussels)" ("3 déc 14:05 (Europe/Brussels)")."""
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(cockpit.booking.posting.site.time_zone)
-    return f"{moment.astimezone(zone):%d %b %H:%M} ({zone.key})"
+    local = moment.astimezone(zone)
+    return lazy(lambda: f"{dateformat.format(local, 'j M H:i')} ({zone.key})", str)()

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from cockpit import rules
@@ -70,13 +71,15 @@ def cockpit_open(*, booking: Booking, ahead: bool = False) -> CockpitSession:
         if existing is not None:
             return existing
         raise Conflict(
-            "This booking's cockpit is not open: it opens 15 minutes before a confirmed "
-            "booking starts."
+            _(
+                "This booking's cockpit is not open: it opens 15 minutes before a confirmed "
+                "booking starts."
+            )
         )
     families = booking.posting.required_exam_families.values_list("code", flat=True)
     try:
         with transaction.atomic():
-            cockpit, _ = CockpitSession.objects.get_or_create(
+            cockpit, _created = CockpitSession.objects.get_or_create(
                 booking=booking, defaults={"protocol": protocol_for(list(families))}
             )
     except IntegrityError:  # opened at the same moment by someone else (the scanner, say)
@@ -93,11 +96,11 @@ def cockpit_operator_joined(*, actor: User, cockpit: CockpitSession) -> CockpitS
     booking must still be open: a join never lands after the booking closed."""
     cockpit = _locked(cockpit)
     if actor.pk != cockpit.booking.technologist_id:
-        raise PermissionDenied("Only the booked technologist joins as operator.")
+        raise PermissionDenied(_("Only the booked technologist joins as operator."))
     if cockpit.operator_joined_at is not None:
         return cockpit
     if cockpit.status == CockpitStatus.ENDED or not booking_cockpit_open(cockpit.booking):
-        raise Conflict("This booking's cockpit is closed.")
+        raise Conflict(_("This booking's cockpit is closed."))
     cockpit.operator_joined_at = timezone.now()
     cockpit.save(update_fields=["operator_joined_at", "updated_at"])
     _audit(actor, "cockpit.operator_joined", cockpit)
@@ -111,7 +114,7 @@ def cockpit_approve_join(
     """Local staff (or a manager) of the scanning hospital let the booked operator in: from now
     on the operator may take control. Also how a booking is pre-approved, ahead of the day."""
     cockpit = _locked(cockpit)
-    _require("approve", cockpit, actor, role, verb="approve the operator's join")
+    _require("approve", cockpit, actor, role)
     cockpit.join_approved_at = timezone.now()
     cockpit.join_approved_by = actor
     cockpit.save(update_fields=["join_approved_at", "join_approved_by", "updated_at"])
@@ -129,7 +132,7 @@ def control_request(*, actor: User, role: str, cockpit: CockpitSession) -> Cockp
     nobody holds control. Otherwise the request waits for a grant (while the scanner is held
     locally: local staff's)."""
     cockpit = _locked(cockpit)
-    _require("control.request", cockpit, actor, role, verb="ask for control")
+    _require("control.request", cockpit, actor, role)
     free = cockpit.controller_id is None
     # An assistant is handed control by the operator (or local staff), never takes it free.
     if free and (role == Role.LOCAL or (not cockpit.local_override and role != Role.ASSISTANT)):
@@ -152,16 +155,18 @@ def control_grant(
     locally only local staff grant it. To the person named, or to whoever asked."""
     cockpit = _locked(cockpit)
     move = "control.grant" if to_user_id is None else "control.grant_to"
-    _require(move, cockpit, actor, role, verb="grant control")
+    _require(move, cockpit, actor, role)
     target_id = to_user_id if to_user_id is not None else cockpit.control_requested_by_id
     if target_id is None:  # pragma: no cover - the rules refuse a grant nobody asked for
-        raise ValidationFailed("Nobody has asked for control: name whom to grant it to.")
+        raise ValidationFailed(_("Nobody has asked for control: name whom to grant it to."))
     if target_id == cockpit.controller_id:
-        raise Conflict("They already hold control.")
+        raise Conflict(_("They already hold control."))
     target = User.objects.filter(pk=target_id).first()
     target_roles = [r for r in roles_for(target, cockpit) if r in CONTROL_ROLES] if target else []
     if target is None or not target_roles:
-        raise ValidationFailed("Control can go only to the operator, local staff or an assistant.")
+        raise ValidationFailed(
+            _("Control can go only to the operator, local staff or an assistant.")
+        )
     if target_id == cockpit.control_requested_by_id and cockpit.control_requested_role:
         target_role = cockpit.control_requested_role
     else:
@@ -187,11 +192,11 @@ def control_release(
     remote person."""
     cockpit = _locked(cockpit)
     if role is not None:
-        _require("control.release", cockpit, actor, role, verb="release control")
+        _require("control.release", cockpit, actor, role)
     else:
         roles = roles_for(actor, cockpit)
         if not roles:
-            raise Conflict("You do not hold control.")
+            raise Conflict(_("You do not hold control."))
         rules.require_any("control.release", room_of(cockpit), roles=roles, user_id=actor.pk)
     cockpit.controller = None
     cockpit.controller_role = ""
@@ -207,7 +212,7 @@ def control_take_over(
     """The booked operator takes control from whoever holds it (an assistant, say). Refused
     while local staff have taken the scanner back."""
     cockpit = _locked(cockpit)
-    _require("control.take_over", cockpit, actor, role, verb="take control over")
+    _require("control.take_over", cockpit, actor, role)
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.OPERATOR)
     _save_control(cockpit)
@@ -221,7 +226,7 @@ def control_override(
 ) -> CockpitSession:
     """Local staff take the scanner back, whoever holds control."""
     cockpit = _locked(cockpit)
-    _require("control.override", cockpit, actor, role, verb="take the scanner back")
+    _require("control.override", cockpit, actor, role)
     previous = cockpit.controller_id
     _give_control(cockpit, actor, Role.LOCAL)
     cockpit.local_override = True
@@ -328,10 +333,10 @@ def prescan_confirm(
     check is off. The check fails when one of them is at `refuse`, has no figures yet, or when a
     remote person holds control without being connected; a `warn` passes, recorded as such."""
     cockpit = _locked(cockpit)
-    _require("checklist.confirm", cockpit, actor, role, verb="confirm the pre-scan checklist")
+    _require("checklist.confirm", cockpit, actor, role)
     if not patient_informed:
         raise ValidationFailed(
-            "Tell the patient that the exam is run remotely, then confirm that you did.",
+            _("Tell the patient that the exam is run remotely, then confirm that you did."),
             fields={"patient_informed": ["Required."]},
         )
     beside = actor
@@ -339,7 +344,7 @@ def prescan_confirm(
         found = local_staff_of(cockpit).filter(pk=beside_patient_id).first()
         if found is None:
             raise ValidationFailed(
-                "Name a technologist of the scanning hospital's local staff.",
+                _("Name a technologist of the scanning hospital's local staff."),
                 fields={"beside_patient": ["Not local staff of this hospital."]},
             )
         beside = found
@@ -370,16 +375,23 @@ def _prescan_link(
         return "off", []
     figures = [link for link in links if link["person"].get("role") in REMOTE_ROLES]
     for link in figures:
-        name = link["person"].get("name") or "A remote participant"
+        name = link["person"].get("name") or _("A remote participant")
         if link.get("level") is None:
             raise Conflict(
-                f"The link check has no figures for {name} yet: confirm again in a few seconds."
+                _("The link check has no figures for %(name)s yet: confirm again in a few seconds.")
+                % {"name": name}
             )
         if link["level"] == "refuse":
             raise Conflict(
-                f"The link check failed: {name}'s link is too slow or unsteady "
-                f"({link['rtt_ms']:g} ms round trip, {link['jitter_ms']:g} ms jitter). "
-                "The exam cannot be run remotely over it."
+                _(
+                    "The link check failed: %(name)s's link is too slow or unsteady (%(rtt)s ms "
+                    "round trip, %(jitter)s ms jitter). The exam cannot be run remotely over it."
+                )
+                % {
+                    "name": name,
+                    "rtt": f"{link['rtt_ms']:g}",
+                    "jitter": f"{link['jitter_ms']:g}",
+                }
             )
     controller_remote = (
         cockpit.controller_id is not None and cockpit.controller_role in REMOTE_ROLES
@@ -388,7 +400,7 @@ def _prescan_link(
         link["person"].get("id") == cockpit.controller_id for link in figures
     ):
         raise Conflict(
-            "The link check failed: the person holding control is not connected to the cockpit."
+            _("The link check failed: the person holding control is not connected to the cockpit.")
         )
     level = "warn" if any(link["level"] == "warn" for link in figures) else "ok"
     return level, figures
@@ -398,9 +410,11 @@ def prescan_require(cockpit: CockpitSession) -> None:
     """A sequence starts only once local staff confirmed the pre-scan checklist."""
     if not PrescanCheck.objects.filter(cockpit=cockpit).exists():
         raise Conflict(
-            "Local staff have not confirmed the pre-scan checklist yet: a technologist beside "
-            "the patient, the patient told the exam is run remotely, the link checked. The "
-            "sequence was not started."
+            _(
+                "Local staff have not confirmed the pre-scan checklist yet: a technologist beside "
+                "the patient, the patient told the exam is run remotely, the link checked. The "
+                "sequence was not started."
+            )
         )
 
 
@@ -415,7 +429,7 @@ def cockpit_stop(*, actor: User, role: str, cockpit: CockpitSession) -> CockpitS
     control again. The relay sends local staff's stop to the scanner before calling this, so
     that nothing waits on the database."""
     cockpit = _locked(cockpit)
-    _require("stop", cockpit, actor, role, verb="stop the scan")
+    _require("stop", cockpit, actor, role)
     cockpit.stopped_at = timezone.now()
     previous = cockpit.controller_id
     if role == Role.LOCAL:
@@ -439,7 +453,7 @@ def command_record(
     """A console command from the person holding control: audited, then relayed to the scanner.
     Anyone else is refused and nothing reaches the scanner."""
     cockpit = _locked(cockpit)
-    _require("command", cockpit, actor, role, verb="send commands")
+    _require("command", cockpit, actor, role)
     if name == "start":
         prescan_require(cockpit)
     _audit(actor, "cockpit.command", cockpit, {"name": name, "args": args, "role": role})
@@ -452,7 +466,7 @@ def contrast_confirm(
 ) -> CockpitSession:
     """Local staff confirm the contrast step (they are the ones beside the patient)."""
     cockpit = _locked(cockpit)
-    _require("confirm_contrast", cockpit, actor, role, verb="confirm contrast")
+    _require("confirm_contrast", cockpit, actor, role)
     _audit(actor, "cockpit.contrast_confirmed", cockpit)
     return cockpit
 
@@ -499,9 +513,9 @@ def cockpit_close(
     first sequence to now. The summary (`cockpit.services.outcome`) is read from `console`, the
     scanner's last state: a protocol finished with sequences aborted or skipped is partial."""
     cockpit = _locked(cockpit)
-    _require("close", cockpit, actor, Role.OPERATOR, verb="close the cockpit")
+    _require("close", cockpit, actor, Role.OPERATOR)
     if not finished:
-        raise Conflict("The protocol is not finished: run or abort every sequence first.")
+        raise Conflict(_("The protocol is not finished: run or abort every sequence first."))
     from cockpit.models import ExamEnding
     from cockpit.services.outcome import exam_complete
 
@@ -556,18 +570,18 @@ def _locked(cockpit: CockpitSession) -> CockpitSession:
     )
 
 
-def _who(role: str) -> str:
-    who: dict[str, str] = {
-        Role.OPERATOR: "the booked operator",
-        Role.LOCAL: "local staff of the scanning site",
-        Role.ASSISTANT: "an assistant",
-    }
-    return who.get(role, "a participant")
+def _only(role: str) -> str:
+    """Why someone with no part in the cockpit may not make a move of `role`'s."""
+    if role == Role.OPERATOR:
+        return _("Only the booked operator may do that in this cockpit.")
+    if role == Role.LOCAL:
+        return _("Only local staff of the scanning site may do that in this cockpit.")
+    if role == Role.ASSISTANT:
+        return _("Only an assistant may do that in this cockpit.")
+    return _("Only the people in this cockpit may do that.")
 
 
-def _require(
-    move: str, cockpit: CockpitSession, actor: User, role: str, *, verb: str = "do that"
-) -> None:
+def _require(move: str, cockpit: CockpitSession, actor: User, role: str) -> None:
     """The rule table's word on `move` by `actor` in `role`, the session locked as it is now
     (a role the move is open to must be one the actor really has here)."""
     row = rules.MOVES[move]
@@ -577,7 +591,7 @@ def _require(
             # In the cockpit in another role: the move is not theirs; not in it at all: say who.
             if roles:
                 raise row.not_your_role.exception()
-            raise PermissionDenied(f"Only {_who(role)} may {verb}.")
+            raise PermissionDenied(_only(role))
     rules.require(move, room_of(cockpit), role=role, user_id=actor.pk)
 
 
@@ -590,7 +604,7 @@ def _require_live(cockpit: CockpitSession) -> None:
 def _require_approved(cockpit: CockpitSession) -> None:
     if not cockpit.join_approved:
         raise PermissionDenied(
-            "Local staff have not approved your join yet: you can watch, not control."
+            _("Local staff have not approved your join yet: you can watch, not control.")
         )
 
 
@@ -603,7 +617,10 @@ def _give_control(cockpit: CockpitSession, user: User, role: str) -> None:
         role == Role.OPERATOR
         and controlled_count(user=user, exclude_id=cockpit.pk) >= MAX_CONTROLLED
     ):
-        raise Conflict(f"You already hold control of {MAX_CONTROLLED} cockpits; release one first.")
+        raise Conflict(
+            _("You already hold control of %(count)s cockpits; release one first.")
+            % {"count": MAX_CONTROLLED}
+        )
     cockpit.controller = user
     cockpit.controller_role = role
     if cockpit.control_requested_by_id == user.pk:

@@ -10,6 +10,11 @@
 // do carries `moves` (cockpit/rules.py, the table the services enforce), and each button shows
 // exactly when its move is in the last list received; the console's state only says when a
 // button is useful (contrast asked for, protocol finished).
+// Every text a person reads is in their language: gettext()/interpolate() from the djangojs
+// catalogue (/jsi18n/<lang>.js, loaded before this script); protocol values stay English.
+// Screen readers hear each change once: the console's and the session's state in polite live
+// regions (the status badges), alarms and STOP in alert regions, each written only when its text
+// changes (setText), never rewritten with the text it already holds.
 (function () {
   "use strict";
   var root = document.getElementById("cockpit");
@@ -17,42 +22,73 @@
   if (!root || !live || !window.WebSocket || !window.JSON) { return; }
   live.hidden = false;
 
+  var gettext = window.gettext || function (text) { return text; };
+  var pgettext = window.pgettext || function (context, text) { return text; };
+  var ngettext = window.ngettext || function (one, many, count) { return count === 1 ? one : many; };
+  var interpolate = window.interpolate || function (text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  };
+  function fmt(text, values) { return interpolate(text, values, true); }
+
   var ROLE = root.dataset.role;
   var USER_ID = Number(root.dataset.userId);
   var SOCKET_PATH = root.dataset.socketPath;
-  // Every time shown is the scanning site's, 24-hour, labelled ("14:05 Brussels").
+  // Every time shown is the scanning site's, 24-hour, labelled ("14:05 Brussels"), written the
+  // page's language's way (never the browser's locale by accident).
+  var LANGUAGE = document.documentElement.lang || "en";
   var TIME_ZONE = root.dataset.timeZone || undefined;
   var ZONE_LABEL = root.dataset.zoneLabel || "";
   var TIME_FORMAT = (function () {
     var options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: TIME_ZONE };
-    try { return new Intl.DateTimeFormat("en-GB", options); } catch (e) {
+    try { return new Intl.DateTimeFormat(LANGUAGE, options); } catch (e) {
       delete options.timeZone;  // an unknown zone: the browser's own, still 24-hour
-      return new Intl.DateTimeFormat("en-GB", options);
+      return new Intl.DateTimeFormat(LANGUAGE, options);
     }
   })();
   var CONTROL_ROLES = ["operator", "local", "assistant"];   // who can be handed control
-  var ROLE_LABELS = { scanner: "scanner", operator: "operator", local: "local staff", assistant: "assistant", observer: "observer" };
-  var STATUS_LABELS = {
-    idle: "Idle", running: "Running", paused: "Paused", waiting_contrast: "Waiting for contrast",
-    stopped: "Stopped", finished: "Finished"
+  var ROLE_LABELS = {
+    scanner: gettext("scanner"), operator: gettext("operator"), local: gettext("local staff"),
+    assistant: gettext("assistant"), observer: gettext("observer")
   };
-  var SEQUENCE_LABELS = { pending: "pending", running: "running", paused: "paused", done: "done", aborted: "aborted" };
-  var SESSION_LABELS = { waiting: "Waiting for the first sequence", live: "Exam in progress", ended: "Ended" };
+  // The console's states as people read them; the protocol's values (the keys) stay English.
+  var STATUS_LABELS = {
+    idle: pgettext("console state", "Idle"), running: pgettext("console state", "Running"),
+    paused: pgettext("console state", "Paused"),
+    waiting_contrast: pgettext("console state", "Waiting for contrast"),
+    stopped: pgettext("console state", "Stopped"), finished: pgettext("console state", "Finished")
+  };
+  var SEQUENCE_LABELS = {
+    pending: pgettext("sequence state", "pending"), running: pgettext("sequence state", "running"),
+    paused: pgettext("sequence state", "paused"), done: pgettext("sequence state", "done"),
+    aborted: pgettext("sequence state", "aborted")
+  };
+  var SESSION_LABELS = {
+    waiting: gettext("Waiting for the first sequence"), live: gettext("Exam in progress"),
+    ended: gettext("Ended")
+  };
   var CONTRAST_LABELS = {
-    none: "Not needed now", requested: "Requested: waiting for local staff to confirm",
-    confirmed: "Confirmed by local staff", injected: "Injected"
+    none: gettext("Not needed now"), requested: gettext("Requested: waiting for local staff to confirm"),
+    confirmed: gettext("Confirmed by local staff"), injected: gettext("Injected")
+  };
+  // The scanner's alarms by code (its own message, in English, only for a code not known here).
+  var ALARM_LABELS = {
+    squeeze_ball: gettext("The patient pressed the squeeze ball: scan paused. Talk to the patient."),
+    motion: gettext("Motion detected: images may be degraded; consider a rescan."),
+    sar_exceeded: gettext("SAR monitor tripped: scan paused. Lower the flip angle or lengthen TR.")
   };
   var COMMAND_LABELS = {
-    start: "start", pause: "pause", resume: "resume", abort: "abort the sequence",
-    next_sequence: "next sequence", adjust: "adjust", move_table: "move the table",
-    request_contrast: "request contrast", stop: "stop", confirm_contrast: "confirm contrast"
+    start: gettext("start"), pause: gettext("pause"), resume: gettext("resume"),
+    abort: gettext("abort the sequence"), next_sequence: gettext("next sequence"),
+    adjust: gettext("adjust"), move_table: gettext("move the table"),
+    request_contrast: gettext("request contrast"), stop: pgettext("console command", "stop"),
+    confirm_contrast: gettext("confirm contrast")
   };
   // Closes after which reconnecting cannot help: what to tell the person.
   var FINAL_CLOSES = {
-    4401: "You are signed out: sign in again to rejoin the cockpit.",
-    4403: "You may not join this cockpit in this role.",
-    4404: "This cockpit session does not exist.",
-    4410: "This session has ended."
+    4401: gettext("You are signed out: sign in again to rejoin the cockpit."),
+    4403: gettext("You may not join this cockpit in this role."),
+    4404: gettext("This cockpit session does not exist."),
+    4410: gettext("This session has ended.")
   };
   var MAX_DELAY = 15000;
   var CHAT_KEPT = 200;
@@ -79,6 +115,8 @@
   var REMOTE_ROLES = ["operator", "assistant"];   // whose link is checked (cockpit/selectors.py)
   // The moves open to this person now: the page's own list first, then each frame's `moves`.
   var moves = (root.dataset.moves || "").split(" ").filter(Boolean);
+  var alarmsKnown = {};       // the codes of the alarms announced already (and still on)
+  var stopAnnounced = false;  // this stop was announced already (by its `stop` event)
 
   function $(id) { return document.getElementById(id); }
   function make(tag, className, text) {
@@ -88,9 +126,48 @@
     return node;
   }
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  // A live region speaks when its text changes: write a node only when the text is new.
+  function setText(node, text) {
+    text = text === undefined || text === null ? "" : String(text);
+    if (node && node.textContent !== text) { node.textContent = text; }
+  }
+  function setClass(node, className) {
+    if (node && node.className !== className) { node.className = className; }
+  }
+  // Alarms and STOPs: the alert region speaks each new one once, at once.
+  function announce(text) {
+    var box = $("cockpit-alert");
+    if (!box || !text) { return; }
+    if (box.textContent === text) { box.textContent = ""; }  // the same words again: a new alert
+    box.textContent = text;
+  }
   function who(p) {
-    if (!p) { return "someone"; }
-    return p.name + " (" + (ROLE_LABELS[p.role] || p.role || "participant") + ")";
+    if (!p) { return gettext("someone"); }
+    return fmt(gettext("%(name)s (%(role)s)"), {
+      name: p.name, role: ROLE_LABELS[p.role] || p.role || gettext("participant")
+    });
+  }
+  // The exam's outcome and ending in this page's language (a `session` event is worded by
+  // whoever's request ended it): cockpit.outcome.outcome_label's wording.
+  function outcomeLabel(o) {
+    if (!o) { return ""; }
+    var counts = { done: o.done, total: o.total };
+    if (o.outcome === "completed") { return gettext("Completed"); }
+    if (o.outcome === "partial" && typeof o.done === "number") {
+      return fmt(gettext("Completed — partial (%(done)s of %(total)s sequences)"), counts);
+    }
+    if (o.outcome === "aborted" && typeof o.done === "number") {
+      return fmt(gettext("Aborted (%(done)s of %(total)s sequences done)"), counts);
+    }
+    return o.label || "";
+  }
+  var ENDING_LABELS = {
+    closed: gettext("Closed once the protocol was finished"), early: gettext("Ended early"),
+    booking: gettext("Ended from the booking")
+  };
+  function endingLabel(o) { return (o && (ENDING_LABELS[o.ending] || o.ending_label)) || ""; }
+  function youSuffix(text, p) {
+    return isMe(p) ? fmt(gettext("%(person)s — you"), { person: text }) : text;
   }
   function isMe(p) { return !!p && p.id === USER_ID; }
   function may(move) { return moves.indexOf(move) >= 0; }
@@ -117,16 +194,20 @@
     return siteTime(d);
   }
   function labelOf(name, args) {
-    var label = COMMAND_LABELS[name] || name;
-    if (name === "adjust" && args) { label += " " + args.parameter + " to " + args.value; }
-    if (name === "move_table" && args) { label += " to " + args.position_mm + " mm"; }
-    return label;
+    if (name === "adjust" && args) {
+      return fmt(gettext("adjust %(parameter)s to %(value)s"), { parameter: args.parameter, value: args.value });
+    }
+    if (name === "move_table" && args) {
+      return fmt(gettext("move the table to %(position)s mm"), { position: args.position_mm });
+    }
+    return COMMAND_LABELS[name] || name;
   }
 
   // --- Errors, next to the controls they came from ----------------------------------------------
 
   function showError(area, message) {
-    var box = root.querySelector('[data-error-for="' + area + '"]') ||
+    // STOP's own box sits with STOP, before the header (outside #cockpit).
+    var box = document.querySelector('[data-error-for="' + area + '"]') ||
       root.querySelector('[data-error-for="console"]');
     if (!box) { return; }
     box.textContent = message;
@@ -137,8 +218,8 @@
 
   function setConnection(kind, text) {
     var node = $("conn-state");
-    node.className = "conn " + kind;
-    node.textContent = text;
+    setClass(node, "conn " + kind);
+    setText(node, text);
     root.dataset.connection = kind;
   }
 
@@ -156,7 +237,7 @@
     socket = new WebSocket(socketUrl());
     socket.onopen = function () {
       delay = 1000;
-      setConnection("live", "Live");
+      setConnection("live", gettext("Live"));
       var stop = $("stop-button");
       if (stop) { stop.disabled = false; }
     };
@@ -172,7 +253,7 @@
         // A senior whose help is done has left the room: nothing of it stays on screen.
         finished = true;
         var gone = make("p", "message info", farewell + " ");
-        var back = make("a", "", "Your requests for help");
+        var back = make("a", "", gettext("Your requests for help"));
         back.href = "/assist/history/";
         gone.appendChild(back);
         gone.id = "assist-farewell";
@@ -187,11 +268,9 @@
         return;
       }
       var wait = event.code === 4409 ? Math.max(delay, 10000) : delay;
-      setConnection(
-        "reconnecting",
-        (event.code === 4409 ? "This session is not open yet; trying again" : "Reconnecting…") +
-          " (in " + Math.round(wait / 1000) + " s)"
-      );
+      setConnection("reconnecting", fmt(event.code === 4409
+        ? gettext("This session is not open yet; trying again (in %(seconds)s s)")
+        : gettext("Reconnecting… (in %(seconds)s s)"), { seconds: Math.round(wait / 1000) }));
       setTimeout(connect, wait);
       delay = Math.min(delay * 2, MAX_DELAY);
     };
@@ -200,8 +279,8 @@
   function send(type, payload, area) {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
       showError(area, type === "stop"
-        ? "Not connected: the STOP did not reach the scanner. Use the scanner's own stop button."
-        : "Not connected: wait until the console is live again.");
+        ? gettext("Not connected: the STOP did not reach the scanner. Use the scanner's own stop button.")
+        : gettext("Not connected: wait until the console is live again."));
       return 0;
     }
     clientSeq += 1;
@@ -240,7 +319,7 @@
         if (chatDrafts[ref] !== undefined && !$("chat-text").value) {
           $("chat-text").value = chatDrafts[ref];
         }
-        showError(area, p.message || "That did not work.");
+        showError(area, p.message || gettext("That did not work."));
         if (area === "assist") { assistSending = false; renderAssist(); }
         return;
       case "pong":
@@ -322,17 +401,22 @@
         break;
       case "command":
         commandNames[frame.seq] = p.name;
-        log(who(p.by) + ": " + labelOf(p.name, p.args));
+        log(commandText(p));
         break;
       case "ack":
         if (!p.ok) {
-          var name = labelOf(commandNames[p.ref] || "command");
-          showError("console", "The scanner refused “" + name + "”: " + (p.reason || "no reason given") + ".");
-          log("The scanner refused “" + name + "”: " + (p.reason || "no reason given"));
+          var refused = fmt(gettext("The scanner refused “%(command)s”: %(reason)s"), {
+            command: labelOf(commandNames[p.ref] || gettext("command")),
+            reason: p.reason || gettext("no reason given")
+          });
+          showError("console", refused);
+          log(refused);
         }
         break;
       case "stop":
-        log("STOP by " + who(p.by));
+        log(fmt(gettext("STOP by %(person)s"), { person: who(p.by) }));
+        stopAnnounced = true;
+        announce(fmt(gettext("STOP by %(person)s: the scan is stopped."), { person: who(p.by) }));
         break;
       case "control":
       case "approval":
@@ -352,8 +436,8 @@
         break;
       case "presence":
         presence = p.participants || [];
-        if (p.joined && !isMe(p.joined)) { log(who(p.joined) + " joined"); }
-        if (p.left && !isMe(p.left)) { log(who(p.left) + " left"); }
+        if (p.joined && !isMe(p.joined)) { log(fmt(gettext("%(person)s joined"), { person: who(p.joined) })); }
+        if (p.left && !isMe(p.left)) { log(fmt(gettext("%(person)s left"), { person: who(p.left) })); }
         renderPresence();
         renderControl();
         break;
@@ -370,7 +454,7 @@
           var before = links[linkKey(p.person)];
           links[linkKey(p.person)] = p;
           if (p.level !== "ok" && (!before || before.level !== p.level)) {
-            log(who(p.person) + ": " + linkText(p));
+            log(fmt(gettext("%(person)s: %(link)s"), { person: who(p.person), link: linkText(p) }));
           }
         }
         renderLinks();
@@ -378,19 +462,26 @@
     }
   }
 
+  function commandText(p) {
+    return fmt(gettext("%(person)s: %(command)s"), { person: who(p.by), command: labelOf(p.name, p.args) });
+  }
+
   function describeControl(p) {
-    var by = who(p.by);
+    var by = { person: who(p.by) };
     switch (p.action) {
-      case "request": return p.controller && p.by && p.by.id === p.controller.id
-        ? by + " took control (nobody held it)" : by + " asked for control";
-      case "grant": return by + " gave control to " + who(p.controller);
-      case "release": return by + " released control";
-      case "take_over": return by + " took control over";
-      case "override": return by + " took the scanner back";
-      case "approve": return by + " approved the operator's join";
-      case "stop": return by + " stopped the scan: local staff hold the scanner until they grant control";
-      case "fallback": return p.message || "The controller's link was lost: local staff hold the scanner";
-      default: return by + ": " + (p.action || "control changed");
+      case "request": return fmt(p.controller && p.by && p.by.id === p.controller.id
+        ? gettext("%(person)s took control (nobody held it)") : gettext("%(person)s asked for control"), by);
+      case "grant":
+        return fmt(gettext("%(person)s gave control to %(controller)s"), { person: by.person, controller: who(p.controller) });
+      case "release": return fmt(gettext("%(person)s released control"), by);
+      case "take_over": return fmt(gettext("%(person)s took control over"), by);
+      case "override": return fmt(gettext("%(person)s took the scanner back"), by);
+      case "approve": return fmt(gettext("%(person)s approved the operator's join"), by);
+      case "stop": return fmt(gettext("%(person)s stopped the scan: local staff hold the scanner until they grant control"), by);
+      case "fallback": return p.message || gettext("The controller's link was lost: local staff hold the scanner");
+      default: return p.action
+        ? fmt(gettext("%(person)s: %(action)s"), { person: by.person, action: p.action })
+        : fmt(gettext("%(person)s: control changed"), by);
     }
   }
 
@@ -412,13 +503,15 @@
   function renderSession() {
     if (!session) { return; }
     var badge = $("session-status");
-    badge.textContent = SESSION_LABELS[session.status] || session.status;
-    badge.className = "badge session-status " + session.status;
+    setText(badge, SESSION_LABELS[session.status] || session.status);
+    setClass(badge, "badge session-status " + session.status);
     if (session.status === "ended") {
       finished = true;
-      setConnection("closed", "This session has ended" +
-        (session.ended_reason ? ": " + session.ended_reason : ".") +
-        (session.outcome ? " " + session.outcome.label + "." : ""));
+      var why = session.ended_reason
+        ? fmt(gettext("This session has ended: %(reason)s"), { reason: session.ended_reason })
+        : gettext("This session has ended.");
+      setConnection("closed", session.outcome
+        ? fmt(gettext("%(ended)s %(outcome)s."), { ended: why, outcome: outcomeLabel(session.outcome) }) : why);
     }
   }
 
@@ -428,10 +521,11 @@
   }
 
   function toggle(selector, visible, text) {
-    var node = root.querySelector(selector);
+    // document: "Take the scanner back" sits with STOP, before the header (outside #cockpit).
+    var node = document.querySelector(selector);
     if (!node) { return; }
     node.hidden = !visible;
-    if (text !== undefined) { node.textContent = text; }
+    if (text !== undefined) { setText(node, text); }
   }
 
   function renderControl() {
@@ -439,36 +533,44 @@
     var holder = control.controller;
     var mine = iHold();
     var asked = control.requested_by;
-    $("control-holder").textContent = holder
-      ? "Control: " + who(holder) + (mine ? " — you" : "") +
-        (control.local_override ? ". Local staff hold the scanner: only they hand control over." : "")
+    var holderText = holder ? (mine ? youSuffix(who(holder), holder) : who(holder)) : "";
+    setText($("control-holder"), holder
+      ? fmt(control.local_override
+        ? gettext("Control: %(person)s. Local staff hold the scanner: only they hand control over.")
+        : gettext("Control: %(person)s"), { person: holderText })
       : control.local_override
-        ? "The scanner is held by local staff: nobody controls it remotely until local staff grant control."
-        : "Nobody holds control.";
+        ? gettext("The scanner is held by local staff: nobody controls it remotely until local staff grant control.")
+        : gettext("Nobody holds control."));
     root.dataset.held = control.local_override ? "true" : "false";
-    toggle("#control-request", !!asked, asked ? who(asked) + (isMe(asked) ? " (you)" : "") +
-      (control.local_override ? " asks for control: it waits for local staff." : " asks for control.") : "");
-    $("control-consent").textContent = control.join_approved
-      ? "The operator's join is approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "") + "."
-      : "The operator's join waits for local staff's approval: the console opens for the operator when they approve.";
+    var askedBy = asked ? (isMe(asked) ? fmt(gettext("%(person)s (you)"), { person: who(asked) }) : who(asked)) : "";
+    toggle("#control-request", !!asked, asked ? fmt(control.local_override
+      ? gettext("%(person)s asks for control: it waits for local staff.")
+      : gettext("%(person)s asks for control."), { person: askedBy }) : "");
+    setText($("control-consent"), control.join_approved
+      ? (control.join_approved_by
+        ? fmt(gettext("The operator's join is approved by %(name)s."), { name: control.join_approved_by.name })
+        : gettext("The operator's join is approved."))
+      : gettext("The operator's join waits for local staff's approval: the console opens for the operator when they approve."));
     var fact = $("fact-control");
     if (fact) {
-      fact.textContent = holder
-        ? who(holder) + (control.local_override ? " · local staff hold the scanner" : "")
-        : control.local_override ? "Held by local staff at the scanner" : "Nobody";
+      setText(fact, holder
+        ? (control.local_override
+          ? fmt(gettext("%(person)s · local staff hold the scanner"), { person: who(holder) }) : who(holder))
+        : control.local_override ? gettext("Held by local staff at the scanner") : gettext("Nobody"));
     }
     var join = $("fact-join");
     if (join) {
-      join.textContent = control.join_approved
-        ? "Approved" + (control.join_approved_by ? " by " + control.join_approved_by.name : "")
-        : "Waiting for local staff to approve the operator's join";
+      setText(join, control.join_approved
+        ? (control.join_approved_by
+          ? fmt(gettext("Approved by %(name)s"), { name: control.join_approved_by.name }) : gettext("Approved"))
+        : gettext("Waiting for local staff to approve the operator's join"));
     }
 
     var open = !ended();
     toggle('[data-control="request"]', open && may("control.request"));
     toggle('[data-control="release"]', open && may("control.release"));
     toggle('[data-control="grant"]', open && may("control.grant"),
-      asked ? "Grant control to " + asked.name : "Grant control");
+      asked ? fmt(gettext("Grant control to %(name)s"), { name: asked.name }) : gettext("Grant control"));
     toggle('[data-control="take_over"]', open && may("control.take_over"));
     toggle('[data-control="override"]', open && may("control.override"));
     toggle("#approve-join", open && may("approve"));
@@ -492,7 +594,7 @@
         if (control.controller && control.controller.id === p.id) { return; }
         if (control.requested_by && control.requested_by.id === p.id && may("control.grant")) { return; }
         seen[p.id] = true;
-        var button = make("button", "secondary", "Grant control to " + who(p));
+        var button = make("button", "secondary", fmt(gettext("Grant control to %(name)s"), { name: who(p) }));
         button.type = "button";
         button.dataset.grantTo = String(p.id);
         button.addEventListener("click", function () {
@@ -515,18 +617,23 @@
 
   function renderState() {
     renderFinishButtons();
+    // The console's state, a polite live region: written (so announced) only when it changes.
     var badge = $("console-status");
     if (!state) {
-      badge.textContent = "Waiting for the scanner";
-      badge.className = "badge console-status";
+      setText(badge, gettext("Waiting for the scanner"));
+      setClass(badge, "badge console-status");
       return;
     }
-    badge.textContent = STATUS_LABELS[state.status] || String(state.status);
-    badge.className = "badge console-status " + state.status;
-    $("console-protocol").textContent = state.protocol_name ? "· " + state.protocol_name : "";
+    setText(badge, STATUS_LABELS[state.status] || String(state.status));
+    setClass(badge, "badge console-status " + state.status);
+    setText($("console-protocol"), state.protocol_name ? "· " + state.protocol_name : "");
     var stopped = $("scan-stopped");
+    if (state.status === "stopped" && stopped.hidden && !stopAnnounced) {
+      announce(gettext("The scan is stopped."));  // stopped at the scanner, or before we joined
+    }
+    stopAnnounced = state.status === "stopped";
     stopped.hidden = state.status !== "stopped";
-    stopped.textContent = state.status === "stopped" ? "The scan is stopped." : "";
+    setText(stopped, state.status === "stopped" ? gettext("The scan is stopped.") : "");
 
     var sequences = state.sequences || [];
     var list = $("sequences");
@@ -536,7 +643,7 @@
       if (index === state.current) { item.setAttribute("aria-current", "step"); item.className += " current"; }
       var head = make("div", "sequence-head");
       head.appendChild(make("span", "sequence-name", sq.name));
-      if (sq.contrast) { head.appendChild(make("span", "badge", "contrast")); }
+      if (sq.contrast) { head.appendChild(make("span", "badge", gettext("contrast"))); }
       head.appendChild(make("span", "badge sequence-status", SEQUENCE_LABELS[sq.status] || sq.status));
       item.appendChild(head);
       var pct = Math.round(Math.max(0, Math.min(1, Number(sq.progress) || 0)) * 1000) / 10;
@@ -545,40 +652,54 @@
       bar.setAttribute("aria-valuemin", "0");
       bar.setAttribute("aria-valuemax", "100");
       bar.setAttribute("aria-valuenow", String(pct));
-      bar.setAttribute("aria-label", sq.name + " progress");
+      bar.setAttribute("aria-label", fmt(gettext("%(sequence)s progress"), { sequence: sq.name }));
       var fill = make("span", "fill");
       fill.style.width = pct + "%";
       bar.appendChild(fill);
       item.appendChild(bar);
-      item.appendChild(make("span", "muted sequence-pct", Math.floor(pct) + " % of " + clock(sq.duration_s)));
+      item.appendChild(make("span", "muted sequence-pct",
+        fmt(gettext("%(percent)s of %(duration)s"), { percent: Math.floor(pct) + " %", duration: clock(sq.duration_s) })));
       list.appendChild(item);
     });
     var current = sequences[state.current];
-    $("current-sequence").textContent = current
-      ? "Now: " + current.name + " — " + Math.floor((Number(current.progress) || 0) * 100) + " %"
-      : "";
+    setText($("current-sequence"), current
+      ? fmt(gettext("Now: %(sequence)s — %(percent)s"), {
+        sequence: current.name, percent: Math.floor((Number(current.progress) || 0) * 100) + " %"
+      })
+      : "");
 
-    $("console-message").textContent = state.message || "";
+    // A polite live region: the scanner repeats its message every second; it is spoken once.
+    setText($("console-message"), state.message || "");
 
     var range = state.table_range_mm || [];
-    $("table").textContent = num(state.table_mm, 0) + " mm" +
-      (range.length === 2 ? " (range " + range[0] + " to " + range[1] + " mm)" : "");
-    $("coil").textContent = state.coil || "—";
+    setText($("table"), range.length === 2
+      ? fmt(gettext("%(position)s mm (range %(low)s to %(high)s mm)"), { position: num(state.table_mm, 0), low: range[0], high: range[1] })
+      : fmt(gettext("%(position)s mm"), { position: num(state.table_mm, 0) }));
+    setText($("coil"), state.coil || "—");
     var sar = state.sar || {};
     var ratio = sar.limit ? Math.max(0, Math.min(1, sar.level / sar.limit)) : 0;
-    $("sar").textContent = num(sar.level, 2) + " of " + num(sar.limit, 1) + " W/kg";
+    setText($("sar"), fmt(gettext("%(level)s of %(limit)s W/kg"), { level: num(sar.level, 2), limit: num(sar.limit, 1) }));
     var sarBar = $("sar-bar");
     sarBar.style.width = Math.round(ratio * 100) + "%";
     sarBar.className = ratio >= 1 ? "over" : ratio >= 0.85 ? "near" : "";
-    $("contrast").textContent = CONTRAST_LABELS[state.contrast || "none"] || String(state.contrast);
-    $("times").textContent = clock(state.elapsed_s) + " elapsed, " + clock(state.remaining_s) + " remaining";
+    setText($("contrast"), CONTRAST_LABELS[state.contrast || "none"] || String(state.contrast));
+    setText($("times"), fmt(gettext("%(elapsed)s elapsed, %(remaining)s remaining"), {
+      elapsed: clock(state.elapsed_s), remaining: clock(state.remaining_s)
+    }));
 
     var alarms = $("alarms");
     clear(alarms);
+    var alarmsOn = {};
     (state.alarms || []).forEach(function (alarm) {
-      alarms.appendChild(make("li", "alarm " + (alarm.code || ""), alarm.message || alarm.code));
+      var text = ALARM_LABELS[alarm.code] || alarm.message || alarm.code;
+      alarms.appendChild(make("li", "alarm " + (alarm.code || ""), text));
+      var key = alarm.code || text;
+      alarmsOn[key] = true;
+      // Each alarm is announced once, when it comes on (not at every state that still has it).
+      if (!alarmsKnown[key]) { announce(fmt(gettext("Alarm: %(alarm)s"), { alarm: text })); }
     });
-    if (!alarms.firstChild) { alarms.appendChild(make("li", "muted", "None")); }
+    alarmsKnown = alarmsOn;
+    if (!alarms.firstChild) { alarms.appendChild(make("li", "muted", gettext("None"))); }
 
     renderParameters();
   }
@@ -597,7 +718,9 @@
     names.forEach(function (name) {
       list.appendChild(make("dt", "", name));
       var limit = limits[name];
-      list.appendChild(make("dd", "", parameters[name] + (limit ? " (" + limit[0] + " to " + limit[1] + ")" : "")));
+      list.appendChild(make("dd", "", limit
+        ? fmt(gettext("%(value)s (%(low)s to %(high)s)"), { value: parameters[name], low: limit[0], high: limit[1] })
+        : parameters[name]));
     });
     updateAdjustLimits();
     var range = state.table_range_mm || [];
@@ -605,7 +728,7 @@
     if (range.length === 2) {
       position.min = range[0];
       position.max = range[1];
-      $("table-limits").textContent = range[0] + " to " + range[1];
+      setText($("table-limits"), fmt(gettext("%(low)s to %(high)s"), { low: range[0], high: range[1] }));
     }
   }
 
@@ -617,7 +740,7 @@
     if (limit) {
       value.min = limit[0];
       value.max = limit[1];
-      $("adjust-limits").textContent = limit[0] + " to " + limit[1];
+      setText($("adjust-limits"), fmt(gettext("%(low)s to %(high)s"), { low: limit[0], high: limit[1] }));
     } else {
       value.removeAttribute("min");
       value.removeAttribute("max");
@@ -629,21 +752,25 @@
     var list = $("presence");
     clear(list);
     presence.forEach(function (p) {
-      list.appendChild(make("li", "participant", who(p) + (isMe(p) ? " — you" : "")));
+      list.appendChild(make("li", "participant", youSuffix(who(p), p)));
     });
-    if (!list.firstChild) { list.appendChild(make("li", "muted", "Nobody else yet")); }
+    if (!list.firstChild) { list.appendChild(make("li", "muted", gettext("Nobody else yet"))); }
     renderLinks();
   }
 
   // --- The link check and the pre-scan checklist ------------------------------------------------------
 
-  var LINK_LABELS = { ok: "Good", warn: "Warning: slow or unsteady", refuse: "Too slow: the exam cannot start over it" };
+  var LINK_LABELS = {
+    ok: gettext("Good"), warn: gettext("Warning: slow or unsteady"),
+    refuse: gettext("Too slow: the exam cannot start over it")
+  };
 
   function linkKey(p) { return p.id + ":" + p.role; }
 
   function linkText(l) {
-    return (LINK_LABELS[l.level] || l.level) + " (" + num(l.rtt_ms, 0) + " ms round trip, " +
-      num(l.jitter_ms, 0) + " ms jitter)";
+    return fmt(gettext("%(level)s (%(rtt)s ms round trip, %(jitter)s ms jitter)"), {
+      level: LINK_LABELS[l.level] || l.level, rtt: num(l.rtt_ms, 0), jitter: num(l.jitter_ms, 0)
+    });
   }
 
   function renderLinks() {
@@ -656,11 +783,11 @@
       var l = links[linkKey(p)];
       var item = make("li", "link " + (l ? l.level : "unknown"));
       item.dataset.level = l ? l.level : "";
-      item.appendChild(make("strong", "", who(p) + (isMe(p) ? " — you" : "") + ": "));
-      item.appendChild(make("span", "", l ? linkText(l) : "Not measured yet"));
+      item.appendChild(make("strong", "", fmt(gettext("%(person)s: "), { person: youSuffix(who(p), p) })));
+      item.appendChild(make("span", "", l ? linkText(l) : gettext("Not measured yet")));
       list.appendChild(item);
     });
-    if (!list.firstChild) { list.appendChild(make("li", "muted", "No remote participant connected")); }
+    if (!list.firstChild) { list.appendChild(make("li", "muted", gettext("No remote participant connected"))); }
     var warned = Object.keys(links).some(function (key) {
       var l = links[key];
       return l.level !== "ok" && REMOTE_ROLES.indexOf(l.person.role) >= 0 &&
@@ -673,7 +800,7 @@
     var box = $("control-fallback");
     if (!box) { return; }
     if (p.action === "fallback") {
-      box.textContent = p.message || "The controller's link was lost: local staff hold the scanner.";
+      setText(box, p.message || gettext("The controller's link was lost: local staff hold the scanner."));
       box.hidden = false;
     } else if (p.action === "grant" || p.action === "request" || p.action === "take_over") {
       box.hidden = true;   // control has moved on since
@@ -686,13 +813,18 @@
     var check = session.prescan;
     var form = $("checklist-form");
     if (check) {
-      stateNode.className = "checklist-state done";
-      stateNode.textContent = "Confirmed " + hhmm(check.confirmed_at) + " by " + check.confirmed_by.name +
-        ": " + check.beside_patient.name + " is beside the patient; the patient was told the exam is run remotely; link check " +
-        (check.link_level === "warn" ? "passed with a warning" : check.link_level === "off" ? "not run" : "passed") + ".";
+      setClass(stateNode, "checklist-state done");
+      var checkText = check.link_level === "warn"
+        ? gettext("Confirmed %(time)s by %(name)s: %(beside)s is beside the patient; the patient was told the exam is run remotely; link check passed with a warning.")
+        : check.link_level === "off"
+          ? gettext("Confirmed %(time)s by %(name)s: %(beside)s is beside the patient; the patient was told the exam is run remotely; link check not run.")
+          : gettext("Confirmed %(time)s by %(name)s: %(beside)s is beside the patient; the patient was told the exam is run remotely; link check passed.");
+      setText(stateNode, fmt(checkText, {
+        time: hhmm(check.confirmed_at), name: check.confirmed_by.name, beside: check.beside_patient.name
+      }));
     } else {
-      stateNode.className = "checklist-state pending";
-      stateNode.textContent = "Not confirmed yet: the first sequence cannot start until local staff confirm it.";
+      setClass(stateNode, "checklist-state pending");
+      setText(stateNode, gettext("Not confirmed yet: the first sequence cannot start until local staff confirm it."));
     }
     if (form) { form.hidden = !may("checklist.confirm"); }
   }
@@ -700,7 +832,7 @@
   function addChat(p) {
     var list = $("chat-list");
     var item = make("li", "chat-line");
-    item.appendChild(make("strong", "", p.from ? p.from.name : "someone"));
+    item.appendChild(make("strong", "", p.from ? p.from.name : gettext("someone")));
     item.appendChild(make("span", "muted chat-time", " " + timeOf(p.at) + " "));
     item.appendChild(make("span", "chat-text", p.text));
     list.appendChild(item);
@@ -723,13 +855,22 @@
 
   function activityText(type, p) {
     switch (type) {
-      case "command": return who(p.by) + ": " + labelOf(p.name, p.args);
-      case "ack": return p.ok === false ? "The scanner refused a command: " + (p.reason || "no reason given") : null;
-      case "stop": return "STOP by " + who(p.by);
+      case "command": return commandText(p);
+      case "ack": return p.ok === false
+        ? fmt(gettext("The scanner refused a command: %(reason)s"), { reason: p.reason || gettext("no reason given") }) : null;
+      case "stop": return fmt(gettext("STOP by %(person)s"), { person: who(p.by) });
       case "control": return describeControl(p);
       case "presence":
-        if (p.joined) { return who(p.joined) + (isMe(p.joined) ? " (you)" : "") + " joined"; }
-        if (p.left) { return who(p.left) + (isMe(p.left) ? " (you)" : "") + " left"; }
+        if (p.joined) {
+          return fmt(gettext("%(person)s joined"), {
+            person: isMe(p.joined) ? fmt(gettext("%(person)s (you)"), { person: who(p.joined) }) : who(p.joined)
+          });
+        }
+        if (p.left) {
+          return fmt(gettext("%(person)s left"), {
+            person: isMe(p.left) ? fmt(gettext("%(person)s (you)"), { person: who(p.left) }) : who(p.left)
+          });
+        }
         return null;
       case "assist": return p.assist ? describeAssist(p.action, p.assist) : null;
       case "session": return sessionText(p);
@@ -739,17 +880,20 @@
   }
 
   function sessionText(p) {
-    if (p.status === "live") { return "The exam started: the first sequence runs"; }
+    if (p.status === "live") { return gettext("The exam started: the first sequence runs"); }
     if (p.status === "ended") {
-      return "The session ended" + (p.outcome && p.outcome.label ? " — " + p.outcome.label : "") +
-        (p.ended_reason ? ". " + p.ended_reason : "");
+      var text = p.outcome && p.outcome.label
+        ? fmt(gettext("The session ended — %(outcome)s"), { outcome: outcomeLabel(p.outcome) })
+        : gettext("The session ended");
+      return p.ended_reason ? fmt(gettext("%(ended)s. %(reason)s"), { ended: text, reason: p.ended_reason }) : text;
     }
     return null;
   }
 
   function stopReasonText(stop) {
-    return (stop.reason_by ? stop.reason_by.name : "Someone") + " gave the reason for the STOP at " +
-      hhmm(stop.at) + ": “" + stop.reason + "”";
+    return fmt(gettext("%(name)s gave the reason for the STOP at %(time)s: “%(reason)s”"), {
+      name: stop.reason_by ? stop.reason_by.name : gettext("Someone"), time: hhmm(stop.at), reason: stop.reason
+    });
   }
 
   function renderActivity(entries) {
@@ -789,10 +933,10 @@
     var at = make("time", "", hhmm(stop.at));
     at.setAttribute("datetime", stop.at);
     item.appendChild(at);
-    item.appendChild(document.createTextNode(" STOP by " + who(stop.by) + " "));
+    item.appendChild(document.createTextNode(" " + fmt(gettext("STOP by %(person)s"), { person: who(stop.by) }) + " "));
     item.appendChild(stop.reason
       ? make("span", "stop-reason", "— “" + stop.reason + "”")
-      : make("span", "muted stop-reason", "— no reason given yet"));
+      : make("span", "muted stop-reason", "— " + gettext("no reason given yet")));
     if (!mayGiveReason(stop)) { return item; }
     var form = make("form", "stop-reason-form inline");
     form.method = "post";
@@ -806,7 +950,7 @@
       hidden.value = pair[1];
       form.appendChild(hidden);
     });
-    var label = make("label", "", "Why was it stopped?");
+    var label = make("label", "", gettext("Why was it stopped?"));
     label.htmlFor = "stop-reason-" + stop.id;
     var input = make("input");
     input.id = "stop-reason-" + stop.id;
@@ -815,7 +959,7 @@
     input.required = true;
     input.autocomplete = "off";
     input.value = stop.reason || "";
-    var button = make("button", "secondary", stop.reason ? "Change the reason" : "Give the reason");
+    var button = make("button", "secondary", stop.reason ? gettext("Change the reason") : gettext("Give the reason"));
     button.type = "submit";
     form.appendChild(label);
     form.appendChild(input);
@@ -825,7 +969,7 @@
       if (!socket || socket.readyState !== WebSocket.OPEN || ended()) { return; }
       event.preventDefault();
       var reason = input.value.trim();
-      if (!reason) { showError("outcome", "Say why the scan was stopped."); return; }
+      if (!reason) { showError("outcome", gettext("Say why the scan was stopped.")); return; }
       send("stop_reason", { stop: stop.id, reason: reason }, "outcome");
     });
     item.appendChild(form);
@@ -842,7 +986,7 @@
     });
     if (!session.stops.length) {
       clear(list);
-      list.appendChild(make("li", "muted", "No STOP."));
+      list.appendChild(make("li", "muted", gettext("No STOP.")));
     } else {
       Array.prototype.slice.call(list.children).forEach(function (item) {
         if (!item.dataset.stopId) { list.removeChild(item); }
@@ -865,13 +1009,19 @@
         list.parentNode.insertBefore(summary, list.parentNode.firstChild);
       }
       summary.className = "exam-outcome outcome-" + outcome.outcome;
-      summary.textContent = outcome.label + " · " + (outcome.ending_label || "").toLowerCase() +
-        (outcome.ended_by ? " by " + outcome.ended_by.name : "") + ", " + hhmm(outcome.ended_at);
+      summary.textContent = outcome.ended_by
+        ? fmt(gettext("%(outcome)s · %(ending)s by %(name)s, %(time)s"), {
+          outcome: outcomeLabel(outcome), ending: endingLabel(outcome).toLowerCase(),
+          name: outcome.ended_by.name, time: hhmm(outcome.ended_at)
+        })
+        : fmt(gettext("%(outcome)s · %(ending)s, %(time)s"), {
+          outcome: outcomeLabel(outcome), ending: endingLabel(outcome).toLowerCase(), time: hhmm(outcome.ended_at)
+        });
     }
     var started = $("fact-started");
-    if (started && session.started_at) { started.textContent = hhmm(session.started_at); }
+    if (started && session.started_at) { setText(started, hhmm(session.started_at)); }
     var endedAt = $("fact-ended");
-    if (endedAt && session.ended_at) { endedAt.textContent = hhmm(session.ended_at); }
+    if (endedAt && session.ended_at) { setText(endedAt, hhmm(session.ended_at)); }
     renderEndButton();
   }
 
@@ -888,8 +1038,9 @@
     endButton.addEventListener("click", function () {
       var done = (state && state.sequences || []).filter(function (sq) { return sq.status === "done"; }).length;
       var total = (state && state.sequences || []).length;
-      if (window.confirm("End the exam here? " + done + " of " + total +
-          " sequences are done; the booking is completed as it stands.")) {
+      if (window.confirm(fmt(gettext("End the exam here? %(done)s of %(total)s sequences are done; the booking is completed as it stands."), {
+        done: done, total: total
+      }))) {
         send("end", {}, "outcome");
       }
     });
@@ -939,39 +1090,55 @@
   function describeAssist(action, a) {
     switch (action) {
       case "requested":
-        return who(a.requested_by) + " asked for help with " + a.exam_family.name +
-          (a.asked ? " (" + a.asked + " asked)" : "");
+        return a.asked
+          ? fmt(ngettext("%(person)s asked for help with %(family)s (%(asked)s asked)",
+            "%(person)s asked for help with %(family)s (%(asked)s asked)", a.asked),
+          { person: who(a.requested_by), family: a.exam_family.name, asked: a.asked })
+          : fmt(gettext("%(person)s asked for help with %(family)s"), { person: who(a.requested_by), family: a.exam_family.name });
       case "escalated":
         return a.stage >= 3
-          ? "Nobody answered the request for help: the operator's managers are alerted"
-          : "The request for help widened to experienced technologists (" + a.asked + " asked)";
-      case "accepted": return (a.accepted_by ? a.accepted_by.name : "A senior") + " accepted and joins as assistant";
-      case "cancelled": return "The request for help was cancelled" + (a.requested_by ? " (" + who(a.requested_by) + " asked)" : "");
-      case "resolved": return "Help done" + (a.accepted_by ? ": " + a.accepted_by.name + " assisted" : "");
-      default: return "Request for help: " + (a.status_label || a.status);
+          ? gettext("Nobody answered the request for help: the operator's managers are alerted")
+          : fmt(gettext("The request for help widened to experienced technologists (%(asked)s asked)"), { asked: a.asked });
+      case "accepted":
+        return a.accepted_by
+          ? fmt(gettext("%(name)s accepted and joins as assistant"), { name: a.accepted_by.name })
+          : gettext("A senior accepted and joins as assistant");
+      case "cancelled":
+        return a.requested_by
+          ? fmt(gettext("The request for help was cancelled (%(person)s asked)"), { person: who(a.requested_by) })
+          : gettext("The request for help was cancelled");
+      case "resolved":
+        return a.accepted_by ? fmt(gettext("Help done: %(name)s assisted"), { name: a.accepted_by.name }) : gettext("Help done");
+      default: return fmt(gettext("Request for help: %(status)s"), { status: a.status_label || a.status });
     }
   }
 
   function assistStateText(a) {
-    if (!a) { return "No request for help."; }
-    var asked = a.asked ? a.asked + " asked" : "nobody available yet";
-    var next = a.next_step_at ? hhmm(a.next_step_at) : "";
+    if (!a) { return gettext("No request for help."); }
+    var values = {
+      asked: a.asked ? fmt(gettext("%(count)s asked"), { count: a.asked }) : gettext("nobody available yet"),
+      time: a.next_step_at ? hhmm(a.next_step_at) : ""
+    };
     switch (a.status) {
       case "open":
-        if (a.stage >= 3) { return "Managers alerted — " + asked; }
+        if (a.stage >= 3) { return fmt(gettext("Managers alerted — %(asked)s"), values); }
         if (a.stage === 2) {
-          return "Widened to experienced technologists — " + asked +
-            (next ? " · managers alerted at " + next : "");
+          return fmt(values.time
+            ? gettext("Widened to experienced technologists — %(asked)s · managers alerted at %(time)s")
+            : gettext("Widened to experienced technologists — %(asked)s"), values);
         }
-        return "Waiting for an on-call senior — " + asked + (next ? " · widens at " + next : "");
+        return fmt(values.time
+          ? gettext("Waiting for an on-call senior — %(asked)s · widens at %(time)s")
+          : gettext("Waiting for an on-call senior — %(asked)s"), values);
       case "accepted":
-        return (a.accepted_by ? a.accepted_by.name : "A senior") + " is helping" +
-          (isMe(a.accepted_by) ? " — you" : "") +
-          (a.accepted_at ? " · since " + hhmm(a.accepted_at) : "");
+        var helping = fmt(gettext("%(name)s is helping"), { name: a.accepted_by ? a.accepted_by.name : gettext("A senior") });
+        helping = youSuffix(helping, a.accepted_by);
+        return a.accepted_at
+          ? fmt(gettext("%(helping)s · since %(time)s"), { helping: helping, time: hhmm(a.accepted_at) }) : helping;
       case "resolved":
-        return "Help done" + (a.accepted_by ? " — " + a.accepted_by.name + " assisted" : "");
-      case "cancelled": return "Cancelled — solved without help";
-      case "expired": return "Closed unanswered";
+        return a.accepted_by ? fmt(gettext("Help done — %(name)s assisted"), { name: a.accepted_by.name }) : gettext("Help done");
+      case "cancelled": return gettext("Cancelled — solved without help");
+      case "expired": return gettext("Closed unanswered");
       default: return a.status_label || String(a.status);
     }
   }
@@ -989,19 +1156,24 @@
     if (!box) { return; }
     var a = assist;
     var open = !ended();
-    box.textContent = assistStateText(a);
-    box.className = "assist-state" + (a ? " " + a.status + (a.status === "open" ? " stage-" + a.stage : "") : "");
+    setText(box, assistStateText(a));
+    setClass(box, "assist-state" + (a ? " " + a.status + (a.status === "open" ? " stage-" + a.stage : "") : ""));
     root.dataset.assistStatus = a ? a.status : "";
 
     var detail = $("assist-detail");
     detail.hidden = !a;
-    detail.textContent = a
-      ? a.exam_family.name + " · asked by " + who(a.requested_by) + " at " + hhmm(a.requested_at) +
-        (a.ended_at && ASSIST_DONE[a.status] ? " · ended at " + hhmm(a.ended_at) : "")
-      : "";
+    var detailValues = a ? {
+      family: a.exam_family.name, person: who(a.requested_by), time: hhmm(a.requested_at),
+      ended: a.ended_at ? hhmm(a.ended_at) : ""
+    } : null;
+    setText(detail, a
+      ? fmt(a.ended_at && ASSIST_DONE[a.status]
+        ? gettext("%(family)s · asked by %(person)s at %(time)s · ended at %(ended)s")
+        : gettext("%(family)s · asked by %(person)s at %(time)s"), detailValues)
+      : "");
     var note = $("assist-note");
     note.hidden = !(a && a.note);
-    note.textContent = a && a.note ? "“" + a.note + "”" : "";
+    setText(note, a && a.note ? "“" + a.note + "”" : "");
 
     var canAsk = open && may("assist.request");
     var form = $("assist-form");
@@ -1040,9 +1212,11 @@
     var parameter = $("adjust-parameter").value;
     var value = Number($("adjust-value").value);
     var limit = state && state.limits ? state.limits[parameter] : null;
-    if (!parameter || !isFinite(value)) { showError("console", "Choose a parameter and a number."); return; }
+    if (!parameter || !isFinite(value)) { showError("console", gettext("Choose a parameter and a number.")); return; }
     if (limit && (value < limit[0] || value > limit[1])) {
-      showError("console", parameter + " must be between " + limit[0] + " and " + limit[1] + ".");
+      showError("console", fmt(gettext("%(parameter)s must be between %(low)s and %(high)s."), {
+        parameter: parameter, low: limit[0], high: limit[1]
+      }));
       return;
     }
     command("adjust", { parameter: parameter, value: value });
@@ -1051,15 +1225,15 @@
     event.preventDefault();
     var position = Number($("table-position").value);
     var range = state ? state.table_range_mm || [] : [];
-    if (!isFinite(position) || $("table-position").value === "") { showError("console", "Give the table position in mm."); return; }
+    if (!isFinite(position) || $("table-position").value === "") { showError("console", gettext("Give the table position in mm.")); return; }
     if (range.length === 2 && (position < range[0] || position > range[1])) {
-      showError("console", "The table moves between " + range[0] + " and " + range[1] + " mm.");
+      showError("console", fmt(gettext("The table moves between %(low)s and %(high)s mm."), { low: range[0], high: range[1] }));
       return;
     }
     command("move_table", { position_mm: position });
   });
 
-  root.querySelectorAll("[data-control]").forEach(function (button) {
+  document.querySelectorAll("[data-control]").forEach(function (button) {
     button.addEventListener("click", function () {
       var payload = { action: button.dataset.control };
       if (payload.action === "grant" && control && control.requested_by) { payload.to = control.requested_by.id; }
@@ -1082,7 +1256,7 @@
     event.preventDefault();
     var input = $("chat-text");
     var text = input.value.trim();
-    if (!text) { showError("chat", "Write a message first."); return; }
+    if (!text) { showError("chat", gettext("Write a message first.")); return; }
     var ref = send("chat", { text: text }, "chat");
     if (ref) { chatDrafts[ref] = text; input.value = ""; }
   });
@@ -1104,8 +1278,8 @@
       event.preventDefault();
       var family = $("assist-exam-family").value;
       var note = $("assist-note-text").value.trim();
-      if (!family) { showError("assist", "Choose the exam family you need help with."); return; }
-      if (note.length > 500) { showError("assist", "Keep the note under 500 characters."); return; }
+      if (!family) { showError("assist", gettext("Choose the exam family you need help with.")); return; }
+      if (note.length > 500) { showError("assist", gettext("Keep the note under 500 characters.")); return; }
       sendAssist({ action: "request", exam_family: family, note: note });
     });
     $("assist-cancel").addEventListener("click", function () { sendAssist({ action: "cancel" }); });
@@ -1120,7 +1294,7 @@
     checklistForm.addEventListener("submit", function (event) {
       event.preventDefault();
       if (!$("checklist-informed").checked) {
-        showError("checklist", "Tell the patient that the exam is run remotely, then tick the box.");
+        showError("checklist", gettext("Tell the patient that the exam is run remotely, then tick the box."));
         return;
       }
       var beside = Number($("checklist-beside").value);
