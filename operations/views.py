@@ -41,6 +41,7 @@ from operations.coverage import DEFINITION as COVERAGE_DEFINITION
 from operations.coverage import coverage_ahead
 from operations.dashboard import (
     MAX_PARAMETER_LENGTH,
+    NETWORK,
     access_dashboard,
     access_network_dashboard,
     dashboard_for,
@@ -368,7 +369,7 @@ def network_dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         hospital=None,
         time_zone=settings.TIME_ZONE,
         csv_url_of=lambda key: reverse("network_dashboard_csv", args=[key]),
-        extra={"hospital": None, "scope": _("The WeScan network")},
+        extra={"hospital": None, "scope": str(NETWORK)},
     )
 
 
