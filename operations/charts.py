@@ -129,13 +129,14 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
     label = _describe(chart, title)
     if is_empty(chart):
         empty = escape(_("%(title)s: nothing to show for this period") % {"title": title})
+        note = escape(_("Nothing to show for this period."))
         # Every text in it escaped above.
         return mark_safe(  # noqa: S308
             f'<svg class="chart chart-empty" role="img" viewBox="0 0 {WIDTH} 80" '
             f'aria-label="{empty}">'
             f"<title>{empty}</title>"
             f'<text x="{WIDTH / 2}" y="44" text-anchor="middle" class="empty-note">'
-            f"{escape(_('Nothing to show for this period.'))}</text></svg>"
+            f"{note}</text></svg>"
         )
     width = WIDTH
     axis = _CategoryAxis(chart)

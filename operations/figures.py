@@ -91,9 +91,11 @@ class Period:
         days it holds: 'Week of 7 Sep 2026 (from 11 Sep)', 'Nov 2026 (to 3 Nov)',
         'Week of 30 Nov 2026 (1 Dec to 3 Dec)'. The page, the CSV and the API all read it."""
         if self.granularity == "week":
-            label = week_label(date_text(bucket, "j M Y"))
+            label = week_label(
+                date_text(bucket, pgettext("date format of a week's first day", "j M Y"))
+            )
         else:
-            label = date_text(bucket, "M Y")
+            label = date_text(bucket, pgettext("date format of a month", "M Y"))
         starts_late = self.start > bucket
         ends_early = self.end < self.bucket_last_day(bucket)
         first, last = _day_month(self.start), _day_month(self.end)
@@ -111,7 +113,7 @@ class Period:
 
 
 def _day_month(day: date) -> str:
-    return date_text(day, "j M")
+    return date_text(day, pgettext("date format of a day in a week or month", "j M"))
 
 
 def week_label(day: str) -> str:

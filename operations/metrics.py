@@ -49,7 +49,7 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from cockpit.models import (
     AssistRequest,
@@ -75,7 +75,7 @@ from scheduling.models import (
 # --- Definitions (shown beside each figure) ---------------------------------------------------
 # Written for a hospital's director: whole sentences, no internal words (posting, bucket, scope).
 
-HOURS_RECOVERED = _lazy(
+HOURS_RECOVERED = gettext_lazy(
     "Exam hours: the time exams ran through WeScan cockpits, from each cockpit's first "
     "sequence to its close, as the cockpit itself recorded it (not the hours booked). Only "
     "exams that both started and ended count, in the week or month they started. Posted "
@@ -86,7 +86,7 @@ HOURS_RECOVERED = _lazy(
     " of posted hours: exam hours divided by posted hours."
 )
 
-FILL_RATE = _lazy(
+FILL_RATE = gettext_lazy(
     "Of the published sessions that started in the period, up to now, the share that were "
     "staffed; later sessions are left out, since they can still be filled. A session is "
     "staffed when a technologist's booking on it was confirmed (whether the work is still "
@@ -98,7 +98,7 @@ FILL_RATE = _lazy(
     "cancelled, are left out. Each counts in the week or month it starts in."
 )
 
-TIME_TO_FILL = _lazy(
+TIME_TO_FILL = gettext_lazy(
     "How long sessions waited for a technologist: for every booking confirmed in the "
     "period, the hours from the session's publication to the confirmation. Median: half "
     "were filled faster. 90th percentile: nine in ten were filled within this time. The "
@@ -109,7 +109,7 @@ TIME_TO_FILL = _lazy(
     "once per confirmation. Empty when nothing was confirmed."
 )
 
-RELIABILITY = _lazy(
+RELIABILITY = gettext_lazy(
     "Facts, never a score, about the bookings on sessions that start in the period. Late "
     "cancellations: a confirmed booking cancelled less than 24 hours before the session "
     "starts, by the hospital or by the technologist. No-shows of the hospital: the "
@@ -117,7 +117,7 @@ RELIABILITY = _lazy(
     "the technologist did not come, as the hospital recorded it."
 )
 
-HELP = _lazy(
+HELP = gettext_lazy(
     "Requests for help raised in this hospital's cockpits, counted in the week or month "
     "they were raised. Time to accept: the minutes from a request to a senior's acceptance "
     "(the median and the 90th percentile of the requests accepted). Escalated: no on-call "
@@ -130,7 +130,7 @@ HELP = _lazy(
     "the requests raised on this hospital's own scanners."
 )
 
-NETWORK_HELP = _lazy(
+NETWORK_HELP = gettext_lazy(
     "Requests for help raised in every hospital's cockpits, counted in the week or month "
     "they were raised. Time to accept: the minutes from a request to a senior's acceptance "
     "(the median and the 90th percentile of the requests accepted). Escalated: no on-call "
@@ -141,14 +141,14 @@ NETWORK_HELP = _lazy(
     "raised."
 )
 
-COCKPIT = _lazy(
+COCKPIT = gettext_lazy(
     "Exams run through the cockpits, counted when they ended, as each exam record says: all"
     " exams, the partial ones (some sequences not done) and the aborted ones. STOPs: how "
     "many times someone pressed STOP in those cockpits, usually the local staff beside the "
     "patient."
 )
 
-RECIPROCITY = _lazy(
+RECIPROCITY = gettext_lazy(
     "The reciprocity ledger between this hospital and each counterpart (another hospital or"
     " an independent technologist), all entries since the first. The ledger records four "
     "kinds of entries: hours worked (a completed booking, from the cockpit's record of its "
@@ -164,7 +164,7 @@ RECIPROCITY = _lazy(
     "hours given and received in the period, and the balance at its end."
 )
 
-NETWORK_RECIPROCITY = _lazy(
+NETWORK_RECIPROCITY = gettext_lazy(
     "The reciprocity ledger, per hospital, all entries since the first: the hours it gave "
     "other hospitals minus the hours it received from hospitals or independent "
     "technologists. The ledger records four kinds of entries: hours worked (a completed "
@@ -186,10 +186,10 @@ LANES: tuple[tuple[str, str | Promise], ...] = tuple(
 
 # How far ahead of the session it was posted: (label, upper bound, exclusive).
 LEAD_BANDS: tuple[tuple[Promise, timedelta | None], ...] = (
-    (_lazy("Posted under 24 h ahead"), timedelta(hours=24)),
-    (_lazy("Posted 1-7 days ahead"), timedelta(days=7)),
-    (_lazy("Posted 1-4 weeks ahead"), timedelta(days=28)),
-    (_lazy("Posted over 4 weeks ahead"), None),
+    (gettext_lazy("Posted under 24 h ahead"), timedelta(hours=24)),
+    (gettext_lazy("Posted 1-7 days ahead"), timedelta(days=7)),
+    (gettext_lazy("Posted 1-4 weeks ahead"), timedelta(days=28)),
+    (gettext_lazy("Posted over 4 weeks ahead"), None),
 )
 
 # Staffed sessions: a booking confirmed (and later worked or not yet), or a no-show.
@@ -703,23 +703,23 @@ def time_to_fill(scope: Scope) -> Section:
 RELIABILITY_FIGURES: tuple[tuple[str, Promise, Q], ...] = (
     (
         "late_by_hospital",
-        _lazy("Late cancellations by the hospital"),
+        gettext_lazy("Late cancellations by the hospital"),
         Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=Initiator.HOSPITAL),
     ),
     (
         "late_by_technologist",
-        _lazy("Late cancellations by the technologist"),
+        gettext_lazy("Late cancellations by the technologist"),
         Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=Initiator.TECHNOLOGIST),
     ),
     (
         "no_show_hospital",
-        _lazy("No-shows of the hospital"),
+        gettext_lazy("No-shows of the hospital"),
         Q(status=BookingStatus.NO_SHOW, no_show_side=Side.HOSPITAL),
     ),
     (
         # Before the side was recorded, only the hospital recorded no-shows: the technologist's.
         "no_show_technologist",
-        _lazy("No-shows of the technologist"),
+        gettext_lazy("No-shows of the technologist"),
         Q(status=BookingStatus.NO_SHOW) & ~Q(no_show_side=Side.HOSPITAL),
     ),
 )
