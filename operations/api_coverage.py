@@ -2,8 +2,11 @@
 pending, short), and its unfilled sessions urgent first. The hospital's managers and platform
 admins, as on the dashboard page; `operations.coverage` says what each word means."""
 
+from typing import Any
+
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -16,7 +19,7 @@ from operations import coverage
 from operations.dashboard import access_dashboard
 
 
-def hours_field(help_text: str, source: str | None = None) -> serializers.DecimalField:
+def hours_field(help_text: Any, source: str | None = None) -> serializers.DecimalField:
     """Hours as JSON numbers (4.0, 2.5), as the metrics API writes them, never strings."""
     return serializers.DecimalField(
         max_digits=9,
@@ -29,14 +32,14 @@ def hours_field(help_text: str, source: str | None = None) -> serializers.Decima
 
 class TallySerializer(serializers.Serializer):
     sessions = serializers.IntegerField()
-    hours = hours_field(help_text="The sessions' posted hours.")
+    hours = hours_field(help_text=_("The sessions' posted hours."))
 
 
 class CoverageDaySerializer(serializers.Serializer):
-    date = serializers.DateField(source="day", help_text="The day on the site's wall clock.")
-    staffed = TallySerializer(help_text="Sessions a technologist has confirmed.")
-    pending = TallySerializer(help_text="Sessions with only invitations or applications.")
-    short = TallySerializer(help_text="Open sessions with nobody invited or applying.")
+    date = serializers.DateField(source="day", help_text=_("The day on the site's wall clock."))
+    staffed = TallySerializer(help_text=_("Sessions a technologist has confirmed."))
+    pending = TallySerializer(help_text=_("Sessions with only invitations or applications."))
+    short = TallySerializer(help_text=_("Open sessions with nobody invited or applying."))
 
 
 class CoverageScannerSerializer(serializers.Serializer):
@@ -48,11 +51,11 @@ class CoverageScannerSerializer(serializers.Serializer):
 
 class UnfilledSerializer(serializers.Serializer):
     posting = serializers.IntegerField(source="posting.pk")
-    url = serializers.SerializerMethodField(help_text="The posting's page.")
+    url = serializers.SerializerMethodField(help_text=_("The posting's page."))
     scanner = serializers.IntegerField(source="posting.scanner_id")
     starts_at = serializers.DateTimeField(source="posting.starts_at")
     ends_at = serializers.DateTimeField(source="posting.ends_at")
-    hours = hours_field(source="posting.duration_hours", help_text="The posted hours.")
+    hours = hours_field(source="posting.duration_hours", help_text=_("The posted hours."))
     urgency = serializers.CharField(source="posting.urgency")
     state = serializers.ChoiceField(choices=["pending", "short"])
 
@@ -68,18 +71,19 @@ class CoverageTotalsSerializer(serializers.Serializer):
 
 class CoverageSerializer(serializers.Serializer):
     hospital = serializers.IntegerField(source="hospital.pk")
-    time_zone = serializers.CharField(help_text="The wall clock whose today the days start on.")
-    start = serializers.DateField(help_text="Today.")
-    end = serializers.DateField(help_text="The last day shown (included).")
+    time_zone = serializers.CharField(help_text=_("The wall clock whose today the days start on."))
+    start = serializers.DateField(help_text=_("Today."))
+    end = serializers.DateField(help_text=_("The last day shown (included)."))
     definition = serializers.SerializerMethodField()
     totals = CoverageTotalsSerializer()
     scanners = CoverageScannerSerializer(many=True, source="rows")
     unfilled = UnfilledSerializer(
-        many=True, help_text="Pending and short sessions not yet over: urgent first, then soonest."
+        many=True,
+        help_text=_("Pending and short sessions not yet over: urgent first, then soonest."),
     )
 
     def get_definition(self, _: coverage.Coverage) -> str:
-        return coverage.DEFINITION
+        return str(coverage.DEFINITION)
 
 
 class HospitalCoverageView(APIView):

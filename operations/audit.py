@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 from django.apps import apps
 from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from core.errors import ValidationFailed
@@ -32,107 +35,111 @@ MAX_KIND_LENGTH = 64
 
 # What each action is, in words. An action missing here reads as its code, tidied.
 ACTION_LABELS = {
-    "assist.accepted": "Help request accepted",
-    "assist.asked_newcomers": "Help request sent to more seniors",
-    "assist.cancelled": "Help request cancelled",
-    "assist.escalated": "Help request escalated",
-    "assist.expired": "Help request expired",
-    "assist.requested": "Help requested",
-    "assist.resolved": "Help request finished",
-    "availability.created": "Availability published",
-    "availability.deleted": "Availability removed",
-    "availability.occurrence_skipped": "Availability occurrence skipped",
-    "availability.updated": "Availability changed",
-    "booking.applied": "Technologist applied",
-    "booking.cancelled": "Booking cancelled",
-    "booking.completed": "Booking completed",
-    "booking.confirmed": "Booking confirmed",
-    "booking.declined": "Booking declined",
-    "booking.expired": "Booking expired",
-    "booking.invited": "Technologist invited",
-    "booking.no_show": "No-show recorded",
-    "booking.started": "Booking started",
-    "calendar_feed.created": "Calendar feed created",
-    "calendar_feed.rotated": "Calendar feed address renewed",
-    "cockpit.closed": "Cockpit closed",
-    "cockpit.command": "Console command",
-    "cockpit.contrast_confirmed": "Contrast confirmed on site",
-    "cockpit.control_fallback": "Control fell back to local staff",
-    "cockpit.control_granted": "Control granted",
-    "cockpit.control_released": "Control released",
-    "cockpit.control_requested": "Control requested",
-    "cockpit.control_taken_over": "Control taken over",
-    "cockpit.ended_by_booking": "Cockpit ended with its booking",
-    "cockpit.ended_early": "Exam ended early",
-    "cockpit.join_approved": "Operator's join approved",
-    "cockpit.local_override": "Local staff took the scanner back",
-    "cockpit.operator_joined": "Operator joined",
-    "cockpit.prescan_confirmed": "Pre-scan checks confirmed",
-    "cockpit.started": "Exam started",
-    "cockpit.stop_reason": "Reason for a STOP given",
-    "cockpit.stopped": "Scan STOPPED",
-    "hospital.created": "Hospital created",
-    "hospital.updated": "Hospital changed",
-    "invitation.accepted": "Invitation accepted",
-    "invitation.created": "Invitation sent",
-    "invitation.revoked": "Invitation revoked",
-    "ledger.assist": "Ledger: senior assistance",
-    "ledger.completed": "Ledger: hours worked",
-    "ledger.hospital_no_show": "Ledger: no-show by the hospital",
-    "ledger.late_cancellation": "Ledger: late cancellation",
-    "membership.erased": "Member's account erased",
-    "membership.removed": "Member removed",
-    "membership.role_changed": "Member's role changed",
-    "on_call.created": "On-call window added",
-    "on_call.deleted": "On-call window removed",
-    "on_call.paused": "On-call paused",
-    "on_call.resumed": "On-call resumed",
-    "plan.cancelled": "Staffing plan cancelled",
-    "plan.created": "Staffing plan requested",
-    "plan.failed": "Staffing plan failed",
-    "plan.sent": "Staffing plan's invitations sent",
-    "posting.cancelled": "Posting cancelled",
-    "posting.created": "Posting created",
-    "posting.expired": "Posting expired",
-    "posting.published": "Posting published",
-    "posting.updated": "Posting changed",
-    "scanner.created": "Scanner added",
-    "scanner.deleted": "Scanner removed",
-    "scanner.token_rotated": "Scanner's device token renewed",
-    "scanner.updated": "Scanner changed",
-    "site.created": "Site added",
-    "site.deleted": "Site removed",
-    "site.updated": "Site changed",
-    "technologist.licence_verified": "Licence verified",
-    "technologist.profile_created": "Technologist profile created",
-    "technologist.profile_updated": "Technologist profile changed",
-    "user.profile_updated": "Profile changed",
+    "assist.accepted": _("Help request accepted"),
+    "assist.asked_newcomers": _("Help request sent to more seniors"),
+    "assist.cancelled": _("Help request cancelled"),
+    "assist.escalated": _("Help request escalated"),
+    "assist.expired": _("Help request expired"),
+    "assist.requested": _("Help requested"),
+    "assist.resolved": _("Help request finished"),
+    "availability.created": _("Availability published"),
+    "availability.deleted": _("Availability removed"),
+    "availability.occurrence_skipped": _("Availability occurrence skipped"),
+    "availability.updated": _("Availability changed"),
+    "booking.applied": _("Technologist applied"),
+    "booking.cancelled": _("Booking cancelled"),
+    "booking.completed": _("Booking completed"),
+    "booking.confirmed": _("Booking confirmed"),
+    "booking.declined": _("Booking declined"),
+    "booking.expired": _("Booking expired"),
+    "booking.invited": _("Technologist invited"),
+    "booking.no_show": _("No-show recorded"),
+    "booking.started": _("Booking started"),
+    "calendar_feed.created": _("Calendar feed created"),
+    "calendar_feed.rotated": _("Calendar feed address renewed"),
+    "cockpit.closed": _("Cockpit closed"),
+    "cockpit.command": _("Console command"),
+    "cockpit.contrast_confirmed": _("Contrast confirmed on site"),
+    "cockpit.control_fallback": _("Control fell back to local staff"),
+    "cockpit.control_granted": _("Control granted"),
+    "cockpit.control_released": _("Control released"),
+    "cockpit.control_requested": _("Control requested"),
+    "cockpit.control_taken_over": _("Control taken over"),
+    "cockpit.ended_by_booking": _("Cockpit ended with its booking"),
+    "cockpit.ended_early": _("Exam ended early"),
+    "cockpit.join_approved": _("Operator's join approved"),
+    "cockpit.local_override": _("Local staff took the scanner back"),
+    "cockpit.operator_joined": _("Operator joined"),
+    "cockpit.prescan_confirmed": _("Pre-scan checks confirmed"),
+    "cockpit.started": _("Exam started"),
+    "cockpit.stop_reason": _("Reason for a STOP given"),
+    "cockpit.stopped": _("Scan STOPPED"),
+    "hospital.created": _("Hospital created"),
+    "hospital.updated": _("Hospital changed"),
+    "invitation.accepted": _("Invitation accepted"),
+    "invitation.created": _("Invitation sent"),
+    "invitation.revoked": _("Invitation revoked"),
+    "ledger.assist": _("Ledger: senior assistance"),
+    "ledger.completed": _("Ledger: hours worked"),
+    "ledger.hospital_no_show": _("Ledger: no-show by the hospital"),
+    "ledger.late_cancellation": _("Ledger: late cancellation"),
+    "membership.erased": _("Member's account erased"),
+    "membership.removed": _("Member removed"),
+    "membership.role_changed": _("Member's role changed"),
+    "on_call.created": _("On-call window added"),
+    "on_call.deleted": _("On-call window removed"),
+    "on_call.paused": _("On-call paused"),
+    "on_call.resumed": _("On-call resumed"),
+    "plan.cancelled": _("Staffing plan cancelled"),
+    "plan.created": _("Staffing plan requested"),
+    "plan.failed": _("Staffing plan failed"),
+    "plan.sent": _("Staffing plan's invitations sent"),
+    "posting.cancelled": _("Posting cancelled"),
+    "posting.created": _("Posting created"),
+    "posting.expired": _("Posting expired"),
+    "posting.published": _("Posting published"),
+    "posting.updated": _("Posting changed"),
+    "scanner.created": _("Scanner added"),
+    "scanner.deleted": _("Scanner removed"),
+    "scanner.token_rotated": _("Scanner's device token renewed"),
+    "scanner.updated": _("Scanner changed"),
+    "site.created": _("Site added"),
+    "site.deleted": _("Site removed"),
+    "site.updated": _("Site changed"),
+    "technologist.licence_verified": _("Licence verified"),
+    "technologist.profile_created": _("Technologist profile created"),
+    "technologist.profile_updated": _("Technologist profile changed"),
+    "user.profile_updated": _("Profile changed"),
 }
 
 # What each kind of object is called, and the page that shows it (url name), where one does.
-TARGETS: dict[str, tuple[str, str | None]] = {
-    "marketplace.hospital": ("Hospital", "hospital_detail"),
-    "marketplace.site": ("Site", None),
-    "marketplace.scanner": ("Scanner", None),
-    "marketplace.membership": ("Membership", None),
-    "marketplace.invitation": ("Invitation", None),
-    "marketplace.sessionposting": ("Posting", "posting_detail"),
-    "marketplace.technologistprofile": ("Technologist profile", None),
-    "scheduling.booking": ("Booking", "booking_detail"),
-    "scheduling.plan": ("Staffing plan", "plan_detail"),
-    "scheduling.recurringwindow": ("Availability", None),
-    "scheduling.availabilitywindow": ("Availability window", None),
-    "scheduling.oncallwindow": ("On-call window", None),
-    "scheduling.ledgerentry": ("Ledger entry", None),
-    "scheduling.calendarfeed": ("Calendar feed", None),
-    "cockpit.cockpitsession": ("Cockpit", "cockpit_console"),
-    "cockpit.assistrequest": ("Help request", None),
-    "accounts.user": ("Person", None),
+TARGETS: dict[str, tuple[Promise, str | None]] = {
+    "marketplace.hospital": (_("Hospital"), "hospital_detail"),
+    "marketplace.site": (_("Site"), None),
+    "marketplace.scanner": (_("Scanner"), None),
+    "marketplace.membership": (_("Membership"), None),
+    "marketplace.invitation": (_("Invitation"), None),
+    "marketplace.sessionposting": (_("Posting"), "posting_detail"),
+    "marketplace.technologistprofile": (_("Technologist profile"), None),
+    "scheduling.booking": (_("Booking"), "booking_detail"),
+    "scheduling.plan": (_("Staffing plan"), "plan_detail"),
+    "scheduling.recurringwindow": (_("Availability"), None),
+    "scheduling.availabilitywindow": (_("Availability window"), None),
+    "scheduling.oncallwindow": (_("On-call window"), None),
+    "scheduling.ledgerentry": (_("Ledger entry"), None),
+    "scheduling.calendarfeed": (_("Calendar feed"), None),
+    "cockpit.cockpitsession": (_("Cockpit"), "cockpit_console"),
+    "cockpit.assistrequest": (_("Help request"), None),
+    "accounts.user": (_("Person"), None),
 }
 
 
 def action_label(code: str) -> str:
-    return ACTION_LABELS.get(code) or code.replace(".", ": ").replace("_", " ").capitalize()
+    """The action in words, in the active language."""
+    known = ACTION_LABELS.get(code)
+    if known is not None:
+        return str(known)
+    return code.replace(".", ": ").replace("_", " ").capitalize()
 
 
 def target_label(target_type: str) -> str:
@@ -140,7 +147,7 @@ def target_label(target_type: str) -> str:
     window"), else the code as it is (a model since removed)."""
     known = TARGETS.get(target_type)
     if known:
-        return known[0]
+        return str(known[0])
     try:
         model = apps.get_model(target_type)
     except (LookupError, ValueError):
@@ -189,8 +196,9 @@ def _bounded(params: Mapping[str, str], name: str, limit: int) -> str:
     raw = params.get(name) or ""
     if len(raw) > limit:
         raise ValidationFailed(
-            f"'{name}' may hold at most {limit} characters, not {len(raw)}.",
-            fields={name: [f"At most {limit} characters."]},
+            gettext("'%(name)s' may hold at most %(limit)s characters, not %(length)s.")
+            % {"name": name, "limit": limit, "length": len(raw)},
+            fields={name: [gettext("At most %(limit)s characters.") % {"limit": limit}]},
         )
     return raw.strip()
 
@@ -213,14 +221,14 @@ def audit_filters_from(
         number = int(person_raw) if person_raw.isdigit() and person_raw.isascii() else 0
         if not is_id(number) or number not in dict(audit_people(hospital=hospital)):
             raise ValidationFailed(
-                "'person' must be someone in this hospital's audit trail.",
-                fields={"person": ["Choose a person from the list."]},
+                gettext("'person' must be someone in this hospital's audit trail."),
+                fields={"person": [gettext("Choose a person from the list.")]},
             )
         person = number
     if kind and kind not in dict(audit_kinds(hospital=hospital)):
         raise ValidationFailed(
-            "'kind' must be a kind of event in this hospital's audit trail.",
-            fields={"kind": ["Choose a kind from the list."]},
+            gettext("'kind' must be a kind of event in this hospital's audit trail."),
+            fields={"kind": [gettext("Choose a kind from the list.")]},
         )
     return AuditFilters(person=person, kind=kind, period=period)
 
@@ -239,7 +247,10 @@ def audit_people(*, hospital: Hospital) -> list[tuple[int, str]]:
     )
     emails = dict(User.objects.filter(pk__in=ids).values_list("pk", "email"))
     return sorted(
-        ((actor_id, emails.get(actor_id) or f"Person {actor_id}") for actor_id in ids),
+        (
+            (actor_id, emails.get(actor_id) or gettext("Person %(id)s") % {"id": actor_id})
+            for actor_id in ids
+        ),
         key=lambda person: (person[1].casefold(), person[0]),
     )
 
@@ -257,7 +268,7 @@ def actor_name(event: AuditEvent) -> str:
         actor = None
     if actor is not None:
         return actor.email
-    return event.actor_label or f"Person {event.actor_id}"
+    return event.actor_label or gettext("Person %(id)s") % {"id": event.actor_id}
 
 
 def audit_kinds(*, hospital: Hospital) -> list[tuple[str, str]]:

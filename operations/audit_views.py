@@ -12,7 +12,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.requests import AuthenticatedHttpRequest
 from core.errors import ValidationFailed
@@ -29,6 +31,7 @@ from operations.audit import (
     shown_events,
 )
 from operations.dashboard import access_dashboard
+from operations.views import csv_dialect
 
 PAGE_SIZE = 50
 MAX_PAGE_LENGTH = 10
@@ -62,7 +65,8 @@ def hospital_audit(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpR
     try:
         if len(request.GET.get("page", "")) > MAX_PAGE_LENGTH:
             raise ValidationFailed(
-                f"'page' must be a page number of at most {MAX_PAGE_LENGTH} digits."
+                _("'page' must be a page number of at most %(digits)s digits.")
+                % {"digits": MAX_PAGE_LENGTH}
             )
         filters = _filters(request, hospital, time_zone)
     except ValidationFailed as error:
@@ -88,7 +92,16 @@ def hospital_audit(request: AuthenticatedHttpRequest, hospital_id: int) -> HttpR
 
 # --- CSV ----------------------------------------------------------------------------------------
 
-COLUMNS = ["Time", "Time zone", "Person", "What", "Action", "Object", "Object id", "Details"]
+COLUMNS = [
+    gettext_lazy("Time"),
+    gettext_lazy("Time zone"),
+    gettext_lazy("Person"),
+    gettext_lazy("What"),
+    gettext_lazy("Action"),
+    gettext_lazy("Object"),
+    gettext_lazy("Object id"),
+    gettext_lazy("Details"),
+]
 
 
 class _Line:
@@ -98,9 +111,20 @@ class _Line:
         return text
 
 
-def _rows(hospital: Hospital, filters: AuditFilters, time_zone: str) -> Iterator[str]:
-    writer = csv.writer(_Line(), lineterminator="\r\n")
-    yield writer.writerow(COLUMNS)
+def _rows(
+    hospital: Hospital, filters: AuditFilters, time_zone: str, *, language: str, separator: str
+) -> Iterator[str]:
+    """The CSV a row at a time, in `language` (the request's: the rows are written after the
+    view has returned), its columns split on `separator`."""
+    with translation.override(language):
+        yield from _rows_in_language(hospital, filters, time_zone, separator)
+
+
+def _rows_in_language(
+    hospital: Hospital, filters: AuditFilters, time_zone: str, separator: str
+) -> Iterator[str]:
+    writer = csv.writer(_Line(), delimiter=separator, lineterminator="\r\n")
+    yield writer.writerow([str(column) for column in COLUMNS])
     events = audit_events(hospital=hospital, filters=filters)
     for row in shown_events(events, time_zone=time_zone):
         yield writer.writerow(
@@ -122,9 +146,15 @@ def hospital_audit_csv(request: AuthenticatedHttpRequest, hospital_id: int) -> H
     hospital = access_dashboard(request.user, hospital_id)
     time_zone = hospital_time_zone(hospital)
     filters = _filters(request, hospital, time_zone)  # a refusal: the 400 page says why
-    response = StreamingHttpResponse(
-        _rows(hospital, filters, time_zone), content_type="text/csv; charset=utf-8"
+    separator, _decimal_mark = csv_dialect(request)  # the trail holds no decimal numbers
+    rows = _rows(
+        hospital,
+        filters,
+        time_zone,
+        language=translation.get_language() or "en",
+        separator=separator,
     )
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     name = f"wescan-audit-{hospital.pk}-{filters.start}-{filters.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response  # type: ignore[return-value]

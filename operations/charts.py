@@ -21,10 +21,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
+from django.utils import formats
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
-from operations.figures import Cell, Chart
+from operations.figures import Cell, Chart, week_prefix
 
 # Okabe–Ito: told apart by people with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -56,15 +58,16 @@ def chart_width(chart: Chart) -> int:
 
 
 def cell_text(cell: Cell) -> str:
-    """A cell as the table and the chart both write it: a number without trailing noise, a dash
-    for nothing."""
+    """A cell as the table and the chart both write it: a number without trailing noise, with
+    the active language's decimal mark ("12.5", "12,5"), a dash for nothing."""
     if cell is None:
         return "—"
     if isinstance(cell, bool):
-        return "yes" if cell else "no"
+        return _("yes") if cell else _("no")
     if isinstance(cell, Decimal):
         text = format(cell, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+        return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
     return str(cell)
 
 
@@ -102,14 +105,20 @@ def _scale(chart: Chart) -> tuple[float, float, float]:
 
 
 def _tick_text(value: float) -> str:
-    return f"{value:.10g}" if value != int(value) else str(int(value))
+    text = f"{value:.10g}" if value != int(value) else str(int(value))
+    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
 
 
 def _describe(chart: Chart, title: str) -> str:
-    kind = "Line chart" if chart.kind == "line" else "Bar chart"
-    names = ", ".join(series.label for series in chart.series)
-    unit = f" ({chart.unit})" if chart.unit else ""
-    return f"{title}: {kind.lower()} of {names}{unit} by {chart.axis.lower()}"
+    names = ", ".join(str(series.label) for series in chart.series)
+    values = {"title": title, "names": names, "unit": chart.unit, "axis": str(chart.axis).lower()}
+    if chart.kind == "line":
+        if chart.unit:
+            return _("%(title)s: line chart of %(names)s (%(unit)s) by %(axis)s") % values
+        return _("%(title)s: line chart of %(names)s by %(axis)s") % values
+    if chart.unit:
+        return _("%(title)s: bar chart of %(names)s (%(unit)s) by %(axis)s") % values
+    return _("%(title)s: bar chart of %(names)s by %(axis)s") % values
 
 
 def chart_svg(chart: Chart, *, title: str) -> SafeString:
@@ -119,13 +128,15 @@ def chart_svg(chart: Chart, *, title: str) -> SafeString:
     chart = replace(chart, series=chart.drawn)
     label = _describe(chart, title)
     if is_empty(chart):
+        empty = escape(_("%(title)s: nothing to show for this period") % {"title": title})
+        note = escape(_("Nothing to show for this period."))
         # Every text in it escaped above.
         return mark_safe(  # noqa: S308
             f'<svg class="chart chart-empty" role="img" viewBox="0 0 {WIDTH} 80" '
-            f'aria-label="{escape(title)}: nothing to show for this period">'
-            f"<title>{escape(title)}: nothing to show for this period</title>"
+            f'aria-label="{empty}">'
+            f"<title>{empty}</title>"
             f'<text x="{WIDTH / 2}" y="44" text-anchor="middle" class="empty-note">'
-            "Nothing to show for this period.</text></svg>"
+            f"{note}</text></svg>"
         )
     width = WIDTH
     axis = _CategoryAxis(chart)
@@ -283,8 +294,8 @@ class _CategoryAxis:
 
     def _short(self, text: str) -> str:
         # "Week of 7 Dec 2026" under a week axis is "7 Dec 2026": the table beside says it whole.
-        prefix = f"{self.chart.axis} of "
-        short = text[len(prefix) :] if text.startswith(prefix) else text
+        prefix = week_prefix()
+        short = text[len(prefix) :] if prefix and text.startswith(prefix) else text
         if self.level:
             return short
         return short if len(short) <= AXIS_LABEL_CHARS else short[: AXIS_LABEL_CHARS - 1] + "…"

@@ -18,6 +18,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.models import Hospital, PostingStatus, Scanner, SessionPosting, Urgency
 from operations.charts import cell_text
@@ -27,7 +28,7 @@ DAYS_AHEAD = 28
 
 State = Literal["staffed", "pending", "short"]
 STATES: tuple[State, ...] = ("staffed", "pending", "short")
-DEFINITION = (
+DEFINITION = gettext_lazy(
     "The published sessions from today to four weeks ahead, per scanner and day (on the site's "
     "clock). Staffed: a technologist has confirmed. Pending: only invitations or applications "
     "so far. Short: still open, with nobody invited or applying. Hours: the sessions' posted "

@@ -5,6 +5,10 @@ query parameters the page, the CSV and the API share) and its sections, counted 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound, ValidationFailed
@@ -26,12 +30,12 @@ MAX_PARAMETER_LENGTH = 10
 
 # What each period parameter must be: in the refusal's sentence, and as the field's hint.
 _EXPECTED = {
-    "start": ("a date as YYYY-MM-DD", "A date as YYYY-MM-DD."),
-    "end": ("a date as YYYY-MM-DD", "A date as YYYY-MM-DD."),
-    "granularity": ("week or month", "week or month."),
+    "start": (gettext_lazy("a date as YYYY-MM-DD"), gettext_lazy("A date as YYYY-MM-DD.")),
+    "end": (gettext_lazy("a date as YYYY-MM-DD"), gettext_lazy("A date as YYYY-MM-DD.")),
+    "granularity": (gettext_lazy("week or month"), gettext_lazy("week or month.")),
 }
 
-NETWORK = "The WeScan network"
+NETWORK = gettext_lazy("The WeScan network")
 
 
 def _day(params: Mapping[str, str], name: str) -> date | None:
@@ -45,9 +49,10 @@ def _day(params: Mapping[str, str], name: str) -> date | None:
     except ValueError:
         raise _refused(name, raw) from None
     if not FIRST_DAY <= day <= LAST_DAY:
+        bounds = {"name": name, "first": FIRST_DAY, "last": LAST_DAY}
         raise ValidationFailed(
-            f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}.",
-            fields={name: [f"A date between {FIRST_DAY} and {LAST_DAY}."]},
+            _("'%(name)s' must be between %(first)s and %(last)s.") % bounds,
+            fields={name: [_("A date between %(first)s and %(last)s.") % bounds]},
         )
     return day
 
@@ -57,12 +62,19 @@ def _refused(name: str, raw: str) -> ValidationFailed:
     and printable; else only its length, or that it holds control characters (never repeated)."""
     expected, hint = _EXPECTED[name]
     if len(raw) > MAX_PARAMETER_LENGTH:
-        sent = f"{len(raw)} characters"
+        sent = _("%(show_value)d characters") % {"show_value": len(raw)}
     elif not raw.isprintable():
-        sent = "a text with control characters"
+        sent = _("a text with control characters")
     else:
         sent = repr(raw)
-    return ValidationFailed(f"'{name}' must be {expected}, not {sent}.", fields={name: [hint]})
+    # The same sentence as the page's form (operations.views._refusals).
+    message = format_lazy(
+        gettext_lazy("'{name}' must be {expected}, not {sent}."),
+        name=name,
+        expected=expected,
+        sent=sent,
+    )
+    return ValidationFailed(str(message), fields={name: [str(hint)]})
 
 
 def _parameter(params: Mapping[str, str], name: str) -> str:
@@ -99,12 +111,12 @@ def period_from(params: Mapping[str, str], *, time_zone: str, today: date) -> Pe
         start = end - timedelta(days=DEFAULT_DAYS - 1)
     if end < start:
         raise ValidationFailed(
-            "'end' must not be before 'start'.", fields={"end": ["On or after the start."]}
+            _("'end' must not be before 'start'."), fields={"end": [_("On or after the start.")]}
         )
     if (end - start).days + 1 > MAX_DAYS:
         raise ValidationFailed(
-            f"The period may cover at most {MAX_DAYS} days (two years).",
-            fields={"start": [f"At most {MAX_DAYS} days before the end."]},
+            _("The period may cover at most %(days)s days (two years).") % {"days": MAX_DAYS},
+            fields={"start": [_("At most %(days)s days before the end.") % {"days": MAX_DAYS}]},
         )
     checked: Granularity = "month" if granularity == "month" else "week"
     return Period(start=start, end=end, granularity=checked, time_zone=time_zone)
@@ -115,7 +127,7 @@ def dashboard_for(*, hospital: Hospital | None, period: Period, now: datetime) -
     before it. Twelve queries, for a hospital as for the network, whatever the history."""
     scope = metrics.scope_for(hospital=hospital, period=period, now=now)
     return Dashboard(
-        scope=NETWORK if hospital is None else hospital.name,
+        scope=str(NETWORK) if hospital is None else hospital.name,
         hospital_id=None if hospital is None else hospital.pk,
         period=period,
         previous=period.previous(),
@@ -129,7 +141,7 @@ def dashboard_for(*, hospital: Hospital | None, period: Period, now: datetime) -
 def access_dashboard(user: User, hospital_id: int | str) -> Hospital:
     """A hospital's figures are its managers' (and platform admins'): to anyone else, members of
     it included, the hospital's dashboard does not exist (404)."""
-    missing = "No such hospital."
+    missing = _("No such hospital.")
     pk = as_id(hospital_id, message=missing)
     hospital = access.hospitals_managed_by(user).filter(pk=pk).first()
     if hospital is None:
@@ -141,4 +153,4 @@ def access_network_dashboard(user: User) -> None:
     """The network's figures are platform admins'; for anyone else there is nothing here
     (404, as for the network's plans)."""
     if not (user.is_authenticated and user.is_staff):
-        raise NotFound("No such page.")
+        raise NotFound(_("No such page."))

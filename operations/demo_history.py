@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from cockpit.models import (
@@ -130,12 +131,19 @@ class HistorySummary:
     exam_hours_by_week: list[Decimal] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
-            f"History of the past {WEEKS} weeks: {self.postings} sessions published, "
-            f"{self.completed} run through cockpits, {self.unfilled} unfilled, "
-            f"{self.late_cancelled} late cancellations, {self.no_shows} no-shows, "
-            f"{self.assists} requests for help."
-        )
+        return gettext(
+            "History of the past %(weeks)s weeks: %(postings)s sessions published, "
+            "%(completed)s run through cockpits, %(unfilled)s unfilled, %(late)s late "
+            "cancellations, %(no_shows)s no-shows, %(assists)s requests for help."
+        ) % {
+            "weeks": WEEKS,
+            "postings": self.postings,
+            "completed": self.completed,
+            "unfilled": self.unfilled,
+            "late": self.late_cancelled,
+            "no_shows": self.no_shows,
+            "assists": self.assists,
+        }
 
 
 @dataclass

@@ -14,6 +14,10 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from django.utils.dateformat import format as date_text
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
 Granularity = Literal["week", "month"]
 GRANULARITIES: tuple[Granularity, ...] = ("week", "month")
 
@@ -87,22 +91,39 @@ class Period:
         days it holds: 'Week of 7 Sep 2026 (from 11 Sep)', 'Nov 2026 (to 3 Nov)',
         'Week of 30 Nov 2026 (1 Dec to 3 Dec)'. The page, the CSV and the API all read it."""
         if self.granularity == "week":
-            label = f"Week of {bucket.day} {bucket:%b %Y}"
+            label = week_label(
+                date_text(bucket, pgettext("date format of a week's first day", "j M Y"))
+            )
         else:
-            label = f"{bucket:%b %Y}"
+            label = date_text(bucket, pgettext("date format of a month", "M Y"))
         starts_late = self.start > bucket
         ends_early = self.end < self.bucket_last_day(bucket)
+        first, last = _day_month(self.start), _day_month(self.end)
         if starts_late and ends_early:
-            return f"{label} ({_day_month(self.start)} to {_day_month(self.end)})"
+            return _("%(bucket)s (%(first)s to %(last)s)") % {
+                "bucket": label,
+                "first": first,
+                "last": last,
+            }
         if starts_late:
-            return f"{label} (from {_day_month(self.start)})"
+            return _("%(bucket)s (from %(first)s)") % {"bucket": label, "first": first}
         if ends_early:
-            return f"{label} (to {_day_month(self.end)})"
+            return _("%(bucket)s (to %(last)s)") % {"bucket": label, "last": last}
         return label
 
 
 def _day_month(day: date) -> str:
-    return f"{day.day} {day:%b}"
+    return date_text(day, pgettext("date format of a day in a week or month", "j M"))
+
+
+def week_label(day: str) -> str:
+    """'Week of 7 Dec 2026' in the active language (`day` already written)."""
+    return pgettext("dashboard bucket", "Week of %(day)s") % {"day": day}
+
+
+def week_prefix() -> str:
+    """What a week's label says before its day, in the active language ("Week of ")."""
+    return week_label("\0").split("\0")[0]
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ from django.db.models import (
     Value as V,
 )
 from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from cockpit.models import (
     AssistRequest,
@@ -72,119 +75,121 @@ from scheduling.models import (
 # --- Definitions (shown beside each figure) ---------------------------------------------------
 # Written for a hospital's director: whole sentences, no internal words (posting, bucket, scope).
 
-PUBLISHED_SESSIONS = (
-    "Published sessions are the sessions offered on WeScan: drafts, and sessions the hospital "
+HOURS_RECOVERED = gettext_lazy(
+    "Exam hours: the time exams ran through WeScan cockpits, from each cockpit's first "
+    "sequence to its close, as the cockpit itself recorded it (not the hours booked). Only "
+    "exams that both started and ended count, in the week or month they started. Posted "
+    "hours: the length of the published sessions on the same scanners that have already "
+    "started; later sessions are left out, since no exam can have run in them yet. "
+    "Published sessions are the sessions offered on WeScan: drafts, and sessions the "
+    "hospital cancelled, are left out. Each counts in the week or month it starts in. Share"
+    " of posted hours: exam hours divided by posted hours."
+)
+
+FILL_RATE = gettext_lazy(
+    "Of the published sessions that started in the period, up to now, the share that were "
+    "staffed; later sessions are left out, since they can still be filled. A session is "
+    "staffed when a technologist's booking on it was confirmed (whether the work is still "
+    "to come, under way or done), or ended as a no-show: the session was filled, and who "
+    "did not come is counted under Reliability. By sessions (staffed sessions divided by "
+    "published sessions) and by hours (the hours of staffed sessions divided by the hours "
+    "of published sessions), for all urgency lanes together and for each lane. Published "
+    "sessions are the sessions offered on WeScan: drafts, and sessions the hospital "
     "cancelled, are left out. Each counts in the week or month it starts in."
 )
 
-HOURS_RECOVERED = (
-    "Exam hours: the time exams ran through WeScan cockpits, from each cockpit's first sequence "
-    "to its close, as the cockpit itself recorded it (not the hours booked). Only exams that "
-    "both started and ended count, in the week or month they started. Posted hours: the length "
-    "of the published sessions on the same scanners that have already started; later sessions "
-    "are left out, since no exam can have run in them yet. "
-    + PUBLISHED_SESSIONS
-    + " Share of posted hours: exam hours divided by posted hours."
+TIME_TO_FILL = gettext_lazy(
+    "How long sessions waited for a technologist: for every booking confirmed in the "
+    "period, the hours from the session's publication to the confirmation. Median: half "
+    "were filled faster. 90th percentile: nine in ten were filled within this time. The "
+    "chart and its table show each urgency lane (routine, priority, urgent), then each "
+    "notice: how far ahead of the session it was published (under 24 hours, 1 to 7 days, 1 "
+    "to 4 weeks, or over 4 weeks before it started). Bookings confirmed: how many "
+    "confirmations each row rests on; a session filled again after a cancellation counts "
+    "once per confirmation. Empty when nothing was confirmed."
 )
 
-FILL_RATE = (
-    "Of the published sessions that started in the period, up to now, the share that were "
-    "staffed; later sessions are left out, since they can still be filled. A session is staffed "
-    "when a technologist's booking on it was confirmed (whether the work is still to come, "
-    "under way or done), or ended as a no-show: the session was filled, and who did not come is "
-    "counted under Reliability. By sessions (staffed sessions divided by published sessions) "
-    "and by hours (the hours of staffed sessions divided by the hours of published sessions), "
-    "for all urgency lanes together and for each lane. " + PUBLISHED_SESSIONS
-)
-
-TIME_TO_FILL = (
-    "How long sessions waited for a technologist: for every booking confirmed in the period, the "
-    "hours from the session's publication to the confirmation. Median: half were filled faster. "
-    "90th percentile: nine in ten were filled within this time. The chart and its table show "
-    "each urgency lane (routine, priority, urgent), then each notice: how far ahead of the "
-    "session it was published (under 24 hours, 1 to 7 days, 1 to 4 weeks, or over 4 weeks "
-    "before it started). Bookings confirmed: how many confirmations each row rests on; a "
-    "session filled again after a cancellation counts once per confirmation. Empty when nothing "
-    "was confirmed."
-)
-
-RELIABILITY = (
+RELIABILITY = gettext_lazy(
     "Facts, never a score, about the bookings on sessions that start in the period. Late "
-    "cancellations: a confirmed booking cancelled less than 24 hours before the session starts, "
-    "by the hospital or by the technologist. No-shows of the hospital: the technologist came, "
-    "but the site was not ready to scan. No-shows of the technologist: the technologist did not "
-    "come, as the hospital recorded it."
+    "cancellations: a confirmed booking cancelled less than 24 hours before the session "
+    "starts, by the hospital or by the technologist. No-shows of the hospital: the "
+    "technologist came, but the site was not ready to scan. No-shows of the technologist: "
+    "the technologist did not come, as the hospital recorded it."
 )
 
-_HELP_REQUESTS = (
-    " counted in the week or month they were raised. Time to accept: the minutes from a request "
-    "to a senior's acceptance (the median and the 90th percentile of the requests accepted). "
-    "Escalated: no on-call senior accepted in time, so the request was widened to experienced "
-    "technologists (and, later still, the managers were alerted). Unanswered: the request "
-    "expired, or ended with nobody accepting it. Requests still waiting count in neither."
+HELP = gettext_lazy(
+    "Requests for help raised in this hospital's cockpits, counted in the week or month "
+    "they were raised. Time to accept: the minutes from a request to a senior's acceptance "
+    "(the median and the 90th percentile of the requests accepted). Escalated: no on-call "
+    "senior accepted in time, so the request was widened to experienced technologists (and,"
+    " later still, the managers were alerted). Unanswered: the request expired, or ended "
+    "with nobody accepting it. Requests still waiting count in neither. Help given: the "
+    "requests from other hospitals' cockpits that this hospital's seniors accepted, counted"
+    " in the week or month the help ended, and their hours, from acceptance to the end of "
+    "the help, as the reciprocity ledger credits them. The table per scanner counts only "
+    "the requests raised on this hospital's own scanners."
 )
 
-HELP = (
-    "Requests for help raised in this hospital's cockpits," + _HELP_REQUESTS + " Help given: "
-    "the requests from other hospitals' cockpits that this hospital's seniors accepted, counted "
-    "in the week or month the help ended, and their hours, from acceptance to the end of the "
-    "help, as the reciprocity ledger credits them. The table per scanner counts only the "
-    "requests raised on this hospital's own scanners."
-)
-
-NETWORK_HELP = (
-    "Requests for help raised in every hospital's cockpits," + _HELP_REQUESTS + " Across the "
-    "network, the help given is the help received: each request is counted once, where it was "
+NETWORK_HELP = gettext_lazy(
+    "Requests for help raised in every hospital's cockpits, counted in the week or month "
+    "they were raised. Time to accept: the minutes from a request to a senior's acceptance "
+    "(the median and the 90th percentile of the requests accepted). Escalated: no on-call "
+    "senior accepted in time, so the request was widened to experienced technologists (and,"
+    " later still, the managers were alerted). Unanswered: the request expired, or ended "
+    "with nobody accepting it. Requests still waiting count in neither. Across the network,"
+    " the help given is the help received: each request is counted once, where it was "
     "raised."
 )
 
-COCKPIT = (
-    "Exams run through the cockpits, counted when they ended, as each exam record says: all "
-    "exams, the partial ones (some sequences not done) and the aborted ones. STOPs: how many "
-    "times someone pressed STOP in those cockpits, usually the local staff beside the patient."
+COCKPIT = gettext_lazy(
+    "Exams run through the cockpits, counted when they ended, as each exam record says: all"
+    " exams, the partial ones (some sequences not done) and the aborted ones. STOPs: how "
+    "many times someone pressed STOP in those cockpits, usually the local staff beside the "
+    "patient."
 )
 
-_LEDGER_KINDS = (
-    "The ledger records four kinds of entries: hours worked (a completed booking, from the "
-    "cockpit's record of its start and end); a senior's help (from acceptance to the end of the "
-    "help); and a hospital's late cancellation or no-show, for which it owes the booked hours "
-    "although nobody worked them. Each entry counts when the work or the help ended, or when "
-    "the booking was cancelled or recorded as a no-show."
+RECIPROCITY = gettext_lazy(
+    "The reciprocity ledger between this hospital and each counterpart (another hospital or"
+    " an independent technologist), all entries since the first. The ledger records four "
+    "kinds of entries: hours worked (a completed booking, from the cockpit's record of its "
+    "start and end); a senior's help (from acceptance to the end of the help); and a "
+    "hospital's late cancellation or no-show, for which it owes the booked hours although "
+    "nobody worked them. Each entry counts when the work or the help ended, or when the "
+    "booking was cancelled or recorded as a no-show. Hours given are the entries in this "
+    "hospital's favour; hours received, those in the counterpart's favour, including the "
+    "booked hours of this hospital's own late cancellations and no-shows. Balance: hours "
+    "given minus hours received; above zero, the counterpart owes this hospital hours. The "
+    "chart shows the running balance at the end of each week or month, for all counterparts"
+    " and for each of the largest (the rest together as 'Others'); the table shows the "
+    "hours given and received in the period, and the balance at its end."
 )
 
-RECIPROCITY = (
-    "The reciprocity ledger between this hospital and each counterpart (another hospital or an "
-    "independent technologist), all entries since the first. "
-    + _LEDGER_KINDS
-    + " Hours given are the entries in this hospital's favour; hours received, those in the "
-    "counterpart's favour, including the booked hours of this hospital's own late "
-    "cancellations and no-shows. Balance: hours given minus hours received; above zero, the "
-    "counterpart owes this hospital hours. The chart shows the running balance at the end of "
-    "each week or month, for all counterparts and for each of the largest (the rest together "
-    "as 'Others'); the table shows the hours given and received in the period, and the balance "
-    "at its end."
-)
-
-NETWORK_RECIPROCITY = (
-    "The reciprocity ledger, per hospital, all entries since the first: the hours it gave other "
-    "hospitals minus the hours it received from hospitals or independent technologists. "
-    + _LEDGER_KINDS
-    + " A hospital's own late cancellations and no-shows count in its hours received. The chart "
-    "shows the running balance, at the end of each week or month, of the hospitals furthest "
-    "from even (the rest together as 'Others'); the table shows every hospital's hours given "
-    "and received in the period, and its balance at the end. Hours exchanged: all the hours "
-    "the ledger recorded in the period."
+NETWORK_RECIPROCITY = gettext_lazy(
+    "The reciprocity ledger, per hospital, all entries since the first: the hours it gave "
+    "other hospitals minus the hours it received from hospitals or independent "
+    "technologists. The ledger records four kinds of entries: hours worked (a completed "
+    "booking, from the cockpit's record of its start and end); a senior's help (from "
+    "acceptance to the end of the help); and a hospital's late cancellation or no-show, for"
+    " which it owes the booked hours although nobody worked them. Each entry counts when "
+    "the work or the help ended, or when the booking was cancelled or recorded as a "
+    "no-show. A hospital's own late cancellations and no-shows count in its hours received."
+    " The chart shows the running balance, at the end of each week or month, of the "
+    "hospitals furthest from even (the rest together as 'Others'); the table shows every "
+    "hospital's hours given and received in the period, and its balance at the end. Hours "
+    "exchanged: all the hours the ledger recorded in the period."
 )
 
 # The lanes, in the order they are shown.
-LANES: tuple[tuple[str, str], ...] = tuple((str(v), str(label)) for v, label in Urgency.choices)
+LANES: tuple[tuple[str, str | Promise], ...] = tuple(
+    (str(v), label) for v, label in Urgency.choices
+)
 
 # How far ahead of the session it was posted: (label, upper bound, exclusive).
-LEAD_BANDS: tuple[tuple[str, timedelta | None], ...] = (
-    ("Posted under 24 h ahead", timedelta(hours=24)),
-    ("Posted 1-7 days ahead", timedelta(days=7)),
-    ("Posted 1-4 weeks ahead", timedelta(days=28)),
-    ("Posted over 4 weeks ahead", None),
+LEAD_BANDS: tuple[tuple[Promise, timedelta | None], ...] = (
+    (gettext_lazy("Posted under 24 h ahead"), timedelta(hours=24)),
+    (gettext_lazy("Posted 1-7 days ahead"), timedelta(days=7)),
+    (gettext_lazy("Posted 1-4 weeks ahead"), timedelta(days=28)),
+    (gettext_lazy("Posted over 4 weeks ahead"), None),
 )
 
 # Staffed sessions: a booking confirmed (and later worked or not yet), or a no-show.
@@ -270,7 +275,7 @@ class Scope:
 
     @property
     def row_axis(self) -> str:
-        return "Hospital" if self.hospital is None else "Scanner"
+        return _("Hospital") if self.hospital is None else _("Scanner")
 
     def key(self, to_posting: str) -> str:
         """The breakdown key of a row reached through `to_posting` ('' for a posting)."""
@@ -411,7 +416,7 @@ def _series(scope: Scope, label: str, values: Mapping[date, Cell]) -> Series:
 
 
 def _line(scope: Scope, unit: str, series: Sequence[Series]) -> Chart:
-    axis = "Week" if scope.period.granularity == "week" else "Month"
+    axis = _("Week") if scope.period.granularity == "week" else _("Month")
     return Chart(kind="line", unit=unit, axis=axis, labels=scope.labels(), series=tuple(series))
 
 
@@ -477,13 +482,13 @@ def hours_recovered(scope: Scope) -> Section:
     run_by_key, posted_by_key = exams.per("key", "seconds"), posted.per("key", "seconds")
     return Section(
         key="hours_recovered",
-        title="Scanner hours recovered",
-        definition=HOURS_RECOVERED,
+        title=_("Scanner hours recovered"),
+        definition=str(HOURS_RECOVERED),
         headline=(
-            Value("Exam hours run through WeScan", hours(run_now), hours(run_before), "h"),
-            Value("Posted hours", hours(posted_now), hours(posted_before), "h"),
+            Value(_("Exam hours run through WeScan"), hours(run_now), hours(run_before), "h"),
+            Value(_("Posted hours"), hours(posted_now), hours(posted_before), "h"),
             Value(
-                "Share of posted hours",
+                _("Share of posted hours"),
                 share(run_now, posted_now),
                 share(run_before, posted_before),
                 "%",
@@ -493,15 +498,19 @@ def hours_recovered(scope: Scope) -> Section:
             scope,
             "h",
             [
-                _series(scope, "Exam hours", {b: hours(run_by_bucket.get(b, 0)) for b in buckets}),
                 _series(
-                    scope, "Posted hours", {b: hours(posted_by_bucket.get(b, 0)) for b in buckets}
+                    scope, _("Exam hours"), {b: hours(run_by_bucket.get(b, 0)) for b in buckets}
+                ),
+                _series(
+                    scope,
+                    _("Posted hours"),
+                    {b: hours(posted_by_bucket.get(b, 0)) for b in buckets},
                 ),
             ],
         ),
         breakdown=_breakdown(
             scope,
-            ("Exam hours", "Posted hours", "Share of posted hours (%)"),
+            (_("Exam hours"), _("Posted hours"), _("Share of posted hours (%)")),
             lambda pk: (
                 hours(run_by_key.get(pk, 0)),
                 hours(posted_by_key.get(pk, 0)),
@@ -548,7 +557,8 @@ def fill_rate(scope: Scope) -> Section:
     (by_count, by_hours), (by_count_before, by_hours_before) = rate(True), rate(False)
     buckets = scope.period.buckets()
     series = []
-    for label, where in [("All lanes", {}), *((name, {"urgency": lane}) for lane, name in LANES)]:
+    lanes = [(str(name), {"urgency": lane}) for lane, name in LANES]
+    for label, where in [(_("All lanes"), {}), *lanes]:
         staffed_per, published_per = (
             tally.per("bucket", "staffed", **where),
             tally.per("bucket", "published", **where),
@@ -564,10 +574,10 @@ def fill_rate(scope: Scope) -> Section:
     seconds_by_key = tally.per("key", "seconds")
     staffed_seconds_by_key = tally.per("key", "staffed_seconds")
     headline = [
-        Value("Fill rate (sessions)", by_count, by_count_before, "%"),
-        Value("Fill rate (hours)", by_hours, by_hours_before, "%"),
+        Value(_("Fill rate (sessions)"), by_count, by_count_before, "%"),
+        Value(_("Fill rate (hours)"), by_hours, by_hours_before, "%"),
         Value(
-            "Sessions published",
+            _("Sessions published"),
             int(tally.total("published")),
             int(tally.total("published", current=False)),
             "",
@@ -576,7 +586,7 @@ def fill_rate(scope: Scope) -> Section:
     for lane, name in LANES:
         headline.append(
             Value(
-                f"Fill rate, {name.lower()} (sessions)",
+                _("Fill rate, %(lane)s (sessions)") % {"lane": str(name).lower()},
                 rate(True, urgency=lane)[0],
                 rate(False, urgency=lane)[0],
                 "%",
@@ -584,13 +594,13 @@ def fill_rate(scope: Scope) -> Section:
         )
     return Section(
         key="fill_rate",
-        title="Fill rate",
-        definition=FILL_RATE,
+        title=_("Fill rate"),
+        definition=str(FILL_RATE),
         headline=tuple(headline),
         chart=_line(scope, "%", series),
         breakdown=_breakdown(
             scope,
-            ("Published", "Staffed", "Fill rate (sessions, %)", "Fill rate (hours, %)"),
+            (_("Published"), _("Staffed"), _("Fill rate (sessions, %)"), _("Fill rate (hours, %)")),
             lambda pk: (
                 _count(published_by_key, pk),
                 _count(staffed_by_key, pk),
@@ -608,7 +618,7 @@ def lead_band(ahead: float) -> str:
     """The band of a session posted `ahead` seconds before it starts."""
     for label, bound in LEAD_BANDS:
         if bound is None or ahead < bound.total_seconds():
-            return label
+            return str(label)
     raise AssertionError("the last band has no bound")
 
 
@@ -646,36 +656,39 @@ def time_to_fill(scope: Scope) -> Section:
         groups[lane].append(seconds)
         groups[lead_band(ahead)].append(seconds)
         per_key[key].append(seconds)
-    labels = (*(name for _lane, name in LANES), *(label for label, _bound in LEAD_BANDS))
-    keys = (*(lane for lane, _name in LANES), *(label for label, _bound in LEAD_BANDS))
+    bands = tuple(str(label) for label, _bound in LEAD_BANDS)
+    labels = (*(str(name) for _lane, name in LANES), *bands)
+    keys = (*(lane for lane, _name in LANES), *bands)
     return Section(
         key="time_to_fill",
-        title="Time to fill",
-        definition=TIME_TO_FILL,
+        title=_("Time to fill"),
+        definition=str(TIME_TO_FILL),
         headline=(
             Value(
-                "Median time to fill",
+                _("Median time to fill"),
                 _rounded(median(now), hours),
                 _rounded(median(before), hours),
                 "h",
             ),
-            Value("90th percentile", _rounded(p90(now), hours), _rounded(p90(before), hours), "h"),
-            Value("Bookings confirmed", len(now), len(before), ""),
+            Value(
+                _("90th percentile"), _rounded(p90(now), hours), _rounded(p90(before), hours), "h"
+            ),
+            Value(_("Bookings confirmed"), len(now), len(before), ""),
         ),
         chart=Chart(
             kind="bar",
             unit="h",
-            axis="Lane or notice",
+            axis=_("Lane or notice"),
             labels=labels,
             series=(
-                Series("Median", tuple(_rounded(median(groups[k]), hours) for k in keys)),
-                Series("90th percentile", tuple(_rounded(p90(groups[k]), hours) for k in keys)),
-                Series("Bookings confirmed", tuple(len(groups[k]) for k in keys), drawn=False),
+                Series(_("Median"), tuple(_rounded(median(groups[k]), hours) for k in keys)),
+                Series(_("90th percentile"), tuple(_rounded(p90(groups[k]), hours) for k in keys)),
+                Series(_("Bookings confirmed"), tuple(len(groups[k]) for k in keys), drawn=False),
             ),
         ),
         breakdown=_breakdown(
             scope,
-            ("Confirmed", "Median (h)", "90th percentile (h)"),
+            (_("Confirmed"), _("Median (h)"), _("90th percentile (h)")),
             lambda pk: (
                 len(per_key[pk]),
                 _rounded(median(per_key[pk]), hours),
@@ -687,26 +700,26 @@ def time_to_fill(scope: Scope) -> Section:
 
 # --- Reliability ---------------------------------------------------------------------------------
 
-RELIABILITY_FIGURES: tuple[tuple[str, str, Q], ...] = (
+RELIABILITY_FIGURES: tuple[tuple[str, Promise, Q], ...] = (
     (
         "late_by_hospital",
-        "Late cancellations by the hospital",
+        gettext_lazy("Late cancellations by the hospital"),
         Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=Initiator.HOSPITAL),
     ),
     (
         "late_by_technologist",
-        "Late cancellations by the technologist",
+        gettext_lazy("Late cancellations by the technologist"),
         Q(status=BookingStatus.CANCELLED, late=True, cancelled_side=Initiator.TECHNOLOGIST),
     ),
     (
         "no_show_hospital",
-        "No-shows of the hospital",
+        gettext_lazy("No-shows of the hospital"),
         Q(status=BookingStatus.NO_SHOW, no_show_side=Side.HOSPITAL),
     ),
     (
         # Before the side was recorded, only the hospital recorded no-shows: the technologist's.
         "no_show_technologist",
-        "No-shows of the technologist",
+        gettext_lazy("No-shows of the technologist"),
         Q(status=BookingStatus.NO_SHOW) & ~Q(no_show_side=Side.HOSPITAL),
     ),
 )
@@ -721,12 +734,12 @@ def reliability(scope: Scope) -> Section:
         moment="starts_at",
         aggregates={name: Count("pk", filter=q) for name, _label, q in RELIABILITY_FIGURES},
     )
-    figures = tuple((tally, name, label) for name, label, _q in RELIABILITY_FIGURES)
+    figures = tuple((tally, name, str(label)) for name, label, _q in RELIABILITY_FIGURES)
     return _count_section(
         scope,
         key="reliability",
-        title="Reliability, both sides",
-        definition=RELIABILITY,
+        title=_("Reliability, both sides"),
+        definition=str(RELIABILITY),
         figures=figures,
     )
 
@@ -797,13 +810,13 @@ def help_given(scope: Scope) -> Section:
         if network
         else (
             Value(
-                "Help given to other hospitals",
+                _("Help given to other hospitals"),
                 int(given.total("given")),
                 int(given.total("given", current=False)),
                 "",
             ),
             Value(
-                "Hours of help given",
+                _("Hours of help given"),
                 hours(given.total("seconds")),
                 hours(given.total("seconds", current=False)),
                 "h",
@@ -813,39 +826,39 @@ def help_given(scope: Scope) -> Section:
     given_series = (
         ()
         if network
-        else (_series(scope, "Help given", _counts(given.per("bucket", "given"), buckets)),)
+        else (_series(scope, _("Help given"), _counts(given.per("bucket", "given"), buckets)),)
     )
     return Section(
         key="help",
-        title="Help",
-        definition=NETWORK_HELP if network else HELP,
+        title=_("Help"),
+        definition=str(NETWORK_HELP if network else HELP),
         headline=(
             Value(
-                "Requests for help",
+                _("Requests for help"),
                 int(tally.total("requests")),
                 int(tally.total("requests", current=False)),
                 "",
             ),
             Value(
-                "Median time to accept",
+                _("Median time to accept"),
                 _rounded(median(now), minutes),
                 _rounded(median(before), minutes),
                 "min",
             ),
             Value(
-                "90th percentile time to accept",
+                _("90th percentile time to accept"),
                 _rounded(p90(now), minutes),
                 _rounded(p90(before), minutes),
                 "min",
             ),
             Value(
-                "Escalated",
+                _("Escalated"),
                 int(tally.total("escalated")),
                 int(tally.total("escalated", current=False)),
                 "",
             ),
             Value(
-                "Unanswered",
+                _("Unanswered"),
                 int(tally.total("unanswered")),
                 int(tally.total("unanswered", current=False)),
                 "",
@@ -859,9 +872,9 @@ def help_given(scope: Scope) -> Section:
                 *(
                     _series(scope, label, _counts(tally.per("bucket", name), buckets))
                     for name, label in (
-                        ("requests", "Requests"),
-                        ("escalated", "Escalated"),
-                        ("unanswered", "Unanswered"),
+                        ("requests", _("Requests")),
+                        ("escalated", _("Escalated")),
+                        ("unanswered", _("Unanswered")),
                     )
                 ),
                 *given_series,
@@ -869,7 +882,7 @@ def help_given(scope: Scope) -> Section:
         ),
         breakdown=_breakdown(
             scope,
-            ("Requests", "Median time to accept (min)", "Escalated", "Unanswered"),
+            (_("Requests"), _("Median time to accept (min)"), _("Escalated"), _("Unanswered")),
             lambda pk: (
                 _count(per["requests"], pk),
                 _rounded(median(per_key[pk]), minutes),
@@ -905,13 +918,13 @@ def cockpit(scope: Scope) -> Section:
         aggregates={"stops": Count("pk")},
     )
     figures = (
-        (exams, "exams", "Exams run"),
-        (exams, "partial", "Partial"),
-        (exams, "aborted", "Aborted"),
-        (stops, "stops", "STOPs"),
+        (exams, "exams", _("Exams run")),
+        (exams, "partial", _("Partial")),
+        (exams, "aborted", _("Aborted")),
+        (stops, "stops", _("STOPs")),
     )
     return _count_section(
-        scope, key="cockpit", title="Cockpit", definition=COCKPIT, figures=figures
+        scope, key="cockpit", title=_("Cockpit"), definition=str(COCKPIT), figures=figures
     )
 
 
@@ -1088,10 +1101,10 @@ def reciprocity(scope: Scope) -> Section:
             values[b] = tenth(balance)
         return values
 
-    series = [] if network else [_series(scope, "All counterparts", running(ordered))]
+    series = [] if network else [_series(scope, _("All counterparts"), running(ordered))]
     series += [_series(scope, a.name, running([a])) for a in drawn]
     if others:
-        series.append(_series(scope, "Others", running(others)))
+        series.append(_series(scope, _("Others"), running(others)))
     given = sum((a.given for a in ordered), Decimal(0))
     received = sum((a.received for a in ordered), Decimal(0))
     given_before = sum((a.previous_given for a in ordered), Decimal(0))
@@ -1099,31 +1112,31 @@ def reciprocity(scope: Scope) -> Section:
     if network:
         # Every entry has a debtor hospital: what they received is all the ledger recorded.
         headline: tuple[Value, ...] = (
-            Value("Hours exchanged", tenth(received), tenth(received_before), "h"),
+            Value(_("Hours exchanged"), tenth(received), tenth(received_before), "h"),
         )
     else:
         headline = (
             Value(
-                "Balance at the end",
+                _("Balance at the end"),
                 tenth(sum((a.at_end for a in ordered), Decimal(0))),
                 tenth(sum((a.at_previous_end for a in ordered), Decimal(0))),
                 "h",
             ),
-            Value("Hours given", tenth(given), tenth(given_before), "h"),
-            Value("Hours received", tenth(received), tenth(received_before), "h"),
+            Value(_("Hours given"), tenth(given), tenth(given_before), "h"),
+            Value(_("Hours received"), tenth(received), tenth(received_before), "h"),
         )
     return Section(
         key="reciprocity",
-        title="Reciprocity",
-        definition=NETWORK_RECIPROCITY if network else RECIPROCITY,
+        title=_("Reciprocity"),
+        definition=str(NETWORK_RECIPROCITY if network else RECIPROCITY),
         headline=headline,
         chart=_line(scope, "h", series),
         breakdown=Table(
             columns=(
-                "Hospital" if network else "Counterpart",
-                "Hours given",
-                "Hours received",
-                "Balance at the end (h)",
+                _("Hospital") if network else _("Counterpart"),
+                _("Hours given"),
+                _("Hours received"),
+                _("Balance at the end (h)"),
             ),
             rows=tuple(
                 (

@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -21,12 +21,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_text
 from django.utils.safestring import SafeString
-from django.utils.text import slugify
+from django.utils.text import format_lazy, slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
 from accounts.requests import AuthenticatedHttpRequest
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 from core.errors import NotFound, ValidationFailed
-from core.spreadsheets import spreadsheet_text
+from core.spreadsheets import csv_separator, spreadsheet_text
 from marketplace import access, selectors
 from marketplace.models import Hospital
 from marketplace.selectors import hospital_time_zone
@@ -35,6 +41,7 @@ from operations.coverage import DEFINITION as COVERAGE_DEFINITION
 from operations.coverage import coverage_ahead
 from operations.dashboard import (
     MAX_PARAMETER_LENGTH,
+    NETWORK,
     access_dashboard,
     access_network_dashboard,
     dashboard_for,
@@ -74,15 +81,31 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- The period ---------------------------------------------------------------------------------
 
 
-def _refusals(name: str, expected: str) -> dict[str, str]:
+def _refusals(name: str, expected: "_StrPromise") -> dict[str, "str | _StrPromise"]:
     """A value too long or holding a NUL, told in the words `period_from` (the CSV, the API)
     uses: '<name>' must be <what it may be>, not <what was sent>."""
+    refusal = gettext_lazy("'{name}' must be {expected}, not {sent}.")
     return {
-        "max_length": f"'{name}' must be {expected}, not %(show_value)d characters.",
-        "null_characters_not_allowed": (
-            f"'{name}' must be {expected}, not a text with control characters."
+        "max_length": format_lazy(
+            refusal,
+            name=name,
+            expected=expected,
+            sent=gettext_lazy("%(show_value)d characters"),
+        ),
+        "null_characters_not_allowed": format_lazy(
+            refusal,
+            name=name,
+            expected=expected,
+            sent=gettext_lazy("a text with control characters"),
         ),
     }
+
+
+A_DATE = gettext_lazy("a date as YYYY-MM-DD")
+GRANULARITY_NAMES = {
+    "week": pgettext_lazy("dashboard granularity", "week"),
+    "month": pgettext_lazy("dashboard granularity", "month"),
+}
 
 
 class PeriodForm(forms.Form):
@@ -91,13 +114,13 @@ class PeriodForm(forms.Form):
     start = forms.CharField(
         required=False,
         max_length=MAX_PARAMETER_LENGTH,
-        error_messages=_refusals("start", "a date as YYYY-MM-DD"),
+        error_messages=_refusals("start", A_DATE),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     end = forms.CharField(
         required=False,
         max_length=MAX_PARAMETER_LENGTH,
-        error_messages=_refusals("end", "a date as YYYY-MM-DD"),
+        error_messages=_refusals("end", A_DATE),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     # Text, not a choice: `period_from` tells what a granularity may be, in the same words as
@@ -105,9 +128,9 @@ class PeriodForm(forms.Form):
     granularity = forms.CharField(
         required=False,
         max_length=MAX_PARAMETER_LENGTH,
-        error_messages=_refusals("granularity", "week or month"),
-        label="Per",
-        widget=forms.Select(choices=[(value, value) for value in GRANULARITIES]),
+        error_messages=_refusals("granularity", gettext_lazy("week or month")),
+        label=pgettext_lazy("dashboard granularity", "Per"),
+        widget=forms.Select(choices=[(value, GRANULARITY_NAMES[value]) for value in GRANULARITIES]),
     )
 
 
@@ -155,14 +178,26 @@ def _as_typed(form: PeriodForm) -> None:
 
 
 def _day(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
+    # The way a period's days are written, per language: '1 Sep 2026', '3 décembre 2026'.
+    return date_text(day, pgettext("date format of a dashboard period's days", "j M Y"))
 
 
 def period_text(period: Period) -> str:
     """'1 Sep 2026 – 23 Nov 2026 (84 days, per week)'."""
-    per = "per week" if period.granularity == "week" else "per month"
-    days = f"{period.days} day{'s' if period.days != 1 else ''}"
-    return f"{_day(period.start)} – {_day(period.end)} ({days}, {per})"
+    values = {"start": _day(period.start), "end": _day(period.end), "count": period.days}
+    if period.granularity == "week":
+        text = ngettext(
+            "%(start)s – %(end)s (%(count)d day, per week)",
+            "%(start)s – %(end)s (%(count)d days, per week)",
+            period.days,
+        )
+    else:
+        text = ngettext(
+            "%(start)s – %(end)s (%(count)d day, per month)",
+            "%(start)s – %(end)s (%(count)d days, per month)",
+            period.days,
+        )
+    return text % values
 
 
 # --- How a section is laid out ------------------------------------------------------------------
@@ -213,7 +248,7 @@ def _headline(value: Value) -> Headline:
         delta = Decimal(current) - Decimal(previous)
         unit = "pp" if value.unit == "%" else value.unit
         if delta == 0:
-            change, direction = "no change", "same"
+            change, direction = _("no change"), "same"
         else:
             sign = "+" if delta > 0 else "−"
             change = _with_unit(f"{sign}{charts.cell_text(abs(delta))}", unit)
@@ -248,7 +283,9 @@ def _shown_table(table: Table, csv_url: str, chart: Chart | None = None) -> Show
 
 def breakdown_title(table: Table) -> str:
     """What the breakdown's rows are, from its first column: 'Per scanner', 'Per counterpart'."""
-    return f"Per {table.columns[0].lower()}" if table.columns else "Breakdown"
+    if not table.columns:
+        return _("Breakdown")
+    return pgettext("a breakdown's rows", "Per %(what)s") % {"what": str(table.columns[0]).lower()}
 
 
 def _breakdown_links(table: Table, query: str) -> list[str] | None:
@@ -332,32 +369,55 @@ def network_dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         hospital=None,
         time_zone=settings.TIME_ZONE,
         csv_url_of=lambda key: reverse("network_dashboard_csv", args=[key]),
-        extra={"hospital": None, "scope": "The WeScan network"},
+        extra={"hospital": None, "scope": str(NETWORK)},
     )
 
 
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _csv_text(cell: Cell) -> str:
-    """A cell for a spreadsheet: nothing for no value, numbers as the page writes them, and a
-    name that starts like a formula kept from running."""
+# The `separator` a download may ask for, overriding the language's: each with the decimal mark
+# a spreadsheet program expecting it reads (";" where the decimal mark is a comma, as in
+# Belgium; "," with a decimal point, as in English).
+SEPARATORS = {"semicolon": (";", ","), "comma": (",", ".")}
+
+
+def csv_dialect(request: HttpRequest) -> tuple[str, str]:
+    """(column separator, decimal mark) of a download: `?separator=semicolon|comma`, else the
+    active language's (";" and "," in Dutch and French, "," and "." in English)."""
+    chosen = SEPARATORS.get(request.GET.get("separator", "").strip())
+    if chosen is not None:
+        return chosen
+    return (";", ",") if csv_separator() == ";" else (",", ".")
+
+
+def _csv_text(cell: Cell, decimal_mark: str = ".") -> str:
+    """A cell for a spreadsheet: nothing for no value, numbers with `decimal_mark` and no
+    grouping, and a name that starts like a formula kept from running."""
     if cell is None:
         return ""
-    text = charts.cell_text(cell)
-    return spreadsheet_text(text) if isinstance(cell, str) else text
+    if isinstance(cell, Decimal):
+        text = format(cell, "f")
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+        return text.replace(".", decimal_mark)
+    if isinstance(cell, int):
+        return str(cell)
+    return spreadsheet_text(str(cell))
 
 
-def table_csv(table: Table, *, chart: Chart | None = None) -> str:
-    """The table as the page shows it (a chart's: the drawn values' columns in its unit)."""
+def table_csv(
+    table: Table, *, chart: Chart | None = None, separator: str = ",", decimal_mark: str = "."
+) -> str:
+    """The table as the page shows it (a chart's: the drawn values' columns in its unit), its
+    columns split on `separator`, its numbers written with `decimal_mark`."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=separator, lineterminator="\r\n")
     columns = _with_units(
         table.columns, chart.unit if chart else "", len(chart.drawn) if chart else 0
     )
-    writer.writerow([_csv_text(name) for name in columns])
+    writer.writerow([_csv_text(name, decimal_mark) for name in columns])
     for row in table.rows:
-        writer.writerow([_csv_text(cell) for cell in row])
+        writer.writerow([_csv_text(cell, decimal_mark) for cell in row])
     return buffer.getvalue()
 
 
@@ -365,16 +425,22 @@ def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpR
     try:
         section = dashboard.section(key)
     except KeyError:
-        raise NotFound("No such figure on the dashboard.") from None
+        raise NotFound(_("No such figure on the dashboard.")) from None
+    separator, decimal_mark = csv_dialect(request)
     which = request.GET.get("table", "").strip() or "chart"  # empty: the default
     if which == "breakdown":
         if section.breakdown is None:
-            raise NotFound("This figure has no breakdown.")
-        content = table_csv(section.breakdown)
+            raise NotFound(_("This figure has no breakdown."))
+        content = table_csv(section.breakdown, separator=separator, decimal_mark=decimal_mark)
     elif which == "chart":
-        content = table_csv(section.chart.table(), chart=section.chart)
+        content = table_csv(
+            section.chart.table(),
+            chart=section.chart,
+            separator=separator,
+            decimal_mark=decimal_mark,
+        )
     else:
-        raise ValidationFailed("The table is `chart` (the default) or `breakdown`.")
+        raise ValidationFailed(_("The table is `chart` (the default) or `breakdown`."))
     period = dashboard.period
     parts = [
         "wescan",
@@ -396,7 +462,7 @@ def _csv_period(request: HttpRequest, time_zone: str) -> Period:
     )
     if period is None:
         messages = [str(m) for problems in form.errors.values() for m in problems]
-        raise ValidationFailed(" ".join(messages) or "The period is not valid.")
+        raise ValidationFailed(" ".join(messages) or _("The period is not valid."))
     return period
 
 

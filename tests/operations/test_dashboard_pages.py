@@ -208,11 +208,19 @@ def test_headline_against_the_previous_period(world: World, figures: list) -> No
     html = unescape(
         page_of(client_for(world.manager), reverse("hospital_dashboard", args=[world.hospital.pk]))
     )
+    # The sign, the arrow (hidden from screen readers) and the word, beside the colour.
     assert re.search(
-        r"42\.5 h</strong>\s*<span[^>]*>▲ \+12\.5 h</span>\s*<span[^>]*>previous period: 30 h", html
+        r"42\.5 h</strong>\s*<span[^>]*><span aria-hidden=\"true\">▲ </span>"
+        r"<span class=\"visually-hidden\">up </span>\+12\.5 h</span>\s*"
+        r"<span[^>]*>previous period: 30 h",
+        html,
     )
     assert "no change" in html  # 61.2 % both times
-    assert re.search(r"▼ −5\.5 h</span>\s*<span[^>]*>previous period: 2 h", html)
+    assert re.search(
+        r"▼ </span><span class=\"visually-hidden\">down </span>−5\.5 h</span>\s*"
+        r"<span[^>]*>previous period: 2 h",
+        html,
+    )
     assert "previous period: —" in html  # exams: nothing to compare with
 
 

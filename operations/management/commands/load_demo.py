@@ -4,6 +4,7 @@ availability, and the hospitals' open postings for the next three weeks. Everyth
 marketplace side is made through the services, so the demo obeys the same rules as real use.
 Dates are relative to today. Safe to run again: it neither fails nor duplicates."""
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -12,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from accounts.models import User
 from cockpit.models import AssistRequest, AssistStage, CockpitSession
@@ -414,6 +417,30 @@ AVAILABILITY_WEEKS = 4
 WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 
 
+def environment_language() -> str:
+    """The language the environment asks for (LANGUAGE, LC_ALL, LC_MESSAGES, LANG, as gettext
+    reads them: 'nl_BE.UTF-8' is Dutch) when WeScan speaks it, else English."""
+    spoken = {code for code, _name in settings.LANGUAGES}
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        for wanted in os.environ.get(variable, "").split(":"):
+            code = wanted.split(".")[0].split("@")[0].split("_")[0].lower()
+            if code in spoken:
+                return code
+    return "en"
+
+
+def _technologist_role(seniority: str, licence: str, where: str) -> str:
+    """'technologist (senior, licence expiring soon), Hôpital Sainte-Claire'."""
+    values = {"seniority": str(Seniority(seniority).label).lower(), "where": where}
+    if licence == "expiring":
+        return gettext("technologist (%(seniority)s, licence expiring soon), %(where)s") % values
+    if licence == "unverified":
+        return gettext("technologist (%(seniority)s, licence not verified yet), %(where)s") % values
+    if licence == "expired":
+        return gettext("technologist (%(seniority)s, licence expired), %(where)s") % values
+    return gettext("technologist (%(seniority)s), %(where)s") % values
+
+
 class Command(BaseCommand):
     help = (
         "Load demo hospitals, scanners, people, technologist profiles, availability and open "
@@ -421,20 +448,36 @@ class Command(BaseCommand):
     )
     _password_hash: str | None = None
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            help="The language of the printed guide (en, nl, fr). Default: the environment's "
+            "(LANGUAGE, LC_ALL, LC_MESSAGES, LANG), else English.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        with translation.override(options.get("language") or environment_language()):
+            self._handle()
+
+    def _handle(self) -> None:
         with transaction.atomic():
             logins, summary = self._load()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data ready. Every demo login uses the password '{DEMO_PASSWORD}':"
+                gettext("Demo data ready. Every demo login uses the password '%(password)s':")
+                % {"password": DEMO_PASSWORD}
             )
         )
         for role, email in logins:
             self.stdout.write(f"  {email:<40} {role}")
         self.stdout.write(
-            "Each then asks for a second factor: the code of an authenticator app holding the "
-            f"demo secret {DEMO_TOTP_SECRET}\n(add it once, for every demo login), or print the "
-            "code of the moment with `.venv/bin/python manage.py demo_totp`."
+            gettext(
+                "Each then asks for a second factor: the code of an authenticator app holding "
+                "the demo secret %(secret)s\n(add it once, for every demo login), or print the "
+                "code of the moment with `.venv/bin/python manage.py demo_totp`."
+            )
+            % {"secret": DEMO_TOTP_SECRET}
         )
         self.stdout.write(summary)
 
@@ -459,7 +502,7 @@ class Command(BaseCommand):
         return user
 
     def _load(self) -> tuple[list[tuple[str, str]], str]:
-        logins = [("platform admin", "admin@wescan.demo")]
+        logins = [(gettext("platform admin"), "admin@wescan.demo")]
         admin = self._user("admin@wescan.demo", "Ada", "Admin", is_staff=True, is_superuser=True)
         hospitals: dict[str, Hospital] = {}
         managers: dict[str, User] = {}
@@ -495,7 +538,13 @@ class Command(BaseCommand):
                 )
                 if role == Role.MANAGER:
                     managers[domain] = user
-                logins.append((f"{role.label.lower()}, {hospital.name}", user.email))
+                logins.append(
+                    (
+                        gettext("%(role)s, %(hospital)s")
+                        % {"role": str(role.label).lower(), "hospital": hospital.name},
+                        user.email,
+                    )
+                )
         windows = 0
         for serial, (first, last, seniority, years, domain) in enumerate(TECHNOLOGISTS, 10301):
             email = f"{first.lower()}.{last.lower()}@{domain or 'independent.demo'}"
@@ -509,14 +558,8 @@ class Command(BaseCommand):
             self._profile(admin, user, seniority, years, competence, serial=serial)
             lender = managers[domain] if domain and competence.lent else None
             windows += self._availability(user, competence, publisher=lender)
-            where = hospitals[domain].name if domain else "independent"
-            licence = {
-                "verified": "",
-                "expiring": ", licence expiring soon",
-                "unverified": ", licence not verified yet",
-                "expired": ", licence expired",
-            }[competence.licence]
-            logins.append((f"technologist ({seniority}{licence}), {where}", email))
+            where = hospitals[domain].name if domain else gettext("independent")
+            logins.append((_technologist_role(seniority, competence.licence, where), email))
         published = self._postings(hospitals, managers, POSTINGS, publish=True)
         drafted = self._postings(hospitals, managers, DRAFTS, publish=False)
         invited, confirmed = self._bookings(hospitals, managers)
@@ -527,25 +570,40 @@ class Command(BaseCommand):
         open_now = SessionPosting.objects.filter(
             status=PostingStatus.OPEN, starts_at__gt=timezone.now()
         ).count()
-        summary = (
-            f"Marketplace: {open_now} open postings. Added now: {published} open postings, "
-            f"{drafted} drafts, {windows} weekly availability windows, {on_call} on-call "
-            f"windows, {invited} invitations ({confirmed} accepted), {worked} completed sessions "
-            "of the past weeks."
-        )
+        summary = gettext(
+            "Marketplace: %(open_now)s open postings. Added now: %(published)s open postings, "
+            "%(drafted)s drafts, %(windows)s weekly availability windows, %(on_call)s on-call "
+            "windows, %(invited)s invitations (%(confirmed)s accepted), %(worked)s completed "
+            "sessions of the past weeks."
+        ) % {
+            "open_now": open_now,
+            "published": published,
+            "drafted": drafted,
+            "windows": windows,
+            "on_call": on_call,
+            "invited": invited,
+            "confirmed": confirmed,
+            "worked": worked,
+        }
         if history.postings:
             summary += f"\n{history}"
         if live:
-            summary += "\nLive cockpits now (`make run` starts a scanner agent for each):"
+            summary += "\n" + gettext(
+                "Live cockpits now (`make run` starts a scanner agent for each):"
+            )
             for scanner, operator, local, cockpit in live:
-                summary += f"\n  {scanner:<34} operator {operator}, local staff {local}"
+                summary += f"\n  {scanner:<34} " + gettext(
+                    "operator %(operator)s, local staff %(local)s"
+                ) % {"operator": operator, "local": local}
                 answering = self._who_answers(cockpit)  # once the on-call windows exist
                 if answering:
-                    summary += f"\n  {'':<34} Ask for help reaches: {', '.join(answering)}"
+                    summary += f"\n  {'':<34} " + gettext("Ask for help reaches: %(seniors)s") % {
+                        "seniors": ", ".join(answering)
+                    }
         seniors = self._seniors_on_call_now()
         if seniors:
-            summary += (
-                "\nSeniors on call now (a request for help from a live cockpit reaches them):"
+            summary += "\n" + gettext(
+                "Seniors on call now (a request for help from a live cockpit reaches them):"
             )
             for email, families in seniors:
                 summary += f"\n  {email:<40} {families}"
