@@ -99,7 +99,10 @@
   document.addEventListener("focusout", function (event) {
     var left = event.target instanceof Element ? event.target.closest(".menu") : null;
     var to = event.relatedTarget;
-    if (!left || !to || left.contains(to)) { return; }
+    // Not when the focus goes to another menu's button: its click closes this one, and closing
+    // it before (on a phone, where the lists open in place) would move that button under the
+    // pointer between press and release.
+    if (!left || !to || left.contains(to) || (to.closest && to.closest("[data-menu-button]"))) { return; }
     var button = left.querySelector("[data-menu-button]");
     if (button && isOpen(button)) { setMenu(button, false); }
   });

@@ -9,10 +9,11 @@ too), with the demo's hospital names."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from accounts.models import User
 from marketplace.models import Hospital, Role, Seniority
@@ -27,9 +28,9 @@ from tests.sessions import session_cookie
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DESKTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
-NARROWEST = {"width": 320, "height": 640}
+DESKTOP: ViewportSize = {"width": 1366, "height": 768}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+NARROWEST: ViewportSize = {"width": 320, "height": 640}
 LOCALES = {"en": "en-GB", "nl": "nl-BE", "fr": "fr-BE"}
 
 
@@ -40,16 +41,16 @@ class People:
 
 
 def _person(email: str, **extra: object) -> User:
-    user = UserFactory(email=email, **extra)
+    user = cast(User, UserFactory(email=email, **extra))
     enrol_totp(user)
     return user
 
 
 @pytest.fixture
 def people(transactional_db: None) -> People:
-    claire = HospitalFactory(name="Hôpital Sainte-Claire")
-    schelde = HospitalFactory(name="Ziekenhuis Scheldeland")
-    atlantico = HospitalFactory(name="Clínica Atlântico")
+    claire = cast(Hospital, HospitalFactory(name="Hôpital Sainte-Claire"))
+    schelde = cast(Hospital, HospitalFactory(name="Ziekenhuis Scheldeland"))
+    atlantico = cast(Hospital, HospitalFactory(name="Clínica Atlântico"))
     roles: dict[str, User] = {}
 
     roles["technologist"] = _person("technologist@example.org")
@@ -81,13 +82,11 @@ def people(transactional_db: None) -> People:
 
 
 @pytest.fixture
-def open_as(
-    browser: Browser, live_server
-) -> Iterator[Callable[..., Page]]:  # type: ignore[no-untyped-def]
+def open_as(browser: Browser, live_server) -> Iterator[Callable[..., Page]]:
     """A page signed in as a person (None: nobody), with the browser set to a language."""
     contexts: list[BrowserContext] = []
 
-    def open_page(user: User | None, language: str, viewport: dict[str, int]) -> Page:
+    def open_page(user: User | None, language: str, viewport: ViewportSize) -> Page:
         context = browser.new_context(locale=LOCALES[language], viewport=viewport)
         context.set_default_timeout(10_000)
         context.route_web_socket("**/ws/**", lambda socket: None)
@@ -99,7 +98,8 @@ def open_as(
         contexts.append(context)
         page = context.new_page()
         response = page.goto(f"{live_server.url}/")
-        assert response is not None and response.status == 200, page.url
+        assert response is not None, page.url
+        assert response.status == 200, page.url
         expect(page.locator("html")).to_have_attribute("lang", language)
         return page
 
@@ -133,7 +133,7 @@ FOCUSED = """
   const box = el.getBoundingClientRect();
   const style = getComputedStyle(el);
   return {
-    name: (el.getAttribute('aria-label') || el.textContent || el.id || el.tagName).trim().slice(0, 40),
+    name: (el.getAttribute('aria-label') || el.textContent || el.tagName).trim().slice(0, 40),
     inHeader: !!el.closest('header.topbar') || el.classList.contains('skip-link'),
     visible: box.width >= 4 && box.height >= 4 && style.opacity !== '0'
              && style.visibility !== 'hidden' && box.bottom > 0 && box.right > 0
@@ -197,7 +197,8 @@ def assert_every_header_focus_stop_is_visible(page: Page, who: str) -> None:
         seen.append(focused["name"])
         assert focused["visible"], f"{who}: an invisible focus stop in the header: {focused}"
         assert focused["outline"], f"{who}: no visible focus on {focused['name']!r}"
-    assert seen and seen[0] == page.locator(".skip-link").inner_text(), seen
+    assert seen, who
+    assert seen[0] == page.locator(".skip-link").inner_text(), seen
 
 
 ROLES = [
