@@ -206,7 +206,8 @@ def test_the_pages_come_in_the_browsers_language(
                     f"(the catalogue has it from {', '.join(english.where)})"
                 )
         for match in sorted({m.group(0) for m in ENGLISH_DATES.finditer(text)}):
-            problems.append(f"{name} ({path}): an English date word {match!r}")
+            at = page.evaluate(LOCATE, match)
+            problems.append(f"{name} ({path}): an English date word {match!r} in {at}")
         if name in demo.months:
             expected = month_names(language, demo.months[name])
             if not any(month in text.lower() for month in expected):
