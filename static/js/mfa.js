@@ -32,7 +32,7 @@
       headers: { Accept: 'application/json' },
       credentials: 'same-origin'
     })
-    if (!response.ok) throw new Error('WeScan could not start a passkey sign-in; try again.')
+    if (!response.ok) throw new Error(gettext('WeScan could not start a passkey sign-in; try again.'))
     return window.webauthnJSON.get((await response.json()).request_options)
   }
 
@@ -52,11 +52,13 @@
     } catch (problem) {
       button.disabled = false
       if (error) {
-        let text = 'No passkey was used: ' + (problem && problem.message ? problem.message : problem)
+        const reason = problem && problem.message ? problem.message : String(problem)
+        let text = interpolate(gettext('No passkey was used: %(reason)s'), { reason }, true)
         if (problem && problem.name === 'SecurityError' && /^[\d.]+$|^\[/.test(window.location.hostname)) {
           // Browsers bind passkeys to a site's name and refuse them on an IP address.
-          text += ' Passkeys need the site\'s name in the address, not an IP address' +
-            ' (on this computer: http://localhost:' + window.location.port + '/).'
+          text += ' ' + interpolate(gettext(
+            "Passkeys need the site's name in the address, not an IP address (on this computer: %(address)s)."
+          ), { address: 'http://localhost:' + window.location.port + '/' }, true)
         }
         error.textContent = text
         error.hidden = false

@@ -25,6 +25,28 @@
     setTimeout(function () { el.remove(); }, 15000);
   }
 
+  // A notice's time as the page's language writes it (never the browser's own locale), on the
+  // 24-hour clock, in the viewer's time zone, whose name is given.
+  var CLOCK = null;
+  function clock(moment) {
+    if (isNaN(moment.getTime())) { return ""; }
+    try {
+      CLOCK = CLOCK || new Intl.DateTimeFormat(document.documentElement.lang || "en", {
+        day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+        hourCycle: "h23", timeZoneName: "short"
+      });
+      return CLOCK.format(moment);
+    } catch (e) {
+      return moment.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    }
+  }
+
+  // The times the server wrote (in its zone) in the viewer's.
+  Array.prototype.forEach.call(document.querySelectorAll("#notif-menu time[data-notif-time]"), function (time) {
+    var text = clock(new Date(time.dateTime));
+    if (text) { time.textContent = text; }
+  });
+
   function updateMenu(payload) {
     var menu = document.getElementById("notif-menu");
     if (!menu || typeof payload.id !== "number") { return; }
@@ -33,7 +55,11 @@
       count.textContent = String(payload.unread);
       count.hidden = payload.unread === 0;
       var summary = menu.querySelector("summary");
-      if (summary) { summary.setAttribute("aria-label", "Notifications, " + payload.unread + " unread"); }
+      if (summary) {
+        summary.setAttribute("aria-label", interpolate(
+          ngettext("Notifications, %(unread)s unread", "Notifications, %(unread)s unread", payload.unread),
+          { unread: payload.unread }, true));
+      }
     }
     var upTo = menu.querySelector("[data-notif-up-to]");
     if (upTo && !(Number(upTo.value) >= payload.id)) { upTo.value = String(payload.id); }
@@ -48,9 +74,13 @@
     link.textContent = payload.message.length > 160 ? payload.message.slice(0, 159) + "…" : payload.message;
     var when = document.createElement("span");
     when.className = "muted notif-time";
+    var label = document.createElement("span");
+    label.className = "visually-hidden";
+    label.textContent = gettext("Received") + " ";
     var time = document.createElement("time");
-    time.dateTime = payload.created_at || "";
-    time.textContent = "just now";
+    time.dateTime = payload.created_at || new Date().toISOString();
+    time.textContent = clock(new Date(time.dateTime));
+    when.appendChild(label);
     when.appendChild(time);
     item.appendChild(link);
     item.appendChild(when);
@@ -79,8 +109,8 @@
   function paintSound(button) {
     var on = soundOn();
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.textContent = on ? "Sound on" : "Sound off";
-    button.title = on ? "A beep on each new request for help: click to mute" : "Beep on each new request for help";
+    button.textContent = on ? gettext("Sound on") : gettext("Sound off");
+    button.title = on ? gettext("A beep on each new request for help: click to mute") : gettext("Beep on each new request for help");
   }
 
   function setSound(on) {
@@ -155,7 +185,7 @@
       var accept = document.createElement("button");
       accept.type = "submit";
       accept.className = "assist-accept";
-      accept.textContent = "Accept";
+      accept.textContent = gettext("Accept");
       form.appendChild(token);
       form.appendChild(accept);
       actions.appendChild(form);
@@ -163,10 +193,10 @@
       var open = document.createElement("a");
       open.className = "button assist-open";
       open.href = openUrl;
-      open.textContent = "Open";
+      open.textContent = pgettext("request for help", "Open");
       actions.appendChild(open);
     }
-    actions.appendChild(button("Dismiss", "secondary assist-dismiss", function () { el.remove(); }));
+    actions.appendChild(button(gettext("Dismiss"), "secondary assist-dismiss", function () { el.remove(); }));
     var sound = button("", "secondary assist-sound", function () { setSound(!soundOn()); });
     paintSound(sound);
     actions.appendChild(sound);

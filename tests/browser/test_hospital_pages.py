@@ -124,6 +124,7 @@ def test_invited_technologist_signs_up_from_the_mailed_link(
     expect(
         newcomer.get_by_text("Welcome to Hôpital Sainte-Claire as technologist.")
     ).to_be_visible()
+    newcomer.get_by_role("navigation").get_by_role("button", name="Account").click()
     newcomer.get_by_role("link", name="My profile").click()
     hospitals = (
         newcomer.get_by_role("main")
@@ -160,11 +161,15 @@ def test_hospital_page_fits_a_phone(
 
     assert_fits_phone(phone)
 
-    nav_link = phone.get_by_role("navigation").get_by_role("link", name="Hôpital Sainte-Claire")
-    expect(nav_link).to_be_hidden()
-    phone.get_by_text("Menu", exact=True).tap()
-    expect(nav_link).to_be_visible()
-    nav_link.tap()
+    # The hospital's menu, in the navigation behind the Menu button.
+    hospital_menu = phone.get_by_role("navigation").get_by_role(
+        "button", name="Hôpital Sainte-Claire"
+    )
+    expect(hospital_menu).to_be_hidden()
+    phone.get_by_role("button", name="Menu", exact=True).tap()
+    expect(hospital_menu).to_be_visible()
+    hospital_menu.tap()
+    phone.get_by_role("navigation").get_by_role("link", name="Hospital page").tap()
 
     expect(phone.get_by_role("heading", level=1)).to_have_text("Hôpital Sainte-Claire")
     expect(phone.locator("#scanners").get_by_role("cell", name="MR 1")).to_be_visible()

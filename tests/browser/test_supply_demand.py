@@ -61,6 +61,7 @@ def test_a_technologist_adds_a_weekly_window_and_sees_it_every_week(
     wednesday, monday = next_week_day(2)
     sign_in(page, base, world.technologist.email, PASSWORD)
 
+    page.get_by_role("navigation").get_by_role("button", name="My work").click()
     page.get_by_role("navigation").get_by_role("link", name="My availability").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My availability")
     page.get_by_role("link", name="Add availability").first.click()
@@ -115,6 +116,7 @@ def test_a_manager_publishes_a_posting_and_sees_it_open(
     day, _monday = next_week_day(3)
     sign_in(page, base, world.manager.email, PASSWORD)
 
+    page.get_by_role("navigation").get_by_role("button", name="Hôpital Sainte-Claire").click()
     page.get_by_role("navigation").get_by_role("link", name="Postings").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Postings of Hôpital Sainte-Claire")
     page.get_by_role("link", name="New posting").click()
@@ -159,7 +161,8 @@ def test_an_admin_verifies_a_licence_and_the_technologist_becomes_eligible(
     base = live_server.url
     technologist = new_context().new_page()
     sign_in(technologist, base, world.technologist.email, PASSWORD)
-    technologist.get_by_role("link", name="Licence & skills").click()
+    technologist.get_by_role("navigation").get_by_role("button", name="My work").click()
+    technologist.get_by_role("navigation").get_by_role("link", name="Licence & skills").click()
     eligibility = technologist.locator("#eligibility")
     expect(eligibility).to_contain_text("Not eligible yet")
     expect(eligibility).to_contain_text("Your licence has not been verified by WeScan yet.")
@@ -178,7 +181,8 @@ def test_an_admin_verifies_a_licence_and_the_technologist_becomes_eligible(
     expect(eligibility).to_contain_text("Eligible:")
     expect(technologist.locator("#verified")).to_contain_text(f"by {world.admin.display_name} on")
     expect(technologist.locator("#verified")).to_contain_text("Europe/Brussels")
-    technologist.get_by_role("link", name="Open postings", exact=True).click()
+    technologist.get_by_role("navigation").get_by_role("button", name="My work").click()
+    technologist.get_by_role("navigation").get_by_role("link", name="Open postings").click()
     expect(technologist.get_by_text("Not eligible yet")).to_have_count(0)
 
 

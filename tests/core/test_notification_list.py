@@ -57,7 +57,9 @@ def test_every_page_shows_the_unread_count_and_the_latest_eight(world: World) ->
         assert re.search(r"data-notif-count>9<", menu), menu
         listed = re.findall(r"Notice number (\d+)", menu)
         assert listed == ["10", "9", "8", "7", "6", "5", "4", "3"]
-        assert ">1\xa0minute ago<" in menu
+        # Each notice's time on the 24-hour clock, its zone named (notifications.js rewrites it
+        # in the viewer's zone): not "1 minute ago", which no page's language could keep.
+        assert re.search(r"data-notif-time>\d{1,2} \w+ \d{4}, \d\d:\d\d UTC<", menu), menu
         assert 'href="/notifications/"' in menu
         assert "Mark all read" in menu
 
@@ -124,7 +126,7 @@ def test_mark_one_read_with_a_form(world: World) -> None:
     response = client.post(f"/notifications/{first.pk}/read/", {"next": "/notifications/"})
     assert (response.status_code, response["Location"]) == (302, "/notifications/")
     notification_send(user_ids=[world.manager.pk], kind="test", message="Fresh.", mail=False)
-    assert ">just now<" in _menu(client.get("/").content.decode())
+    assert "Fresh." in _menu(client.get("/").content.decode())
     assert list(Notification.objects.filter(read_at__isnull=True, kind="test")) == [
         Notification.objects.get(message="Fresh."),
         second,
