@@ -114,7 +114,7 @@ def test_invited_technologist_signs_up_from_the_mailed_link(
     newcomer.get_by_role("link", name="Create your account").click()
     # The sign-up page says what is being joined and already holds the invited address.
     expect(newcomer.get_by_text("You are joining Hôpital Sainte-Claire")).to_be_visible()
-    expect(newcomer.get_by_label("Email")).to_have_value(invited)
+    expect(newcomer.get_by_label("E-mail address")).to_have_value(invited)
     newcomer.get_by_label("Password:", exact=True).fill("mri-night-shift-2025")
     newcomer.get_by_label("Password (again)").fill("mri-night-shift-2025")
     newcomer.get_by_role("button", name="Sign Up").click()
