@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts import language, mfa_views, privacy_views, sessions_views, tokens_views
 from accounts import views as account_views
@@ -17,6 +17,7 @@ from scheduling.api import calendar as calendar_api
 from scheduling.api import ledger as ledger_api
 from scheduling.api import matching as matching_api
 from scheduling.api import plans as plans_api
+from wescan import api_docs
 
 router = Router()
 router.register("hospitals", marketplace_api.HospitalViewSet, basename="hospital")
@@ -131,15 +132,8 @@ urlpatterns = [
     path("api/v1/", include("operations.api_urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    # The split view: Swagger UI's start-up script is a request of its own (`?script`), not
-    # inline code the Content Security Policy would block.
-    path(
-        "api/docs/",
-        SpectacularSwaggerSplitView.as_view(
-            url_name="api_schema", template_name="core/api_docs.html"
-        ),
-        name="api_docs",
-    ),
+    # The schema as a page of WeScan's own (wescan/api_docs.py), in the reader's language.
+    path("api/docs/", api_docs.api_docs, name="api_docs"),
     # Last: whatever else is under /api/ is a JSON 404 in every mode, DEBUG included.
     re_path(r"^api/", core_views.api_not_found),
 ]

@@ -1,0 +1,25 @@
+"""Every page of every role in real Chromium, in Dutch (browser locale nl-BE), 320 CSS
+pixels wide: no WCAG 2.1 A/AA violation that axe-core finds, and no breach of the Content
+Security Policy on the way (the same crawl as test_csp.py's English one: tests/browser/crawl.py).
+"""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from tests.browser.crawl import LANGUAGES, crawl, reports, server
+from tests.live_daphne import LiveDaphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+__all__ = ["server"]  # the crawl's live Daphne, a fixture here
+
+
+def test_every_page_of_every_role_in_dutch_is_accessible(
+    server: tuple[LiveDaphne, Path], browser: Browser
+) -> None:
+    daphne, log = server
+    seen = crawl(daphne, browser, LANGUAGES["nl"], every_person=False)
+    print(f"crawl nl: {len(seen.opened)} pages, {seen.timings}")
+    seen.check()
+    assert reports(log) == []
