@@ -50,7 +50,6 @@ INSTALLED_APPS = [
     "csp",
     "rest_framework",
     "drf_spectacular",
-    "drf_spectacular_sidecar",
     "channels",
     "core",
     "accounts",
@@ -373,13 +372,6 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WeScan API",
-    # The docs page's Swagger UI served from this server, not a CDN a hospital network may block.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Nothing fetched from elsewhere (the Content Security Policy would block it, and the schema's
-    # address is no one else's business): no badge from Swagger's online validator.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "DESCRIPTION": (
         "Hospitals, sites, scanners, memberships and invitations; technologists and their "
         "licences, availability, and session postings. Every list is scoped to the "
@@ -408,7 +400,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- Content Security Policy (django-csp; core.csp) ---------------------------------------------
 # Every script, stylesheet, font and image is a file under /static/ (images may also be data:
-# URIs: the charts and Swagger UI's icons); nothing inline: no <script> or <style> element with
+# URIs: the charts); nothing inline: no <script> or <style> element with
 # code in it, no style="" or on…="" attribute, no javascript: address. Behaviour comes from
 # static JS reading data-* attributes, so no nonce is needed anywhere (a page that ever needs one
 # reads `request.csp_nonce`, and django-csp adds it to that response's script-src).
