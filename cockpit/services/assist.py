@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy, pgettext
 
 from accounts.models import User
 from cockpit import rules
@@ -112,7 +112,9 @@ def assist_request(
             _("Choose the exam family you need help with."),
             fields={"exam_family": [f"No exam family {exam_family!r}."]},
         )
-    note = free_text_clean(note, field="note", max_length=NOTE_MAX, what="note", one_line=True)
+    note = free_text_clean(
+        note, field="note", max_length=NOTE_MAX, what=pgettext("free text", "note"), one_line=True
+    )
     under_way = AssistRequest.objects.filter(cockpit=cockpit, status__in=UNDER_WAY).first()
     if under_way is not None and under_way.status == AssistStatus.OPEN:
         raise Conflict(_("A request for help is already open in this cockpit; cancel it first."))

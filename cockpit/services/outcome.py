@@ -17,7 +17,7 @@ from django.utils import dateformat, timezone
 from django.utils.functional import Promise, lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from accounts.models import User
 from cockpit.models import (
@@ -112,7 +112,11 @@ def stop_reason_set(
             _("Only local staff or whoever pressed the STOP may give its reason.")
         )
     stop.reason = free_text_clean(
-        reason, field="reason", max_length=STOP_REASON_MAX, what="reason", required=True
+        reason,
+        field="reason",
+        max_length=STOP_REASON_MAX,
+        what=pgettext("free text", "reason"),
+        required=True,
     )
     stop.reason_by = actor
     stop.reason_at = timezone.now()

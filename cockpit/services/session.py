@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.models import User
 from cockpit import rules
@@ -474,7 +475,11 @@ def contrast_confirm(
 def chat_check(text: str) -> str:
     """A chat line, stripped; refused when it looks like it names the patient."""
     return free_text_clean(
-        text, field="text", max_length=CHAT_MAX, what="chat message", required=True
+        text,
+        field="text",
+        max_length=CHAT_MAX,
+        what=pgettext("free text", "chat message"),
+        required=True,
     )
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.models import User
 from core.audit import audit_record
@@ -86,7 +87,9 @@ def _check_posting(posting: SessionPosting, *, now: datetime) -> None:
     if posting.compensation == Compensation.RECIPROCITY and posting.hourly_rate_eur is not None:
         fields["hourly_rate_eur"] = [_("Reciprocity credits carry no hourly rate.")]
     try:
-        free_text_clean(posting.notes, field="notes", max_length=NOTES_MAX, what="notes")
+        free_text_clean(
+            posting.notes, field="notes", max_length=NOTES_MAX, what=pgettext("free text", "notes")
+        )
     except ValidationFailed as error:
         fields.update(error.fields)
     if fields:
@@ -238,7 +241,9 @@ def posting_cancel(*, actor: User, posting: SessionPosting, reason: str = "") ->
         raise Conflict(
             _("This posting is %(status)s; it cannot be cancelled.") % {"status": _status(posting)}
         )
-    reason = free_text_clean(reason, field="reason", max_length=CANCEL_REASON_MAX, what="reason")
+    reason = free_text_clean(
+        reason, field="reason", max_length=CANCEL_REASON_MAX, what=pgettext("free text", "reason")
+    )
     posting.status = PostingStatus.CANCELLED
     posting.closed_at = timezone.now()
     posting.save(update_fields=["status", "closed_at"])

@@ -26,7 +26,7 @@ from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from accounts.models import User
 from core.audit import audit_record
@@ -833,7 +833,9 @@ def _mark_cancelled(
 def _clean_reason(reason: str) -> str:
     max_length = Booking._meta.get_field("cancel_reason").max_length
     assert max_length is not None
-    return free_text_clean(reason, field="reason", max_length=max_length, what="reason")
+    return free_text_clean(
+        reason, field="reason", max_length=max_length, what=pgettext("free text", "reason")
+    )
 
 
 # --- Telling the apps above -------------------------------------------------------------------
