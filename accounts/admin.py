@@ -1,8 +1,14 @@
 from typing import Any
 
+from allauth.mfa.admin import AuthenticatorAdmin as BaseAuthenticatorAdmin
+from allauth.mfa.models import Authenticator
+from allauth.usersessions.admin import UserSessionAdmin as BaseUserSessionAdmin
+from allauth.usersessions.models import UserSession
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -12,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import tokens
 from accounts.models import AccessToken, User
 from accounts.privacy import account_erase, erasure_refusals, is_erased
+from core.admin import LABELLED_DATETIME
 from core.errors import DomainError
 
 # The most people one erasure action takes (it is one person's right; a few at a time).
@@ -37,6 +44,10 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    # Plain labelled multiple selects: Django's two-box filter puts aria-label on a <span>, which
+    # may not carry one (WCAG 4.1.2).
+    filter_horizontal = ()
+    formfield_overrides = LABELLED_DATETIME
     actions = ["erase_accounts"]
 
     @admin.action(description=_("Erase the selected people (anonymise; ledger and audit kept)"))
@@ -85,6 +96,28 @@ class UserAdmin(BaseUserAdmin):
                 request, f"Erased {erased} account{'s' if erased != 1 else ''}.", messages.SUCCESS
             )
         return None
+
+
+# Django's and allauth's own admins, with WeScan's labelled date and time inputs and plain
+# multiple selects (see UserAdmin).
+admin.site.unregister(Group)
+admin.site.unregister(Authenticator)
+admin.site.unregister(UserSession)
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin):
+    filter_horizontal = ()
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(BaseAuthenticatorAdmin):
+    formfield_overrides = LABELLED_DATETIME
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(BaseUserSessionAdmin):
+    formfield_overrides = LABELLED_DATETIME
 
 
 @admin.register(AccessToken)

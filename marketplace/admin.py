@@ -1,6 +1,7 @@
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -12,6 +13,7 @@ from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from accounts.admin import UserAdmin
 from accounts.models import User
+from core.admin import LABELLED_DATETIME
 from core.errors import DomainError
 from marketplace import services
 from marketplace.models import (
@@ -28,7 +30,9 @@ from marketplace.models import (
 )
 
 
-class MembershipInline(admin.TabularInline):
+# Inlines are stacked, not tabular: a tabular row's inputs have only the column's heading, which
+# names none of them (WCAG 1.3.1, 4.1.2); a stacked one labels each field.
+class MembershipInline(admin.StackedInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["hospital"]
@@ -44,7 +48,7 @@ class MemberAdmin(UserAdmin):
     inlines = [*UserAdmin.inlines, MembershipInline]
 
 
-class SiteInline(admin.TabularInline):
+class SiteInline(admin.StackedInline):
     model = Site
     extra = 0
 
@@ -109,6 +113,7 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ["email", "hospital__name"]
     list_select_related = ["hospital"]
     readonly_fields = ["token_hash", "accepted_at", "accepted_by", "email_sent_at"]
+    formfield_overrides = LABELLED_DATETIME
 
 
 # --- Vocabularies -----------------------------------------------------------------------------
@@ -126,6 +131,18 @@ def _count_links(through: Any) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+class ExamFamilyPositionForm(forms.ModelForm):
+    """A row of the list's editable positions: its input named after its family (the column's
+    heading names no input, WCAG 1.3.1 and 4.1.2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "position" in self.fields:
+            self.fields["position"].widget.attrs["aria-label"] = _("Position of %(family)s") % {
+                "family": self.instance.name
+            }
+
+
 @admin.register(ExamFamily)
 class ExamFamilyAdmin(admin.ModelAdmin):
     """The managed vocabulary postings require and technologists claim. A family in use is not
@@ -136,6 +153,10 @@ class ExamFamilyAdmin(admin.ModelAdmin):
     search_fields = ["name", "code"]
     prepopulated_fields = {"code": ["name"]}
     actions = None  # no bulk delete: see has_delete_permission
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        kwargs.setdefault("form", ExamFamilyPositionForm)
+        return super().get_changelist_form(request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ExamFamily]:
         # One counting subquery each: two joins would multiply technologists by postings.
@@ -171,7 +192,7 @@ class LanguageAdmin(admin.ModelAdmin):
 # --- Technologists ----------------------------------------------------------------------------
 
 
-class VendorFamiliarityInline(admin.TabularInline):
+class VendorFamiliarityInline(admin.StackedInline):
     model = VendorFamiliarity
     extra = 0
 
@@ -245,7 +266,9 @@ class TechnologistProfileAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
-    filter_horizontal = ["exam_families", "languages"]
+    # Plain labelled multiple selects: Django's two-box filter puts aria-label on a <span>,
+    # which may not carry one (WCAG 4.1.2).
+    filter_horizontal = ()
     inlines = [VendorFamiliarityInline]
     readonly_fields = [
         "licence_verified_at",
@@ -368,7 +391,6 @@ class SessionPostingAdmin(admin.ModelAdmin):
     search_fields = ["hospital__name", "site__name", "scanner__name", "notes"]
     list_select_related = ["hospital", "site", "scanner"]
     date_hierarchy = "starts_at"
-    filter_horizontal = ["required_exam_families", "languages"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
