@@ -143,7 +143,7 @@ def test_the_audit_csv_in_dutch(trail: World) -> None:  # noqa: F811
     text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0] == [
-        "Tijdstip",
+        "Tijd",
         "Tijdzone",
         "Persoon",
         "Wat",
@@ -163,7 +163,7 @@ def test_the_audit_csv_in_dutch(trail: World) -> None:  # noqa: F811
         {"start": "2026-11-01", "end": "2026-11-30", "separator": "comma"},
     )
     text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
-    assert next(csv.reader(io.StringIO(text)))[0] == "Tijdstip"
+    assert next(csv.reader(io.StringIO(text)))[0] == "Tijd"
 
 
 def test_the_audit_page_in_french(trail: World) -> None:  # noqa: F811
