@@ -1,13 +1,6 @@
-"""English as WeScan writes it: day before month, 24-hour clock (hospitals run on it)."""
+"""English as WeScan writes it: 3 December 2026, 14:05 (wescan.formats.dates), decimal point."""
 
-DATE_FORMAT = "j F Y"
-TIME_FORMAT = "H:i"
-DATETIME_FORMAT = "j F Y, H:i"
-SHORT_DATE_FORMAT = "d/m/Y"
-SHORT_DATETIME_FORMAT = "d/m/Y H:i"
-MONTH_DAY_FORMAT = "j F"
-YEAR_MONTH_FORMAT = "F Y"
-FIRST_DAY_OF_WEEK = 1
+from wescan.formats.dates import *  # noqa: F403
+
 DECIMAL_SEPARATOR = "."
 THOUSAND_SEPARATOR = ","
-NUMBER_GROUPING = 3

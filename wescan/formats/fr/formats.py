@@ -1,13 +1,7 @@
-"""French as written in Belgium: 3 décembre 2026, 14:05, decimal comma."""
+"""French as written in Belgium: 3 décembre 2026, 14:05 (wescan.formats.dates), decimal comma,
+a narrow no-break space between thousands."""
 
-DATE_FORMAT = "j F Y"
-TIME_FORMAT = "H:i"
-DATETIME_FORMAT = "j F Y, H:i"
-SHORT_DATE_FORMAT = "d/m/Y"
-SHORT_DATETIME_FORMAT = "d/m/Y H:i"
-MONTH_DAY_FORMAT = "j F"
-YEAR_MONTH_FORMAT = "F Y"
-FIRST_DAY_OF_WEEK = 1
+from wescan.formats.dates import *  # noqa: F403
+
 DECIMAL_SEPARATOR = ","
 THOUSAND_SEPARATOR = "\u202f"
-NUMBER_GROUPING = 3
