@@ -2,7 +2,8 @@
 the browser's (Django's LocaleMiddleware: the language cookie, then Accept-Language).
 
 Mails and notifications go out in the recipient's own language (`language_of`), whoever's
-request made them."""
+request made them: the chosen one, else the one their browser last asked for (remembered as
+they browse), else the site's default."""
 
 from collections.abc import Callable
 from typing import Any
@@ -20,14 +21,18 @@ LANGUAGE_CODES = frozenset(code for code, _name in settings.LANGUAGES)
 
 
 def language_of(person: Any) -> str:
-    """The language to write to `person` in: their own choice, else the site's default."""
-    chosen = getattr(person, "language", "") or ""
-    return chosen if chosen in LANGUAGE_CODES else settings.LANGUAGE_CODE
+    """The language to write to `person` in: their own choice, else their browser's last, else
+    the site's default."""
+    for language in (getattr(person, "language", ""), getattr(person, "browser_language", "")):
+        if language in LANGUAGE_CODES:
+            return str(language)
+    return settings.LANGUAGE_CODE
 
 
 class PersonLanguageMiddleware:
     """A signed-in person who chose a language gets it on every page, whatever their browser asks
-    for (after AuthenticationMiddleware; LocaleMiddleware has activated the browser's)."""
+    for (after AuthenticationMiddleware; LocaleMiddleware has activated the browser's). For one
+    who chose none, the browser's language is remembered when it changes, for their mails."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -35,9 +40,12 @@ class PersonLanguageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         chosen = getattr(user, "language", "") if user is not None else ""
-        if user is not None and user.is_authenticated and chosen in LANGUAGE_CODES:
-            translation.activate(chosen)
-            request.LANGUAGE_CODE = chosen
+        if user is not None and user.is_authenticated:
+            if chosen in LANGUAGE_CODES:
+                translation.activate(chosen)
+                request.LANGUAGE_CODE = chosen
+            else:
+                services.user_saw_browser_language(user=user, language=translation.get_language())
         return self.get_response(request)
 
 

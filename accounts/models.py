@@ -49,6 +49,11 @@ class User(AbstractUser):
         default="",
         help_text=_("Pages and mails come in this language; blank follows your browser."),
     )
+    # The language the person's browser last asked for, while they chose none: what their mails
+    # and notices are written in (a mail has no browser to ask).
+    browser_language = models.CharField(
+        _("browser's language"), max_length=8, blank=True, default="", editable=False
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

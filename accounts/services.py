@@ -49,6 +49,15 @@ def user_update_profile(*, user: User, first_name: str, last_name: str) -> User:
     return user
 
 
+def user_saw_browser_language(*, user: User, language: str) -> None:
+    """Remember the language the person's browser asks for (one UPDATE, only when it changed):
+    their mails follow it while they chose none (accounts.language.language_of)."""
+    language = language.split("-")[0]
+    if language != user.browser_language and language in dict(settings.LANGUAGES):
+        User.objects.filter(pk=user.pk).update(browser_language=language)
+        user.browser_language = language
+
+
 def user_set_language(*, user: User, language: str) -> User:
     """The language WeScan speaks to the person, on pages and in mails (accounts.language);
     "" follows the browser."""

@@ -99,7 +99,8 @@ def notification_send(
     made by this call.
 
     A lazy `message` (`format_lazy(gettext_lazy("…"), …)`) is written in each recipient's own
-    language (their profile's; the site's default otherwise), whoever's request sent it."""
+    language (their profile's, else their browser's last, else the site's default), whoever's
+    request sent it."""
     recipients = sorted(set(user_ids))
     texts = messages_in_languages(message, recipients)
     keys = {
@@ -159,7 +160,12 @@ def messages_in_languages(message: str | Promise, user_ids: list[int]) -> dict[i
     among them."""
     if not isinstance(message, Promise):
         return dict.fromkeys(user_ids, message)
-    languages = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "language"))
+    languages = {
+        pk: chosen or browser
+        for pk, chosen, browser in get_user_model()
+        .objects.filter(pk__in=user_ids)
+        .values_list("pk", "language", "browser_language")
+    }
     rendered: dict[str, str] = {}
     texts = {}
     for user_id in user_ids:

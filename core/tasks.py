@@ -68,8 +68,13 @@ def notification_mail(notification_id: int) -> bool:
                 "notification %s not mailed: recipient has no active address", notification_id
             )
             return False
-        # In the recipient's own language (their profile's), whoever's request sent it.
-        language = getattr(recipient, "language", "") or settings.LANGUAGE_CODE
+        # In the recipient's own language (their profile's, else their browser's last), whoever's
+        # request sent it.
+        language = (
+            getattr(recipient, "language", "")
+            or getattr(recipient, "browser_language", "")
+            or settings.LANGUAGE_CODE
+        )
         with translation.override(language):
             _send_notification_mail(notification)
         notification.emailed_at = timezone.now()

@@ -824,7 +824,7 @@ def crawl(
         violations = Violations()
         findings: list[Finding] = []
         opened: list[str] = []
-        audited: set[str] = set()
+        audited: set[object] = set()
         with ScannerThread(daphne, token) as scanner:
             for person, answers in zip(visitors, asked, strict=True):
                 context = open_context(person, daphne, browser, language)
@@ -850,11 +850,14 @@ def crawl(
                     mark = time.monotonic()
                     visit(page, daphne.url, url, route=route, person=person, status=status)
                     timings["visits"] += time.monotonic() - mark
-                    if url not in audited and language.audits(url):
+                    # With every person, each role's copy of a page is audited (a cockpit shows
+                    # local staff a STOP bar the operator has not); otherwise each address once.
+                    key = (url, person.role) if every_person and route not in ONCE else url
+                    if key not in audited and language.audits(url):
                         mark = time.monotonic()
                         findings += audit(page, role=person.role, language=language.code)
                         timings["axe"] += time.monotonic() - mark
-                        audited.add(url)
+                        audited.update({key, url})
                     opened.append(route)
                 context.close()
             assert scanner.error is None, scanner.error
