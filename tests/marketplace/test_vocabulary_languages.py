@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
+from accounts.models import User
 from marketplace.models import ExamFamily, Language
 from tests.conftest import World
 
@@ -61,13 +62,12 @@ def test_the_technologist_profile_lists_them_in_the_readers_language(
     assert spoken in labels
 
 
-def test_languages_are_listed_by_the_name_the_reader_sees() -> None:
+def test_languages_are_listed_by_the_name_the_reader_sees(world: World) -> None:
     from marketplace.forms import PostingForm
-    from tests.factories import HospitalFactory
 
     with translation.override("fr"):
-        form = PostingForm(hospital=HospitalFactory())
-        names = [str(label) for _, label in form.fields["languages"].choices]
+        field = PostingForm(hospital=world.hospital).fields["languages"]
+        names = [str(label) for _, label in field.choices]  # type: ignore[attr-defined]
     # Néerlandais among the N's, not where "Dutch" would be; Égyptien-like accents ignored.
     assert names.index("Néerlandais (nl)") > names.index("Allemand (de)")
     assert names.index("Néerlandais (nl)") < names.index("Polonais (pl)")
@@ -82,3 +82,42 @@ def test_stored_names_and_unknown_codes_stay_english() -> None:
         assert Language.objects.get(code="bi").label == "Bislama"
         # A family an admin adds later shows as typed.
         assert ExamFamily(code="dental", name="Dental").label == "Dental"
+
+
+# --- The cockpit's pages print the families through the same label ------------------------------
+
+
+def _get(user: User, url: str, language: str) -> str:
+    from tests.conftest import client_for
+
+    response = client_for(user).get(url, HTTP_ACCEPT_LANGUAGE=BROWSERS[language])
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_the_cockpit_help_form_on_call_page_and_requests_read_in_the_readers_language(
+    world: World, language: str
+) -> None:
+    from cockpit.selectors import assist_wanted_message
+    from tests.cockpit.support import open_cockpit
+    from tests.cockpit.test_assist_pages import ask, on_call_senior
+
+    family = WORDS[language][0]
+    cockpit = open_cockpit(world)
+    console = _get(world.technologist, f"/cockpit/{cockpit.pk}/", language)
+    assert f'<option value="cardiac">{family}</option>' in console
+
+    senior = on_call_senior("Anna Senior", families=("neuro", "cardiac"))
+    assert f"> {family}</label>" in _get(senior, "/me/on-call/", language)
+
+    assist = ask(world, cockpit, family="cardiac")
+    for user, url in ((senior, "/assist/"), (world.technologist, "/assist/history/")):
+        assert family in _get(user, url, language)
+
+    # The notice is lazy: each recipient reads the family in their own language.
+    message = assist_wanted_message(assist)
+    with translation.override(language):
+        assert family in str(message)
+    with translation.override("en"):
+        assert "Cardiac" in str(message)
