@@ -62,11 +62,11 @@ _WINDOW_FIELDS = {"starts_at": "starts", "ends_at": "ends"}
 
 
 def _family_choices(profile: TechnologistProfile) -> list[tuple[str, str]]:
-    return [(family.code, family.name) for family in profile.exam_families.all()]
+    return [(family.code, family.label) for family in profile.exam_families.all()]
 
 
 def _families_text(window: OnCallWindow) -> str:
-    names = [family.name for family in window.exam_families.all()]
+    names = [family.label for family in window.exam_families.all()]
     return ", ".join(names) if names else _("All your exam families")
 
 

@@ -263,7 +263,7 @@ def session_view(cockpit: CockpitSession) -> dict[str, Any]:
         "started_at": cockpit.started_at.isoformat() if cockpit.started_at else None,
         "ended_at": cockpit.ended_at.isoformat() if cockpit.ended_at else None,
         "exam_families": [
-            {"code": family.code, "name": family.name}
+            {"code": family.code, "name": family.label}
             for family in posting.required_exam_families.all()
         ],
         "assist": assist_view(assist_latest(cockpit=cockpit)),
@@ -424,7 +424,7 @@ def assist_wanted_message(assist: AssistRequest) -> Promise:
     reader reads it in their own language."""
     posting = assist.cockpit.booking.posting
     facts = {
-        "family": assist.exam_family.name,
+        "family": assist.exam_family.lazy_label,
         "vendor": posting.scanner.get_vendor_display(),
         "hospital": posting.hospital.name,
         "site": posting.site.name,

@@ -218,7 +218,7 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "local_staff": list(selectors.local_staff_of(cockpit)) if role == Role.LOCAL else [],
             # What "Ask for help" offers: every exam family, the session's own first.
             "exam_families": [
-                {"code": family.code, "name": family.name}
+                {"code": family.code, "name": family.label}
                 for family in sorted(
                     ExamFamily.objects.all(),
                     key=lambda family: family.code not in session_families,

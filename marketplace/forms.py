@@ -1,5 +1,6 @@
+import unicodedata
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -163,11 +164,38 @@ def languages_first(chosen: Iterable[str]) -> QuerySet[Language]:
     ).order_by("-chosen", "-used", "name")
 
 
+def _collation_key(text: str) -> str:
+    # "Égyptien" beside "Espagnol", not after "Zoulou".
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    ).casefold()
+
+
+class _LanguageChoices(forms.models.ModelChoiceIterator):
+    """The languages in the order `languages_first` gives (chosen, then used), and within each of
+    those by the name the reader sees: SQL sorts by the stored English name, which in French put
+    "Néerlandais" among the D's."""
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = sorted(
+            self.queryset,
+            key=lambda language: (
+                -getattr(language, "chosen", 0),
+                -getattr(language, "used", 0),
+                _collation_key(language.label),
+            ),
+        )
+        for language in rows:
+            yield self.choice(language)
+
+
 def _order_languages(form: forms.Form) -> None:
     if form.is_bound:
         chosen = form.data.getlist("languages") if hasattr(form.data, "getlist") else []
     else:
         chosen = [getattr(value, "pk", value) for value in form.initial.get("languages", [])]
+    # The iterator first: setting the queryset hands the widget its choices.
+    form.fields["languages"].iterator = _LanguageChoices  # type: ignore[attr-defined]
     form.fields["languages"].queryset = languages_first(chosen)  # type: ignore[attr-defined]
 
 

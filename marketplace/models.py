@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.conf.locale import LANG_INFO
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -267,6 +268,9 @@ class Seniority(models.TextChoices):
         return order[: order.index(level) + 1]
 
 
+_lazy_gettext = lazy(gettext, str)
+
+
 class ExamFamily(models.Model):
     """The managed vocabulary of exam families (neuro, MSK, cardiac, ...), kept by platform
     admins. Postings require some; technologists are competent in some."""
@@ -281,7 +285,20 @@ class ExamFamily(models.Model):
         verbose_name_plural = _("exam families")
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name in the active language: the seeded names are in the catalogues (marked in
+        the seeding migration); one an admin added later shows as typed. `name` itself stays
+        English (API, exports, ordering)."""
+        return gettext(self.name)
+
+    @property
+    def lazy_label(self) -> str:
+        """`label` in the language active when it is read: for lazy messages (notices) that each
+        recipient reads in their own language."""
+        return _lazy_gettext(self.name)
 
 
 class Language(models.Model):
@@ -296,7 +313,18 @@ class Language(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
+        return f"{self.label} ({self.code})"
+
+    @property
+    def label(self) -> str:
+        """The name in the active language: Django's own translation of the language's name where
+        Django knows the code, else the stored (English) name. In English, always the stored one."""
+        info = LANG_INFO.get(self.code)
+        if info and "name" in info:
+            translated = gettext(info["name"])
+            if translated != info["name"]:
+                return translated
+        return self.name
 
 
 class TechnologistProfile(models.Model):

@@ -2,19 +2,23 @@
 vocabularies. Admins add to the exam families later; this migration never removes any."""
 
 from django.db import migrations
+from django.utils.translation import gettext_noop
+
+# The names stay English in the database; gettext_noop puts them in the catalogues, and
+# ExamFamily.label shows them in the reader's language.
 
 EXAM_FAMILIES = [
-    ("neuro", "Neuro"),
-    ("msk", "Musculoskeletal (MSK)"),
-    ("cardiac", "Cardiac"),
-    ("abdominal", "Abdominal"),
-    ("pelvis-prostate", "Pelvis / prostate"),
-    ("breast", "Breast"),
-    ("paediatric", "Paediatric"),
-    ("angiography", "Angiography"),
-    ("whole-body", "Whole-body"),
-    ("head-neck", "Head and neck"),
-    ("spine", "Spine"),
+    ("neuro", gettext_noop("Neuro")),
+    ("msk", gettext_noop("Musculoskeletal (MSK)")),
+    ("cardiac", gettext_noop("Cardiac")),
+    ("abdominal", gettext_noop("Abdominal")),
+    ("pelvis-prostate", gettext_noop("Pelvis / prostate")),
+    ("breast", gettext_noop("Breast")),
+    ("paediatric", gettext_noop("Paediatric")),
+    ("angiography", gettext_noop("Angiography")),
+    ("whole-body", gettext_noop("Whole-body")),
+    ("head-neck", gettext_noop("Head and neck")),
+    ("spine", gettext_noop("Spine")),
 ]
 
 

@@ -942,7 +942,7 @@ class Command(BaseCommand):
             vendor=booking.posting.scanner.vendor,
         )
         seniors = assist_candidates(assist=probe, stage=AssistStage.SENIORS)
-        return [f"{email} ({family.name})" for email in seniors.values_list("email", flat=True)]
+        return [f"{email} ({family.label})" for email in seniors.values_list("email", flat=True)]
 
     def _book_now(
         self, manager: User, scanner: Scanner, work: str, email: str, *, lender: User | None
