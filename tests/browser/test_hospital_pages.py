@@ -35,6 +35,9 @@ def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
         page.get_by_label("Code").fill(totp_code(User.objects.get(email=email)))
         page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{base_url}/")
+    # The header's menus open once site.js has run (deferred, before "load"): a click on a menu
+    # button in between does nothing, so a test waits as a person's eye would.
+    page.wait_for_load_state("load")
 
 
 def scanner_names(page: Page) -> list[str]:
