@@ -11,6 +11,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import inline_serializer
@@ -41,17 +42,30 @@ ErrorSerializer = inline_serializer(
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
+# The schema's words for each error (English, as all its descriptions: `gettext_noop` only marks
+# them for the catalogue). The API reference's first page shows them in its reader's language
+# (`error_description(..., translated=True)`): they are that page's own text, its errors table.
 ERRORS = {
-    400: "The request is not valid: `fields` names each refused field or query parameter.",
-    401: "Not signed in, or the token is unknown.",
-    403: "Signed in, but your role may not do this here.",
-    404: "No such object among those you may see (another hospital's objects answer 404 "
-    "too), or no such page of a list.",
-    409: "The object's current state does not allow this: `message` says why.",
-    413: "The request body is larger than {limit} KiB.",
-    415: "The body is not JSON (`Content-Type: application/json`).",
-    429: "Too many requests: try again after the `Retry-After` header's seconds.",
+    400: gettext_noop(
+        "The request is not valid: `fields` names each refused field or query parameter."
+    ),
+    401: gettext_noop("Not signed in, or the token is unknown."),
+    403: gettext_noop("Signed in, but your role may not do this here."),
+    404: gettext_noop(
+        "No such object among those you may see (another hospital's objects answer 404 "
+        "too), or no such page of a list."
+    ),
+    409: gettext_noop("The object's current state does not allow this: `message` says why."),
+    413: gettext_noop("The request body is larger than {limit} KiB."),
+    415: gettext_noop("The body is not JSON (`Content-Type: application/json`)."),
+    429: gettext_noop("Too many requests: try again after the `Retry-After` header's seconds."),
 }
+
+
+def error_description(status: int, *, translated: bool = False) -> str:
+    """The schema's description of an error status: English, or in the active language."""
+    text = gettext(ERRORS[status]) if translated else ERRORS[status]
+    return text.format(limit=(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024)
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -75,12 +89,12 @@ class AutoSchema(SpectacularAutoSchema):
         responses = operation.setdefault("responses", {})
         ref = self.resolve_serializer(ErrorSerializer, "response").ref
         for status in self.error_statuses(operation):
-            description = ERRORS[status].format(
-                limit=(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
-            )
             responses.setdefault(
                 str(status),
-                {"description": description, "content": {"application/json": {"schema": ref}}},
+                {
+                    "description": error_description(status),
+                    "content": {"application/json": {"schema": ref}},
+                },
             )
         for status, response in responses.items():
             # A view that describes an error in its own words still answers in the one shape.

@@ -31,7 +31,7 @@ from operations.audit import (
     shown_events,
 )
 from operations.dashboard import access_dashboard
-from operations.views import csv_dialect
+from operations.views import csv_dialect, csv_opening
 
 PAGE_SIZE = 50
 MAX_PAGE_LENGTH = 10
@@ -115,8 +115,12 @@ def _rows(
     hospital: Hospital, filters: AuditFilters, time_zone: str, *, language: str, separator: str
 ) -> Iterator[str]:
     """The CSV a row at a time, in `language` (the request's: the rows are written after the
-    view has returned), its columns split on `separator`."""
+    view has returned), its columns split on `separator`; in Dutch and French the byte order
+    mark comes first, a chunk of its own (`csv_opening`)."""
     with translation.override(language):
+        opening = csv_opening()
+        if opening:
+            yield opening
         yield from _rows_in_language(hospital, filters, time_zone, separator)
 
 

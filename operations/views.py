@@ -24,8 +24,8 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_text
 from django.utils.safestring import SafeString
 from django.utils.text import format_lazy, slugify
+from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
 from accounts.requests import AuthenticatedHttpRequest
 
@@ -57,6 +57,7 @@ from operations.figures import (
     Table,
     Value,
 )
+from scheduling.ledger import BYTE_ORDER_MARK
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -391,6 +392,13 @@ def csv_dialect(request: HttpRequest) -> tuple[str, str]:
     return (";", ",") if csv_separator() == ";" else (",", ".")
 
 
+def csv_opening() -> str:
+    """What a download opens with: in Dutch and French the byte order mark, as the ledger's
+    statement (`scheduling.ledger.statement_csv`), else nothing. Without it Excel on a Belgian
+    Windows machine reads the UTF-8 file in its own code page ("Heures publiÃ©es")."""
+    return BYTE_ORDER_MARK if (get_language() or "")[:2] in ("nl", "fr") else ""
+
+
 def _csv_text(cell: Cell, decimal_mark: str = ".") -> str:
     """A cell for a spreadsheet: nothing for no value, numbers with `decimal_mark` and no
     grouping, and a name that starts like a formula kept from running."""
@@ -451,7 +459,7 @@ def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpR
         str(period.end),
         period.granularity,
     ]
-    response = HttpResponse(content, content_type="text/csv; charset=utf-8")
+    response = HttpResponse(csv_opening() + content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{"-".join(parts)}.csv"'
     return response
 

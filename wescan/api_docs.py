@@ -4,9 +4,11 @@ Swagger UI drew the schema in the browser, in English only, with controls nested
 and colours too faint to read. This page is plain HTML from the same schema: a contents list by
 resource, each operation with its method, path, description, parameters, request body,
 responses, how it authenticates and a curl example, then the schemas the bodies refer to. The
-page's own words are translated in the template; the schema's descriptions stay the English the
-code writes, marked so (`lang="en"`). The schema is generated once per process (the URLconf and
-the serializers do not change while it runs), under English, whatever the first visitor speaks.
+page's own words are translated in the template, and so is its table of the errors most
+operations share (`core.schema.ERRORS`, the page's text as much as the schema's); the schema's
+other descriptions stay the English the code writes, marked so (`lang="en"`). The schema is
+generated once per process (the URLconf and the serializers do not change while it runs), under
+English, whatever the first visitor speaks.
 """
 
 import functools
@@ -24,6 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.tokens import SECRET_PREFIX
+from core.schema import ERRORS, error_description
 
 METHODS = ("get", "post", "put", "patch", "delete")
 API_PREFIX = "/api/v1/"
@@ -140,6 +143,31 @@ class Reference:
 
     def group(self, name: str) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)
+
+
+@dataclass
+class SharedError:
+    """A row of the first page's errors table, as a reader of `lang` (None: the page's own
+    language) reads it."""
+
+    status: str
+    description: SafeString
+    lang: str | None
+
+
+def shared_errors(docs: Reference) -> list[SharedError]:
+    """The errors most operations share, in the active language: the schema's own words for a
+    status (`core.schema.ERRORS`) are translated; words a view wrote itself stay English, said
+    so."""
+    shown = []
+    for r in docs.errors:
+        status = int(r.status) if r.status.isdigit() else 0
+        if status in ERRORS and r.description == text_html(error_description(status)):
+            text = text_html(error_description(status, translated=True))
+            shown.append(SharedError(r.status, text, None))
+        else:
+            shown.append(SharedError(r.status, r.description, "en"))
+    return shown
 
 
 def _ref_name(ref: str) -> str:
@@ -356,6 +384,7 @@ def api_docs(request: HttpRequest) -> HttpResponse:
     names = [g.name for g in docs.groups]
     context = {
         "reference": docs,
+        "errors": [] if part else shared_errors(docs),
         "part": part,
         "group": group,
         "schemas_part": SCHEMAS_PART,

@@ -3,6 +3,7 @@ pages, in the reader's language, the schema's English marked as English."""
 
 import itertools
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -46,6 +47,52 @@ def test_the_first_page_speaks_the_readers_language(
     assert 'href="/api/schema/"' in page
     # The schema's own description is the code's English, said so.
     assert '<div lang="en" class="api-text"><p>Hospitals, sites, scanners' in page
+
+
+@pytest.mark.parametrize(
+    ("language", "unauthenticated", "too_large"),
+    [
+        ("nl-BE", "Niet aangemeld, of het token is onbekend.", "groter dan 1024 KiB"),
+        ("fr-BE", "Pas connecté, ou le jeton est inconnu.", "dépasse 1024 Kio"),
+        ("en-GB", "Not signed in, or the token is unknown.", "larger than 1024 KiB"),
+    ],
+)
+def test_the_common_errors_table_speaks_the_readers_language(
+    language: str, unauthenticated: str, too_large: str
+) -> None:
+    """The errors table is the page's own text: in the reader's language, unmarked; only the
+    schema's own description stays English (lang="en")."""
+    page = Client().get("/api/docs/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    table = page.split('id="api-errors"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(
+        r'<tr id="error-(\d+)">.*?<div( lang="en")? class="api-text">(.*?)</div>', table, re.S
+    )
+    assert [status for status, _lang, _text in rows][:3] == ["400", "401", "403"]
+    assert all(lang == "" for _status, lang, _text in rows), rows
+    text = unescape(table)
+    assert unauthenticated in text
+    assert too_large in text
+    assert "<code>fields</code>" in table  # the code in a translated sentence stays code
+    if language != "en-GB":
+        for english in ("Not signed in", "The request is not valid", "No such object"):
+            assert english not in text
+    # The only English left in the first page's text is marked so: the schema's description.
+    content = page.split('<div class="api-docs">', 1)[1]
+    assert content.count('lang="en"') == 1
+
+
+def test_the_schema_keeps_its_error_descriptions_in_english() -> None:
+    schema = (
+        Client()
+        .get(
+            "/api/schema/",
+            HTTP_ACCEPT="application/vnd.oai.openapi+json",
+            HTTP_ACCEPT_LANGUAGE="fr-BE",
+        )
+        .json()
+    )
+    answers = schema["paths"]["/api/v1/postings/"]["post"]["responses"]
+    assert answers["401"]["description"] == "Not signed in, or the token is unknown."
 
 
 def test_a_part_has_its_headings_in_order_captions_and_an_example() -> None:

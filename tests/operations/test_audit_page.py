@@ -78,7 +78,8 @@ def _csv(client: Client, world: World, **params: str) -> list[list[str]]:
     response = client.get(reverse("hospital_audit_csv", args=[world.hospital.pk]), params)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    # "utf-8-sig", as Excel: a Dutch or French file opens with a byte order mark.
+    text = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
     return list(csv.reader(io.StringIO(text)))
 
 

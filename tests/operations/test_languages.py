@@ -2,6 +2,7 @@
 (";" and decimal commas) unless the download asks for the other dialect, the dashboard's figure
 names and dates come in the reader's language, and the demo's guide speaks the language asked."""
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from scheduling.ledger import BYTE_ORDER_MARK
 from tests.conftest import World, client_for
 from tests.operations.test_audit_page import NOW as AUDIT_NOW
 from tests.operations.test_audit_page import trail  # noqa: F401 - a fixture used below
@@ -39,7 +41,8 @@ def _dashboard_csv(client: Client, world: World, **extra: str) -> tuple[str, str
     url = reverse("hospital_dashboard_csv", args=[world.hospital.pk, "hours_recovered"])
     response = client.get(url, {**PERIOD, **extra})
     assert response.status_code == 200, response.content[:300]
-    return response.content.decode(), response["Content-Type"]
+    # As Excel reads it: a byte order mark (Dutch and French files open with one) says UTF-8.
+    return response.content.decode("utf-8-sig"), response["Content-Type"]
 
 
 def test_a_dashboard_csv_in_dutch_opens_with_semicolons_and_decimal_commas(
@@ -83,6 +86,42 @@ def test_the_download_may_ask_for_the_other_dialect(
     assert list(csv.reader(io.StringIO(text), delimiter=";"))[1][1] == "12,5"
 
 
+def test_a_french_download_opens_with_the_byte_order_mark(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Excel on a Belgian Windows machine reads a file without the mark in its own code page
+    ("Heures publiÃ©es"); with it, as UTF-8, as the ledger's statement. The real figures."""
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    url = reverse("hospital_dashboard_csv", args=[world.hospital.pk, "hours_recovered"])
+    period = {"start": "2026-09-11", "end": "2026-12-03"}
+    response = speaking("fr-BE", world.manager).get(url, period)
+    assert response.status_code == 200
+    assert response.content.startswith(codecs.BOM_UTF8)
+    text = response.content.decode("utf-8-sig")  # as Excel reads a file with the mark
+    header = next(csv.reader(io.StringIO(text), delimiter=";"))
+    assert header[0] == "Semaine"
+    assert header[1].startswith("Heures")
+    assert any(column.startswith("Heures publiées") for column in header), header
+    # The other dialect on request keeps the mark: Excel still reads the file.
+    comma = speaking("fr-BE", world.manager).get(url, {**period, "separator": "comma"})
+    assert comma.content.startswith(codecs.BOM_UTF8)
+    # English files stay as they were.
+    english = speaking("en", world.manager).get(url, period)
+    assert not english.content.startswith(codecs.BOM_UTF8)
+    assert english.content.decode().startswith("Week,")
+
+
+def test_a_french_audit_csv_opens_with_the_byte_order_mark(trail: World) -> None:  # noqa: F811
+    response = speaking("fr-BE", trail.manager).get(
+        reverse("hospital_audit_csv", args=[trail.hospital.pk]),
+        {"start": "2026-11-01", "end": "2026-11-30"},
+    )
+    assert response.status_code == 200
+    content = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert content.startswith(codecs.BOM_UTF8)
+    assert content.decode("utf-8-sig").startswith("Heure;")
+
+
 def test_the_breakdown_csv_in_french_keeps_formulas_from_running(
     world: World,
     figures: list,  # noqa: F811
@@ -100,8 +139,9 @@ def test_the_dashboard_page_offers_both_dialects(
         reverse("hospital_dashboard", args=[world.hospital.pk]), PERIOD
     )
     html = unescape(response.content.decode())
-    assert "CSV (Excel, ; en decimale komma)" in html
-    assert "CSV (Excel, , en decimale punt)" in html
+    assert "CSV (puntkomma's, decimale komma)" in html
+    assert "CSV (komma's, decimale punt)" in html
+    assert "Excel, ," not in html  # no bare comma in parentheses
     assert "&separator=semicolon" in html
     assert "&separator=comma" in html
 
@@ -140,7 +180,9 @@ def test_the_audit_csv_in_dutch(trail: World) -> None:  # noqa: F811
         {"start": "2026-11-01", "end": "2026-11-30"},
     )
     assert response.status_code == 200
-    text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    chunks = list(response.streaming_content)  # type: ignore[attr-defined]
+    assert chunks[0] == BYTE_ORDER_MARK.encode()  # a chunk of its own, before the rows
+    text = b"".join(chunks).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0] == [
         "Tijd",
@@ -162,7 +204,7 @@ def test_the_audit_csv_in_dutch(trail: World) -> None:  # noqa: F811
         reverse("hospital_audit_csv", args=[trail.hospital.pk]),
         {"start": "2026-11-01", "end": "2026-11-30", "separator": "comma"},
     )
-    text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    text = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
     assert next(csv.reader(io.StringIO(text)))[0] == "Tijd"
 
 
@@ -176,7 +218,7 @@ def test_the_audit_page_in_french(trail: World) -> None:  # noqa: F811
     assert "Journal d'audit · Hôpital Sainte-Claire" in html
     assert "3 événements" in html
     assert "Site modifié" in html
-    assert "CSV (Excel, ; et virgule décimale)" in html
+    assert "CSV (points-virgules, virgule décimale)" in html
 
 
 @pytest.mark.django_db
