@@ -47,6 +47,7 @@ the relay adds rate_limited, with `retry_after`) and the socket stays open.
 import re
 from typing import Annotated, Any, Literal
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
@@ -316,14 +317,15 @@ def _field_problem(first: ErrorDetails, field: str) -> str:
     if kind == "json_invalid":
         return _("'%(field)s' is not valid JSON.") % values
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        limit = next(iter(ctx.values()), "")
+        bound = next(iter(ctx.values()), "")  # written the language's way ("0,5" in nl and fr)
+        shown = number_format(bound) if isinstance(bound, int | float) else str(bound)
         sentence = {
             "greater_than": _("'%(field)s' must be greater than %(limit)s."),
             "greater_than_equal": _("'%(field)s' must be at least %(limit)s."),
             "less_than": _("'%(field)s' must be less than %(limit)s."),
             "less_than_equal": _("'%(field)s' must be at most %(limit)s."),
         }[kind]
-        return sentence % {**values, "limit": limit}
+        return sentence % {**values, "limit": shown}
     if kind == "literal_error":
         # pydantic's `expected` reads "'a', 'b' or 'c'": keep the values, not its English "or".
         expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
