@@ -168,7 +168,7 @@ class Assist(_Strict):
     def _fields_of_the_action(self) -> "Assist":
         if self.action == "request":
             if self.exam_family is None:
-                raise ValueError(_("A request for help names its 'exam_family'."))
+                raise ValueError(_("a request for help names its 'exam_family'."))
         elif self.exam_family is not None or self.note:
             raise ValueError(
                 _("'%(action)s' takes no 'exam_family' or 'note'.") % {"action": self.action}
