@@ -44,9 +44,14 @@ Anything else gets an `error` frame (codes: malformed, too_large, too_deep, unkn
 the relay adds rate_limited, with `retry_after`) and the socket stays open.
 """
 
+import re
 from typing import Annotated, Any, Literal
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from core.errors import FrameError
 from core.frames import MAX_FRAME_BYTES, frame_loads
@@ -122,7 +127,7 @@ class Command(_Strict):
         if self.name == "move_table":
             return MoveTableArgs.model_validate(self.args).model_dump()
         if self.args:
-            raise ValueError(f"'{self.name}' takes no arguments.")
+            raise ValueError(_("'%(command)s' takes no arguments.") % {"command": self.name})
         return {}
 
 
@@ -163,9 +168,11 @@ class Assist(_Strict):
     def _fields_of_the_action(self) -> "Assist":
         if self.action == "request":
             if self.exam_family is None:
-                raise ValueError("a request for help names its 'exam_family'")
+                raise ValueError(_("a request for help names its 'exam_family'."))
         elif self.exam_family is not None or self.note:
-            raise ValueError(f"'{self.action}' takes no 'exam_family' or 'note'")
+            raise ValueError(
+                _("'%(action)s' takes no 'exam_family' or 'note'.") % {"action": self.action}
+            )
         return self
 
 
@@ -230,16 +237,20 @@ SCANNER_PAYLOADS: dict[str, type[_Strict]] = {
 
 def parse_frame(raw: str | None, *, allowed: dict[str, type[_Strict]]) -> tuple[Envelope, _Strict]:
     """The envelope and its typed payload, or a FrameError naming what is wrong (the size,
-    nesting and numbers of the text are checked first, by `core.frames.frame_loads`)."""
+    nesting and numbers of the text are checked first, by `core.frames.frame_loads`), in the
+    socket's language."""
     try:
         envelope = Envelope.model_validate(frame_loads(raw))
     except ValidationError as error:
-        raise FrameError("malformed", _first_error(error, "Frames are JSON envelopes")) from None
+        raise FrameError(
+            "malformed",
+            _("Frames are JSON envelopes: %(problem)s") % {"problem": validation_message(error)},
+        ) from None
     if envelope.type not in allowed:
         raise FrameError(
             "unknown_type",
-            f"'{envelope.type}' is not a frame this socket may send; "
-            f"expected one of: {', '.join(sorted(allowed))}.",
+            _("'%(type)s' is not a frame this socket may send; expected one of: %(types)s.")
+            % {"type": envelope.type, "types": ", ".join(sorted(allowed))},
             ref=envelope.seq,
         )
     try:
@@ -247,19 +258,82 @@ def parse_frame(raw: str | None, *, allowed: dict[str, type[_Strict]]) -> tuple[
         if isinstance(payload, Command):
             payload.checked_args()
     except ValidationError as error:
-        raise FrameError("invalid", _first_error(error, envelope.type), ref=envelope.seq) from None
-    except ValueError as error:
+        raise FrameError(
+            "invalid",
+            pgettext("a refused frame: its type, then what is wrong", "%(frame)s: %(problem)s")
+            % {"frame": envelope.type, "problem": validation_message(error)},
+            ref=envelope.seq,
+        ) from None
+    except ValueError as error:  # our own checks, already in the socket's language
         raise FrameError("invalid", str(error), ref=envelope.seq) from None
     return envelope, payload
 
 
-def _first_error(error: ValidationError, what: str) -> str:
+def validation_message(error: ValidationError) -> str:
+    """The first problem pydantic found, as one of WeScan's own sentences in the active
+    language (pydantic's are English), naming the field by its protocol key and keeping the
+    limit it broke. One place for every frame schema."""
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
-    message = str(first.get("msg", "invalid"))
-    if first.get("type") == "value_error":  # our own validators' words, without pydantic's prefix
-        message = message.removeprefix("Value error, ")
-    return f"{what}: {where}: {message}."
+    field = ".".join(str(part) for part in first.get("loc", ()))
+    if first["type"] == "value_error":  # our own validators' words, already translated
+        return str(first.get("ctx", {}).get("error") or first["msg"].removeprefix("Value error, "))
+    if not field:
+        return _("this frame is not a JSON object.")
+    return _field_problem(first, field)
+
+
+def _field_problem(first: ErrorDetails, field: str) -> str:
+    kind = first["type"]
+    ctx = first.get("ctx", {})
+    values: dict[str, Any] = {"field": field}
+    if kind == "missing":
+        return _("'%(field)s' is required.") % values
+    if kind == "extra_forbidden":
+        return _("'%(field)s' is not expected here.") % values
+    if kind in ("string_too_short", "too_short"):
+        limit = int(ctx.get("min_length", 1))
+        return ngettext(
+            "'%(field)s' must have at least %(limit)s character.",
+            "'%(field)s' must have at least %(limit)s characters.",
+            limit,
+        ) % {**values, "limit": limit}
+    if kind in ("string_too_long", "too_long"):
+        limit = int(ctx.get("max_length", 0))
+        return ngettext(
+            "'%(field)s' must have at most %(limit)s character.",
+            "'%(field)s' must have at most %(limit)s characters.",
+            limit,
+        ) % {**values, "limit": limit}
+    if kind == "string_type":
+        return _("'%(field)s' must be text.") % values
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size"):
+        return _("'%(field)s' must be a whole number.") % values
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return _("'%(field)s' must be a number.") % values
+    if kind in ("bool_type", "bool_parsing"):
+        return _("'%(field)s' must be true or false.") % values
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return _("'%(field)s' must be a JSON object.") % values
+    if kind == "json_invalid":
+        return _("'%(field)s' is not valid JSON.") % values
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = next(iter(ctx.values()), "")  # written the language's way ("0,5" in nl and fr)
+        shown = number_format(bound) if isinstance(bound, int | float) else str(bound)
+        sentence = {
+            "greater_than": _("'%(field)s' must be greater than %(limit)s."),
+            "greater_than_equal": _("'%(field)s' must be at least %(limit)s."),
+            "less_than": _("'%(field)s' must be less than %(limit)s."),
+            "less_than_equal": _("'%(field)s' must be at most %(limit)s."),
+        }[kind]
+        return sentence % {**values, "limit": shown}
+    if kind == "literal_error":
+        # pydantic's `expected` reads "'a', 'b' or 'c'": keep the values, not its English "or".
+        expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
+        return _("'%(field)s' must be one of: %(expected)s.") % {
+            **values,
+            "expected": ", ".join(expected),
+        }
+    return _("'%(field)s' is not valid.") % values
 
 
 def frame(frame_type: str, seq: int | None, payload: dict[str, Any]) -> dict[str, Any]:

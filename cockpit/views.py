@@ -28,6 +28,7 @@ from cockpit.models import (
     ExamRecord,
     Role,
 )
+from cockpit.simulator import PROTOCOLS
 from core.errors import DomainError, NotFound, PermissionDenied
 from core.pages import next_or
 from marketplace.models import ExamFamily
@@ -198,6 +199,10 @@ def cockpit_console(request: AuthenticatedHttpRequest, cockpit_id: int) -> HttpR
             "booking": cockpit.booking,
             "posting": cockpit.booking.posting,
             "session": session,
+            # The protocol by its name, not its code ("neuro"); the name is the scanner's own.
+            "protocol_name": PROTOCOLS[session["protocol"]].name
+            if session.get("protocol") in PROTOCOLS
+            else session.get("protocol", ""),
             "control": control,
             "controller_role_label": Role(control["controller"]["role"]).label
             if control["controller"] and control["controller"]["role"] in Role.values

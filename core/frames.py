@@ -52,7 +52,16 @@ def frame_loads(
             parse_float=finite_float,
             parse_int=_safe_int,
         )
-    except ValueError as error:  # not JSON, or a number refused above
+    except json.JSONDecodeError as error:  # the parser's own detail is English: say it ourselves
+        raise FrameError(
+            "malformed",
+            _(
+                "Frames are JSON envelopes: this text is not JSON "
+                "(line %(line)s, column %(column)s)."
+            )
+            % {"line": error.lineno, "column": error.colno},
+        ) from None
+    except ValueError as error:  # a number refused above, in the socket's language
         raise FrameError(
             "malformed", _("Frames are JSON envelopes: %(problem)s.") % {"problem": error}
         ) from None
@@ -89,18 +98,20 @@ def nests_deeper_than(raw: str, limit: int) -> bool:
 
 
 def refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise ValueError(_("%(name)s is not a number JSON allows") % {"name": name})
 
 
 def finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"{text} is too large a number")
+        raise ValueError(_("%(number)s is too large a number") % {"number": text})
     return value
 
 
 def _safe_int(text: str) -> int:
     # The length first: converting thousands of digits is the costly part.
     if len(text.lstrip("-")) > 16 or abs(value := int(text)) > MAX_SAFE_INTEGER:
-        raise ValueError(f"integers are at most {MAX_SAFE_INTEGER} in size")
+        raise ValueError(
+            _("integers are at most %(largest)s in size") % {"largest": MAX_SAFE_INTEGER}
+        )
     return value

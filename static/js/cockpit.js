@@ -45,6 +45,29 @@
       return new Intl.DateTimeFormat(LANGUAGE, options);
     }
   })();
+  // Numbers written the page's language's way ("0,10" in nl and fr), one formatter per precision.
+  var NUMBER_FORMATS = {};
+  function numberFormat(low, high) {
+    var key = low + ":" + high;
+    if (!NUMBER_FORMATS[key]) {
+      var options = { minimumFractionDigits: low, maximumFractionDigits: high };
+      try { NUMBER_FORMATS[key] = new Intl.NumberFormat(LANGUAGE, options); } catch (e) {
+        NUMBER_FORMATS[key] = new Intl.NumberFormat("en", options);
+      }
+    }
+    return NUMBER_FORMATS[key];
+  }
+  // A number as the scanner gave it (up to two decimals), or the value itself if it is none.
+  function number(value) {
+    return typeof value === "number" && isFinite(value) ? numberFormat(0, 2).format(value)
+      : value === undefined || value === null ? "—" : String(value);
+  }
+  // The console's parameters as people read them, with their unit; the keys stay the protocol's.
+  var PARAMETER_LABELS = {
+    tr_ms: gettext("TR (ms)"), te_ms: gettext("TE (ms)"), flip_angle_deg: gettext("Flip angle (°)"),
+    slice_thickness_mm: gettext("Slice thickness (mm)"), slices: gettext("Slices")
+  };
+  function parameterLabel(name) { return PARAMETER_LABELS[name] || name; }
   var CONTROL_ROLES = ["operator", "local", "assistant"];   // who can be handed control
   var ROLE_LABELS = {
     scanner: gettext("scanner"), operator: gettext("operator"), local: gettext("local staff"),
@@ -173,7 +196,7 @@
   function may(move) { return moves.indexOf(move) >= 0; }
   function takeMoves(frame) { if (Array.isArray(frame.moves)) { moves = frame.moves.slice(); } }
   function num(value, digits) {
-    return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "—";
+    return typeof value === "number" && isFinite(value) ? numberFormat(digits, digits).format(value) : "—";
   }
   function clock(seconds) {
     if (typeof seconds !== "number" || !isFinite(seconds)) { return "—"; }
@@ -195,10 +218,10 @@
   }
   function labelOf(name, args) {
     if (name === "adjust" && args) {
-      return fmt(gettext("adjust %(parameter)s to %(value)s"), { parameter: args.parameter, value: args.value });
+      return fmt(gettext("adjust %(parameter)s to %(value)s"), { parameter: parameterLabel(args.parameter), value: number(args.value) });
     }
     if (name === "move_table" && args) {
-      return fmt(gettext("move the table to %(position)s mm"), { position: args.position_mm });
+      return fmt(gettext("move the table to %(position)s mm"), { position: number(args.position_mm) });
     }
     return COMMAND_LABELS[name] || name;
   }
@@ -673,7 +696,7 @@
 
     var range = state.table_range_mm || [];
     setText($("table"), range.length === 2
-      ? fmt(gettext("%(position)s mm (range %(low)s to %(high)s mm)"), { position: num(state.table_mm, 0), low: range[0], high: range[1] })
+      ? fmt(gettext("%(position)s mm (range %(low)s to %(high)s mm)"), { position: num(state.table_mm, 0), low: number(range[0]), high: number(range[1]) })
       : fmt(gettext("%(position)s mm"), { position: num(state.table_mm, 0) }));
     setText($("coil"), state.coil || "—");
     var sar = state.sar || {};
@@ -713,14 +736,14 @@
     var names = Object.keys(parameters);
     if (select.options.length !== names.length) {
       clear(select);
-      names.forEach(function (name) { select.appendChild(make("option", "", name)).value = name; });
+      names.forEach(function (name) { select.appendChild(make("option", "", parameterLabel(name))).value = name; });
     }
     names.forEach(function (name) {
-      list.appendChild(make("dt", "", name));
+      list.appendChild(make("dt", "", parameterLabel(name)));
       var limit = limits[name];
       list.appendChild(make("dd", "", limit
-        ? fmt(gettext("%(value)s (%(low)s to %(high)s)"), { value: parameters[name], low: limit[0], high: limit[1] })
-        : parameters[name]));
+        ? fmt(gettext("%(value)s (%(low)s to %(high)s)"), { value: number(parameters[name]), low: number(limit[0]), high: number(limit[1]) })
+        : number(parameters[name])));
     });
     updateAdjustLimits();
     var range = state.table_range_mm || [];
@@ -728,7 +751,7 @@
     if (range.length === 2) {
       position.min = range[0];
       position.max = range[1];
-      setText($("table-limits"), fmt(gettext("%(low)s to %(high)s"), { low: range[0], high: range[1] }));
+      setText($("table-limits"), fmt(gettext("%(low)s to %(high)s"), { low: number(range[0]), high: number(range[1]) }));
     }
   }
 
@@ -740,7 +763,7 @@
     if (limit) {
       value.min = limit[0];
       value.max = limit[1];
-      setText($("adjust-limits"), fmt(gettext("%(low)s to %(high)s"), { low: limit[0], high: limit[1] }));
+      setText($("adjust-limits"), fmt(gettext("%(low)s to %(high)s"), { low: number(limit[0]), high: number(limit[1]) }));
     } else {
       value.removeAttribute("min");
       value.removeAttribute("max");
@@ -1098,7 +1121,8 @@
       case "escalated":
         return a.stage >= 3
           ? gettext("Nobody answered the request for help: the operator's managers are alerted")
-          : fmt(gettext("The request for help widened to experienced technologists (%(asked)s asked)"), { asked: a.asked });
+          : fmt(ngettext("The request for help widened to experienced technologists (%(asked)s asked)",
+            "The request for help widened to experienced technologists (%(asked)s asked)", a.asked), { asked: a.asked });
       case "accepted":
         return a.accepted_by
           ? fmt(gettext("%(name)s accepted and joins as assistant"), { name: a.accepted_by.name })
@@ -1116,7 +1140,8 @@
   function assistStateText(a) {
     if (!a) { return gettext("No request for help."); }
     var values = {
-      asked: a.asked ? fmt(gettext("%(count)s asked"), { count: a.asked }) : gettext("nobody available yet"),
+      asked: a.asked ? fmt(ngettext("%(count)s asked", "%(count)s asked", a.asked), { count: a.asked })
+        : gettext("nobody available yet"),
       time: a.next_step_at ? hhmm(a.next_step_at) : ""
     };
     switch (a.status) {
@@ -1215,7 +1240,7 @@
     if (!parameter || !isFinite(value)) { showError("console", gettext("Choose a parameter and a number.")); return; }
     if (limit && (value < limit[0] || value > limit[1])) {
       showError("console", fmt(gettext("%(parameter)s must be between %(low)s and %(high)s."), {
-        parameter: parameter, low: limit[0], high: limit[1]
+        parameter: parameterLabel(parameter), low: number(limit[0]), high: number(limit[1])
       }));
       return;
     }
@@ -1227,7 +1252,7 @@
     var range = state ? state.table_range_mm || [] : [];
     if (!isFinite(position) || $("table-position").value === "") { showError("console", gettext("Give the table position in mm.")); return; }
     if (range.length === 2 && (position < range[0] || position > range[1])) {
-      showError("console", fmt(gettext("The table moves between %(low)s and %(high)s mm."), { low: range[0], high: range[1] }));
+      showError("console", fmt(gettext("The table moves between %(low)s and %(high)s mm."), { low: number(range[0]), high: number(range[1]) }));
       return;
     }
     command("move_table", { position_mm: position });

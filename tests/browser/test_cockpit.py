@@ -461,3 +461,30 @@ def test_stop_a_reason_and_an_early_end_show_as_aborted_with_the_hours_it_ran(
         expect(booking.locator("#booking-hours")).to_contain_text(" h run, ")
         expect(booking.locator("#booking-hours")).to_contain_text("(2 h booked)")
         expect(booking.locator("#booking-cockpit")).to_contain_text("“Patient asked to stop”")
+
+
+def test_a_dutch_console_writes_numbers_and_parameters_the_dutch_way(
+    world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    cockpit, token = _cockpit_and_token(world)
+
+    def dutch() -> None:
+        world.local_staff.language = "nl"
+        world.local_staff.save(update_fields=["language"])
+
+    _off_the_loop(dutch)  # the profile's language wins once signed in
+    with ScannerThread(server, token):
+        local = _person(new_context, server, world.local_staff.email)
+        local.goto(f"{server.url}/cockpit/{cockpit.pk}/")
+        expect(local.locator("#console-status")).to_have_text("Inactief", timeout=LIVE_TIMEOUT_MS)
+        # A decimal comma, not the scanner's point ("0,00 van 3,2 W/kg").
+        expect(local.locator("#sar")).to_have_text(re.compile(r"^\d+,\d\d van \d+,\d W/kg$"))
+        expect(local.locator("#parameters dt").first).to_be_visible()
+        labels = local.locator("#parameters dt").all_inner_texts()
+        assert "Plakdikte (mm)" in labels, labels
+        assert "TR (ms)" in labels, labels
+        assert not any("_" in label for label in labels), labels
+        for value in local.locator("#parameters dd").all_inner_texts():
+            assert "." not in value, value
+        # The protocol by its name, not its code.
+        expect(local.locator("#session-facts")).not_to_contain_text("neuro")

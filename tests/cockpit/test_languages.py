@@ -104,3 +104,65 @@ def test_a_stop_reaches_a_french_speaking_manager_in_french(world: World) -> Non
     assert notice.message.endswith(" La raison, une fois donnée, figure sur la page du cockpit.")
     # The moment in the site's zone, 24-hour, named the French way ("3 déc. 14:05").
     assert "(Europe/Brussels)" in notice.message
+
+
+# Words of pydantic's and of Python's JSON parser that must never reach a French socket.
+ENGLISH = ("Field required", "String should", "Input should", "Expecting value", "expected one of")
+
+
+async def _error_for_text(socket: Socket, text: str) -> str:
+    await socket.send_text(text)
+    while True:
+        frame = await socket.recv()
+        if frame["type"] == "error":
+            message: str = frame["payload"]["message"]
+            assert not any(english in message for english in ENGLISH), message
+            return message
+
+
+@pytest.mark.asyncio
+async def test_a_frame_that_is_not_json_is_refused_in_french(world: World, relay: Relay) -> None:
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    socket = await _socket(relay, world.manager, cockpit, [(b"accept-language", b"fr-BE")])
+
+    message = await _error_for_text(socket, "not json")
+
+    assert message == (
+        "Les trames sont des enveloppes JSON : ce texte n'est pas du JSON (ligne 1, colonne 1)."
+    )
+
+
+@pytest.mark.asyncio
+async def test_an_envelope_without_a_type_is_refused_in_french(world: World, relay: Relay) -> None:
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    socket = await _socket(relay, world.manager, cockpit, [(b"accept-language", b"fr-BE")])
+
+    message = await _error_for_text(socket, "{}")
+
+    assert message == "Les trames sont des enveloppes JSON : « type » est obligatoire."
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_frame_type_is_refused_in_french(world: World, relay: Relay) -> None:
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    socket = await _socket(relay, world.manager, cockpit, [(b"accept-language", b"fr-BE")])
+
+    message = await _error_for_text(socket, '{"type":"nope"}')
+
+    assert message.startswith(
+        "« nope » n'est pas une trame que ce socket peut envoyer ; types attendus : approve, "
+    )
+
+
+@pytest.mark.asyncio
+async def test_an_empty_or_too_long_chat_is_refused_in_french(world: World, relay: Relay) -> None:
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    socket = await _socket(relay, world.technologist, cockpit, [(b"accept-language", b"fr-BE")])
+
+    empty = await _error_for_text(socket, '{"type":"chat","seq":1,"payload":{"text":""}}')
+    long = await _error_for_text(
+        socket, '{"type":"chat","seq":2,"payload":{"text":"' + "x" * 1001 + '"}}'
+    )
+
+    assert empty == "chat : « text » doit compter au moins 1 caractère."
+    assert long == "chat : « text » doit compter au plus 1000 caractères."

@@ -246,13 +246,13 @@ async def test_refusals_are_error_frames_and_the_socket_stays_open(
     )
     ref = await room.local.send("assist", {"action": "request", "note": NOTE})
     assert await room.local.recv() == error(
-        "invalid", "assist: frame: a request for help names its 'exam_family'.", ref
+        "invalid", "assist: a request for help names its 'exam_family'.", ref
     )
     ref = await room.local.send(
         "assist", {"action": "request", "exam_family": "neuro", "note": "x" * 501}
     )
     assert await room.local.recv() == error(
-        "invalid", "assist: note: String should have at most 500 characters.", ref
+        "invalid", "assist: 'note' must have at most 500 characters.", ref
     )
 
     # Nothing to call off or end yet.

@@ -257,7 +257,7 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(world: World, r
     ref = await socket.send("command", {"name": "self_destruct"})
     frame = await socket.recv()
     assert (frame["payload"]["code"], frame["payload"]["ref"]) == ("invalid", ref)
-    assert frame["payload"]["message"].startswith("command: name: Input should be 'start'")
+    assert frame["payload"]["message"].startswith("command: 'name' must be one of: start, pause")
 
     ref = await socket.send("command", {"name": "move_table", "args": {"position_mm": "up"}})
     frame = await socket.recv()

@@ -156,7 +156,7 @@ async def test_an_acknowledgement_reason_is_bounded(world: World, room: Room) ->
     await room.open()
     ref = await room.scanner.send("ack", {"ref": 1, "ok": False, "reason": "x" * 501})
     assert await room.scanner.recv() == error(
-        "invalid", "ack: reason: String should have at most 500 characters.", ref
+        "invalid", "ack: 'reason' must have at most 500 characters.", ref
     )
 
 
@@ -166,12 +166,12 @@ async def test_an_acknowledgement_reason_is_bounded(world: World, room: Room) ->
         (
             "chat",
             {"text": "x" * (MAX_CHAT_LENGTH + 1)},
-            f"chat: text: String should have at most {MAX_CHAT_LENGTH} characters.",
+            f"chat: 'text' must have at most {MAX_CHAT_LENGTH} characters.",
         ),
         (
             "assist",
             {"action": "request", "exam_family": "neuro", "note": "x" * (NOTE_MAX + 1)},
-            f"assist: note: String should have at most {NOTE_MAX} characters.",
+            f"assist: 'note' must have at most {NOTE_MAX} characters.",
         ),
     ],
 )
