@@ -15,12 +15,24 @@ def language_choices() -> list[tuple[str, Any]]:
     return [("", _("Follow my browser")), *settings.LANGUAGES]
 
 
+class LanguageSelect(forms.Select):
+    """Each language's option marked with its own `lang`, since it is named in that language
+    (screen readers then say "Nederlands" in Dutch); "Follow my browser" is in the page's."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        if option["value"]:
+            option["attrs"]["lang"] = option["value"]
+        return option
+
+
 class ProfileForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
     language = forms.ChoiceField(
         label=_("Language"),
         choices=language_choices,
+        widget=LanguageSelect,
         required=False,
         help_text=_("Pages and mails come in this language."),
     )
@@ -55,6 +67,7 @@ class SignupForm(AllauthSignupForm):
     language = forms.ChoiceField(
         label=_("Language"),
         choices=language_choices,
+        widget=LanguageSelect,
         required=False,
         help_text=_("Pages and mails come in this language."),
     )

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import services
+from accounts.views import unknown_language
 
 LANGUAGE_CODES = frozenset(code for code, _name in settings.LANGUAGES)
 
@@ -60,12 +60,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     ):
         next_url = "/"
     if code not in LANGUAGE_CODES:
-        return HttpResponse(
-            _("Unknown language: choose one of %(codes)s.")
-            % {"codes": ", ".join(sorted(LANGUAGE_CODES))},
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return unknown_language(request, LANGUAGE_CODES)
     if request.user.is_authenticated:
         services.user_set_language(user=request.user, language=code)
     translation.activate(code)

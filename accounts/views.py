@@ -1,6 +1,8 @@
+from collections.abc import Iterable
 from typing import Any
 
 from allauth.account.views import LoginView as AllauthLoginView
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -31,7 +33,7 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             # The page that follows speaks the language just chosen (or the browser's again).
             translation.activate(language or get_language_from_request(request))
             messages.success(request, _("Your profile is saved."))
-            return redirect("profile")
+            return remember_language(redirect("profile"), language)
     else:
         form = ProfileForm(
             initial={
@@ -49,6 +51,31 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             "technologist_profile": getattr(user, "technologist_profile", None),
         },
     )
+
+
+def remember_language(response: HttpResponse, language: str) -> HttpResponse:
+    """The browser keeps the language chosen on the profile in the same cookie as the header's
+    switch (`accounts.language.set_language`), so the pages after signing out speak it too;
+    following the browser again forgets it."""
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            samesite="Lax",
+            httponly=True,
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite="Lax")
+    return response
+
+
+def unknown_language(request: HttpRequest, codes: Iterable[str]) -> HttpResponse:
+    """The site's error page (400) for a language switch asked for a language WeScan does not
+    speak, in the language of the page it was pressed on."""
+    message = _("Unknown language: choose one of %(codes)s.") % {"codes": ", ".join(sorted(codes))}
+    return render(request, "error.html", {"status": 400, "message": message}, status=400)
 
 
 class LoginView(AllauthLoginView):

@@ -1,3 +1,4 @@
+import functools
 from typing import Any
 
 from django.http import HttpRequest
@@ -20,3 +21,14 @@ def pending_invitation(request: HttpRequest) -> dict[str, Any]:
     if invitation is None or invitation.status != "pending":
         return {}
     return {"pending_invitation": invitation}
+
+
+def viewer_clock(request: HttpRequest) -> dict[str, Any]:
+    """`viewer_time_zone`: the wall clock of a signed-in person's own pages
+    (`selectors.viewer_time_zone`), for the times in the header's notices and on the account
+    pages below this app (sessions, tokens). A callable, so the template looks it up only when it
+    shows a time, once a request."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"viewer_time_zone": functools.cache(lambda: selectors.viewer_time_zone(user))}

@@ -25,27 +25,29 @@
     setTimeout(function () { el.remove(); }, 15000);
   }
 
-  // A notice's time as the page's language writes it (never the browser's own locale), on the
-  // 24-hour clock, in the viewer's time zone, whose name is given.
+  // A live notice's time as the server writes the others in the menu ("3 Dec 2026, 23:43
+  // Europe/Brussels"): in the viewer's own zone (the menu's data-notif-zone, the one their pages
+  // use, not the browser's), the month in the page's language, on the 24-hour clock.
   var CLOCK = null;
+  function menuZone() {
+    var list = document.querySelector("#notif-menu [data-notif-list]");
+    return (list && list.getAttribute("data-notif-zone")) || "UTC";
+  }
   function clock(moment) {
     if (isNaN(moment.getTime())) { return ""; }
+    var zone = menuZone();
     try {
       CLOCK = CLOCK || new Intl.DateTimeFormat(document.documentElement.lang || "en", {
         day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
-        hourCycle: "h23", timeZoneName: "short"
+        hourCycle: "h23", timeZone: zone
       });
-      return CLOCK.format(moment);
+      var part = {};
+      CLOCK.formatToParts(moment).forEach(function (p) { part[p.type] = p.value; });
+      return part.day + " " + part.month + " " + part.year + ", " + part.hour + ":" + part.minute + " " + zone;
     } catch (e) {
       return moment.toISOString().slice(0, 16).replace("T", " ") + " UTC";
     }
   }
-
-  // The times the server wrote (in its zone) in the viewer's.
-  Array.prototype.forEach.call(document.querySelectorAll("#notif-menu time[data-notif-time]"), function (time) {
-    var text = clock(new Date(time.dateTime));
-    if (text) { time.textContent = text; }
-  });
 
   function updateMenu(payload) {
     var menu = document.getElementById("notif-menu");
@@ -78,6 +80,7 @@
     label.className = "visually-hidden";
     label.textContent = gettext("Received") + " ";
     var time = document.createElement("time");
+    time.setAttribute("data-notif-time", "");
     time.dateTime = payload.created_at || new Date().toISOString();
     time.textContent = clock(new Date(time.dateTime));
     when.appendChild(label);

@@ -34,7 +34,7 @@ def test_the_profile_offers_each_language_and_following_the_browser(world: World
     html = page.content.decode()
     assert '<label for="id_language">Taal:</label>' in html
     assert '<option value="" selected>Mijn browser volgen</option>' in html
-    assert '<option value="fr">Français</option>' in html
+    assert '<option value="fr" lang="fr">Français</option>' in html
     assert '<html lang="nl"' in html
 
 
@@ -49,7 +49,7 @@ def test_choosing_french_on_the_profile_speaks_french_whatever_the_browser(world
     html = response.content.decode()
     assert '<html lang="fr"' in html
     assert "Votre profil est enregistré." in html
-    assert '<option value="fr" selected>Français</option>' in html
+    assert '<option value="fr" selected lang="fr">Français</option>' in html
 
 
 def test_blank_follows_the_browser_again(world: World) -> None:
@@ -120,7 +120,7 @@ def test_sign_up_starts_on_the_pages_language() -> None:
     page = Client(HTTP_ACCEPT_LANGUAGE="fr-BE,fr;q=0.9").get("/accounts/signup/")
     html = page.content.decode()
     assert '<html lang="fr"' in html
-    assert '<option value="fr" selected>Français</option>' in html
+    assert '<option value="fr" selected lang="fr">Français</option>' in html
 
 
 @override_settings(ACCOUNT_FORMS=SIGNUP_FORMS)

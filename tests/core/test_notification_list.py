@@ -57,9 +57,11 @@ def test_every_page_shows_the_unread_count_and_the_latest_eight(world: World) ->
         assert re.search(r"data-notif-count>9<", menu), menu
         listed = re.findall(r"Notice number (\d+)", menu)
         assert listed == ["10", "9", "8", "7", "6", "5", "4", "3"]
-        # Each notice's time on the 24-hour clock, its zone named (notifications.js rewrites it
-        # in the viewer's zone): not "1 minute ago", which no page's language could keep.
-        assert re.search(r"data-notif-time>\d{1,2} \w+ \d{4}, \d\d:\d\d UTC<", menu), menu
+        # Each notice's time on the 24-hour clock in the viewer's own zone, named (as on
+        # /notifications/): not "1 minute ago", which no page's language could keep.
+        assert re.search(r"data-notif-time>\d{1,2} \w+ \d{4}, \d\d:\d\d Europe/Brussels<", menu), (
+            menu
+        )
         assert 'href="/notifications/"' in menu
         assert "Mark all read" in menu
 

@@ -99,6 +99,7 @@ TEMPLATES = [
                 "core.context_processors.navigation",
                 "core.context_processors.notifications",
                 "marketplace.context_processors.pending_invitation",
+                "marketplace.context_processors.viewer_clock",
             ],
         },
     },
