@@ -127,6 +127,7 @@ def test_invited_technologist_signs_up_from_the_mailed_link(
     expect(
         newcomer.get_by_text("Welcome to Hôpital Sainte-Claire as technologist.")
     ).to_be_visible()
+    newcomer.wait_for_load_state("load")  # the menu opens once site.js has run
     newcomer.get_by_role("navigation").get_by_role("button", name="Account").click()
     newcomer.get_by_role("link", name="My profile").click()
     hospitals = (

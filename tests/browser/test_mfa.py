@@ -45,6 +45,8 @@ def code_step(page: Page, base: str, code: str) -> None:
 
 
 def sign_out(page: Page, base: str) -> None:
+    # The Account menu opens once site.js has run (deferred, before "load").
+    page.wait_for_load_state("load")
     navigation = page.get_by_role("navigation")
     account = navigation.get_by_role("button", name="Account")
     if account.count():  # a session held for its second factor has Sign out in plain sight
