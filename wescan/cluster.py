@@ -212,6 +212,8 @@ global
     stats socket {stats_socket} mode 600 level admin
     log stdout format raw local0 info
     maxconn 8000
+    # Stopping (SIGUSR1) lets connections finish for at most this long.
+    hard-stop-after 3s
 
 defaults
     mode http
@@ -431,6 +433,13 @@ class Cluster:
         user = self._postgres_user()
         if user:
             shutil.chown(home, user, user)
+            reachable = subprocess.run(["test", "-w", str(home)], user=user, check=False)  # noqa: S603, S607
+            if reachable.returncode != 0:
+                raise ClusterError(
+                    f"the postgres user cannot reach {home}: a folder above it is closed to "
+                    "other users (e.g. /root). Choose a working folder elsewhere "
+                    "(make cluster CLUSTER_WORKDIR=/var/tmp/wescan-cluster)."
+                )
         with (self.logs / "postgres.log").open("ab") as log:
             result = subprocess.run(  # noqa: S603 (argv of our own making)
                 [
@@ -730,6 +739,17 @@ class Cluster:
             if "agents" in self.started:
                 self.started.remove("agents")
 
+    def revive(self, name: str) -> None:
+        """A piece that exited, started again (as systemd's Restart= would)."""
+        if name == "postgres":
+            self.start_postgres()
+        elif name == "redis":
+            self.start_redis()
+        elif name.startswith("daphne"):
+            self.start_daphne(int(name.removeprefix("daphne")))
+        else:
+            self._run(self.pieces[name])
+
     def dead_pieces(self) -> list[str]:
         """What was started and has exited since (without being stopped through the cluster)."""
         return [name for name in self.started if not self.pieces[name].alive()]
@@ -830,15 +850,17 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout) -> int:
         try:
             _announce(cluster, out)
             while True:
-                dead = cluster.dead_pieces()
-                for name in dead:
-                    print(
-                        f"{name} exited; its log: {cluster.pieces[name].log}\n"
-                        f"{cluster.pieces[name].tail(10)}",
-                        file=out,
-                    )
-                    cluster.started.remove(name)
                 time.sleep(1)
+                for name in cluster.dead_pieces():
+                    piece = cluster.pieces[name]
+                    code = piece.process.returncode if piece.process else None
+                    print(f"{name} exited ({code}); starting it again (log: {piece.log})", file=out)
+                    try:
+                        cluster.revive(name)
+                    except ClusterError as error:
+                        print(f"{name} did not start again: {error}", file=out)
+                        if name in cluster.started:
+                            cluster.started.remove(name)
         except KeyboardInterrupt:
             print("\nStopping the cluster ...", file=out)
         finally:
