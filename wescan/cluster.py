@@ -71,6 +71,9 @@ class ClusterConfig:
     demo: bool = True
     # Extra arguments of `manage.py scanner_agent` (e.g. ["--no-alarms"]).
     agent_options: Sequence[str] = ()
+    # collectstatic (the pages need it; a test that only uses websockets and the API may skip
+    # its seconds: the pages then answer 500).
+    static: bool = True
     # The private PostgreSQL's fsync: off only where losing the data on a power cut is fine
     # (throwaway test clusters); it makes migrations several times faster.
     postgres_fsync: bool = True
@@ -316,7 +319,8 @@ class Cluster:
             self.start_redis()
         self.env = self._environment()
         self.manage("migrate", "--no-input", quiet=True)
-        self.manage("collectstatic", "--no-input", quiet=True)
+        if config.static:
+            self.manage("collectstatic", "--no-input", quiet=True)
         if config.demo:
             self.demo_output = self.manage("load_demo").stdout
         self.daphnes = [self._daphne(i) for i in range(1, config.daphnes + 1)]
@@ -597,15 +601,20 @@ class Cluster:
         """The pid of Daphne 1..N, in order (None for one that is not running)."""
         return [piece.pid if piece.alive() else None for piece in self.daphnes]
 
+    def _daphne_piece(self, i: int) -> Piece:
+        if not 1 <= i <= len(self.daphnes):
+            raise ClusterError(f"Daphnes are numbered 1..{len(self.daphnes)}, not {i}")
+        return self.daphnes[i - 1]
+
     def kill_daphne(self, i: int) -> None:
         """SIGKILL to Daphne i (1..N): its sockets die without a close frame, as in a crash."""
-        self.daphnes[i - 1].kill()
+        self._daphne_piece(i).kill()
         if f"daphne{i}" in self.started:
             self.started.remove(f"daphne{i}")
 
     def start_daphne(self, i: int, *, wait_up: bool = True) -> None:
         """Daphne i (1..N) started again; with `wait_up`, until HAProxy has it UP."""
-        piece = self.daphnes[i - 1]
+        piece = self._daphne_piece(i)
         if piece.alive():
             raise ClusterError(f"daphne{i} is running")
         self._run(piece)
@@ -618,7 +627,7 @@ class Cluster:
             )
 
     def _wait_daphne(self, i: int) -> None:
-        piece = self.daphnes[i - 1]
+        piece = self._daphne_piece(i)
         url = f"http://{HOST}:{self.daphne_port(i)}/healthz"
         wait_until(lambda: http_ok(url), f"{piece.name} answers {url}", piece=piece)
 

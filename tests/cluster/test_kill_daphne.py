@@ -23,7 +23,7 @@ from tests.cluster.support import (
     state_status,
     until,
 )
-from wescan.cluster import Cluster
+from wescan.cluster import Cluster, ClusterError
 
 pytestmark = [pytest.mark.cluster, needs_postgres_leg()]
 
@@ -66,6 +66,7 @@ def cluster(cluster_workdir: Path) -> Iterator[Cluster]:
         celery=False,
         demo=False,
         agents=False,  # started once the cockpit exists
+        static=False,  # no page is opened
         # Back 3 s after a lost connection (0.5 s by default): the STOP below is pressed while
         # the agent is away, whatever the machine's speed.
         agent_options=["--no-alarms", "--reconnect-after", "3"],
@@ -170,6 +171,8 @@ async def test_a_killed_daphne_costs_no_event_and_stop_still_reaches_the_scanner
     assert agent_server(cluster, [operator, local]) == survivor
     await until(lambda: cluster.backend_states() == {victim: "DOWN", survivor: "UP"})
 
+    with pytest.raises(ClusterError, match=r"numbered 1\.\.2"):
+        cluster.start_daphne(0)  # Daphnes are numbered as HAProxy names them
     # Started again, it is back in the balancer.
     cluster.start_daphne(int(victim.removeprefix("daphne")))
     assert cluster.backend_states() == {victim: "UP", survivor: "UP"}
