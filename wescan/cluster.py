@@ -339,8 +339,12 @@ class Cluster:
         """Everything this cluster started, newest first; never raises for a piece that died."""
         for name in reversed(self.started):
             piece = self.pieces.get(name)
-            if piece is not None:
+            if piece is None:
+                continue
+            try:
                 piece.stop()
+            except (OSError, subprocess.SubprocessError) as error:  # the others still stop
+                print(f"cluster: stopping {name}: {error!r}", file=sys.stderr)
         self.started.clear()
 
     def _run(self, piece: Piece) -> Piece:
