@@ -885,7 +885,8 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout) -> int:
 def _announce(cluster: Cluster, out: IO[str]) -> None:
     config = cluster.config
     port = config.port
-    print(cluster.demo_output, file=out)
+    if cluster.demo_output:
+        print(cluster.demo_output, file=out)
     daphnes = ", ".join(f"{HOST}:{cluster.daphne_port(i)}" for i in range(1, config.daphnes + 1))
     lines = [
         "",
