@@ -1187,7 +1187,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             return
         figures = self.meter.figures()
         assert figures is not None
-        await self.link_write()
+        try:
+            await self.link_write()
+        except Exception:  # the store is busy or away: heard again at the next echo
+            logger.exception("cockpit %s: the link entry was not written", self.cockpit.pk)
+            return
         if link.link_noticeable(self.link_told, figures):
             self.link_told = figures
             await self.publish("link", {"person": self.person, **figures})

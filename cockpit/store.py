@@ -55,6 +55,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -442,7 +443,7 @@ local seq = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[13])
 if seq <= floor then
   seq = floor + 1
-  redis.call('SET', KEYS[1], seq)
+  redis.call('SET', KEYS[1], seq, 'EX', ttl)
 end
 local text = '{"type":"' .. ARGV[1] .. '","seq":' .. seq .. ',"payload":' .. ARGV[2] .. '}'
 if ARGV[1] == 'stop' then redis.call('SET', KEYS[5], seq, 'EX', ttl) end
@@ -450,14 +451,19 @@ if ARGV[1] == 'control' then redis.call('SET', KEYS[6], seq, 'EX', ttl) end
 local kept, dropped, size = KEYS[2], KEYS[8], tonumber(ARGV[4])
 if ARGV[1] == 'chat' then kept, dropped, size = KEYS[7], KEYS[9], tonumber(ARGV[9]) end
 redis.call('ZADD', kept, seq, text)
-local excess = redis.call('ZCARD', kept) - size
+local count = redis.call('ZCARD', kept)
+local excess = count - size
 if excess > 0 then
   local gone = redis.call('ZRANGE', kept, excess - 1, excess - 1, 'WITHSCORES')
-  redis.call('SET', dropped, gone[2])
+  redis.call('SET', dropped, gone[2], 'EX', ttl)
   redis.call('ZREMRANGEBYRANK', kept, 0, excess - 1)
 end
-for _, key in ipairs({KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9]}) do
-  redis.call('EXPIRE', key, ttl)
+-- The counter and the histories' lifetimes, renewed when a history starts and every 64 events
+-- (not on every event: a state frame's script is most of Redis's work).
+if count == 1 or seq % 64 == 1 then
+  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[7]}) do
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], '{"seq":' .. seq .. ',"state":' .. ARGV[7] .. '}', 'EX', ttl)
@@ -512,6 +518,12 @@ return reply
 """
 
 
+@lru_cache(maxsize=4096)
+def _publish_keys(prefix: str) -> tuple[str, ...]:
+    """A session's keys for the publish script, made once per session (not once per event)."""
+    return tuple(store_key(prefix, part) for part in _PUBLISH_KEYS)
+
+
 def _publish_args(
     event_type: str,
     payload_text: str,
@@ -524,6 +536,7 @@ def _publish_args(
     room: dict[str, Any] | None,
 ) -> list[Any]:
     kept_activity = activity_payload(event_type, payload)
+    # The moment matters only to an activity entry: not read from the clock for each state frame.
     return [
         event_type,
         payload_text,
@@ -535,12 +548,17 @@ def _publish_args(
         "" if fence is None else str(fence),
         CHAT_HISTORY_MAX,
         "" if kept_activity is None else dumps(kept_activity),
-        _now_text(),
+        "" if kept_activity is None else _now_text(),
         ACTIVITY_MAX,
         floor,
         "1" if ended else "0",
         "" if room is None else dumps(room),
     ]
+
+
+# Connections per event loop to Redis, and how long a call waits for one of them.
+REDIS_CONNECTIONS = 32
+REDIS_WAIT_S = 10.0
 
 
 class RedisStore:
@@ -561,7 +579,16 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
         if entry is None:
-            client = redis.Redis.from_url(self.url, decode_responses=True)
+            # A pool that waits for a free connection: with a few hundred sockets a process
+            # may have more calls in flight than connections, and redis-py's default pool
+            # refuses the 101st (MaxConnectionsError) rather than queueing it.
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=REDIS_WAIT_S,
+                decode_responses=True,
+            )
+            client = redis.Redis.from_pool(pool)  # closed with the client
             entry = (
                 client,
                 client.register_script(_PUBLISH),
@@ -595,7 +622,7 @@ class RedisStore:
         _, publish, _ = self._client()
         payload_text = dumps(payload)
         seq = await publish(
-            keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
+            keys=_publish_keys(prefix),
             args=_publish_args(
                 event_type,
                 payload_text,
@@ -632,7 +659,7 @@ class RedisStore:
         _, publish = self._blocking
         payload_text = dumps(payload)
         seq = publish(
-            keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
+            keys=_publish_keys(prefix),
             args=_publish_args(
                 event_type,
                 payload_text,
