@@ -32,10 +32,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wescan.settings.local")
 
-from bench.common import figure, machine
-from core.identifiers import patient_identifier_problems
-from core.names import person_names
-from tests.core.corpus import corpus_scores
+import django
+
+# The check's refusals are lazy translations (issue 19), which need the app registry.
+django.setup()
+
+from bench.common import figure, machine  # noqa: E402
+from core.identifiers import patient_identifier_problems  # noqa: E402
+from core.names import person_names  # noqa: E402
+from tests.core.corpus import corpus_scores  # noqa: E402
 
 UNITS = {
     "letters": "a",
