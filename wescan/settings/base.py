@@ -113,7 +113,11 @@ if DATABASE_URL:
     # Under ASGI each request runs in a thread of its own, so "persistent" connections would be
     # opened per request (bench_api_lists saw ~50 new sessions a second). A psycopg pool per
     # process keeps them instead; Django requires CONN_MAX_AGE = 0 alongside it.
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Health checks: the pool tries a connection (an empty query) before handing it out, so one
+    # the server closed meanwhile (PostgreSQL restarted) is replaced instead of failing a request.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+    }
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "10")),
