@@ -121,7 +121,11 @@ if DATABASE_URL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "10")),
-        "timeout": 10,
+        # How long a request waits for a connection. Django's sync views (and the consumers'
+        # database calls) share one thread per process, so a wait here means the server is not
+        # answering: with PostgreSQL down each request held the thread for the whole wait before
+        # its 503, and every request queued behind it.
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
     }
     # What the planner takes a random page read to cost against a sequential one. PostgreSQL's
     # default (4) prices every index probe as a disk seek; WeScan's working set sits in memory (or
