@@ -100,7 +100,10 @@ class ScannerAgent:
         self.session_id: int | None = None
         self.console: Console | None = None
         self.last_stop_seq = 0
-        self.last_event_seq = 0  # the last command or STOP received (asked again on reconnect)
+        # The session's seq the agent has heard of: its welcome's, or the last command or STOP
+        # received. After a reconnect to the same session, the STOPs past it are asked for.
+        self.last_event_seq = 0
+        self._resync_since: int | None = None  # what the coming connection asks for
         # Counters, for logs and tests.
         self.connections = 0
         self.frames_sent = 0
@@ -231,6 +234,7 @@ class ScannerAgent:
             await ws.close(code=1002, reason="expected welcome")
             return False
         session = (frame.get("payload") or {}).get("session") or {}
+        welcome_seq = (frame.get("payload") or {}).get("seq")
         session_id, protocol = session.get("id"), session.get("protocol") or "neuro"
         self.connections += 1
         resumed = self.console is not None and session_id == self.session_id
@@ -250,6 +254,11 @@ class ScannerAgent:
             self.session_id = session_id
             self.last_stop_seq = 0
             self.last_event_seq = 0
+        # Back in the same session: a STOP pressed while the link was down, even before this
+        # agent ever received an event, is past the seq it last heard of.
+        self._resync_since = self.last_event_seq if resumed else None
+        if isinstance(welcome_seq, int):
+            self.last_event_seq = max(self.last_event_seq, welcome_seq)
         logger.info(
             "scanner agent %s: connected to %s, session %s (%s), %s",
             self.name,
@@ -261,9 +270,9 @@ class ScannerAgent:
         return True
 
     async def _serve(self, ws: ClientConnection, stop: asyncio.Event) -> None:
-        if self.last_event_seq:
+        if self._resync_since is not None:
             # Back in the same session: a STOP pressed while the link was down is applied now.
-            await self._send(ws, "resync", {"since": self.last_event_seq})
+            await self._send(ws, "resync", {"since": self._resync_since})
         tasks = {
             asyncio.create_task(self._publish(ws)),
             asyncio.create_task(self._receive(ws)),

@@ -59,6 +59,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-alarms", action="store_true", help="No random alarms (squeeze ball, motion)."
         )
+        parser.add_argument(
+            "--reconnect-after",
+            type=float,
+            default=0.5,
+            help="Seconds before the first attempt to reconnect after a lost connection "
+            "(doubling on each failure, to 15 s).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         scanners = self._scanners(options["scanner_ids"], options["all_cockpit_ready"])
@@ -70,6 +77,7 @@ class Command(BaseCommand):
                 rate_hz=options["rate_hz"],
                 full_every=options["full_every"],
                 alarms=not options["no_alarms"],
+                backoff_initial_s=options["reconnect_after"],
                 name=f"{scanner.pk} ({scanner.site.hospital.name} / {scanner.name})",
             )
             for scanner in scanners
