@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from celery import Celery
 
 from tests.cluster.faults import Traffic, fault_run, wait_for
 from tests.cluster.faults_cluster import (
@@ -27,8 +28,6 @@ from wescan.cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, needs_postgres_leg]
 
-PING_WORKER = "from wescan.celery import app; print(len(app.control.ping(timeout=2)))"
-
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
@@ -37,8 +36,14 @@ def cluster() -> Iterator[Cluster]:
 
 
 def worker_answers(cluster: Cluster) -> bool:
-    result = cluster.manage("shell", "--no-imports", "-c", PING_WORKER, check=False)
-    return result.returncode == 0 and result.stdout.strip().splitlines()[-1:] == ["1"]
+    """The Celery worker answers a ping through the broker (Redis)."""
+    app = Celery(broker=cluster.redis_url)
+    try:
+        return bool(app.control.ping(timeout=1))
+    except OSError:
+        return False
+    finally:
+        app.close()
 
 
 @pytest.mark.asyncio
@@ -75,4 +80,8 @@ async def test_a_redis_restart_loses_no_event_unsaid_and_stop_still_reaches_the_
     assert outcome.went_back == []
     assert outcome.lost == 0
     assert outcome.stop_seq is not None
-    await wait_for(lambda: worker_answers(cluster), "the Celery worker answers a ping", CEILING_S)
+    try:
+        await wait_for(lambda: worker_answers(cluster), "the Celery worker answers", CEILING_S)
+    except AssertionError as failure:
+        log = cluster.pieces["celery-worker"].tail(40)
+        raise AssertionError(f"{failure}; its log:\n{log}") from None
