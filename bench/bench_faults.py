@@ -24,10 +24,11 @@ After each, local staff of one cockpit (a different one each time) press STOP; t
 console's `stopped` must reach its people.
 
 `faults.recovery_s.<piece>`: from the piece being back (for daphne: from the kill; the survivor
-serves) until both (a) every person has received a session event newer than the last they had
-before the fault (events that kept flowing through the fault count: 0) and (b) the API answered
-normally again: the last answer that was not 200, 201 or 409 (a refused clash) came back; 30
-normal answers in a row end the wait. `faults.lost_events`: seqs skipped without a snapshot saying
+serves) until both (a) every person has received, after that moment, a session event numbered
+after the last they had before the fault (the agent publishes several a second, so this is the
+moment events reach them again) and (b) the API answered normally again: the last answer that was
+not 200, 201 or 409 (a refused clash), to a request sent after that moment, came back; 30 normal
+answers in a row end the wait. `faults.lost_events`: seqs skipped without a snapshot saying
 so, over every person and fault; `faults.seq_went_back`: events or welcomes numbered at or below
 one already seen; `faults.invariant_violations`: rows breaking a booking invariant
 (tests/cluster/faults.py INVARIANTS) after each fault, summed; `faults.http_500`: answers 500 (or

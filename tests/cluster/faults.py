@@ -717,9 +717,12 @@ class Person:
                 await self.runner
 
 
-def newer_event(seq: int) -> Callable[[dict[str, Any]], bool]:
-    """A session event numbered after `seq`: events flow to this person again."""
-    return lambda frame: isinstance(frame.get("seq"), int) and frame["seq"] > seq
+def newer_event(seq: int, since: float) -> Callable[[dict[str, Any]], bool]:
+    """A session event numbered after `seq` that came at or after `since` (time.monotonic()):
+    events flow to this person again."""
+    return lambda frame: (
+        isinstance(frame.get("seq"), int) and frame["seq"] > seq and frame["_at"] >= since
+    )
 
 
 def stopped_after(seq: int) -> Callable[[dict[str, Any]], bool]:
@@ -737,9 +740,10 @@ def stopped_after(seq: int) -> Callable[[dict[str, Any]], bool]:
 @dataclass
 class Outcome:
     """What one fault cost. `recovery_s`: from `since` (the piece back, or for a killed Daphne
-    the kill) until every person received a session event newer than the last they had before
-    the fault (on a socket of before, or reconnected through the balancer) and the API answered
-    normally again (the last answer that was not 200, 201 or 409 came back)."""
+    the kill) until both every person received, after `since`, a session event newer than the
+    last they had before the fault (on a socket of before, or reconnected through the balancer),
+    and the API answered normally again (the last answer that was not 200, 201 or 409 to a
+    request sent after `since` came back)."""
 
     piece: str
     recovery_s: float
@@ -819,7 +823,7 @@ async def fault_run(
     resynced = []
     for person in people:
         index, seq = before[id(person)]
-        frame = await person.until(newer_event(seq), after=index, ceiling_s=ceiling_s)
+        frame = await person.until(newer_event(seq, since), after=index, ceiling_s=ceiling_s)
         resynced.append(frame["_at"])
     phase("people resynced")
     stop_seq = None
@@ -845,8 +849,7 @@ async def fault_run(
         piece=piece,
         recovery_s=max(api_back, *resynced, since) - since,
         api_recovery_s=api_back - since,
-        # Events that kept coming through the fault (the relay did not need the piece): 0.
-        resync_s=max(max(resynced) - since, 0.0),
+        resync_s=max(resynced) - since,
         lost=sum(check.lost for check in checks),
         went_back=[
             f"{p.role} {p.cockpit_id}: {b}"
