@@ -133,6 +133,10 @@ async def measure(cluster: Cluster) -> list[Outcome]:
                 for name, rows in outcome.invariants.items():
                     print(f"run: invariant broken: {name}: {rows[:5]}")
                 outcomes.append(outcome)
+                if outcome.recovery_s > RECOVERY_TARGET_S:
+                    for name in ("agents", "daphne1", "daphne2"):
+                        log = cluster.logs / f"{name}.log"
+                        print(f"--- {name} (last lines)\n{log.read_text(errors='replace')[-1500:]}")
                 if piece == "daphne":
                     for i_daphne, pid in enumerate(cluster.daphne_pids(), start=1):
                         if pid is None:

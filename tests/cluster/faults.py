@@ -749,6 +749,7 @@ class Outcome:
     recovery_s: float
     api_recovery_s: float
     resync_s: float
+    resync_each: list[str]  # "<role> <cockpit>: <s>", the slowest first
     lost: int
     went_back: list[str]
     snapshots: int
@@ -763,12 +764,13 @@ class Outcome:
         return sum(len(rows) for rows in self.invariants.values())
 
     def describe(self) -> str:
+        slowest = ", ".join(self.resync_each[:3])
         return (
             f"{self.piece}: recovered in {self.recovery_s:.2f} s (API {self.api_recovery_s:.2f} s, "
-            f"people {self.resync_s:.2f} s); lost {self.lost}, went back {len(self.went_back)}, "
-            f"snapshots {self.snapshots}; 500s after {len(self.http_500_after)}, during "
-            f"{len(self.http_500_during)}; answers during the fault "
-            f"{dict(sorted(self.statuses_during.items()))}; invariants broken "
+            f"people {self.resync_s:.2f} s, slowest {slowest}); lost {self.lost}, went back "
+            f"{len(self.went_back)}, snapshots {self.snapshots}; 500s after "
+            f"{len(self.http_500_after)}, during {len(self.http_500_during)}; answers during the "
+            f"fault {dict(sorted(self.statuses_during.items()))}; invariants broken "
             f"{self.invariant_violations}"
         )
 
@@ -850,6 +852,10 @@ async def fault_run(
         recovery_s=max(api_back, *resynced, since) - since,
         api_recovery_s=api_back - since,
         resync_s=max(resynced) - since,
+        resync_each=[
+            f"{person.role} {person.cockpit_id}: {at - since:.2f} s"
+            for at, person in sorted(zip(resynced, people, strict=True), key=lambda p: -p[0])
+        ],
         lost=sum(check.lost for check in checks),
         went_back=[
             f"{p.role} {p.cockpit_id}: {b}"
