@@ -130,6 +130,8 @@ async def measure(cluster: Cluster) -> list[Outcome]:
                     print(
                         f"run: {answer.status} {answer.method} {answer.path}: {answer.body[:200]!r}"
                     )
+                for where in [*outcome.gaps, *outcome.went_back][:12]:
+                    print(f"run: seq: {where}")
                 for name, rows in outcome.invariants.items():
                     print(f"run: invariant broken: {name}: {rows[:5]}")
                 outcomes.append(outcome)

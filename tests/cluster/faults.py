@@ -565,6 +565,7 @@ class SeqCheck:
     lost: int = 0  # events skipped with no snapshot saying so
     back: list[str] = field(default_factory=list)  # where a seq went back or repeated
     snapshots: int = 0  # resyncs by a snapshot (said so) after the first connection
+    gaps: list[str] = field(default_factory=list)  # where events were lost
 
 
 def seq_check(frames: list[dict[str, Any]]) -> SeqCheck:
@@ -596,6 +597,7 @@ def seq_check(frames: list[dict[str, Any]]) -> SeqCheck:
                 check.back.append(f"{kind} {seq} after {last}")
             elif last is not None and seq > last + 1:
                 check.lost += seq - last - 1
+                check.gaps.append(f"{kind} {seq} after {last} (connection {connections})")
             last = seq if last is None else max(last, seq)
     return check
 
@@ -623,8 +625,10 @@ class Person:
 
     @property
     def last_seq(self) -> int | None:
+        """The last event's seq this person has (a snapshot's covers what it replaced; a
+        welcome's only says where the session is, not what was received)."""
         for frame in reversed(self.frames):
-            if frame.get("type") in ("welcome", "snapshot"):
+            if frame.get("type") == "snapshot":
                 return int(frame["payload"]["seq"])
             if isinstance(frame.get("seq"), int):
                 return int(frame["seq"])
@@ -751,6 +755,7 @@ class Outcome:
     resync_s: float
     resync_each: list[str]  # "<role> <cockpit>: <s>", the slowest first
     lost: int
+    gaps: list[str]  # "<role> <cockpit>: <kind> <seq> after <seq>"
     went_back: list[str]
     snapshots: int
     http_500_after: list[Answer]  # sent once the piece was back
@@ -857,6 +862,11 @@ async def fault_run(
             for at, person in sorted(zip(resynced, people, strict=True), key=lambda p: -p[0])
         ],
         lost=sum(check.lost for check in checks),
+        gaps=[
+            f"{p.role} {p.cockpit_id}: {g}"
+            for p, c in zip(people, checks, strict=True)
+            for g in c.gaps
+        ],
         went_back=[
             f"{p.role} {p.cockpit_id}: {b}"
             for p, c in zip(people, checks, strict=True)
