@@ -568,13 +568,17 @@ class SeqCheck:
     gaps: list[str] = field(default_factory=list)  # where events were lost
 
 
-def seq_check(frames: list[dict[str, Any]]) -> SeqCheck:
+def seq_check(frames: list[dict[str, Any]], start: int = 0) -> SeqCheck:
     """Over every connection of one person (each starts with a `connected` marker): session
-    events numbered one after the other, never back; a snapshot replaces what was missed."""
+    events numbered one after the other, never back; a snapshot replaces what was missed. Only
+    what happened from frame `start` on is counted (the frames before set where it starts)."""
     check = SeqCheck()
+    counted = SeqCheck()
     last: int | None = None
     connections = 0
-    for frame in frames:
+    for index, frame in enumerate(frames):
+        if index == start:
+            check = counted  # from here on, problems count
         kind, seq = frame.get("type"), frame.get("seq")
         payload = frame.get("payload") or {}
         if kind == "connected":
@@ -599,7 +603,7 @@ def seq_check(frames: list[dict[str, Any]]) -> SeqCheck:
                 check.lost += seq - last - 1
                 check.gaps.append(f"{kind} {seq} after {last} (connection {connections})")
             last = seq if last is None else max(last, seq)
-    return check
+    return counted
 
 
 class Person:
@@ -851,7 +855,7 @@ async def fault_run(
     )
     phase("API normal")
     api_back = traffic.recovered_at(since)
-    checks = [seq_check(person.frames) for person in people]
+    checks = [seq_check(person.frames, before[id(person)][0]) for person in people]
     return Outcome(
         piece=piece,
         recovery_s=max(api_back, *resynced, since) - since,
