@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run dev test-clock install install-dev migrate demo test lint format bench fuzz services clean person-names messages compile-messages
+.PHONY: run dev cluster test-clock install install-dev migrate demo test lint format bench fuzz services clean person-names messages compile-messages
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -71,9 +71,29 @@ dev: demo
 	@echo "WeScan (DEBUG on) is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) HOST=$(HOST) PORT=$(PORT) DJANGO_DEBUG=1 scripts/run.sh
 
-## make test: install what the tests need (dev extras, Debian's chromium) and run the whole suite.
+## make cluster: the production settings on this machine, in the foreground like `make run`:
+## PostgreSQL and Redis of its own (data kept in $(CLUSTER_WORKDIR)), migrated, with the demo
+## data; CLUSTER_DAPHNES Daphne processes behind HAProxy on http://$(HOST):$(PORT) (Daphne i on
+## PORT+i); a Celery worker and beat; the scanner agents. Ctrl-C stops everything. Your own
+## servers instead: CLUSTER_DATABASE_URL, CLUSTER_REDIS_URL (see README).
+CLUSTER_DAPHNES ?= 2
+CLUSTER_WORKDIR ?= .cluster
+CLUSTER_POSTGRES_PORT ?= 5440
+CLUSTER_REDIS_PORT ?= 6380
+CLUSTER_DATABASE_URL ?=
+CLUSTER_REDIS_URL ?=
+cluster: install
+	scripts/system-packages.sh haproxy redis-server postgresql-15
+	$(BIN)/python -m wescan.cluster --daphnes $(CLUSTER_DAPHNES) --port $(PORT) \
+		--workdir $(CLUSTER_WORKDIR) --postgres-port $(CLUSTER_POSTGRES_PORT) \
+		--redis-port $(CLUSTER_REDIS_PORT) \
+		$(if $(CLUSTER_DATABASE_URL),--database-url $(CLUSTER_DATABASE_URL)) \
+		$(if $(CLUSTER_REDIS_URL),--redis-url $(CLUSTER_REDIS_URL))
+
+## make test: install what the tests need (dev extras, Debian's chromium, and HAProxy for the
+## cluster tests of the PostgreSQL + Redis leg) and run the whole suite.
 test: install-dev
-	scripts/system-packages.sh chromium
+	scripts/system-packages.sh chromium haproxy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
@@ -115,4 +135,4 @@ services:
 	scripts/services.sh start
 
 clean:
-	rm -rf $(VENV) locale/*/LC_MESSAGES/*.mo db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) locale/*/LC_MESSAGES/*.mo db.sqlite3 db.sqlite3-* .cluster staticfiles .pytest_cache .mypy_cache .ruff_cache

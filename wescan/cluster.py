@@ -71,6 +71,9 @@ class ClusterConfig:
     demo: bool = True
     # Extra arguments of `manage.py scanner_agent` (e.g. ["--no-alarms"]).
     agent_options: Sequence[str] = ()
+    # collectstatic (the pages need it; a test that only uses websockets and the API may skip
+    # its seconds: the pages then answer 500).
+    static: bool = True
     # The private PostgreSQL's fsync: off only where losing the data on a power cut is fine
     # (throwaway test clusters); it makes migrations several times faster.
     postgres_fsync: bool = True
@@ -212,6 +215,8 @@ global
     stats socket {stats_socket} mode 600 level admin
     log stdout format raw local0 info
     maxconn 8000
+    # Stopping (SIGUSR1) lets connections finish for at most this long.
+    hard-stop-after 3s
 
 defaults
     mode http
@@ -314,7 +319,8 @@ class Cluster:
             self.start_redis()
         self.env = self._environment()
         self.manage("migrate", "--no-input", quiet=True)
-        self.manage("collectstatic", "--no-input", quiet=True)
+        if config.static:
+            self.manage("collectstatic", "--no-input", quiet=True)
         if config.demo:
             self.demo_output = self.manage("load_demo").stdout
         self.daphnes = [self._daphne(i) for i in range(1, config.daphnes + 1)]
@@ -333,8 +339,12 @@ class Cluster:
         """Everything this cluster started, newest first; never raises for a piece that died."""
         for name in reversed(self.started):
             piece = self.pieces.get(name)
-            if piece is not None:
+            if piece is None:
+                continue
+            try:
                 piece.stop()
+            except (OSError, subprocess.SubprocessError) as error:  # the others still stop
+                print(f"cluster: stopping {name}: {error!r}", file=sys.stderr)
         self.started.clear()
 
     def _run(self, piece: Piece) -> Piece:
@@ -431,6 +441,13 @@ class Cluster:
         user = self._postgres_user()
         if user:
             shutil.chown(home, user, user)
+            reachable = subprocess.run(["test", "-w", str(home)], user=user, check=False)  # noqa: S603, S607
+            if reachable.returncode != 0:
+                raise ClusterError(
+                    f"the postgres user cannot reach {home}: a folder above it is closed to "
+                    "other users (e.g. /root). Choose a working folder elsewhere "
+                    "(make cluster CLUSTER_WORKDIR=/var/tmp/wescan-cluster)."
+                )
         with (self.logs / "postgres.log").open("ab") as log:
             result = subprocess.run(  # noqa: S603 (argv of our own making)
                 [
@@ -588,15 +605,20 @@ class Cluster:
         """The pid of Daphne 1..N, in order (None for one that is not running)."""
         return [piece.pid if piece.alive() else None for piece in self.daphnes]
 
+    def _daphne_piece(self, i: int) -> Piece:
+        if not 1 <= i <= len(self.daphnes):
+            raise ClusterError(f"Daphnes are numbered 1..{len(self.daphnes)}, not {i}")
+        return self.daphnes[i - 1]
+
     def kill_daphne(self, i: int) -> None:
         """SIGKILL to Daphne i (1..N): its sockets die without a close frame, as in a crash."""
-        self.daphnes[i - 1].kill()
+        self._daphne_piece(i).kill()
         if f"daphne{i}" in self.started:
             self.started.remove(f"daphne{i}")
 
     def start_daphne(self, i: int, *, wait_up: bool = True) -> None:
         """Daphne i (1..N) started again; with `wait_up`, until HAProxy has it UP."""
-        piece = self.daphnes[i - 1]
+        piece = self._daphne_piece(i)
         if piece.alive():
             raise ClusterError(f"daphne{i} is running")
         self._run(piece)
@@ -609,7 +631,7 @@ class Cluster:
             )
 
     def _wait_daphne(self, i: int) -> None:
-        piece = self.daphnes[i - 1]
+        piece = self._daphne_piece(i)
         url = f"http://{HOST}:{self.daphne_port(i)}/healthz"
         wait_until(lambda: http_ok(url), f"{piece.name} answers {url}", piece=piece)
 
@@ -730,6 +752,17 @@ class Cluster:
             if "agents" in self.started:
                 self.started.remove("agents")
 
+    def revive(self, name: str) -> None:
+        """A piece that exited, started again (as systemd's Restart= would)."""
+        if name == "postgres":
+            self.start_postgres()
+        elif name == "redis":
+            self.start_redis()
+        elif name.startswith("daphne"):
+            self.start_daphne(int(name.removeprefix("daphne")))
+        else:
+            self._run(self.pieces[name])
+
     def dead_pieces(self) -> list[str]:
         """What was started and has exited since (without being stopped through the cluster)."""
         return [name for name in self.started if not self.pieces[name].alive()]
@@ -830,15 +863,17 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout) -> int:
         try:
             _announce(cluster, out)
             while True:
-                dead = cluster.dead_pieces()
-                for name in dead:
-                    print(
-                        f"{name} exited; its log: {cluster.pieces[name].log}\n"
-                        f"{cluster.pieces[name].tail(10)}",
-                        file=out,
-                    )
-                    cluster.started.remove(name)
                 time.sleep(1)
+                for name in cluster.dead_pieces():
+                    piece = cluster.pieces[name]
+                    code = piece.process.returncode if piece.process else None
+                    print(f"{name} exited ({code}); starting it again (log: {piece.log})", file=out)
+                    try:
+                        cluster.revive(name)
+                    except ClusterError as error:
+                        print(f"{name} did not start again: {error}", file=out)
+                        if name in cluster.started:
+                            cluster.started.remove(name)
         except KeyboardInterrupt:
             print("\nStopping the cluster ...", file=out)
         finally:
@@ -850,7 +885,8 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout) -> int:
 def _announce(cluster: Cluster, out: IO[str]) -> None:
     config = cluster.config
     port = config.port
-    print(cluster.demo_output, file=out)
+    if cluster.demo_output:
+        print(cluster.demo_output, file=out)
     daphnes = ", ".join(f"{HOST}:{cluster.daphne_port(i)}" for i in range(1, config.daphnes + 1))
     lines = [
         "",

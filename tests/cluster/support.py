@@ -74,6 +74,13 @@ def cluster_config(workdir: Path, *, daphnes: int = 2, **options: Any) -> Cluste
     )
 
 
+async def until(check: Callable[[], bool]) -> None:
+    """Wait for `check` to hold (polled), failing after the ceiling."""
+    async with asyncio.timeout(CEILING_S):
+        while not check():
+            await asyncio.sleep(0.1)
+
+
 # --- People on the relay, through the balancer ----------------------------------------------
 
 

@@ -16,8 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.support import Person, cluster_config, needs_postgres_leg, state_status
-from wescan.cluster import Cluster
+from tests.cluster.support import (
+    Person,
+    cluster_config,
+    needs_postgres_leg,
+    state_status,
+    until,
+)
+from wescan.cluster import Cluster, ClusterError
 
 pytestmark = [pytest.mark.cluster, needs_postgres_leg()]
 
@@ -60,6 +66,7 @@ def cluster(cluster_workdir: Path) -> Iterator[Cluster]:
         celery=False,
         demo=False,
         agents=False,  # started once the cockpit exists
+        static=False,  # no page is opened
         # Back 3 s after a lost connection (0.5 s by default): the STOP below is pressed while
         # the agent is away, whatever the machine's speed.
         agent_options=["--no-alarms", "--reconnect-after", "3"],
@@ -127,8 +134,9 @@ async def test_a_killed_daphne_costs_no_event_and_stop_still_reaches_the_scanner
     # agent's; if not yet, local staff's socket is moved until it does.
     while victim not in (operator.server, local.server):
         await local.close()
+        moved_at = len(local.frames)
         await local.connect(since=local.last_seq)
-        await local.until(lambda f: f["type"] == "welcome", after=len(local.frames) - 1)
+        await local.until(lambda f: f["type"] == "welcome", after=moved_at)
     survivor = next(name for name in cluster.backend_states() if name != victim)
     local_on_victim = local.server == victim
     operator_on_victim = operator.server == victim
@@ -161,7 +169,13 @@ async def test_a_killed_daphne_costs_no_event_and_stop_still_reaches_the_scanner
     assert back["seq"] > stop["seq"], "the scanner was away when the STOP was pressed"
     await operator.until(stopped_after(stop["seq"]))
     assert agent_server(cluster, [operator, local]) == survivor
-    assert cluster.backend_states() == {victim: "DOWN", survivor: "UP"}
+    await until(lambda: cluster.backend_states() == {victim: "DOWN", survivor: "UP"})
+
+    with pytest.raises(ClusterError, match=r"numbered 1\.\.2"):
+        cluster.start_daphne(0)  # Daphnes are numbered as HAProxy names them
+    # Started again, it is back in the balancer.
+    cluster.start_daphne(int(victim.removeprefix("daphne")))
+    assert cluster.backend_states() == {victim: "UP", survivor: "UP"}
 
     await operator.close()
     await local.close()
