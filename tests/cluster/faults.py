@@ -37,6 +37,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
 
+from tests.cluster.support import state_status
+
 ZONE = "Europe/Brussels"
 GROUPS = 4
 GROUP_SIZE = 3
@@ -548,16 +550,6 @@ def booking_counts(database_url: str) -> dict[str, int]:
 
 
 # --- The cockpit's people -----------------------------------------------------------------------
-
-
-def state_status(frame: dict[str, Any]) -> str | None:
-    """The console's status a `state` event carries (full or as a change), if any."""
-    if frame.get("type") != "state":
-        return None
-    payload = frame.get("payload") or {}
-    state = payload.get("state") or payload.get("changes") or {}
-    status = state.get("status")
-    return status if isinstance(status, str) else None
 
 
 @dataclass

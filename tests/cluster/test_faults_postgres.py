@@ -9,25 +9,21 @@ scanner (its console reports `stopped`), and the database holds every booking in
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.cluster.faults import Traffic, fault_run
-from tests.cluster.faults_cluster import (
-    CEILING_S,
-    cockpit_people,
-    fault_cluster,
-    market,
-    needs_postgres_leg,
-)
+from tests.cluster.faults_cluster import cockpit_people, fault_cluster, market
+from tests.cluster.support import CEILING_S, needs_postgres_leg
 from wescan.cluster import Cluster
 
-pytestmark = [pytest.mark.cluster, needs_postgres_leg]
+pytestmark = [pytest.mark.cluster, needs_postgres_leg()]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with fault_cluster(port=8410, postgres_port=5531, redis_port=6431, celery=False) as running:
+def cluster(cluster_workdir: Path) -> Iterator[Cluster]:
+    with fault_cluster(cluster_workdir, celery=False) as running:
         yield running
 
 

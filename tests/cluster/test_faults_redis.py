@@ -12,26 +12,22 @@ every booking invariant."""
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from celery import Celery
 
 from tests.cluster.faults import Traffic, fault_run, wait_for
-from tests.cluster.faults_cluster import (
-    CEILING_S,
-    cockpit_people,
-    fault_cluster,
-    market,
-    needs_postgres_leg,
-)
+from tests.cluster.faults_cluster import cockpit_people, fault_cluster, market
+from tests.cluster.support import CEILING_S, needs_postgres_leg
 from wescan.cluster import Cluster
 
-pytestmark = [pytest.mark.cluster, needs_postgres_leg]
+pytestmark = [pytest.mark.cluster, needs_postgres_leg()]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with fault_cluster(port=8420, postgres_port=5532, redis_port=6432, celery=True) as running:
+def cluster(cluster_workdir: Path) -> Iterator[Cluster]:
+    with fault_cluster(cluster_workdir, celery=True) as running:
         yield running
 
 
