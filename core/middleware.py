@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from core.api import error_body
 from core.errors import DomainError
+from core.outage import piece_unavailable, unavailable_response
 
 logger = logging.getLogger("django.request")
 
@@ -80,6 +81,8 @@ class DomainErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if (piece := piece_unavailable(exception)) is not None:
+            return unavailable_response(request, piece)
         if not isinstance(exception, DomainError):
             return server_error_for_api(request, exception)
         if request.path.startswith("/api/"):

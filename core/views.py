@@ -21,6 +21,7 @@ from core.api import error_body, request_user_id
 from core.client_address import client_ip, rate_limit_address
 from core.errors import Throttled, ValidationFailed
 from core.ids import is_id, whole_number
+from core.outage import unavailable_response_for_current_exception
 from core.pages import next_or
 from core.ratelimit import Rate, TokenBuckets
 
@@ -83,6 +84,10 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500, also for what failed in a middleware (loading the session, the
+    signed-in person): 503 when the database or Redis is not answering."""
+    if (unavailable := unavailable_response_for_current_exception(request)) is not None:
+        return unavailable
     if request.path.startswith("/api/"):
         return JsonResponse(
             error_body("server_error", _("Something went wrong on our side.")), status=500

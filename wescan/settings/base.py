@@ -113,11 +113,19 @@ if DATABASE_URL:
     # Under ASGI each request runs in a thread of its own, so "persistent" connections would be
     # opened per request (bench_api_lists saw ~50 new sessions a second). A psycopg pool per
     # process keeps them instead; Django requires CONN_MAX_AGE = 0 alongside it.
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Health checks: the pool tries a connection (an empty query) before handing it out, so one
+    # the server closed meanwhile (PostgreSQL restarted) is replaced instead of failing a request.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+    }
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "10")),
-        "timeout": 10,
+        # How long a request waits for a connection. Django's sync views (and the consumers'
+        # database calls) share one thread per process, so a wait here means the server is not
+        # answering: with PostgreSQL down each request held the thread for the whole wait before
+        # its 503, and every request queued behind it.
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
     }
     # What the planner takes a random page read to cost against a sequential one. PostgreSQL's
     # default (4) prices every index probe as a disk seek; WeScan's working set sits in memory (or
