@@ -108,6 +108,7 @@ from cockpit.schemas import (
 from cockpit.store import PRESENCE_HEARTBEAT_S, PRESENCE_TTL_S, dumps, store
 from core.errors import DomainError, NotFound
 from core.frames import error_payload, parse_count
+from core.outage import piece_unavailable, unavailable_message
 from core.ratelimit import Rate, TokenBuckets
 from core.sockets import Cleanup, SocketClosed
 from marketplace.selectors import scanner_by_device_token
@@ -120,6 +121,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_NOT_OPEN = 4409
 CLOSE_ENDED = 4410
+# RFC 6455's "try again later": the database or Redis is not answering (core.outage).
+CLOSE_TRY_AGAIN_LATER = 1013
 
 # What reaches the scanner's socket (besides its own replies).
 SCANNER_EVENTS = frozenset({"command", "stop"})
@@ -346,7 +349,35 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    accepted = False
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
     async def connect(self) -> None:
+        """Join the session; while the database or Redis is not answering, the client is told
+        so (an `unavailable` error frame, close code 1013: try again later) instead of the
+        handshake failing with an HTTP 500, and reconnects as after any loss."""
+        try:
+            await self.join()
+        except Exception as error:
+            piece = piece_unavailable(error)
+            if piece is None:
+                raise
+            logger.warning("cockpit socket refused: %s is not answering", piece)
+            try:
+                await self.leave()
+            except Exception:  # the piece is away: presence entries expire on their own
+                logger.warning("cockpit socket could not leave cleanly while %s is away", piece)
+            if not self.accepted:
+                await self.accept()
+            await self.send_reply(
+                "error", {"code": "unavailable", "message": unavailable_message(piece), "ref": None}
+            )
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def join(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         self.is_scanner = bool(kwargs.get("scanner"))
         self.floor = 0  # events up to this seq were sent already (live, replay or snapshot)

@@ -71,13 +71,17 @@ def _redis_lost(exception: BaseException) -> bool:
     return isinstance(exception, BrokerUnreachable)
 
 
+def unavailable_message(piece: str) -> str:
+    """What a person is told while `piece` ("database" or "redis") is not answering."""
+    if piece == "database":
+        return _("The database is not answering just now. Please try again in a few seconds.")
+    return _("Redis is not answering just now. Please try again in a few seconds.")
+
+
 def unavailable_response(request: HttpRequest, piece: str) -> HttpResponse:
     """503 with Retry-After: the API's error shape, or a page that needs neither the database
     nor Redis to render (no request context: its processors read the signed-in person)."""
-    if piece == "database":
-        message = _("The database is not answering just now. Please try again in a few seconds.")
-    else:
-        message = _("Redis is not answering just now. Please try again in a few seconds.")
+    message = unavailable_message(piece)
     headers = {"Retry-After": str(RETRY_AFTER_S)}
     logger.warning("503 for %s %s: %s is not answering", request.method, request.path, piece)
     if request.path.startswith("/api/"):

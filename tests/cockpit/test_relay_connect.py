@@ -377,3 +377,34 @@ async def test_the_operators_first_join_is_recorded_even_waiting_in_the_lobby(
     again = await relay.person(world.technologist, cockpit.pk)
     assert (await again.recv())["type"] == "welcome"
     assert await joined_at(cockpit) == first
+
+
+# --- A piece not answering --------------------------------------------------------------------
+
+
+async def test_while_redis_is_away_a_person_is_told_to_try_again_not_given_a_500(
+    world: World, relay: Any, relay_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(type(relay_store), "snapshot", away)
+    socket = await relay.person(world.technologist, cockpit.pk)
+    assert await socket.recv() == {
+        "type": "error",
+        "seq": None,
+        "payload": {
+            "code": "unavailable",
+            "message": "Redis is not answering just now. Please try again in a few seconds.",
+            "ref": None,
+        },
+    }
+    assert await socket.closed() == 1013
+    # Once Redis answers again, the same person gets in as usual.
+    monkeypatch.undo()
+    again = await relay.person(world.technologist, cockpit.pk)
+    assert (await again.recv())["type"] == "welcome"
