@@ -135,7 +135,6 @@ RAMP_STEP = int(os.environ.get("BENCH_RAMP_STEP", "25"))
 RAMP_TO = int(os.environ.get("BENCH_RAMP_TO", "300"))
 RAMP_SECONDS = float(os.environ.get("BENCH_RAMP_SECONDS", "15"))
 SEEDED_SESSIONS = max(SESSIONS, RAMP_TO if RAMP else 0)
-SEEDED_HOSPITALS = math.ceil(SEEDED_SESSIONS / SCANNERS_PER_HOSPITAL)
 SESSIONS_PER_LOAD = int(os.environ.get("BENCH_LOAD_SESSIONS_PER_PROCESS", "50"))
 CONNECT_CONCURRENCY = 10
 # The person of each session who stops reading in the stalled window (index in PEOPLE).
@@ -174,8 +173,13 @@ class Seeded:
 
 
 def seed() -> Seeded:
-    """People, hospitals and scanners in bulk; the bookings as `booking_accept` leaves them
-    (confirmed, posting filled); the cockpits through the cockpit services."""
+    return seed_sessions(SEEDED_SESSIONS)
+
+
+def seed_sessions(count: int) -> Seeded:
+    """`count` sessions: people, hospitals and scanners in bulk; the bookings as
+    `booking_accept` leaves them (confirmed, posting filled); the cockpits through the cockpit
+    services."""
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
@@ -199,13 +203,14 @@ def seed() -> Seeded:
     from marketplace.services.tenancy import scanner_rotate_token
     from scheduling.models import Booking, BookingStatus, Initiator
 
+    hospital_count = math.ceil(count / SCANNERS_PER_HOSPITAL)
     now = timezone.now()
     starts_at = (now + timedelta(minutes=5)).replace(microsecond=0)
     ends_at = starts_at + timedelta(hours=2)
     unusable = make_password(None)
     neuro = ExamFamily.objects.get(code="neuro")
 
-    def users(kind: str, count: int, **extra: Any) -> list[User]:
+    def users(kind: str, n: int, **extra: Any) -> list[User]:
         return User.objects.bulk_create(
             User(
                 email=f"{kind}{i:02d}@cockpit.bench.example",
@@ -214,18 +219,18 @@ def seed() -> Seeded:
                 password=unusable,
                 **extra,
             )
-            for i in range(count)
+            for i in range(n)
         )
 
     with transaction.atomic():
         hospitals = Hospital.objects.bulk_create(
             Hospital(name=f"Bench Cockpit Hospital {i}", city="Brussels", country="BE")
-            for i in range(SEEDED_HOSPITALS)
+            for i in range(hospital_count)
         )
-        managers = users("manager", SEEDED_HOSPITALS)
-        locals_ = users("local", SEEDED_HOSPITALS)
-        seniors = users("senior", SEEDED_HOSPITALS)
-        technologists = users("tech", SEEDED_SESSIONS)
+        managers = users("manager", hospital_count)
+        locals_ = users("local", hospital_count)
+        seniors = users("senior", hospital_count)
+        technologists = users("tech", count)
         Membership.objects.bulk_create(
             [
                 *(
@@ -243,7 +248,7 @@ def seed() -> Seeded:
                 *(
                     Membership(
                         user=u,
-                        hospital=hospitals[(i + 1) % SEEDED_HOSPITALS],
+                        hospital=hospitals[(i + 1) % hospital_count],
                         role=Role.TECHNOLOGIST,
                     )
                     for i, u in enumerate(technologists)
@@ -268,15 +273,14 @@ def seed() -> Seeded:
         )
         Scanner.objects.bulk_create(
             Scanner(
-                site=site,
-                name=f"MR {k}",
+                site=sites[i // SCANNERS_PER_HOSPITAL],
+                name=f"MR {i % SCANNERS_PER_HOSPITAL}",
                 vendor="siemens",
                 model_name="Bench",
                 field_strength_tesla="1.50",
                 cockpit_ready=True,
             )
-            for site in sites
-            for k in range(SCANNERS_PER_HOSPITAL)
+            for i in range(count)
         )
         scanners = list(
             Scanner.objects.filter(site__in=sites).select_related("site__hospital").order_by("pk")
@@ -314,7 +318,7 @@ def seed() -> Seeded:
                 starts_at=starts_at,
                 ends_at=ends_at,
                 hours=posting.duration_hours,
-                lending_hospital=hospitals[(i + 1) % SEEDED_HOSPITALS],
+                lending_hospital=hospitals[(i + 1) % hospital_count],
                 confirmed_at=now,
             )
             for i, (posting, technologist) in enumerate(zip(postings, technologists, strict=True))
@@ -324,7 +328,7 @@ def seed() -> Seeded:
     sessions = []
     for i, (booking, scanner) in enumerate(zip(bookings, scanners, strict=True)):
         h = i // SCANNERS_PER_HOSPITAL
-        lender = (i + 1) % SEEDED_HOSPITALS
+        lender = (i + 1) % hospital_count
         booking = Booking.objects.select_related("posting", "technologist").get(pk=booking.pk)
         cockpit = cockpit_services.cockpit_open(booking=booking)
         cockpit_services.cockpit_approve_join(actor=locals_[h], cockpit=cockpit)
