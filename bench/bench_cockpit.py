@@ -24,9 +24,10 @@ Three runs of the same load, each on fresh servers:
   to it directly;
 - `redis`: two Daphne processes on Redis database 13 (BENCH_REDIS_DB, emptied before and after)
   of REDIS_URL's server, or of 127.0.0.1:6379 when REDIS_URL is unset and Redis answers there
-  (skipped, and said so, when there is none), behind HAProxy (the distribution's; `balance
-  leastconn`, its config in bench/.data/cockpit-redis-haproxy.cfg, listening on the first free
-  port from 8300, BENCH_BALANCER_PORT): every client connects to the balancer, which spreads
+  (skipped, and said so, when there is none), behind HAProxy (the distribution's, configured as
+  production runs it: wescan.cluster.haproxy_config, `balance leastconn`, health checks on
+  /healthz; written to bench/.data/cockpit-redis-haproxy.cfg; on the first free port from 8300,
+  BENCH_BALANCER_PORT): every client connects to the balancer, which spreads
   the sockets over the two processes, so a session's scanner and people sit on either: about
   half the frames cross processes through Redis;
 - `bare`: bench/bare_relay.py, the `websockets` library and no Django (one process, one room per

@@ -850,40 +850,13 @@ def free_port(first: int, count: int = 100) -> int:
     raise BenchFailure(f"no free port in {first}-{first + count - 1}")
 
 
-def haproxy_config(port: int, backends: Sequence[int], stats_socket: Path) -> str:
-    """A HAProxy front on `port` spreading websockets over the Daphnes on `backends`: the least
-    loaded process takes each new connection; a websocket stays on its process (tunnel)."""
-    servers = "\n".join(
-        f"    server daphne{i} 127.0.0.1:{p} check inter 1s" for i, p in enumerate(backends)
-    )
-    return f"""global
-    maxconn 8000
-    stats socket {stats_socket} mode 600 level admin
-
-defaults
-    mode http
-    option http-server-close
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 1h
-    timeout client-fin 5s
-
-frontend wescan
-    bind 127.0.0.1:{port}
-    default_backend daphnes
-
-backend daphnes
-    balance leastconn
-    option httpchk GET /accounts/login/
-{servers}
-"""
-
-
 def start_balancer(bench: str, run_name: str, backends: Sequence[int]) -> Server:
-    """HAProxy (the distribution's) in front of `backends`, answering once every Daphne is UP
-    in its view; its config and log in bench/.data/<bench>-<run>-haproxy.*."""
+    """HAProxy (the distribution's) in front of `backends`, configured as production runs it
+    (wescan.cluster.haproxy_config), answering once every Daphne is UP in its view; its config
+    and log in bench/.data/<bench>-<run>-haproxy.*."""
     import shutil
+
+    from wescan.cluster import haproxy_config
 
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if not Path(haproxy).exists():
@@ -893,7 +866,7 @@ def start_balancer(bench: str, run_name: str, backends: Sequence[int]) -> Server
     stats = DATA_DIR / f"{bench}-{run_name}-haproxy.sock"
     log = DATA_DIR / f"{bench}-{run_name}-haproxy.log"
     port = free_port(BALANCER_PORT)
-    config.write_text(haproxy_config(port, backends, stats))
+    config.write_text(haproxy_config(port=port, daphne_ports=backends, stats_socket=stats))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [haproxy, "-db", "-f", str(config)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
