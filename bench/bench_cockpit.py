@@ -353,6 +353,7 @@ def seed_sessions(count: int) -> Seeded:
 
 
 def start_bare() -> Server:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     log = DATA_DIR / "cockpit-bare-relay.log"
     with contextlib.closing(socket.socket()) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -528,21 +529,25 @@ def run_load(run_name: str, load_plan: dict[str, Any], side: Side) -> dict[str, 
                 sleep_until(end)
                 at_end = cpu_sample(side, loads)
                 rss_after = {name: rss_mb(s.process.pid) for name, s in side.processes.items()}
+            # Each process writes its result after the drain, then closes its sockets.
+            deadline = time.time() + DRAIN_SECONDS + 90
+            while not all(
+                path.exists() or load.poll() is not None
+                for load, path in zip(loads, results, strict=True)
+            ):
+                if time.time() > deadline:
+                    raise BenchFailure(f"{run_name}: a load process did not finish")
+                time.sleep(0.2)
             for load in loads:
-                try:
-                    load.wait(timeout=DRAIN_SECONDS + 60)
-                except subprocess.TimeoutExpired:
-                    raise BenchFailure(f"{run_name}: a load process did not finish") from None
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    load.wait(timeout=30)
         finally:
             for load in loads:
                 if load.poll() is None:
                     load.kill()
                     load.wait()
         side.check_alive()
-        if any(
-            load.returncode != 0 or not path.exists()
-            for load, path in zip(loads, results, strict=True)
-        ):
+        if not all(path.exists() for path in results):
             raise BenchFailure(f"{run_name}: a load process failed\n{side.logs()}")
         parts = [json.loads(path.read_text()) for path in results]
     if any("steady" not in part for part in parts):  # nothing measured
@@ -1145,7 +1150,7 @@ def latency_figures(values: list[float]) -> dict[str, float]:
     }
 
 
-async def generate(load_plan: dict[str, Any]) -> dict[str, Any]:
+async def generate(load_plan: dict[str, Any], result_path: Path) -> None:
     load = Load(load_plan)
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     started = time.perf_counter()
@@ -1218,6 +1223,9 @@ async def generate(load_plan: dict[str, Any]) -> dict[str, Any]:
         1 for p in load.people if p.stalls and p.connection.state.name == "OPEN"
     )
     load.done.set()
+    result["problems"] = load.problems
+    # The figures are in: the parent reads them now, whatever closing the sockets takes.
+    write_result(result_path, result)
     for task in readers:
         task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
@@ -1225,8 +1233,6 @@ async def generate(load_plan: dict[str, Any]) -> dict[str, Any]:
     closing = asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(closing, 20)
-    result["problems"] = load.problems
-    return result
 
 
 def progress(text: str) -> None:
@@ -1234,15 +1240,22 @@ def progress(text: str) -> None:
     print(f"loadgen {os.getpid()}: {text}", file=sys.stderr, flush=True)
 
 
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """Whole or not at all: the parent takes the file's appearance as the result."""
+    part = path.with_suffix(".part")
+    part.write_text(json.dumps(result))
+    part.rename(path)
+
+
 def load_main(plan_path: str, result_path: str) -> int:
     from websockets.exceptions import WebSocketException
 
     load_plan = json.loads(Path(plan_path).read_text())
     try:
-        result = asyncio.run(generate(load_plan))
+        asyncio.run(generate(load_plan, Path(result_path)))
     except (BenchFailure, OSError, TimeoutError, WebSocketException) as exc:
-        result = {"problems": [f"{type(exc).__name__}: {exc}"]}
-    Path(result_path).write_text(json.dumps(result))
+        if not Path(result_path).exists():
+            write_result(Path(result_path), {"problems": [f"{type(exc).__name__}: {exc}"]})
     return 0
 
 

@@ -714,6 +714,7 @@ def start_daphne(bench: str, index: int, run_name: str, env: dict[str, str]) -> 
     """One Daphne process on its own port (so that the load generator chooses which process each
     client talks to), without an access log; its output in bench/.data/<bench>-<run>-daphne-N."""
     daphne = Path(sys.executable).parent / "daphne"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     log = DATA_DIR / f"{bench}-{run_name}-daphne-{index}.log"
     with listening_socket() as listener, log.open("wb") as out:
         port = int(listener.getsockname()[1])
