@@ -91,6 +91,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -602,6 +603,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             k: sum(p[k] for p in parts)
             for k in ("out_of_order", "seq_missing", "duplicates", "stalled_open", "echoes")
         },
+        "kinds": sum((Counter(p["kinds"]) for p in parts), Counter()),
         "problems": [problem for p in parts for problem in p["problems"]],
     }
 
@@ -695,6 +697,8 @@ def report(run_name: str, result: dict[str, Any], ceiling: bool = False) -> None
         f"{result['stalled_open']}/{SESSIONS}; server memory {rss[0]} MB before the stall, "
         f"{rss[1]} MB after; connecting took {result['connect_s']:.1f} s"
     )
+    kinds = ", ".join(f"{kind} {n}" for kind, n in result["kinds"].most_common())
+    print(f"load: {run_name}: session events received over the run, by type: {kinds}")
     print(f"load: {run_name}: steady window: {cores_text(steady)}")
     print(f"load: {run_name}: stalled window: {cores_text(stalled)}")
 
@@ -789,7 +793,8 @@ def ramp(seeded: Seeded, port: int, side: Side) -> list[tuple[int, dict[str, Any
         print(
             f"load: redis ramp: {count} sessions: p99 {steady['latency']['p99']:.1f} ms "
             f"(p50 {steady['latency']['p50']:.1f}), {steady['delivered'] / steady['seconds']:.0f} "
-            f"frames/s delivered, {lost} lost, {result['out_of_order']} out of order; "
+            f"frames/s delivered, {lost} lost, {result['out_of_order']} out of order, "
+            f"{result['kinds'].get('link', 0)} link events; "
             f"{cpu_per_frame_ms(steady):.3f} ms server CPU a frame; {cores_text(steady)}"
             + (f"; wrong answers: {result['problems'][0][:200]}" if result["problems"] else "")
         )
@@ -973,6 +978,7 @@ class Person:
     reordered: int = 0
     duplicates: int = 0
     echoes: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)  # session events received, by type
 
     @property
     def seq_missing(self) -> int:
@@ -1045,6 +1051,7 @@ def note_event(load: Load, person: Person, frame: dict[str, Any], now: float) ->
         elif kind == "error":
             load.problem(f"{person.who} (session {person.session}): error frame {payload}")
         return
+    person.kinds[str(kind)] += 1
     if seq in person.seen:
         person.duplicates += 1
     elif person.last_seq is not None and seq < person.last_seq:
@@ -1219,6 +1226,7 @@ async def generate(load_plan: dict[str, Any], result_path: Path) -> None:
     result["seq_missing"] = sum(p.seq_missing for p in load.people)
     result["duplicates"] = sum(p.duplicates for p in load.people)
     result["echoes"] = sum(p.echoes for p in load.people)
+    result["kinds"] = sum((p.kinds for p in load.people), Counter())
     result["stalled_open"] = sum(
         1 for p in load.people if p.stalls and p.connection.state.name == "OPEN"
     )
