@@ -1,7 +1,8 @@
 """Session events sent from sync code: a service's change (a request for help raised, escalated,
 taken) told to everyone in the cockpit once its transaction commits (the service registers the
-call with `transaction.on_commit`). Numbered and kept by the relay's store like every other
-event, so a client that reconnects catches up on it too."""
+call with `transaction.on_commit`). Numbered, kept and handed to every process's fan-out by the
+relay's store like every other event (`cockpit.fanout`), so a client that reconnects catches up
+on it too and it reaches everyone in seq order."""
 
 from typing import Any
 
@@ -18,31 +19,26 @@ from cockpit.store import RedisStore, store
 def session_event_send(
     cockpit: CockpitSession, event_type: str, payload: dict[str, Any], *, ended: bool = False
 ) -> int:
-    """Number and keep one session event, then send it to everyone in the session. The seq.
+    """Number and keep one session event, and send it to everyone in the session. The seq.
     `ended`: the session is over: the scanner's socket gets it too, and is closed."""
     prefix = store_prefix(cockpit)
+    # The rules' view of the session now: each socket works out its person's moves.
+    room = (
+        room_data(room_of(cockpit_get(cockpit_id=cockpit.pk)))
+        if event_type in MOVES_EVENTS
+        else None
+    )
     relay_store = store()
     if isinstance(relay_store, RedisStore):
-        seq, text = relay_store.publish_blocking(prefix, event_type, payload)
+        seq, _text = relay_store.publish_blocking(
+            prefix, event_type, payload, ended=ended, room=room
+        )
     else:
         # The memory store belongs to the server's event loop: async_to_sync from a worker
         # thread of that server runs the call there.
-        seq, text = async_to_sync(relay_store.publish)(prefix, event_type, payload)
-    layer = get_channel_layer()
-    if layer is not None:
-        message: dict[str, Any] = {
-            "type": "cockpit.event",
-            "kind": event_type,
-            "seq": seq,
-            "text": text,
-        }
-        if ended:
-            message["ended"] = True
-        if event_type in MOVES_EVENTS:
-            # The rules' view of the session now: each socket works out its person's moves.
-            fresh = cockpit_get(cockpit_id=cockpit.pk)
-            message["room"] = room_data(room_of(fresh))
-        async_to_sync(layer.group_send)(session_group(cockpit.pk), message)
+        seq, _text = async_to_sync(relay_store.publish)(
+            prefix, event_type, payload, ended=ended, room=room
+        )
     return seq
 
 
@@ -56,7 +52,8 @@ def console_state_read(cockpit: CockpitSession) -> dict[str, Any] | None:
 
 
 def assistant_dismiss(cockpit: CockpitSession, user_id: int) -> None:
-    """A senior's help is over: the relay closes their assistant sockets in this session."""
+    """A senior's help is over: the relay closes their assistant sockets in this session (a
+    channel-layer message: rare, and not a numbered event)."""
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(

@@ -4,11 +4,20 @@
 - the scanner agent connects to `ws/cockpit/scanner/` with `Authorization: Device <token>` and is
   attached to the cockpit its scanner serves now.
 
-Everyone in a session is in one channel-layer group (`cockpit.groups.session_group`). Every
-session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`, `session`,
-`stops`, `assist`) is numbered and kept by the store (`cockpit.store`), which builds its
-envelope text once; the group message carries that text and each socket sends it as it is. The
-scanner's socket gets only what it acts on (`command`, `stop`, and `session` when the cockpit ends).
+Every session event (`state`, `command`, `ack`, `stop`, `control`, `chat`, `presence`,
+`session`, `stops`, `assist`, `link`) is numbered and kept by the store (`cockpit.store`), which
+builds its envelope text once and hands it, in the same atomic step, to every process's fan-out
+(`cockpit.fanout`): each socket registers there when it enters the session and is handed each
+event in seq order (`event_deliver`), which it sends as it is. The scanner's socket gets only
+what it acts on (`command`, `stop`, and `session` when the cockpit ends). The channel-layer
+groups (`cockpit.groups`) carry only the rare messages that are not session events: the lobby's
+`cockpit.admitted` and `cockpit.dismissed`.
+
+A socket that stops reading is shed (`cockpit.link.Backlog`): no more events until it echoes a
+probe again; then it catches up (`since` from the history, or a snapshot with `resync`). A
+snapshot that answers a `since` (the query's or a `resync` frame's) carries `resync`: `behind`
+(the history no longer reaches back), `lost` (Redis lost the session's events; the seq goes on
+above what anyone saw) or `shed`; a snapshot on a plain connect has no `resync`.
 
 Refusals are sent after accepting the socket, so that a real client sees the close code:
 4401 not authenticated / bad device token, 4403 role not allowed, 4404 no such session (or not
@@ -17,11 +26,12 @@ yours; for a scanner: no open session now, after an `error` frame saying when th
 
 A request for help (`assist` frame) is raised, called off or ended by the assist services; they
 tell the session once it commits (`cockpit.broadcast`), so the relay publishes no `assist` event
-itself: it reaches everyone through the group like any other.
+itself: it reaches everyone through the store and the fan-out like any other.
 
-The hot path (a state frame from the scanner) touches no database: one store round trip and one
-group send. Everything else goes through `cockpit.services` in a worker thread; a DomainError
-or an invalid frame becomes an `error` frame `{code, message, ref}` and the socket stays open.
+The hot path (a state frame from the scanner) touches no database: one store round trip (which
+also publishes it). Everything else goes through `cockpit.services` in a worker thread; a
+DomainError or an invalid frame becomes an `error` frame `{code, message, ref}` and the socket
+stays open.
 
 Every frame takes a token from its sender's bucket (`frame_buckets`) before it is read, so that
 frames refused as too large, too deep or malformed count too: a person's bucket, per cockpit
@@ -46,8 +56,10 @@ scanner's and local staff's sockets checks every probe interval from the last-he
 store (so a Daphne process that crashed with the controller's socket is noticed by the others).
 
 However the client goes (at any point of connect, welcome, snapshot or replay, or with the
-server refusing a send because it is closing), the socket leaves the group and the presence list
-(`core.sockets.Cleanup`): no participant stays listed after their socket is gone.
+server refusing a send because it is closing), the socket leaves the fan-out, its groups and the
+presence list (`core.sockets.Cleanup`): no participant stays listed after their socket is gone.
+A send from the fan-out's task that finds the client gone ends the consumer the same way
+(`socket_gone`).
 """
 
 import asyncio
@@ -71,6 +83,7 @@ from accounts.models import User
 from accounts.second_factor import Hold
 from accounts.sessions import session_keep_alive
 from cockpit import link, rules, second_factor, selectors, services
+from cockpit.fanout import Event, seq_floor
 from cockpit.groups import lobby_group, session_group, store_prefix
 from cockpit.link import LinkMeter
 from cockpit.models import CockpitSession, CockpitStatus, Role
@@ -309,6 +322,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     """Serves people (`ws/cockpit/<id>/`) and scanners (`ws/cockpit/scanner/`)."""
 
     joined_group = False  # in the session's group (or the lobby) and in presence
+    on_bus = False  # registered with the process's fan-out (in the session, not the lobby)
+    holds = 0  # while above 0, events from the fan-out wait in `held` (a catch-up is being sent)
+    resyncing: asyncio.Task[None] | None = None
+    ending: asyncio.Task[None] | None = None
+    going: asyncio.Task[None] | None = None
     heartbeat: asyncio.Task[None] | None = None
     link_tasks: tuple[asyncio.Task[None], ...] = ()
     is_scanner: bool
@@ -331,7 +349,10 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         self.is_scanner = bool(kwargs.get("scanner"))
-        self.floor = 0  # events up to this seq were sent already (replay or snapshot)
+        self.floor = 0  # events up to this seq were sent already (live, replay or snapshot)
+        self.held: list[Event] = []
+        self.backlog = link.Backlog(window=link.socket_window_bytes())  # see cockpit.link
+        self.catching = asyncio.Lock()
         self.console: dict[str, Any] | None = None  # scanner: the merged full console state
         self.started = False
         self.starting: asyncio.Task[None] | None = None
@@ -361,6 +382,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         self.prefix = store_prefix(joined.cockpit)
         self.group = session_group(joined.cockpit.pk)
         self.store = store()
+        self.fanout = self.store.fanout()
         # Consent: an operator whose join local staff have not approved waits in the lobby (no
         # console, no chat) until they do.
         self.waiting = self.role == Role.OPERATOR and not joined.control["join_approved"]
@@ -368,6 +390,10 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
 
         await self.channel_layer.group_add(self.member_of, self.channel_name)
         self.joined_group = True
+        if not self.waiting:
+            # Events from here on are held until the welcome and the catch-up are sent.
+            self.holds += 1
+            await self.bus_join()
         await self.accept()
         snapshot = await self.store.snapshot(self.prefix)
         await self.send_reply(
@@ -377,7 +403,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "you": self.person,
                 "session": joined.session,
                 "control": joined.control,
-                "seq": snapshot.seq,
+                "seq": max(snapshot.seq, seq_floor(self.prefix)),
                 "waiting": self.waiting,
             },
             moves=not self.is_scanner,
@@ -386,6 +412,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             # Resume from the last console state (the agent may have been on another process).
             self.console = snapshot.state
             self.started = joined.cockpit.started_at is not None
+            self.floor = max(self.floor, snapshot.seq)
+            await self.release()
         elif self.waiting:
             if await database_sync_to_async(_join_approved)(self.cockpit.pk):
                 self.waiting = False  # approved while this socket was joining the lobby
@@ -399,6 +427,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                         "invalid", _("'since' is the last seq you saw: 0 to 9007199254740991.")
                     )
             await self.catch_up(since, joined.session, joined.control)
+            await self.release()
         # The order people joined in (presence lists them so): the wall clock, comparable across
         # processes and distinct for each join, unlike the presence clock a test may freeze.
         self.joined_at = time.time()
@@ -420,7 +449,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(self.member_of, self.channel_name)
         self.member_of = self.group
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.catch_up(None)
+        self.holds += 1
+        try:
+            await self.bus_join()
+            await self.catch_up(None)
+        finally:
+            await self.release()
 
     async def cockpit_admitted(self, event: dict[str, Any]) -> None:
         """Local staff approved the operator's join (group message to the lobby)."""
@@ -469,6 +503,11 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await self.heartbeat
         await self.link_stop()
+        if self.on_bus:
+            self.on_bus = False
+            await self.fanout.unregister(self.prefix, self)
+        if self.resyncing is not None:
+            self.resyncing.cancel()
         await self.channel_layer.group_discard(self.member_of, self.channel_name)
         if await self.store.presence_remove(self.prefix, self.channel_name):
             await self.publish_presence(left=self.presence_person)
@@ -547,25 +586,19 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         fence: int | None = None,
         room: Room | None = None,
     ) -> int:
-        """Number and keep a session event, then send its text to everyone in the session; 0
-        when the fence refused it (see `cockpit.store`). `room`: the rules' view of the session
+        """Number and keep a session event; the store hands it to every process's fan-out, which
+        sends its text to everyone in the session (`event_deliver`). 0 when the fence refused it
+        (see `cockpit.store`). `room`: the rules' view of the session
         after the change, from which each socket works out its person's `moves`."""
-        seq, text = await self.store.publish(
-            self.prefix, event_type, payload, snapshot_state=snapshot_state, fence=fence
+        seq, _text = await self.store.publish(
+            self.prefix,
+            event_type,
+            payload,
+            snapshot_state=snapshot_state,
+            fence=fence,
+            ended=ended,
+            room=selectors.room_data(room) if room is not None else None,
         )
-        if not seq:
-            return 0
-        message: dict[str, Any] = {
-            "type": "cockpit.event",
-            "kind": event_type,
-            "seq": seq,
-            "text": text,
-        }
-        if room is not None:
-            message["room"] = selectors.room_data(room)
-        if ended:
-            message["ended"] = True
-        await self.channel_layer.group_send(self.group, message)
         return seq
 
     async def publish_presence(
@@ -576,43 +609,153 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             "presence", {"participants": participants, "joined": joined, "left": left}
         )
 
-    async def cockpit_event(self, event: dict[str, Any]) -> None:
-        """A session event from the group: its text, as built once by the store."""
-        kind = event["kind"]
-        if kind == "control" and self.watching:
-            self.control_seen(json.loads(event["text"])["payload"])
-        if self.is_scanner:
-            if kind in SCANNER_EVENTS:
-                await self.send(text_data=event["text"])
-            elif event.get("ended"):
-                await self.send(text_data=event["text"])
-                await self.leave()
-                await self.close(code=CLOSE_ENDED)
+    # --- Events from the fan-out (cockpit.fanout), in seq order --------------------------------
+
+    async def bus_join(self) -> None:
+        """Receive the session's events from now on (the fan-out confirms the subscription
+        before this returns: a history read after it misses nothing)."""
+        self.on_bus = True
+        await self.fanout.register(self.prefix, self)
+
+    async def event_deliver(self, event: Event) -> None:
+        """A session event from the fan-out: held while a catch-up is being sent, else sent."""
+        if self.holds:
+            self.held.append(event)
             return
-        room = event.get("room")
-        if room is not None:
-            self.room = selectors.room_from(room)
-        if event["seq"] <= self.floor:
+        try:
+            await self.event_send(event)
+        except SocketClosed:
+            self.socket_gone()
+
+    def socket_gone(self) -> None:
+        """A send from outside the consumer's own task found the client gone: the consumer is
+        told through its channel (`cockpit_gone`), and ends as if its own send had failed."""
+        if self.going is None and self.joined_group:
+            self.going = asyncio.create_task(
+                self.channel_layer.send(self.channel_name, {"type": "cockpit.gone"})
+            )
+
+    async def cockpit_gone(self, event: dict[str, Any]) -> None:
+        raise SocketClosed()
+
+    async def release(self) -> None:
+        """A catch-up was sent: the events held meanwhile go out (those it did not cover)."""
+        self.holds = max(0, self.holds - 1)
+        if self.holds:
+            return
+        while self.held and not self.holds:
+            await self.event_send(self.held.pop(0))
+
+    def event_resync(self) -> None:
+        """The fan-out may have missed events (its Redis connection was lost): catch up from
+        the last seq this socket was sent."""
+        if self.resyncing is None or self.resyncing.done():
+            self.resyncing = asyncio.create_task(self.resync())
+
+    async def resync(self) -> None:
+        try:
+            if self.is_scanner:
+                await self.scanner_missed_stops(self.floor)
+            else:
+                await self.catch_up(self.floor)
+        except SocketClosed:
+            self.socket_gone()
+        except Exception:  # the store is away: the next reconnection tries again
+            logger.exception("cockpit %s: a resync failed", self.cockpit.pk)
+
+    async def event_send(self, event: Event) -> None:
+        """Send one event: its text as built once by the store (with this person's moves for
+        MOVES_EVENTS)."""
+        kind = event.kind
+        if kind == "control" and self.watching:
+            self.control_seen(json.loads(event.text)["payload"])
+        if self.is_scanner:
+            self.floor = max(self.floor, event.seq)
+            if kind in SCANNER_EVENTS:
+                await self.send(text_data=event.text)
+            elif event.ended:
+                await self.send(text_data=event.text)
+                # Off the fan-out's way: leaving talks to the store.
+                self.ending = asyncio.create_task(self.end_scanner())
+            return
+        if event.room is not None:
+            self.room = selectors.room_from(event.room)
+        if event.seq <= self.floor:
             return  # already sent in a replay or covered by a snapshot
-        text = event["text"]
+        backlog = self.backlog
+        if backlog.shed or (backlog.sent - backlog.acked > backlog.window and self.shed_now()):
+            return  # caught up when it echoes again
+        self.floor = event.seq
+        text = event.text
         if kind in MOVES_EVENTS:
             # The text as the store built it, with this person's moves spliced in (worked out
             # once per room and person: `moves_json` is cached).
             text = f'{text[:-1]},"moves":{moves_json(self.room, self.who)}}}'
+        backlog.sent += len(text)
         await self.send(text_data=text)
+
+    def shed_now(self) -> bool:
+        """Whether to stop sending this socket events: it left too much unread for too long
+        (`cockpit.link.Backlog`)."""
+        if not self.backlog.over(link.link_clock()):
+            return False
+        self.backlog.shed = True
+        link.shed_total += 1
+        logger.warning(
+            "cockpit %s: %s's socket stopped reading (%d bytes unacknowledged): no more events "
+            "until it answers a probe (%d shed so far)",
+            self.cockpit.pk,
+            self.role,
+            self.backlog.sent - self.backlog.acked,
+            link.shed_total,
+        )
+        return True
+
+    async def unshed(self) -> None:
+        """A shed socket answered a probe: it catches up from the last event it was sent."""
+        self.backlog.shed = False
+        self.backlog.acked = self.backlog.sent
+        await self.catch_up(self.floor, why="shed")
+
+    async def end_scanner(self) -> None:
+        with contextlib.suppress(SocketClosed):
+            await self.leave()
+            await self.close(code=CLOSE_ENDED)
 
     async def catch_up(
         self,
         since: int | None,
         session: dict[str, Any] | None = None,
         control: dict[str, Any] | None = None,
+        *,
+        why: str | None = None,
     ) -> None:
         """The events after `since`, or a snapshot when there is no `since` or the history does
-        not reach back that far."""
+        not reach back that far. Events from the fan-out wait meanwhile (`holds`). A snapshot
+        that answers a `since` says why it came instead of the events (`resync`): `why` if given
+        (`shed`: the socket had stopped reading), else `behind` (the history no longer reaches
+        back to `since`) or `lost` (`since` is beyond what the store holds: Redis lost the
+        session's events; the seq goes on above what the clients saw)."""
+        self.holds += 1
+        try:
+            async with self.catching:
+                await self.catch_up_now(since, session, control, why=why)
+        finally:
+            await self.release()
+
+    async def catch_up_now(
+        self,
+        since: int | None,
+        session: dict[str, Any] | None,
+        control: dict[str, Any] | None,
+        *,
+        why: str | None,
+    ) -> None:
         if since is not None:
             texts = await self.store.since(self.prefix, since)
             if texts is not None:
                 for text in texts:
+                    self.backlog.sent += len(text)
                     await self.send(text_data=text)
                 self.floor = max(self.floor, since + len(texts))
                 return
@@ -621,21 +764,25 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         snapshot = await self.store.snapshot(self.prefix)
         presence = await self.store.presence_list(self.prefix)
         links = await self.link_list()
-        self.floor = max(self.floor, snapshot.seq)
-        await self.send_reply(
-            "snapshot",
-            {
-                "seq": snapshot.seq,
-                "state": snapshot.state,
-                "control": control,
-                "session": session,
-                "presence": presence,
-                "chat": snapshot.chat,
-                "links": links,
-                "activity": snapshot.activity,
-            },
-            moves=True,
-        )
+        resync = None
+        if since is not None:
+            resync = why or ("lost" if since > snapshot.seq else "behind")
+        # Never below what this process has seen (a counter lost with Redis's data).
+        seq = max(snapshot.seq, seq_floor(self.prefix))
+        self.floor = max(self.floor, seq)
+        payload = {
+            "seq": seq,
+            "state": snapshot.state,
+            "control": control,
+            "session": session,
+            "presence": presence,
+            "chat": snapshot.chat,
+            "links": links,
+            "activity": snapshot.activity,
+        }
+        if resync is not None:
+            payload["resync"] = resync
+        await self.send_reply("snapshot", payload, moves=True)
 
     # --- Receiving ----------------------------------------------------------------------------
 
@@ -976,7 +1123,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         if link.link_probe_s() <= 0:
             return
         tasks = []
-        if not self.is_scanner and self.role != Role.OBSERVER:  # observers' links matter to none
+        if not self.is_scanner:  # every person's socket: its echoes bound its backlog
             tasks.append(asyncio.create_task(self.link_probes()))
         if self.watching:
             tasks.append(asyncio.create_task(self.link_watchdog()))
@@ -1014,8 +1161,9 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 link.link_clock(), give_up_after=link.control_link_timeout_s()
             )
             if probe_id is not None:
+                self.backlog.probed(probe_id, link.link_clock())
                 await self.send_reply("probe", {"id": probe_id})
-            else:
+            elif self.role != Role.OBSERVER:  # observers' figures matter to none
                 await self.link_unanswered()
 
     async def link_unanswered(self) -> None:
@@ -1029,13 +1177,21 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             await self.publish("link", {"person": self.person, **figures})
 
     async def link_echo(self, probe_id: int) -> None:
-        """The echo of a probe: one more round trip; the session is told of figures that
-        changed noticeably."""
-        if not self.meter.echoed(probe_id, link.link_clock()):
+        """The echo of a probe: what was sent before it was read (a shed socket catches up);
+        one more round trip; the session is told of figures that changed noticeably (not an
+        observer's: their figures matter to none)."""
+        self.backlog.echoed(probe_id)
+        if self.backlog.shed:
+            await self.unshed()
+        if not self.meter.echoed(probe_id, link.link_clock()) or self.role == Role.OBSERVER:
             return
         figures = self.meter.figures()
         assert figures is not None
-        await self.link_write()
+        try:
+            await self.link_write()
+        except Exception:  # the store is busy or away: heard again at the next echo
+            logger.exception("cockpit %s: the link entry was not written", self.cockpit.pk)
+            return
         if link.link_noticeable(self.link_told, figures):
             self.link_told = figures
             await self.publish("link", {"person": self.person, **figures})

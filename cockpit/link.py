@@ -18,6 +18,19 @@ late packet does not move it), the jitter the mean absolute difference of consec
 
 The relay tells the session (a numbered `link` event) when a socket's level changes or its
 figures move noticeably (`link_noticeable`), never once per probe.
+
+The same probes bound what a person's socket may leave unread (`Backlog`). Daphne's send never
+blocks: what a client does not read piles up in the server's buffer without bound, so the relay
+counts the bytes it sent each socket and, at each probe, remembers how many; an echo says the
+client read everything up to that probe. A socket whose unacknowledged bytes exceed
+COCKPIT_SOCKET_WINDOW_BYTES while its oldest unanswered probe is older than SHED_AFTER_S is shed:
+it is sent no more events (once logged, counted in `shed_total`) until it echoes again, and then
+it catches up from the last seq it was sent (the history, or a snapshot that says `shed`).
+The window: a console at 10 Hz sends 3-4 KB a second (8 KB with the bench's larger states), and a
+reader that keeps up acknowledges every probe interval, so its backlog stays under ~16 KB; 64 KiB
+is four times that, some 8-16 s of console, so a link that stutters for a few seconds is not cut
+off, while a stalled one holds at most that much in the server per socket (300 sockets: ~20 MB).
+The scanner's socket is not probed and never shed (it receives only commands and STOPs).
 """
 
 import itertools
@@ -45,6 +58,50 @@ def link_probe_s() -> float:
     """Seconds between two probes of a socket; 0 turns the link check off (no probes, no watch
     for silent controllers: the test suite's sockets do not echo)."""
     return float(settings.COCKPIT_LINK_PROBE_S)
+
+
+# A reader is shed only once its oldest unanswered probe is this old (a few probe intervals).
+SHED_AFTER_S = 3.0
+SOCKET_WINDOW_BYTES = 64 * 1024
+
+# Sockets shed by this process so far (the log says each once).
+shed_total = 0
+
+
+def socket_window_bytes() -> int:
+    """The bytes a person's socket may leave unacknowledged before it may be shed."""
+    return int(getattr(settings, "COCKPIT_SOCKET_WINDOW_BYTES", SOCKET_WINDOW_BYTES))
+
+
+@dataclass
+class Backlog:
+    """What one socket was sent and what its echoes acknowledged (bytes)."""
+
+    window: int = SOCKET_WINDOW_BYTES
+    sent: int = 0
+    acked: int = 0
+    marks: dict[int, tuple[int, float]] = field(default_factory=dict)  # probe id: (sent, at)
+    shed: bool = False
+
+    def probed(self, probe_id: int, now: float) -> None:
+        self.marks[probe_id] = (self.sent, now)
+        if len(self.marks) > 64:  # never echoed: the oldest stays, the rest need not
+            del self.marks[sorted(self.marks)[1]]
+
+    def echoed(self, probe_id: int) -> None:
+        """An echo of `probe_id` (late or not): everything sent before it was read."""
+        mark = self.marks.get(probe_id)
+        if mark is None:
+            return
+        self.acked = max(self.acked, mark[0])
+        for older in [key for key in self.marks if key <= probe_id]:
+            del self.marks[older]
+
+    def over(self, now: float) -> bool:
+        """Whether the socket is too far behind to go on sending to it."""
+        if self.sent - self.acked <= self.window or not self.marks:
+            return False
+        return now - min(at for _, at in self.marks.values()) > SHED_AFTER_S
 
 
 def watchdog_tick_s() -> float:

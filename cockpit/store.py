@@ -3,7 +3,13 @@
 one Daphne process).
 
 Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
-- `seq`: the session's event counter; every event gets the next number;
+- `seq`: the session's event counter; every event gets the next number. It never goes back: a
+  publisher passes the highest seq its process has seen (`cockpit.fanout.seq_floor`), and a
+  counter lost with Redis's data starts again above it (the history then no longer reaches
+  back: `since` answers None, and the client gets a snapshot that says `lost`);
+- `bus` (a pub/sub channel, not a key): every event, published in the same atomic step that
+  numbers it, so every process's fan-out (`cockpit.fanout`) gets a session's events in seq
+  order whichever process published them;
 - `events` and `chat_events`: the history, as ready-to-send envelope texts, so that a client that
   missed some events gets them back at once (`since`), or a snapshot when it is too far behind.
   Chat has a history of its own: the last CHAT_HISTORY_MAX chat lines beside the last HISTORY_MAX
@@ -35,8 +41,9 @@ Per cockpit session (keys under `cockpit.groups.store_prefix(cockpit)`):
 
 `publish` builds an event's envelope text once: the relay sends that same text to every socket.
 On Redis it is one round trip (a Lua script allocates the seq, builds the text, appends it to the
-history, keeps the chat line or the console state); every key expires KEY_TTL_S after the last
-write.
+history, keeps the chat line or the console state, and PUBLISHes it on the bus); every key
+expires KEY_TTL_S after the last write. In memory, `publish` hands the event to the process's
+fan-out before it returns, with no await in between.
 """
 
 import asyncio
@@ -48,10 +55,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
 
+from cockpit.fanout import Event, Fanout, memory_fanout, redis_fanout, seen_note, seq_floor
 from cockpit.groups import store_key
 
 HISTORY_MAX = 600
@@ -82,6 +91,10 @@ class Snapshot:
 class RelayStore(Protocol):
     clock: Callable[[], float]  # presence times (seconds, shared by every process)
 
+    def fanout(self) -> Fanout:
+        """The fan-out that hands this store's events to this process's sockets."""
+        ...
+
     async def publish(
         self,
         prefix: str,
@@ -90,9 +103,13 @@ class RelayStore(Protocol):
         *,
         snapshot_state: dict[str, Any] | None = None,
         fence: int | None = None,
+        ended: bool = False,
+        room: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
-        """Number the event, keep it, and return (seq, envelope text); (0, "") when `fence` is
-        given and a STOP came after it or after the last change of control."""
+        """Number the event, keep it, hand it to every process's fan-out (`cockpit.fanout`) in
+        the same step, and return (seq, envelope text); (0, "") when `fence` is given and a STOP
+        came after it or after the last change of control. `ended`: the session is over;
+        `room`: the rules' view of the session after the change (`selectors.room_data`)."""
         ...
 
     async def stop_seq(self, prefix: str) -> int:
@@ -258,6 +275,10 @@ class MemoryStore:
     def reset(self) -> None:
         self._sessions.clear()
 
+    def fanout(self) -> Fanout:
+        """The process's fan-out, which `publish` hands every event to."""
+        return memory_fanout()
+
     def _session(self, prefix: str) -> _Session:
         session = self._sessions.get(prefix)
         if session is None:
@@ -286,6 +307,8 @@ class MemoryStore:
         *,
         snapshot_state: dict[str, Any] | None = None,
         fence: int | None = None,
+        ended: bool = False,
+        room: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
         session = self._session(prefix)
         if fence is not None and session.stop_seq > min(fence, session.control_seq):
@@ -317,7 +340,12 @@ class MemoryStore:
             # Kept as text: the caller keeps merging deltas into its own dict.
             session.state = state_text
             session.state_seq = session.seq
-        return session.seq, text
+        seq = session.seq
+        # No await between the seq and the hand-over: the process's events go out in seq order.
+        memory_fanout().hand_over(
+            Event(prefix=prefix, kind=event_type, seq=seq, text=text, ended=ended, room=room)
+        )
+        return seq, text
 
     async def since(self, prefix: str, seq: int) -> list[str] | None:
         session = self._session(prefix)
@@ -327,7 +355,7 @@ class MemoryStore:
             return []
         events = session.history.after(seq)
         chat = session.chat_history.after(seq)
-        if events is None or chat is None:
+        if events is None or chat is None or len(events) + len(chat) != session.seq - seq:
             return None
         return [text for _, text in heapq.merge(events, chat)]
 
@@ -395,11 +423,15 @@ _PUBLISH_KEYS = (
     "events_dropped",
     "chat_dropped",
     "activity",
+    "bus",
 )
 
 # KEYS: _PUBLISH_KEYS. ARGV: type, payload text, ttl, history max, chat max, "1" to keep a state
 # (else "0"), state, fence ("" for none), chat history max, activity payload text ("" for none),
-# the moment (JSON text), activity max. Returns the seq, or 0 when the fence refuses the event.
+# the moment (JSON text), activity max, the seq floor (the highest seq the publisher's process
+# has seen: a counter lost with Redis's data starts above it), "1" when the session ended (else
+# "0"), the room's JSON text ("" for none). Returns the seq, or 0 when the fence refuses the
+# event. The event goes on the session's bus (`cockpit.fanout.bus_message`) in the same call.
 _PUBLISH = """
 local ttl = tonumber(ARGV[3])
 if ARGV[8] ~= '' then
@@ -408,20 +440,30 @@ if ARGV[8] ~= '' then
   if stop > math.min(tonumber(ARGV[8]), control) then return 0 end
 end
 local seq = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[13])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[1], seq, 'EX', ttl)
+end
 local text = '{"type":"' .. ARGV[1] .. '","seq":' .. seq .. ',"payload":' .. ARGV[2] .. '}'
 if ARGV[1] == 'stop' then redis.call('SET', KEYS[5], seq, 'EX', ttl) end
 if ARGV[1] == 'control' then redis.call('SET', KEYS[6], seq, 'EX', ttl) end
 local kept, dropped, size = KEYS[2], KEYS[8], tonumber(ARGV[4])
 if ARGV[1] == 'chat' then kept, dropped, size = KEYS[7], KEYS[9], tonumber(ARGV[9]) end
 redis.call('ZADD', kept, seq, text)
-local excess = redis.call('ZCARD', kept) - size
+local count = redis.call('ZCARD', kept)
+local excess = count - size
 if excess > 0 then
   local gone = redis.call('ZRANGE', kept, excess - 1, excess - 1, 'WITHSCORES')
-  redis.call('SET', dropped, gone[2])
+  redis.call('SET', dropped, gone[2], 'EX', ttl)
   redis.call('ZREMRANGEBYRANK', kept, 0, excess - 1)
 end
-for _, key in ipairs({KEYS[1], KEYS[2], KEYS[7], KEYS[8], KEYS[9]}) do
-  redis.call('EXPIRE', key, ttl)
+-- The counter and the histories' lifetimes, renewed when a history starts and every 64 events
+-- (not on every event: a state frame's script is most of Redis's work).
+if count == 1 or seq % 64 == 1 then
+  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[7]}) do
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], '{"seq":' .. seq .. ',"state":' .. ARGV[7] .. '}', 'EX', ttl)
@@ -437,13 +479,15 @@ if ARGV[10] ~= '' then
   redis.call('LTRIM', KEYS[10], -tonumber(ARGV[12]), -1)
   redis.call('EXPIRE', KEYS[10], ttl)
 end
+redis.call('PUBLISH', KEYS[11], ARGV[1] .. '\\n' .. seq .. '\\n' .. ARGV[14] .. '\\n' .. ARGV[15]
+  .. '\\n' .. text)
 return seq
 """
 
 _SINCE_KEYS = ("seq", "events", "chat_events", "events_dropped", "chat_dropped")
 
 # KEYS: _SINCE_KEYS. ARGV: since. Returns {current seq, found (0/1), texts...}, the two
-# histories merged in seq order.
+# histories merged in seq order; found only when they hold every seq after `since`.
 _SINCE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local since = tonumber(ARGV[1])
@@ -467,8 +511,17 @@ while i <= #a or j <= #b do
     j = j + 2
   end
 end
+-- Every seq is in one of the two: fewer means the history does not reach back (a counter
+-- that started again from a floor after Redis lost its data).
+if #reply - 2 ~= current - since then return {current, 0} end
 return reply
 """
+
+
+@lru_cache(maxsize=4096)
+def _publish_keys(prefix: str) -> tuple[str, ...]:
+    """A session's keys for the publish script, made once per session (not once per event)."""
+    return tuple(store_key(prefix, part) for part in _PUBLISH_KEYS)
 
 
 def _publish_args(
@@ -477,8 +530,13 @@ def _publish_args(
     snapshot_state: dict[str, Any] | None,
     fence: int | None,
     payload: dict[str, Any],
+    *,
+    floor: int,
+    ended: bool,
+    room: dict[str, Any] | None,
 ) -> list[Any]:
     kept_activity = activity_payload(event_type, payload)
+    # The moment matters only to an activity entry: not read from the clock for each state frame.
     return [
         event_type,
         payload_text,
@@ -490,9 +548,17 @@ def _publish_args(
         "" if fence is None else str(fence),
         CHAT_HISTORY_MAX,
         "" if kept_activity is None else dumps(kept_activity),
-        _now_text(),
+        "" if kept_activity is None else _now_text(),
         ACTIVITY_MAX,
+        floor,
+        "1" if ended else "0",
+        "" if room is None else dumps(room),
     ]
+
+
+# Connections per event loop to Redis, and how long a call waits for one of them.
+REDIS_CONNECTIONS = 32
+REDIS_WAIT_S = 10.0
 
 
 class RedisStore:
@@ -513,7 +579,16 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
         if entry is None:
-            client = redis.Redis.from_url(self.url, decode_responses=True)
+            # A pool that waits for a free connection: with a few hundred sockets a process
+            # may have more calls in flight than connections, and redis-py's default pool
+            # refuses the 101st (MaxConnectionsError) rather than queueing it.
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=REDIS_WAIT_S,
+                decode_responses=True,
+            )
+            client = redis.Redis.from_pool(pool)  # closed with the client
             entry = (
                 client,
                 client.register_script(_PUBLISH),
@@ -521,6 +596,10 @@ class RedisStore:
             )
             self._clients[loop] = entry
         return entry
+
+    def fanout(self) -> Fanout:
+        """This event loop's subscriber to the sessions' bus channels."""
+        return redis_fanout(self.url)
 
     async def aclose(self) -> None:
         """Close this event loop's client (tests: before their loop goes away)."""
@@ -537,20 +616,38 @@ class RedisStore:
         *,
         snapshot_state: dict[str, Any] | None = None,
         fence: int | None = None,
+        ended: bool = False,
+        room: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
         _, publish, _ = self._client()
         payload_text = dumps(payload)
         seq = await publish(
-            keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
-            args=_publish_args(event_type, payload_text, snapshot_state, fence, payload),
+            keys=_publish_keys(prefix),
+            args=_publish_args(
+                event_type,
+                payload_text,
+                snapshot_state,
+                fence,
+                payload,
+                floor=seq_floor(prefix),
+                ended=ended,
+                room=room,
+            ),
         )
         if not int(seq):
             return 0, ""
+        seen_note(prefix, int(seq))
         # The text the script stored, built here rather than sent back (state frames are big).
         return int(seq), envelope_text(event_type, int(seq), payload_text)
 
     def publish_blocking(
-        self, prefix: str, event_type: str, payload: dict[str, Any]
+        self,
+        prefix: str,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        ended: bool = False,
+        room: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
         """`publish` for sync code (services on commit, Celery tasks): a blocking client of its
         own, shared by the process's threads, so that no event loop is borrowed."""
@@ -562,9 +659,19 @@ class RedisStore:
         _, publish = self._blocking
         payload_text = dumps(payload)
         seq = publish(
-            keys=[store_key(prefix, part) for part in _PUBLISH_KEYS],
-            args=_publish_args(event_type, payload_text, None, None, payload),
+            keys=_publish_keys(prefix),
+            args=_publish_args(
+                event_type,
+                payload_text,
+                None,
+                None,
+                payload,
+                floor=seq_floor(prefix),
+                ended=ended,
+                room=room,
+            ),
         )
+        seen_note(prefix, int(seq))
         return int(seq), envelope_text(event_type, int(seq), payload_text)
 
     def state_blocking(self, prefix: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.models import User
 from cockpit import consumers
+from cockpit.fanout import redis_fanouts_close
 from cockpit.groups import store_prefix
 from cockpit.models import CockpitSession
 from cockpit.store import MemoryStore, RedisStore, store
@@ -56,12 +57,13 @@ def _empty_relay_store() -> Iterator[None]:
 
 @pytest_asyncio.fixture
 async def relay_store() -> AsyncIterator[MemoryStore | RedisStore]:
-    """The store of these settings; on Redis, this test's event loop's client is closed at the
-    end (redis.asyncio clients belong to one loop). Async tests that run the relay in-process
-    use this fixture."""
+    """The store of these settings; on Redis, this test's event loop's client and fan-out are
+    closed at the end (redis.asyncio clients and the fan-out belong to one loop). Async tests
+    that run the relay in-process use this fixture."""
     current = store()
     yield current
     if isinstance(current, RedisStore):
+        await redis_fanouts_close()
         await current.aclose()
 
 

@@ -284,6 +284,9 @@ async def test_resync_from_a_seq_gets_exactly_the_missing_events(world: World, r
     prefix = store_prefix(cockpit)
     for number in range(HISTORY_MAX):
         await store().publish(prefix, "ack", {"ref": number, "ok": True, "reason": ""})
+    # The store hands what it publishes to the fan-out: the open socket gets them live.
+    live = await again.recv_many(HISTORY_MAX)
+    assert [frame["seq"] for frame in live] == list(range(9, 9 + HISTORY_MAX))
     await again.send("resync", {"since": 7})
     snapshot = await again.recv()
     assert snapshot["type"] == "snapshot"
