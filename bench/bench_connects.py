@@ -147,6 +147,8 @@ async def connects(seeded: Seeded, port: int, first: int, count: int, tally: Tal
             try:
                 await visit(url, headers, origin)
                 tally.done += 1
+                if tally.done % 1000 == 0:
+                    print(f"connects: {tally.done} done", file=sys.stderr, flush=True)
             except Exception as exc:  # any failure of one connect is reported, the others go on
                 tally.problem(f"{who}: {type(exc).__name__}: {exc}")
 
