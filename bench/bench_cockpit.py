@@ -748,8 +748,8 @@ def measure(bench: Bench, seeded: Seeded) -> None:
             bench.failures.append(failure)  # the figures are printed; the other runs go on
     if "bare" in results:
         compare(results)
-    if ramp_steps:
-        ramp_report(ramp_steps)
+    if RAMP and "redis" in results and not results["redis"].get("failure"):
+        ramp_report(ramp_steps)  # a first step that failed holds nothing: 0
 
 
 def memory_run(seeded: Seeded) -> dict[str, Any]:
@@ -786,7 +786,7 @@ def ramp(seeded: Seeded, port: int, side: Side) -> list[tuple[int, dict[str, Any
         try:
             result = run_load(f"redis ramp {count}", load_plan, side)
         except BenchFailure as exc:
-            print(f"load: redis ramp: {count} sessions: the load failed: {str(exc)[:500]}")
+            print(f"load: redis ramp: {count} sessions: the load failed: {str(exc)[:300]}")
             break
         steady = result["steady"]
         lost = lost_total(result)
