@@ -74,9 +74,11 @@ def seed() -> Seeded:
 @dataclass
 class Tally:
     done: int = 0
-    problems: list[str] = field(default_factory=list)
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)  # the first few, as examples
 
     def problem(self, text: str) -> None:
+        self.failed += 1
         if len(self.problems) < 20:
             self.problems.append(text)
 
@@ -246,10 +248,10 @@ def one_run(
         print(f"leak: {run_name}: {leak}")
     print(
         f"load: {run_name}: {tally.done}/{CONNECTS} connects completed in {seconds:.0f} s, "
-        f"{len(tally.problems)} failed; {machine()}"
+        f"{tally.failed} failed; {machine()}"
     )
     if tally.problems:
-        return growth, f"{run_name}: {len(tally.problems)} connects failed, e.g.\n" + "\n".join(
+        return growth, f"{run_name}: {tally.failed} connects failed, e.g.\n" + "\n".join(
             tally.problems[:5]
         )
     return growth, None
