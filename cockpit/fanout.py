@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import weakref
 from collections import deque
 from dataclasses import dataclass
@@ -54,8 +55,14 @@ def seq_floor(prefix: str) -> int:
     return seen.get(prefix, 0)
 
 
+# Sessions whose highest seq is remembered, at most (the oldest are let go beyond it).
+SEEN_MAX = 20_000
+
+
 def seen_note(prefix: str, seq: int) -> None:
     if seq > seen.get(prefix, 0):
+        if prefix not in seen and len(seen) >= SEEN_MAX:
+            del seen[next(iter(seen))]  # the session noted first: long over by now
         seen[prefix] = seq
 
 
@@ -176,7 +183,7 @@ class _Resp(asyncio.Protocol):
         self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.on_lost()
+        self.on_lost(self)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -312,7 +319,10 @@ class RedisFanout(Fanout):
         while True:
             try:
                 await self._connect()
-            except (OSError, RedisReplyError, TimeoutError) as error:
+            except (OSError, RedisReplyError, TimeoutError, asyncio.CancelledError) as error:
+                current = asyncio.current_task()
+                if isinstance(error, asyncio.CancelledError) and current and current.cancelling():
+                    raise  # closed (aclose); else a confirmation cancelled by a lost connection
                 backoff = min(max(backoff * 2, 0.05), BACKOFF_MAX_S)
                 logger.warning(
                     "cockpit fan-out: Redis unreachable (%s); again in %.2fs", error, backoff
@@ -343,6 +353,10 @@ class RedisFanout(Fanout):
             timeout=5,
         )
         self._protocol = protocol
+        # A connection that dies without a word (a host gone) is noticed, not waited on forever.
+        raw = transport.get_extra_info("socket")
+        if raw is not None:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         setup = []
         if parts.password:
             user = unquote(parts.username) if parts.username else "default"
@@ -353,24 +367,29 @@ class RedisFanout(Fanout):
         transport.write(b"".join(setup))
         try:
             self.client_id = await asyncio.wait_for(self._hello, timeout=5)
+            channels = sorted(self._subscribed)
+            self._confirmations.clear()
+            for channel in channels:
+                self._confirmations[channel] = loop.create_future()
+            if channels:
+                transport.write(_command("SUBSCRIBE", *channels))
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._confirmations[channel] for channel in channels)), 10
+                )
         except BaseException:
+            self._protocol = None
             transport.close()
             raise
-        channels = sorted(self._subscribed)
-        self._confirmations.clear()
-        for channel in channels:
-            self._confirmations[channel] = loop.create_future()
-        if channels:
-            transport.write(_command("SUBSCRIBE", *channels))
-            await asyncio.wait_for(
-                asyncio.gather(*(self._confirmations[channel] for channel in channels)), 10
-            )
         self._connected.set()
 
-    def _on_lost(self) -> None:
+    def _on_lost(self, protocol: "_Resp") -> None:
+        if protocol is not self._protocol:
+            return  # a connection given up already
         self._protocol = None
         self._connected.clear()
         self._lost.set()
+        if self._hello is not None and not self._hello.done():
+            self._hello.cancel()
         for future in self._confirmations.values():
             if not future.done():
                 future.cancel()

@@ -721,7 +721,8 @@ class RedisStore:
         client, _, _ = self._client()
         key = store_key(prefix, "presence")
         entry = {"person": person, "joined": joined, "seen": self.clock() if now is None else now}
-        async with client.pipeline(transaction=True) as pipe:
+        # One round trip; no MULTI/EXEC around it: the two need not be atomic (nor link_touch's).
+        async with client.pipeline(transaction=False) as pipe:
             pipe.hset(key, channel, dumps(entry))
             pipe.expire(key, KEY_TTL_S)
             await pipe.execute()
@@ -755,7 +756,7 @@ class RedisStore:
     async def link_touch(self, prefix: str, channel: str, entry: dict[str, Any]) -> None:
         client, _, _ = self._client()
         key = store_key(prefix, "link")
-        async with client.pipeline(transaction=True) as pipe:
+        async with client.pipeline(transaction=False) as pipe:
             pipe.hset(key, channel, dumps(entry))
             pipe.expire(key, KEY_TTL_S)
             await pipe.execute()
