@@ -53,7 +53,8 @@ class BenchFailure(Exception):
 
 
 def figure(name: str, value: str, unit: str, target: str, missed: bool = False) -> None:
-    print(f"bench: {name} = {value} {unit} (target {target}){' MISSED' if missed else ''}")
+    unit = f" {unit}" if unit else ""
+    print(f"bench: {name} = {value}{unit} (target {target}){' MISSED' if missed else ''}")
 
 
 def percentile(values: list[float], p: int) -> float:
@@ -104,7 +105,7 @@ def prepare_database(name: str, postgres_name: str) -> Database:
     # Connect to the server's maintenance database: DATABASE_URL's own is left untouched.
     admin_url = urlunsplit(parts._replace(path="/postgres"))
 
-    def run(statement: sql.Composable) -> None:
+    def run(statement: sql.Composed) -> None:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(statement)
 
@@ -713,6 +714,7 @@ def start_daphne(bench: str, index: int, run_name: str, env: dict[str, str]) -> 
     """One Daphne process on its own port (so that the load generator chooses which process each
     client talks to), without an access log; its output in bench/.data/<bench>-<run>-daphne-N."""
     daphne = Path(sys.executable).parent / "daphne"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     log = DATA_DIR / f"{bench}-{run_name}-daphne-{index}.log"
     with listening_socket() as listener, log.open("wb") as out:
         port = int(listener.getsockname()[1])
@@ -767,16 +769,39 @@ def flush_redis(url: str | None) -> None:
         redis.Redis.from_url(url).flushdb()
 
 
+def second_factor_enrol(users: Sequence[Any]) -> None:
+    """Give each of `users` an authenticator app, as setting one up does: a cockpit (and every
+    page for managers and local staff) needs one (accounts.second_factor)."""
+    import pyotp
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import encrypt
+
+    secret = {"secret": encrypt(pyotp.random_base32())}  # what TOTP.activate stores
+    Authenticator.objects.bulk_create(
+        Authenticator(user=user, type=Authenticator.Type.TOTP, data=secret) for user in users
+    )
+
+
 def session_cookie(user: Any) -> str:
-    """A logged-in Django session for `user` (what `login()` stores), for the `sessionid` cookie."""
+    """A signed-in Django session for `user`, for the `sessionid` cookie: what allauth's sign-in
+    stores, with the password and, when the person has one, the second factor."""
+    from allauth.account.internal.flows.login import record_authentication
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
+    from django.http import HttpRequest
+
+    from accounts.second_factor import second_factor_enrolled
 
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    if second_factor_enrolled(user):
+        carrier = HttpRequest()
+        carrier.session = store
+        record_authentication(carrier, user, "password", email=user.email)
+        record_authentication(carrier, user, "mfa", type="totp")
     store.create()
     assert store.session_key is not None
     return store.session_key
@@ -806,3 +831,109 @@ def daphnes_running(
         for server in servers:
             server.stop()
         flush_redis(url)
+
+
+# --- The balancer in front of several Daphnes (the cockpit benches) ---------------------------
+
+# The benches' balancer listens on the first free port from here (BENCH_BALANCER_PORT).
+BALANCER_PORT = int(os.environ.get("BENCH_BALANCER_PORT", "8300"))
+
+
+def free_port(first: int, count: int = 100) -> int:
+    """The first port from `first` nobody listens on."""
+    for port in range(first, first + count):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise BenchFailure(f"no free port in {first}-{first + count - 1}")
+
+
+def start_balancer(bench: str, run_name: str, backends: Sequence[int]) -> Server:
+    """HAProxy (the distribution's) in front of `backends`, configured as production runs it
+    (wescan.cluster.haproxy_config), answering once every Daphne is UP in its view; its config
+    and log in bench/.data/<bench>-<run>-haproxy.*."""
+    import shutil
+
+    from wescan.cluster import haproxy_config
+
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not Path(haproxy).exists():
+        raise BenchFailure("no haproxy: `bash scripts/system-packages.sh haproxy`")
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    config = DATA_DIR / f"{bench}-{run_name}-haproxy.cfg"
+    stats = DATA_DIR / f"{bench}-{run_name}-haproxy.sock"
+    log = DATA_DIR / f"{bench}-{run_name}-haproxy.log"
+    port = free_port(BALANCER_PORT)
+    config.write_text(haproxy_config(port=port, daphne_ports=backends, stats_socket=stats))
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [haproxy, "-db", "-f", str(config)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = Server(f"haproxy {run_name}", port, process, log)
+    deadline = time.monotonic() + 30
+    while True:
+        server.check_alive()
+        states = balancer_states(stats)
+        if len(states) == len(backends) and all(s == "UP" for s in states.values()):
+            return server
+        if time.monotonic() > deadline:
+            server.stop()
+            raise BenchFailure(f"haproxy did not see every daphne UP within 30 s: {states}")
+        time.sleep(0.2)
+
+
+def balancer_states(stats: Path) -> dict[str, str]:
+    """HAProxy's view of its Daphnes ({"daphne0": "UP", ...}), from its stats socket."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(str(stats))
+            sock.sendall(b"show stat\n")
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+    except OSError:
+        return {}
+    rows = [line.split(",") for line in raw.decode().splitlines() if line and line[0] != "#"]
+    return {row[1]: row[17].split()[0] for row in rows if row[1].startswith("daphne")}
+
+
+def redis_cpu_seconds(url: str | None) -> float:
+    """The Redis server's own CPU so far (INFO cpu: user + system), or NaN without Redis."""
+    if not url:
+        return float("nan")
+    import redis
+
+    info = redis.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory in MB (Linux), or NaN."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+@contextlib.contextmanager
+def balanced_daphnes(
+    bench: str, run_name: str, count: int, url: str | None
+) -> Iterator[tuple[list[Server], Server]]:
+    """`daphnes_running` behind HAProxy: the Daphnes, and the balancer every client talks to."""
+    with daphnes_running(bench, run_name, count, url) as servers:
+        balancer = start_balancer(bench, run_name, [s.port for s in servers])
+        try:
+            print(
+                f"setup: {run_name}: haproxy (pid {balancer.process.pid}) on "
+                f"127.0.0.1:{balancer.port}, balance leastconn over the {count} daphnes"
+            )
+            yield servers, balancer
+        finally:
+            balancer.stop()
