@@ -1148,6 +1148,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         watchdog in the scanner's and local staff's sockets. Nothing runs with the check off."""
         self.meter = LinkMeter()
         self.link_told: dict[str, Any] | None = None
+        self.link_told_at: float | None = None
         self.heard_written = 0.0
         self.control_known = control
         self.controller_absent_since: float | None = None
@@ -1203,11 +1204,19 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         """A probe still out: only an echo says the link is alive (any other frame does not:
         a page that sends but never answers is not heard). Its age is a round trip at least,
         so the figures everyone sees worsen while it waits."""
-        figures = self.meter.figures(link.link_clock())
-        if figures is not None and link.link_noticeable(self.link_told, figures):
-            self.link_told = figures
+        now = link.link_clock()
+        figures = self.meter.figures(now)
+        if figures is not None and self.link_tell(figures, now):
             await self.link_write(heard=False)
             await self.publish("link", {"person": self.person, **figures})
+
+    def link_tell(self, figures: dict[str, Any], now: float) -> bool:
+        """Whether the session is told of these figures now (`link.link_noticeable`); if so,
+        they are the figures last told."""
+        if not link.link_noticeable(self.link_told, figures, told_at=self.link_told_at, now=now):
+            return False
+        self.link_told, self.link_told_at = figures, now
+        return True
 
     async def link_echo(self, probe_id: int) -> None:
         """The echo of a probe: what was sent before it was read (a shed socket catches up);
@@ -1225,8 +1234,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         except Exception:  # the store is busy or away: heard again at the next echo
             logger.exception("cockpit %s: the link entry was not written", self.cockpit.pk)
             return
-        if link.link_noticeable(self.link_told, figures):
-            self.link_told = figures
+        if self.link_tell(figures, link.link_clock()):
             await self.publish("link", {"person": self.person, **figures})
 
     async def link_list(self) -> list[dict[str, Any]]:

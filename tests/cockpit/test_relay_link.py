@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 
 from cockpit import link
 from cockpit.groups import store_prefix
-from cockpit.link import LinkMeter, link_level, link_noticeable
+from cockpit.link import LINK_TELL_EVERY_S, LinkMeter, link_level, link_noticeable
 from cockpit.models import CockpitSession, PrescanCheck
 from core.models import AuditEvent
 from tests.clock import ManualClock
@@ -78,6 +78,12 @@ def test_only_noticeable_changes_are_told() -> None:
     assert link_noticeable(told, {"rtt_ms": 60.0, "jitter_ms": 5.0, "level": "ok"})
     assert link_noticeable(told, {"rtt_ms": 40.0, "jitter_ms": 15.0, "level": "ok"})
     assert link_noticeable(told, {"rtt_ms": 151.0, "jitter_ms": 5.0, "level": "warn"})
+    # Told 2 s ago: a move within the level waits; a change of level does not.
+    moved = {"rtt_ms": 60.0, "jitter_ms": 5.0, "level": "ok"}
+    assert not link_noticeable(told, moved, told_at=10.0, now=12.0)
+    assert link_noticeable(told, moved, told_at=10.0, now=10.0 + LINK_TELL_EVERY_S)
+    worse = {"rtt_ms": 151.0, "jitter_ms": 5.0, "level": "warn"}
+    assert link_noticeable(told, worse, told_at=10.0, now=12.0)
 
 
 # --- Over the relay ---------------------------------------------------------------------------
@@ -192,20 +198,28 @@ async def test_round_trips_are_timed_and_told_to_everyone_when_they_change_notic
     # A slower link: the jitter (80 ms) goes above 30 ms first, a warning on every screen.
     await round_trip(room.operator, rtt_clock, 200)
     await room.everyone_gets("link", link_event(operator, 48.0, 80.0, "warn"))
-    # Far slower: refused.
-    for _ in range(3):
-        await round_trip(room.operator, rtt_clock, 900)
+    # Far slower: refused, told at once (a change of level).
+    await round_trip(room.operator, rtt_clock, 900)
     await room.everyone_gets("link", link_event(operator, 124.0, 286.7, "refuse"))
-    await room.everyone_gets("link", link_event(operator, 200.0, 215.0, "refuse"))
-    await room.everyone_gets("link", link_event(operator, 550.0, 172.0, "refuse"))
+    # Figures that move within a level are told at most every LINK_TELL_EVERY_S: the next
+    # two round trips, within a second or two, are not (on a busy server every round trip
+    # wanders, and each telling is an event to everyone).
+    for _ in range(2):
+        await round_trip(room.operator, rtt_clock, 900)
+    for socket in room.people:
+        await nothing_but_probes(socket)
+    # Later (the wait falls in the probe then out: a 5.9 s round trip), they are.
+    rtt_clock.now += LINK_TELL_EVERY_S
+    await round_trip(room.operator, rtt_clock, 900)
+    await room.everyone_gets("link", link_event(operator, 900.0, 976.7, "refuse"))
     # A late joiner sees everyone's figures in the snapshot.
     late = await room.relay.person(world.admin, room.cockpit.pk, role="observer")
     assert (await late.recv())["type"] == "welcome"
     snapshot = await late.recv()
-    assert snapshot["payload"]["links"] == [link_event(operator, 550.0, 172.0, "refuse")]
-    # One event per change, never one per probe: six round trips, five events kept.
+    assert snapshot["payload"]["links"] == [link_event(operator, 900.0, 976.7, "refuse")]
+    # One event per change, never one per probe: seven round trips, four events kept.
     history = await relay_store.since(store_prefix(room.cockpit), 0)
-    assert [json.loads(text)["type"] for text in history].count("link") == 5
+    assert [json.loads(text)["type"] for text in history].count("link") == 4
 
 
 @pytest.mark.django_db(transaction=True)
