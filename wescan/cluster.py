@@ -19,7 +19,8 @@ PostgreSQL 15 of its own (initdb under workdir/postgres, trust authentication on
 for local use), with no `redis_url` a redis-server of its own (no persistence: what Redis holds
 is rebuilt or lost by design, docs/deploy.md). Each piece logs to workdir/logs/<piece>.log.
 Every process runs in a process group of its own; stop() ends them all (and start() does when it
-fails half-way), newest first.
+fails half-way): the balancer, the Daphnes, Celery and the agents together, then Redis and
+PostgreSQL, which the others need to stop cleanly.
 
 The production settings (wescan.settings.production) run over plain http on 127.0.0.1 with the
 switches meant for one's own machine only: SECURE_SSL_REDIRECT=0, SECURE_HSTS_SECONDS=0,
@@ -51,6 +52,7 @@ DATABASE_NAME = "wescan"
 BACKEND = "daphnes"  # HAProxy's backend of Daphne processes
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
+STORES = ("postgres", "redis")  # what the other pieces need, stopped after them
 
 
 class ClusterError(Exception):
@@ -125,12 +127,22 @@ class Piece:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """The piece's own way of stopping, then SIGKILL for whatever is left of its group."""
+        self.stop_begin()
+        self.stop_end(timeout)
+
+    def stop_begin(self) -> None:
+        """The piece's own way of stopping, asked for; stop_end() waits for it (so that several
+        pieces stop at the same time)."""
+        if self.process is not None and self.process.poll() is None:
+            self._signal(self.stop_signal, group=self.group_stop)
+
+    def stop_end(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stopped within `timeout` after stop_begin(), else killed; SIGKILL for whatever is
+        left of its group."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self._signal(self.stop_signal, group=self.group_stop)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
         self._signal(signal.SIGKILL, group=True)  # children that outlived their leader
         self.process.wait()
         self.process = None
@@ -142,6 +154,14 @@ class Piece:
         self._signal(signal.SIGKILL, group=True)
         self.process.wait()
         self.process = None
+
+    def said(self, text: str) -> bool:
+        """`text` is in the log since the piece last started (however much it logged since)."""
+        try:
+            log = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+        return text in log[log.rfind(" starting\n") :]
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -318,33 +338,43 @@ class Cluster:
             self.redis_url = f"redis://{HOST}:{config.redis_port}/0"
             self.start_redis()
         self.env = self._environment()
-        self.manage("migrate", "--no-input", quiet=True)
-        if config.static:
+        if config.static:  # before the Daphnes start: WhiteNoise reads them at its start
             self.manage("collectstatic", "--no-input", quiet=True)
-        if config.demo:
-            self.demo_output = self.manage("load_demo").stdout
+        # The Daphnes and the Celery worker boot (seconds of imports) while the database is made;
+        # nothing reaches the Daphnes before HAProxy starts, once it is.
         self.daphnes = [self._daphne(i) for i in range(1, config.daphnes + 1)]
         for i in range(1, config.daphnes + 1):
             self.start_daphne(i, wait_up=False)
+        celery_ready = [self._start_celery_worker()] if config.celery else []
+        self.manage("migrate", "--no-input", quiet=True)
+        if config.demo:
+            self.demo_output = self.manage("load_demo").stdout
+        if config.celery:
+            celery_ready.append(self._start_celery_beat())
         for i in range(1, config.daphnes + 1):
             self._wait_daphne(i)
         self._start_haproxy()
         self.wait_backends_up()
-        if config.celery:
-            self._start_celery()
+        for ready in celery_ready:
+            ready()
         if config.agents:
             self.start_agents()
 
     def stop(self) -> None:
-        """Everything this cluster started, newest first; never raises for a piece that died."""
-        for name in reversed(self.started):
-            piece = self.pieces.get(name)
-            if piece is None:
-                continue
-            try:
-                piece.stop()
-            except (OSError, subprocess.SubprocessError) as error:  # the others still stop
-                print(f"cluster: stopping {name}: {error!r}", file=sys.stderr)
+        """Everything this cluster started; never raises for a piece that died. The balancer,
+        the Daphnes, Celery and the agents stop together (each takes up to a second), then the
+        stores they need to stop cleanly (a restarted Redis or PostgreSQL is the newest piece,
+        yet stopped last: a Celery worker without its broker takes seconds to give up)."""
+        running = [self.pieces[name] for name in reversed(self.started) if name in self.pieces]
+        others = [piece for piece in running if piece.name not in STORES]
+        stores = [piece for piece in running if piece.name in STORES]
+        for together in (others, stores):
+            for step in (Piece.stop_begin, Piece.stop_end):
+                for piece in together:
+                    try:
+                        step(piece)
+                    except (OSError, subprocess.SubprocessError) as error:  # the others stop
+                        print(f"cluster: stopping {piece.name}: {error!r}", file=sys.stderr)
         self.started.clear()
 
     def _run(self, piece: Piece) -> Piece:
@@ -463,6 +493,8 @@ class Cluster:
                     "--locale",
                     "C.UTF-8",
                     "--no-instructions",
+                    # A throwaway cluster (fsync off) skips initdb's syncs: seconds on a slow disk.
+                    *([] if self.config.postgres_fsync else ["--no-sync"]),
                 ],
                 cwd="/",
                 stdin=subprocess.DEVNULL,
@@ -704,28 +736,28 @@ class Cluster:
 
     # --- Celery and the scanner agents ------------------------------------------------------
 
-    def _start_celery(self) -> None:
-        celery = [sys.executable, "-m", "celery", "-A", "wescan"]
+    def _celery_piece(self, name: str, *args: str) -> Piece:
+        argv = [sys.executable, "-m", "celery", "-A", "wescan", *args, "--loglevel=INFO"]
+        return Piece(f"celery-{name}", argv, self.env, self.logs / f"celery-{name}.log")
+
+    def _start_celery_worker(self) -> Callable[[], None]:
+        """The worker started; returns the wait until it is ready. It runs only what beat or
+        the app sends: it may boot before the database is made."""
+        worker = self._run(self._celery_piece("worker", "worker", "--concurrency=2"))
+        return lambda: wait_until(
+            lambda: worker.said(" ready."), "the Celery worker is ready", piece=worker
+        )
+
+    def _start_celery_beat(self) -> Callable[[], None]:
+        """Beat started (it may send a task at once: once the data is there); returns the wait
+        until it runs."""
         home = self.workdir / "celery"
         home.mkdir(exist_ok=True)
-        worker = self._run(
-            Piece(
-                "celery-worker",
-                [*celery, "worker", "--loglevel=INFO", "--concurrency=2"],
-                self.env,
-                self.logs / "celery-worker.log",
-            )
+        schedule = str(home / "beat-schedule")
+        beat = self._run(self._celery_piece("beat", "beat", "--schedule", schedule))
+        return lambda: wait_until(
+            lambda: beat.said("beat: Starting"), "Celery beat starts", piece=beat
         )
-        beat = self._run(
-            Piece(
-                "celery-beat",
-                [*celery, "beat", "--loglevel=INFO", "--schedule", str(home / "beat-schedule")],
-                self.env,
-                self.logs / "celery-beat.log",
-            )
-        )
-        wait_until(lambda: " ready." in worker.tail(50), "the Celery worker is ready", piece=worker)
-        wait_until(lambda: "beat: Starting" in beat.tail(50), "Celery beat starts", piece=beat)
 
     def start_agents(self) -> None:
         """`manage.py scanner_agent --all-cockpit-ready --issue-token` against the balancer:
@@ -741,9 +773,7 @@ class Cluster:
             *self.config.agent_options,
         ]
         piece = self._run(Piece("agents", command, self.env, self.logs / "agents.log"))
-        wait_until(
-            lambda: "scanner agent " in piece.tail(), "the scanner agents start", piece=piece
-        )
+        wait_until(lambda: piece.said("scanner agent "), "the scanner agents start", piece=piece)
 
     def stop_agents(self) -> None:
         piece = self.pieces.get("agents")

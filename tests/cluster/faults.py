@@ -275,7 +275,11 @@ class Market:
 
     @classmethod
     def seed(cls, cluster: Any) -> "Market":
-        data = in_cluster(cluster, "seed_market")
+        return cls.from_data(in_cluster(cluster, "seed_market"))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> "Market":
+        """From what `seed_market()` returned."""
         return cls(
             hospital=data["hospital"],
             manager=data["manager"],
