@@ -85,6 +85,7 @@ from common import (
     percentile,
     redis_url,
     run,
+    second_factor_enrol,
     server_cpu_seconds,
     session_cookie,
     tail,
@@ -340,6 +341,8 @@ def seed() -> Seeded:
     booking = Booking.objects.select_related("posting", "technologist").get(pk=booking.pk)
     cockpit = cockpit_services.cockpit_open(booking=booking)
     cockpit_services.cockpit_approve_join(actor=local, cockpit=cockpit)
+    # A cockpit needs a second factor (issue 18): everyone passes one, as at a real sign-in.
+    second_factor_enrol([operator, *seniors, *(u for kind in DECOY_KINDS for u in decoys[kind])])
     listeners = [Listener(u.email, session_cookie(u), True) for u in seniors]
     listeners += [
         Listener(u.email, session_cookie(u), False) for kind in DECOY_KINDS for u in decoys[kind]

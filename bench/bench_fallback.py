@@ -57,6 +57,7 @@ from common import (
     machine,
     redis_url,
     run,
+    second_factor_enrol,
     session_cookie,
 )
 
@@ -159,6 +160,8 @@ def seed() -> Seeded:
         patient_informed=True,
         links=None,
     )
+    # A cockpit needs a second factor (issue 18): both pass one, as at a real sign-in.
+    second_factor_enrol([operator, local])
     return Seeded(cockpit.pk, operator.pk, session_cookie(operator), session_cookie(local))
 
 
