@@ -1,12 +1,19 @@
 """The websocket server as clients meet it, on a real Daphne process: a message over Daphne's
 size limit (1 MiB) is answered with a close frame, 1009, not a dropped connection (1006)."""
 
+import contextlib
+import socket
+from collections.abc import Iterator
+
 import pytest
 from channels.db import database_sync_to_async
+from twisted.internet.protocol import Protocol
+from twisted.internet.tcp import Connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
+import wescan.asgi  # noqa: F401 (TCP connections write at once from its import on)
 from tests.cockpit.conftest import session_cookie
 from tests.conftest import World
 from tests.live_daphne import live_daphne
@@ -38,3 +45,67 @@ async def test_a_message_over_a_mebibyte_is_closed_with_1009(world: World) -> No
         f"received WebSocket message size {MEBIBYTE + 1} exceeds payload limit of {MEBIBYTE} "
         "octets",
     )
+
+
+class Reactor:
+    """Just the part of a reactor a connection asks to watch its socket for writing."""
+
+    def __init__(self) -> None:
+        self.writers: list[object] = []
+
+    def addWriter(self, writer: object) -> None:
+        if writer not in self.writers:
+            self.writers.append(writer)
+
+    def removeWriter(self, writer: object) -> None:
+        if writer in self.writers:
+            self.writers.remove(writer)
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Connection, socket.socket, Reactor]]:
+    """A Twisted TCP connection, the socket at its other end, and the connection's reactor."""
+    server, peer = socket.socketpair()
+    reactor = Reactor()
+    connection = Connection(server, Protocol(), reactor)
+    connection.connected = True
+    peer.setblocking(False)
+    with server, peer:
+        yield connection, peer, reactor
+
+
+def test_a_frame_to_an_idle_socket_leaves_at_once_without_waking_the_loop(
+    pair: tuple[Connection, socket.socket, Reactor],
+) -> None:
+    connection, peer, reactor = pair
+    connection.write(b"frame one")
+    connection.write(b"frame two")
+    assert peer.recv(100) == b"frame oneframe two"
+    assert reactor.writers == []
+
+
+def test_what_a_slow_reader_has_not_taken_waits_and_later_frames_queue_behind_it(
+    pair: tuple[Connection, socket.socket, Reactor],
+) -> None:
+    connection, peer, reactor = pair
+    backlog = bytes(range(256)) * 16 * 1024  # 4 MiB: more than the socket buffers hold
+    connection.write(backlog)
+    connection.write(b"the next frame")
+    assert reactor.writers == [connection]
+    received = bytearray()
+    while reactor.writers:
+        with contextlib.suppress(BlockingIOError):
+            received += peer.recv(1024 * 1024)
+        connection.doWrite()
+    received += peer.recv(1024 * 1024)
+    assert bytes(received) == backlog + b"the next frame"
+
+
+def test_a_write_to_a_reset_socket_is_left_to_twisted_to_report(
+    pair: tuple[Connection, socket.socket, Reactor],
+) -> None:
+    connection, peer, reactor = pair
+    peer.close()
+    connection.write(b"too late")
+    assert reactor.writers == [connection]
+    assert connection.doWrite() is not None
