@@ -4,9 +4,11 @@ size limit (1 MiB) is answered with a close frame, 1009, not a dropped connectio
 import contextlib
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.sessions import InstanceSessionWrapper
 from twisted.internet.protocol import Protocol
 from twisted.internet.tcp import Connection
 from websockets.asyncio.client import connect
@@ -109,3 +111,24 @@ def test_a_write_to_a_reset_socket_is_left_to_twisted_to_report(
     connection.write(b"too late")
     assert reactor.writers == [connection]
     assert connection.doWrite() is not None
+
+
+class Untouchable:
+    """A session that fails the test if anything looks at it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the session was looked at ({name}) for a websocket frame")
+
+
+@pytest.mark.asyncio
+async def test_a_websocket_frame_goes_out_without_looking_at_the_session() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def server_send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    wrapper = InstanceSessionWrapper({"cookies": {}}, server_send)
+    wrapper.scope["session"] = Untouchable()
+    frame = {"type": "websocket.send", "text": '{"type":"state"}'}
+    await wrapper.send(frame)
+    assert sent == [frame]
