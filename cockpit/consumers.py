@@ -110,7 +110,7 @@ from core.errors import DomainError, NotFound
 from core.frames import error_payload, parse_count
 from core.outage import piece_unavailable, unavailable_message
 from core.ratelimit import Rate, TokenBuckets
-from core.sockets import Cleanup, SocketClosed
+from core.sockets import Cleanup, FrameSender, SocketClosed
 from marketplace.selectors import scanner_by_device_token
 from scheduling.models import BookingStatus
 
@@ -383,6 +383,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         self.floor = 0  # events up to this seq were sent already (live, replay or snapshot)
         self.held: list[Event] = []
         self.backlog = link.Backlog(window=link.socket_window_bytes())  # see cockpit.link
+        self.send_text = FrameSender(self.scope, self.base_send)  # events: framed once
         self.catching = asyncio.Lock()
         self.console: dict[str, Any] | None = None  # scanner: the merged full console state
         self.started = False
@@ -723,9 +724,10 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             # once per room and person: `moves_json` is cached).
             text = f'{text[:-1]},"moves":{moves_json(self.room, self.who)}}}'
         backlog.sent += len(text)
-        # Straight to the server (what `send` does, without its two layers: once per socket and
-        # event, the relay's most frequent call).
-        await self.base_send({"type": "websocket.send", "text": text})
+        # Straight to the server, the frame built once for all the session's sockets (what
+        # `send` does, without its layers: once per socket and event, the relay's most frequent
+        # call).
+        await self.send_text(text)
 
     def shed_now(self) -> bool:
         """Whether to stop sending this socket events: it left too much unread for too long

@@ -12,6 +12,10 @@ behind.
 `Cleanup` turns such a send into `SocketClosed` (a StopConsumer, so the consumer ends quietly)
 and runs the consumer's `cleanup()` once the application instance is over, whichever way it
 ended: a disconnect, a closed socket, an error, or the server cancelling it.
+
+A text sent to many sockets is framed once (`FrameSender`): Daphne, as `wescan.asgi` sets it up,
+offers each websocket a way to send a frame built beforehand, and a consumer given that way
+writes the same bytes to every socket instead of each socket encoding and framing the text again.
 """
 
 import logging
@@ -19,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from autobahn.exception import Disconnected
+from autobahn.websocket.protocol import PreparedMessage
 from channels.exceptions import StopConsumer
 from django.conf import settings
 from django.utils import translation
@@ -37,6 +42,41 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 class SocketClosed(StopConsumer):
     """The client went away while the consumer was sending to it: the consumer stops here."""
+
+
+# The scope extension under which the server offers a websocket the sending of a frame built
+# beforehand (`wescan.asgi.offer_prepared_frames`): a callable taking a PreparedMessage, which
+# raises as `send` does for a socket that has gone.
+PREPARED_FRAMES = "wescan.prepared_frames"
+
+
+class FrameSender:
+    """Sends texts to one socket, framing each text once for all the sockets it is sent to:
+    through the server's prepared frames when it offers them, else through `send`."""
+
+    # The last text framed and its frame: a broadcast sends one text to its sockets in a row.
+    framed: tuple[str, PreparedMessage] | None = None
+
+    def __init__(self, scope: dict[str, Any], send: Send) -> None:
+        self.send_prepared: Callable[[PreparedMessage], None] | None = scope.get(
+            "extensions", {}
+        ).get(PREPARED_FRAMES)
+        self.send = send
+
+    async def __call__(self, text: str) -> None:
+        if self.send_prepared is None:
+            await self.send({"type": "websocket.send", "text": text})
+            return
+        framed = FrameSender.framed
+        if framed is None or framed[0] is not text:
+            framed = FrameSender.framed = (
+                text,
+                PreparedMessage(text.encode(), False, False, False),
+            )
+        try:
+            self.send_prepared(framed[1])
+        except SOCKET_GONE:
+            raise SocketClosed() from None
 
 
 def send_or_stop(send: Send) -> Send:

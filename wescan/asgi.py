@@ -138,9 +138,47 @@ def format_log_values_only_when_logged() -> None:
         module.hlval = plain  # type: ignore[attr-defined]
 
 
+def offer_prepared_frames() -> None:
+    """The cockpit relay sends each console state to every person of the session: through ASGI,
+    each socket encodes the same text and frames it again. Daphne's websockets are offered here
+    a scope extension (`core.sockets.PREPARED_FRAMES`) that sends a frame built once (Autobahn's
+    own broadcast API, `sendPreparedMessage`), with the checks of Daphne's own send: nothing is
+    sent to a socket Daphne saw go, and a socket in its closing handshake raises Disconnected."""
+    from autobahn.exception import Disconnected
+    from autobahn.websocket.protocol import PreparedMessage
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+
+    from core.sockets import PREPARED_FRAMES
+
+    if getattr(Server, "offers_prepared_frames", False):
+        return
+    create = Server.create_application
+
+    def create_offering_prepared_frames(self: Server, protocol: Any, scope: dict[str, Any]) -> Any:
+        if not isinstance(protocol, WebSocketProtocol):
+            return create(self, protocol, scope)
+        connections = self.connections
+
+        def send_prepared(message: PreparedMessage) -> None:
+            connection = connections.get(protocol)
+            if connection is None or connection.get("disconnected"):
+                return
+            if protocol.state != protocol.STATE_OPEN:
+                raise Disconnected("Attempt to send on a closed protocol")
+            protocol.sendPreparedMessage(message)
+
+        extensions = {**scope.get("extensions", {}), PREPARED_FRAMES: send_prepared}
+        return create(self, protocol, {**scope, "extensions": extensions})
+
+    Server.create_application = create_offering_prepared_frames
+    Server.offers_prepared_frames = True
+
+
 close_oversized_messages_cleanly()
 leave_request_bodies_unparsed()
 write_at_once()
+offer_prepared_frames()
 send_frames_without_session_checks()
 format_log_values_only_when_logged()
 
