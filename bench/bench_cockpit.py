@@ -1073,16 +1073,26 @@ def echo(frame: dict[str, Any]) -> str | None:
 
 
 async def read_person(load: Load, person: Person) -> None:
+    """Read the person's socket; one who stalls stops reading (and echoing) when the stall
+    begins, its socket left open until the end. The reader is cancelled for that (websockets'
+    recv is safe to cancel), not woken twice a second to look: a timeout per frame (wait_for's
+    task and timer) made the load generator a third more costly than the frames it reads."""
+    if not person.stalls:
+        await read_frames(load, person)
+        return
+    reading = asyncio.create_task(read_frames(load, person))
+    try:
+        await load.stall.wait()
+    finally:
+        reading.cancel()
+
+
+async def read_frames(load: Load, person: Person) -> None:
     from websockets.exceptions import ConnectionClosed
 
     try:
         while True:
-            if person.stalls and load.stall.is_set():
-                return  # stops reading (and echoing); the socket stays open until the end
-            try:
-                raw = await asyncio.wait_for(person.connection.recv(), 0.5)
-            except TimeoutError:
-                continue
+            raw = await person.connection.recv()
             frame = json.loads(raw)
             if (answer := echo(frame)) is not None:
                 await person.connection.send(answer)
