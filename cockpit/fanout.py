@@ -30,14 +30,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
 
 from cockpit.groups import store_key
+from cockpit.resp import RedisReplyError, RespProtocol, command, connect, login
 
 logger = logging.getLogger(__name__)
 
@@ -168,79 +167,6 @@ class MemoryFanout(Fanout):
 # --- Redis ------------------------------------------------------------------------------------
 
 
-class _Resp(asyncio.Protocol):
-    """A pub/sub connection's replies (RESP2), parsed as they arrive; each complete reply is
-    handed to `on_reply` without waiting for the event loop."""
-
-    def __init__(self, on_reply: Any, on_lost: Any) -> None:
-        self.buffer = bytearray()
-        self.on_reply = on_reply
-        self.on_lost = on_lost
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.on_lost(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        position = 0
-        while True:
-            parsed = _parse(self.buffer, position)
-            if parsed is None:
-                break
-            reply, position = parsed
-            self.on_reply(reply)
-        if position:
-            del self.buffer[:position]
-
-
-def _parse(buffer: bytearray, position: int) -> tuple[Any, int] | None:
-    """One RESP2 reply from `position`: (reply, the position after it), None if incomplete."""
-    end = buffer.find(b"\r\n", position)
-    if end < 0:
-        return None
-    marker, line = buffer[position], bytes(buffer[position + 1 : end])
-    after = end + 2
-    if marker == 0x24:  # $ bulk string
-        size = int(line)
-        if size < 0:
-            return None, after
-        if len(buffer) < after + size + 2:
-            return None
-        return bytes(buffer[after : after + size]), after + size + 2
-    if marker == 0x2A:  # * array
-        count = int(line)
-        items = []
-        for _ in range(max(count, 0)):
-            parsed = _parse(buffer, after)
-            if parsed is None:
-                return None
-            item, after = parsed
-            items.append(item)
-        return items, after
-    if marker == 0x3A:  # : integer
-        return int(line), after
-    if marker == 0x2D:  # - error
-        return RedisReplyError(line.decode("utf-8", "replace")), after
-    return line, after  # + simple string
-
-
-class RedisReplyError(Exception):
-    pass
-
-
-def _command(*parts: str | bytes) -> bytes:
-    out = [f"*{len(parts)}\r\n".encode()]
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
 class RedisFanout(Fanout):
     """One pub/sub connection and one reader for the sessions of this process's sockets."""
 
@@ -248,7 +174,7 @@ class RedisFanout(Fanout):
         super().__init__()
         self.url = url
         self.client_id: int | None = None  # Redis's CLIENT ID of the connection (tests kill it)
-        self._protocol: _Resp | None = None
+        self._protocol: RespProtocol | None = None
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._subscribed: set[str] = set()
@@ -272,7 +198,7 @@ class RedisFanout(Fanout):
             self._subscribed.discard(channel)
             self._confirmations.pop(channel, None)
             if self._protocol is not None and self._protocol.transport is not None:
-                self._protocol.transport.write(_command("UNSUBSCRIBE", channel))
+                self._protocol.transport.write(command("UNSUBSCRIBE", channel))
 
     async def aclose(self) -> None:
         for task in (self._runner, self._reader):
@@ -303,7 +229,7 @@ class RedisFanout(Fanout):
         confirmed = self._confirmations.get(channel)
         if confirmed is None:  # else the connection's own SUBSCRIBE carries it
             confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
-            protocol.transport.write(_command("SUBSCRIBE", channel))
+            protocol.transport.write(command("SUBSCRIBE", channel))
         await asyncio.wait({confirmed}, timeout=CONFIRM_TIMEOUT_S)
 
     def _start(self) -> None:
@@ -339,29 +265,12 @@ class RedisFanout(Fanout):
             await self._lost.wait()
 
     async def _connect(self) -> None:
-        parts = urlsplit(self.url)
         loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
         self._connected.clear()
-        transport, protocol = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: _Resp(self._on_reply, self._on_lost),
-                parts.hostname or "127.0.0.1",
-                parts.port or 6379,
-                ssl=parts.scheme == "rediss" or None,
-            ),
-            timeout=5,
-        )
+        transport, protocol = await connect(self.url, self._on_reply, self._on_lost)
         self._protocol = protocol
-        # A connection that dies without a word (a host gone) is noticed, not waited on forever.
-        raw = transport.get_extra_info("socket")
-        if raw is not None:
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        setup = []
-        if parts.password:
-            user = unquote(parts.username) if parts.username else "default"
-            setup.append(_command("AUTH", user, unquote(parts.password)))
-        setup.append(_command("CLIENT", "ID"))
+        setup = [*login(self.url), command("CLIENT", "ID")]
         self._hello = loop.create_future()
         self._pending_setup = len(setup)
         transport.write(b"".join(setup))
@@ -372,7 +281,7 @@ class RedisFanout(Fanout):
             for channel in channels:
                 self._confirmations[channel] = loop.create_future()
             if channels:
-                transport.write(_command("SUBSCRIBE", *channels))
+                transport.write(command("SUBSCRIBE", *channels))
                 await asyncio.wait_for(
                     asyncio.gather(*(self._confirmations[channel] for channel in channels)), 10
                 )
@@ -382,7 +291,7 @@ class RedisFanout(Fanout):
             raise
         self._connected.set()
 
-    def _on_lost(self, protocol: "_Resp") -> None:
+    def _on_lost(self, protocol: RespProtocol) -> None:
         if protocol is not self._protocol:
             return  # a connection given up already
         self._protocol = None

@@ -62,6 +62,7 @@ from django.conf import settings
 
 from cockpit.fanout import Event, Fanout, memory_fanout, redis_fanout, seen_note, seq_floor
 from cockpit.groups import store_key
+from cockpit.resp import RedisPipe, command
 
 HISTORY_MAX = 600
 # A person at the rate limit (settings.COCKPIT_PERSON_FRAMES: 5 a second) fills this in a minute,
@@ -562,12 +563,18 @@ REDIS_WAIT_S = 10.0
 
 
 class RedisStore:
-    """The store shared by every Daphne process. redis.asyncio clients belong to one event loop:
-    one client per loop (a server has one loop; each async test has its own)."""
+    """The store shared by every Daphne process. Connections belong to one event loop: one per
+    loop (a server has one loop; each async test has its own). The hot calls (`publish`, one per
+    scanner frame; `link_touch`, one per probe echo; `presence_touch`) go over a pipelined
+    connection of the store's own (`cockpit.resp.RedisPipe`: redis-py's per-call machinery
+    cost more than Redis's work); the rare ones over a redis.asyncio client."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pipes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisPipe] = (
             weakref.WeakKeyDictionary()
         )
         self._blocking: tuple[Any, Any] | None = None
@@ -589,24 +596,30 @@ class RedisStore:
                 decode_responses=True,
             )
             client = redis.Redis.from_pool(pool)  # closed with the client
-            entry = (
-                client,
-                client.register_script(_PUBLISH),
-                client.register_script(_SINCE),
-            )
+            entry = (client, client.register_script(_SINCE))
             self._clients[loop] = entry
         return entry
+
+    def _pipe(self) -> RedisPipe:
+        loop = asyncio.get_running_loop()
+        pipe = self._pipes.get(loop)
+        if pipe is None:
+            pipe = self._pipes[loop] = RedisPipe(self.url)
+        return pipe
 
     def fanout(self) -> Fanout:
         """This event loop's subscriber to the sessions' bus channels."""
         return redis_fanout(self.url)
 
     async def aclose(self) -> None:
-        """Close this event loop's client (tests: before their loop goes away)."""
+        """Close this event loop's connections (tests: before their loop goes away)."""
         loop = asyncio.get_running_loop()
         entry = self._clients.pop(loop, None)
         if entry is not None:
             await entry[0].aclose()
+        pipe = self._pipes.pop(loop, None)
+        if pipe is not None:
+            await pipe.aclose()
 
     async def publish(
         self,
@@ -619,11 +632,11 @@ class RedisStore:
         ended: bool = False,
         room: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
-        _, publish, _ = self._client()
         payload_text = dumps(payload)
-        seq = await publish(
-            keys=_publish_keys(prefix),
-            args=_publish_args(
+        seq = await self._pipe().evalsha(
+            _PUBLISH,
+            _publish_keys(prefix),
+            _publish_args(
                 event_type,
                 payload_text,
                 snapshot_state,
@@ -634,11 +647,11 @@ class RedisStore:
                 room=room,
             ),
         )
-        if not int(seq):
+        if not seq:
             return 0, ""
-        seen_note(prefix, int(seq))
+        seen_note(prefix, seq)
         # The text the script stored, built here rather than sent back (state frames are big).
-        return int(seq), envelope_text(event_type, int(seq), payload_text)
+        return seq, envelope_text(event_type, seq, payload_text)
 
     def publish_blocking(
         self,
@@ -686,14 +699,14 @@ class RedisStore:
         return json.loads(kept)["state"] if kept else None
 
     async def since(self, prefix: str, seq: int) -> list[str] | None:
-        _, _, since = self._client()
+        _, since = self._client()
         reply = await since(keys=[store_key(prefix, part) for part in _SINCE_KEYS], args=[seq])
         if not int(reply[1]):
             return None
         return list(reply[2:])
 
     async def snapshot(self, prefix: str) -> Snapshot:
-        client, _, _ = self._client()
+        client, _ = self._client()
         async with client.pipeline(transaction=True) as pipe:
             pipe.get(store_key(prefix, "seq"))
             pipe.get(store_key(prefix, "snapshot"))
@@ -718,21 +731,15 @@ class RedisStore:
         joined: float,
         now: float | None = None,
     ) -> None:
-        client, _, _ = self._client()
-        key = store_key(prefix, "presence")
         entry = {"person": person, "joined": joined, "seen": self.clock() if now is None else now}
-        # One round trip; no MULTI/EXEC around it: the two need not be atomic (nor link_touch's).
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, channel, dumps(entry))
-            pipe.expire(key, KEY_TTL_S)
-            await pipe.execute()
+        await self._hash_write(store_key(prefix, "presence"), channel, entry)
 
     async def presence_remove(self, prefix: str, channel: str) -> bool:
-        client, _, _ = self._client()
+        client, _ = self._client()
         return bool(await client.hdel(store_key(prefix, "presence"), channel))
 
     async def _entries(self, prefix: str) -> dict[str, dict[str, Any]]:
-        client, _, _ = self._client()
+        client, _ = self._client()
         raw = await client.hgetall(store_key(prefix, "presence"))
         return {channel: json.loads(text) for channel, text in raw.items()}
 
@@ -743,7 +750,7 @@ class RedisStore:
     async def presence_prune(
         self, prefix: str, *, now: float | None = None
     ) -> list[dict[str, Any]]:
-        client, _, _ = self._client()
+        client, _ = self._client()
         now = self.clock() if now is None else now
         removed = []
         for channel, entry in (await self._entries(prefix)).items():
@@ -754,24 +761,26 @@ class RedisStore:
         return removed
 
     async def link_touch(self, prefix: str, channel: str, entry: dict[str, Any]) -> None:
-        client, _, _ = self._client()
-        key = store_key(prefix, "link")
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, channel, dumps(entry))
-            pipe.expire(key, KEY_TTL_S)
-            await pipe.execute()
+        await self._hash_write(store_key(prefix, "link"), channel, entry)
+
+    async def _hash_write(self, key: str, name: str, entry: dict[str, Any]) -> None:
+        """Write one entry of a hash and renew the hash's lifetime: one round trip, without
+        MULTI/EXEC around it (the two need not be atomic)."""
+        await self._pipe().execute(
+            command("HSET", key, name, dumps(entry)), command("EXPIRE", key, KEY_TTL_S)
+        )
 
     async def link_remove(self, prefix: str, channel: str) -> None:
-        client, _, _ = self._client()
+        client, _ = self._client()
         await client.hdel(store_key(prefix, "link"), channel)
 
     async def link_entries(self, prefix: str) -> dict[str, dict[str, Any]]:
-        client, _, _ = self._client()
+        client, _ = self._client()
         raw = await client.hgetall(store_key(prefix, "link"))
         return {channel: json.loads(text) for channel, text in raw.items()}
 
     async def stop_seq(self, prefix: str) -> int:
-        client, _, _ = self._client()
+        client, _ = self._client()
         return int(await client.get(store_key(prefix, "stop")) or 0)
 
     async def forget(self, prefix: str) -> None:
@@ -779,7 +788,7 @@ class RedisStore:
 
     async def delete_all(self) -> int:
         """Delete every cockpit key (tests: runs on one Redis reuse session ids)."""
-        client, _, _ = self._client()
+        client, _ = self._client()
         keys = [key async for key in client.scan_iter(match="wescan:cockpit:*", count=1000)]
         if keys:
             await client.delete(*keys)
