@@ -74,8 +74,10 @@ Figures, per run (`cockpit.<run>.<figure>`):
   (cpu_per_frame_vs_bare, target <= 3) holds the one with everything on the server side,
   HAProxy included: a deployment pays for it, the bare relay needs none;
 - max_sessions (`redis`): the ramp's last step that held (target >= 150 on a 2-core machine);
-- server cores per piece, load-generator cores per process, and the servers' memory growth
-  during the stall.
+- server cores per piece, load-generator cores per process, the servers' memory growth
+  during the stall, and the other 4 people's p99 per 10 s of each window (SLICE_S): at a p99 of
+  a few milliseconds, the stall's +10 % is a fraction of a millisecond, and the slices show
+  how far one window's p99 moves on its own.
 A wrong answer (an `error` frame, a refused socket, a closed connection) fails the run; a missed
 target prints MISSED.
 """
@@ -127,6 +129,7 @@ HZ = float(os.environ.get("BENCH_HZ", "10"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 WARMUP = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
 FULL_EVERY_S = 2.0
+SLICE_S = 10.0  # the windows' p99 is also printed per slice of this many seconds
 DRAIN_SECONDS = 10.0
 REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
 # Which runs (BENCH_RUNS, comma-separated): all three by default.
@@ -589,7 +592,12 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             return {}
         latencies = [v for piece in pieces for v in piece["latencies"]]
         merged = {k: sum(piece[k] for piece in pieces) for k in ("sent", "delivered", "lost")}
-        return {**merged, "latency": latency_figures(latencies)}
+        slices = [
+            [v for piece in pieces for v in piece["slices"][i]]
+            for i in range(min(len(piece["slices"]) for piece in pieces))
+        ]
+        slice_p99 = [latency_figures(values)["p99"] for values in slices]
+        return {**merged, "latency": latency_figures(latencies), "slice_p99": slice_p99}
 
     steady, others, stalled = window("steady"), window("steady_others"), window("stalled")
     steady["others_p99"] = others["latency"]["p99"] if others else float("nan")
@@ -598,6 +606,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "connect_s": max(p["connect_s"] for p in parts),
         "steady": steady,
+        "steady_others": others,
         "stalled": stalled,
         **{
             k: sum(p[k] for p in parts)
@@ -701,6 +710,11 @@ def report(run_name: str, result: dict[str, Any], ceiling: bool = False) -> None
     print(f"load: {run_name}: session events received over the run, by type: {kinds}")
     print(f"load: {run_name}: steady window: {cores_text(steady)}")
     print(f"load: {run_name}: stalled window: {cores_text(stalled)}")
+    for name, part in (("steady", result["steady_others"]), ("stalled", stalled)):
+        slices = ", ".join(f"{p99:.1f}" for p99 in part.get("slice_p99", []))
+        print(
+            f"load: {run_name}: {name} window, the other 4 people's p99 by {SLICE_S:g} s: {slices}"
+        )
 
 
 def check_started(run_name: str) -> None:
@@ -1142,17 +1156,23 @@ def window(load: Load, span: tuple[float, float], people: list[Person]) -> dict[
     start, end = span
     sent_by = {s.session: [t for t in s.sent if start <= t < end] for s in load.scanners}
     latencies: list[float] = []
+    # The same latencies by SLICE_S of sending time: when in the window a p99 was made.
+    slices: list[list[float]] = [[] for _ in range(max(1, math.ceil((end - start) / SLICE_S)))]
     lost = 0
     for person in people:
-        expected = sent_by[person.session]
-        got = [round(person.latency_ms[t], 3) for t in expected if t in person.latency_ms]
-        lost += len(expected) - len(got)
-        latencies.extend(got)
+        for sent_at in sent_by[person.session]:
+            if sent_at not in person.latency_ms:
+                lost += 1
+                continue
+            latency = round(person.latency_ms[sent_at], 3)
+            latencies.append(latency)
+            slices[min(int((sent_at - start) // SLICE_S), len(slices) - 1)].append(latency)
     return {
         "sent": sum(len(v) for v in sent_by.values()),
         "delivered": len(latencies),
         "lost": lost,
         "latencies": latencies,
+        "slices": slices,
     }
 
 
