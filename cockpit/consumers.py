@@ -680,8 +680,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
 
     def event_resync(self) -> None:
         """The fan-out may have missed events (its Redis connection was lost): catch up from
-        the last seq this socket was sent."""
+        the last seq this socket was sent. The events the fan-out hands over from now on are
+        held until then (a person's socket): sent at once, a live event would go out ahead of
+        those missed, leaving a gap that no snapshot explains."""
         if self.resyncing is None or self.resyncing.done():
+            if not self.is_scanner:
+                self.holds += 1
             self.resyncing = asyncio.create_task(self.resync())
 
     async def resync(self) -> None:
@@ -694,6 +698,12 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             self.socket_gone()
         except Exception:  # the store is away: the next reconnection tries again
             logger.exception("cockpit %s: a resync failed", self.cockpit.pk)
+        finally:
+            if not self.is_scanner:
+                try:
+                    await self.release()
+                except SocketClosed:
+                    self.socket_gone()
 
     async def event_send(self, event: Event) -> None:
         """Send one event: its text as built once by the store (with this person's moves for

@@ -180,7 +180,9 @@ class RedisFanout(Fanout):
         self._subscribed: set[str] = set()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._hello: asyncio.Future[Any] | None = None
-        self._incoming: deque[tuple[str, str]] = deque()
+        # Bus messages (channel, message) as they came; None where a new connection began.
+        self._incoming: deque[tuple[str, str] | None] = deque()
+        self._reconnecting = False  # a connection was made before: the next one resyncs
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -241,7 +243,6 @@ class RedisFanout(Fanout):
     async def _run(self) -> None:
         """Connect, and connect again whenever the connection is lost."""
         backoff = 0.0
-        first = True
         while True:
             try:
                 await self._connect()
@@ -256,12 +257,6 @@ class RedisFanout(Fanout):
                 await asyncio.sleep(backoff)
                 continue
             backoff = 0.0
-            if not first:
-                logger.warning("cockpit fan-out: reconnected to Redis; sockets resync")
-                for listeners in list(self.listeners.values()):
-                    for listener in tuple(listeners):
-                        listener.event_resync()
-            first = False
             await self._lost.wait()
 
     async def _connect(self) -> None:
@@ -276,6 +271,13 @@ class RedisFanout(Fanout):
         transport.write(b"".join(setup))
         try:
             self.client_id = await asyncio.wait_for(self._hello, timeout=5)
+            if self._reconnecting:
+                # Before any message of this connection (it subscribes below): the sockets are
+                # told to catch up, in order after what the lost connection brought and before
+                # what this one brings, so that no live event goes out ahead of those missed.
+                self._incoming.append(None)
+                self._wake.set()
+            self._reconnecting = True
             channels = sorted(self._subscribed)
             self._confirmations.clear()
             for channel in channels:
@@ -332,7 +334,14 @@ class RedisFanout(Fanout):
             await self._wake.wait()
             self._wake.clear()
             while self._incoming:
-                channel, message = self._incoming.popleft()
+                incoming = self._incoming.popleft()
+                if incoming is None:
+                    logger.warning("cockpit fan-out: reconnected to Redis; sockets resync")
+                    for listeners in list(self.listeners.values()):
+                        for listener in tuple(listeners):
+                            listener.event_resync()
+                    continue
+                channel, message = incoming
                 prefix = prefix_of.get(channel)
                 if prefix is None:
                     prefix = prefix_of[channel] = channel.removesuffix(":bus")

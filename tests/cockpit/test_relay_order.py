@@ -38,6 +38,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
+        self.calls: list[int | str] = []  # seqs and "resync", in the order they came
         self.resyncs = 0
         self.resynced = asyncio.Event()
         self.arrived = asyncio.Event()
@@ -46,9 +47,11 @@ class Recorder:
         if event.seq % 3 == 0:
             await asyncio.sleep(0)
         self.seqs.append(event.seq)
+        self.calls.append(event.seq)
         self.arrived.set()
 
     def event_resync(self) -> None:
+        self.calls.append("resync")
         self.resyncs += 1
         self.resynced.set()
 
@@ -228,6 +231,49 @@ async def test_the_fanout_subscribes_again_after_its_connection_is_killed(
         await recorder.until(2)
         assert recorder.seqs == [1, 2]
     finally:
+        await fanout.unregister(prefix, recorder)
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_after_a_reconnection_the_sockets_resync_before_any_new_event_reaches_them(
+    world: World, relay_store: RedisStore
+) -> None:
+    """Events published while the fan-out was away are caught up by the socket's resync: an
+    event that came on the new connection before it would go out ahead of them, a gap."""
+    cockpit = await database_sync_to_async(open_cockpit)(world)
+    prefix = store_prefix(cockpit)
+    fanout = redis_fanout(relay_store.url)
+    recorder = Recorder()
+    await fanout.register(prefix, recorder)
+    publishing = True
+
+    async def publish_all_along() -> None:
+        while publishing:
+            await relay_store.publish(prefix, "chat", {"text": "on and on"})
+
+    try:
+        await relay_store.publish(prefix, "chat", {"text": "one"})
+        await recorder.until(1)
+        client = relay_store._client()[0]
+        killed = fanout.client_id
+        publisher = asyncio.create_task(publish_all_along())
+        assert await client.execute_command("CLIENT", "KILL", "ID", killed) == 1
+        async with asyncio.timeout(10):
+            await recorder.resynced.wait()
+        await recorder.until(len(recorder.seqs) + 20)  # events of the new connection
+        publishing = False
+        await publisher
+        resync = recorder.calls.index("resync")
+        before, after = recorder.calls[:resync], recorder.calls[resync + 1 :]
+        # Before the resync, only what the lost connection brought: no gap (an event of the
+        # new connection there would follow those missed meanwhile); the new one's after it.
+        assert before == list(range(1, len(before) + 1))
+        assert after
+        assert min(after) > len(before) + 1
+    finally:
+        publishing = False
         await fanout.unregister(prefix, recorder)
 
 
