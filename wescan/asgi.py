@@ -67,8 +67,9 @@ def leave_request_bodies_unparsed() -> None:
 def write_at_once() -> None:
     """Twisted never writes to a socket when asked: it buffers the bytes, asks the event loop to
     watch the socket for writing (an epoll_ctl), sends on the loop's next turn, then stops
-    watching (another epoll_ctl). A cockpit frame to six people paid that six times, and the
-    Redis relay spent more server time there than in all of WeScan (py-spy, bench_cockpit).
+    watching (another epoll_ctl): a cockpit frame to six people paid that six times. (On
+    bench_cockpit this saves little CPU, within the run-to-run noise of a few per cent: Python,
+    not system calls, is most of a Daphne's time; it is kept for the loop wake-ups it saves.)
     A TCP connection is told here, in place, to send at once when nothing of it is waiting,
     as asyncio's own transports do; whatever the socket does not take (a slow reader, an error)
     is handed to Twisted's buffer, behind which every later write then queues, so order holds
