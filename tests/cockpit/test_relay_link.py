@@ -145,10 +145,14 @@ async def next_probe(socket: Socket) -> int:
 
 
 async def round_trip(socket: Socket, clock: ManualClock, rtt_ms: float) -> None:
-    """Answer the next probe `rtt_ms` later on the relay's clock."""
+    """Answer the next probe `rtt_ms` later on the relay's clock. The echo is queued, then the
+    clock moves, with nothing awaited in between (queueing a frame does not suspend): the relay
+    reads the echo at the moved clock, and its probe timer, on real time, never sees the probe
+    aged and still out (it would tell everyone of that age first: a test failure seen on a
+    busy machine)."""
     probe = await next_probe(socket)
-    clock.now += rtt_ms / 1000
     await socket.send("echo", {"probe": probe})
+    clock.now += rtt_ms / 1000
 
 
 async def nothing_but_probes(socket: Socket, seconds: float = 0.2) -> None:
@@ -208,9 +212,8 @@ async def test_round_trips_are_timed_and_told_to_everyone_when_they_change_notic
         await round_trip(room.operator, rtt_clock, 900)
     for socket in room.people:
         await nothing_but_probes(socket)
-    # Later (the wait falls in the probe then out: a 5.9 s round trip), they are.
-    rtt_clock.now += LINK_TELL_EVERY_S
-    await round_trip(room.operator, rtt_clock, 900)
+    # Later (the next probe is out for the wait: a 5.9 s round trip), they are.
+    await round_trip(room.operator, rtt_clock, LINK_TELL_EVERY_S * 1000 + 900)
     await room.everyone_gets("link", link_event(operator, 900.0, 976.7, "refuse"))
     # A late joiner sees everyone's figures in the snapshot.
     late = await room.relay.person(world.admin, room.cockpit.pk, role="observer")
