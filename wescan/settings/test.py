@@ -29,7 +29,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # the link check and of the fall-back of control turn it on (tests/cockpit/test_relay_link.py).
 COCKPIT_LINK_PROBE_S = 0.0
 
-# pytest-xdist (`make test` runs the suite on two workers): each worker has its own test database
+# pytest-xdist (`make test` runs the suite on three workers): each worker has its own test database
 # (pytest-django suffixes it) and its own Redis database (the cache, whose clear() flushes it,
 # and the cockpit relay's store, whose keys repeat across the workers' databases), and its own
 # channel-layer prefix (pub/sub channels are shared by every Redis database). Live servers the
