@@ -82,6 +82,10 @@ def _seeded_vocabulary(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def vocabulary(db: None) -> None:
+    seed_vocabulary()
+
+
+def seed_vocabulary() -> None:
     """The vocabularies a migration seeds (exam families, languages). A transactional test
     (live servers, threads) starts from tables that an earlier one flushed: seeded again here by
     the migration's own function."""

@@ -1,10 +1,13 @@
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
+from pytest_django import DjangoDbBlocker
 
 from accounts.models import User
 from cockpit.selectors import roles_for, scanner_open_booking
@@ -30,6 +33,7 @@ from scheduling.models import (
     LedgerEntry,
     OnCallWindow,
 )
+from tests.conftest import seed_vocabulary
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +43,7 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 # The demo is made relative to "now": each test runs at a working hour, in the small hours and
 # late on a Sunday evening (Brussels), never at whatever hour the suite happens to run.
 @pytest.fixture(
-    autouse=True,
+    scope="module",
     params=[
         datetime(2026, 12, 1, 10, 0, tzinfo=BRUSSELS),
         datetime(2026, 12, 3, 3, 30, tzinfo=BRUSSELS),
@@ -47,10 +51,30 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
     ],
     ids=["tuesday-10h00", "thursday-03h30", "sunday-23h45"],
 )
-def _demo_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> datetime:
+def demo_clock(request: pytest.FixtureRequest) -> Iterator[datetime]:
     now: datetime = request.param
-    monkeypatch.setattr(timezone, "now", lambda: now.astimezone(UTC))
-    return now
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: now.astimezone(UTC))
+        yield now
+
+
+@pytest.fixture(scope="module")
+def demo(
+    demo_clock: datetime, django_db_setup: None, django_db_blocker: DjangoDbBlocker
+) -> Iterator[None]:
+    """The demo, loaded once per moment for the tests of this module (2 s a load), in a
+    transaction rolled back after them; each test runs in a savepoint of its own within it, so
+    what one test writes the next does not see (as Django's TestCase does for a class)."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        seed_vocabulary()
+        call_command("load_demo", stdout=io.StringIO())
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _demo_loaded(demo: None) -> None:
+    """Every test here starts from the demo as `make run` loads it."""
 
 
 def _counts() -> tuple[int, ...]:
@@ -78,14 +102,12 @@ def _counts() -> tuple[int, ...]:
 
 
 def test_demo_data_loads_twice_without_duplicates() -> None:
-    call_command("load_demo")
     first = _counts()
     verified = sorted(
         TechnologistProfile.objects.filter(licence_verified_at__isnull=False).values_list(
             "pk", flat=True
         )
     )
-    call_command("load_demo")
     assert _counts() == first
     assert (
         sorted(
@@ -98,7 +120,6 @@ def test_demo_data_loads_twice_without_duplicates() -> None:
 
 
 def test_demo_data_is_what_the_readme_promises() -> None:
-    call_command("load_demo")
     assert Hospital.objects.count() == 3
     assert set(Site.objects.values_list("time_zone", flat=True)) >= {
         "Europe/Brussels",
@@ -118,7 +139,6 @@ def test_demo_data_is_what_the_readme_promises() -> None:
 
 
 def test_demo_technologists_show_every_licence_state() -> None:
-    call_command("load_demo")
     profiles = list(TechnologistProfile.objects.prefetch_related("languages", "exam_families"))
     reasons = {p.user.email: p.ineligibility_reasons() for p in profiles}
     eligible = [email for email, why in reasons.items() if not why]
@@ -137,7 +157,6 @@ def test_demo_technologists_show_every_licence_state() -> None:
 
 
 def test_demo_postings_fill_every_lane_on_cockpit_ready_scanners() -> None:
-    call_command("load_demo")
     now = timezone.now()
     # Open, or filled by the demo's bookings: upcoming work either way.
     open_postings = SessionPosting.objects.filter(
@@ -163,7 +182,6 @@ def test_demo_postings_fill_every_lane_on_cockpit_ready_scanners() -> None:
 
 
 def test_demo_availability_is_weekly_and_partly_lent() -> None:
-    call_command("load_demo")
     # The one-off windows are those of the sessions happening now (test_demo_cockpits_are_live).
     windows = AvailabilityWindow.objects.select_related("technologist", "lending_hospital").exclude(
         rrule=""
@@ -191,7 +209,6 @@ def test_demo_availability_is_weekly_and_partly_lent() -> None:
 
 
 def test_every_eligible_demo_technologist_sees_open_postings() -> None:
-    call_command("load_demo")
     seen = 0
     for profile in TechnologistProfile.objects.select_related("user"):
         postings = list(selectors.open_postings_for(profile=profile))
@@ -205,7 +222,6 @@ def test_every_eligible_demo_technologist_sees_open_postings() -> None:
 
 
 def test_demo_has_bookings_to_answer_and_a_ledger_to_read() -> None:
-    call_command("load_demo")
     upcoming = Booking.objects.filter(starts_at__gt=timezone.now())
     for hospital in Hospital.objects.all():
         mine = upcoming.filter(posting__hospital=hospital)
@@ -228,7 +244,6 @@ def test_demo_cockpits_are_live_on_every_cockpit_ready_scanner() -> None:
     """A new user signs in and finds a console at once: each cockpit-ready scanner has a session
     starting within minutes, booked with a technologist who is available for it, its cockpit open
     and the operator's join approved by the local staff."""
-    call_command("load_demo")
     call_command("load_demo")  # and again: the same sessions, no second one
     now = timezone.now()
     ready = Scanner.objects.filter(cockpit_ready=True)
@@ -261,7 +276,6 @@ def test_todays_demo_bookings_carry_the_hospital_that_lends_the_technologist() -
     any booking is (the lending hospital comes from the availability window: published by their
     manager): the reciprocity figures and the ledger credit the hospital, a no-show is the
     hospital's, never the person's as if they were independent."""
-    call_command("load_demo")
     live = [
         booking
         for scanner in Scanner.objects.filter(cockpit_ready=True)
@@ -296,7 +310,7 @@ def test_every_live_demo_cockpit_has_a_senior_on_call_to_help() -> None:
     """The operator of each live cockpit asks for help with the session's exam family: seniors
     of other hospitals are asked at once (stage 1), and `load_demo` named them."""
     out = io.StringIO()
-    call_command("load_demo", stdout=out)
+    call_command("load_demo", stdout=out)  # again, for the guide it prints
     printed = out.getvalue().split("Seniors on call now")[1]
     for scanner in Scanner.objects.filter(cockpit_ready=True):
         booking = scanner_open_booking(scanner=scanner)
@@ -320,7 +334,6 @@ def test_every_live_demo_cockpit_has_a_senior_on_call_to_help() -> None:
 
 
 def test_the_demo_on_call_schedule_fills_the_week() -> None:
-    call_command("load_demo")
     windows = OnCallWindow.objects.select_related("technologist__technologist_profile")
     assert windows.values("technologist").distinct().count() >= 5
     assert all(w.technologist.technologist_profile.seniority != "junior" for w in windows)
