@@ -35,6 +35,32 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+# The suite's longest files (the crawls of every page in Chromium take minutes each), run first.
+# `make test` gives each xdist worker a file at a time, in the order collected: started last,
+# they ran alone at the end while the other workers stood idle.
+LONGEST_FIRST = (
+    "tests/browser/test_csp.py",
+    "tests/browser/test_accessibility_fr.py",
+    "tests/browser/test_accessibility_nl.py",
+    "tests/browser/test_header.py",
+    "tests/cluster/test_faults.py",
+    "tests/cockpit/test_rules_machine.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, then the other browser tests, then the rest, each in the order
+    collected."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        if path in LONGEST_FIRST:
+            return LONGEST_FIRST.index(path)
+        return len(LONGEST_FIRST) + (item.get_closest_marker("browser") is None)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def _force_login_passes_the_second_factor() -> Iterator[None]:
     """`client.force_login(user)` signs in as allauth's sign-in would: with the password and,
