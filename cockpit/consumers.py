@@ -350,6 +350,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         await handler(message)
 
     accepted = False
+    frame_bucket: tuple[tuple[Any, ...], Rate] | None = None  # take_token's
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         await super().accept(subprotocol, headers)
@@ -617,6 +618,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
         ended: bool = False,
         fence: int | None = None,
         room: Room | None = None,
+        from_frame: bool = False,
     ) -> int:
         """Number and keep a session event; the store hands it to every process's fan-out, which
         sends its text to everyone in the session (`event_deliver`). 0 when the fence refused it
@@ -630,6 +632,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             fence=fence,
             ended=ended,
             room=selectors.room_data(room) if room is not None else None,
+            from_frame=from_frame,
         )
         return seq
 
@@ -882,14 +885,18 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     def take_token(self) -> bool:
         """Take a frame's token from the sender's bucket: False when the frame is to be dropped
         without a word; RateLimited the first time in a refill interval that the bucket is
-        empty."""
-        if self.is_scanner:
-            key: tuple[Any, ...] = (self.cockpit.pk, Role.SCANNER)
-            rate = Rate.of(settings.COCKPIT_SCANNER_FRAMES)
-        else:
-            key = (self.cockpit.pk, self.role, self.person["id"])
-            rate = Rate.of(settings.COCKPIT_PERSON_FRAMES)
-        return frame_buckets.admit(key, rate, what="frames")
+        empty. The bucket's key and rate are worked out at the socket's first frame (reading
+        the settings for each frame was a few per cent of the relay's time)."""
+        bucket = self.frame_bucket
+        if bucket is None:
+            if self.is_scanner:
+                key: tuple[Any, ...] = (self.cockpit.pk, Role.SCANNER)
+                rate = Rate.of(settings.COCKPIT_SCANNER_FRAMES)
+            else:
+                key = (self.cockpit.pk, self.role, self.person["id"])
+                rate = Rate.of(settings.COCKPIT_PERSON_FRAMES)
+            bucket = self.frame_bucket = (key, rate)
+        return frame_buckets.admit(bucket[0], bucket[1], what="frames")
 
     async def from_scanner(
         self, frame_type: str, raw: dict[str, Any], payload: Any, ref: int | None
@@ -933,7 +940,7 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                     ref=ref,
                 )
             self.console.update(frame.changes)
-        await self.publish("state", raw, snapshot_state=self.console)
+        await self.publish("state", raw, snapshot_state=self.console, from_frame=True)
         if not self.started and self.console.get("status") == "running":
             # Off the hot path: the scanner's next frames are relayed while the booking moves.
             self.started = True

@@ -25,6 +25,9 @@ import redis.exceptions
 
 # How long connecting (and Redis's answer to the connection's first commands) may take.
 CONNECT_TIMEOUT_S = 5.0
+# Scripts' encoded heads kept per connection (one per session published to; beyond this, all
+# are let go and made again as needed).
+HEADS_MAX = 10_000
 
 
 class RedisReplyError(Exception):
@@ -33,11 +36,14 @@ class RedisReplyError(Exception):
 
 def command(*parts: str | bytes | int) -> bytes:
     """One command, encoded as Redis reads it (an array of bulk strings)."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+    return b"*%d\r\n%s" % (len(parts), bulks(parts))
+
+
+def bulks(parts: tuple[str | bytes | int, ...] | list[Any]) -> bytes:
+    """`parts` as bulk strings, without the array's header (a command's parts made once can be
+    kept, and joined to the rest with the header of the whole)."""
+    encoded = [part if type(part) is bytes else str(part).encode() for part in parts]
+    return b"".join([b"$%d\r\n%s\r\n" % (len(data), data) for data in encoded])
 
 
 def parse(buffer: bytearray, position: int) -> tuple[Any, int] | None:
@@ -169,6 +175,9 @@ class RedisPipe:
         self._unsent: list[bytes] = []  # written once the connection is made
         self._connecting: asyncio.Task[None] | None = None
         self._digests: dict[str, str] = {}  # a script's text -> its SHA1, as Redis names it
+        # (script, keys) -> `EVALSHA sha numkeys keys...` as bulk strings: a session's publish
+        # names the same script and keys for each event.
+        self._heads: dict[tuple[str, tuple[str, ...]], bytes] = {}
 
     async def execute(self, *commands: bytes) -> list[Any]:
         """Send `commands` (from `command`) at once; their replies, in order. The first error
@@ -201,8 +210,15 @@ class RedisPipe:
             sha = self._digests[script] = hashlib.sha1(
                 script.encode(), usedforsecurity=False
             ).hexdigest()
+        head = self._heads.get((script, keys))
+        if head is None:
+            if len(self._heads) >= HEADS_MAX:
+                self._heads.clear()
+            head = self._heads[script, keys] = bulks(("EVALSHA", sha, len(keys), *keys))
         try:
-            (reply,) = await self.execute(command("EVALSHA", sha, len(keys), *keys, *args))
+            (reply,) = await self.execute(
+                b"*%d\r\n%s%s" % (3 + len(keys) + len(args), head, bulks(args))
+            )
         except redis.exceptions.ResponseError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise

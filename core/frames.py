@@ -6,16 +6,19 @@ its quotes and brackets, so that the JSON parser never recurses past MAX_FRAME_D
 JSON itself, in which every number must be one a browser can read back: no NaN or infinities
 (`1e999` parses to an infinity that no JSON column, and no `JSON.parse`, takes) and no integer
 beyond JavaScript's safe range (each is length-checked before it is converted: `int()` of
-thousands of digits is slow, and past 4300 digits raises). Each refusal is a FrameError: the
+thousands of digits is slow, and past 4300 digits raises); a text with no number long enough to
+be refused skips those per-number checks (orjson reads it). Each refusal is a FrameError: the
 socket answers it (like any DomainError, `error_payload`) with an `error` frame and stays open.
 """
 
+import contextlib
 import json
 import math
 import re
 from itertools import accumulate
 from typing import Any
 
+import orjson
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, FrameError, RateLimited
@@ -45,8 +48,17 @@ def frame_loads(
         raise FrameError(
             "too_deep", _("Frames nest at most %(levels)s levels deep.") % {"levels": max_depth}
         )
+    if _NUMBER_TO_CHECK.search(raw) is None:
+        # Most frames hold only short numbers: orjson reads them as the checking decoder would,
+        # without a call into Python for each number (a text it refuses, such as one holding
+        # a lone surrogate, is read by the standard library below, as before).
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(raw)
+        decoder = _PLAIN_DECODER
+    else:
+        decoder = _DECODER
     try:
-        return _DECODER.decode(raw)
+        return decoder.decode(raw)
     except json.JSONDecodeError as error:  # the parser's own detail is English: say it ourselves
         raise FrameError(
             "malformed",
@@ -116,3 +128,9 @@ def _safe_int(text: str) -> int:
 _DECODER = json.JSONDecoder(
     parse_constant=refuse_constant, parse_float=finite_float, parse_int=_safe_int
 )
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=refuse_constant)
+# Where a number may be one to refuse: 16 digits in a row (an integer past MAX_SAFE_INTEGER has
+# at least 16; a float that overflows without an exponent, over 300) or an exponent of three
+# digits (1e999). A text with neither (anywhere, strings included) has no such number, and
+# the plain decoder reads it; a text with either goes through the checks. One pass, linear.
+_NUMBER_TO_CHECK = re.compile(r"[0-9]{16}|[eE][-+]?[0-9]{3}")
