@@ -102,6 +102,32 @@ def write_at_once() -> None:
     Connection.writes_at_once = True  # type: ignore[attr-defined]
 
 
+def read_without_log_context() -> None:
+    """Twisted's asyncio reactor calls each socket's reads and writes through `callWithLogger`,
+    which copies a legacy logging context (the socket's log prefix) for every read, a tenth of
+    the work of taking in a cockpit frame. Daphne sends Twisted's log nowhere (verbosity 0 or
+    1) or to the standard library's logging, which never reads that context. The reactor's
+    module is given a version here that keeps what matters: a reader's failure is logged
+    (twisted.python.log.err), never raised into the event loop."""
+    from twisted.internet import asyncioreactor
+    from twisted.python import log
+
+    if getattr(asyncioreactor, "reads_without_log_context", False):
+        return
+
+    def call_logging_failures(logger: Any, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            log.err(system="asyncio reactor")
+            return None
+
+    asyncioreactor.callWithLogger = call_logging_failures
+    asyncioreactor.reads_without_log_context = True  # type: ignore[attr-defined]
+
+
 def send_frames_without_session_checks() -> None:
     """Channels' session middleware looks at the session (two lookups through its lazy object)
     on every message a consumer sends, to save it before an HTTP response starts; a websocket
@@ -179,6 +205,7 @@ def offer_prepared_frames() -> None:
 close_oversized_messages_cleanly()
 leave_request_bodies_unparsed()
 write_at_once()
+read_without_log_context()
 offer_prepared_frames()
 send_frames_without_session_checks()
 format_log_values_only_when_logged()

@@ -3,6 +3,7 @@ size limit (1 MiB) is answered with a close frame, 1009, not a dropped connectio
 
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -132,3 +133,46 @@ async def test_a_websocket_frame_goes_out_without_looking_at_the_session() -> No
     frame = {"type": "websocket.send", "text": '{"type":"state"}'}
     await wrapper.send(frame)
     assert sent == [frame]
+
+
+class Reader:
+    """A socket as the reactor sees it: how often its log prefix was asked for."""
+
+    def __init__(self) -> None:
+        self.prefixes_read = 0
+
+    def logPrefix(self) -> str:
+        self.prefixes_read += 1
+        return "WebSocketProtocol,0,127.0.0.1"
+
+
+def test_a_read_runs_without_twisteds_log_context_and_gives_back_what_it_returns() -> None:
+    from twisted.internet import asyncioreactor
+    from twisted.python import context, log
+
+    reader = Reader()
+    seen: list[dict[str, str]] = []
+
+    def read(a: int, b: int = 0) -> int:
+        seen.append(context.get(log.ILogContext))
+        return a + b
+
+    assert asyncioreactor.callWithLogger(reader, read, 2, b=3) == 5
+    assert reader.prefixes_read == 0
+    assert seen == [{"system": "-"}]
+
+
+def test_a_readers_failure_is_logged_not_raised_into_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from twisted.internet import asyncioreactor
+    from twisted.python import log
+
+    logged: list[BaseException] = []
+    monkeypatch.setattr(log, "err", lambda **kw: logged.append(sys.exc_info()[1]))  # type: ignore[arg-type]
+
+    def failing() -> None:
+        raise OSError("connection reset")
+
+    assert asyncioreactor.callWithLogger(Reader(), failing) is None
+    assert [str(error) for error in logged] == ["connection reset"]
