@@ -333,6 +333,7 @@
       case "snapshot":
         takeMoves(frame);
         applySnapshot(p);
+        showResynced(p.resync);
         return;
       case "error":
         if (p.code === "assist_ended") { farewell = p.message; return; }  // the close follows
@@ -389,6 +390,22 @@
     resyncing = true;
     send("resync", { since: lastSeq }, "console");
     setTimeout(function () { resyncing = false; }, 5000);
+  }
+
+  // A snapshot that answers a `since` says why the events in between could not be sent one by
+  // one: the console jumped, and the person is told what they may have missed.
+  var RESYNCED = {
+    behind: gettext("This screen was away longer than the server keeps events: the console was brought up to date. What happened meanwhile is listed under Activity."),
+    lost: gettext("The server lost the session's latest events: the console was brought up to date from the scanner's last state. What happened meanwhile is listed under Activity."),
+    shed: gettext("This screen stopped keeping up, so the server paused it: the console was brought up to date. What happened meanwhile is listed under Activity.")
+  };
+
+  function showResynced(why) {
+    var note = $("console-resynced");
+    if (!note) { return; }
+    var text = why ? (RESYNCED[why] || RESYNCED.behind) : "";
+    setText(note, text);
+    note.hidden = !text;
   }
 
   function applySnapshot(p) {

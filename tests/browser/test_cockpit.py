@@ -400,6 +400,63 @@ def test_a_lost_connection_shows_reconnecting_then_resyncs_from_the_last_seq(
     assert "chat" in kinds
 
 
+@pytest.mark.parametrize(
+    ("why", "told"),
+    [
+        ("shed", "This screen stopped keeping up, so the server paused it"),
+        ("behind", "This screen was away longer than the server keeps events"),
+        ("lost", "The server lost the session's latest events"),
+    ],
+)
+def test_a_snapshot_that_fills_a_gap_tells_the_person_what_they_may_have_missed(
+    world: World,
+    server: LiveDaphne,
+    new_context: Callable[..., BrowserContext],
+    why: str,
+    told: str,
+) -> None:
+    """The relay answers a `since` it cannot fill event by event with a snapshot that says why
+    (`resync`, tests/cockpit): the console jumps, and the page says so where a screen reader
+    speaks it. The server's own snapshot is passed on with `resync` set, as the relay sends it
+    after a shed socket echoes again."""
+    cockpit, token = _cockpit_and_token(world)
+
+    def relay(socket: WebSocketRoute) -> None:
+        server_side = socket.connect_to_server()
+
+        def to_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "snapshot":
+                frame["payload"]["resync"] = why
+                message = json.dumps(frame)
+            socket.send(message)
+
+        server_side.on_message(to_page)
+
+    with ScannerThread(server, token):
+        operator_context = new_context(live_sockets=True)
+        operator_context.route_web_socket(re.compile(r"/ws/cockpit/\d+/"), relay)
+        operator = operator_context.new_page()
+        sign_in(operator, server.url, world.technologist.email, PASSWORD)
+        operator.goto(f"{server.url}/cockpit/{cockpit.pk}/")
+        expect(operator.locator("#conn-state")).to_have_text("Live", timeout=LIVE_TIMEOUT_MS)
+        note = operator.get_by_role("status").filter(has_text=told)
+        expect(note).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        expect(note).to_contain_text("What happened meanwhile is listed under Activity.")
+        expect(operator.locator("#console-status")).to_have_text("Idle", timeout=LIVE_TIMEOUT_MS)
+
+
+def test_a_plain_snapshot_shows_no_note_of_a_gap(
+    world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
+) -> None:
+    cockpit, token = _cockpit_and_token(world)
+    with ScannerThread(server, token):
+        operator = _person(new_context, server, world.technologist.email)
+        operator.goto(f"{server.url}/cockpit/{cockpit.pk}/")
+        expect(operator.locator("#console-status")).to_have_text("Idle", timeout=LIVE_TIMEOUT_MS)
+        expect(operator.locator("#console-resynced")).to_be_hidden()
+
+
 def test_stop_a_reason_and_an_early_end_show_as_aborted_with_the_hours_it_ran(
     world: World, server: LiveDaphne, new_context: Callable[..., BrowserContext]
 ) -> None:
