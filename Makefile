@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run dev cluster test-clock install install-dev migrate demo test lint format bench fuzz services clean person-names messages compile-messages
+.PHONY: run dev cluster test-clock install install-dev migrate demo test test-durations lint format bench fuzz services clean person-names messages compile-messages
 
 # A virtual environment with the project and its runtime dependencies, rebuilt when pyproject
 # changes.
@@ -97,6 +97,12 @@ cluster: install
 test: install-dev
 	scripts/system-packages.sh chromium haproxy
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## make test-durations: `make test`, recording each file's time in tests/durations.json (the
+## larger of this run's and the file's), from which the suite hands out its longest files first.
+## Run it on both legs of CI (see .ci/run) when files were added or grew, and commit the file.
+test-durations:
+	WESCAN_RECORD_DURATIONS=tests/durations.json $(MAKE) test
 
 lint: install-dev
 	$(BIN)/ruff check .

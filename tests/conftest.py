@@ -1,8 +1,11 @@
 """The usual graph: two hospitals, each with a site and a scanner, and one person per role."""
 
 import importlib
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
@@ -35,30 +38,60 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
-# The suite's longest files (the crawls of every page in Chromium take minutes each), run first.
-# `make test` gives each xdist worker a file at a time, in the order collected: started last,
-# they ran alone at the end while the other workers stood idle.
-LONGEST_FIRST = (
-    "tests/browser/test_csp.py",
-    "tests/browser/test_accessibility_fr.py",
-    "tests/browser/test_accessibility_nl.py",
-    "tests/browser/test_header.py",
-    "tests/cluster/test_faults.py",
-    "tests/cockpit/test_rules_machine.py",
-)
+# How long each test file took, in seconds (setup, call and teardown of its tests), on each
+# leg of CI: written by `make test-durations` (WESCAN_RECORD_DURATIONS names the file), read
+# here to hand the longest files out first. `make test` gives each xdist worker a file at a
+# time, in the order collected: a crawl of every page (minutes) collected last ran alone at the
+# end while the other workers stood idle. A file not listed (a new one) counts as
+# DURATION_UNKNOWN_S; the figures need not be current, only their order roughly right.
+DURATIONS = Path(__file__).with_name("durations.json")
+DURATION_UNKNOWN_S = 5.0
+
+
+def known_durations() -> dict[str, float]:
+    try:
+        return {path: float(seconds) for path, seconds in json.loads(DURATIONS.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first, then the other browser tests, then the rest, each in the order
-    collected."""
+    """The longest files first (the slowest leg's figure for each), each file's tests in the
+    order collected."""
+    durations = known_durations()
+    order = {path: index for index, path in enumerate(dict.fromkeys(item.path for item in items))}
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[float, int]:
         path = item.nodeid.split("::", 1)[0]
-        if path in LONGEST_FIRST:
-            return LONGEST_FIRST.index(path)
-        return len(LONGEST_FIRST) + (item.get_closest_marker("browser") is None)
+        return (-durations.get(path, DURATION_UNKNOWN_S), order[item.path])
 
     items.sort(key=rank)
+
+
+_spent: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each test's time, added to its file's (on the xdist controller: every worker's reports
+    come to it)."""
+    path = report.nodeid.split("::", 1)[0]
+    _spent[path] = _spent.get(path, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With WESCAN_RECORD_DURATIONS=<file>: this run's figures, merged into the file's (the
+    larger of the two for each file, so that both legs of CI are covered)."""
+    target = os.environ.get("WESCAN_RECORD_DURATIONS")
+    if not target or hasattr(session.config, "workerinput") or not _spent:
+        return
+    path = Path(target)
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    for name, seconds in _spent.items():
+        kept[name] = round(max(seconds, float(kept.get(name, 0.0))), 1)
+    path.write_text(json.dumps(dict(sorted(kept.items())), indent=1) + "\n")
 
 
 @pytest.fixture(autouse=True)
