@@ -51,14 +51,14 @@ def frame_loads(
     if _NUMBER_TO_CHECK.search(raw) is None:
         # Most frames hold only short numbers: orjson reads them as the checking decoder would,
         # without a call into Python for each number (a text it refuses, such as one holding
-        # a lone surrogate, is read by the standard library below, as before).
+        # a lone surrogate, is read by the standard library below, and refused there).
         with contextlib.suppress(orjson.JSONDecodeError):
             return orjson.loads(raw)
         decoder = _PLAIN_DECODER
     else:
         decoder = _DECODER
     try:
-        return decoder.decode(raw)
+        value = decoder.decode(raw)
     except json.JSONDecodeError as error:  # the parser's own detail is English: say it ourselves
         raise FrameError(
             "malformed",
@@ -72,6 +72,26 @@ def frame_loads(
         raise FrameError(
             "malformed", _("Frames are JSON envelopes: %(problem)s.") % {"problem": error}
         ) from None
+    if _SURROGATE_ESCAPE.search(raw) and not is_text(value):
+        raise FrameError(
+            "malformed",
+            _(
+                "Frames are JSON envelopes: a \\u escape names half of a character (a lone "
+                "surrogate), which is not text."
+            ),
+        )
+    return value
+
+
+def is_text(value: Any) -> bool:
+    """Whether every string of a value read from JSON (keys included) is text: a `\\ud800`
+    escape without its other half reads as a lone surrogate, which no UTF-8 holds (the store,
+    the database and every socket would fail on it later)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_count(text: str) -> int | None:
@@ -134,3 +154,5 @@ _PLAIN_DECODER = json.JSONDecoder(parse_constant=refuse_constant)
 # digits (1e999). A text with neither (anywhere, strings included) has no such number, and
 # the plain decoder reads it; a text with either goes through the checks. One pass, linear.
 _NUMBER_TO_CHECK = re.compile(r"[0-9]{16}|[eE][-+]?[0-9]{3}")
+# A \u escape of a surrogate (d800-dfff): the text may hold half of a character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

@@ -89,6 +89,23 @@ async def test_a_number_beyond_a_float_is_an_error_frame(
     assert await room.scanner.recv() == command
 
 
+async def test_a_scanner_state_with_half_a_character_is_an_error_frame(
+    world: World, room: Room
+) -> None:
+    """An escaped lone surrogate reads as a string that no UTF-8 holds: before, the state went on
+    to the store and the sockets, and the scanner heard nothing back."""
+    await room.open()
+    await room.scanner.send_text(
+        '{"type":"state","seq":3,"payload":{"full":true,"state":{"coil":"\\ud800"}}}'
+    )
+    assert await room.scanner.recv() == error(
+        "malformed",
+        "Frames are JSON envelopes: a \\u escape names half of a character (a lone surrogate), "
+        "which is not text.",
+    )
+    await the_session_goes_on(world, room)
+
+
 async def test_a_scanner_state_beyond_a_float_is_an_error_frame(world: World, room: Room) -> None:
     """Before, the state was relayed as far as the store, whose strict JSON refused it: 1011."""
     await room.open()

@@ -68,3 +68,37 @@ def test_every_other_number_reads_as_json_reads_it(number: str) -> None:
 def test_digits_inside_a_string_only_send_the_frame_through_the_checks() -> None:
     text = '{"type":"chat","seq":1,"payload":{"text":"call 0032123456789012345 or 1e400"}}'
     assert frame_loads(text) == json.loads(text)
+
+
+SURROGATE_REFUSED = (
+    "Frames are JSON envelopes: a \\u escape names half of a character (a lone surrogate), "
+    "which is not text."
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"chat","seq":1,"payload":{"text":"hi \\ud800"}}',
+        '{"type":"chat","seq":1,"payload":{"text":"\\udc00 first"}}',
+        '{"type":"chat","seq":1,"payload":{"\\ud83d":"a key"}}',
+        # with a number that sends the text through the checks
+        '{"type":"state","seq":1,"payload":{"n":1234567890123456,"s":"\\uDBFF"}}',
+    ],
+)
+def test_half_a_character_is_refused(text: str) -> None:
+    with pytest.raises(FrameError) as refused:
+        frame_loads(text)
+    assert (refused.value.code, str(refused.value.message)) == ("malformed", SURROGATE_REFUSED)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ('["\\ud83d\\ude00"]', ["\U0001f600"]),  # both halves: one character
+        ('["\\\\ud800"]', ["\\ud800"]),  # a backslash, then the letters
+        ('[1234567890123456, "\\ud83d\\ude00"]', [1234567890123456, "\U0001f600"]),
+    ],
+)
+def test_a_whole_character_and_an_escaped_backslash_are_text(text: str, read: list[object]) -> None:
+    assert frame_loads(text) == read
