@@ -403,7 +403,8 @@
   function showResynced(why) {
     var note = $("console-resynced");
     if (!note) { return; }
-    var text = why ? (RESYNCED[why] || RESYNCED.behind) : "";
+    var text = !why ? "" :
+      Object.prototype.hasOwnProperty.call(RESYNCED, why) ? RESYNCED[why] : RESYNCED.behind;
     setText(note, text);
     note.hidden = !text;
   }
