@@ -7,6 +7,9 @@ PORT ?= 8000
 # Three on two cores: the browser tests, live servers and PostgreSQL leave a core partly idle
 # (the suite took 683 s on SQLite with two workers, 611 s with three);
 # PYTEST_WORKERS=0 runs the suite in this one process.
+# --no-loadscope-reorder: xdist hands out files in the order collected (longest first, by
+# tests/durations.json), not re-sorted by how many tests each holds (its default since 3.6,
+# which sent the one-test crawls of every page out last).
 PYTEST_WORKERS ?= 3
 HOST ?= 127.0.0.1
 # Mailed links (invitations) point at the server that sent them.
@@ -96,7 +99,7 @@ cluster: install
 ## cluster tests of the PostgreSQL + Redis leg) and run the whole suite.
 test: install-dev
 	scripts/system-packages.sh chromium haproxy
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## make test-durations: `make test`, recording each file's time in tests/durations.json (the
 ## larger of this run's and the file's), from which the suite hands out its longest files first.

@@ -885,8 +885,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
     def take_token(self) -> bool:
         """Take a frame's token from the sender's bucket: False when the frame is to be dropped
         without a word; RateLimited the first time in a refill interval that the bucket is
-        empty. The bucket's key and rate are worked out at the socket's first frame (reading
-        the settings for each frame was a few per cent of the relay's time)."""
+        empty. The bucket's key and rate are worked out at the socket's first frame that takes
+        a token (reading the settings for each frame was a few per cent of the relay's time)."""
         bucket = self.frame_bucket
         if bucket is None:
             if self.is_scanner:

@@ -217,9 +217,10 @@ def dumps(value: Any) -> str:
 def frame_dumps(value: Any) -> str:
     """`dumps` of what was read from a frame, at a tenth of its cost (orjson; a scanner's state
     frame was encoded twice, itself and the merged console, a tenth of a Daphne's time). Only
-    for such values: `core.frames.frame_loads` refused every number that is not finite and
-    every integer past JavaScript's, and their keys are strings; orjson would write NaN as
-    null where `dumps` refuses it."""
+    for such values (or the console merged from them, kept in the store and read back at a
+    scanner's reconnection): `core.frames.frame_loads` refused every number that is not finite,
+    every integer past JavaScript's and every lone surrogate, and their keys are strings;
+    orjson would write NaN as null where `dumps` refuses it, and refuses a lone surrogate."""
     return orjson.dumps(value).decode()
 
 

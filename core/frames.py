@@ -51,7 +51,8 @@ def frame_loads(
     if _NUMBER_TO_CHECK.search(raw) is None:
         # Most frames hold only short numbers: orjson reads them as the checking decoder would,
         # without a call into Python for each number (a text it refuses, such as one holding
-        # a lone surrogate, is read by the standard library below, and refused there).
+        # a lone surrogate, is read by the standard library below, and then refused by
+        # `is_text`).
         with contextlib.suppress(orjson.JSONDecodeError):
             return orjson.loads(raw)
         decoder = _PLAIN_DECODER
@@ -152,7 +153,8 @@ _PLAIN_DECODER = json.JSONDecoder(parse_constant=refuse_constant)
 # Where a number may be one to refuse: 16 digits in a row (an integer past MAX_SAFE_INTEGER has
 # at least 16; a float that overflows without an exponent, over 300) or an exponent of three
 # digits (1e999). A text with neither (anywhere, strings included) has no such number, and
-# the plain decoder reads it; a text with either goes through the checks. One pass, linear.
+# orjson reads it (the plain decoder when orjson refuses it); a text with either goes through
+# the checks. One pass, linear.
 _NUMBER_TO_CHECK = re.compile(r"[0-9]{16}|[eE][-+]?[0-9]{3}")
 # A \u escape of a surrogate (d800-dfff): the text may hold half of a character.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

@@ -41,9 +41,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 # How long each test file took, in seconds (setup, call and teardown of its tests), on each
 # leg of CI: written by `make test-durations` (WESCAN_RECORD_DURATIONS names the file), read
 # here to hand the longest files out first. `make test` gives each xdist worker a file at a
-# time, in the order collected: a crawl of every page (minutes) collected last ran alone at the
-# end while the other workers stood idle. A file not listed (a new one) counts as
-# DURATION_UNKNOWN_S; the figures need not be current, only their order roughly right.
+# time, in the order collected (--no-loadscope-reorder): a crawl of every page (minutes)
+# handed out last ran alone at the end while the other workers stood idle. A file not listed
+# (a new one) counts as DURATION_UNKNOWN_S; the figures need not be current, only their order
+# roughly right.
 DURATIONS = Path(__file__).with_name("durations.json")
 DURATION_UNKNOWN_S = 5.0
 
@@ -51,7 +52,7 @@ DURATION_UNKNOWN_S = 5.0
 def known_durations() -> dict[str, float]:
     try:
         return {path: float(seconds) for path, seconds in json.loads(DURATIONS.read_text()).items()}
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError):  # missing or not {path: seconds}
         return {}
 
 
@@ -88,6 +89,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         kept = json.loads(path.read_text())
     except (OSError, ValueError):
+        kept = {}
+    if not isinstance(kept, dict):
         kept = {}
     for name, seconds in _spent.items():
         kept[name] = round(max(seconds, float(kept.get(name, 0.0))), 1)

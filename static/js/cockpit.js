@@ -396,17 +396,17 @@
   // one: the console jumped, and the person is told what they may have missed.
   var RESYNCED = {
     behind: gettext("This screen was away longer than the server keeps events: the console was brought up to date. What happened meanwhile is listed under Activity."),
-    lost: gettext("The server lost the session's latest events: the console was brought up to date from the scanner's last state. What happened meanwhile is listed under Activity."),
+    lost: gettext("The server lost the session's latest events: the console was brought up to date from the scanner's last state. What happened just before may be missing, from Activity too."),
     shed: gettext("This screen stopped keeping up, so the server paused it: the console was brought up to date. What happened meanwhile is listed under Activity.")
   };
 
   function showResynced(why) {
-    var note = $("console-resynced");
-    if (!note) { return; }
-    var text = !why ? "" :
-      Object.prototype.hasOwnProperty.call(RESYNCED, why) ? RESYNCED[why] : RESYNCED.behind;
-    setText(note, text);
-    note.hidden = !text;
+    var box = $("console-resynced");
+    if (!box) { return; }
+    clear(box);
+    if (!why) { return; }
+    var text = Object.prototype.hasOwnProperty.call(RESYNCED, why) ? RESYNCED[why] : RESYNCED.behind;
+    box.appendChild(make("p", "message info", text));
   }
 
   function applySnapshot(p) {
