@@ -100,8 +100,10 @@ def seed(cluster: Cluster) -> Seeded:
 
 def worker_answers(cluster: Cluster) -> bool:
     """The Celery worker answers a ping through the broker (Redis). A broker connection of this
-    process that Redis closed (it was restarted) counts as no answer yet."""
-    app = Celery(broker=cluster.redis_url)
+    process that Redis closed (it was restarted) counts as no answer yet. The app is not made
+    this process's current one: Celery's default would send every later task of the test worker
+    (invitations' mails, plans' sending) to the cluster's Redis, gone once its test is over."""
+    app = Celery(broker=cluster.redis_url, set_as_current=False)
     try:
         return bool(app.control.ping(timeout=1))
     except (OSError, RedisConnectionError, OperationalError):
