@@ -120,6 +120,7 @@ def notification_send(
             "url": url,
             "data": data or {},
             "dedupe_key": keys[user_id],
+            "mail_due": mail,
         }
         for user_id in recipients
         if keys[user_id] not in taken
@@ -147,7 +148,7 @@ def notification_send(
             _push_stored(ids)
 
         def queue_mail() -> None:
-            _queue_mail(ids)
+            notification_mails_queue(ids)
 
         transaction.on_commit(push, robust=True)
         if mail:
@@ -220,7 +221,8 @@ def _push_stored(notification_ids: list[int]) -> None:
     )
 
 
-def _queue_mail(notification_ids: list[int]) -> None:
+def notification_mails_queue(notification_ids: list[int]) -> None:
+    """Queue the mails of these notices (each goes out once, however often it is queued)."""
     from core.tasks import notification_mail, notification_mails
 
     if settings.NOTIFICATION_MAIL_IN_BACKGROUND:

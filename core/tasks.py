@@ -1,8 +1,11 @@
 """Celery tasks of core: the mail that goes with a stored notification. Each takes an id, loads,
-and is safe to run twice; only transient SMTP or connection errors are retried."""
+and is safe to run twice; only transient SMTP or connection errors are retried. A mail that never
+went out (the broker was down when it was queued, a worker died with it) is queued again by the
+periodic `notification_mails_overdue`."""
 
 import logging
 import smtplib
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
@@ -67,6 +70,9 @@ def notification_mail(notification_id: int) -> bool:
             logger.info(
                 "notification %s not mailed: recipient has no active address", notification_id
             )
+            if notification.mail_due:
+                notification.mail_due = False
+                notification.save(update_fields=["mail_due"])
             return False
         # In the recipient's own language (their profile's, else their browser's last), whoever's
         # request sent it.
@@ -78,7 +84,8 @@ def notification_mail(notification_id: int) -> bool:
         with translation.override(language):
             _send_notification_mail(notification)
         notification.emailed_at = timezone.now()
-        notification.save(update_fields=["emailed_at"])
+        notification.mail_due = False
+        notification.save(update_fields=["emailed_at", "mail_due"])
     return True
 
 
@@ -106,4 +113,43 @@ def notification_mails(notification_ids: list[int]) -> int:
     costs its sender one task, not hundreds. How many were queued."""
     for notification_id in notification_ids:
         notification_mail.delay(notification_id)
+    return len(notification_ids)
+
+
+# A mail still owed this long after its notice was made is queued again: a worker sends it within
+# seconds, so by then its task was lost (the broker down when it was queued, a worker killed with
+# it) or ran out of retries (the mail server away for a minute or more). The job runs every five
+# minutes (CELERY_BEAT_SCHEDULE).
+MAIL_OVERDUE_AFTER = timedelta(minutes=10)
+# ... until the notice is a day old: then the news is stale (a reminder of a session past, a
+# confirmation the person has long seen in the app), and the mail is given up, logged.
+MAIL_GIVE_UP_AFTER = timedelta(days=1)
+# The most queued again by one run; the rest wait for the next.
+MAIL_OVERDUE_BATCH = 1000
+
+
+@shared_task
+def notification_mails_overdue() -> int:
+    """Queue again each mail still owed ten minutes after its notice was made, and give up on
+    those owed for a day. Safe beside the first task of the same notice: a mail goes out once
+    (`notification_mail`). How many were queued again."""
+    from core.notify import notification_mails_queue
+
+    now = timezone.now()
+    owed = Notification.objects.filter(mail_due=True)
+    stale = owed.filter(created_at__lt=now - MAIL_GIVE_UP_AFTER).update(mail_due=False)
+    if stale:
+        logger.warning("%d notification mails given up: still not sent a day after", stale)
+    notification_ids = list(
+        owed.filter(created_at__lte=now - MAIL_OVERDUE_AFTER)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:MAIL_OVERDUE_BATCH]
+    )
+    if notification_ids:
+        logger.warning(
+            "%d notification mails queued again: not sent %s after their notice",
+            len(notification_ids),
+            MAIL_OVERDUE_AFTER,
+        )
+        notification_mails_queue(notification_ids)
     return len(notification_ids)

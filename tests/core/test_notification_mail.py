@@ -1,5 +1,6 @@
 """Mail that goes with a notification: to the other side of each booking move, once, after the
-move commits; skipped for people who cannot receive it; retried only on a passing SMTP failure."""
+move commits; skipped for people who cannot receive it; retried only on a passing SMTP failure;
+queued again when its task was lost (the broker down), for a day."""
 
 import smtplib
 import threading
@@ -14,12 +15,13 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
+from kombu.exceptions import OperationalError
 
 from accounts.models import User
 from core import notify
 from core.models import Notification
 from core.notify import notification_send
-from core.tasks import notification_mail
+from core.tasks import notification_mail, notification_mails, notification_mails_overdue
 from marketplace.models import SessionPosting
 from scheduling import services
 from scheduling.models import Booking
@@ -213,8 +215,87 @@ def test_people_who_cannot_receive_mail_are_skipped(
             user_ids=[world.outsider.pk, world.manager.pk], kind="test", message="Hello."
         )
     assert [m.to for m in mail.outbox] == [[world.manager.email]]
-    # Still listed in the app.
-    assert Notification.objects.filter(recipient=world.outsider, emailed_at=None).exists()
+    # Still listed in the app, and no mail owed: none is tried again later.
+    assert Notification.objects.filter(
+        recipient=world.outsider, emailed_at=None, mail_due=False
+    ).exists()
+    assert notification_mails_overdue.apply().get() == 0
+    assert len(mail.outbox) == 1
+
+
+def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queueing a task fails as kombu fails with Redis stopped."""
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(notification_mail, "delay", refused)
+    monkeypatch.setattr(notification_mails, "delay", refused)
+
+
+def test_a_mail_queued_while_the_broker_was_down_goes_out_once_it_is_back(
+    world: World,
+    clock: Clock,
+    django_capture_on_commit_callbacks: Capture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    made_at = clock.now
+    with pytest.MonkeyPatch.context() as patch:
+        broker_down(patch)
+        with django_capture_on_commit_callbacks(execute=True):
+            notification_send(
+                user_ids=[world.manager.pk, world.technologist.pk],
+                kind="booking.confirmed",
+                message="Your session at MR 1 on Monday is confirmed.",
+            )
+            notification_send(user_ids=[world.manager.pk], kind="test", message="Hi.", mail=False)
+        # The notices stand (the move committed), listed in the app; the mails are owed.
+        assert "Connection refused" in caplog.text
+        assert mail.outbox == []
+        assert Notification.objects.filter(mail_due=True).count() == 2
+        # The job while the broker is still down: it fails, and loses nothing.
+        clock.now = made_at + timedelta(minutes=10)
+        with pytest.raises(OperationalError):
+            notification_mails_overdue.apply(throw=True)
+    # The broker is back. A worker may still be busy with the first tasks: nothing for 10 minutes.
+    clock.now = made_at + timedelta(minutes=9, seconds=59)
+    assert notification_mails_overdue.apply().get() == 0
+    assert mail.outbox == []
+    clock.now = made_at + timedelta(minutes=10)
+    assert notification_mails_overdue.apply().get() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == [world.manager.email, world.technologist.email]
+    assert {m.subject for m in mail.outbox} == {"[WeScan] Session confirmed"}
+    assert Notification.objects.filter(mail_due=True).count() == 0
+    # Once each: the next run finds nothing owed, and a late first task sends nothing.
+    clock.now = made_at + timedelta(minutes=15)
+    assert notification_mails_overdue.apply().get() == 0
+    for notice in Notification.objects.filter(kind="booking.confirmed"):
+        assert notification_mail.apply(args=[notice.pk]).get() is False
+    assert len(mail.outbox) == 2
+
+
+def test_a_mail_owed_for_a_day_is_given_up(
+    world: World,
+    clock: Clock,
+    django_capture_on_commit_callbacks: Capture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    made_at = clock.now
+    with pytest.MonkeyPatch.context() as patch:
+        broker_down(patch)
+        with django_capture_on_commit_callbacks(execute=True):
+            notification_send(
+                user_ids=[world.manager.pk],
+                kind="booking.reminder_1h",
+                message="Your session at MR 1 starts within the hour.",
+            )
+    clock.now = made_at + timedelta(days=1, seconds=1)
+    assert notification_mails_overdue.apply().get() == 0
+    assert mail.outbox == []
+    assert "1 notification mails given up" in caplog.text
+    # Still in the app, unread; no longer owed.
+    (notice,) = Notification.objects.filter(recipient=world.manager)
+    assert (notice.read_at, notice.emailed_at, notice.mail_due) == (None, None, False)
 
 
 def test_a_passing_smtp_failure_is_retried_and_mails_once(
@@ -361,11 +442,11 @@ def test_a_burst_of_notices_waits_once_for_its_mail(
     monkeypatch.setattr(notify, "_mail_all", mail_all)
     started = time.monotonic()
     for first in (1, 3, 5):
-        notify._queue_mail([first, first + 1])
+        notify.notification_mails_queue([first, first + 1])
     while not mailed.is_set() and time.monotonic() - started < 10:
         time.sleep(0.01)
     assert batches == [[1, 2, 3, 4, 5, 6]]
-    notify._queue_mail([7])  # after the batch went, a new one starts
+    notify.notification_mails_queue([7])  # after the batch went, a new one starts
     while len(batches) < 2 and time.monotonic() - started < 10:
         time.sleep(0.01)
     assert batches == [[1, 2, 3, 4, 5, 6], [7]]

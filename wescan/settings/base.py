@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 5 * 60.0,
         "options": {"expires": 4 * 60},
     },
+    "notification-mails-overdue": {
+        # A mail whose task was lost (the broker down, a worker killed) goes out once it is back.
+        "task": "core.tasks.notification_mails_overdue",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 4 * 60},
+    },
     "escalate-assist-requests": {
         "task": "cockpit.tasks.assist_escalate_due",
         # Every 15 s: a step is due 3 minutes after the last and happens within 15 s of it.
