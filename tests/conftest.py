@@ -63,8 +63,10 @@ def flush_by_delete() -> None:
             guarded = {name.strip('"') for (name,) in cursor.fetchall()}
         kept = [table for table in tables if table in guarded]
         statements = truncate(self, style, kept, allow_cascade=True) if kept else []
+        # The tables' names come from Django's own list of them, quoted.
+        deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]  # noqa: S608
         return statements + [
-            f"DELETE FROM {self.quote_name(table)}" for table in tables if table not in guarded
+            delete for table, delete in zip(tables, deletes, strict=True) if table not in guarded
         ]
 
     DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
