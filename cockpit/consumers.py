@@ -1347,15 +1347,19 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
             self.controller_absent_since = None
             return
         if theirs:
-            silent_for = now - max(entry["heard"] for entry in theirs)
-            why = f"nothing heard from them for {silent_for + link.watchdog_tick_s():.0f} s"
+            silent_for = round(
+                now - max(entry["heard"] for entry in theirs) + link.watchdog_tick_s()
+            )
+            reason, seconds = "silent", silent_for
+            why = f"nothing heard from them for {silent_for} s"
         else:
             if self.controller_absent_since is None:
                 self.controller_absent_since = now
             if now - self.controller_absent_since <= timeout:
                 return
-            why = f"not connected for {link.control_link_timeout_s():g} s"
-        await self.control_lost(controller, why)
+            reason, seconds = "absent", link.control_link_timeout_s()
+            why = f"not connected for {seconds:g} s"
+        await self.control_lost(controller, why, reason=reason, seconds=seconds)
         for channel, entry in entries.items():  # sockets of crashed processes, long silent
             if now - entry["heard"] > PRESENCE_TTL_S:
                 await self.store.link_remove(self.prefix, channel)
@@ -1379,13 +1383,18 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 for entry in entries.values()
             ):
                 return
-            await self.control_lost(self.person, "their connection closed")
+            await self.control_lost(self.person, "their connection closed", reason="closed")
         except Exception:  # the watchdog notices the silence instead
             logger.exception("cockpit %s: control fall-back on close failed", self.cockpit.pk)
 
-    async def control_lost(self, lost: dict[str, Any], why: str) -> None:
+    async def control_lost(
+        self, lost: dict[str, Any], why: str, *, reason: str, seconds: float | None = None
+    ) -> None:
         """`lost`, holding control from afar, lost their link: local staff hold the scanner
-        (once, whoever notices first); everyone is told."""
+        (once, whoever notices first); everyone is told. The event says why twice: in words
+        (`why`, `message`: English, for the API's readers) and as `reason` (`closed`: their last
+        socket closed; `silent`: nothing heard for `seconds`; `absent`: not connected for
+        `seconds`), from which each page writes it in its reader's language."""
         after = await database_sync_to_async(_fallback)(self.cockpit.pk, lost["id"], why)
         if after is None:  # someone else did it, or control had moved meanwhile
             if self.watching:
@@ -1406,6 +1415,8 @@ class CockpitConsumer(Cleanup, AsyncWebsocketConsumer):
                 "by": None,
                 "lost": lost,
                 "why": why,
+                "reason": reason,
+                "seconds": seconds,
                 "message": message,
                 **control,
             },

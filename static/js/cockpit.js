@@ -519,11 +519,32 @@
       case "override": return fmt(gettext("%(person)s took the scanner back"), by);
       case "approve": return fmt(gettext("%(person)s approved the operator's join"), by);
       case "stop": return fmt(gettext("%(person)s stopped the scan: local staff hold the scanner until they grant control"), by);
-      case "fallback": return p.message || gettext("The controller's link was lost: local staff hold the scanner");
+      case "fallback": return describeFallback(p) || gettext("The controller's link was lost: local staff hold the scanner");
       default: return p.action
         ? fmt(gettext("%(person)s: %(action)s"), { person: by.person, action: p.action })
         : fmt(gettext("%(person)s: control changed"), by);
     }
+  }
+
+  // Control fell back to local staff: who lost their link and why, in the reader's language (the
+  // event's own `message` is English, for the API). A reason this page does not know: null.
+  function describeFallback(p) {
+    var why;
+    switch (p.reason) {
+      case "closed": why = gettext("their connection closed"); break;
+      case "silent": why = fmt(gettext("nothing heard from them for %(seconds)s s"), { seconds: p.seconds }); break;
+      case "absent": why = fmt(gettext("not connected for %(seconds)s s"), { seconds: p.seconds }); break;
+      default: return null;
+    }
+    var values = {
+      person: (p.lost && p.lost.name) || gettext("The person holding control"),
+      why: why,
+      holder: p.controller && p.controller.name
+    };
+    var told = values.holder
+      ? fmt(gettext("%(person)s lost their link to the cockpit (%(why)s): control fell back to local staff (%(holder)s)."), values)
+      : fmt(gettext("%(person)s lost their link to the cockpit (%(why)s): control fell back to local staff."), values);
+    return told + " " + gettext("Nobody remote can command the scanner until local staff grant control again.");
   }
 
   // --- Rendering ------------------------------------------------------------------------------------
@@ -841,7 +862,7 @@
     var box = $("control-fallback");
     if (!box) { return; }
     if (p.action === "fallback") {
-      setText(box, p.message || gettext("The controller's link was lost: local staff hold the scanner."));
+      setText(box, describeFallback(p) || gettext("The controller's link was lost: local staff hold the scanner."));
       box.hidden = false;
     } else if (p.action === "grant" || p.action === "request" || p.action === "take_over") {
       box.hidden = true;   // control has moved on since

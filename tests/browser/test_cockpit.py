@@ -17,6 +17,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import BrowserContext, Page, WebSocket, WebSocketRoute, expect
 
+from accounts.models import User
 from cockpit.agent import ScannerAgent
 from cockpit.models import CockpitSession, CockpitStatus, Role
 from core.models import AuditEvent
@@ -267,6 +268,10 @@ def test_both_screens_show_the_operators_link_and_the_fallback_when_it_is_lost(
     operator.goto(console_url)
     local = _person(new_context, server, world.local_staff.email)
     local.goto(console_url)
+    # The scanning hospital's manager watches in French (their profile's language).
+    observer = _person(new_context, server, world.manager.email)
+    User.objects.filter(pk=world.manager.pk).update(language="fr")
+    observer.goto(console_url)
     name = world.technologist.display_name
     # The page echoes the relay's probes: both screens show the operator's link, measured.
     for page in (operator, local):
@@ -294,6 +299,15 @@ def test_both_screens_show_the_operators_link_and_the_fallback_when_it_is_lost(
         "control."
     )
     expect(local.locator("#log")).to_contain_text(f"{name} lost their link")
+    # Each reader in their own language, not the relay's English words.
+    expect(observer.locator("#log")).to_contain_text(
+        re.compile(
+            rf"{re.escape(name)} a perdu sa connexion au cockpit \((sa connexion s'est fermée|"
+            r"aucune nouvelle depuis \d+ s)\) : la main est revenue au personnel local\. "
+            r"Personne ne peut commander le scanner à distance tant que le personnel local n'a "
+            r"pas rendu la main\."
+        )
+    )
     cockpit = CockpitSession.objects.get(pk=cockpit.pk)
     assert (cockpit.controller, cockpit.local_override) == (None, True)
     assert AuditEvent.objects.filter(action="cockpit.control_fallback").count() == 1

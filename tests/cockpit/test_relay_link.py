@@ -430,9 +430,16 @@ def fallback_message(lost: dict[str, Any], why: str, holder: dict[str, Any] | No
 
 
 async def expect_fallback(
-    sockets: list[Socket], lost: dict[str, Any], why: str, cockpit: CockpitSession
+    sockets: list[Socket],
+    lost: dict[str, Any],
+    why: str,
+    cockpit: CockpitSession,
+    *,
+    reason: str,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The next event for each of `sockets`: control fell back to local staff."""
+    """The next event for each of `sockets`: control fell back to local staff, why in words
+    (English) and as a reason each page words in its reader's language."""
     frames = [await socket.recv() for socket in sockets]
     control = await control_now(cockpit)
     assert frames[0] == {
@@ -443,6 +450,8 @@ async def expect_fallback(
             "by": None,
             "lost": lost,
             "why": why,
+            "reason": reason,
+            "seconds": seconds,
             "message": fallback_message(lost, why, control["controller"]),
             **control,
         },
@@ -482,7 +491,9 @@ async def test_closing_the_controllers_socket_gives_control_to_local_staff_at_on
     for socket in others:
         frame = await socket.recv()
         assert (frame["type"], frame["payload"]["left"]) == ("presence", operator)
-    control = await expect_fallback(others, operator, "their connection closed", room.cockpit)
+    control = await expect_fallback(
+        others, operator, "their connection closed", room.cockpit, reason="closed"
+    )
     # Held by the technologist named beside the patient, as after a local STOP.
     assert (control["controller"], control["local_override"]) == (local, True)
     fallback = await database_sync_to_async(
@@ -523,8 +534,11 @@ async def test_a_controller_silent_for_the_timeout_loses_control_to_local_staff(
     assert (await control_now(room.cockpit))["controller"] == operator
     # Past it: local staff hold the scanner, and everyone (the operator too) is told.
     heard_clock.now += 1
-    why = f"nothing heard from them for {LINK_TIMEOUT_S + 0.5 + link.watchdog_tick_s():.0f} s"
-    control = await expect_fallback(room.people, operator, why, room.cockpit)
+    silent_s = round(LINK_TIMEOUT_S + 0.5 + link.watchdog_tick_s())
+    why = f"nothing heard from them for {silent_s} s"
+    control = await expect_fallback(
+        room.people, operator, why, room.cockpit, reason="silent", seconds=silent_s
+    )
     assert (control["controller"], control["local_override"]) == (local, True)
     # Told once, whichever watchdog (the scanner's, local staff's) saw it first.
     for socket in room.people:
@@ -555,11 +569,14 @@ async def test_a_controller_who_sends_but_answers_no_probe_loses_control(
     assert (await room.operator.recv())["type"] == "pong"
     heard_clock.now += 1
     await room.operator.send("ping", {})
-    why = f"nothing heard from them for {LINK_TIMEOUT_S + 0.5 + link.watchdog_tick_s():.0f} s"
+    silent_s = round(LINK_TIMEOUT_S + 0.5 + link.watchdog_tick_s())
+    why = f"nothing heard from them for {silent_s} s"
     frames = [await room.operator.recv(), await room.operator.recv()]
     fallback = next(frame for frame in frames if frame["type"] == "control")
     assert (fallback["payload"]["action"], fallback["payload"]["why"]) == ("fallback", why)
-    control = await expect_fallback([room.local], operator, why, room.cockpit)
+    control = await expect_fallback(
+        [room.local], operator, why, room.cockpit, reason="silent", seconds=silent_s
+    )
     assert (control["controller"], control["local_override"]) == (local, True)
 
 
@@ -624,5 +641,12 @@ async def test_control_given_to_someone_never_connected_falls_back_after_the_tim
     await nothing_but_probes(local)
     heard_clock.now += 1
     why = f"not connected for {LINK_TIMEOUT_S:g} s"
-    control = await expect_fallback([local], person(world.technologist, "operator"), why, cockpit)
+    control = await expect_fallback(
+        [local],
+        person(world.technologist, "operator"),
+        why,
+        cockpit,
+        reason="absent",
+        seconds=LINK_TIMEOUT_S,
+    )
     assert (control["controller"], control["local_override"]) == (None, True)
