@@ -37,6 +37,7 @@ router.register("assist-requests", cockpit_api.AssistRequestViewSet, basename="a
 router.register("plans", plans_api.PlanViewSet, basename="plan")
 
 urlpatterns = [
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("", include("operations.urls")),
     # allauth's sign-in page, answering 429 when sign-ins are held back (before allauth's own).
     path("accounts/login/", account_views.login, name="account_login"),
