@@ -1,6 +1,8 @@
 """The marketplace: Hospital → Site → Scanner and who belongs where (Membership, Invitation);
 technologists (competencies, licence) and the session postings hospitals publish."""
 
+import functools
+import gettext as gettext_module
 import zoneinfo
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,7 +15,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import dateformat, timezone
 from django.utils.functional import lazy
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 # Read once: available_timezones() scans the tz database on every call (~40 ms).
@@ -301,6 +303,33 @@ class ExamFamily(models.Model):
         return _lazy_gettext(self.name)
 
 
+def short_language_name(name: str) -> str:
+    """An ISO 639 name as WeScan lists it: its first form, without what is in brackets
+    ("Tonga (Tonga Islands)": "Tonga"; "Catalan; Valencian": "Catalan")."""
+    return name.split(";")[0].split(" (")[0]
+
+
+@functools.cache
+def iso_language_names(language: str) -> dict[str, str]:
+    """Each ISO 639-1 code's language name in `language` (a code: nl, fr), where pycountry's
+    catalogue of ISO 639-3 names translates it; empty for English, the names' own language."""
+    import pycountry
+
+    try:
+        catalogue = gettext_module.translation(
+            "iso639-3", pycountry.LOCALES_DIR, languages=[language]
+        )
+    except OSError:
+        return {}
+    names = {}
+    for entry in pycountry.languages:
+        code = getattr(entry, "alpha_2", None)
+        translated = catalogue.gettext(entry.name)
+        if code and translated != entry.name:
+            names[code] = short_language_name(translated)
+    return names
+
+
 class Language(models.Model):
     """An ISO 639-1 language, the vocabulary of spoken languages (seeded from pycountry)."""
 
@@ -318,13 +347,17 @@ class Language(models.Model):
     @property
     def label(self) -> str:
         """The name in the active language: Django's own translation of the language's name where
-        Django knows the code, else the stored (English) name. In English, always the stored one."""
+        Django knows the code, else ISO 639's (pycountry's catalogues: Norwegian is "Noors" in
+        Dutch), else the stored (English) name. In English, always the stored one."""
         info = LANG_INFO.get(self.code)
         if info and "name" in info:
             translated = gettext(info["name"])
             if translated != info["name"]:
                 return translated
-        return self.name
+        active = (get_language() or settings.LANGUAGE_CODE).split("-")[0]
+        if active == "en":
+            return self.name
+        return iso_language_names(active).get(self.code, self.name)
 
 
 class TechnologistProfile(models.Model):

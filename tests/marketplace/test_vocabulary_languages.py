@@ -78,10 +78,28 @@ def test_stored_names_and_unknown_codes_stay_english() -> None:
     with translation.override("fr"):
         assert ExamFamily.objects.get(code="cardiac").name == "Cardiac"
         assert Language.objects.get(code="nl").name == "Dutch"
-        # Django has no name for Bislama: the stored English one shows.
-        assert Language.objects.get(code="bi").label == "Bislama"
+        # Neither Django nor ISO 639's catalogue has a French name for Afar: the stored one.
+        assert Language.objects.get(code="aa").label == "Afar"
         # A family an admin adds later shows as typed.
         assert ExamFamily(code="dental", name="Dental").label == "Dental"
+
+
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [
+        ("fr", {"no": "Norvégien", "to": "Tongien", "bi": "Bichelamar"}),
+        ("nl", {"no": "Noors", "to": "Tonga", "bi": "Bislama"}),
+        ("en", {"no": "Norwegian", "to": "Tonga", "bi": "Bislama"}),
+    ],
+)
+def test_languages_django_does_not_name_come_from_iso_639s_catalogue(
+    language: str, names: dict[str, str]
+) -> None:
+    """A new user saw "Norwegian (no)" and "Tonga (to)" in French and Dutch lists: Django has
+    no name for them, ISO 639's catalogue (pycountry's) has, without its bracketed part."""
+    with translation.override(language):
+        labels = {code: Language.objects.get(code=code).label for code in names}
+    assert labels == names
 
 
 # --- The cockpit's pages print the families through the same label ------------------------------
