@@ -7,12 +7,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.core import UnknownLocaleError
+from babel.dates import get_timezone, get_timezone_location
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -253,8 +256,16 @@ def _outcome_context(user: User, role: str, cockpit: CockpitSession) -> dict[str
 
 
 def zone_label(zone: str) -> str:
-    """How a time zone is named beside a time: "Europe/Brussels" -> "Brussels"."""
-    return zone.rsplit("/", 1)[-1].replace("_", " ")
+    """How a time zone is named beside a time, in the reader's language: its city as CLDR
+    names it ("Europe/Brussels": Brussels, Brussel, Bruxelles)."""
+    try:
+        return get_timezone_location(
+            get_timezone(zone),
+            locale=translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE),
+            return_city=True,
+        )
+    except (LookupError, UnknownLocaleError, ValueError):  # a zone or language CLDR lacks
+        return zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
 @login_required

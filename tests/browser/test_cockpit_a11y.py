@@ -147,16 +147,16 @@ def test_a_french_browser_reads_the_cockpit_in_french_with_the_sites_24_hour_tim
 
         page.get_by_role("button", name="Demander la main").click()
         name = re.escape(world.local_staff.display_name)
-        # The activity log: the site's time (Brussels), 24-hour, named; not the browser's
-        # (New York) nor a 12-hour clock.
+        # The activity log: the site's time, named in French (Bruxelles), 24-hour; not the
+        # browser's (New York) nor a 12-hour clock.
         expect(page.locator("#log li").first).to_have_text(
-            re.compile(rf"^\d\d:\d\d Brussels {name} \(personnel local\) a pris la main"),
+            re.compile(rf"^\d\d:\d\d Bruxelles {name} \(personnel local\) a pris la main"),
             timeout=LIVE_TIMEOUT_MS,
         )
         page.get_by_label("Message").fill("Bonjour")
         page.get_by_role("button", name="Envoyer").click()
         chat_time = page.locator("#chat-list .chat-time").first
-        expect(chat_time).to_have_text(re.compile(r"^\s*\d\d:\d\d Brussels\s*$"))
+        expect(chat_time).to_have_text(re.compile(r"^\s*\d\d:\d\d Bruxelles\s*$"))
         shown = (chat_time.text_content() or "").split()[0]
         brussels = page.evaluate(
             """() => new Intl.DateTimeFormat("fr", {timeZone: "Europe/Brussels",

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -136,6 +137,12 @@ def test_the_console_page_shows_times_in_the_sites_zone_and_takes_a_reason_after
     remote = _text(client_for(world.technologist).get(f"/cockpit/{partial.pk}/"))
     assert 'data-time-zone="Europe/Brussels"' in remote
     assert f"{_hhmm(partial.ended_at)} Brussels</time>" in remote
+    # The zone's city as the reader's language names it (CLDR).
+    dutch = client_for(world.local_staff)
+    dutch.cookies[settings.LANGUAGE_COOKIE_NAME] = "nl"
+    page = _text(dutch.get(f"/cockpit/{partial.pk}/"))
+    assert 'data-zone-label="Brussel"' in page
+    assert f"{_hhmm(partial.started_at)} Brussel</time>" in page
     stop = CockpitStop.objects.get(cockpit=partial)
     url = f"/cockpit/{partial.pk}/stops/{stop.pk}/reason/"
 
