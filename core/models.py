@@ -98,7 +98,13 @@ class Notification(models.Model):
     page they have open, and mailed once (`emailed_at` makes the mail task safe to run twice).
 
     `dedupe_key`, when set, makes a notice happen once whatever runs it again (reminders from a
-    periodic job). Notices describe the work, never the patient."""
+    periodic job). Notices describe the work, never the patient.
+
+    `mail_due` says a mail is still owed: set when the notice is made to be mailed, cleared once
+    it is sent or cannot be (no active address). A notice whose mail never went out (the broker
+    was down when it was queued, a worker died with it, the mail server stayed away past the
+    task's retries) is queued again by a periodic job (`core.tasks.notification_mails_overdue`),
+    which notes when in `mail_queued_at`."""
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -111,7 +117,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
-    mail_due = models.BooleanField(default=False)
+    # The database's own default too: a process still on the code before this field (during an
+    # upgrade) inserts notices without it.
+    mail_due = models.BooleanField(default=False, db_default=False)
+    mail_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("notification")

@@ -138,7 +138,9 @@ def notification_send(
             try:
                 with transaction.atomic():
                     created.append(Notification.objects.create(**notice))
-            except IntegrityError:
+            except IntegrityError as error:
+                if "dedupe_key" not in str(error):  # not the clash, but a real fault: raised
+                    raise
                 continue  # a concurrent sender made it first
     if created:
         ids = [notification.pk for notification in created]

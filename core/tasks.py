@@ -5,13 +5,15 @@ periodic `notification_mails_overdue`."""
 
 import logging
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -58,7 +60,9 @@ def notification_mail(notification_id: int) -> bool:
     one without an address, is skipped. Returns whether a mail went out."""
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update(of=("self",))
+            # A notice another worker is mailing right now is theirs (queued again by the
+            # periodic job while a slow mail server holds the first): nothing waits on its lock.
+            Notification.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("recipient")
             .filter(pk=notification_id)
             .first()
@@ -116,38 +120,56 @@ def notification_mails(notification_ids: list[int]) -> int:
     return len(notification_ids)
 
 
-# A mail still owed this long after its notice was made is queued again: a worker sends it within
-# seconds, so by then its task was lost (the broker down when it was queued, a worker killed with
-# it) or ran out of retries (the mail server away for a minute or more). The job runs every five
-# minutes (CELERY_BEAT_SCHEDULE).
+# A mail still owed this long after its notice was made, or after it was last queued again, is
+# queued (again): a worker sends it within seconds, so by then its task was lost (the broker down
+# when it was queued, a worker killed with it) or ran out of retries (the mail server away for a
+# minute or more). The job runs every five minutes (CELERY_BEAT_SCHEDULE).
 MAIL_OVERDUE_AFTER = timedelta(minutes=10)
-# ... until the notice is a day old: then the news is stale (a reminder of a session past, a
-# confirmation the person has long seen in the app), and the mail is given up, logged.
-MAIL_GIVE_UP_AFTER = timedelta(days=1)
-# The most queued again by one run; the rest wait for the next.
+# How long a mail is worth sending after its notice, by kind (the start of its name), else a day:
+# past that the news is stale (a request for help answered or given up, a session begun, a
+# confirmation long seen in the app), and the mail is given up, logged.
+MAIL_WORTH_SENDING: dict[str, timedelta] = {
+    "assist.": timedelta(minutes=30),
+    "booking.reminder_1h": timedelta(hours=1),
+}
+MAIL_WORTH_SENDING_DEFAULT = timedelta(days=1)
+# The most queued by one run, oldest first; the rest at the next.
 MAIL_OVERDUE_BATCH = 1000
+
+
+def _worth_sending(owed: QuerySet[Notification], now: datetime) -> QuerySet[Notification]:
+    """The notices of `owed` whose mail is still worth sending now (MAIL_WORTH_SENDING)."""
+    stale = Q(created_at__lt=now - MAIL_WORTH_SENDING_DEFAULT)
+    for prefix, worth in MAIL_WORTH_SENDING.items():
+        stale |= Q(kind__startswith=prefix, created_at__lt=now - worth)
+    return owed.exclude(stale)
 
 
 @shared_task
 def notification_mails_overdue() -> int:
-    """Queue again each mail still owed ten minutes after its notice was made, and give up on
-    those owed for a day. Safe beside the first task of the same notice: a mail goes out once
-    (`notification_mail`). How many were queued again."""
+    """Queue again each mail still owed ten minutes after its notice was made or last queued,
+    and give up on those no longer worth sending. Safe beside a task of the same notice still
+    running or waiting: a mail goes out once (`notification_mail`). How many were queued."""
     from core.notify import notification_mails_queue
 
     now = timezone.now()
     owed = Notification.objects.filter(mail_due=True)
-    stale = owed.filter(created_at__lt=now - MAIL_GIVE_UP_AFTER).update(mail_due=False)
+    worth = _worth_sending(owed, now)
+    stale = owed.exclude(pk__in=worth.values("pk")).update(mail_due=False)
     if stale:
-        logger.warning("%d notification mails given up: still not sent a day after", stale)
-    notification_ids = list(
-        owed.filter(created_at__lte=now - MAIL_OVERDUE_AFTER)
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:MAIL_OVERDUE_BATCH]
-    )
+        logger.warning("%d notification mails given up: no longer worth sending", stale)
+    last_queued = Coalesce("mail_queued_at", "created_at")
+    with transaction.atomic():
+        notification_ids = list(
+            worth.alias(last_queued=last_queued)
+            .filter(last_queued__lte=now - MAIL_OVERDUE_AFTER)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:MAIL_OVERDUE_BATCH]
+        )
+        Notification.objects.filter(pk__in=notification_ids).update(mail_queued_at=now)
     if notification_ids:
         logger.warning(
-            "%d notification mails queued again: not sent %s after their notice",
+            "%d notification mails queued again: not sent %s after their notice or last try",
             len(notification_ids),
             MAIL_OVERDUE_AFTER,
         )

@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django.views.i18n import JavaScriptCatalog
 
 from core import csp, notify
@@ -208,8 +208,8 @@ def javascript_catalog(request: HttpRequest, language: str) -> HttpResponseBase:
     return response
 
 
-@require_GET
-@cache_control(max_age=86400, public=True)
+@require_safe
+@cache_control(max_age=3600, public=True)
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask every site for /favicon.ico, pages or not (a JSON answer, an error page): the
     icon every page names (base.html), instead of a 404 in the console."""

@@ -326,7 +326,8 @@ def iso_language_names(language: str) -> dict[str, str]:
         code = getattr(entry, "alpha_2", None)
         translated = catalogue.gettext(entry.name)
         if code and translated != entry.name:
-            names[code] = short_language_name(translated)
+            # Translations list other forms after a comma too ("Oeigoers, Oejgoers").
+            names[code] = short_language_name(translated).split(", ")[0]
     return names
 
 

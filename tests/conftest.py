@@ -62,7 +62,11 @@ def flush_by_delete() -> None:
             )
             guarded = {name.strip('"') for (name,) in cursor.fetchall()}
         kept = [table for table in tables if table in guarded]
-        statements = truncate(self, style, kept, allow_cascade=True) if kept else []
+        # As TRUNCATE would, wait for any transaction still writing to these tables (a live
+        # server's request, a worker thread): its rows must not outlive the flush unseen.
+        tables_named = ", ".join(self.quote_name(table) for table in tables)
+        statements = [f"LOCK TABLE {tables_named} IN SHARE ROW EXCLUSIVE MODE"]
+        statements += truncate(self, style, kept, allow_cascade=True) if kept else []
         # The tables' names come from Django's own list of them, quoted.
         deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]  # noqa: S608
         return statements + [

@@ -139,7 +139,10 @@
   // The moves open to this person now: the page's own list first, then each frame's `moves`.
   var moves = (root.dataset.moves || "").split(" ").filter(Boolean);
   var alarmsKnown = {};       // the codes of the alarms announced already (and still on)
-  var stopAnnounced = false;  // this stop was announced already (by its `stop` event)
+  // When a `stop` event was last announced ("STOP by …"): the scanner's own "stopped" follows it
+  // within moments, after any state it sent before it read the STOP, and is not announced again.
+  var stopEventAt = -Infinity;
+  var STOP_ECHO_MS = 10000;
 
   function $(id) { return document.getElementById(id); }
   function make(tag, className, text) {
@@ -456,7 +459,7 @@
         break;
       case "stop":
         log(fmt(gettext("STOP by %(person)s"), { person: who(p.by) }));
-        stopAnnounced = true;
+        stopEventAt = performance.now();
         announce(fmt(gettext("STOP by %(person)s: the scan is stopped."), { person: who(p.by) }));
         break;
       case "control":
@@ -519,7 +522,7 @@
       case "override": return fmt(gettext("%(person)s took the scanner back"), by);
       case "approve": return fmt(gettext("%(person)s approved the operator's join"), by);
       case "stop": return fmt(gettext("%(person)s stopped the scan: local staff hold the scanner until they grant control"), by);
-      case "fallback": return describeFallback(p) || gettext("The controller's link was lost: local staff hold the scanner");
+      case "fallback": return describeFallback(p) || p.message || gettext("The controller's link was lost: local staff hold the scanner");
       default: return p.action
         ? fmt(gettext("%(person)s: %(action)s"), { person: by.person, action: p.action })
         : fmt(gettext("%(person)s: control changed"), by);
@@ -527,7 +530,8 @@
   }
 
   // Control fell back to local staff: who lost their link and why, in the reader's language (the
-  // event's own `message` is English, for the API). A reason this page does not know: null.
+  // event's own `message` is English, for the API, and what an older event has). A reason this
+  // page does not know: null.
   function describeFallback(p) {
     var why;
     switch (p.reason) {
@@ -690,10 +694,9 @@
     setClass(badge, "badge console-status " + state.status);
     setText($("console-protocol"), state.protocol_name ? "· " + state.protocol_name : "");
     var stopped = $("scan-stopped");
-    if (state.status === "stopped" && stopped.hidden && !stopAnnounced) {
+    if (state.status === "stopped" && stopped.hidden && performance.now() - stopEventAt > STOP_ECHO_MS) {
       announce(gettext("The scan is stopped."));  // stopped at the scanner, or before we joined
     }
-    stopAnnounced = state.status === "stopped";
     stopped.hidden = state.status !== "stopped";
     setText(stopped, state.status === "stopped" ? gettext("The scan is stopped.") : "");
 
@@ -862,7 +865,7 @@
     var box = $("control-fallback");
     if (!box) { return; }
     if (p.action === "fallback") {
-      setText(box, describeFallback(p) || gettext("The controller's link was lost: local staff hold the scanner."));
+      setText(box, describeFallback(p) || p.message || gettext("The controller's link was lost: local staff hold the scanner."));
       box.hidden = false;
     } else if (p.action === "grant" || p.action === "request" || p.action === "take_over") {
       box.hidden = true;   // control has moved on since

@@ -106,7 +106,7 @@ NOT_VISITED: dict[str, str] = {
     "account_set_password": "only for a person without a password (every demo person has one)",
     "on_call_add": "the on-call page's form address: a GET goes to the on-call page",
     "admin_login": "a redirect to WeScan's own sign-in page",
-    "favicon": "a redirect to the icon, a static file (tests/core/test_pages.py)",
+    "favicon": "a redirect to the icon, a static file (tests/core/test_favicon.py)",
     "booking_cockpit": "opens the cockpit and redirects to its console (visited)",
     "notification_open": "marks a notice read and redirects to its page",
     "calendar_feed": "an iCalendar feed, not a page",

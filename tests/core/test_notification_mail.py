@@ -21,7 +21,11 @@ from accounts.models import User
 from core import notify
 from core.models import Notification
 from core.notify import notification_send
-from core.tasks import notification_mail, notification_mails, notification_mails_overdue
+from core.tasks import (
+    notification_mail,
+    notification_mails,
+    notification_mails_overdue,
+)
 from marketplace.models import SessionPosting
 from scheduling import services
 from scheduling.models import Booking
@@ -253,49 +257,83 @@ def test_a_mail_queued_while_the_broker_was_down_goes_out_once_it_is_back(
         assert "Connection refused" in caplog.text
         assert mail.outbox == []
         assert Notification.objects.filter(mail_due=True).count() == 2
+        # A worker may still be busy with the first tasks: nothing for 10 minutes.
+        clock.now = made_at + timedelta(minutes=9, seconds=59)
+        assert notification_mails_overdue.apply().get() == 0
         # The job while the broker is still down: it fails, and loses nothing.
         clock.now = made_at + timedelta(minutes=10)
         with pytest.raises(OperationalError):
             notification_mails_overdue.apply(throw=True)
-    # The broker is back. A worker may still be busy with the first tasks: nothing for 10 minutes.
-    clock.now = made_at + timedelta(minutes=9, seconds=59)
+    # The broker is back. Tried 10 minutes ago: not again before another 10.
+    clock.now = made_at + timedelta(minutes=19, seconds=59)
     assert notification_mails_overdue.apply().get() == 0
     assert mail.outbox == []
-    clock.now = made_at + timedelta(minutes=10)
+    clock.now = made_at + timedelta(minutes=20)
     assert notification_mails_overdue.apply().get() == 2
     assert sorted(m.to[0] for m in mail.outbox) == [world.manager.email, world.technologist.email]
     assert {m.subject for m in mail.outbox} == {"[WeScan] Session confirmed"}
     assert Notification.objects.filter(mail_due=True).count() == 0
     # Once each: the next run finds nothing owed, and a late first task sends nothing.
-    clock.now = made_at + timedelta(minutes=15)
+    clock.now = made_at + timedelta(minutes=45)
     assert notification_mails_overdue.apply().get() == 0
     for notice in Notification.objects.filter(kind="booking.confirmed"):
         assert notification_mail.apply(args=[notice.pk]).get() is False
     assert len(mail.outbox) == 2
 
 
-def test_a_mail_owed_for_a_day_is_given_up(
+def test_a_mail_still_owed_is_queued_again_every_ten_minutes_not_every_run(
+    world: World, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While its tasks go nowhere (the mail server away past their retries, a worker killed
+    each time), a notice is queued again every ten minutes, not at every run of the job."""
+    (notice,) = notification_send(user_ids=[world.manager.pk], kind="test", message="Hello.")
+    queued: list[tuple[object, list[int]]] = []
+    monkeypatch.setattr(
+        notify, "notification_mails_queue", lambda ids: queued.append((clock.now, ids))
+    )
+    made_at = clock.now
+    for minutes in range(0, 31):
+        clock.now = made_at + timedelta(minutes=minutes)
+        notification_mails_overdue.apply()
+    assert queued == [(made_at + timedelta(minutes=m), [notice.pk]) for m in (10, 20, 30)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "worth"),
+    [
+        ("booking.confirmed", timedelta(days=1)),
+        ("booking.reminder_1h", timedelta(hours=1)),
+        ("assist.requested", timedelta(minutes=30)),
+    ],
+)
+@pytest.mark.parametrize("late", [False, True])
+def test_a_mail_no_longer_worth_sending_is_given_up(
     world: World,
     clock: Clock,
     django_capture_on_commit_callbacks: Capture,
     caplog: pytest.LogCaptureFixture,
+    kind: str,
+    worth: timedelta,
+    late: bool,
 ) -> None:
+    """A request for help mailed an hour late, or a reminder after the session began, is noise:
+    each kind's mail is worth sending for so long (a day at most)."""
     made_at = clock.now
     with pytest.MonkeyPatch.context() as patch:
         broker_down(patch)
         with django_capture_on_commit_callbacks(execute=True):
-            notification_send(
-                user_ids=[world.manager.pk],
-                kind="booking.reminder_1h",
-                message="Your session at MR 1 starts within the hour.",
-            )
-    clock.now = made_at + timedelta(days=1, seconds=1)
-    assert notification_mails_overdue.apply().get() == 0
-    assert mail.outbox == []
-    assert "1 notification mails given up" in caplog.text
-    # Still in the app, unread; no longer owed.
+            notification_send(user_ids=[world.manager.pk], kind=kind, message="News.")
+    clock.now = made_at + worth + (timedelta(seconds=1) if late else timedelta(0))
+    queued = notification_mails_overdue.apply().get()
     (notice,) = Notification.objects.filter(recipient=world.manager)
-    assert (notice.read_at, notice.emailed_at, notice.mail_due) == (None, None, False)
+    if late:
+        assert (queued, mail.outbox) == (0, [])
+        assert "1 notification mails given up" in caplog.text
+        # Still in the app, unread; no longer owed.
+        assert (notice.read_at, notice.emailed_at, notice.mail_due) == (None, None, False)
+    else:
+        assert (queued, [m.to for m in mail.outbox]) == (1, [[world.manager.email]])
+        assert notice.emailed_at is not None
 
 
 def test_a_passing_smtp_failure_is_retried_and_mails_once(
