@@ -450,10 +450,10 @@ def _fairness_reason(held: Decimal, *, this_week: bool, week: date | None = None
     free = max(Decimal(0), workload.WEEKLY_CAP_HOURS - held) / workload.WEEKLY_CAP_HOURS
     cap = hours_text(workload.WEEKLY_CAP_HOURS)
     text = (
-        format_lazy(_("{hours} h booked this week of {cap}"), hours=hours_text(held), cap=cap)
+        format_lazy(_("{hours} of {cap} h booked this week"), hours=hours_text(held), cap=cap)
         if this_week or week is None
         else format_lazy(
-            _("{hours} h booked in the week of {monday} of {cap}"),
+            _("{hours} of {cap} h booked in the week of {monday}"),
             hours=hours_text(held),
             monday=date_text(week, "d M"),
             cap=cap,

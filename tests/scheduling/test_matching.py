@@ -147,7 +147,7 @@ def test_a_candidate_comes_with_a_reason_per_term(
         "no session done on Siemens Healthineers yet",
         "no session done at Hôpital Sainte-Claire yet",
         "offers their own time",
-        "0 h booked this week of 38",
+        "0 of 38 h booked this week",
     ]
     hard = candidate.reasons[:8]
     assert all(reason.points == 0 for reason in hard)
@@ -348,7 +348,7 @@ def test_the_weekly_cap_reached_is_allowed_exceeded_is_not(
         assert candidate.hours_this_week == Decimal("34")
         reasons = by_term(candidate.reasons)
         assert reasons["weekly_cap"].text == "38 h of 38 that week with this session ✓"
-        assert reasons["fairness"].text == "34 h booked this week of 38"
+        assert reasons["fairness"].text == "34 of 38 h booked this week"
         services.booking_invite(actor=world.manager, posting=posting, technologist=tech)
     else:
         assert candidates == []
@@ -421,7 +421,7 @@ def test_fewer_hours_this_week_ranks_higher_at_equal_fit(
     _hold(world, busy, [(12, 2, 12)])
     first, second = candidates_for(posting=posting)
     assert (first.technologist, second.technologist) == (tech, busy)
-    assert by_term(second.reasons)["fairness"].text == "12 h booked this week of 38"
+    assert by_term(second.reasons)["fairness"].text == "12 of 38 h booked this week"
     assert second.hours_this_week == Decimal("12")
     assert first.score - second.score == pytest.approx(WEIGHTS.fairness * 12 / 38, abs=0.01)
 
@@ -572,7 +572,7 @@ def test_matches_are_the_postings_one_can_take_with_reasons(
         "no session done on Siemens Healthineers yet",
         "no session done at Hôpital Sainte-Claire yet",
         "Hôpital Sainte-Claire gave as many hours as it received",
-        "4 h booked in the week of 30 Nov of 38",
+        "4 of 38 h booked in the week of 30 Nov",
     ]
     # What matches can be applied for; what does not, the service refuses.
     services.booking_apply(actor=tech, posting=fits)
@@ -620,7 +620,7 @@ def test_matches_rank_urgency_then_reciprocity_then_fairness(
     assert reasons[routine_here.pk]["reciprocity"].text == (
         "Hôpital Sainte-Claire received 10 h more than it gave"
     )
-    assert reasons[busy_week.pk]["fairness"].text == "12 h booked in the week of 07 Dec of 38"
+    assert reasons[busy_week.pk]["fairness"].text == "12 of 38 h booked in the week of 07 Dec"
     assert reasons[urgent_busy_week.pk]["urgency"].text == "urgent session"
     assert [m.posting for m in matches_for(profile=profile, urgency="urgent")] == [urgent_busy_week]
     assert [m.posting for m in matches_for(profile=profile, limit=2)] == [

@@ -91,7 +91,7 @@ def test_candidates_answer_with_scores_and_reasons(world: World, posting: Sessio
     assert reasons["language"]["text"] == "speaks nl ✓"
     assert reasons["availability"]["text"] == "available 06:00–22:00 ✓"
     assert reasons["urgency"] == {"term": "urgency", "text": "priority session", "points": 10.0}
-    assert reasons["fairness"]["text"] == "0 h booked this week of 38"
+    assert reasons["fairness"]["text"] == "0 of 38 h booked this week"
 
 
 def test_a_lent_candidate_names_the_lending_hospital(
@@ -165,7 +165,7 @@ def test_my_matches_with_scores_and_reasons(world: World, posting: SessionPostin
     texts = [reason["text"] for reason in row["reasons"]]
     assert "speaks nl ✓" in texts
     assert "available 06:00–22:00 ✓" in texts
-    assert "0 h booked in the week of 30 Nov of 38" in texts
+    assert "0 of 38 h booked in the week of 30 Nov" in texts
 
 
 def test_my_matches_filters(world: World, posting: SessionPosting) -> None:
