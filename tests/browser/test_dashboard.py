@@ -73,6 +73,12 @@ def test_demo_manager_reads_every_chart_and_its_table(live_server, page: Page) -
     expect(page.locator("#period-names")).to_contain_text("This period:")
     expect(page.locator("#period-names")).to_contain_text("Compared with the previous period:")
     expect(page.locator("#coverage")).to_contain_text("Coverage ahead")
+    # At a laptop's width each week of coverage fits its card: no day cut off at the edge.
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    weeks = page.locator("#coverage .table-wrap")
+    assert weeks.count() >= 4
+    for week in weeks.all():
+        assert week.evaluate("w => w.scrollWidth <= w.clientWidth"), week.inner_text()[:80]
 
     figures = page.locator("section.figure")
     expect(figures).to_have_count(len(SECTIONS))

@@ -194,10 +194,11 @@ def test_the_page_shows_the_grid_in_words_and_links_each_unfilled_session(
         re.S,
     )
     assert cell is not None
-    words = " ".join(cell.group(1).split())
-    assert "✓ 1 staffed · 4 h" in words
-    assert "… 1 pending · 2.5 h" in words
-    assert "! 1 short · 1 h" in words
+    # "· 4 h" kept together (no-break spaces): a narrow day wraps before it, never in it.
+    words = re.sub(r"[ \t\n]+", " ", cell.group(1))
+    assert "✓ 1 staffed ·\xa04\xa0h" in words
+    assert "… 1 pending ·\xa02.5\xa0h" in words
+    assert "! 1 short ·\xa01\xa0h" in words
     # Four weeks, one table each.
     assert coverage.count('<table class="coverage-grid">') == 4
     p = ahead["postings"]
