@@ -12,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -137,12 +137,12 @@ MAIL_WORTH_SENDING_DEFAULT = timedelta(days=1)
 MAIL_OVERDUE_BATCH = 1000
 
 
-def _worth_sending(owed: QuerySet[Notification], now: datetime) -> QuerySet[Notification]:
-    """The notices of `owed` whose mail is still worth sending now (MAIL_WORTH_SENDING)."""
+def _stale(now: datetime) -> Q:
+    """The notices whose mail is no longer worth sending now (MAIL_WORTH_SENDING)."""
     stale = Q(created_at__lt=now - MAIL_WORTH_SENDING_DEFAULT)
     for prefix, worth in MAIL_WORTH_SENDING.items():
         stale |= Q(kind__startswith=prefix, created_at__lt=now - worth)
-    return owed.exclude(stale)
+    return stale
 
 
 @shared_task
@@ -154,14 +154,13 @@ def notification_mails_overdue() -> int:
 
     now = timezone.now()
     owed = Notification.objects.filter(mail_due=True)
-    worth = _worth_sending(owed, now)
-    stale = owed.exclude(pk__in=worth.values("pk")).update(mail_due=False)
-    if stale:
-        logger.warning("%d notification mails given up: no longer worth sending", stale)
+    given_up = owed.filter(_stale(now)).update(mail_due=False)
+    if given_up:
+        logger.warning("%d notification mails given up: no longer worth sending", given_up)
     last_queued = Coalesce("mail_queued_at", "created_at")
     with transaction.atomic():
         notification_ids = list(
-            worth.alias(last_queued=last_queued)
+            owed.alias(last_queued=last_queued)
             .filter(last_queued__lte=now - MAIL_OVERDUE_AFTER)
             .order_by("created_at", "pk")
             .values_list("pk", flat=True)[:MAIL_OVERDUE_BATCH]
