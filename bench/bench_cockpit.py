@@ -19,7 +19,7 @@ Set-up, made fresh on every run:
   `sessionid` cookie): operator, local, assistant, observer (manager of the scanning hospital),
   observer (manager of the lending hospital).
 
-Three runs of the same load, each on fresh servers:
+Four runs of the same load, each on fresh servers:
 - `memory`: one Daphne process, in-memory channel layer (the embedded default); clients connect
   to it directly;
 - `redis`: two Daphne processes on Redis database 13 (BENCH_REDIS_DB, emptied before and after)
@@ -30,6 +30,11 @@ Three runs of the same load, each on fresh servers:
   BENCH_BALANCER_PORT): every client connects to the balancer, which spreads
   the sockets over the two processes, so a session's scanner and people sit on either: about
   half the frames cross processes through Redis;
+- `floor`: the redis run's pieces (two Daphnes behind the same HAProxy, the same Redis) serving
+  bench/floor_relay.py, which does the bare relay's work through them and nothing else (one Redis
+  round trip numbers and publishes each frame; each process's pub/sub connection hands it to its
+  people): what the prescribed architecture costs before any of the relay's own work (a 50-session
+  steady window; no stall, no ramp);
 - `bare`: bench/bare_relay.py, the `websockets` library and no Django (one process, one room per
   session, parse + number + re-serialise + broadcast): the ceiling.
 
@@ -74,6 +79,9 @@ Figures, per run (`cockpit.<run>.<figure>`):
   and HAProxy; the figure is printed with and without the balancer, and the target line
   (cpu_per_frame_vs_bare, target <= 3) holds the one with everything on the server side,
   HAProxy included: a deployment pays for it, the bare relay needs none;
+- cpu_per_frame_vs_floor, p99_vs_floor (`redis`): the same against the floor run: what the
+  relay's own work (authentication, schema, history, snapshot, STOP fence, link probes) costs
+  above the architecture it runs on;
 - max_sessions (`redis`): the ramp's last step that held (target >= 150 on a 2-core machine);
 - server cores per piece, load-generator cores per process, the servers' memory growth
   during the stall, and the other 4 people's p99 per 10 s of each window (SLICE_S): at a p99 of
@@ -124,7 +132,7 @@ from common import (
 )
 
 SCANNERS_PER_HOSPITAL = 10
-SESSIONS = 50  # the three runs
+SESSIONS = 50  # every run
 ZONE = "Europe/Brussels"
 HZ = float(os.environ.get("BENCH_HZ", "10"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
@@ -141,7 +149,9 @@ SLICE_S = 10.0  # the windows' p99 is also printed per slice of this many second
 DRAIN_SECONDS = 10.0
 REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
 # Which runs (BENCH_RUNS, comma-separated): all three by default.
-RUNS = [r for r in os.environ.get("BENCH_RUNS", "memory,redis,bare").split(",") if r]
+RUNS = [r for r in os.environ.get("BENCH_RUNS", "memory,redis,floor,bare").split(",") if r]
+# The floor run's application (bench/floor_relay.py), served by the Daphnes from the project's root.
+FLOOR_APPLICATION = "bench.floor_relay:application"
 RAMP = os.environ.get("BENCH_RAMP", "1") != "0" and "redis" in RUNS
 RAMP_FROM = int(os.environ.get("BENCH_RAMP_FROM", "50"))
 RAMP_STEP = int(os.environ.get("BENCH_RAMP_STEP", "25"))
@@ -762,8 +772,8 @@ def measure(bench: Bench, seeded: Seeded) -> None:
             f"{RAMP_STEP} more a step up to {RAMP_TO}, {RAMP_SECONDS:.0f} s windows, on the "
             f"redis run's servers"
         )
-    if "redis" in RUNS and not redis:
-        print("setup: no Redis (REDIS_URL unset, nothing at 127.0.0.1:6379): no redis run")
+    if ("redis" in RUNS or "floor" in RUNS) and not redis:
+        print("setup: no Redis (REDIS_URL unset, nothing at 127.0.0.1:6379): no redis or floor run")
     results: dict[str, dict[str, Any]] = {}
     ramp_steps: list[tuple[int, dict[str, Any]]] = []
     for run_name in RUNS:
@@ -773,6 +783,8 @@ def measure(bench: Bench, seeded: Seeded) -> None:
             results["memory"] = memory_run(seeded)
         elif run_name == "redis" and redis:
             results["redis"], ramp_steps = redis_run(seeded, redis)
+        elif run_name == "floor" and redis:
+            results["floor"] = floor_run(seeded, redis)
         else:
             continue
         if failure := results[run_name].get("failure"):
@@ -807,6 +819,31 @@ def redis_run(seeded: Seeded, url: str) -> tuple[dict[str, Any], list[tuple[int,
         check_started("redis")
         steps = ramp(seeded, balancer.port, side) if RAMP and not result.get("failure") else []
     return result, steps
+
+
+def floor_run(seeded: Seeded, url: str) -> dict[str, Any]:
+    """The redis run's pieces doing the bare relay's work and nothing else (a steady window)."""
+    with balanced_daphnes("cockpit", "floor", 2, url, FLOOR_APPLICATION) as (servers, balancer):
+        side = Side(
+            {**{f"daphne {i}": s for i, s in enumerate(servers)}, "haproxy": balancer},
+            redis=url,
+            balancer="haproxy",
+        )
+        load_plan = plan(seeded.sessions[:SESSIONS], "bare", balancer.port, stall=False)
+        result = run_load("floor", load_plan, side)
+    steady = result["steady"]
+    figure(
+        "cockpit.floor.delivered_per_s",
+        f"{steady['delivered'] / steady['seconds']:.0f}",
+        "frames/s",
+        "— (floor)",
+    )
+    figure("cockpit.floor.p99_ms", f"{steady['latency']['p99']:.1f}", "ms", "— (floor)")
+    lost, reordered = lost_total(result), result["out_of_order"]
+    figure("cockpit.floor.lost", str(lost), "", "0", lost > 0)
+    figure("cockpit.floor.out_of_order", str(reordered), "", "0", reordered > 0)
+    print(f"load: floor: steady window: {cores_text(steady)}")
+    return result
 
 
 def ramp(seeded: Seeded, port: int, side: Side) -> list[tuple[int, dict[str, Any]]]:
@@ -867,7 +904,8 @@ def bare_run(seeded: Seeded) -> dict[str, Any]:
 
 
 def compare(results: dict[str, dict[str, Any]]) -> None:
-    """Each Django run against the bare relay's ceiling, measured in the same run."""
+    """Each other run against the bare relay's ceiling, measured in the same run; the redis run
+    against the floor too."""
     bare = results["bare"]["steady"]
     bare_cpu = cpu_per_frame_ms(bare)
     for run_name, result in results.items():
@@ -877,11 +915,14 @@ def compare(results: dict[str, dict[str, Any]]) -> None:
         p99 = steady["latency"]["p99"] / bare["latency"]["p99"]
         cpu = cpu_per_frame_ms(steady)
         held = run_name == "redis"  # the issue holds the production run to the bare relay
+        other = "— (bare relay = 1)"
+        if run_name == "floor":
+            other = "— (the redis run's pieces alone: what the architecture costs)"
         figure(
             f"cockpit.{run_name}.p99_vs_bare",
             f"{p99:.2f}",  # two places: 3.04 printed as "3.0" read as met beside its MISSED
             "x",
-            f"<= {TARGET_VS_BARE:.0f}" if held else "— (bare relay = 1)",
+            f"<= {TARGET_VS_BARE:.0f}" if held else other,
             held and not p99 <= TARGET_VS_BARE,
         )
         if "haproxy" in steady["cores"]:
@@ -902,8 +943,22 @@ def compare(results: dict[str, dict[str, Any]]) -> None:
             f"cockpit.{run_name}.cpu_per_frame_vs_bare",
             f"{cpu / bare_cpu:.2f}",
             "x",
-            f"<= {TARGET_VS_BARE:.0f}" if held else "— (bare relay = 1)",
+            f"<= {TARGET_VS_BARE:.0f}" if held else other,
             held and not cpu / bare_cpu <= TARGET_VS_BARE,
+        )
+    if "redis" in results and "floor" in results:
+        redis, floor = results["redis"]["steady"], results["floor"]["steady"]
+        figure(
+            "cockpit.redis.p99_vs_floor",
+            f"{redis['latency']['p99'] / floor['latency']['p99']:.2f}",
+            "x",
+            "— (the relay's own work: floor = 1)",
+        )
+        figure(
+            "cockpit.redis.cpu_per_frame_vs_floor",
+            f"{cpu_per_frame_ms(redis) / cpu_per_frame_ms(floor):.2f}",
+            "x",
+            "— (the relay's own work: floor = 1)",
         )
 
 

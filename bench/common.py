@@ -710,16 +710,19 @@ class Server:
                 self.process.wait(timeout=10)
 
 
-def start_daphne(bench: str, index: int, run_name: str, env: dict[str, str]) -> Server:
-    """One Daphne process on its own port (so that the load generator chooses which process each
-    client talks to), without an access log; its output in bench/.data/<bench>-<run>-daphne-N."""
+def start_daphne(
+    bench: str, index: int, run_name: str, env: dict[str, str], application: str = APPLICATION
+) -> Server:
+    """One Daphne process serving `application` on its own port (so that the load generator
+    chooses which process each client talks to), without an access log; its output in
+    bench/.data/<bench>-<run>-daphne-N."""
     daphne = Path(sys.executable).parent / "daphne"
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     log = DATA_DIR / f"{bench}-{run_name}-daphne-{index}.log"
     with listening_socket() as listener, log.open("wb") as out:
         port = int(listener.getsockname()[1])
         process = subprocess.Popen(
-            [str(daphne), "--fd", str(listener.fileno()), "-v", "0", "wescan.asgi:application"],
+            [str(daphne), "--fd", str(listener.fileno()), "-v", "0", application],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -809,10 +812,11 @@ def session_cookie(user: Any) -> str:
 
 @contextlib.contextmanager
 def daphnes_running(
-    bench: str, run_name: str, count: int, url: str | None
+    bench: str, run_name: str, count: int, url: str | None, application: str = APPLICATION
 ) -> Iterator[list[Server]]:
-    """`count` Daphne processes for one run of `bench`: on the Redis channel layer at `url`
-    (flushed before and after), else in memory; stopped however the run ends."""
+    """`count` Daphne processes serving `application` for one run of `bench`: on the Redis
+    channel layer at `url` (flushed before and after), else in memory; stopped however the run
+    ends."""
     env = os.environ.copy()
     if url:
         env["REDIS_URL"] = url
@@ -820,7 +824,7 @@ def daphnes_running(
     servers: list[Server] = []
     try:
         for index in range(count):
-            servers.append(start_daphne(bench, index, run_name, env))
+            servers.append(start_daphne(bench, index, run_name, env, application))
         print(
             f"setup: {run_name}: {count} daphne process{'es' if count > 1 else ''} "
             f"(pids {', '.join(str(s.process.pid) for s in servers)}), channel layer "
@@ -924,10 +928,10 @@ def rss_mb(pid: int) -> float:
 
 @contextlib.contextmanager
 def balanced_daphnes(
-    bench: str, run_name: str, count: int, url: str | None
+    bench: str, run_name: str, count: int, url: str | None, application: str = APPLICATION
 ) -> Iterator[tuple[list[Server], Server]]:
     """`daphnes_running` behind HAProxy: the Daphnes, and the balancer every client talks to."""
-    with daphnes_running(bench, run_name, count, url) as servers:
+    with daphnes_running(bench, run_name, count, url, application) as servers:
         balancer = start_balancer(bench, run_name, [s.port for s in servers])
         try:
             print(
