@@ -17,6 +17,7 @@ events still point at one person, and every total stays as it was. Audit events 
 by a pseudonymous label from then on (`core.audit.audit_actor_pseudonymise`).
 """
 
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +25,14 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Replace
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import ERASED_DOMAIN, ERASED_PREFIX, AccessToken, User, UsualAddress
 from accounts.services import login_authenticate
@@ -260,7 +263,19 @@ def account_erase(*, actor: User | None, user: User) -> str:
     return pseudonym
 
 
-FORMER_MEMBER = "a former member"
+# What a notice says instead of an erased person's name, in the notice's language.
+FORMER_MEMBER = gettext_lazy("a former member")
+
+
+def _former_member(language: str) -> str:
+    with translation.override(language):
+        return str(FORMER_MEMBER)
+
+
+def _scrubbed(text: str, name: str, instead: str) -> str:
+    """`text` with `name` replaced by `instead` (capitalised where it opens the text)."""
+    text = text.replace(name, instead)
+    return text[0].upper() + text[1:] if text.startswith(instead) else text
 
 
 def _scrub_notices(*, names: list[str]) -> None:
@@ -270,6 +285,28 @@ def _scrub_notices(*, names: list[str]) -> None:
         name = name.strip()
         if len(name) < 5 or (" " not in name and "@" not in name):
             continue
-        Notification.objects.filter(message__contains=name).update(
-            message=Replace(F("message"), Value(name), Value(FORMER_MEMBER))
+        # The notice in every language (`messages`), as stored: the JSON text may write the
+        # name's accents and quotes as escapes.
+        escaped = json.dumps(name)[1:-1]
+        notices = (
+            Notification.objects.annotate(stored=Cast("messages", TextField()))
+            .filter(
+                Q(message__contains=name) | Q(stored__contains=name) | Q(stored__contains=escaped)
+            )
+            .only("pk", "message", "messages")
         )
+        scrubbed = []
+        for notice in notices.iterator(chunk_size=500):
+            kept = notice.messages or {}
+            # `message` is one of the kept texts, in its recipient's language of the time.
+            language = next(
+                (code for code, text in kept.items() if text == notice.message),
+                settings.LANGUAGE_CODE,
+            )
+            notice.message = _scrubbed(notice.message, name, _former_member(language))
+            if notice.messages:
+                notice.messages = {
+                    code: _scrubbed(text, name, _former_member(code)) for code, text in kept.items()
+                }
+            scrubbed.append(notice)
+        Notification.objects.bulk_update(scrubbed, ["message", "messages"], batch_size=500)

@@ -15,6 +15,11 @@ from core.models import Notification
 
 class NotificationSerializer(serializers.ModelSerializer):
     url = serializers.CharField(read_only=True, help_text="Where the notice leads (a path).")
+    message = serializers.CharField(
+        source="text",
+        read_only=True,
+        help_text="The notice, in the request's language when it was kept in every language.",
+    )
 
     class Meta:
         model = Notification

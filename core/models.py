@@ -3,7 +3,7 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -121,6 +121,11 @@ class Notification(models.Model):
     # upgrade) inserts notices without it.
     mail_due = models.BooleanField(default=False, db_default=False)
     mail_queued_at = models.DateTimeField(null=True, blank=True)
+    # The notice in each of the site's languages, by code, when it was made from a translatable
+    # text: a person who changes language reads the notices they already have in the new one.
+    # Null for a text that is the same in every language, and for a notice made by a process of
+    # the code before this field (during an upgrade): `message` is shown then.
+    messages = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("notification")
@@ -136,3 +141,10 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}: {self.message[:60]}"
+
+    def text(self, language: str | None = None) -> str:
+        """The notice in `language` (the active one by default) when it was kept in every
+        language, else as its recipient read it when it was made (`message`)."""
+        language = language or translation.get_language() or ""
+        messages = self.messages or {}
+        return messages.get(language) or messages.get(language.split("-")[0]) or self.message

@@ -100,9 +100,11 @@ def notification_send(
 
     A lazy `message` (`format_lazy(gettext_lazy("…"), …)`) is written in each recipient's own
     language (their profile's, else their browser's last, else the site's default), whoever's
-    request sent it."""
+    request sent it, and kept in each of the site's languages for whoever reads it later in
+    another (`Notification.text`)."""
     recipients = sorted(set(user_ids))
     texts = messages_in_languages(message, recipients)
+    every_language = message_in_every_language(message)
     keys = {
         user_id: f"{dedupe_key_prefix}:{user_id}" if dedupe_key_prefix else None
         for user_id in recipients
@@ -117,6 +119,7 @@ def notification_send(
             "recipient_id": user_id,
             "kind": kind,
             "message": texts[user_id][:2000],
+            "messages": every_language,
             "url": url,
             "data": data or {},
             "dedupe_key": keys[user_id],
@@ -178,6 +181,18 @@ def messages_in_languages(message: str | Promise, user_ids: list[int]) -> dict[i
                 rendered[language] = str(message)
         texts[user_id] = rendered[language]
     return texts
+
+
+def message_in_every_language(message: str | Promise) -> dict[str, str] | None:
+    """A lazy `message` rendered in each of the site's languages, by code (None for a plain text:
+    it reads the same in all)."""
+    if not isinstance(message, Promise):
+        return None
+    rendered = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            rendered[code] = str(message)[:2000]
+    return rendered
 
 
 def notification_payload(notification: Notification, *, unread: int) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def notification_subject(notification: Notification) -> str:
     if subject is not None:
         subject = str(subject)  # in the language active for the recipient
     if subject is None:
-        first_line = notification.message.splitlines()[0] if notification.message else ""
+        message = notification.text()
+        first_line = message.splitlines()[0] if message else ""
         subject = first_line if len(first_line) <= 70 else first_line[:69].rstrip() + "…"
     return f"[WeScan] {subject}"
 
@@ -98,7 +99,7 @@ def _send_notification_mail(notification: Notification) -> None:
     link = settings.PUBLIC_BASE_URL + notification.url if notification.url else ""
     context = {
         "name": recipient.first_name or recipient.display_name,
-        "message": notification.message,
+        "message": notification.text(),  # in the language the mail is written in
         "link": link,
         "notifications_link": settings.PUBLIC_BASE_URL + reverse("notifications"),
     }

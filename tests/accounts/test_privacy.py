@@ -16,11 +16,14 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 from rest_framework.test import APIClient
 
 from accounts import privacy
 from accounts.models import AccessToken, User
 from core.models import AuditEvent, Notification
+from core.notify import notification_send
 from marketplace.models import Role, SessionPosting
 from scheduling import ledger, services
 from scheduling.models import AvailabilityWindow, Booking, BookingStatus, LedgerEntry
@@ -231,11 +234,18 @@ def test_the_erased_person_can_no_longer_sign_in(world: World, history: History)
     assert api.get("/api/v1/me/").status_code == 401
 
 
+def _named_in_any_language(name: str) -> bool:
+    """Whether a notice names `name` in one of the languages it is kept in."""
+    kept = Notification.objects.exclude(messages=None).values_list("messages", flat=True)
+    return any(name in text for messages in kept for text in messages.values())
+
+
 def test_others_no_longer_read_the_erased_person_s_name(world: World, history: History) -> None:
-    # The manager who lent Tina was told of her work by name.
+    # The manager who lent Tina was told of her work by name, in every language.
     assert Notification.objects.filter(
         recipient=world.other_manager, message__contains="Tina Peeters"
     ).exists()
+    assert _named_in_any_language("Tina Peeters")
 
     erase_from_page(history.lent)
 
@@ -245,6 +255,35 @@ def test_others_no_longer_read_the_erased_person_s_name(world: World, history: H
         assert "Peeters" not in text
         assert "technologist@example.org" not in text
     assert not Notification.objects.filter(message__contains="Tina Peeters").exists()
+    assert not _named_in_any_language("Tina Peeters")
+
+
+def test_a_name_with_accents_is_gone_from_every_language_of_a_notice(
+    world: World, history: History
+) -> None:
+    # Stored as JSON, "Hélène" may be written with escapes (SQLite): it is found all the same.
+    tina = history.lent
+    tina.first_name, tina.last_name = "Hélène", "D'Aubigné"
+    tina.save()
+    notification_send(
+        user_ids=[world.other_manager.pk],
+        kind="booking.applied",
+        message=format_lazy(
+            gettext_lazy("{name} applied for the session {when}."),
+            name=tina.get_full_name(),
+            when="5 Dec",
+        ),
+        mail=False,
+    )
+    assert _named_in_any_language("Hélène D'Aubigné")
+
+    erase_from_page(tina)
+
+    assert not _named_in_any_language("Hélène D'Aubigné")
+    notice = Notification.objects.filter(recipient=world.other_manager).latest("pk")
+    assert notice.text("en") == "A former member applied for the session 5 Dec."
+    assert notice.text("fr") == "Un ancien membre s'est porté candidat pour la séance 5 Dec."
+    assert notice.text("nl").startswith("Een voormalig lid ")
 
 
 # --- Erasure refused, or not confirmed ----------------------------------------------------------

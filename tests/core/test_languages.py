@@ -169,3 +169,47 @@ async def test_a_sockets_error_frames_come_in_french_for_a_french_browser(world:
     assert error["payload"]["code"] == "malformed"
     assert error["payload"]["message"].startswith("Les trames sont des enveloppes JSON : ")
     await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_notices_already_received_read_in_the_language_a_person_switches_to(
+    world: World, django_capture_on_commit_callbacks: Capture
+) -> None:
+    person = world.technologist
+    person.language = ""
+    person.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_send(
+            user_ids=[person.pk], kind="booking.confirmed", message=_notice(), url="/bookings/1/"
+        )
+    english = "You were signed out after 30 min without activity. Sign in again."
+    dutch = "U werd afgemeld na 30 min zonder activiteit. Meld u opnieuw aan."
+    client = Client()
+    client.force_login(person)
+    assert english in client.get("/notifications/").content.decode()
+
+    person.language = "nl"
+    person.save()
+
+    page = client.get("/notifications/").content.decode()
+    assert page.count(dutch) == 2  # the list and the header's menu
+    assert english not in page
+    api = APIClient()
+    api.force_login(person)
+    [notice] = api.get("/api/v1/notifications/").json()["results"]
+    assert notice["message"] == dutch
+    # The mail went out in English, when the notice was made and English was theirs.
+    assert english in _mail_to(person).body
+
+
+@pytest.mark.django_db
+def test_a_notice_that_is_the_same_in_every_language_reads_as_it_was_written(
+    world: World,
+) -> None:
+    person = world.technologist
+    person.language = "fr"
+    person.save()
+    notification_send(user_ids=[person.pk], kind="note", message="MR 1: 14:00", mail=False)
+    client = Client()
+    client.force_login(person)
+    assert "MR 1: 14:00" in client.get("/notifications/").content.decode()
