@@ -17,7 +17,6 @@ events still point at one person, and every total stays as it was. Audit events 
 by a pseudonymous label from then on (`core.audit.audit_actor_pseudonymise`).
 """
 
-import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -25,10 +24,7 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -40,6 +36,7 @@ from accounts.sessions import sessions_end_for_user
 from core.audit import audit_actor_pseudonymise, audit_record
 from core.errors import Conflict, ValidationFailed
 from core.models import AuditEvent, Notification
+from core.notify import notification_names_replace
 
 # The most rows of one kind a download holds (one person's data: a technologist with years of
 # bookings stays far below it; the file says when a section was cut).
@@ -272,41 +269,12 @@ def _former_member(language: str) -> str:
         return str(FORMER_MEMBER)
 
 
-def _scrubbed(text: str, name: str, instead: str) -> str:
-    """`text` with `name` replaced by `instead` (capitalised where it opens the text)."""
-    text = text.replace(name, instead)
-    return text[0].upper() + text[1:] if text.startswith(instead) else text
-
-
 def _scrub_notices(*, names: list[str]) -> None:
-    """Replace each of `names` in every notification's text. A bare first name ("Ann") could
-    be part of other words: only a full name (with a space) or an e-mail address is replaced."""
+    """Replace each of `names` in every notice (`notification_names_replace`). A bare first
+    name ("Ann") could be part of other words: only a full name (with a space) or an e-mail
+    address is replaced."""
     for name in names:
         name = name.strip()
         if len(name) < 5 or (" " not in name and "@" not in name):
             continue
-        # The notice in every language (`messages`), as stored: the JSON text may write the
-        # name's accents and quotes as escapes.
-        escaped = json.dumps(name)[1:-1]
-        notices = (
-            Notification.objects.annotate(stored=Cast("messages", TextField()))
-            .filter(
-                Q(message__contains=name) | Q(stored__contains=name) | Q(stored__contains=escaped)
-            )
-            .only("pk", "message", "messages")
-        )
-        scrubbed = []
-        for notice in notices.iterator(chunk_size=500):
-            kept = notice.messages or {}
-            # `message` is one of the kept texts, in its recipient's language of the time.
-            language = next(
-                (code for code, text in kept.items() if text == notice.message),
-                settings.LANGUAGE_CODE,
-            )
-            notice.message = _scrubbed(notice.message, name, _former_member(language))
-            if notice.messages:
-                notice.messages = {
-                    code: _scrubbed(text, name, _former_member(code)) for code, text in kept.items()
-                }
-            scrubbed.append(notice)
-        Notification.objects.bulk_update(scrubbed, ["message", "messages"], batch_size=500)
+        notification_names_replace(name=name, instead=_former_member)

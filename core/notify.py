@@ -4,10 +4,12 @@ open, and mailed once. Everything leaves only after the caller's transaction com
 Services call `notification_send`; pages, the API and the header menu read through the
 selectors at the end. `push_on_commit` is the bare live push, for notices that are not kept."""
 
+import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +19,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models.functions import Cast, Length
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -103,8 +106,8 @@ def notification_send(
     request sent it, and kept in each of the site's languages for whoever reads it later in
     another (`Notification.text`)."""
     recipients = sorted(set(user_ids))
-    texts = messages_in_languages(message, recipients)
     every_language = message_in_every_language(message)
+    texts = messages_in_languages(message, recipients, rendered=every_language)
     keys = {
         user_id: f"{dedupe_key_prefix}:{user_id}" if dedupe_key_prefix else None
         for user_id in recipients
@@ -118,7 +121,7 @@ def notification_send(
         {
             "recipient_id": user_id,
             "kind": kind,
-            "message": texts[user_id][:2000],
+            "message": texts[user_id][:MESSAGE_MAX],
             "messages": every_language,
             "url": url,
             "data": data or {},
@@ -161,9 +164,11 @@ def notification_send(
     return created
 
 
-def messages_in_languages(message: str | Promise, user_ids: list[int]) -> dict[int, str]:
+def messages_in_languages(
+    message: str | Promise, user_ids: list[int], *, rendered: dict[str, str] | None = None
+) -> dict[int, str]:
     """`message` as each person reads it: a lazy text is rendered once per language spoken
-    among them."""
+    among them (`rendered`: the languages it was rendered in already)."""
     if not isinstance(message, Promise):
         return dict.fromkeys(user_ids, message)
     languages = {
@@ -172,7 +177,7 @@ def messages_in_languages(message: str | Promise, user_ids: list[int]) -> dict[i
         .objects.filter(pk__in=user_ids)
         .values_list("pk", "language", "browser_language")
     }
-    rendered: dict[str, str] = {}
+    rendered = dict(rendered or {})
     texts = {}
     for user_id in user_ids:
         language = languages.get(user_id) or settings.LANGUAGE_CODE
@@ -191,7 +196,7 @@ def message_in_every_language(message: str | Promise) -> dict[str, str] | None:
     rendered = {}
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
-            rendered[code] = str(message)[:2000]
+            rendered[code] = str(message)[:MESSAGE_MAX]
     return rendered
 
 
@@ -315,6 +320,86 @@ def notification_mark_all_read(*, user_id: int, up_to_id: int | None = None) -> 
     if up_to_id is not None:
         unread = unread.filter(pk__lte=up_to_id)
     return unread.update(read_at=timezone.now())
+
+
+# --- Erasure ----------------------------------------------------------------------------------
+
+# A notice's text, in each language, is kept up to this many characters.
+MESSAGE_MAX = 2000
+# The shortest start of a name (a word's start) replaced where a text was cut at MESSAGE_MAX.
+NAME_START_MIN = 4
+
+
+def notification_names_replace(*, name: str, instead: Callable[[str], str]) -> int:
+    """Replace `name` (in any case) in every notice: its text, its text in every language and its
+    data (a request for help keeps who asked); `instead(language)` says what to write in the
+    notice's language (capitalised where it opens a text). Where a text was cut at MESSAGE_MAX
+    inside the name, the start of it that was kept goes too. Returns how many notices changed."""
+    pattern = re.compile(re.escape(name), re.IGNORECASE)
+    # As stored, a JSON text may write the name's accents, quotes and backslashes as escapes
+    # (SQLite: every one; PostgreSQL: quotes and backslashes only).
+    forms = {name, json.dumps(name)[1:-1], json.dumps(name, ensure_ascii=False)[1:-1]}
+    # The texts cut at the limit too (few): the start of the name may end them.
+    found = Q(message__icontains=name) | Q(message_length__gte=MESSAGE_MAX)
+    for field in ("messages", "data"):
+        for form in forms:
+            found |= Q(**{f"{field}_text__icontains": form})
+    notices = (
+        Notification.objects.annotate(
+            message_length=Length("message"),
+            messages_text=Cast("messages", TextField()),
+            data_text=Cast("data", TextField()),
+        )
+        .filter(found)
+        .only("pk", "message", "messages", "data")
+        .order_by("pk")
+    )
+    changed: list[Notification] = []
+    total = 0
+    for notice in notices.iterator(chunk_size=500):
+        kept = notice.messages or {}
+        # `message` is one of the kept texts: its recipient's language at the time.
+        language = next(
+            (code for code, text in kept.items() if text == notice.message),
+            settings.LANGUAGE_CODE,
+        )
+        message = _name_replaced(notice.message, pattern, name, instead(language))
+        messages = {
+            code: _name_replaced(text, pattern, name, instead(code)) for code, text in kept.items()
+        }
+        data = _data_name_replaced(notice.data, pattern, instead(language))
+        if (message, messages or None, data) == (notice.message, notice.messages, notice.data):
+            continue
+        notice.message, notice.messages, notice.data = message, messages or None, data
+        changed.append(notice)
+        if len(changed) == 500:
+            total += Notification.objects.bulk_update(changed, ["message", "messages", "data"])
+            changed = []
+    total += Notification.objects.bulk_update(changed, ["message", "messages", "data"])
+    return total
+
+
+def _name_replaced(text: str, pattern: re.Pattern[str], name: str, instead: str) -> str:
+    cut = len(text) >= MESSAGE_MAX  # cut at the limit: perhaps inside the name
+    text = pattern.sub(lambda _match: instead, text)
+    if cut:
+        for size in range(min(len(name) - 1, len(text)), NAME_START_MIN - 1, -1):
+            at = len(text) - size
+            starts_word = at == 0 or not text[at - 1].isalnum()
+            if starts_word and text[at:].casefold() == name[:size].casefold():
+                text = text[:at] + instead
+                break
+    return text[0].upper() + text[1:] if text.startswith(instead) else text
+
+
+def _data_name_replaced(value: Any, pattern: re.Pattern[str], instead: str) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(lambda _match: instead, value)
+    if isinstance(value, list):
+        return [_data_name_replaced(item, pattern, instead) for item in value]
+    if isinstance(value, dict):
+        return {key: _data_name_replaced(item, pattern, instead) for key, item in value.items()}
+    return value
 
 
 # --- Wording -----------------------------------------------------------------------------------
