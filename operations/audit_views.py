@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.requests import AuthenticatedHttpRequest
 from core.errors import ValidationFailed
-from core.spreadsheets import spreadsheet_text
+from core.spreadsheets import csv_opening, spreadsheet_text
 from marketplace.models import Hospital
 from marketplace.selectors import hospital_time_zone
 from operations.audit import (
@@ -31,7 +31,7 @@ from operations.audit import (
     shown_events,
 )
 from operations.dashboard import access_dashboard
-from operations.views import csv_dialect, csv_opening
+from operations.views import csv_dialect_asked
 
 PAGE_SIZE = 50
 MAX_PAGE_LENGTH = 10
@@ -150,7 +150,7 @@ def hospital_audit_csv(request: AuthenticatedHttpRequest, hospital_id: int) -> H
     hospital = access_dashboard(request.user, hospital_id)
     time_zone = hospital_time_zone(hospital)
     filters = _filters(request, hospital, time_zone)  # a refusal: the 400 page says why
-    separator, _decimal_mark = csv_dialect(request)  # the trail holds no decimal numbers
+    separator, _decimal_mark = csv_dialect_asked(request)  # the trail holds no decimal numbers
     rows = _rows(
         hospital,
         filters,

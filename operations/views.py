@@ -24,15 +24,15 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_text
 from django.utils.safestring import SafeString
 from django.utils.text import format_lazy, slugify
-from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
 from accounts.requests import AuthenticatedHttpRequest
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
 from core.errors import NotFound, ValidationFailed
-from core.spreadsheets import csv_separator, spreadsheet_text
+from core.spreadsheets import SEPARATORS, csv_dialect, csv_opening, spreadsheet_text
 from marketplace import access, selectors
 from marketplace.models import Hospital
 from marketplace.selectors import hospital_time_zone
@@ -57,7 +57,6 @@ from operations.figures import (
     Table,
     Value,
 )
-from scheduling.ledger import BYTE_ORDER_MARK
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -377,26 +376,10 @@ def network_dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-# The `separator` a download may ask for, overriding the language's: each with the decimal mark
-# a spreadsheet program expecting it reads (";" where the decimal mark is a comma, as in
-# Belgium; "," with a decimal point, as in English).
-SEPARATORS = {"semicolon": (";", ","), "comma": (",", ".")}
-
-
-def csv_dialect(request: HttpRequest) -> tuple[str, str]:
+def csv_dialect_asked(request: HttpRequest) -> tuple[str, str]:
     """(column separator, decimal mark) of a download: `?separator=semicolon|comma`, else the
-    active language's (";" and "," in Dutch and French, "," and "." in English)."""
-    chosen = SEPARATORS.get(request.GET.get("separator", "").strip())
-    if chosen is not None:
-        return chosen
-    return (";", ",") if csv_separator() == ";" else (",", ".")
-
-
-def csv_opening() -> str:
-    """What a download opens with: in Dutch and French the byte order mark, as the ledger's
-    statement (`scheduling.ledger.statement_csv`), else nothing. Without it Excel on a Belgian
-    Windows machine reads the UTF-8 file in its own code page ("Heures publiÃ©es")."""
-    return BYTE_ORDER_MARK if (get_language() or "")[:2] in ("nl", "fr") else ""
+    active language's (`core.spreadsheets.csv_dialect`)."""
+    return csv_dialect(SEPARATORS.get(request.GET.get("separator", "").strip()))
 
 
 def _csv_text(cell: Cell, decimal_mark: str = ".") -> str:
@@ -434,7 +417,7 @@ def _csv_response(request: HttpRequest, dashboard: Dashboard, key: str) -> HttpR
         section = dashboard.section(key)
     except KeyError:
         raise NotFound(_("No such figure on the dashboard.")) from None
-    separator, decimal_mark = csv_dialect(request)
+    separator, decimal_mark = csv_dialect_asked(request)
     which = request.GET.get("table", "").strip() or "chart"  # empty: the default
     if which == "breakdown":
         if section.breakdown is None:

@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.text import slugify
-from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import User
 from core.dates import FIRST_DAY, LAST_DAY
 from core.errors import NotFound
 from core.ids import is_id, whole_number
-from core.spreadsheets import csv_writer, spreadsheet_number, spreadsheet_text
+from core.spreadsheets import csv_dialect, csv_opening, spreadsheet_text
 from marketplace.models import Hospital
 from scheduling.models import Booking, BookingStatus, LedgerEntry, Side
 
@@ -448,10 +448,6 @@ DIRECTIONS = {
     "given": pgettext_lazy("ledger direction", "given"),
     "received": pgettext_lazy("ledger direction", "received"),
 }
-# What the API's `?separator=` may ask for, overriding the language's habit.
-SEPARATORS = {"semicolon": ";", "comma": ","}
-# Opens the file: spreadsheet programs then read it as UTF-8 (accents in names, in headers).
-BYTE_ORDER_MARK = "\ufeff"
 
 
 def statement_csv(statement: Statement, *, separator: str | None = None) -> str:
@@ -464,16 +460,13 @@ def statement_csv(statement: Statement, *, separator: str | None = None) -> str:
     and French files open with a byte order mark, for the accents. Times as YYYY-MM-DD HH:MM,
     which every spreadsheet reads."""
     buffer = io.StringIO()
-    writer = csv_writer(buffer) if separator is None else csv.writer(buffer, delimiter=separator)
-    # A ";" file has decimal commas, a "," file decimal points; by default the language's.
-    mark = {";": ",", ",": "."}.get(separator or "")
+    separator, mark = csv_dialect(separator)
+    writer = csv.writer(buffer, delimiter=separator)
 
     def number(value: Decimal) -> str:
-        text = spreadsheet_number(value, 2)
-        return text if mark is None else f"{value:.2f}".replace(".", mark)
+        return f"{value:.2f}".replace(".", mark)
 
-    if (get_language() or "")[:2] in ("nl", "fr"):
-        buffer.write(BYTE_ORDER_MARK)
+    buffer.write(csv_opening())
     writer.writerow([str(header) for header in CSV_HEADER])
     zone = ZoneInfo(statement.time_zone)
     for line in statement.lines:

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.requests import request_user
 from core.errors import ValidationFailed
+from core.spreadsheets import SEPARATORS
 from marketplace import access
 from marketplace.selectors import hospital_time_zone
 from scheduling import ledger
@@ -163,7 +164,7 @@ class LedgerStatementView(APIView):
                 OpenApiTypes.STR,
                 OpenApiParameter.QUERY,
                 required=False,
-                enum=sorted(ledger.SEPARATORS),
+                enum=sorted(SEPARATORS),
                 description="CSV only: how columns are split, whatever the language. By default "
                 "as spreadsheets in the request's language expect: `semicolon` (with decimal "
                 "commas) in Dutch and French, `comma` (with decimal points) in English. Headers "
@@ -226,10 +227,9 @@ def _separator(request: Request) -> str | None:
     asked = request.query_params.get("separator")
     if asked is None:
         return None
-    if asked not in ledger.SEPARATORS:
+    if asked not in SEPARATORS:
         raise ValidationFailed(
-            _("Choose a separator: %(choices)s.")
-            % {"choices": ", ".join(sorted(ledger.SEPARATORS))},
+            _("Choose a separator: %(choices)s.") % {"choices": ", ".join(sorted(SEPARATORS))},
             fields={"separator": [_("Not one of the choices.")]},
         )
-    return ledger.SEPARATORS[asked]
+    return SEPARATORS[asked]

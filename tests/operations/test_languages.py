@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from scheduling.ledger import BYTE_ORDER_MARK
+from core.spreadsheets import BYTE_ORDER_MARK
 from tests.conftest import World, client_for
 from tests.operations.test_audit_page import NOW as AUDIT_NOW
 from tests.operations.test_audit_page import trail  # noqa: F401 - a fixture used below
