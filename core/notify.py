@@ -18,7 +18,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast, Length
 from django.urls import reverse
@@ -335,25 +335,23 @@ def notification_names_replace(*, name: str, instead: Callable[[str], str]) -> i
     data (a request for help keeps who asked); `instead(language)` says what to write in the
     notice's language (capitalised where it opens a text). Where a text was cut at MESSAGE_MAX
     inside the name, the start of it that was kept goes too. Returns how many notices changed."""
-    pattern = re.compile(re.escape(name), re.IGNORECASE)
-    # As stored, a JSON text may write the name's accents, quotes and backslashes as escapes
-    # (SQLite: every one; PostgreSQL: quotes and backslashes only).
-    forms = {name, json.dumps(name)[1:-1], json.dumps(name, ensure_ascii=False)[1:-1]}
-    # The texts cut at the limit too (few): the start of the name may end them.
-    found = Q(message__icontains=name) | Q(message_length__gte=MESSAGE_MAX)
-    for field in ("messages", "data"):
-        for form in forms:
-            found |= Q(**{f"{field}_text__icontains": form})
-    notices = (
-        Notification.objects.annotate(
+    # A whole word (or address) only: "Ann Lee" is not in "Joann Leeds".
+    pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
+    notices = Notification.objects.only("pk", "message", "messages", "data").order_by("pk")
+    if connection.vendor != "sqlite":  # SQLite's LIKE ignores the case of ASCII letters only:
+        # there every notice is read here. As stored, a JSON text may write the name's quotes
+        # and backslashes (and, but for PostgreSQL, accents) as escapes.
+        forms = {name, json.dumps(name)[1:-1], json.dumps(name, ensure_ascii=False)[1:-1]}
+        # The texts cut at the limit too (few): the start of the name may end them.
+        found = Q(message__icontains=name) | Q(message_length__gte=MESSAGE_MAX)
+        for field in ("messages", "data"):
+            for form in forms:
+                found |= Q(**{f"{field}_text__icontains": form})
+        notices = notices.annotate(
             message_length=Length("message"),
             messages_text=Cast("messages", TextField()),
             data_text=Cast("data", TextField()),
-        )
-        .filter(found)
-        .only("pk", "message", "messages", "data")
-        .order_by("pk")
-    )
+        ).filter(found)
     changed: list[Notification] = []
     total = 0
     for notice in notices.iterator(chunk_size=500):

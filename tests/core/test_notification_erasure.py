@@ -101,3 +101,30 @@ def test_notices_that_do_not_name_them_are_left_alone(world: World) -> None:
 
     notice.refresh_from_db()
     assert (notice.message, notice.data) == ("Zoë asked.", {"requested_by": "Zoë Martin"})
+
+
+def test_an_accented_name_in_capitals_is_found(world: World) -> None:
+    notice = _notice(
+        world,
+        "ZOË DUBOIS asks for help.",
+        messages={"en": "Help.", "fr": "Aide pour ZOË DUBOIS"},
+        data={"note": "mail élodie.dupont@x.be"},
+    )
+
+    notification_names_replace(name="Zoë Dubois", instead=INSTEAD.__getitem__)
+    notification_names_replace(name="Élodie.Dupont@x.be", instead=INSTEAD.__getitem__)
+
+    notice.refresh_from_db()
+    assert notice.message == "A former member asks for help."
+    assert notice.messages["fr"] == "Aide pour un ancien membre"
+    assert notice.data == {"note": "mail a former member"}
+
+
+def test_another_name_that_holds_theirs_is_left_alone(world: World) -> None:
+    notice = _notice(world, "Joann Leeds asks for help.", data={"to": "joann.lee@x.be"})
+
+    assert notification_names_replace(name="Ann Lee", instead=INSTEAD.__getitem__) == 0
+    assert notification_names_replace(name="ann.lee@x.be", instead=INSTEAD.__getitem__) == 0
+
+    notice.refresh_from_db()
+    assert (notice.message, notice.data) == ("Joann Leeds asks for help.", {"to": "joann.lee@x.be"})
