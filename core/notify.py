@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # What the header menu lists; the full page lists the rest.
 MENU_SIZE = 8
+# A notice's text, in each language, is kept up to this many characters.
+MESSAGE_MAX = 2000
 
 
 def push_on_commit(*, user_ids: Iterable[int], payload: dict[str, Any]) -> None:
@@ -324,8 +326,6 @@ def notification_mark_all_read(*, user_id: int, up_to_id: int | None = None) -> 
 
 # --- Erasure ----------------------------------------------------------------------------------
 
-# A notice's text, in each language, is kept up to this many characters.
-MESSAGE_MAX = 2000
 # The shortest start of a name (a word's start) replaced where a text was cut at MESSAGE_MAX.
 NAME_START_MIN = 4
 
